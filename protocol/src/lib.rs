@@ -1,0 +1,9 @@
+//! Bytes ↔ frames for Flotilla: the incremental request parser (RESP multibulk and inline) and
+//! the reply encoder for RESP2 and RESP3. No I/O and no tokio, so it can be fuzzed and
+//! benchmarked on its own.
+
+mod parser;
+mod reply;
+
+pub use parser::{ProtocolError, RequestParser, BULK_LEN_MAX, INLINE_LEN_MAX, MULTIBULK_LEN_MAX};
+pub use reply::{encode, format_double, Reply};

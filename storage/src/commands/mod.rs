@@ -1,0 +1,91 @@
+//! Keyspace command families, one file each. Every family file lists its commands in a `//!`
+//! header, then parse/apply functions, then its tests, and ends with its table entries
+//! (`pub const COMMANDS: &[CommandSpec]`).
+
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::table::CommandSpec;
+
+pub mod bitmaps;
+pub mod hashes;
+pub mod keys;
+pub mod lists;
+pub mod sets;
+pub mod strings;
+pub mod zsets;
+
+/// Every keyspace family's table, in one list.
+pub const FAMILIES: &[&[CommandSpec]] = &[
+    strings::COMMANDS,
+    bitmaps::COMMANDS,
+    keys::COMMANDS,
+    hashes::COMMANDS,
+    lists::COMMANDS,
+    sets::COMMANDS,
+    zsets::COMMANDS,
+];
+
+/// Longest command name; longer names cannot be commands.
+const NAME_LEN_MAX: usize = 32;
+
+fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut map = HashMap::new();
+        for family in FAMILIES {
+            for spec in family.iter() {
+                assert!(spec.name.len() <= NAME_LEN_MAX);
+                let previous = map.insert(spec.name.as_bytes(), spec);
+                assert!(previous.is_none(), "command {} declared twice", spec.name);
+            }
+        }
+        map
+    })
+}
+
+/// Finds a keyspace command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > NAME_LEN_MAX {
+        return None;
+    }
+    let mut lower = [0u8; NAME_LEN_MAX];
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table().get(&*lower).copied()
+}
+
+/// All keyspace command specs.
+pub fn all() -> impl Iterator<Item = &'static CommandSpec> {
+    FAMILIES.iter().flat_map(|family| family.iter())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::table::{Flags, Handler};
+
+    #[test]
+    fn every_entry_is_well_formed() {
+        for spec in all() {
+            assert_eq!(spec.name, spec.name.to_ascii_lowercase(), "{}", spec.name);
+            assert!(spec.arity != 0, "{}", spec.name);
+            assert!(
+                spec.flags.contains(Flags::WRITE) != spec.flags.contains(Flags::READONLY)
+                    || matches!(spec.handler, Handler::Container),
+                "{} must be exactly one of write/readonly",
+                spec.name
+            );
+            assert!(
+                !matches!(spec.handler, Handler::Server),
+                "{} is a keyspace family entry",
+                spec.name
+            );
+            if matches!(spec.handler, Handler::Container) {
+                assert!(!spec.subcommands.is_empty(), "{}", spec.name);
+            }
+            assert!(!spec.summary.is_empty(), "{} needs a summary", spec.name);
+        }
+    }
+}

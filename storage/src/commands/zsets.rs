@@ -1,0 +1,5 @@
+//! zsets commands (to be filled in).
+
+use crate::table::CommandSpec;
+
+pub const COMMANDS: &[CommandSpec] = &[];

@@ -1,0 +1,125 @@
+//! What a command sees while it runs: the keyspace, the selected database, the entry's leader
+//! time and log index, a deterministic random source, and the sink for events (keyspace
+//! notifications, keys that blocked clients wait on).
+
+use bytes::Bytes;
+
+use crate::db::{Db, Keyspace};
+
+/// Keyspace notification classes, as the letters of `notify-keyspace-events`.
+pub mod class {
+    pub const GENERIC: u8 = b'g';
+    pub const STRING: u8 = b'$';
+    pub const LIST: u8 = b'l';
+    pub const SET: u8 = b's';
+    pub const HASH: u8 = b'h';
+    pub const ZSET: u8 = b'z';
+    pub const EXPIRED: u8 = b'x';
+    pub const EVICTED: u8 = b'e';
+    pub const KEY_MISS: u8 = b'm';
+    pub const NEW: u8 = b'n';
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// A keyspace notification (`__keyspace@db__:key` / `__keyevent@db__:event`).
+    Notify {
+        db: usize,
+        class: u8,
+        event: &'static str,
+        key: Bytes,
+    },
+    /// A list or sorted set gained elements: clients blocked on it may now be served.
+    Ready { db: usize, key: Bytes },
+    /// A whole database changed at once (FLUSHDB, FLUSHALL, SWAPDB, SELECT-crossing MOVE).
+    DbChanged { db: usize },
+}
+
+pub struct Ctx<'a> {
+    pub keyspace: &'a mut Keyspace,
+    /// Selected database.
+    pub db: usize,
+    /// The entry's leader time (write path) or the leader's clock (read path), unix ms.
+    pub now_ms: u64,
+    /// Log index of the entry being applied (0 on the read path).
+    pub index: u64,
+    pub events: &'a mut Vec<Event>,
+    rng_state: u64,
+}
+
+impl<'a> Ctx<'a> {
+    /// `seed` makes random choices deterministic: the log index and position on the write path.
+    pub fn new(
+        keyspace: &'a mut Keyspace,
+        db: usize,
+        now_ms: u64,
+        index: u64,
+        seed: u64,
+        events: &'a mut Vec<Event>,
+    ) -> Self {
+        keyspace.dbs[db].set_change_index(index);
+        Ctx {
+            keyspace,
+            db,
+            now_ms,
+            index,
+            events,
+            rng_state: seed ^ 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    pub fn db(&mut self) -> &mut Db {
+        &mut self.keyspace.dbs[self.db]
+    }
+
+    pub fn db_ref(&self) -> &Db {
+        &self.keyspace.dbs[self.db]
+    }
+
+    /// Emits a keyspace notification for `key` in the selected database.
+    pub fn notify(&mut self, class: u8, event: &'static str, key: &Bytes) {
+        self.events.push(Event::Notify {
+            db: self.db,
+            class,
+            event,
+            key: key.clone(),
+        });
+    }
+
+    /// Tells blocked clients that `key` in the selected database may now serve them.
+    pub fn signal_ready(&mut self, key: &Bytes) {
+        self.events.push(Event::Ready {
+            db: self.db,
+            key: key.clone(),
+        });
+    }
+
+    /// Next value of a deterministic generator (splitmix64) seeded from the entry.
+    pub fn random_u64(&mut self) -> u64 {
+        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// A deterministic random number in `0..bound` (`bound` > 0).
+    pub fn random_below(&mut self, bound: usize) -> usize {
+        assert!(bound > 0);
+        (self.random_u64() % bound as u64) as usize
+    }
+
+    /// Moves keys found expired during this command into `expired` notifications.
+    pub(crate) fn flush_expired(&mut self) {
+        for db in 0..self.keyspace.dbs.len() {
+            for key in self.keyspace.dbs[db].take_expired_removed() {
+                self.events.push(Event::Notify {
+                    db,
+                    class: class::EXPIRED,
+                    event: "expired",
+                    key,
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,285 @@
+//! The keyspace: 16 numbered databases, each a map from key to value with its expiry time and
+//! the log index of its last change.
+//!
+//! Expiry is decided by the time the caller passes in (the entry's leader time on the write
+//! path, the leader's clock on the read path): an expired key is invisible from that moment,
+//! and is removed when a write touches it or when the leader proposes its deletion
+//! (`expired_keys` tells the leader which keys are due). The database never reads a clock.
+//!
+//! The key map is an `IndexMap` (insertion order, fixed hasher) so that iteration order is a
+//! function of the operation history; SCAN walks it from the end, which with `swap_remove`
+//! guarantees that every key present for the whole scan is returned at least once.
+
+use bytes::Bytes;
+use indexmap::IndexMap;
+use std::collections::BTreeSet;
+
+use crate::value::{FixedHasher, Value};
+
+pub const DATABASES: usize = 16;
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Slot {
+    pub value: Value,
+    /// Absolute expiry in unix milliseconds; 0 means none.
+    expire_at_ms: u64,
+    /// Log index of the last change (WATCH compares it).
+    version: u64,
+}
+
+impl Slot {
+    pub fn expire_at_ms(&self) -> Option<u64> {
+        (self.expire_at_ms != 0).then_some(self.expire_at_ms)
+    }
+
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    fn is_expired(&self, now_ms: u64) -> bool {
+        self.expire_at_ms != 0 && self.expire_at_ms <= now_ms
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Db {
+    map: IndexMap<Bytes, Slot, FixedHasher>,
+    /// (expire_at_ms, key) for every key with a TTL, earliest first.
+    expires: BTreeSet<(u64, Bytes)>,
+    /// Index stamped on keys changed by the command being applied.
+    change_index: u64,
+    /// Keys removed because they were found expired during a write; drained into events.
+    expired_removed: Vec<Bytes>,
+}
+
+impl Db {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the log index that subsequent changes are stamped with.
+    pub fn set_change_index(&mut self, index: u64) {
+        self.change_index = index;
+    }
+
+    /// Number of keys, including expired ones not yet removed (as Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    pub fn expires_len(&self) -> usize {
+        self.expires.len()
+    }
+
+    pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
+        self.get_slot(key, now_ms).map(|slot| &slot.value)
+    }
+
+    pub fn get_slot(&self, key: &[u8], now_ms: u64) -> Option<&Slot> {
+        self.map.get(key).filter(|slot| !slot.is_expired(now_ms))
+    }
+
+    pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
+        self.get_slot(key, now_ms).is_some()
+    }
+
+    /// Mutable access for a write: removes the key if it has expired, and stamps it as
+    /// changed by the current entry.
+    pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
+        self.remove_if_expired(key, now_ms);
+        let index = self.change_index;
+        let slot = self.map.get_mut(key)?;
+        slot.version = index;
+        Some(&mut slot.value)
+    }
+
+    /// Stores `value` under `key`, dropping any previous TTL (as SET does).
+    pub fn insert(&mut self, key: Bytes, value: Value) {
+        self.insert_with_expiry(key, value, None);
+    }
+
+    /// Stores `value` under `key` keeping the key's current TTL, if it has a live one.
+    pub fn insert_keep_ttl(&mut self, key: Bytes, value: Value, now_ms: u64) {
+        self.remove_if_expired(&key, now_ms);
+        let expire = self.map.get(&key[..]).and_then(Slot::expire_at_ms);
+        self.insert_with_expiry(key, value, expire);
+    }
+
+    /// Stores `value` with an absolute expiry (None: no TTL).
+    pub fn insert_with_expiry(&mut self, key: Bytes, value: Value, expire_at_ms: Option<u64>) {
+        let expire_at_ms = expire_at_ms.unwrap_or(0);
+        if expire_at_ms != 0 {
+            self.expires.insert((expire_at_ms, key.clone()));
+        }
+        let slot = Slot {
+            value,
+            expire_at_ms,
+            version: self.change_index,
+        };
+        if let Some(old) = self.map.insert(key.clone(), slot) {
+            if old.expire_at_ms != 0 && old.expire_at_ms != expire_at_ms {
+                self.expires.remove(&(old.expire_at_ms, key));
+            }
+        }
+    }
+
+    /// Removes a live key and returns its value (None if absent or expired).
+    pub fn remove(&mut self, key: &[u8], now_ms: u64) -> Option<Value> {
+        self.remove_if_expired(key, now_ms);
+        self.remove_slot(key).map(|slot| slot.value)
+    }
+
+    /// Removes a key whatever its expiry (used when the leader's expiry entry deletes it).
+    pub fn remove_slot(&mut self, key: &[u8]) -> Option<Slot> {
+        let (key, slot) = self.map.swap_remove_entry(key)?;
+        if slot.expire_at_ms != 0 {
+            self.expires.remove(&(slot.expire_at_ms, key));
+        }
+        Some(slot)
+    }
+
+    /// The key's absolute expiry: None if the key is absent, Some(None) if it has no TTL.
+    pub fn expire_at(&self, key: &[u8], now_ms: u64) -> Option<Option<u64>> {
+        self.get_slot(key, now_ms).map(Slot::expire_at_ms)
+    }
+
+    /// Sets (Some) or clears (None) the TTL of a live key; false if the key is absent.
+    pub fn set_expire_at(&mut self, key: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
+        self.remove_if_expired(key, now_ms);
+        let index = self.change_index;
+        let Some((_, stored_key, slot)) = self.map.get_full_mut(key) else {
+            return false;
+        };
+        let stored_key = stored_key.clone();
+        if slot.expire_at_ms != 0 {
+            self.expires.remove(&(slot.expire_at_ms, stored_key.clone()));
+        }
+        slot.expire_at_ms = expire_at_ms.unwrap_or(0);
+        slot.version = index;
+        if slot.expire_at_ms != 0 {
+            self.expires.insert((slot.expire_at_ms, stored_key));
+        }
+        true
+    }
+
+    /// Version of a key for WATCH: the index of its last change, 0 when absent.
+    pub fn version(&self, key: &[u8], now_ms: u64) -> u64 {
+        self.get_slot(key, now_ms).map_or(0, Slot::version)
+    }
+
+    /// Keys whose expiry time is at or before `now_ms`, earliest first, at most `limit`.
+    pub fn expired_keys(&self, now_ms: u64, limit: usize) -> Vec<Bytes> {
+        self.expires
+            .iter()
+            .take_while(|(at, _)| *at <= now_ms)
+            .take(limit)
+            .map(|(_, key)| key.clone())
+            .collect()
+    }
+
+    /// Takes the keys removed on access because they had expired.
+    pub fn take_expired_removed(&mut self) -> Vec<Bytes> {
+        std::mem::take(&mut self.expired_removed)
+    }
+
+    pub fn clear(&mut self) {
+        self.map.clear();
+        self.expires.clear();
+    }
+
+    /// Entry by position, for SCAN and RANDOMKEY (position in `0..len()`).
+    pub fn get_index(&self, position: usize) -> Option<(&Bytes, &Slot)> {
+        self.map.get_index(position)
+    }
+
+    /// All live keys, in map order.
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &Bytes> {
+        self.map
+            .iter()
+            .filter(move |(_, slot)| !slot.is_expired(now_ms))
+            .map(|(key, _)| key)
+    }
+
+    /// All live entries, in map order.
+    pub fn iter(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Slot)> {
+        self.map.iter().filter(move |(_, slot)| !slot.is_expired(now_ms))
+    }
+
+    fn remove_if_expired(&mut self, key: &[u8], now_ms: u64) {
+        if self.map.get(key).is_some_and(|slot| slot.is_expired(now_ms)) {
+            if let Some((key, slot)) = self.map.swap_remove_entry(key) {
+                self.expires.remove(&(slot.expire_at_ms, key.clone()));
+                self.expired_removed.push(key);
+            }
+        }
+    }
+}
+
+/// All databases of one shard's state.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Keyspace {
+    pub dbs: Vec<Db>,
+}
+
+impl Default for Keyspace {
+    fn default() -> Self {
+        Self {
+            dbs: (0..DATABASES).map(|_| Db::new()).collect(),
+        }
+    }
+}
+
+impl Keyspace {
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    #[test]
+    fn expired_keys_are_invisible_and_removed_on_write() {
+        let mut db = Db::new();
+        db.insert_with_expiry(key("a"), Value::Str(key("1")), Some(100));
+        assert!(db.contains(b"a", 99));
+        assert!(!db.contains(b"a", 100));
+        assert_eq!(db.expired_keys(100, 10), vec![key("a")]);
+        assert!(db.get_mut(b"a", 100).is_none());
+        assert_eq!(db.take_expired_removed(), vec![key("a")]);
+        assert_eq!(db.len(), 0);
+        assert_eq!(db.expires_len(), 0);
+    }
+
+    #[test]
+    fn overwrite_clears_or_keeps_ttl() {
+        let mut db = Db::new();
+        db.insert_with_expiry(key("a"), Value::Str(key("1")), Some(100));
+        db.insert_keep_ttl(key("a"), Value::Str(key("2")), 50);
+        assert_eq!(db.expire_at(b"a", 50), Some(Some(100)));
+        db.insert(key("a"), Value::Str(key("3")));
+        assert_eq!(db.expire_at(b"a", 50), Some(None));
+        assert_eq!(db.expires_len(), 0);
+    }
+
+    #[test]
+    fn versions_follow_the_change_index() {
+        let mut db = Db::new();
+        db.set_change_index(7);
+        db.insert(key("a"), Value::Str(key("1")));
+        assert_eq!(db.version(b"a", 0), 7);
+        db.set_change_index(9);
+        db.set_expire_at(b"a", Some(1000), 0);
+        assert_eq!(db.version(b"a", 0), 9);
+        assert_eq!(db.version(b"missing", 0), 0);
+    }
+}

@@ -1,0 +1,23 @@
+//! Flotilla's per-shard state: the keyspace, every value type, the semantics of every
+//! keyspace command, and the state machine that applies log entries.
+//!
+//! Deterministic by construction: nothing here reads a clock, a random source or the network
+//! (clippy's `disallowed-methods` enforces the clock part). Time is the entry's leader time;
+//! randomness is seeded from the log index.
+
+pub mod args;
+pub mod commands;
+pub mod ctx;
+pub mod db;
+pub mod errors;
+pub mod machine;
+pub mod table;
+pub mod testing;
+pub mod value;
+pub mod zset;
+
+pub use ctx::{Ctx, Event};
+pub use db::{Db, Keyspace, DATABASES};
+pub use machine::{Entry, Op, StateMachine, Watch};
+pub use table::{CommandSpec, Flags, Handler};
+pub use value::Value;

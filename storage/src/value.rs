@@ -1,0 +1,64 @@
+//! The value types a key can hold.
+//!
+//! Hashes and sets are insertion-ordered (`IndexMap`/`IndexSet`) with a fixed hasher: their
+//! iteration order depends only on the history of operations, never on a random seed, so every
+//! replica (and a replica restored from a snapshot serialized in that order) sees the same
+//! order, and random picks (SPOP, SRANDMEMBER) seeded from the log index agree everywhere.
+
+use bytes::Bytes;
+use indexmap::{IndexMap, IndexSet};
+use std::collections::VecDeque;
+
+pub use crate::zset::ZSet;
+
+/// Fixed-seed hasher: deterministic across processes and replicas.
+pub type FixedHasher = foldhash::fast::FixedState;
+pub type HashValue = IndexMap<Bytes, Bytes, FixedHasher>;
+pub type SetValue = IndexSet<Bytes, FixedHasher>;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Str(Bytes),
+    List(VecDeque<Bytes>),
+    Hash(HashValue),
+    Set(SetValue),
+    ZSet(Box<ZSet>),
+}
+
+impl Value {
+    /// The name TYPE replies with.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            Value::Str(_) => "string",
+            Value::List(_) => "list",
+            Value::Hash(_) => "hash",
+            Value::Set(_) => "set",
+            Value::ZSet(_) => "zset",
+        }
+    }
+
+    pub fn new_hash() -> Value {
+        Value::Hash(HashValue::with_hasher(FixedHasher::default()))
+    }
+
+    pub fn new_set() -> Value {
+        Value::Set(SetValue::with_hasher(FixedHasher::default()))
+    }
+
+    /// True for an aggregate that has become empty (Redis deletes such keys).
+    pub fn is_empty_aggregate(&self) -> bool {
+        match self {
+            Value::Str(_) => false,
+            Value::List(list) => list.is_empty(),
+            Value::Hash(hash) => hash.is_empty(),
+            Value::Set(set) => set.is_empty(),
+            Value::ZSet(zset) => zset.is_empty(),
+        }
+    }
+}
+
+/// Copies an argument before it is stored: arguments are slices of a connection's read buffer,
+/// and keeping one alive would pin the whole buffer in memory.
+pub fn stored(arg: &Bytes) -> Bytes {
+    Bytes::copy_from_slice(arg)
+}
