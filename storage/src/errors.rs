@@ -82,6 +82,18 @@ pub const INVALID_CURSOR_SCAN: &str = "ERR invalid cursor";
 
 // --- lists ---
 
+/// Blocking commands' timeout (seconds, a float), as `getTimeoutFromObjectOrReply` words it.
+pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+pub const TIMEOUT_OUT_OF_RANGE: &str = "ERR timeout is out of range";
+pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+pub const LPOS_RANK_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
+
 // --- sets ---
 
 pub const SET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
