@@ -82,10 +82,79 @@ pub const BITFIELD_RO_WRITE: &str = "ERR BITFIELD_RO only supports the GET subco
 
 // --- hashes ---
 
+pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+/// HINCRBYFLOAT with an infinite increment.
+pub const HASH_INCREMENT_NAN: &str = "ERR value is NaN or Infinity";
+/// HINCRBYFLOAT whose result would not be finite.
+pub const HASH_RESULT_NAN: &str = "ERR increment would produce NaN or Infinity";
+/// HRANDFIELD … WITHVALUES with a count whose doubled reply length would overflow.
+pub const HASH_RANDOM_RANGE: &str = "ERR value is out of range";
+/// HRANDFIELD / SRANDMEMBER count of i64::MIN (Redis accepts -LONG_MAX..=LONG_MAX).
+pub const RANDOM_COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+/// A negative random count so large the reply cannot be built (Redis would drop the client).
+pub const RANDOM_REPLY_TOO_LARGE: &str = "ERR count is too large for a single reply";
+/// HSCAN / SSCAN cursor that is not an unsigned decimal.
+pub const INVALID_CURSOR_SCAN: &str = "ERR invalid cursor";
+
 // --- lists ---
+
+/// Blocking commands' timeout (seconds, a float), as `getTimeoutFromObjectOrReply` words it.
+pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+pub const TIMEOUT_OUT_OF_RANGE: &str = "ERR timeout is out of range";
+pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+pub const LPOS_RANK_ZERO: &str = "ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list";
+pub const LPOS_RANK_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+pub const LPOS_COUNT_NEGATIVE: &str = "ERR COUNT can't be negative";
+pub const LPOS_MAXLEN_NEGATIVE: &str = "ERR MAXLEN can't be negative";
+pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
 
 // --- sets ---
 
+pub const SET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const SET_NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const SET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+
 // --- sorted sets ---
+
+/// Sorted-set texts, namespaced so that other families' names never collide with them.
+pub mod zset {
+    use flotilla_protocol::Reply;
+
+    pub const XX_AND_NX: &str = "ERR XX and NX options at the same time are not compatible";
+    pub const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+    pub const INCR_SINGLE_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+    pub const NAN_RESULT: &str = "ERR resulting score is not a number (NaN)";
+    pub const MIN_MAX_NOT_FLOAT: &str = "ERR min or max is not a float";
+    pub const MIN_MAX_NOT_LEX: &str = "ERR min or max not valid string range item";
+    pub const LIMIT_NEEDS_BY: &str =
+        "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+    pub const WITHSCORES_BYLEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+    pub const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
+    pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+    pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+    pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
+    pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+    pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+    pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+    pub const TIMEOUT_OUT_OF_RANGE: &str = "ERR timeout is out of range";
+    pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+
+    /// `numkeys` of 0 for ZUNION and friends.
+    pub fn at_least_one_key(command: &str) -> Reply {
+        Reply::error_owned(format!(
+            "ERR at least 1 input key is needed for '{}' command",
+            command.to_ascii_lowercase()
+        ))
+    }
+
+    /// An integer outside the range a command accepts (Redis's getRangeLongFromObject).
+    pub fn out_of_range_between(min: i64, max: i64) -> Reply {
+        Reply::error_owned(format!("ERR value is out of range, value must between {min} and {max}"))
+    }
+}
 
 // --- transactions ---
