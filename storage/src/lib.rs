@@ -11,6 +11,7 @@ pub mod ctx;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod log_store;
 pub mod machine;
 pub mod scan;
 pub mod table;
