@@ -14,6 +14,7 @@ pub mod glob;
 pub mod log_store;
 pub mod machine;
 pub mod scan;
+pub mod snapshot;
 pub mod table;
 pub mod testing;
 pub mod value;
