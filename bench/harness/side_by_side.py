@@ -411,7 +411,7 @@ def run_throughput(args, servers: list[Server]) -> dict:
                     if rec is None:
                         log(f"{prefix} no result (exit {r.returncode}): {(err or out).strip()[:200]}")
                         continue
-                    rec.update(round=rnd, seconds=round(secs, 2), n=n)
+                    rec.update(round=rnd, seconds=round(secs, 2), n=n, load=loadavg())
                     row[s.side].append(rec)
                     warn = ""
                     if "Error" in err or "ERR" in err:
