@@ -18,6 +18,7 @@ mod errors;
 mod node;
 mod notify;
 mod pubsub;
+mod raft;
 mod session;
 mod settings;
 
