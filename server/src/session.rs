@@ -157,6 +157,9 @@ impl Session {
         if self.multi.is_some() && spec.flags.contains(Flags::NO_MULTI) {
             return self.reject(Some(spec), Reply::error(errors::NOT_IN_MULTI));
         }
+        if self.out_of_memory_for(spec) {
+            return self.reject(Some(spec), Reply::error(errors::OOM));
+        }
         if self.is_subscribed() && !self.resp3 && !allowed_while_subscribed(spec) {
             let text = format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
@@ -198,6 +201,25 @@ impl Session {
             },
             Handler::Container => self.reject(Some(spec), flotilla_storage::errors::unknown_command(args)),
         }
+    }
+
+    /// Over `maxmemory`, commands that may grow memory are refused; so is an EXEC whose queue
+    /// holds one (read-only transactions still run).
+    fn out_of_memory_for(&self, spec: &CommandSpec) -> bool {
+        let maxmemory_bytes = self.node.settings.read().maxmemory_bytes;
+        if maxmemory_bytes == 0 {
+            return false;
+        }
+        let may_grow = spec.flags.contains(Flags::DENYOOM)
+            || (spec.name == "exec"
+                && self.multi.as_ref().is_some_and(|queued| {
+                    queued.iter().any(|(_, args)| {
+                        commands::lookup(&args[0])
+                            .and_then(|spec| check(spec, args).ok())
+                            .is_some_and(|spec| spec.flags.contains(Flags::DENYOOM))
+                    })
+                }));
+        may_grow && crate::commands::admin::resident_bytes() > maxmemory_bytes
     }
 
     /// Refuses a command: inside MULTI this dooms the transaction (and a refused EXEC

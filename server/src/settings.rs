@@ -18,6 +18,8 @@ pub struct Settings {
     pub notify_flags: String,
     pub slowlog_slower_than_us: i64,
     pub slowlog_max_len: usize,
+    /// `maxmemory` in bytes (0: no limit): above it, commands flagged `denyoom` are refused.
+    pub maxmemory_bytes: u64,
     /// `client-output-buffer-limit`, shared with every connection.
     pub output_limits: Arc<OutputLimits>,
 }
@@ -69,6 +71,7 @@ impl Settings {
             slowlog_slower_than_us: 10_000,
             slowlog_max_len: 128,
             output_limits: Arc::new(OutputLimits::default()),
+            maxmemory_bytes: 0,
         }
     }
 
@@ -105,7 +108,11 @@ impl Settings {
             "slowlog-log-slower-than" => self.slowlog_slower_than_us = number()?,
             "slowlog-max-len" => self.slowlog_max_len = number()?.max(0) as usize,
             "client-output-buffer-limit" => self.output_limits.set(value)?,
-            "maxmemory" | "hz" | "proto-max-bulk-len" => {
+            "maxmemory" => {
+                self.maxmemory_bytes = crate::clients::parse_memory(value)
+                    .ok_or_else(|| "argument must be a memory value".to_string())?;
+            }
+            "hz" | "proto-max-bulk-len" => {
                 number()?;
             }
             "port" | "bind" | "dir" | "databases" | "cluster-enabled" => {
