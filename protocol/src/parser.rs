@@ -360,6 +360,7 @@ mod tests {
             parser.parse(&mut buf).unwrap_err().0,
             "Protocol error: unauthenticated bulk length"
         );
+        let mut parser = RequestParser::new();
         parser.set_auth_required(false);
         let mut buf = BytesMut::from(&b"*11\r\n"[..]);
         assert_eq!(parser.parse(&mut buf).unwrap(), None);
