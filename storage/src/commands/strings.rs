@@ -35,13 +35,14 @@ pub fn get_string<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c Bytes>, Rep
 }
 
 /// Removes `key` if it has expired, as Redis's write lookup does before a command decides
-/// anything: the removal is reported as an `expired` event.
+/// anything: the `expired` event comes before the command's own events, as in Redis.
 pub fn expire_if_needed(ctx: &mut Ctx, key: &[u8]) {
     let now_ms = ctx.now_ms;
     let db = ctx.db_ref();
     // `get_slot(key, 0)` sees the key whatever its expiry.
     if db.get_slot(key, 0).is_some() && !db.contains(key, now_ms) {
         ctx.db().remove(key, now_ms);
+        ctx.flush_expired();
     }
 }
 
@@ -1091,7 +1092,7 @@ mod tests {
         assert!(events(&mut t).is_empty());
         t.now_ms += 5000;
         run(&mut t, &["SET", "k", "v"]);
-        assert_eq!(events(&mut t), ["new:k", "set:k", "expired:k"]);
+        assert_eq!(events(&mut t), ["expired:k", "new:k", "set:k"]);
     }
 
     #[test]
