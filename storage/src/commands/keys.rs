@@ -44,12 +44,23 @@ fn parse_db_index(arg: &[u8], message: Option<&'static str>) -> Result<usize, Re
     Ok(index as usize)
 }
 
-/// Pushes a keyspace notification for a database other than the selected one.
+/// Pushes a generic keyspace notification for any database (MOVE and COPY reach others).
 fn notify_in(ctx: &mut Ctx, db: usize, event: &'static str, key: &Bytes) {
     ctx.events.push(Event::Notify {
         db,
         class: class::GENERIC,
         event,
+        key: key.clone(),
+    });
+}
+
+/// The `new` event Redis emits whenever a key is added (RENAME, COPY and MOVE add theirs
+/// after removing any key of that name, so it is always new).
+fn notify_new(ctx: &mut Ctx, db: usize, key: &Bytes) {
+    ctx.events.push(Event::Notify {
+        db,
+        class: class::NEW,
+        event: "new",
         key: key.clone(),
     });
 }
@@ -126,6 +137,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     let target_key = stored(target);
     let ready = matches!(value, Value::List(_) | Value::ZSet(_));
     db.insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    ctx.notify(class::NEW, "new", &target_key);
     ctx.notify(class::GENERIC, "rename_from", source);
     ctx.notify(class::GENERIC, "rename_to", &target_key);
     if ready {
@@ -184,6 +196,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let target_key = stored(target);
     signal_if_blocking_type(ctx, target_db, &target_key, &value);
     ctx.keyspace.dbs[target_db].insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    notify_new(ctx, target_db, &target_key);
     notify_in(ctx, target_db, "copy_to", &target_key);
     Reply::Int(1)
 }
@@ -216,6 +229,7 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let stored_key = stored(key);
     signal_if_blocking_type(ctx, target_db, &stored_key, &value);
     ctx.keyspace.dbs[target_db].insert_with_expiry(stored_key.clone(), value, expire_at_ms);
+    notify_new(ctx, target_db, &stored_key);
     notify_in(ctx, source_db, "move_from", &stored_key);
     notify_in(ctx, target_db, "move_to", &stored_key);
     Reply::Int(1)
@@ -1053,7 +1067,11 @@ mod tests {
         assert_eq!(run(&mut t, &["EXISTS", "a"]), ":0");
         assert_eq!(
             notifications(&t),
-            vec![(0, "rename_from", "a".into()), (0, "rename_to", "b".into())]
+            vec![
+                (0, "new", "b".into()),
+                (0, "rename_from", "a".into()),
+                (0, "rename_to", "b".into())
+            ]
         );
         // The target's TTL does not survive a rename of a persistent key onto it.
         run(&mut t, &["SET", "c", "3"]);
@@ -1104,7 +1122,10 @@ mod tests {
         assert_eq!(run(&mut t, &["TTL", "c"]), ":-1");
         t.events.clear();
         assert_eq!(run(&mut t, &["COPY", "k", "k", "DB", "3"]), ":1");
-        assert_eq!(notifications(&t), vec![(3, "copy_to", "k".into())]);
+        assert_eq!(
+            notifications(&t),
+            vec![(3, "new", "k".into()), (3, "copy_to", "k".into())]
+        );
         assert_eq!(run(&mut t, &["COPY", "missing", "x"]), ":0");
         assert_eq!(
             run(&mut t, &["COPY", "k", "x", "DB", "notanumber"]),
@@ -1151,7 +1172,11 @@ mod tests {
         assert_eq!(run(&mut t, &["MOVE", "k", "1"]), ":1");
         assert_eq!(
             notifications(&t),
-            vec![(0, "move_from", "k".into()), (1, "move_to", "k".into())]
+            vec![
+                (1, "new", "k".into()),
+                (0, "move_from", "k".into()),
+                (1, "move_to", "k".into())
+            ]
         );
         assert_eq!(run(&mut t, &["EXISTS", "k"]), ":0");
         assert_eq!(run(&mut t, &["MOVE", "k", "1"]), ":0");
