@@ -9,8 +9,8 @@
 
 use flotilla_protocol::Reply;
 use flotilla_storage::{Entry, Op};
-use openraft::errors::ClientWriteError;
 use openraft::async_runtime::WatchReceiver;
+use openraft::errors::ClientWriteError;
 use openraft::impls::ProgressResponder;
 use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
@@ -48,7 +48,13 @@ impl Group {
     pub fn new(id: GroupId, me: NodeId, raft: Raft, store: MachineStore, clock: Arc<Clock>) -> Arc<Group> {
         let (proposals, queue) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(raft.clone(), clock, queue));
-        Arc::new(Group { id, me, raft, store, proposals })
+        Arc::new(Group {
+            id,
+            me,
+            raft,
+            store,
+            proposals,
+        })
     }
 
     /// Proposes `ops` as (part of) one entry; resolves with one reply per op once applied.
@@ -57,7 +63,9 @@ impl Group {
         if self.proposals.send(Proposal { ops, reply }).is_err() {
             return Err(ProposeError::NotLeader(None));
         }
-        receiver.await.unwrap_or_else(|_| Err(ProposeError::Uncertain("proposal dropped".into())))
+        receiver
+            .await
+            .unwrap_or_else(|_| Err(ProposeError::Uncertain("proposal dropped".into())))
     }
 
     /// The leader this node knows of, if any.
@@ -72,9 +80,17 @@ impl Group {
     /// Waits until a read at this point is linearizable (this node leads, holds a valid lease
     /// or confirmed leadership with a quorum, and has applied everything committed before).
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
-        match self.raft.ensure_linearizable(openraft::raft::ReadPolicy::LeaseRead).await {
+        match self
+            .raft
+            .ensure_linearizable(openraft::raft::ReadPolicy::LeaseRead)
+            .await
+        {
             Ok(_) => Ok(()),
-            Err(_) => match self.raft.ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex).await {
+            Err(_) => match self
+                .raft
+                .ensure_linearizable(openraft::raft::ReadPolicy::ReadIndex)
+                .await
+            {
                 Ok(_) => Ok(()),
                 Err(_) => Err(ProposeError::NotLeader(self.leader())),
             },
@@ -108,7 +124,10 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
             shares.push((proposal.ops.len(), proposal.reply));
             ops.extend(proposal.ops);
         }
-        let entry = Entry { time_ms: clock.now_ms(), ops };
+        let entry = Entry {
+            time_ms: clock.now_ms(),
+            ops,
+        };
         let (responder, completion) = ProgressResponder::complete_only();
         if let Err(fatal) = raft.write(Request(entry)).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
@@ -120,9 +139,13 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
         tokio::spawn(async move {
             let outcome = match completion.await {
                 Ok(Ok(response)) => Ok(response.data.0),
-                Ok(Err(ClientWriteError::ForwardToLeader(forward))) => Err(ProposeError::NotLeader(forward.leader_id)),
+                Ok(Err(ClientWriteError::ForwardToLeader(forward))) => {
+                    Err(ProposeError::NotLeader(forward.leader_id))
+                }
                 Ok(Err(error)) => Err(ProposeError::Uncertain(error.to_string())),
-                Err(_) => Err(ProposeError::Uncertain("leader changed before the entry was applied".into())),
+                Err(_) => Err(ProposeError::Uncertain(
+                    "leader changed before the entry was applied".into(),
+                )),
             };
             match outcome {
                 Ok(replies) => {

@@ -116,7 +116,11 @@ impl RaftLogReader<TypeConfig> for GroupLog {
         &mut self,
         range: RB,
     ) -> Result<Vec<EntryOf<TypeConfig>>, io::Error> {
-        self.store.entries(self.group, range)?.iter().map(|(_, bytes)| decode(bytes)).collect()
+        self.store
+            .entries(self.group, range)?
+            .iter()
+            .map(|(_, bytes)| decode(bytes))
+            .collect()
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {
@@ -136,7 +140,10 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
             Some((_, bytes)) => Some(decode::<EntryOf<TypeConfig>>(&bytes)?.log_id()),
             None => purged.clone(),
         };
-        Ok(LogState { last_purged_log_id: purged, last_log_id: last })
+        Ok(LogState {
+            last_purged_log_id: purged,
+            last_log_id: last,
+        })
     }
 
     async fn get_log_reader(&mut self) -> Self::LogReader {
@@ -151,7 +158,8 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<TypeConfig>>) -> Result<(), io::Error> {
-        self.store.put_meta(self.group, meta::COMMITTED, b"", &encode(&committed)?)?;
+        self.store
+            .put_meta(self.group, meta::COMMITTED, b"", &encode(&committed)?)?;
         Ok(())
     }
 
@@ -176,12 +184,14 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<TypeConfig>>) -> Result<(), io::Error> {
-        self.store.truncate_after(self.group, last_log_id.map(|id| id.index()))?;
+        self.store
+            .truncate_after(self.group, last_log_id.map(|id| id.index()))?;
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
-        self.store.put_meta(self.group, meta::PURGED, b"", &encode(&log_id)?)?;
+        self.store
+            .put_meta(self.group, meta::PURGED, b"", &encode(&log_id)?)?;
         self.store.purge_upto(self.group, log_id.index())?;
         Ok(())
     }

@@ -47,16 +47,23 @@ impl MachineStore {
             store.get_meta(group, meta::SNAPSHOT, b"")?,
         ) {
             let snapshot_meta: SnapshotMetaOf<TypeConfig> = decode(&meta_bytes)?;
-            shard.machine = StateMachine::restore(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+            shard.machine =
+                StateMachine::restore(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
             shard.last_applied = snapshot_meta.last_log_id.clone();
             shard.membership = snapshot_meta.last_membership.clone();
         }
-        Ok(MachineStore { shard: Arc::new(Mutex::new(shard)), store, group, events })
+        Ok(MachineStore {
+            shard: Arc::new(Mutex::new(shard)),
+            store,
+            group,
+            events,
+        })
     }
 
     fn save_snapshot(&self, snapshot_meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> io::Result<()> {
         self.store.put_meta(self.group, meta::SNAPSHOT, b"", data)?;
-        self.store.put_meta(self.group, meta::SNAPSHOT_META, b"", &encode(snapshot_meta)?)?;
+        self.store
+            .put_meta(self.group, meta::SNAPSHOT_META, b"", &encode(snapshot_meta)?)?;
         self.store.sync()?;
         Ok(())
     }
@@ -83,7 +90,10 @@ impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
             (shard.machine.snapshot(), snapshot_meta)
         };
         self.save_snapshot(&snapshot_meta, &data)?;
-        Ok(SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> { meta: snapshot_meta, snapshot: Cursor::new(data) })
+        Ok(SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
+            meta: snapshot_meta,
+            snapshot: Cursor::new(data),
+        })
     }
 }
 
@@ -91,7 +101,9 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
     type SnapshotData = Cursor<Vec<u8>>;
     type SnapshotBuilder = Self;
 
-    async fn applied_state(&mut self) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
+    async fn applied_state(
+        &mut self,
+    ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
         let shard = self.shard.lock();
         Ok((shard.last_applied.clone(), shard.membership.clone()))
     }
@@ -104,18 +116,23 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
             let mut events = Vec::new();
             let response = {
                 let mut shard = self.shard.lock();
-                let index = entry.log_id.index();
+                // Raft indexes start at 0; the state machine's start at 1 (0 means "absent" to WATCH).
+                let index = entry.log_id.index() + 1;
                 shard.last_applied = Some(entry.log_id.clone());
                 match &entry.payload {
-                    EntryPayload::Normal(request) => Response(shard.machine.apply(index, &request.0, &mut events)),
+                    EntryPayload::Normal(request) => {
+                        Response(shard.machine.apply(index, &request.0, &mut events))
+                    }
                     EntryPayload::Blank => {
                         shard.machine.skip(index);
                         Response::default()
                     }
                     EntryPayload::Membership(membership) => {
                         shard.machine.skip(index);
-                        shard.membership =
-                            StoredMembershipOf::<TypeConfig>::new(Some(entry.log_id.clone()), membership.clone());
+                        shard.membership = StoredMembershipOf::<TypeConfig>::new(
+                            Some(entry.log_id.clone()),
+                            membership.clone(),
+                        );
                         Response::default()
                     }
                 }
@@ -140,7 +157,8 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
         let data = snapshot.into_inner();
-        let machine = StateMachine::restore(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
+        let machine =
+            StateMachine::restore(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         self.save_snapshot(snapshot_meta, &data)?;
         let mut shard = self.shard.lock();
         shard.machine = machine;
@@ -149,13 +167,18 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         Ok(())
     }
 
-    async fn get_current_snapshot(&mut self) -> Result<Option<SnapshotOf<TypeConfig, Self::SnapshotData>>, io::Error> {
+    async fn get_current_snapshot(
+        &mut self,
+    ) -> Result<Option<SnapshotOf<TypeConfig, Self::SnapshotData>>, io::Error> {
         let (Some(meta_bytes), Some(data)) = (
             self.store.get_meta(self.group, meta::SNAPSHOT_META, b"")?,
             self.store.get_meta(self.group, meta::SNAPSHOT, b"")?,
         ) else {
             return Ok(None);
         };
-        Ok(Some(SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> { meta: decode(&meta_bytes)?, snapshot: Cursor::new(data) }))
+        Ok(Some(SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
+            meta: decode(&meta_bytes)?,
+            snapshot: Cursor::new(data),
+        }))
     }
 }

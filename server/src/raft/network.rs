@@ -5,7 +5,9 @@ use bytes::Bytes;
 use openraft::alias::{SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+};
 use std::future::Future;
 use std::io::Cursor;
 use std::sync::Arc;
@@ -44,7 +46,11 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
     type Network = Network;
 
     async fn new_client(&mut self, target: NodeId, _node: &openraft::BasicNode) -> Network {
-        Network { transport: self.transport.clone(), group: self.group, target }
+        Network {
+            transport: self.transport.clone(),
+            group: self.group,
+            target,
+        }
     }
 }
 
@@ -62,12 +68,21 @@ fn rpc_error(error: TransportError) -> RPCError<TypeConfig> {
 }
 
 impl Network {
-    async fn call<Req, Resp>(&self, kind: u8, request: &Req, ttl: Duration) -> Result<Resp, RPCError<TypeConfig>>
+    async fn call<Req, Resp>(
+        &self,
+        kind: u8,
+        request: &Req,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<TypeConfig>>
     where
         Req: serde::Serialize,
         Resp: serde::de::DeserializeOwned,
     {
-        let reply = self.transport.call(self.target, kind, self.group, encode(request), ttl).await.map_err(rpc_error)?;
+        let reply = self
+            .transport
+            .call(self.target, kind, self.group, encode(request), ttl)
+            .await
+            .map_err(rpc_error)?;
         let result: Result<Resp, RaftError<TypeConfig>> =
             decode(&reply).map_err(|e| rpc_error(TransportError::Remote(e)))?;
         result.map_err(|e| RPCError::Network(NetworkError::new(&e)))
@@ -111,11 +126,17 @@ impl RaftNetworkV2<TypeConfig> for Network {
         let request = (vote, snapshot.meta, snapshot.snapshot.into_inner());
         let reply = self
             .transport
-            .call(self.target, kind::SNAPSHOT, self.group, encode(&request), Duration::from_secs(120))
+            .call(
+                self.target,
+                kind::SNAPSHOT,
+                self.group,
+                encode(&request),
+                Duration::from_secs(120),
+            )
             .await
             .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))?;
-        let result: Result<SnapshotResponse<TypeConfig>, String> =
-            decode(&reply).map_err(|e| StreamingError::Network(NetworkError::new(&TransportError::Remote(e))))?;
+        let result: Result<SnapshotResponse<TypeConfig>, String> = decode(&reply)
+            .map_err(|e| StreamingError::Network(NetworkError::new(&TransportError::Remote(e))))?;
         result.map_err(|e| StreamingError::Network(NetworkError::new(&TransportError::Remote(e))))
     }
 }
@@ -127,10 +148,19 @@ pub async fn serve_rpc(raft: &super::Raft, rpc_kind: u8, payload: &[u8]) -> Resu
         kind::VOTE => encode(&raft.vote(decode(payload)?).await),
         kind::PRE_VOTE => encode(&raft.pre_vote(decode(payload)?).await),
         kind::SNAPSHOT => {
-            let (vote, meta, data): (VoteOf<TypeConfig>, openraft::alias::SnapshotMetaOf<TypeConfig>, Vec<u8>) =
-                decode(payload)?;
-            let snapshot = SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> { meta, snapshot: Cursor::new(data) };
-            let result = raft.install_full_snapshot(vote, snapshot).await.map_err(|e| e.to_string());
+            let (vote, meta, data): (
+                VoteOf<TypeConfig>,
+                openraft::alias::SnapshotMetaOf<TypeConfig>,
+                Vec<u8>,
+            ) = decode(payload)?;
+            let snapshot = SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
+                meta,
+                snapshot: Cursor::new(data),
+            };
+            let result = raft
+                .install_full_snapshot(vote, snapshot)
+                .await
+                .map_err(|e| e.to_string());
             encode(&result)
         }
         other => return Err(format!("unknown raft rpc kind {other}")),

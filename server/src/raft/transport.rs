@@ -95,10 +95,22 @@ impl Transport {
             .filter(|(id, _)| **id != me)
             .map(|(id, address)| {
                 let (changed, _) = watch::channel(0);
-                (*id, Arc::new(Peer { address: *address, link: Mutex::new(None), changed }))
+                (
+                    *id,
+                    Arc::new(Peer {
+                        address: *address,
+                        link: Mutex::new(None),
+                        changed,
+                    }),
+                )
             })
             .collect();
-        Arc::new(Transport { me, peers, next_id: AtomicU64::new(1), handler: Mutex::new(None) })
+        Arc::new(Transport {
+            me,
+            peers,
+            next_id: AtomicU64::new(1),
+            handler: Mutex::new(None),
+        })
     }
 
     /// Starts accepting peers on `listener` and dialing the peers with higher ids.
@@ -133,19 +145,37 @@ impl Transport {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, TransportError> {
-        let peer = self.peers.get(&target).ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
-        let link = peer.link.lock().clone().ok_or_else(|| TransportError::Unreachable(format!("no connection to node {target}")))?;
+        let peer = self
+            .peers
+            .get(&target)
+            .ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
+        let link = peer
+            .link
+            .lock()
+            .clone()
+            .ok_or_else(|| TransportError::Unreachable(format!("no connection to node {target}")))?;
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         link.pending.lock().insert(id, reply_tx);
-        if link.outgoing.try_send(Frame { id, kind, group, payload }).is_err() {
+        if link
+            .outgoing
+            .try_send(Frame {
+                id,
+                kind,
+                group,
+                payload,
+            })
+            .is_err()
+        {
             link.pending.lock().remove(&id);
-            return Err(TransportError::Unreachable(format!("queue to node {target} is full or closed")));
+            return Err(TransportError::Unreachable(format!(
+                "queue to node {target} is full or closed"
+            )));
         }
         match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(frame)) if frame.kind == KIND_ERROR | REPLY_BIT => {
-                Err(TransportError::Remote(String::from_utf8_lossy(&frame.payload).into_owned()))
-            }
+            Ok(Ok(frame)) if frame.kind == KIND_ERROR | REPLY_BIT => Err(TransportError::Remote(
+                String::from_utf8_lossy(&frame.payload).into_owned(),
+            )),
             Ok(Ok(frame)) => Ok(frame.payload),
             // The connection dropped with the request in flight.
             Ok(Err(_)) => Err(TransportError::Timeout),
@@ -158,7 +188,9 @@ impl Transport {
 
     /// True when a connection to `target` is up.
     pub fn is_connected(&self, target: NodeId) -> bool {
-        self.peers.get(&target).is_some_and(|peer| peer.link.lock().is_some())
+        self.peers
+            .get(&target)
+            .is_some_and(|peer| peer.link.lock().is_some())
     }
 
     async fn dial_loop(self: Arc<Self>, id: NodeId, peer: Arc<Peer>) {
@@ -197,7 +229,10 @@ impl Transport {
     async fn run_link(self: Arc<Self>, id: NodeId, peer: &Arc<Peer>, stream: TcpStream) {
         let (mut reader, mut writer) = stream.into_split();
         let (outgoing, mut queue) = mpsc::channel::<Frame>(PEER_QUEUE_FRAMES_MAX);
-        let link = Arc::new(Link { outgoing: outgoing.clone(), pending: Arc::new(Mutex::new(HashMap::new())) });
+        let link = Arc::new(Link {
+            outgoing: outgoing.clone(),
+            pending: Arc::new(Mutex::new(HashMap::new())),
+        });
         *peer.link.lock() = Some(link.clone());
         peer.changed.send_modify(|generation| *generation += 1);
         tracing::info!(peer = id, "peer connected");
@@ -244,7 +279,12 @@ impl Transport {
                 let request_id = frame_bytes.get_u64();
                 let kind = frame_bytes.get_u8();
                 let group = frame_bytes.get_u32();
-                let frame = Frame { id: request_id, kind, group, payload: frame_bytes.freeze() };
+                let frame = Frame {
+                    id: request_id,
+                    kind,
+                    group,
+                    payload: frame_bytes.freeze(),
+                };
                 if kind & REPLY_BIT != 0 {
                     if let Some(waiter) = link.pending.lock().remove(&request_id) {
                         let _ = waiter.send(frame);
@@ -274,7 +314,14 @@ impl Transport {
                 Ok(payload) => (frame.kind | REPLY_BIT, Bytes::from(payload)),
                 Err(why) => (KIND_ERROR | REPLY_BIT, Bytes::from(why)),
             };
-            let _ = outgoing.send(Frame { id: frame.id, kind, group: frame.group, payload }).await;
+            let _ = outgoing
+                .send(Frame {
+                    id: frame.id,
+                    kind,
+                    group: frame.group,
+                    payload,
+                })
+                .await;
         });
     }
 }
@@ -295,8 +342,11 @@ mod tests {
     async fn pair() -> (Arc<Transport>, Arc<Transport>) {
         let a_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let b_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let peers: HashMap<NodeId, SocketAddr> =
-            [(1, a_listener.local_addr().unwrap()), (2, b_listener.local_addr().unwrap())].into();
+        let peers: HashMap<NodeId, SocketAddr> = [
+            (1, a_listener.local_addr().unwrap()),
+            (2, b_listener.local_addr().unwrap()),
+        ]
+        .into();
         let a = Transport::new(1, &peers);
         let b = Transport::new(2, &peers);
         let echo = |me: u8| -> Handler {
@@ -332,7 +382,10 @@ mod tests {
         assert_eq!(&reply[..], &[1, 2, 4, 8, b'y', b'o']);
         let error = a.call(2, 9, 0, Bytes::new(), timeout).await.unwrap_err();
         assert_eq!(error, TransportError::Remote("refused".into()));
-        assert!(matches!(a.call(5, 1, 0, Bytes::new(), timeout).await, Err(TransportError::Unreachable(_))));
+        assert!(matches!(
+            a.call(5, 1, 0, Bytes::new(), timeout).await,
+            Err(TransportError::Unreachable(_))
+        ));
     }
 
     #[tokio::test]
@@ -341,7 +394,16 @@ mod tests {
         let calls = (0..500u32).map(|i| {
             let a = a.clone();
             tokio::spawn(async move {
-                let reply = a.call(2, 1, i, Bytes::from(i.to_be_bytes().to_vec()), Duration::from_secs(5)).await.unwrap();
+                let reply = a
+                    .call(
+                        2,
+                        1,
+                        i,
+                        Bytes::from(i.to_be_bytes().to_vec()),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .unwrap();
                 assert_eq!(&reply[4..], &i.to_be_bytes());
                 assert_eq!(reply[3], i as u8);
             })
