@@ -52,7 +52,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
     let mut last_activity = crate::clock::instant();
 
     'connection: loop {
-        let idle_timeout_s = node.settings.read().timeout_s;
+        let idle_timeout_s = node.live.timeout_s.load(Ordering::Relaxed);
         let idle_limited = idle_timeout_s > 0
             && !session.is_subscribed()
             && !client.is_monitor.load(Ordering::Relaxed);

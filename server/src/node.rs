@@ -40,6 +40,8 @@ pub struct Stats {
 pub struct Node {
     pub args: Args,
     pub settings: RwLock<Settings>,
+    /// The settings every command reads, without the lock.
+    pub live: Arc<crate::settings::Live>,
     pub clock: Clock,
     machine: Mutex<StateMachine>,
     pub pubsub: PubSub,
@@ -63,8 +65,10 @@ impl Node {
         let clock = Clock::new();
         let started_unix_s = clock.now_ms() / 1000;
         let run_id = make_run_id(clock.now_us(), std::process::id());
+        let settings = Settings::from_args(&args);
         Arc::new(Node {
-            settings: RwLock::new(Settings::from_args(&args)),
+            live: settings.live.clone(),
+            settings: RwLock::new(settings),
             args,
             clock,
             machine: Mutex::new(StateMachine::new()),
