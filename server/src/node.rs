@@ -64,6 +64,8 @@ pub struct Node {
     pub me: NodeId,
     pub members: Vec<Member>,
     pub settings: RwLock<Settings>,
+    /// The settings every command reads, without the lock.
+    pub live: Arc<crate::settings::Live>,
     pub clock: Arc<Clock>,
     pub log_store: LogStore,
     pub group: Arc<Group>,
@@ -71,6 +73,8 @@ pub struct Node {
     pub pubsub: PubSub,
     pub monitors: crate::commands::monitor::Monitors,
     pub slowlog: Mutex<crate::commands::slowlog::SlowLog>,
+    /// Held from the end of an apply until its keyspace notifications are published.
+    notify_order: Mutex<()>,
     pub clients: Clients,
     pub stats: Stats,
     pub started: std::time::Instant,
@@ -140,8 +144,10 @@ impl Node {
             .map_err(|e| format!("cannot start raft: {e}"))?;
         let group = Group::new(DATA_GROUP, me, raft.clone(), machine, clock.clone());
 
+        let settings = Settings::from_args(&args);
         let node = Arc::new(Node {
-            settings: RwLock::new(Settings::from_args(&args)),
+            live: settings.live.clone(),
+            settings: RwLock::new(settings),
             args,
             me,
             members: members.clone(),
@@ -152,6 +158,7 @@ impl Node {
             pubsub: PubSub::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
+            notify_order: Mutex::new(()),
             clients: Clients::default(),
             stats: Stats::default(),
             started: crate::clock::instant(),
@@ -375,8 +382,13 @@ impl Node {
         }
     }
 
+    /// Publishes keyspace notifications under `notify_order` (applies arrive one at a time
+    /// from the group's apply task, so they leave in apply order), then runs the event hooks,
+    /// which may propose entries of their own.
     fn publish_events(&self, events: &[Event]) {
+        let order = self.notify_order.lock();
         crate::notify::keyspace_events(self, events);
+        drop(order);
         for hook in self.event_hooks.read().iter() {
             hook(self, events);
         }
