@@ -19,6 +19,7 @@ use flotilla_protocol::Reply;
 use indexmap::IndexMap;
 
 use crate::args::{is, parse_i64};
+use crate::commands::hashes::RANDOM_REPLY_LEN_MAX;
 use crate::ctx::{class, Ctx};
 use crate::errors::{self, zset as zerr};
 use crate::glob;
@@ -1077,6 +1078,9 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Array(Vec::new());
     }
     let unique = count > 0;
+    if !unique && count.unsigned_abs() > RANDOM_REPLY_LEN_MAX {
+        return Reply::error(errors::RANDOM_REPLY_TOO_LARGE);
+    }
     let wanted = count.unsigned_abs() as usize;
     // Draw positions of the insertion-ordered view first (the random source needs &mut ctx).
     let positions: Vec<usize> = if !unique || wanted == 1 {
