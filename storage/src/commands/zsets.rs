@@ -242,6 +242,16 @@ fn store_result(ctx: &mut Ctx, destination: &Bytes, result: ZSet, event: &'stati
 /// Member/score pairs for WITHSCORES-style replies: a flat array in RESP2, and in RESP3 an
 /// array of [member, score] pairs as Redis 7 sends them (a map would lose the order).
 fn pairs(items: Vec<(Bytes, f64)>) -> Reply {
+    Reply::Pairs(
+        items
+            .into_iter()
+            .map(|(member, score)| (Reply::Bulk(member), Reply::Double(score)))
+            .collect(),
+    )
+}
+
+/// Always-flat [member, score, member, score …] (ZPOPMIN without a count, in both protocols).
+fn flat_pairs(items: Vec<(Bytes, f64)>) -> Reply {
     let mut flat = Vec::with_capacity(items.len() * 2);
     for (member, score) in items {
         flat.push(Reply::Bulk(member));
@@ -938,7 +948,7 @@ fn pop_generic(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize, shape: Pop
     );
     remove_if_empty(ctx, key);
     match shape {
-        PopReply::Flat => pairs(popped),
+        PopReply::Flat => flat_pairs(popped),
         PopReply::Pairs => pairs(popped),
         PopReply::KeyFlat => {
             let mut items = vec![Reply::Bulk(key.clone())];
@@ -2220,8 +2230,8 @@ mod tests {
         }
         let Reply::Array(items) = t.command(&[b"ZRANDMEMBER", b"z", b"-20"]) else { panic!() };
         assert_eq!(items.len(), 20);
-        let Reply::Array(items) = t.command(&[b"ZRANDMEMBER", b"z", b"-3", b"WITHSCORES"]) else { panic!() };
-        assert_eq!(items.len(), 6);
+        let Reply::Pairs(items) = t.command(&[b"ZRANDMEMBER", b"z", b"-3", b"WITHSCORES"]) else { panic!() };
+        assert_eq!(items.len(), 3);
         assert_eq!(
             run(&mut t, &["ZRANDMEMBER", "z", "-9223372036854775808"]),
             "-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"
