@@ -392,3 +392,18 @@ mod tests {
         assert_eq!(db.version(b"missing", 0), 0);
     }
 }
+
+/// Snapshot loading: puts a slot back exactly as it was saved (value, expiry, version).
+impl Db {
+    pub(crate) fn restore_slot(&mut self, key: Bytes, value: Value, expire_at_ms: u64, version: u64) {
+        if expire_at_ms != 0 {
+            self.expires.insert((expire_at_ms, key.clone()));
+        }
+        self.map.insert(key, Slot { value, expire_at_ms, version });
+    }
+
+    /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version).
+    pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&Bytes, &Value, u64, u64)> {
+        self.map.iter().map(|(key, slot)| (key, &slot.value, slot.expire_at_ms, slot.version))
+    }
+}
