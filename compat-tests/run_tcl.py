@@ -264,21 +264,22 @@ def main():
 
     baseline = cc.load_baseline().get("redis-tcl", {})
     headers = ["unit", "flotilla ok", "flotilla fail", "redis ok", "redis fail",
-               "skipped", "baseline", "note"]
+               "skipped", "baseline", "secs f/r", "note"]
     rows = []
     tot = [0, 0, 0, 0]
     for unit in units:
         f = results["flotilla"][unit]
         r = results.get("redis", {}).get(unit)
+        secs = f"{f.seconds:.0f}/{r.seconds:.0f}" if r else f"{f.seconds:.0f}/-"
         rows.append([unit, f.ok, f.failed, r.ok if r else "-", r.failed if r else "-",
-                     f.skipped, baseline.get(unit, 0), f.note])
+                     f.skipped, baseline.get(unit, 0), secs, f.note])
         tot[0] += f.ok
         tot[1] += f.failed
         if r:
             tot[2] += r.ok
             tot[3] += r.failed
     rows.append(["TOTAL", tot[0], tot[1], tot[2] if len(targets) > 1 else "-",
-                 tot[3] if len(targets) > 1 else "-", "", sum(baseline.get(u, 0) for u in units), ""])
+                 tot[3] if len(targets) > 1 else "-", "", sum(baseline.get(u, 0) for u in units), "", ""])
     cc.print_table("Redis 7.0 TCL suite (external mode), tests passed/failed per unit",
                    headers, rows)
     if args.show_failures:

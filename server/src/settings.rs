@@ -3,6 +3,9 @@
 //! report fixed, truthful values.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use crate::clients::OutputLimits;
 
 use crate::config::Args;
 
@@ -15,12 +18,17 @@ pub struct Settings {
     pub notify_flags: String,
     pub slowlog_slower_than_us: i64,
     pub slowlog_max_len: usize,
+    /// `maxmemory` in bytes (0: no limit): above it, commands flagged `denyoom` are refused.
+    pub maxmemory_bytes: u64,
+    /// `client-output-buffer-limit`, shared with every connection.
+    pub output_limits: Arc<OutputLimits>,
 }
 
 /// (name, default) of every parameter CONFIG GET knows.
 const PARAMETERS: &[(&str, &str)] = &[
     ("appendfsync", "always"),
     ("appendonly", "yes"),
+    ("client-output-buffer-limit", ""),
     ("bind", "127.0.0.1"),
     ("databases", "16"),
     ("dir", "./flotilla-data"),
@@ -62,6 +70,8 @@ impl Settings {
             notify_flags: String::new(),
             slowlog_slower_than_us: 10_000,
             slowlog_max_len: 128,
+            output_limits: Arc::new(OutputLimits::default()),
+            maxmemory_bytes: 0,
         }
     }
 
@@ -70,7 +80,10 @@ impl Settings {
         self.values
             .iter()
             .filter(|(name, _)| flotilla_storage::glob::matches(pattern, name.as_bytes(), true))
-            .map(|(name, value)| (*name, value.clone()))
+            .map(|(name, value)| match *name {
+                "client-output-buffer-limit" => (*name, self.output_limits.describe()),
+                _ => (*name, value.clone()),
+            })
             .collect()
     }
 
@@ -94,7 +107,12 @@ impl Settings {
             "notify-keyspace-events" => self.notify_flags = parse_notify_flags(value)?,
             "slowlog-log-slower-than" => self.slowlog_slower_than_us = number()?,
             "slowlog-max-len" => self.slowlog_max_len = number()?.max(0) as usize,
-            "maxmemory" | "hz" | "proto-max-bulk-len" => {
+            "client-output-buffer-limit" => self.output_limits.set(value)?,
+            "maxmemory" => {
+                self.maxmemory_bytes = crate::clients::parse_memory(value)
+                    .ok_or_else(|| "argument must be a memory value".to_string())?;
+            }
+            "hz" | "proto-max-bulk-len" => {
                 number()?;
             }
             "port" | "bind" | "dir" | "databases" | "cluster-enabled" => {

@@ -34,22 +34,36 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
+/// Every section, in the order Redis prints them (`INFO all`).
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
 fn info(session: &mut Session, args: &[Bytes]) -> Reply {
     let requested: Vec<String> = args[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let everything = requested.iter().any(|s| s == "all" || s == "everything");
-    let sections: Vec<&str> =
-        if requested.is_empty() || requested.iter().any(|s| s == "default") || everything {
-            DEFAULT_SECTIONS.to_vec()
-        } else {
-            DEFAULT_SECTIONS
-                .iter()
-                .copied()
-                .filter(|s| requested.iter().any(|r| r == s))
-                .collect()
-        };
+    let all = requested.iter().any(|s| s == "all" || s == "everything");
+    let default = requested.is_empty() || requested.iter().any(|s| s == "default");
+    let sections: Vec<&str> = ALL_SECTIONS
+        .iter()
+        .copied()
+        .filter(|section| {
+            all || (default && DEFAULT_SECTIONS.contains(section)) || requested.iter().any(|r| r == section)
+        })
+        .collect();
     let mut text = String::new();
     for section in sections {
         if !text.is_empty() {
@@ -128,7 +142,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
                  rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
-                 keyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:0\r\n",
+                 keyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
                 load(&stats.connections_received),
                 load(&stats.commands_processed),
                 load(&stats.net_input_bytes),
@@ -137,8 +151,9 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                 load(&stats.expired_keys),
                 load(&stats.keyspace_hits),
                 load(&stats.keyspace_misses),
-                node.pubsub.channels(None).len(),
+                node.pubsub.channel_count(),
                 node.pubsub.numpat(),
+                super::slowlog::total_error_replies(),
             );
         }
         "replication" => {
@@ -160,7 +175,8 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             );
         }
         "modules" => out.push_str("# Modules\r\n"),
-        "errorstats" => out.push_str("# Errorstats\r\n"),
+        "errorstats" => super::slowlog::info_errorstats(out),
+        "commandstats" => super::slowlog::info_commandstats(out),
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
@@ -266,6 +282,7 @@ fn config_resetstat(session: &mut Session, _args: &[Bytes]) -> Reply {
     ] {
         counter.store(0, Ordering::Relaxed);
     }
+    super::slowlog::stats().reset();
     Reply::ok()
 }
 
@@ -569,11 +586,33 @@ fn cluster(_session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::error(errors::CLUSTER_DISABLED)
 }
 
-fn shutdown(session: &mut Session, _args: &[Bytes]) -> Reply {
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]. On success Redis sends no reply: the
+/// connection closes as the server exits.
+fn shutdown(session: &mut Session, args: &[Bytes]) -> Reply {
+    let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
+    for arg in &args[1..] {
+        if is(arg, "NOSAVE") {
+            nosave = true;
+        } else if is(arg, "SAVE") {
+            save = true;
+        } else if is(arg, "NOW") || is(arg, "FORCE") {
+            other = true;
+        } else if is(arg, "ABORT") {
+            abort = true;
+        } else {
+            return Reply::error(errors::SYNTAX);
+        }
+    }
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return Reply::error(errors::SYNTAX);
+    }
+    if abort {
+        return Reply::error(errors::NO_SHUTDOWN_IN_PROGRESS);
+    }
     session.node.shutting_down.store(true, Ordering::Release);
     session.node.shutdown.notify_waiters();
     session.closing = true;
-    Reply::ok()
+    Reply::Raw(Bytes::new())
 }
 
 fn time(session: &mut Session, _args: &[Bytes]) -> Reply {
