@@ -282,6 +282,14 @@ fn client_kill_variants() {
     subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
     admin.call("CLIENT KILL TYPE pubsub", b":1\r\n");
     assert!(subscriber.closed_within(Duration::from_secs(5)));
+
+    admin.call("CLIENT KILL TYPE nosuch", b"-ERR Unknown client type 'nosuch'\r\n");
+    admin.call("CLIENT KILL ID 0", b"-ERR client-id should be greater than 0\r\n");
+    admin.call("CLIENT KILL SKIPME maybe", b"-ERR syntax error\r\n");
+    // The old form may kill the caller, which still gets its reply.
+    let own = admin.stream.local_addr().unwrap().to_string();
+    admin.call(&format!("CLIENT KILL {own}"), b"+OK\r\n");
+    assert!(admin.closed_within(Duration::from_secs(5)));
 }
 
 /// MONITOR shows each executed command as Redis formats it, MULTI … EXEC in order.
