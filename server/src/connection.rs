@@ -104,6 +104,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                                 _ = client.kill.notified() => break 'connection,
                                 reply = wait.future => reply,
                             };
+                            session.unblocked(&reply);
                             encode(&reply, session.resp3, &mut write_buf);
                             last_activity = crate::clock::instant();
                         }

@@ -48,6 +48,8 @@ pub struct Session {
     pub pushing: bool,
     /// Close the connection after the current reply is written (QUIT, protocol error).
     pub closing: bool,
+    /// The blocked command the connection awaits, accounted for once it is served.
+    blocked: Option<(&'static CommandSpec, Vec<Bytes>, u64)>,
 }
 
 /// What a request produced.
@@ -89,6 +91,7 @@ impl Session {
             skip_current: false,
             pushing: false,
             closing: false,
+            blocked: None,
         }
     }
 
@@ -115,7 +118,9 @@ impl Session {
                 reply
             }
             Dispatched::Blocked(spec, wait) => {
+                // Shown once, when first run; statistics and the slow log wait for the reply.
                 monitor::feed(self, spec, &args);
+                self.blocked = Some((spec, args, started.elapsed().as_micros() as u64));
                 return Outcome::Blocked(wait);
             }
         };
@@ -246,6 +251,14 @@ impl Session {
         self.multi_failed = false;
         self.watched.clear();
         self.client.in_multi.store(false, Ordering::Relaxed);
+    }
+
+    /// A blocked command got its reply: statistics and the slow log count it now, as Redis
+    /// does, with the time it ran (not the time it waited).
+    pub fn unblocked(&mut self, reply: &Reply) {
+        if let Some((spec, args, duration_us)) = self.blocked.take() {
+            slowlog::record(self, spec, &args, reply, duration_us);
+        }
     }
 
     /// Accounts for a command that EXEC ran: statistics and MONITOR, as if it ran alone.
