@@ -102,7 +102,6 @@ impl Session {
     /// Runs one request.
     pub fn execute(&mut self, args: Vec<Bytes>) -> Outcome {
         let started = clock::instant();
-        let skip_this = std::mem::take(&mut self.skip_current);
         let mode_before = self.reply_mode;
         self.pushing = false;
         let reply = match self.dispatch(&args) {
@@ -124,7 +123,9 @@ impl Session {
                 return Outcome::Blocked(wait);
             }
         };
-        // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command.
+        // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command
+        // (unless that one is CLIENT REPLY ON, which clears it).
+        let skip_this = std::mem::take(&mut self.skip_current);
         let silent = match self.reply_mode {
             ReplyMode::On => skip_this,
             ReplyMode::Off => true,
@@ -151,11 +152,14 @@ impl Session {
         let Some(spec) = commands::lookup(&args[0]) else {
             return self.reject(None, flotilla_storage::errors::unknown_command(args));
         };
-        self.client.touch(spec.name);
         let spec = match check(spec, args) {
             Ok(spec) => spec,
-            Err(reply) => return self.reject(Some(spec), reply),
+            Err(reply) => {
+                self.client.touch(spec.name);
+                return self.reject(Some(spec), reply);
+            }
         };
+        self.client.touch(spec.name);
         if !self.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
             return self.reject(Some(spec), Reply::error(errors::NOAUTH));
         }
@@ -251,6 +255,12 @@ impl Session {
         self.multi_failed = false;
         self.watched.clear();
         self.client.in_multi.store(false, Ordering::Relaxed);
+    }
+
+    /// CLIENT REPLY ON: replies again, including this command's and a pending SKIP's.
+    pub fn replies_on(&mut self) {
+        self.reply_mode = ReplyMode::On;
+        self.skip_current = false;
     }
 
     /// A blocked command got its reply: statistics and the slow log count it now, as Redis
