@@ -325,12 +325,25 @@ fn parse_decimal(text: &[u8]) -> Option<LongDouble> {
         let (numerator, divisor, exp) = if gap < 119 {
             let s = (119 - gap) as u64;
             (significand.shl(s), divisor, -(j as i64) - s as i64)
+        } else if divisor.limbs.len() == 1 {
+            // Short division copes with a long quotient.
+            (significand, divisor, -(j as i64))
         } else {
             let s = (gap - 119) as u64;
             (significand, divisor.shl(s), -(j as i64) + s as i64)
         };
-        let (quotient, exact) = numerator.div_to_u128(&divisor);
-        round(&Big::from_u128(quotient), exp, !exact)
+        let (quotient, exact) = match divisor.limbs[..] {
+            // Up to 5^27 the divisor is one limb: short division, the common case.
+            [single] => {
+                let (quotient, remainder) = numerator.div_small(single);
+                (quotient, remainder == 0)
+            }
+            _ => {
+                let (quotient, exact) = numerator.div_to_u128(&divisor);
+                (Big::from_u128(quotient), exact)
+            }
+        };
+        round(&quotient, exp, !exact)
     };
     result.ok()
 }
@@ -573,6 +586,20 @@ impl Big {
             }
         }
         (quotient, remainder.is_zero())
+    }
+
+    /// Quotient and remainder of the division by a nonzero `divisor`.
+    fn div_small(&self, divisor: u64) -> (Big, u64) {
+        let mut limbs = self.limbs.clone();
+        let mut remainder: u128 = 0;
+        for limb in limbs.iter_mut().rev() {
+            let current = remainder << 64 | *limb as u128;
+            *limb = (current / divisor as u128) as u64;
+            remainder = current % divisor as u128;
+        }
+        let mut quotient = Big { limbs };
+        quotient.trim();
+        (quotient, remainder as u64)
     }
 
     /// Decimal digits ("0" for zero).
