@@ -80,6 +80,28 @@ pub const BITFIELD_RO_WRITE: &str = "ERR BITFIELD_RO only supports the GET subco
 
 // --- keys ---
 
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+/// A C `int` argument (database numbers) outside its range; Redis's wording, typo included.
+pub const INT_OUT_OF_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
+pub const INVALID_FIRST_DB_INDEX: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB_INDEX: &str = "ERR invalid second DB index";
+pub const EXPIRE_NX_AND_OTHERS: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle time not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+pub const MOVE_IN_CLUSTER: &str = "ERR MOVE is not allowed in cluster mode";
+pub const SWAPDB_IN_CLUSTER: &str = "ERR SWAPDB is not allowed in cluster mode";
+pub const COPY_DB_IN_CLUSTER: &str = "ERR Copying to another database is not allowed in cluster mode";
+pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// `ERR Unsupported option <arg>` (EXPIRE family).
+pub fn unsupported_option(option: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Unsupported option {}",
+        String::from_utf8_lossy(option)
+    ))
+}
+
 // --- hashes ---
 
 pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
