@@ -139,6 +139,8 @@ pub struct ClientHandle {
     pub subscriptions: AtomicUsize,
     pub psubscriptions: AtomicUsize,
     pub ssubscriptions: AtomicUsize,
+    /// Bytes of the query buffer: the request being run and those read after it.
+    pub query_buffer_bytes: AtomicUsize,
     pub in_multi: AtomicBool,
     pub is_monitor: AtomicBool,
     pub no_evict: AtomicBool,
@@ -175,6 +177,7 @@ impl ClientHandle {
             subscriptions: AtomicUsize::new(0),
             psubscriptions: AtomicUsize::new(0),
             ssubscriptions: AtomicUsize::new(0),
+            query_buffer_bytes: AtomicUsize::new(0),
             in_multi: AtomicBool::new(false),
             is_monitor: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
@@ -286,7 +289,7 @@ impl ClientHandle {
         }
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
+             qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
              cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -300,6 +303,7 @@ impl ClientHandle {
             self.psubscriptions.load(Ordering::Relaxed),
             self.ssubscriptions.load(Ordering::Relaxed),
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
+            self.query_buffer_bytes.load(Ordering::Relaxed),
             self.push_pending_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.resp.load(Ordering::Relaxed),
