@@ -64,11 +64,13 @@ impl OutputLimits {
                 "normal" => &self.normal,
                 "replica" | "slave" => &self.replica,
                 "pubsub" => &self.pubsub,
-                _ => {
-                    return Err("Invalid client class specified in buffer limit configuration.".to_string())
-                }
+                _ => return Err("Invalid client class specified in buffer limit configuration.".to_string()),
             };
-            let values = (parse_memory(group[1]), parse_memory(group[2]), group[3].parse::<u64>().ok());
+            let values = (
+                parse_memory(group[1]),
+                parse_memory(group[2]),
+                group[3].parse::<u64>().ok(),
+            );
             let (Some(hard), Some(soft), Some(seconds)) = values else {
                 return Err(
                     "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string(),
@@ -195,7 +197,8 @@ impl ClientHandle {
         if self.killed.load(Ordering::Relaxed) {
             return;
         }
-        let pending = (self.push_pending_bytes.fetch_add(approx_bytes, Ordering::Relaxed) + approx_bytes) as u64;
+        let pending =
+            (self.push_pending_bytes.fetch_add(approx_bytes, Ordering::Relaxed) + approx_bytes) as u64;
         let limit = if self.is_subscribed() {
             &self.limits.pubsub
         } else {
@@ -381,8 +384,14 @@ mod tests {
             "normal 1048576 2097152 60 slave 3145728 4194304 70 pubsub 5242880 6291456 80"
         );
         assert!(limits.set("wrong number").unwrap_err().starts_with("Wrong"));
-        assert!(limits.set("master 10mb 10mb 60").unwrap_err().starts_with("Invalid client class"));
-        assert!(limits.set("pubsub 1 1 1 pubsub 10mb 10mb 60s").unwrap_err().starts_with("Error in hard"));
+        assert!(limits
+            .set("master 10mb 10mb 60")
+            .unwrap_err()
+            .starts_with("Invalid client class"));
+        assert!(limits
+            .set("pubsub 1 1 1 pubsub 10mb 10mb 60s")
+            .unwrap_err()
+            .starts_with("Error in hard"));
         assert_eq!(limits.pubsub.hard_bytes.load(Ordering::Relaxed), 5 << 20);
     }
 }

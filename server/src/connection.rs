@@ -94,7 +94,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                         continue;
                     }
                     client.query_buffer_bytes.store(buffered, Ordering::Relaxed);
-                    match session.execute(args) {
+                    match session.execute(args).await {
                         Outcome::Reply(reply) => encode(&reply, session.resp3, &mut write_buf),
                         Outcome::Silent => {}
                         Outcome::Blocked(wait) => {

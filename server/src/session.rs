@@ -100,11 +100,11 @@ impl Session {
     }
 
     /// Runs one request.
-    pub fn execute(&mut self, args: Vec<Bytes>) -> Outcome {
+    pub async fn execute(&mut self, args: Vec<Bytes>) -> Outcome {
         let started = clock::instant();
         let mode_before = self.reply_mode;
         self.pushing = false;
-        let reply = match self.dispatch(&args) {
+        let reply = match self.dispatch(&args).await {
             Dispatched::Rejected(spec, reply) => {
                 slowlog::record_rejected(spec, &reply);
                 reply
@@ -146,7 +146,7 @@ impl Session {
         }
     }
 
-    fn dispatch(&mut self, args: &[Bytes]) -> Dispatched {
+    async fn dispatch(&mut self, args: &[Bytes]) -> Dispatched {
         let node = &self.node;
         node.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
         let Some(spec) = commands::lookup(&args[0]) else {
@@ -177,7 +177,9 @@ impl Session {
             return self.reject(Some(spec), Reply::error_owned(text));
         }
         if self.client.is_monitor.load(Ordering::Relaxed)
-            && (spec.is_write() || spec.flags.contains(Flags::READONLY) || spec.flags.contains(Flags::MAY_REPLICATE))
+            && (spec.is_write()
+                || spec.flags.contains(Flags::READONLY)
+                || spec.flags.contains(Flags::MAY_REPLICATE))
         {
             return self.reject(Some(spec), Reply::error(errors::REPLICA_KEYSPACE));
         }
@@ -192,7 +194,7 @@ impl Session {
             Handler::Keyspace(_) => {
                 if spec.is_write() {
                     let blocking = spec.flags.contains(Flags::BLOCKING);
-                    let reply = self.node.write(self.db, args.to_vec());
+                    let reply = self.node.write(self.db, args.to_vec()).await;
                     if blocking && matches!(reply, Reply::Nil | Reply::NilArray) {
                         return match crate::blocking::block(self, spec, args.to_vec(), reply) {
                             Ok(reply) => Dispatched::Ran(spec, reply),
@@ -201,8 +203,11 @@ impl Session {
                     }
                     Dispatched::Ran(spec, reply)
                 } else {
-                    Dispatched::Ran(spec, self.node.read(self.db, args))
+                    Dispatched::Ran(spec, self.node.read(self.db, args).await)
                 }
+            }
+            Handler::Server if commands::ASYNC_SERVER_COMMANDS.contains(&spec.name) => {
+                Dispatched::Ran(spec, crate::commands::transactions::exec(self, args).await)
             }
             Handler::Server => match commands::server_handler(spec.name) {
                 Some(handler) => Dispatched::Ran(spec, handler(self, args)),
