@@ -120,6 +120,21 @@ def ensure_suite(refresh=False):
     return dest
 
 
+def relax_harness(tests_dir):
+    """The external-mode harness runs FUNCTION FLUSH before every test block.
+    Flotilla does not claim Redis Functions, so in the private copy that call
+    may fail without ending the unit; tests that use functions still fail."""
+    path = os.path.join(tests_dir, "support", "server.tcl")
+    with open(path) as f:
+        text = f.read()
+    old = "    r function flush\n"
+    if old not in text:
+        cc.log("warning: FUNCTION FLUSH call not found in the harness; left as is")
+        return
+    with open(path, "w") as f:
+        f.write(text.replace(old, "    catch {r function flush}\n", 1))
+
+
 class UnitResult:
     def __init__(self):
         self.ok = 0
@@ -212,6 +227,8 @@ def main():
     ap.add_argument("--show-failures", action="store_true",
                     help="list the failing Flotilla tests of each unit")
     ap.add_argument("--refresh", action="store_true", help="fetch the suite again")
+    ap.add_argument("--strict-harness", action="store_true",
+                    help="run the harness unmodified (FUNCTION FLUSH must succeed)")
     args = ap.parse_args()
 
     units = [u.strip() for u in args.units.split(",")] if args.units else DEFAULT_UNITS
@@ -225,6 +242,8 @@ def main():
     # A private copy of tests/ so concurrent runs never share tests/tmp.
     run_dir = tempfile.mkdtemp(prefix="tcl-run-", dir=cc.cache_dir())
     shutil.copytree(os.path.join(tree, "tests"), os.path.join(run_dir, "tests"))
+    if not args.strict_harness:
+        relax_harness(os.path.join(run_dir, "tests"))
     logs_dir = os.path.join(cc.cache_dir(), "results", "tcl-logs")
     os.makedirs(logs_dir, exist_ok=True)
     cc.log(f"suite {os.path.basename(tree)}; server {server_path}; logs in {logs_dir}")
@@ -264,21 +283,22 @@ def main():
 
     baseline = cc.load_baseline().get("redis-tcl", {})
     headers = ["unit", "flotilla ok", "flotilla fail", "redis ok", "redis fail",
-               "skipped", "baseline", "note"]
+               "skipped", "baseline", "secs f/r", "note"]
     rows = []
     tot = [0, 0, 0, 0]
     for unit in units:
         f = results["flotilla"][unit]
         r = results.get("redis", {}).get(unit)
+        secs = f"{f.seconds:.0f}/{r.seconds:.0f}" if r else f"{f.seconds:.0f}/-"
         rows.append([unit, f.ok, f.failed, r.ok if r else "-", r.failed if r else "-",
-                     f.skipped, baseline.get(unit, 0), f.note])
+                     f.skipped, baseline.get(unit, 0), secs, f.note])
         tot[0] += f.ok
         tot[1] += f.failed
         if r:
             tot[2] += r.ok
             tot[3] += r.failed
     rows.append(["TOTAL", tot[0], tot[1], tot[2] if len(targets) > 1 else "-",
-                 tot[3] if len(targets) > 1 else "-", "", sum(baseline.get(u, 0) for u in units), ""])
+                 tot[3] if len(targets) > 1 else "-", "", sum(baseline.get(u, 0) for u in units), "", ""])
     cc.print_table("Redis 7.0 TCL suite (external mode), tests passed/failed per unit",
                    headers, rows)
     if args.show_failures:

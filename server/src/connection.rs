@@ -52,7 +52,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
     let mut last_activity = crate::clock::instant();
 
     'connection: loop {
-        let idle_timeout_s = node.settings.read().timeout_s;
+        let idle_timeout_s = node.live.timeout_s.load(Ordering::Relaxed);
         let idle_limited = idle_timeout_s > 0
             && !session.is_subscribed()
             && !client.is_monitor.load(Ordering::Relaxed);
@@ -155,12 +155,14 @@ async fn flush(
     if buf.is_empty() {
         return Ok(());
     }
+    // The write goes first: a reply that fits the socket is sent even to a client that is
+    // being killed (CLIENT KILL of oneself answers before closing).
     tokio::select! {
         biased;
+        written = stream.write_all(buf) => written?,
         _ = client.kill.notified() => {
             return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "killed"));
         }
-        written = stream.write_all(buf) => written?,
     }
     node.stats
         .net_output_bytes

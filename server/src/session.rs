@@ -206,7 +206,7 @@ impl Session {
     /// Over `maxmemory`, commands that may grow memory are refused; so is an EXEC whose queue
     /// holds one (read-only transactions still run).
     fn out_of_memory_for(&self, spec: &CommandSpec) -> bool {
-        let maxmemory_bytes = self.node.settings.read().maxmemory_bytes;
+        let maxmemory_bytes = self.node.live.maxmemory_bytes.load(Ordering::Relaxed);
         if maxmemory_bytes == 0 {
             return false;
         }

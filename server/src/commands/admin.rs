@@ -492,64 +492,98 @@ fn client_info(session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::Verbatim("txt", Bytes::from(format!("{}\n", session.client.describe())))
 }
 
+/// CLIENT KILL addr:port (old form: OK or "No such client", may kill the caller) or
+/// CLIENT KILL [ID id] [TYPE normal|master|replica|slave|pubsub] [USER name] [ADDR addr]
+/// [LADDR addr] [SKIPME yes|no] [MAXAGE seconds] (new form: the number killed).
 fn client_kill(session: &mut Session, args: &[Bytes]) -> Reply {
-    let clients = session.node.clients.list();
-    if args.len() == 3 {
-        let addr = String::from_utf8_lossy(&args[2]);
-        return match clients.iter().find(|c| c.addr.to_string() == addr) {
-            Some(client) => {
-                client.close();
-                Reply::ok()
-            }
-            None => Reply::error("ERR No such client"),
-        };
+    #[derive(PartialEq)]
+    enum Type {
+        Normal,
+        Replica,
+        Master,
+        Pubsub,
     }
-    if args.len() % 2 != 0 {
-        return Reply::error(errors::SYNTAX);
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    let (mut id, mut kind, mut addr, mut laddr, mut max_age_s) = (None, None, None, None, None);
+    let mut skip_me = true;
+    if args.len() == 3 {
+        addr = Some(text(&args[2]));
+        skip_me = false;
+    } else {
+        let mut position = 2;
+        while position < args.len() {
+            let Some(value) = args.get(position + 1) else {
+                return Reply::error(errors::SYNTAX);
+            };
+            let option = &args[position];
+            if is(option, "ID") {
+                match parse_i64(value).filter(|id| *id > 0) {
+                    Some(wanted) => id = Some(wanted as u64),
+                    None => return Reply::error("ERR client-id should be greater than 0"),
+                }
+            } else if is(option, "TYPE") {
+                kind = Some(match text(value).to_ascii_lowercase().as_str() {
+                    "normal" => Type::Normal,
+                    "slave" | "replica" => Type::Replica,
+                    "master" => Type::Master,
+                    "pubsub" => Type::Pubsub,
+                    _ => return Reply::error_owned(format!("ERR Unknown client type '{}'", text(value))),
+                });
+            } else if is(option, "ADDR") {
+                addr = Some(text(value));
+            } else if is(option, "LADDR") {
+                laddr = Some(text(value));
+            } else if is(option, "USER") {
+                if !is(value, "default") {
+                    return Reply::error_owned(format!("ERR No such user '{}'", text(value)));
+                }
+            } else if is(option, "SKIPME") {
+                if is(value, "yes") {
+                    skip_me = true;
+                } else if is(value, "no") {
+                    skip_me = false;
+                } else {
+                    return Reply::error(errors::SYNTAX);
+                }
+            } else if is(option, "MAXAGE") {
+                match parse_i64(value) {
+                    Some(age) => max_age_s = Some(age),
+                    None => return Reply::error(errors::NOT_INTEGER),
+                }
+            } else {
+                return Reply::error(errors::SYNTAX);
+            }
+            position += 2;
+        }
     }
     let mut killed = 0;
-    let mut skip_me = true;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for pair in args[2..].chunks(2) {
-        let field = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-        let value = String::from_utf8_lossy(&pair[1]).to_string();
-        match field.as_str() {
-            "skipme" => skip_me = !value.eq_ignore_ascii_case("no"),
-            "id" | "addr" | "laddr" | "type" | "user" | "maxage" => filters.push((field, value)),
-            _ => return Reply::error(errors::SYNTAX),
-        }
-    }
-    for client in clients {
-        if skip_me && client.id == session.client.id {
-            continue;
-        }
-        let matched = filters.iter().all(|(field, value)| match field.as_str() {
-            "id" => value.parse::<u64>().ok() == Some(client.id),
-            "addr" => client.addr.to_string() == *value,
-            "laddr" => client.local_addr.to_string() == *value,
-            "type" => match value.to_ascii_lowercase().as_str() {
-                "pubsub" => {
-                    client.subscriptions.load(Ordering::Relaxed)
-                        + client.psubscriptions.load(Ordering::Relaxed)
-                        > 0
-                }
-                "normal" => {
-                    client.subscriptions.load(Ordering::Relaxed)
-                        + client.psubscriptions.load(Ordering::Relaxed)
-                        == 0
-                }
-                _ => false,
-            },
-            "user" => value == "default",
-            "maxage" => value.parse::<u64>().is_ok_and(|age| client.age_s() >= age),
-            _ => false,
-        });
+    for client in session.node.clients.list() {
+        let client_type = if client.is_monitor.load(Ordering::Relaxed) || !client.is_subscribed() {
+            Type::Normal
+        } else {
+            Type::Pubsub
+        };
+        let matched = addr.as_ref().is_none_or(|a| client.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| client.local_addr.to_string() == *a)
+            && kind.as_ref().is_none_or(|k| *k == client_type)
+            && id.is_none_or(|id| client.id == id)
+            && max_age_s.is_none_or(|age| client.age_s() as i64 >= age)
+            && !(skip_me && client.id == session.client.id);
         if matched {
+            // The caller's own connection closes after this reply is written.
             client.close();
             killed += 1;
         }
     }
-    Reply::Int(killed)
+    if args.len() == 3 {
+        if killed == 0 {
+            Reply::error("ERR No such client")
+        } else {
+            Reply::ok()
+        }
+    } else {
+        Reply::Int(killed)
+    }
 }
 
 fn client_reply(session: &mut Session, args: &[Bytes]) -> Reply {

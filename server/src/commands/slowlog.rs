@@ -151,13 +151,11 @@ pub fn record(session: &Session, spec: &CommandSpec, args: &[Bytes], reply: &Rep
     if spec.flags.contains(Flags::SKIP_SLOWLOG) {
         return;
     }
-    let (slower_than_us, max_len) = {
-        let settings = session.node.settings.read();
-        (settings.slowlog_slower_than_us, settings.slowlog_max_len)
-    };
+    let slower_than_us = session.node.live.slowlog_slower_than_us.load(Ordering::Relaxed);
     if slower_than_us < 0 || (duration_us as i64) < slower_than_us {
         return;
     }
+    let max_len = session.node.live.slowlog_max_len.load(Ordering::Relaxed) as usize;
     let entry = SlowEntry {
         id: 0,
         unix_s: session.node.clock.now_ms() / 1000,

@@ -282,6 +282,14 @@ fn client_kill_variants() {
     subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
     admin.call("CLIENT KILL TYPE pubsub", b":1\r\n");
     assert!(subscriber.closed_within(Duration::from_secs(5)));
+
+    admin.call("CLIENT KILL TYPE nosuch", b"-ERR Unknown client type 'nosuch'\r\n");
+    admin.call("CLIENT KILL ID 0", b"-ERR client-id should be greater than 0\r\n");
+    admin.call("CLIENT KILL SKIPME maybe", b"-ERR syntax error\r\n");
+    // The old form may kill the caller, which still gets its reply.
+    let own = admin.stream.local_addr().unwrap().to_string();
+    admin.call(&format!("CLIENT KILL {own}"), b"+OK\r\n");
+    assert!(admin.closed_within(Duration::from_secs(5)));
 }
 
 /// MONITOR shows each executed command as Redis formats it, MULTI … EXEC in order.
@@ -414,4 +422,35 @@ fn sigterm_exits_cleanly() {
     assert!(status.success());
     let exit = node.wait_exit(Duration::from_secs(10));
     assert_eq!(exit.code(), Some(0));
+}
+
+/// A subscriber that stops reading is disconnected once its queued output passes the
+/// pub/sub class's hard limit; the publisher is unaffected.
+#[test]
+fn slow_subscriber_is_disconnected() {
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    admin.send_args(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 100000 0 0"]);
+    admin.expect(b"+OK\r\n");
+    let value = "normal 0 0 0 slave 268435456 67108864 60 pubsub 100000 0 0";
+    admin.call(
+        "CONFIG GET client-output-buffer-limit",
+        format!("*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n{value}\r\n", value.len()).as_bytes(),
+    );
+    let mut subscriber = node.client();
+    subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+    let payload = "x".repeat(64 * 1024);
+    let mut gone = false;
+    // Enough to fill the socket buffers of both ends several times over, but bounded.
+    for _ in 0..2000 {
+        admin.send(&format!("PUBLISH c {payload}"));
+        let reply = admin.read_line();
+        assert!(reply == ":1" || reply == ":0", "{reply}");
+        if reply == ":0" {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the slow subscriber was never disconnected");
+    admin.call("PING", b"+PONG\r\n");
 }
