@@ -98,6 +98,13 @@ impl StateMachine {
         replies
     }
 
+    /// Records that log entry `index` carried nothing for the keyspace (a Raft blank or
+    /// membership entry), so indexes stay in step with the log.
+    pub fn skip(&mut self, index: u64) {
+        assert!(index > self.applied_index, "entries are applied in log order");
+        self.applied_index = index;
+    }
+
     /// Runs a read-only command at `now_ms` without changing state.
     pub fn read(&mut self, db: usize, args: &[Bytes], now_ms: u64, events: &mut Vec<Event>) -> Reply {
         let now_ms = now_ms.max(self.last_time_ms);
