@@ -206,7 +206,9 @@ impl Client {
                 Err(_) => break false,
             }
         };
-        self.stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("timeout");
+        self.stream
+            .set_read_timeout(Some(REPLY_TIMEOUT))
+            .expect("timeout");
         closed
     }
 }
