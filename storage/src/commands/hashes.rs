@@ -61,15 +61,14 @@ fn delete_if_empty(ctx: &mut Ctx, key: &Bytes) -> bool {
     empty
 }
 
-/// A field/value pair list as Redis replies with it for HRANDFIELD WITHVALUES: nested pairs in
-/// RESP3, flat in RESP2. The reply type has no nested-pair shape yet, so this is the RESP2 form.
+/// Field/value pairs for HRANDFIELD WITHVALUES: nested in RESP3, flat in RESP2.
 fn pairs(items: Vec<(Bytes, Bytes)>) -> Reply {
-    let mut flat = Vec::with_capacity(items.len() * 2);
-    for (field, value) in items {
-        flat.push(Reply::Bulk(field));
-        flat.push(Reply::Bulk(value));
-    }
-    Reply::Array(flat)
+    Reply::Pairs(
+        items
+            .into_iter()
+            .map(|(field, value)| (Reply::Bulk(field), Reply::Bulk(value)))
+            .collect(),
+    )
 }
 
 fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
