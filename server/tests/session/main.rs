@@ -428,20 +428,22 @@ fn shutdown_exits_cleanly() {
     assert!(node.wait_exit(Duration::from_secs(10)).success());
 }
 
-/// SIGTERM stops the node cleanly: exit status 0.
+/// SIGTERM and SIGINT stop the node cleanly: exit status 0.
 #[test]
-fn sigterm_exits_cleanly() {
-    let mut node = Node::start(&[]);
-    let mut client = node.client();
-    client.call("PING", b"+PONG\r\n");
-    let status = std::process::Command::new("kill")
-        .arg("-TERM")
-        .arg(node.child.id().to_string())
-        .status()
-        .expect("kill");
-    assert!(status.success());
-    let exit = node.wait_exit(Duration::from_secs(10));
-    assert_eq!(exit.code(), Some(0));
+fn signals_exit_cleanly() {
+    for signal in ["-TERM", "-INT"] {
+        let mut node = Node::start(&[]);
+        let mut client = node.client();
+        client.call("PING", b"+PONG\r\n");
+        let status = std::process::Command::new("kill")
+            .arg(signal)
+            .arg(node.child.id().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        let exit = node.wait_exit(Duration::from_secs(10));
+        assert_eq!(exit.code(), Some(0), "after {signal}");
+    }
 }
 
 /// A subscriber that stops reading is disconnected once its queued output passes the
