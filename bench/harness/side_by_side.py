@@ -185,7 +185,7 @@ class Server:
         self.workdir.mkdir(parents=True, exist_ok=True)
         if self.datadir:
             self.datadir.mkdir(parents=True, exist_ok=True)
-        logf = open(self.logpath, "wb")
+        logf = open(self.logpath, "ab")
         self.proc = subprocess.Popen(self.argv, stdout=logf, stderr=subprocess.STDOUT,
                                      stdin=subprocess.DEVNULL, cwd=self.workdir,
                                      start_new_session=True)
@@ -477,6 +477,41 @@ def fill_argv(server: Server) -> list[str]:
     return ["redis-cli", "-h", "127.0.0.1", "-p", str(server.port), "--pipe"]
 
 
+def measure_restart(args, s: Server) -> dict:
+    """Stop the filled server and start it on the same data; time until all keys are back.
+
+    Redis runs without automatic persistence, so its side first writes an RDB with SAVE and
+    loads that: the comparison is Flotilla's recovery against Redis's snapshot load.
+    """
+    out: dict = {}
+    try:
+        if s.side == "redis":
+            t = time.monotonic()
+            rc, msg = s.cli("SAVE", timeout=args.fill_timeout)
+            out["save_seconds"] = round(time.monotonic() - t, 2)
+            if rc != 0 or msg != "OK":
+                return {"restart_error": f"SAVE: {msg}"}
+        s.stop()
+        t = time.monotonic()
+        s.start(args.startup_timeout)
+        out["restart_ping_seconds"] = round(time.monotonic() - t, 2)
+        deadline = t + args.startup_timeout
+        db = s.dbsize()
+        while db != args.keys and time.monotonic() < deadline and s.alive():
+            time.sleep(0.05)
+            db = s.dbsize()
+        out["restart_seconds"] = round(time.monotonic() - t, 2) if db == args.keys else None
+        out["restart_dbsize"] = db
+        if s.datadir and s.datadir.exists():
+            out["data_dir_bytes_after_restart"] = dir_size(s.datadir)
+        log(f"# restart: {s.label} answers PING after {out['restart_ping_seconds']}s, "
+            f"DBSIZE {db} after {time.monotonic() - t:.2f}s")
+    except Exception as e:  # noqa: BLE001
+        out["restart_error"] = str(e).splitlines()[0]
+        log(f"! restart of {s.label} failed: {out['restart_error']}")
+    return out
+
+
 def measure_memory(args, workdir: Path) -> dict:
     fill = workdir / "fill.resp"
     log(f"# memory: writing fill file ({args.keys:,} x SET key:%012d <{args.data_size} bytes>)")
@@ -516,6 +551,8 @@ def measure_memory(args, workdir: Path) -> dict:
             side["used_memory_per_key"] = (um1 - um0) / args.keys \
                 if (um0 is not None and um1 is not None and um1 > 0) else None
             res["sides"][s.side] = side
+            if not args.skip_restart:
+                side.update(measure_restart(args, s))
             log(f"# memory: {s.label} after fill ({fill_secs:.1f}s, {summary}): RSS {fmt_bytes(rss1)}, "
                 f"used_memory {fmt_bytes(um1)}, DBSIZE {db1}; RSS/key "
                 f"{side['rss_per_key'] or 0:.1f} B, used_memory/key "
@@ -622,10 +659,26 @@ def md_report(args, facts: dict, meta: dict, rows: list[dict] | None, mem: dict 
         row("fill time (redis-cli --pipe)", "fill_seconds",
             lambda x: "n/a" if x is None else f"{x:.2f} s")
         row("data dir size after fill", "data_dir_bytes", fmt_bytes)
+        if not args.skip_restart:
+            secs = (lambda x: "n/a" if x is None else f"{x:.2f} s")
+            row("restart: until PING answers", "restart_ping_seconds", secs)
+            row(f"restart: until DBSIZE = {mem['keys']:,}", "restart_seconds", secs)
+            row("DBSIZE after restart", "restart_dbsize", lambda x: "n/a" if x is None else f"{x:,}")
+            row("Redis SAVE before restart", "save_seconds", secs)
+            row("data dir size after restart", "data_dir_bytes_after_restart", fmt_bytes)
         for side, d in (("flotilla", fs), ("redis", rs)):
+            who = name if side == "flotilla" else "Redis"
             if isinstance(d, dict) and d.get("error"):
                 L.append("")
-                L.append(f"- {name if side == 'flotilla' else 'Redis'} memory run failed: `{d['error']}`")
+                L.append(f"- {who} memory run failed: `{d['error']}`")
+            if isinstance(d, dict) and d.get("restart_error"):
+                L.append("")
+                L.append(f"- {who} restart failed: `{d['restart_error']}`")
+        if not args.skip_restart:
+            L.append("")
+            L.append("- Restart: the filled server is stopped with SHUTDOWN and started again on the "
+                     "same data dir; Redis (run without automatic persistence) first writes an RDB "
+                     "with SAVE and loads it. Timed from launch.")
         if isinstance(fs, dict) and fs.get("used_memory_per_key") is None and not fs.get("error"):
             L.append("")
             L.append(f"- {name}'s INFO memory does not report used_memory (or reports 0); RSS is "
@@ -682,10 +735,13 @@ def parse_args(argv=None):
                     help="fr: flotilla then redis for every row; swap: who goes first alternates by round")
     ap.add_argument("--skip-memory", action="store_true", help="skip the memory-per-key fill")
     ap.add_argument("--skip-throughput", action="store_true", help="only measure memory")
+    ap.add_argument("--skip-restart", action="store_true",
+                    help="skip the restart-time measurement that follows the memory fill")
     ap.add_argument("--quick", action="store_true", help="small counts for a smoke run")
     ap.add_argument("--flotilla-port", type=int, default=0, help="0 picks a free port")
     ap.add_argument("--redis-port", type=int, default=0, help="0 picks a free port")
-    ap.add_argument("--startup-timeout", type=float, default=60.0)
+    ap.add_argument("--startup-timeout", type=float, default=60.0,
+                    help="seconds to wait for PING at start, and for all keys after a restart")
     ap.add_argument("--run-timeout", type=float, default=600.0, help="seconds per redis-benchmark run")
     ap.add_argument("--fill-timeout", type=float, default=1200.0)
     ap.add_argument("--settle", type=float, default=1.0, help="seconds to wait before reading memory")

@@ -6,6 +6,16 @@
 //! and is removed when a write touches it or when the leader proposes its deletion
 //! (`expired_keys` tells the leader which keys are due). The database never reads a clock.
 //!
+//! WATCH versions: every key carries the log index of its last change, and an absent key has
+//! version 0. FLUSHDB/FLUSHALL need nothing more: a watched key that existed is now absent
+//! (its version drops to 0) and a watched key that was absent stays 0, which is exactly Redis
+//! 7's rule (a flush touches only the watched keys it removes). SWAPDB cannot afford to
+//! restamp every key, so each database has an `epoch`, the index of the last SWAPDB that
+//! replaced its contents, and a present key's version is `max(own version, epoch)`: after a
+//! swap every key present in either database reads as changed, and a key absent from both
+//! still reads 0 (not touched, as in Redis). WATCH records `version()` and EXEC compares it;
+//! no other API is needed. Snapshots must persist `epoch` with the database.
+//!
 //! The key map is an `IndexMap` (insertion order, fixed hasher) so that iteration order is a
 //! function of the operation history; SCAN walks it from the end, which with `swap_remove`
 //! guarantees that every key present for the whole scan is returned at least once.
@@ -50,6 +60,9 @@ pub struct Db {
     change_index: u64,
     /// Keys removed because they were found expired during a write; drained into events.
     expired_removed: Vec<Bytes>,
+    /// Log index of the last SWAPDB that gave this database its contents (see the module
+    /// comment): the floor of every present key's WATCH version.
+    epoch: u64,
 }
 
 impl Db {
@@ -166,9 +179,33 @@ impl Db {
         true
     }
 
-    /// Version of a key for WATCH: the index of its last change, 0 when absent.
+    /// Version of a key for WATCH: the index of its last change (or of the SWAPDB that brought
+    /// it here, if later), 0 when absent.
     pub fn version(&self, key: &[u8], now_ms: u64) -> u64 {
-        self.get_slot(key, now_ms).map_or(0, Slot::version)
+        self.get_slot(key, now_ms)
+            .map_or(0, |slot| slot.version.max(self.epoch))
+    }
+
+    /// The index of the last SWAPDB that replaced this database's contents (0: never).
+    pub fn epoch(&self) -> u64 {
+        self.epoch
+    }
+
+    /// Restores the epoch (snapshot loading).
+    pub fn set_epoch(&mut self, epoch: u64) {
+        self.epoch = epoch;
+    }
+
+    /// True when `key` is stored but has expired by `now_ms` (the leader's expiry entry
+    /// removes exactly such keys).
+    pub fn is_expired_at(&self, key: &[u8], now_ms: u64) -> bool {
+        self.map.get(key).is_some_and(|slot| slot.is_expired(now_ms))
+    }
+
+    /// Removes `key` if it has expired, as Redis's lookup for a write does; the removal is
+    /// reported as an `expired` notification when the command finishes. True if removed.
+    pub fn expire_if_needed(&mut self, key: &[u8], now_ms: u64) -> bool {
+        self.remove_if_expired(key, now_ms)
     }
 
     /// Keys whose expiry time is at or before `now_ms`, earliest first, at most `limit`.
@@ -209,12 +246,49 @@ impl Db {
         self.map.iter().filter(move |(_, slot)| !slot.is_expired(now_ms))
     }
 
-    fn remove_if_expired(&mut self, key: &[u8], now_ms: u64) {
-        if self.map.get(key).is_some_and(|slot| slot.is_expired(now_ms)) {
-            if let Some((key, slot)) = self.map.swap_remove_entry(key) {
-                self.expires.remove(&(slot.expire_at_ms, key.clone()));
-                self.expired_removed.push(key);
-            }
+    fn remove_if_expired(&mut self, key: &[u8], now_ms: u64) -> bool {
+        if !self.is_expired_at(key, now_ms) {
+            return false;
+        }
+        let Some((key, slot)) = self.map.swap_remove_entry(key) else {
+            return false;
+        };
+        self.expires.remove(&(slot.expire_at_ms, key.clone()));
+        self.expired_removed.push(key);
+        true
+    }
+}
+
+/// The thresholds Redis uses to choose a compact or a general encoding, with Redis's
+/// defaults. Values here are always stored the same way; OBJECT ENCODING reports the
+/// encoding Redis would use for the content under these limits. They are node-local
+/// configuration (CONFIG SET `hash-max-listpack-entries` …), not replicated state; the
+/// server updates them and the `*-ziplist-*` aliases map to the same fields.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EncodingLimits {
+    pub hash_max_listpack_entries: usize,
+    pub hash_max_listpack_value: usize,
+    pub set_max_intset_entries: usize,
+    pub set_max_listpack_entries: usize,
+    pub set_max_listpack_value: usize,
+    pub zset_max_listpack_entries: usize,
+    pub zset_max_listpack_value: usize,
+    /// `list-max-listpack-size`: negative = byte limit level (-1 = 4 KiB … -5 = 64 KiB),
+    /// positive = entry count.
+    pub list_max_listpack_size: i64,
+}
+
+impl Default for EncodingLimits {
+    fn default() -> Self {
+        EncodingLimits {
+            hash_max_listpack_entries: 128,
+            hash_max_listpack_value: 64,
+            set_max_intset_entries: 512,
+            set_max_listpack_entries: 128,
+            set_max_listpack_value: 64,
+            zset_max_listpack_entries: 128,
+            zset_max_listpack_value: 64,
+            list_max_listpack_size: -2,
         }
     }
 }
@@ -223,12 +297,15 @@ impl Db {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyspace {
     pub dbs: Vec<Db>,
+    /// Node-local encoding thresholds that OBJECT ENCODING reports against.
+    pub encoding: EncodingLimits,
 }
 
 impl Default for Keyspace {
     fn default() -> Self {
         Self {
             dbs: (0..DATABASES).map(|_| Db::new()).collect(),
+            encoding: EncodingLimits::default(),
         }
     }
 }
@@ -236,6 +313,21 @@ impl Default for Keyspace {
 impl Keyspace {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// SWAPDB: exchanges the contents of two databases. Both get `index` as their epoch so
+    /// that every key now present in either reads as changed to WATCH (see the module
+    /// comment). Blocked clients and watchers stay with their database number, as in Redis.
+    pub fn swap_dbs(&mut self, first: usize, second: usize, index: u64) {
+        assert!(first < self.dbs.len() && second < self.dbs.len());
+        if first == second {
+            return;
+        }
+        self.dbs.swap(first, second);
+        for db in [first, second] {
+            self.dbs[db].epoch = index;
+            self.dbs[db].change_index = index;
+        }
     }
 }
 
@@ -269,6 +361,23 @@ mod tests {
         db.insert(key("a"), Value::Str(key("3")));
         assert_eq!(db.expire_at(b"a", 50), Some(None));
         assert_eq!(db.expires_len(), 0);
+    }
+
+    #[test]
+    fn swap_marks_present_keys_changed_and_leaves_absent_ones() {
+        let mut keyspace = Keyspace::new();
+        keyspace.dbs[0].set_change_index(3);
+        keyspace.dbs[0].insert(key("a"), Value::Str(key("1")));
+        keyspace.dbs[1].set_change_index(4);
+        keyspace.dbs[1].insert(key("b"), Value::Str(key("2")));
+        keyspace.swap_dbs(0, 1, 10);
+        assert_eq!(keyspace.dbs[0].version(b"b", 0), 10);
+        assert_eq!(keyspace.dbs[1].version(b"a", 0), 10);
+        assert_eq!(keyspace.dbs[0].version(b"a", 0), 0);
+        assert_eq!(keyspace.dbs[0].version(b"missing", 0), 0);
+        keyspace.dbs[0].set_change_index(12);
+        keyspace.dbs[0].insert(key("b"), Value::Str(key("3")));
+        assert_eq!(keyspace.dbs[0].version(b"b", 0), 12);
     }
 
     #[test]

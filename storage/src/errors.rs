@@ -60,9 +60,61 @@ fn truncate(text: &str) -> String {
 
 // --- strings and bitmaps ---
 
+pub const STRING_TOO_LONG: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
+pub const OFFSET_OUT_OF_RANGE: &str = "ERR offset is out of range";
+pub const DECREMENT_OVERFLOW: &str = "ERR decrement would overflow";
+pub const NAN_OR_INFINITY: &str = "ERR increment would produce NaN or Infinity";
+pub const LCS_WRONG_TYPE: &str = "ERR The specified keys must contain string values";
+pub const LCS_LEN_AND_IDX: &str = "ERR If you want both the length and indexes, please just use IDX.";
+pub const LCS_TOO_LONG: &str = "ERR String too long for LCS";
+pub const LCS_TOO_MUCH_MEMORY: &str =
+    "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len";
+pub const BIT_OFFSET: &str = "ERR bit offset is not an integer or out of range";
+pub const BIT_VALUE: &str = "ERR bit is not an integer or out of range";
+pub const BIT_ARGUMENT: &str = "ERR The bit argument must be 1 or 0.";
+pub const BITOP_NOT_SOURCES: &str = "ERR BITOP NOT must be called with a single source key.";
+pub const BITFIELD_OVERFLOW_TYPE: &str = "ERR Invalid OVERFLOW type specified";
+pub const BITFIELD_TYPE: &str =
+    "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is.";
+pub const BITFIELD_RO_WRITE: &str = "ERR BITFIELD_RO only supports the GET subcommand";
+
 // --- keys ---
 
+pub const SAME_OBJECT: &str = "ERR source and destination objects are the same";
+pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+/// A C `int` argument (database numbers) outside its range; Redis's wording, typo included.
+pub const INT_OUT_OF_RANGE: &str = "ERR value is out of range, value must between -2147483648 and 2147483647";
+pub const INVALID_FIRST_DB_INDEX: &str = "ERR invalid first DB index";
+pub const INVALID_SECOND_DB_INDEX: &str = "ERR invalid second DB index";
+pub const EXPIRE_NX_AND_OTHERS: &str = "ERR NX and XX, GT or LT options at the same time are not compatible";
+pub const EXPIRE_GT_AND_LT: &str = "ERR GT and LT options at the same time are not compatible";
+pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// `ERR Unsupported option <arg>` (EXPIRE family).
+pub fn unsupported_option(option: &[u8]) -> Reply {
+    Reply::error_owned(format!(
+        "ERR Unsupported option {}",
+        String::from_utf8_lossy(option)
+    ))
+}
+
 // --- hashes ---
+
+pub const HASH_NOT_INTEGER: &str = "ERR hash value is not an integer";
+pub const HASH_NOT_FLOAT: &str = "ERR hash value is not a float";
+/// HINCRBYFLOAT with an infinite increment.
+pub const HASH_INCREMENT_NAN: &str = "ERR value is NaN or Infinity";
+/// HINCRBYFLOAT whose result would not be finite.
+pub const HASH_RESULT_NAN: &str = "ERR increment would produce NaN or Infinity";
+/// HRANDFIELD … WITHVALUES with a count whose doubled reply length would overflow.
+pub const HASH_RANDOM_RANGE: &str = "ERR value is out of range";
+/// HRANDFIELD / SRANDMEMBER count of i64::MIN (Redis accepts -LONG_MAX..=LONG_MAX).
+pub const RANDOM_COUNT_RANGE: &str =
+    "ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807";
+/// A negative random count so large the reply cannot be built (Redis would drop the client).
+pub const RANDOM_REPLY_TOO_LARGE: &str = "ERR count is too large for a single reply";
+/// HSCAN / SSCAN cursor that is not an unsigned decimal.
+pub const INVALID_CURSOR_SCAN: &str = "ERR invalid cursor";
 
 // --- lists ---
 
@@ -80,6 +132,47 @@ pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
 
 // --- sets ---
 
+pub const SET_NUMKEYS_POSITIVE: &str = "ERR numkeys should be greater than 0";
+pub const SET_NUMKEYS_TOO_MANY: &str = "ERR Number of keys can't be greater than number of args";
+pub const SET_LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+
 // --- sorted sets ---
+
+/// Sorted-set texts, namespaced so that other families' names never collide with them.
+pub mod zset {
+    use flotilla_protocol::Reply;
+
+    pub const XX_AND_NX: &str = "ERR XX and NX options at the same time are not compatible";
+    pub const GT_LT_NX: &str = "ERR GT, LT, and/or NX options at the same time are not compatible";
+    pub const INCR_SINGLE_PAIR: &str = "ERR INCR option supports a single increment-element pair";
+    pub const NAN_RESULT: &str = "ERR resulting score is not a number (NaN)";
+    pub const MIN_MAX_NOT_FLOAT: &str = "ERR min or max is not a float";
+    pub const MIN_MAX_NOT_LEX: &str = "ERR min or max not valid string range item";
+    pub const LIMIT_NEEDS_BY: &str =
+        "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX";
+    pub const WITHSCORES_BYLEX: &str = "ERR syntax error, WITHSCORES not supported in combination with BYLEX";
+    pub const WEIGHT_NOT_FLOAT: &str = "ERR weight value is not a float";
+    pub const LIMIT_NEGATIVE: &str = "ERR LIMIT can't be negative";
+    pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
+    pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
+    pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
+    pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
+    pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+    pub const TIMEOUT_OUT_OF_RANGE: &str = "ERR timeout is out of range";
+    pub const INVALID_CURSOR: &str = "ERR invalid cursor";
+
+    /// `numkeys` of 0 for ZUNION and friends.
+    pub fn at_least_one_key(command: &str) -> Reply {
+        Reply::error_owned(format!(
+            "ERR at least 1 input key is needed for '{}' command",
+            command.to_ascii_lowercase()
+        ))
+    }
+
+    /// An integer outside the range a command accepts (Redis's getRangeLongFromObject).
+    pub fn out_of_range_between(min: i64, max: i64) -> Reply {
+        Reply::error_owned(format!("ERR value is out of range, value must between {min} and {max}"))
+    }
+}
 
 // --- transactions ---

@@ -3,104 +3,118 @@
 
 /// True when `text` matches `pattern`. `nocase` folds ASCII case.
 pub fn matches(pattern: &[u8], text: &[u8], nocase: bool) -> bool {
-    matches_at(pattern, text, nocase, 0)
+    let mut skip_longer_matches = false;
+    matches_at(pattern, text, nocase, &mut skip_longer_matches, 0)
 }
 
-fn matches_at(mut pattern: &[u8], mut text: &[u8], nocase: bool, depth: usize) -> bool {
+/// Follows Redis's algorithm step by step, including its corner cases (an empty text matches
+/// no pattern but the empty one; `[a-]` is a range ending at `]`). `skip_longer_matches`
+/// is Redis's guard against exponential work: once the rest of a pattern after a `*` matches
+/// nowhere in the remaining text, no earlier `*` can make it match by consuming more, so every
+/// pending `*` gives up.
+fn matches_at(
+    pattern: &[u8],
+    text: &[u8],
+    nocase: bool,
+    skip_longer_matches: &mut bool,
+    depth: usize,
+) -> bool {
     // A bound on recursion: patterns with very many stars cannot blow the stack.
     if depth > 1000 {
         return false;
     }
-    let eq = |a: u8, b: u8| if nocase { a.eq_ignore_ascii_case(&b) } else { a == b };
-    while let Some(&p) = pattern.first() {
-        match p {
+    let fold = |c: u8| if nocase { c.to_ascii_lowercase() } else { c };
+    let (mut p, mut s) = (0usize, 0usize);
+    while p < pattern.len() && s < text.len() {
+        match pattern[p] {
             b'*' => {
-                while pattern.len() > 1 && pattern[1] == b'*' {
-                    pattern = &pattern[1..];
+                while p + 1 < pattern.len() && pattern[p + 1] == b'*' {
+                    p += 1;
                 }
-                if pattern.len() == 1 {
+                if p + 1 == pattern.len() {
                     return true;
                 }
-                for start in 0..=text.len() {
-                    if matches_at(&pattern[1..], &text[start..], nocase, depth + 1) {
+                while s < text.len() {
+                    if matches_at(
+                        &pattern[p + 1..],
+                        &text[s..],
+                        nocase,
+                        skip_longer_matches,
+                        depth + 1,
+                    ) {
                         return true;
                     }
+                    if *skip_longer_matches {
+                        return false;
+                    }
+                    s += 1;
                 }
+                *skip_longer_matches = true;
                 return false;
             }
-            b'?' => {
-                if text.is_empty() {
-                    return false;
-                }
-                text = &text[1..];
-            }
+            b'?' => s += 1,
             b'[' => {
-                let Some(&c) = text.first() else { return false };
-                pattern = &pattern[1..];
-                let negate = pattern.first() == Some(&b'^');
+                p += 1;
+                let negate = pattern.get(p) == Some(&b'^');
                 if negate {
-                    pattern = &pattern[1..];
+                    p += 1;
                 }
+                let c = text[s];
                 let mut matched = false;
                 loop {
-                    match pattern {
-                        [] => break,
-                        [b']', ..] => break,
-                        [b'\\', escaped, ..] => {
-                            if eq(*escaped, c) {
-                                matched = true;
-                            }
-                            pattern = &pattern[2..];
+                    let remaining = pattern.len() - p;
+                    if remaining >= 2 && pattern[p] == b'\\' {
+                        p += 1;
+                        if pattern[p] == c {
+                            matched = true;
                         }
-                        [start, b'-', end, ..] if *end != b']' => {
-                            let (mut low, mut high) = (*start, *end);
-                            if low > high {
-                                std::mem::swap(&mut low, &mut high);
-                            }
-                            let (c_low, c_up) = (c.to_ascii_lowercase(), c.to_ascii_uppercase());
-                            let inside = |x: u8| x >= low && x <= high;
-                            if inside(c) || (nocase && (inside(c_low) || inside(c_up))) {
-                                matched = true;
-                            }
-                            pattern = &pattern[3..];
+                    } else if remaining >= 1 && pattern[p] == b']' {
+                        break;
+                    } else if remaining == 0 {
+                        // Unterminated class: step back so the advance below ends the pattern.
+                        p -= 1;
+                        break;
+                    } else if remaining >= 3 && pattern[p + 1] == b'-' {
+                        let (mut low, mut high) = (fold(pattern[p]), fold(pattern[p + 2]));
+                        if low > high {
+                            std::mem::swap(&mut low, &mut high);
                         }
-                        [single, ..] => {
-                            if eq(*single, c) {
-                                matched = true;
-                            }
-                            pattern = &pattern[1..];
+                        if (low..=high).contains(&fold(c)) {
+                            matched = true;
                         }
+                        p += 2;
+                    } else if fold(pattern[p]) == fold(c) {
+                        matched = true;
                     }
+                    p += 1;
                 }
-                if negate {
-                    matched = !matched;
-                }
-                if !matched {
+                if matched == negate {
                     return false;
                 }
-                text = &text[1..];
-                if pattern.is_empty() {
-                    // Unterminated class: Redis treats the end of pattern as its end.
-                    return text.is_empty();
-                }
+                s += 1;
             }
-            b'\\' if pattern.len() >= 2 => {
-                pattern = &pattern[1..];
-                if text.first().is_none_or(|&c| !eq(pattern[0], c)) {
+            literal => {
+                let literal = if literal == b'\\' && pattern.len() - p >= 2 {
+                    p += 1;
+                    pattern[p]
+                } else {
+                    literal
+                };
+                if fold(literal) != fold(text[s]) {
                     return false;
                 }
-                text = &text[1..];
-            }
-            _ => {
-                if text.first().is_none_or(|&c| !eq(p, c)) {
-                    return false;
-                }
-                text = &text[1..];
+                s += 1;
             }
         }
-        pattern = &pattern[1..];
+        p += 1;
+        if s == text.len() {
+            while p < pattern.len() && pattern[p] == b'*' {
+                p += 1;
+            }
+            break;
+        }
     }
-    text.is_empty()
+    p == pattern.len() && s == text.len()
 }
 
 #[cfg(test)]
@@ -120,5 +134,23 @@ mod tests {
         assert!(matches(b"FOO*", b"foobar", true));
         assert!(!matches(b"foo", b"foobar", false));
         assert!(matches(b"*o*", b"foo", false));
+        assert!(matches(b"a*", b"a", false));
+        assert!(!matches(b"a[", b"ab", false));
+        assert!(matches(b"a[b", b"ab", false));
+        assert!(matches(b"[a-]", b"]", false));
+        assert!(matches(b"[A-C]x", b"bx", true));
+        assert!(matches(b"h[\\]]llo", b"h]llo", false));
+    }
+
+    #[test]
+    fn nested_stars_do_not_take_exponential_time() {
+        let text = [b'a'; 40];
+        let pattern = b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*b";
+        assert!(!matches(pattern, &text, false));
+        assert!(matches(
+            b"a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a*a",
+            &text,
+            false
+        ));
     }
 }

@@ -156,7 +156,7 @@ impl StateMachine {
         let database = &mut self.keyspace.dbs[db];
         let mut removed = 0;
         for key in keys {
-            if database.get_slot(key, u64::MAX).is_some() && !database.contains(key, now_ms) {
+            if database.is_expired_at(key, now_ms) {
                 database.remove_slot(key);
                 events.push(Event::Notify {
                     db,

@@ -1,76 +1,771 @@
-//! The sorted-set value: members ordered by (score, member), with O(1) score lookup.
+//! The sorted-set value: members ordered by (score, member) with O(1) score lookup and
+//! O(log n) rank, as Redis's skiplist + dict encoding.
+//!
+//! Two views of the same members:
+//! - `dict`, an insertion-ordered map member → score with a fixed hasher. Its positions are
+//!   what ZSCAN pages over and what ZRANDMEMBER draws from, so both depend only on the history
+//!   of operations (never on a random seed) and agree on every replica.
+//! - a skiplist with spans, kept in an arena (`Vec<Node>` + free list, indexes instead of
+//!   pointers), giving rank ↔ node in O(log n) and ordered walks in both directions.
+//!
+//! A node's level is derived from a fixed hash of its member rather than drawn at random:
+//! the skiplist's shape is then a function of its contents alone, so a replica rebuilt from a
+//! snapshot has the same shape, and even searches whose result depends on the shape (lex ranges
+//! over members with different scores, which Redis leaves unspecified) answer the same
+//! everywhere.
 
 use bytes::Bytes;
 use indexmap::IndexMap;
-use std::collections::BTreeSet;
+use std::cmp::Ordering;
+use std::hash::BuildHasher;
 
 use crate::value::FixedHasher;
 
-/// A score with a total order (scores are never NaN).
+/// Levels of the skiplist (as Redis's ZSKIPLIST_MAXLEVEL); enough for 2^64 elements at p = 1/4.
+const LEVEL_MAX: usize = 32;
+/// No node (end of a level, or no backward neighbour).
+const NIL: u32 = u32::MAX;
+/// The header node's slot in the arena.
+const HEADER: u32 = 0;
+
+/// Redis's defaults for the compact encoding (zset-max-listpack-entries / -value): OBJECT
+/// ENCODING reports "listpack" until a set outgrows them once, then "skiplist" for good.
+pub const LISTPACK_ENTRIES_MAX: usize = 128;
+pub const LISTPACK_VALUE_MAX: usize = 64;
+
+#[derive(Debug, Clone, Copy)]
+struct Level {
+    forward: u32,
+    /// Number of level-0 steps this link jumps over.
+    span: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Node {
+    member: Bytes,
+    score: f64,
+    backward: u32,
+    levels: Box<[Level]>,
+}
+
+/// A node of the ordered view, valid until the set is next modified.
+pub type NodeId = u32;
+
+/// A score interval (`ZRANGEBYSCORE min max`, with `(` marking an exclusive end).
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Score(pub f64);
+pub struct ScoreRange {
+    pub min: f64,
+    pub max: f64,
+    pub min_exclusive: bool,
+    pub max_exclusive: bool,
+}
 
-impl Eq for Score {}
+impl ScoreRange {
+    pub fn gte_min(&self, score: f64) -> bool {
+        if self.min_exclusive {
+            score > self.min
+        } else {
+            score >= self.min
+        }
+    }
 
-impl PartialOrd for Score {
-    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(other))
+    pub fn lte_max(&self, score: f64) -> bool {
+        if self.max_exclusive {
+            score < self.max
+        } else {
+            score <= self.max
+        }
+    }
+
+    /// True when no score can be inside.
+    pub fn is_empty(&self) -> bool {
+        self.min > self.max || (self.min == self.max && (self.min_exclusive || self.max_exclusive))
     }
 }
 
-impl Ord for Score {
-    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-        self.0.partial_cmp(&other.0).expect("zset scores are never NaN")
+/// One end of a lex interval: `-`, `+`, `[member` or `(member`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LexBound {
+    NegativeInfinity,
+    PositiveInfinity,
+    Inclusive(Bytes),
+    Exclusive(Bytes),
+}
+
+/// A member interval (`ZRANGEBYLEX min max`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct LexRange {
+    pub min: LexBound,
+    pub max: LexBound,
+}
+
+/// Compares a member with a bound's value, treating `-`/`+` as below/above every string.
+fn compare_with_bound(member: &[u8], bound: &LexBound) -> Ordering {
+    match bound {
+        LexBound::NegativeInfinity => Ordering::Greater,
+        LexBound::PositiveInfinity => Ordering::Less,
+        LexBound::Inclusive(value) | LexBound::Exclusive(value) => member.cmp(value),
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq)]
+impl LexRange {
+    pub fn gte_min(&self, member: &[u8]) -> bool {
+        let order = compare_with_bound(member, &self.min);
+        match self.min {
+            LexBound::Exclusive(_) | LexBound::NegativeInfinity | LexBound::PositiveInfinity => {
+                order == Ordering::Greater
+            }
+            LexBound::Inclusive(_) => order != Ordering::Less,
+        }
+    }
+
+    pub fn lte_max(&self, member: &[u8]) -> bool {
+        let order = compare_with_bound(member, &self.max);
+        match self.max {
+            LexBound::Exclusive(_) | LexBound::NegativeInfinity | LexBound::PositiveInfinity => {
+                order == Ordering::Less
+            }
+            LexBound::Inclusive(_) => order != Ordering::Greater,
+        }
+    }
+
+    /// True when no member can be inside (min above max, or equal with an exclusive end).
+    pub fn is_empty(&self) -> bool {
+        use LexBound::*;
+        let order = match (&self.min, &self.max) {
+            (NegativeInfinity, NegativeInfinity) | (PositiveInfinity, PositiveInfinity) => Ordering::Equal,
+            (NegativeInfinity, _) | (_, PositiveInfinity) => Ordering::Less,
+            (PositiveInfinity, _) | (_, NegativeInfinity) => Ordering::Greater,
+            (Inclusive(a) | Exclusive(a), Inclusive(b) | Exclusive(b)) => a.cmp(b),
+        };
+        let exclusive = |bound: &LexBound| !matches!(bound, Inclusive(_));
+        order == Ordering::Greater || (order == Ordering::Equal && (exclusive(&self.min) || exclusive(&self.max)))
+    }
+}
+
+/// (score, member) order; scores are never NaN.
+fn entry_cmp(score_a: f64, member_a: &[u8], score_b: f64, member_b: &[u8]) -> Ordering {
+    score_a
+        .partial_cmp(&score_b)
+        .expect("zset scores are never NaN")
+        .then_with(|| member_a.cmp(member_b))
+}
+
+#[derive(Debug, Clone)]
 pub struct ZSet {
-    pub scores: IndexMap<Bytes, f64, FixedHasher>,
-    pub ordered: BTreeSet<(Score, Bytes)>,
+    dict: IndexMap<Bytes, f64, FixedHasher>,
+    nodes: Vec<Node>,
+    free: Vec<u32>,
+    tail: u32,
+    /// Nodes linked in the skiplist (equals `dict.len()` between operations).
+    length: usize,
+    /// Levels in use (≥ 1).
+    level: usize,
+    /// Set once the set has outgrown the compact encoding's limits (see `encoding`).
+    outgrown: bool,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for ZSet {
+    /// Equal when they hold the same members with the same scores in the same insertion
+    /// order (the order ZSCAN and ZRANDMEMBER observe); the skiplist follows from that.
+    fn eq(&self, other: &Self) -> bool {
+        self.dict.len() == other.dict.len()
+            && self
+                .dict
+                .iter()
+                .zip(other.dict.iter())
+                .all(|((m1, s1), (m2, s2))| m1 == m2 && s1.to_bits() == s2.to_bits())
+    }
 }
 
 impl ZSet {
     pub fn new() -> Self {
-        Self::default()
+        let header = Node {
+            member: Bytes::new(),
+            score: 0.0,
+            backward: NIL,
+            levels: vec![Level { forward: NIL, span: 0 }; LEVEL_MAX].into_boxed_slice(),
+        };
+        ZSet {
+            dict: IndexMap::with_hasher(FixedHasher::default()),
+            nodes: vec![header],
+            free: Vec::new(),
+            tail: NIL,
+            length: 0,
+            level: 1,
+            outgrown: false,
+        }
     }
 
     pub fn len(&self) -> usize {
-        self.scores.len()
+        self.dict.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.scores.is_empty()
+        self.dict.is_empty()
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
-        self.scores.get(member).copied()
+        self.dict.get(member).copied()
+    }
+
+    pub fn contains(&self, member: &[u8]) -> bool {
+        self.dict.contains_key(member)
+    }
+
+    /// The encoding Redis would report for this set with its default limits.
+    pub fn encoding(&self) -> &'static str {
+        if self.outgrown {
+            "skiplist"
+        } else {
+            "listpack"
+        }
+    }
+
+    /// True while the set is small enough for Redis's compact encoding (ZSCAN then returns
+    /// the whole set in one call, as Redis does for listpacks).
+    pub fn is_compact(&self) -> bool {
+        !self.outgrown
     }
 
     /// Sets `member`'s score; returns true when the member is new.
     pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
         assert!(!score.is_nan(), "zset scores are never NaN");
-        match self.scores.insert(member.clone(), score) {
-            Some(old) => {
-                self.ordered.remove(&(Score(old), member.clone()));
-                self.ordered.insert((Score(score), member));
+        match self.dict.get_mut(&member[..]) {
+            Some(current) => {
+                let old = *current;
+                if old.to_bits() != score.to_bits() {
+                    *current = score;
+                    let removed = self.list_delete(old, &member);
+                    debug_assert!(removed);
+                    self.list_insert(score, member);
+                }
                 false
             }
             None => {
-                self.ordered.insert((Score(score), member));
+                if member.len() > LISTPACK_VALUE_MAX || self.dict.len() + 1 > LISTPACK_ENTRIES_MAX {
+                    self.outgrown = true;
+                }
+                self.dict.insert(member.clone(), score);
+                self.list_insert(score, member);
                 true
             }
         }
     }
 
     pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let (key, score) = self.scores.swap_remove_entry(member)?;
-        self.ordered.remove(&(Score(score), key));
+        let (key, score) = self.dict.swap_remove_entry(member)?;
+        let removed = self.list_delete(score, &key);
+        debug_assert!(removed);
         Some(score)
     }
 
     /// Members in ascending (score, member) order.
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = (&Bytes, f64)> {
-        self.ordered.iter().map(|(score, member)| (member, score.0))
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            zset: self,
+            front: self.first(),
+            back: self.last(),
+            remaining: self.len(),
+        }
+    }
+
+    /// Members in insertion order (the order snapshots should keep: rebuilding by `insert`
+    /// in this order gives back an equal set).
+    pub fn iter_insertion_order(&self) -> impl Iterator<Item = (&Bytes, f64)> {
+        self.dict.iter().map(|(member, score)| (member, *score))
+    }
+
+    /// The member at `position` of the insertion-ordered view (`0..len()`).
+    pub fn get_position(&self, position: usize) -> Option<(&Bytes, f64)> {
+        self.dict.get_index(position).map(|(member, score)| (member, *score))
+    }
+
+    // --- ordered view ---
+
+    pub fn first(&self) -> Option<NodeId> {
+        self.forward(HEADER, 0)
+    }
+
+    pub fn last(&self) -> Option<NodeId> {
+        (self.tail != NIL).then_some(self.tail)
+    }
+
+    pub fn next(&self, node: NodeId) -> Option<NodeId> {
+        self.forward(node, 0)
+    }
+
+    pub fn prev(&self, node: NodeId) -> Option<NodeId> {
+        let backward = self.nodes[node as usize].backward;
+        (backward != NIL).then_some(backward)
+    }
+
+    pub fn entry(&self, node: NodeId) -> (&Bytes, f64) {
+        let node = &self.nodes[node as usize];
+        (&node.member, node.score)
+    }
+
+    /// The node at 0-based `rank` in ascending order.
+    pub fn node_at_rank(&self, rank: usize) -> Option<NodeId> {
+        if rank >= self.length {
+            return None;
+        }
+        let target = rank + 1;
+        let mut x = HEADER;
+        let mut traversed = 0;
+        for i in (0..self.level).rev() {
+            loop {
+                let link = self.nodes[x as usize].levels[i];
+                if link.forward != NIL && traversed + link.span <= target {
+                    traversed += link.span;
+                    x = link.forward;
+                } else {
+                    break;
+                }
+            }
+            if traversed == target {
+                return Some(x);
+            }
+        }
+        None
+    }
+
+    /// 0-based ascending rank of `member`, with its score.
+    pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
+        let score = self.score(member)?;
+        let mut x = HEADER;
+        let mut rank = 0;
+        for i in (0..self.level).rev() {
+            loop {
+                let link = self.nodes[x as usize].levels[i];
+                if link.forward == NIL {
+                    break;
+                }
+                let next = &self.nodes[link.forward as usize];
+                if entry_cmp(next.score, &next.member, score, member) != Ordering::Greater {
+                    rank += link.span;
+                    x = link.forward;
+                } else {
+                    break;
+                }
+            }
+            if x != HEADER && self.nodes[x as usize].member[..] == *member {
+                return Some((rank - 1, score));
+            }
+        }
+        unreachable!("member present in the dict but not in the skiplist")
+    }
+
+    /// 0-based ascending rank of a node.
+    pub fn rank_of_node(&self, node: NodeId) -> usize {
+        let (member, _) = self.entry(node);
+        self.rank(&member.clone()).expect("node is in the set").0
+    }
+
+    /// The first node whose score is inside `range` (None if none is).
+    pub fn first_in_score_range(&self, range: &ScoreRange) -> Option<NodeId> {
+        if !self.intersects_score_range(range) {
+            return None;
+        }
+        let x = self.last_below(|node| !range.gte_min(node.score));
+        let x = self.forward(x, 0)?;
+        range.lte_max(self.nodes[x as usize].score).then_some(x)
+    }
+
+    /// The last node whose score is inside `range`.
+    pub fn last_in_score_range(&self, range: &ScoreRange) -> Option<NodeId> {
+        if !self.intersects_score_range(range) {
+            return None;
+        }
+        let x = self.last_below(|node| range.lte_max(node.score));
+        (x != HEADER && range.gte_min(self.nodes[x as usize].score)).then_some(x)
+    }
+
+    /// The first node not below `range`'s minimum, without checking the maximum (where
+    /// ZREMRANGEBYSCORE starts deleting).
+    pub fn first_not_below_score(&self, range: &ScoreRange) -> Option<NodeId> {
+        let x = self.last_below(|node| !range.gte_min(node.score));
+        self.forward(x, 0)
+    }
+
+    pub fn first_in_lex_range(&self, range: &LexRange) -> Option<NodeId> {
+        if !self.intersects_lex_range(range) {
+            return None;
+        }
+        let x = self.last_below(|node| !range.gte_min(&node.member));
+        let x = self.forward(x, 0)?;
+        range.lte_max(&self.nodes[x as usize].member).then_some(x)
+    }
+
+    pub fn last_in_lex_range(&self, range: &LexRange) -> Option<NodeId> {
+        if !self.intersects_lex_range(range) {
+            return None;
+        }
+        let x = self.last_below(|node| range.lte_max(&node.member));
+        (x != HEADER && range.gte_min(&self.nodes[x as usize].member)).then_some(x)
+    }
+
+    /// The first node not below `range`'s minimum (where ZREMRANGEBYLEX starts deleting).
+    pub fn first_not_below_lex(&self, range: &LexRange) -> Option<NodeId> {
+        let x = self.last_below(|node| !range.gte_min(&node.member));
+        self.forward(x, 0)
+    }
+
+    fn intersects_score_range(&self, range: &ScoreRange) -> bool {
+        if range.is_empty() {
+            return false;
+        }
+        match (self.first(), self.last()) {
+            (Some(first), Some(last)) => {
+                range.gte_min(self.nodes[last as usize].score) && range.lte_max(self.nodes[first as usize].score)
+            }
+            _ => false,
+        }
+    }
+
+    fn intersects_lex_range(&self, range: &LexRange) -> bool {
+        if range.is_empty() {
+            return false;
+        }
+        match (self.first(), self.last()) {
+            (Some(first), Some(last)) => {
+                range.gte_min(&self.nodes[last as usize].member) && range.lte_max(&self.nodes[first as usize].member)
+            }
+            _ => false,
+        }
+    }
+
+    /// Walks from the header, moving forward at each level while `advance` holds for the
+    /// next node; returns the last node reached (possibly the header).
+    fn last_below(&self, advance: impl Fn(&Node) -> bool) -> u32 {
+        let mut x = HEADER;
+        for i in (0..self.level).rev() {
+            loop {
+                let forward = self.nodes[x as usize].levels[i].forward;
+                if forward != NIL && advance(&self.nodes[forward as usize]) {
+                    x = forward;
+                } else {
+                    break;
+                }
+            }
+        }
+        x
+    }
+
+    fn forward(&self, node: u32, level: usize) -> Option<NodeId> {
+        let forward = self.nodes[node as usize].levels[level].forward;
+        (forward != NIL).then_some(forward)
+    }
+
+    // --- skiplist maintenance (Redis's zslInsert / zslDeleteNode with spans) ---
+
+    fn level_for(member: &[u8]) -> usize {
+        let mut hash = FixedHasher::default().hash_one(member);
+        let mut level = 1;
+        // p = 1/4 per extra level, as Redis's ZSKIPLIST_P.
+        while level < LEVEL_MAX && hash & 3 == 0 {
+            level += 1;
+            hash >>= 2;
+        }
+        level
+    }
+
+    fn list_insert(&mut self, score: f64, member: Bytes) {
+        let mut update = [HEADER; LEVEL_MAX];
+        let mut rank = [0usize; LEVEL_MAX];
+        let mut x = HEADER;
+        for i in (0..self.level).rev() {
+            rank[i] = if i == self.level - 1 { 0 } else { rank[i + 1] };
+            loop {
+                let link = self.nodes[x as usize].levels[i];
+                if link.forward == NIL {
+                    break;
+                }
+                let next = &self.nodes[link.forward as usize];
+                if entry_cmp(next.score, &next.member, score, &member) == Ordering::Less {
+                    rank[i] += link.span;
+                    x = link.forward;
+                } else {
+                    break;
+                }
+            }
+            update[i] = x;
+        }
+        let level = Self::level_for(&member);
+        if level > self.level {
+            for i in self.level..level {
+                rank[i] = 0;
+                update[i] = HEADER;
+                self.nodes[HEADER as usize].levels[i].span = self.length;
+            }
+            self.level = level;
+        }
+        let node = Node {
+            member,
+            score,
+            backward: NIL,
+            levels: vec![Level { forward: NIL, span: 0 }; level].into_boxed_slice(),
+        };
+        let id = match self.free.pop() {
+            Some(id) => {
+                self.nodes[id as usize] = node;
+                id
+            }
+            None => {
+                self.nodes.push(node);
+                (self.nodes.len() - 1) as u32
+            }
+        };
+        for i in 0..level {
+            let before = update[i] as usize;
+            let link = self.nodes[before].levels[i];
+            self.nodes[id as usize].levels[i] = Level {
+                forward: link.forward,
+                span: link.span - (rank[0] - rank[i]),
+            };
+            self.nodes[before].levels[i] = Level {
+                forward: id,
+                span: rank[0] - rank[i] + 1,
+            };
+        }
+        for (i, &before) in update.iter().enumerate().take(self.level).skip(level) {
+            self.nodes[before as usize].levels[i].span += 1;
+        }
+        self.nodes[id as usize].backward = if update[0] == HEADER { NIL } else { update[0] };
+        match self.nodes[id as usize].levels[0].forward {
+            NIL => self.tail = id,
+            next => self.nodes[next as usize].backward = id,
+        }
+        self.length += 1;
+    }
+
+    /// Unlinks the node holding (score, member); false if absent. The dict is updated by
+    /// the caller.
+    fn list_delete(&mut self, score: f64, member: &[u8]) -> bool {
+        let mut update = [HEADER; LEVEL_MAX];
+        let mut x = HEADER;
+        for i in (0..self.level).rev() {
+            loop {
+                let forward = self.nodes[x as usize].levels[i].forward;
+                if forward == NIL {
+                    break;
+                }
+                let next = &self.nodes[forward as usize];
+                if entry_cmp(next.score, &next.member, score, member) == Ordering::Less {
+                    x = forward;
+                } else {
+                    break;
+                }
+            }
+            update[i] = x;
+        }
+        let Some(target) = self.forward(x, 0) else {
+            return false;
+        };
+        {
+            let node = &self.nodes[target as usize];
+            if node.score.to_bits() != score.to_bits() || node.member[..] != *member {
+                return false;
+            }
+        }
+        for (i, &before) in update.iter().enumerate().take(self.level) {
+            let before = before as usize;
+            if self.nodes[before].levels[i].forward == target {
+                let link = self.nodes[target as usize].levels[i];
+                self.nodes[before].levels[i].span += link.span;
+                self.nodes[before].levels[i].span -= 1;
+                self.nodes[before].levels[i].forward = link.forward;
+            } else {
+                self.nodes[before].levels[i].span -= 1;
+            }
+        }
+        let backward = self.nodes[target as usize].backward;
+        match self.nodes[target as usize].levels[0].forward {
+            NIL => self.tail = backward,
+            next => self.nodes[next as usize].backward = backward,
+        }
+        while self.level > 1 && self.nodes[HEADER as usize].levels[self.level - 1].forward == NIL {
+            self.level -= 1;
+        }
+        // Release the member's bytes now; the slot is reused by the next insert.
+        let node = &mut self.nodes[target as usize];
+        node.member = Bytes::new();
+        node.levels = Box::new([]);
+        self.free.push(target);
+        self.length -= 1;
+        if self.length == 0 {
+            self.compact_arena();
+        }
+        true
+    }
+
+    /// Drops every arena slot once the set is empty (keeps the header).
+    fn compact_arena(&mut self) {
+        self.nodes.truncate(1);
+        self.free.clear();
+        self.tail = NIL;
+        self.level = 1;
+        for link in self.nodes[HEADER as usize].levels.iter_mut() {
+            *link = Level { forward: NIL, span: 0 };
+        }
+    }
+}
+
+/// Ascending (member, score) iterator over a `ZSet`; `.rev()` walks descending.
+pub struct Iter<'a> {
+    zset: &'a ZSet,
+    front: Option<NodeId>,
+    back: Option<NodeId>,
+    remaining: usize,
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = (&'a Bytes, f64);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let node = self.front?;
+        self.remaining -= 1;
+        self.front = self.zset.next(node);
+        Some(self.zset.entry(node))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.remaining, Some(self.remaining))
+    }
+}
+
+impl DoubleEndedIterator for Iter<'_> {
+    fn next_back(&mut self) -> Option<Self::Item> {
+        if self.remaining == 0 {
+            return None;
+        }
+        let node = self.back?;
+        self.remaining -= 1;
+        self.back = self.zset.prev(node);
+        Some(self.zset.entry(node))
+    }
+}
+
+impl ExactSizeIterator for Iter<'_> {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(text: &str) -> Bytes {
+        Bytes::copy_from_slice(text.as_bytes())
+    }
+
+    /// Checks every rank, node and span against a sorted reference.
+    fn check(zset: &ZSet) {
+        let mut reference: Vec<(f64, Bytes)> = zset.dict.iter().map(|(m, s)| (*s, m.clone())).collect();
+        reference.sort_by(|a, b| entry_cmp(a.0, &a.1, b.0, &b.1));
+        let walked: Vec<(f64, Bytes)> = zset.iter().map(|(m, s)| (s, m.clone())).collect();
+        assert_eq!(walked, reference);
+        let backwards: Vec<(f64, Bytes)> = zset.iter().rev().map(|(m, s)| (s, m.clone())).collect();
+        assert_eq!(backwards, reference.iter().rev().cloned().collect::<Vec<_>>());
+        for (rank, (score, member)) in reference.iter().enumerate() {
+            assert_eq!(zset.rank(member), Some((rank, *score)));
+            let node = zset.node_at_rank(rank).unwrap();
+            assert_eq!(zset.entry(node), (member, *score));
+        }
+        assert_eq!(zset.node_at_rank(reference.len()), None);
+    }
+
+    #[test]
+    fn ranks_follow_inserts_updates_and_removals() {
+        // Deterministic pseudo-random workload against a sorted reference.
+        let mut zset = ZSet::new();
+        let mut state: u64 = 7;
+        let mut step = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        for round in 0..3000 {
+            let member = b(&format!("m{}", step() % 300));
+            let score = (step() % 50) as f64 - 25.0;
+            if step() % 4 == 0 {
+                zset.remove(&member);
+            } else {
+                zset.insert(member, score);
+            }
+            if round % 250 == 0 {
+                check(&zset);
+            }
+        }
+        check(&zset);
+        let members: Vec<Bytes> = zset.dict.keys().cloned().collect();
+        for member in members {
+            zset.remove(&member);
+        }
+        assert!(zset.is_empty());
+        assert_eq!(zset.nodes.len(), 1);
+        check(&zset);
+    }
+
+    #[test]
+    fn score_and_lex_ranges() {
+        let mut zset = ZSet::new();
+        for (score, member) in [(1.0, "a"), (2.0, "b"), (2.0, "c"), (3.0, "d")] {
+            zset.insert(b(member), score);
+        }
+        let range = ScoreRange {
+            min: 2.0,
+            max: 3.0,
+            min_exclusive: false,
+            max_exclusive: true,
+        };
+        let first = zset.first_in_score_range(&range).unwrap();
+        let last = zset.last_in_score_range(&range).unwrap();
+        assert_eq!(zset.entry(first).0, &b("b"));
+        assert_eq!(zset.entry(last).0, &b("c"));
+        let empty = ScoreRange {
+            min: 3.0,
+            max: 3.0,
+            min_exclusive: true,
+            max_exclusive: false,
+        };
+        assert_eq!(zset.first_in_score_range(&empty), None);
+
+        let mut lex = ZSet::new();
+        for member in ["a", "b", "c", "d"] {
+            lex.insert(b(member), 0.0);
+        }
+        let range = LexRange {
+            min: LexBound::Exclusive(b("a")),
+            max: LexBound::Inclusive(b("c")),
+        };
+        assert_eq!(lex.entry(lex.first_in_lex_range(&range).unwrap()).0, &b("b"));
+        assert_eq!(lex.entry(lex.last_in_lex_range(&range).unwrap()).0, &b("c"));
+        let all = LexRange {
+            min: LexBound::NegativeInfinity,
+            max: LexBound::PositiveInfinity,
+        };
+        assert_eq!(lex.entry(lex.last_in_lex_range(&all).unwrap()).0, &b("d"));
+        let inverted = LexRange {
+            min: LexBound::PositiveInfinity,
+            max: LexBound::NegativeInfinity,
+        };
+        assert_eq!(lex.first_in_lex_range(&inverted), None);
+    }
+
+    #[test]
+    fn encoding_sticks_once_outgrown() {
+        let mut zset = ZSet::new();
+        zset.insert(b("a"), 1.0);
+        assert_eq!(zset.encoding(), "listpack");
+        zset.insert(Bytes::from(vec![b'x'; LISTPACK_VALUE_MAX + 1]), 1.0);
+        assert_eq!(zset.encoding(), "skiplist");
+        zset.remove(&vec![b'x'; LISTPACK_VALUE_MAX + 1][..]);
+        assert_eq!(zset.encoding(), "skiplist");
     }
 }

@@ -1,17 +1,74 @@
-//! Generic key commands: DEL, EXISTS (more to come: UNLINK, TYPE, RENAME, RENAMENX, COPY,
-//! EXPIRE family, TTL family, PERSIST, KEYS, SCAN, RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB,
-//! MOVE, TOUCH, OBJECT).
+//! Generic key commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, COPY, MOVE, EXPIRE,
+//! PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, KEYS, SCAN,
+//! RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH and the OBJECT container (ENCODING,
+//! FREQ, IDLETIME, REFCOUNT, HELP).
+//!
+//! Semantics and error texts are Redis 7.2's. Expiry decisions use the entry's time only:
+//! relative TTLs become absolute on apply, and an expiry time at or before that time deletes
+//! the key (with a `del` notification, as Redis does). Commands that reach another database
+//! (COPY … DB, MOVE, SWAPDB, FLUSHALL) stamp that database's changes with the entry's index so
+//! WATCH sees them; whole-database changes are announced with `Event::DbChanged`.
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 
-use crate::ctx::{class, Ctx};
+use crate::args::{is, parse_i64};
+use crate::ctx::{class, Ctx, Event};
+use crate::db::{EncodingLimits, DATABASES};
+use crate::errors;
+use crate::glob;
+use crate::scan;
 use crate::table::{CommandSpec, Flags, Handler};
+use crate::value::{stored, Value};
 
+// --- shared helpers ---
+
+/// Redis's `getIntFromObjectOrReply`: an integer that fits a C `int`. `message` replaces
+/// both the not-an-integer and the out-of-range error when given (SWAPDB does that).
+fn parse_int(arg: &[u8], message: Option<&'static str>) -> Result<i64, Reply> {
+    let Some(value) = parse_i64(arg) else {
+        return Err(Reply::error(message.unwrap_or(errors::NOT_INTEGER)));
+    };
+    if value < i32::MIN as i64 || value > i32::MAX as i64 {
+        return Err(Reply::error(message.unwrap_or(errors::INT_OUT_OF_RANGE)));
+    }
+    Ok(value)
+}
+
+/// A database number given as an argument: an integer, then in `0..DATABASES`.
+fn parse_db_index(arg: &[u8], message: Option<&'static str>) -> Result<usize, Reply> {
+    let index = parse_int(arg, message)?;
+    if index < 0 || index >= DATABASES as i64 {
+        return Err(Reply::error(errors::DB_INDEX_OUT_OF_RANGE));
+    }
+    Ok(index as usize)
+}
+
+/// Pushes a keyspace notification for a database other than the selected one.
+fn notify_in(ctx: &mut Ctx, db: usize, event: &'static str, key: &Bytes) {
+    ctx.events.push(Event::Notify {
+        db,
+        class: class::GENERIC,
+        event,
+        key: key.clone(),
+    });
+}
+
+/// A key was created with a value that blocked clients may wait for (Redis's dbAdd signals
+/// every new key; only lists and sorted sets have blocking readers here).
+fn signal_if_blocking_type(ctx: &mut Ctx, db: usize, key: &Bytes, value: &Value) {
+    if matches!(value, Value::List(_) | Value::ZSet(_)) {
+        ctx.events.push(Event::Ready { db, key: key.clone() });
+    }
+}
+
+// --- DEL, UNLINK, EXISTS, TYPE, TOUCH ---
+
+/// DEL and UNLINK (there is no lazy freeing to choose: both delete at once).
 fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now_ms = ctx.now_ms;
     let mut removed = 0;
     for key in &args[1..] {
-        let now_ms = ctx.now_ms;
         if ctx.db().remove(key, now_ms).is_some() {
             removed += 1;
             ctx.notify(class::GENERIC, "del", key);
@@ -20,6 +77,7 @@ fn del(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Int(removed)
 }
 
+/// EXISTS and TOUCH: how many of the keys exist (a key named twice counts twice).
 fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let now_ms = ctx.now_ms;
     Reply::Int(
@@ -30,26 +88,1568 @@ fn exists(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     )
 }
 
-pub const COMMANDS: &[CommandSpec] = &[
+fn type_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.db_ref().get(&args[1], ctx.now_ms) {
+        Some(value) => Reply::simple(value.type_name()),
+        None => Reply::simple("none"),
+    }
+}
+
+// --- RENAME, RENAMENX, COPY, MOVE ---
+
+fn rename(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    rename_generic(ctx, args, false)
+}
+
+fn renamenx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    rename_generic(ctx, args, true)
+}
+
+/// Moves the value and its TTL to the new name; the target's own TTL is dropped with it.
+fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
+    let now_ms = ctx.now_ms;
+    let (source, target) = (&args[1], &args[2]);
+    let db = ctx.db();
+    db.expire_if_needed(source, now_ms);
+    let Some(expire_at_ms) = db.expire_at(source, now_ms) else {
+        return Reply::error(errors::NO_SUCH_KEY);
+    };
+    if source == target {
+        return if nx { Reply::Int(0) } else { Reply::ok() };
+    }
+    db.expire_if_needed(target, now_ms);
+    if nx && db.contains(target, now_ms) {
+        return Reply::Int(0);
+    }
+    let value = db.remove(source, now_ms).expect("source checked live above");
+    db.remove(target, now_ms);
+    let target_key = stored(target);
+    let ready = matches!(value, Value::List(_) | Value::ZSet(_));
+    db.insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    ctx.notify(class::GENERIC, "rename_from", source);
+    ctx.notify(class::GENERIC, "rename_to", &target_key);
+    if ready {
+        ctx.signal_ready(&target_key);
+    }
+    if nx {
+        Reply::Int(1)
+    } else {
+        Reply::ok()
+    }
+}
+
+/// COPY source destination [DB destination-db] [REPLACE]
+fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now_ms = ctx.now_ms;
+    let source_db = ctx.db;
+    let mut target_db = ctx.db;
+    let mut replace = false;
+    let mut position = 3;
+    while position < args.len() {
+        let additional = args.len() - position - 1;
+        if is(&args[position], "replace") {
+            replace = true;
+        } else if is(&args[position], "db") && additional >= 1 {
+            target_db = match parse_db_index(&args[position + 1], None) {
+                Ok(index) => index,
+                Err(reply) => return reply,
+            };
+            position += 1;
+        } else {
+            return Reply::error(errors::SYNTAX);
+        }
+        position += 1;
+    }
+    let (source, target) = (&args[1], &args[2]);
+    if source_db == target_db && source == target {
+        return Reply::error(errors::SAME_OBJECT);
+    }
+    let db = ctx.db();
+    db.expire_if_needed(source, now_ms);
+    let Some(slot) = db.get_slot(source, now_ms) else {
+        return Reply::Int(0);
+    };
+    let (value, expire_at_ms) = (slot.value.clone(), slot.expire_at_ms());
+
+    let index = ctx.index;
+    let destination = &mut ctx.keyspace.dbs[target_db];
+    destination.set_change_index(index);
+    destination.expire_if_needed(target, now_ms);
+    if destination.contains(target, now_ms) {
+        if !replace {
+            return Reply::Int(0);
+        }
+        destination.remove(target, now_ms);
+    }
+    let target_key = stored(target);
+    signal_if_blocking_type(ctx, target_db, &target_key, &value);
+    ctx.keyspace.dbs[target_db].insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    notify_in(ctx, target_db, "copy_to", &target_key);
+    Reply::Int(1)
+}
+
+/// MOVE key db: only when the key is absent from the target database.
+fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now_ms = ctx.now_ms;
+    let source_db = ctx.db;
+    let target_db = match parse_db_index(&args[2], None) {
+        Ok(index) => index,
+        Err(reply) => return reply,
+    };
+    if target_db == source_db {
+        return Reply::error(errors::SAME_OBJECT);
+    }
+    let key = &args[1];
+    let db = ctx.db();
+    db.expire_if_needed(key, now_ms);
+    let Some(expire_at_ms) = db.expire_at(key, now_ms) else {
+        return Reply::Int(0);
+    };
+    let index = ctx.index;
+    let destination = &mut ctx.keyspace.dbs[target_db];
+    destination.set_change_index(index);
+    destination.expire_if_needed(key, now_ms);
+    if destination.contains(key, now_ms) {
+        return Reply::Int(0);
+    }
+    let value = ctx.db().remove(key, now_ms).expect("key checked live above");
+    let stored_key = stored(key);
+    signal_if_blocking_type(ctx, target_db, &stored_key, &value);
+    ctx.keyspace.dbs[target_db].insert_with_expiry(stored_key.clone(), value, expire_at_ms);
+    notify_in(ctx, source_db, "move_from", &stored_key);
+    notify_in(ctx, target_db, "move_to", &stored_key);
+    Reply::Int(1)
+}
+
+// --- EXPIRE family, TTL family, PERSIST ---
+
+/// The NX / XX / GT / LT options of the EXPIRE family.
+#[derive(Default)]
+struct ExpireOptions {
+    nx: bool,
+    xx: bool,
+    gt: bool,
+    lt: bool,
+}
+
+fn parse_expire_options(args: &[Bytes]) -> Result<ExpireOptions, Reply> {
+    let mut options = ExpireOptions::default();
+    for arg in args {
+        if is(arg, "nx") {
+            options.nx = true;
+        } else if is(arg, "xx") {
+            options.xx = true;
+        } else if is(arg, "gt") {
+            options.gt = true;
+        } else if is(arg, "lt") {
+            options.lt = true;
+        } else {
+            return Err(errors::unsupported_option(arg));
+        }
+    }
+    if options.nx && (options.xx || options.gt || options.lt) {
+        return Err(Reply::error(errors::EXPIRE_NX_AND_OTHERS));
+    }
+    if options.gt && options.lt {
+        return Err(Reply::error(errors::EXPIRE_GT_AND_LT));
+    }
+    Ok(options)
+}
+
+fn expire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now_ms = ctx.now_ms as i64;
+    expire_generic(ctx, args, "expire", now_ms, true)
+}
+
+fn pexpire(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now_ms = ctx.now_ms as i64;
+    expire_generic(ctx, args, "pexpire", now_ms, false)
+}
+
+fn expireat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    expire_generic(ctx, args, "expireat", 0, true)
+}
+
+fn pexpireat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    expire_generic(ctx, args, "pexpireat", 0, false)
+}
+
+/// `base_ms` is the entry's time for relative forms and 0 for absolute ones. Options are
+/// checked before the time, and overflow before the key, in Redis's order.
+fn expire_generic(ctx: &mut Ctx, args: &[Bytes], name: &str, base_ms: i64, seconds: bool) -> Reply {
+    let options = match parse_expire_options(&args[3..]) {
+        Ok(options) => options,
+        Err(reply) => return reply,
+    };
+    let Some(mut when) = parse_i64(&args[2]) else {
+        return Reply::error(errors::NOT_INTEGER);
+    };
+    if seconds {
+        if !(i64::MIN / 1000..=i64::MAX / 1000).contains(&when) {
+            return errors::invalid_expire(name);
+        }
+        when *= 1000;
+    }
+    if when > i64::MAX - base_ms {
+        return errors::invalid_expire(name);
+    }
+    when += base_ms;
+
+    let now_ms = ctx.now_ms;
+    let key = &args[1];
+    let db = ctx.db();
+    db.expire_if_needed(key, now_ms);
+    let Some(current) = db.expire_at(key, now_ms) else {
+        return Reply::Int(0);
+    };
+    let current = current.map(|at| at as i64);
+    let refused = (options.nx && current.is_some())
+        || (options.xx && current.is_none())
+        || (options.gt && current.is_none_or(|at| when <= at))
+        || (options.lt && current.is_some_and(|at| when >= at));
+    if refused {
+        return Reply::Int(0);
+    }
+    if when <= now_ms as i64 {
+        db.remove(key, now_ms);
+        ctx.notify(class::GENERIC, "del", key);
+    } else {
+        db.set_expire_at(key, Some(when as u64), now_ms);
+        ctx.notify(class::GENERIC, "expire", key);
+    }
+    Reply::Int(1)
+}
+
+fn ttl(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, false, false)
+}
+
+fn pttl(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, true, false)
+}
+
+fn expiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, false, true)
+}
+
+fn pexpiretime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    ttl_generic(ctx, args, true, true)
+}
+
+/// -2: no key; -1: no TTL; otherwise the remaining (or absolute) time. Seconds are rounded
+/// to the nearest, as Redis does (EXPIRETIME included).
+fn ttl_generic(ctx: &mut Ctx, args: &[Bytes], milliseconds: bool, absolute: bool) -> Reply {
+    let now_ms = ctx.now_ms;
+    let Some(expire_at_ms) = ctx.db_ref().expire_at(&args[1], now_ms) else {
+        return Reply::Int(-2);
+    };
+    let Some(expire_at_ms) = expire_at_ms else {
+        return Reply::Int(-1);
+    };
+    let time_ms = if absolute {
+        expire_at_ms
+    } else {
+        expire_at_ms.saturating_sub(now_ms)
+    };
+    let time_ms = i64::try_from(time_ms).unwrap_or(i64::MAX);
+    Reply::Int(if milliseconds {
+        time_ms
+    } else {
+        time_ms.saturating_add(500) / 1000
+    })
+}
+
+fn persist(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let now_ms = ctx.now_ms;
+    let key = &args[1];
+    let db = ctx.db();
+    db.expire_if_needed(key, now_ms);
+    match db.expire_at(key, now_ms) {
+        Some(Some(_)) => {
+            db.set_expire_at(key, None, now_ms);
+            ctx.notify(class::GENERIC, "persist", key);
+            Reply::Int(1)
+        }
+        _ => Reply::Int(0),
+    }
+}
+
+// --- KEYS, SCAN, RANDOMKEY, DBSIZE ---
+
+fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let pattern = &args[1];
+    let all = &pattern[..] == b"*";
+    let matched = ctx
+        .db_ref()
+        .keys(ctx.now_ms)
+        .filter(|key| all || glob::matches(pattern, key, false))
+        .map(|key| Reply::Bulk(key.clone()))
+        .collect();
+    Reply::Array(matched)
+}
+
+/// A SCAN cursor as Redis's `strtoul` reads it: optional sign (a negative value wraps),
+/// decimal digits, nothing else; no leading space; the empty string is 0.
+pub fn parse_cursor(arg: &[u8]) -> Option<u64> {
+    if arg.first().is_some_and(|&c| c.is_ascii_whitespace() || c == 0x0b) {
+        return None;
+    }
+    if arg.is_empty() {
+        return Some(0);
+    }
+    let (negative, digits) = match arg[0] {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() {
+        return None;
+    }
+    let mut value: u64 = 0;
+    for &digit in digits {
+        if !digit.is_ascii_digit() {
+            return None;
+        }
+        value = value.checked_mul(10)?.checked_add((digit - b'0') as u64)?;
+    }
+    Some(if negative { value.wrapping_neg() } else { value })
+}
+
+/// SCAN cursor [MATCH pattern] [COUNT count] [TYPE type]
+fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let Some(cursor) = parse_cursor(&args[1]) else {
+        return Reply::error(errors::INVALID_CURSOR);
+    };
+    let mut count: usize = 10;
+    let mut pattern: Option<&Bytes> = None;
+    let mut type_name: Option<&Bytes> = None;
+    let mut position = 2;
+    while position < args.len() {
+        let remaining = args.len() - position;
+        if is(&args[position], "count") && remaining >= 2 {
+            let Some(value) = parse_i64(&args[position + 1]) else {
+                return Reply::error(errors::NOT_INTEGER);
+            };
+            if value < 1 {
+                return Reply::error(errors::SYNTAX);
+            }
+            count = usize::try_from(value).unwrap_or(usize::MAX);
+        } else if is(&args[position], "match") && remaining >= 2 {
+            let text = &args[position + 1];
+            pattern = (&text[..] != b"*").then_some(text);
+        } else if is(&args[position], "type") && remaining >= 2 {
+            type_name = Some(&args[position + 1]);
+        } else {
+            return Reply::error(errors::SYNTAX);
+        }
+        position += 2;
+    }
+    let now_ms = ctx.now_ms;
+    let db = ctx.db_ref();
+    let (range, next) = scan::page(db.len(), cursor, count);
+    let mut found = Vec::new();
+    for position in range.rev() {
+        let Some((key, slot)) = db.get_index(position) else {
+            continue;
+        };
+        if db.get_slot(key, now_ms).is_none() {
+            continue;
+        }
+        if pattern.is_some_and(|pattern| !glob::matches(pattern, key, false)) {
+            continue;
+        }
+        if type_name.is_some_and(|name| !is(name, slot.value.type_name())) {
+            continue;
+        }
+        found.push(Reply::Bulk(key.clone()));
+    }
+    Reply::Array(vec![Reply::bulk_string(next.to_string()), Reply::Array(found)])
+}
+
+/// A few random picks skip expired keys cheaply; if all of them hit expired keys, choose
+/// among the live keys directly so the answer never depends on luck.
+fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    const PICKS_MAX: usize = 16;
+    let now_ms = ctx.now_ms;
+    let len = ctx.db_ref().len();
+    if len == 0 {
+        return Reply::Nil;
+    }
+    for _ in 0..PICKS_MAX {
+        let position = ctx.random_below(len);
+        let db = ctx.db_ref();
+        if let Some((key, _)) = db.get_index(position) {
+            if db.contains(key, now_ms) {
+                return Reply::Bulk(key.clone());
+            }
+        }
+    }
+    let live = ctx.db_ref().keys(now_ms).count();
+    if live == 0 {
+        return Reply::Nil;
+    }
+    let choice = ctx.random_below(live);
+    match ctx.db_ref().keys(now_ms).nth(choice) {
+        Some(key) => Reply::Bulk(key.clone()),
+        None => Reply::Nil,
+    }
+}
+
+/// Counts keys not yet removed, expired or not, as Redis's DBSIZE does.
+fn dbsize(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    Reply::Int(ctx.db_ref().len() as i64)
+}
+
+// --- FLUSHDB, FLUSHALL, SWAPDB ---
+
+/// The optional ASYNC / SYNC argument: both flush at once here.
+fn check_flush_args(args: &[Bytes]) -> Result<(), Reply> {
+    match args.len() {
+        1 => Ok(()),
+        2 if is(&args[1], "sync") || is(&args[1], "async") => Ok(()),
+        _ => Err(Reply::error(errors::SYNTAX)),
+    }
+}
+
+fn flushdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if let Err(reply) = check_flush_args(args) {
+        return reply;
+    }
+    let db = ctx.db;
+    ctx.db().clear();
+    ctx.events.push(Event::DbChanged { db });
+    Reply::ok()
+}
+
+fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if let Err(reply) = check_flush_args(args) {
+        return reply;
+    }
+    for db in 0..ctx.keyspace.dbs.len() {
+        ctx.keyspace.dbs[db].clear();
+        ctx.events.push(Event::DbChanged { db });
+    }
+    Reply::ok()
+}
+
+fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let first = match parse_int(&args[1], Some(errors::INVALID_FIRST_DB_INDEX)) {
+        Ok(index) => index,
+        Err(reply) => return reply,
+    };
+    let second = match parse_int(&args[2], Some(errors::INVALID_SECOND_DB_INDEX)) {
+        Ok(index) => index,
+        Err(reply) => return reply,
+    };
+    let in_range = |index: i64| (0..DATABASES as i64).contains(&index);
+    if !in_range(first) || !in_range(second) {
+        return Reply::error(errors::DB_INDEX_OUT_OF_RANGE);
+    }
+    let (first, second) = (first as usize, second as usize);
+    if first != second {
+        ctx.keyspace.swap_dbs(first, second, ctx.index);
+        ctx.events.push(Event::DbChanged { db: first });
+        ctx.events.push(Event::DbChanged { db: second });
+    }
+    Reply::ok()
+}
+
+// --- OBJECT ---
+
+/// Bytes one element takes in a listpack (encoding, data and back-length), as Redis lays
+/// it out: integers in 1–9 bytes, strings with a 1, 2 or 5 byte header.
+fn listpack_entry_len(element: &[u8]) -> usize {
+    let encoded = match parse_i64(element) {
+        Some(value) => match value {
+            0..=127 => 1,
+            -4096..=4095 => 2,
+            -32_768..=32_767 => 3,
+            -8_388_608..=8_388_607 => 4,
+            -2_147_483_648..=2_147_483_647 => 5,
+            _ => 9,
+        },
+        None if element.len() < 64 => 1 + element.len(),
+        None if element.len() < 4096 => 2 + element.len(),
+        None => 5 + element.len(),
+    };
+    let backlen = match encoded {
+        0..=127 => 1,
+        128..=16_382 => 2,
+        16_383..=2_097_150 => 3,
+        2_097_151..=268_435_454 => 4,
+        _ => 5,
+    };
+    encoded + backlen
+}
+
+/// A list is a single listpack while it fits the `list-max-listpack-size` limit.
+fn list_fits_listpack<'a>(elements: impl Iterator<Item = &'a Bytes>, count: usize, fill: i64) -> bool {
+    const HEADER_AND_END_LEN: usize = 7;
+    const SIZE_SAFETY_LIMIT: usize = 8192;
+    const SIZE_LEVELS: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
+    let bytes = HEADER_AND_END_LEN + elements.map(|e| listpack_entry_len(e)).sum::<usize>();
+    if fill >= 0 {
+        let count_limit = (fill as usize).max(1);
+        bytes <= SIZE_SAFETY_LIMIT && count <= count_limit
+    } else {
+        let level = ((-fill - 1) as usize).min(SIZE_LEVELS.len() - 1);
+        bytes <= SIZE_LEVELS[level]
+    }
+}
+
+/// Whether a string would be stored as an integer object (`tryObjectEncoding`).
+fn is_int_encoded(text: &[u8]) -> bool {
+    text.len() <= 20 && parse_i64(text).is_some()
+}
+
+/// The encoding Redis would report for `value` under `limits`. Computed from the content,
+/// so a value reports the compact encoding again once it shrinks back within the limits
+/// (Redis keeps the general encoding until the key is rewritten).
+pub fn encoding_name(value: &Value, limits: &EncodingLimits) -> &'static str {
+    const EMBSTR_LEN_MAX: usize = 44;
+    match value {
+        Value::Str(text) if is_int_encoded(text) => "int",
+        Value::Str(text) if text.len() <= EMBSTR_LEN_MAX => "embstr",
+        Value::Str(_) => "raw",
+        Value::List(list) => {
+            if list_fits_listpack(list.iter(), list.len(), limits.list_max_listpack_size) {
+                "listpack"
+            } else {
+                "quicklist"
+            }
+        }
+        Value::Hash(hash) => {
+            let small = hash.len() <= limits.hash_max_listpack_entries
+                && hash.iter().all(|(field, value)| {
+                    field.len() <= limits.hash_max_listpack_value
+                        && value.len() <= limits.hash_max_listpack_value
+                });
+            if small {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        Value::Set(set) => {
+            if set.len() <= limits.set_max_intset_entries && set.iter().all(|m| parse_i64(m).is_some()) {
+                "intset"
+            } else if set.len() <= limits.set_max_listpack_entries
+                && set.iter().all(|m| m.len() <= limits.set_max_listpack_value)
+            {
+                "listpack"
+            } else {
+                "hashtable"
+            }
+        }
+        Value::ZSet(zset) => {
+            let small = zset.len() <= limits.zset_max_listpack_entries
+                && zset
+                    .scores
+                    .keys()
+                    .all(|m| m.len() <= limits.zset_max_listpack_value);
+            if small {
+                "listpack"
+            } else {
+                "skiplist"
+            }
+        }
+    }
+}
+
+fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let limits = ctx.keyspace.encoding;
+    match ctx.db_ref().get(&args[2], ctx.now_ms) {
+        Some(value) => Reply::bulk(Bytes::from_static(encoding_name(value, &limits).as_bytes())),
+        None => Reply::Nil,
+    }
+}
+
+/// Access frequency is only tracked under an LFU eviction policy, which Flotilla does not
+/// run: Redis's error for the default policy.
+fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if !ctx.db_ref().contains(&args[2], ctx.now_ms) {
+        return Reply::Nil;
+    }
+    Reply::error(errors::LFU_NOT_SELECTED)
+}
+
+/// Reads do not change replicated state, so no access time is kept: a key always reads as
+/// just used.
+fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if !ctx.db_ref().contains(&args[2], ctx.now_ms) {
+        return Reply::Nil;
+    }
+    Reply::Int(0)
+}
+
+/// Redis shares the objects for integers 0..9999 and reports them with `INT_MAX`.
+fn object_refcount(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    const SHARED_INTEGERS: i64 = 10_000;
+    match ctx.db_ref().get(&args[2], ctx.now_ms) {
+        Some(Value::Str(text))
+            if is_int_encoded(text) && parse_i64(text).is_some_and(|v| (0..SHARED_INTEGERS).contains(&v)) =>
+        {
+            Reply::Int(i32::MAX as i64)
+        }
+        Some(_) => Reply::Int(1),
+        None => Reply::Nil,
+    }
+}
+
+fn object_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
+    const LINES: &[&str] = &[
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    Return the kind of internal representation used in order to store the value",
+        "    associated with a <key>.",
+        "FREQ <key>",
+        "    Return the access frequency index of the <key>. The returned integer is",
+        "    proportional to the logarithm of the recent access frequency of the key.",
+        "IDLETIME <key>",
+        "    Return the idle time of the <key>, that is the approximated number of",
+        "    seconds elapsed since the last access to the key.",
+        "REFCOUNT <key>",
+        "    Return the number of references of the value associated with the specified",
+        "    <key>.",
+        "HELP",
+        "    Print this help.",
+    ];
+    Reply::Array(LINES.iter().map(|line| Reply::simple(line)).collect())
+}
+
+const KEY_READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
+const KEY_WRITE_FAST: Flags = Flags::WRITE.union(Flags::FAST);
+
+/// One key at position 1.
+const fn one_key(spec: CommandSpec) -> CommandSpec {
     CommandSpec {
-        flags: Flags::WRITE,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        ..spec
+    }
+}
+
+/// Two keys at positions 1 and 2 (source, destination).
+const fn two_keys(spec: CommandSpec) -> CommandSpec {
+    CommandSpec {
+        first_key: 1,
+        last_key: 2,
+        step: 1,
+        ..spec
+    }
+}
+
+/// Every argument after the name is a key.
+const fn all_keys(spec: CommandSpec) -> CommandSpec {
+    CommandSpec {
         first_key: 1,
         last_key: -1,
         step: 1,
+        ..spec
+    }
+}
+
+/// OBJECT subcommands take their key at position 2.
+const fn object_sub(spec: CommandSpec) -> CommandSpec {
+    CommandSpec {
+        flags: Flags::READONLY,
+        first_key: 2,
+        last_key: 2,
+        step: 1,
+        acl: &["keyspace", "read", "slow"],
+        syntax: "key",
+        ..spec
+    }
+}
+
+const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
+    object_sub(CommandSpec {
+        since: "2.2.3",
+        summary: "Returns the internal encoding of a Redis object.",
+        ..CommandSpec::base("object|encoding", 3, Handler::Keyspace(object_encoding))
+    }),
+    object_sub(CommandSpec {
+        since: "4.0.0",
+        summary: "Returns the logarithmic access frequency counter of a Redis object.",
+        ..CommandSpec::base("object|freq", 3, Handler::Keyspace(object_freq))
+    }),
+    CommandSpec {
+        flags: Flags::READONLY.union(Flags::LOADING).union(Flags::STALE),
+        acl: &["keyspace", "slow"],
+        since: "6.2.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("object|help", 2, Handler::Keyspace(object_help))
+    },
+    object_sub(CommandSpec {
+        since: "2.2.3",
+        summary: "Returns the time since the last access to a Redis object.",
+        ..CommandSpec::base("object|idletime", 3, Handler::Keyspace(object_idletime))
+    }),
+    object_sub(CommandSpec {
+        since: "2.2.3",
+        summary: "Returns the reference count of a value of a key.",
+        ..CommandSpec::base("object|refcount", 3, Handler::Keyspace(object_refcount))
+    }),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    all_keys(CommandSpec {
+        flags: Flags::WRITE,
         acl: &["keyspace", "write", "slow"],
         summary: "Deletes one or more keys.",
         syntax: "key [key ...]",
         ..CommandSpec::base("del", -2, Handler::Keyspace(del))
-    },
-    CommandSpec {
-        flags: Flags::READONLY.union(Flags::FAST),
-        first_key: 1,
-        last_key: -1,
-        step: 1,
+    }),
+    all_keys(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        since: "4.0.0",
+        summary: "Asynchronously deletes one or more keys.",
+        syntax: "key [key ...]",
+        ..CommandSpec::base("unlink", -2, Handler::Keyspace(del))
+    }),
+    all_keys(CommandSpec {
+        flags: KEY_READ_FAST,
         acl: &["keyspace", "read", "fast"],
-        since: "1.0.0",
         summary: "Determines whether one or more keys exist.",
         syntax: "key [key ...]",
         ..CommandSpec::base("exists", -2, Handler::Keyspace(exists))
+    }),
+    all_keys(CommandSpec {
+        flags: KEY_READ_FAST,
+        acl: &["keyspace", "read", "fast"],
+        since: "3.2.1",
+        summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
+        syntax: "key [key ...]",
+        ..CommandSpec::base("touch", -2, Handler::Keyspace(exists))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_READ_FAST,
+        acl: &["keyspace", "read", "fast"],
+        summary: "Determines the type of value stored at a key.",
+        syntax: "key",
+        ..CommandSpec::base("type", 2, Handler::Keyspace(type_))
+    }),
+    two_keys(CommandSpec {
+        flags: Flags::WRITE,
+        acl: &["keyspace", "write", "slow"],
+        summary: "Renames a key and overwrites the destination.",
+        syntax: "key newkey",
+        ..CommandSpec::base("rename", 3, Handler::Keyspace(rename))
+    }),
+    two_keys(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        summary: "Renames a key only when the target key name doesn't exist.",
+        syntax: "key newkey",
+        ..CommandSpec::base("renamenx", 3, Handler::Keyspace(renamenx))
+    }),
+    two_keys(CommandSpec {
+        flags: Flags::WRITE.union(Flags::DENYOOM),
+        acl: &["keyspace", "write", "slow"],
+        since: "6.2.0",
+        summary: "Copies the value of a key to a new key.",
+        syntax: "source destination [DB destination-db] [REPLACE]",
+        ..CommandSpec::base("copy", -3, Handler::Keyspace(copy))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        summary: "Moves a key to another database.",
+        syntax: "key db",
+        ..CommandSpec::base("move", 3, Handler::Keyspace(move_))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        summary: "Sets the expiration time of a key in seconds.",
+        syntax: "key seconds [NX | XX | GT | LT]",
+        ..CommandSpec::base("expire", -3, Handler::Keyspace(expire))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        since: "2.6.0",
+        summary: "Sets the expiration time of a key in milliseconds.",
+        syntax: "key milliseconds [NX | XX | GT | LT]",
+        ..CommandSpec::base("pexpire", -3, Handler::Keyspace(pexpire))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        since: "1.2.0",
+        summary: "Sets the expiration time of a key to a Unix timestamp.",
+        syntax: "key unix-time-seconds [NX | XX | GT | LT]",
+        ..CommandSpec::base("expireat", -3, Handler::Keyspace(expireat))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        since: "2.6.0",
+        summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+        syntax: "key unix-time-milliseconds [NX | XX | GT | LT]",
+        ..CommandSpec::base("pexpireat", -3, Handler::Keyspace(pexpireat))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_READ_FAST,
+        acl: &["keyspace", "read", "fast"],
+        summary: "Returns the expiration time in seconds of a key.",
+        syntax: "key",
+        ..CommandSpec::base("ttl", 2, Handler::Keyspace(ttl))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_READ_FAST,
+        acl: &["keyspace", "read", "fast"],
+        since: "2.6.0",
+        summary: "Returns the expiration time in milliseconds of a key.",
+        syntax: "key",
+        ..CommandSpec::base("pttl", 2, Handler::Keyspace(pttl))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_READ_FAST,
+        acl: &["keyspace", "read", "fast"],
+        since: "7.0.0",
+        summary: "Returns the expiration time of a key as a Unix timestamp.",
+        syntax: "key",
+        ..CommandSpec::base("expiretime", 2, Handler::Keyspace(expiretime))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_READ_FAST,
+        acl: &["keyspace", "read", "fast"],
+        since: "7.0.0",
+        summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
+        syntax: "key",
+        ..CommandSpec::base("pexpiretime", 2, Handler::Keyspace(pexpiretime))
+    }),
+    one_key(CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast"],
+        since: "2.2.0",
+        summary: "Removes the expiration time of a key.",
+        syntax: "key",
+        ..CommandSpec::base("persist", 2, Handler::Keyspace(persist))
+    }),
+    CommandSpec {
+        flags: Flags::READONLY,
+        acl: &["keyspace", "read", "slow", "dangerous"],
+        summary: "Returns all key names that match a pattern.",
+        syntax: "pattern",
+        ..CommandSpec::base("keys", 2, Handler::Keyspace(keys))
+    },
+    CommandSpec {
+        flags: Flags::READONLY,
+        acl: &["keyspace", "read", "slow"],
+        since: "2.8.0",
+        summary: "Iterates over the key names in the database.",
+        syntax: "cursor [MATCH pattern] [COUNT count] [TYPE type]",
+        ..CommandSpec::base("scan", -2, Handler::Keyspace(scan))
+    },
+    CommandSpec {
+        flags: Flags::READONLY.union(Flags::NONDETERMINISTIC_OUTPUT),
+        acl: &["keyspace", "read", "slow"],
+        summary: "Returns a random key name from the database.",
+        ..CommandSpec::base("randomkey", 1, Handler::Keyspace(randomkey))
+    },
+    CommandSpec {
+        flags: KEY_READ_FAST,
+        acl: &["keyspace", "read", "fast"],
+        group: "server",
+        summary: "Returns the number of keys in the database.",
+        ..CommandSpec::base("dbsize", 1, Handler::Keyspace(dbsize))
+    },
+    CommandSpec {
+        flags: Flags::WRITE,
+        acl: &["keyspace", "write", "slow", "dangerous"],
+        group: "server",
+        summary: "Remove all keys from the current database.",
+        syntax: "[ASYNC | SYNC]",
+        ..CommandSpec::base("flushdb", -1, Handler::Keyspace(flushdb))
+    },
+    CommandSpec {
+        flags: Flags::WRITE,
+        acl: &["keyspace", "write", "slow", "dangerous"],
+        group: "server",
+        summary: "Removes all keys from all databases.",
+        syntax: "[ASYNC | SYNC]",
+        ..CommandSpec::base("flushall", -1, Handler::Keyspace(flushall))
+    },
+    CommandSpec {
+        flags: KEY_WRITE_FAST,
+        acl: &["keyspace", "write", "fast", "dangerous"],
+        group: "server",
+        since: "4.0.0",
+        summary: "Swaps two Redis databases.",
+        syntax: "index1 index2",
+        ..CommandSpec::base("swapdb", 3, Handler::Keyspace(swapdb))
+    },
+    CommandSpec {
+        since: "2.2.3",
+        summary: "A container for object introspection commands.",
+        subcommands: OBJECT_SUBCOMMANDS,
+        ..CommandSpec::base("object", -2, Handler::Container)
     },
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::testing::{run, Harness};
+
+    fn harness() -> Harness {
+        Harness::new()
+    }
+
+    fn notifications(t: &Harness) -> Vec<(usize, &'static str, String)> {
+        t.events
+            .iter()
+            .filter_map(|event| match event {
+                Event::Notify { db, event, key, .. } => {
+                    Some((*db, *event, String::from_utf8_lossy(key).into_owned()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn del_unlink_exists_touch() {
+        let mut t = harness();
+        run(&mut t, &["SET", "a", "1"]);
+        run(&mut t, &["SET", "b", "1"]);
+        assert_eq!(run(&mut t, &["EXISTS", "a", "a", "b", "c"]), ":3");
+        assert_eq!(run(&mut t, &["TOUCH", "a", "c"]), ":1");
+        assert_eq!(run(&mut t, &["DEL", "a", "c"]), ":1");
+        assert_eq!(run(&mut t, &["UNLINK", "b", "b"]), ":1");
+        assert_eq!(run(&mut t, &["EXISTS", "a", "b"]), ":0");
+        assert_eq!(
+            run(&mut t, &["DEL"]),
+            "-ERR wrong number of arguments for 'del' command"
+        );
+        let dels: Vec<_> = notifications(&t).into_iter().filter(|n| n.1 == "del").collect();
+        assert_eq!(dels, vec![(0, "del", "a".into()), (0, "del", "b".into())]);
+    }
+
+    #[test]
+    fn del_of_an_expired_key_counts_zero_and_reports_expired() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        run(&mut t, &["PEXPIRE", "k", "100"]);
+        t.now_ms += 100;
+        t.events.clear();
+        assert_eq!(run(&mut t, &["DEL", "k"]), ":0");
+        assert_eq!(notifications(&t), vec![(0, "expired", "k".into())]);
+    }
+
+    #[test]
+    fn type_is_a_status_reply() {
+        let mut t = harness();
+        run(&mut t, &["SET", "s", "v"]);
+        assert_eq!(run(&mut t, &["TYPE", "s"]), "+string");
+        assert_eq!(run(&mut t, &["TYPE", "missing"]), "+none");
+    }
+
+    #[test]
+    fn rename_moves_value_and_ttl() {
+        let mut t = harness();
+        run(&mut t, &["SET", "a", "1"]);
+        run(&mut t, &["EXPIRE", "a", "100"]);
+        run(&mut t, &["SET", "b", "2"]);
+        run(&mut t, &["EXPIRE", "b", "50"]);
+        t.events.clear();
+        assert_eq!(run(&mut t, &["RENAME", "a", "b"]), "+OK");
+        assert_eq!(run(&mut t, &["GET", "b"]), "$1");
+        assert_eq!(run(&mut t, &["TTL", "b"]), ":100");
+        assert_eq!(run(&mut t, &["EXISTS", "a"]), ":0");
+        assert_eq!(
+            notifications(&t),
+            vec![(0, "rename_from", "a".into()), (0, "rename_to", "b".into())]
+        );
+        // The target's TTL does not survive a rename of a persistent key onto it.
+        run(&mut t, &["SET", "c", "3"]);
+        assert_eq!(run(&mut t, &["RENAME", "c", "b"]), "+OK");
+        assert_eq!(run(&mut t, &["TTL", "b"]), ":-1");
+    }
+
+    #[test]
+    fn rename_edge_cases() {
+        let mut t = harness();
+        assert_eq!(run(&mut t, &["RENAME", "nokey", "x"]), "-ERR no such key");
+        assert_eq!(run(&mut t, &["RENAMENX", "nokey", "x"]), "-ERR no such key");
+        assert_eq!(run(&mut t, &["RENAME", "nokey", "nokey"]), "-ERR no such key");
+        run(&mut t, &["SET", "k", "v"]);
+        assert_eq!(run(&mut t, &["RENAME", "k", "k"]), "+OK");
+        assert_eq!(run(&mut t, &["RENAMENX", "k", "k"]), ":0");
+        run(&mut t, &["SET", "other", "o"]);
+        assert_eq!(run(&mut t, &["RENAMENX", "k", "other"]), ":0");
+        assert_eq!(run(&mut t, &["RENAMENX", "k", "fresh"]), ":1");
+        assert_eq!(run(&mut t, &["GET", "fresh"]), "$v");
+        assert_eq!(run(&mut t, &["GET", "other"]), "$o");
+    }
+
+    #[test]
+    fn rename_of_expired_source_is_no_such_key() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        run(&mut t, &["PEXPIRE", "k", "10"]);
+        t.now_ms += 10;
+        assert_eq!(run(&mut t, &["RENAME", "k", "x"]), "-ERR no such key");
+    }
+
+    #[test]
+    fn copy_within_and_across_databases() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        run(&mut t, &["EXPIRE", "k", "100"]);
+        assert_eq!(
+            run(&mut t, &["COPY", "k", "k"]),
+            "-ERR source and destination objects are the same"
+        );
+        assert_eq!(run(&mut t, &["COPY", "k", "c"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "c"]), ":100");
+        assert_eq!(run(&mut t, &["COPY", "k", "c"]), ":0");
+        run(&mut t, &["SET", "k", "w"]);
+        assert_eq!(run(&mut t, &["COPY", "k", "c", "REPLACE"]), ":1");
+        assert_eq!(run(&mut t, &["GET", "c"]), "$w");
+        assert_eq!(run(&mut t, &["TTL", "c"]), ":-1");
+        t.events.clear();
+        assert_eq!(run(&mut t, &["COPY", "k", "k", "DB", "3"]), ":1");
+        assert_eq!(notifications(&t), vec![(3, "copy_to", "k".into())]);
+        assert_eq!(run(&mut t, &["COPY", "missing", "x"]), ":0");
+        assert_eq!(
+            run(&mut t, &["COPY", "k", "x", "DB", "notanumber"]),
+            "-ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            run(&mut t, &["COPY", "k", "x", "DB", "16"]),
+            "-ERR DB index is out of range"
+        );
+        assert_eq!(run(&mut t, &["COPY", "k", "x", "DB"]), "-ERR syntax error");
+        assert_eq!(run(&mut t, &["COPY", "k", "x", "FOO"]), "-ERR syntax error");
+        t.db = 3;
+        assert_eq!(run(&mut t, &["GET", "k"]), "$w");
+    }
+
+    #[test]
+    fn copy_is_independent_of_the_source() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        run(&mut t, &["COPY", "k", "c"]);
+        run(&mut t, &["SET", "c", "changed"]);
+        assert_eq!(run(&mut t, &["GET", "k"]), "$v");
+    }
+
+    #[test]
+    fn move_between_databases() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        run(&mut t, &["EXPIRE", "k", "100"]);
+        assert_eq!(
+            run(&mut t, &["MOVE", "k", "0"]),
+            "-ERR source and destination objects are the same"
+        );
+        assert_eq!(
+            run(&mut t, &["MOVE", "k", "x"]),
+            "-ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            run(&mut t, &["MOVE", "k", "4294967296"]),
+            "-ERR value is out of range, value must between -2147483648 and 2147483647"
+        );
+        assert_eq!(run(&mut t, &["MOVE", "k", "16"]), "-ERR DB index is out of range");
+        t.events.clear();
+        assert_eq!(run(&mut t, &["MOVE", "k", "1"]), ":1");
+        assert_eq!(
+            notifications(&t),
+            vec![(0, "move_from", "k".into()), (1, "move_to", "k".into())]
+        );
+        assert_eq!(run(&mut t, &["EXISTS", "k"]), ":0");
+        assert_eq!(run(&mut t, &["MOVE", "k", "1"]), ":0");
+        t.db = 1;
+        assert_eq!(run(&mut t, &["TTL", "k"]), ":100");
+        t.db = 0;
+        run(&mut t, &["SET", "k", "again"]);
+        assert_eq!(run(&mut t, &["MOVE", "k", "1"]), ":0");
+    }
+
+    #[test]
+    fn moving_a_list_wakes_blocked_clients_in_the_target_database() {
+        let mut t = harness();
+        t.machine.keyspace.dbs[0].insert(
+            Bytes::from_static(b"l"),
+            Value::List(vec![Bytes::from_static(b"x")].into()),
+        );
+        run(&mut t, &["MOVE", "l", "2"]);
+        assert!(t.events.contains(&Event::Ready {
+            db: 2,
+            key: Bytes::from_static(b"l")
+        }));
+    }
+
+    #[test]
+    fn moved_and_copied_keys_carry_the_entry_index_for_watch() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        run(&mut t, &["COPY", "k", "c", "DB", "5"]);
+        assert_eq!(t.machine.keyspace.dbs[5].version(b"c", t.now_ms), t.index);
+        run(&mut t, &["MOVE", "k", "6"]);
+        assert_eq!(t.machine.keyspace.dbs[6].version(b"k", t.now_ms), t.index);
+    }
+
+    #[test]
+    fn expire_sets_and_replaces_ttls() {
+        let mut t = harness();
+        run(&mut t, &["SET", "x", "foobar"]);
+        assert_eq!(run(&mut t, &["EXPIRE", "x", "5"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "x"]), ":5");
+        assert_eq!(run(&mut t, &["EXPIRE", "x", "10"]), ":1");
+        assert_eq!(run(&mut t, &["PTTL", "x"]), ":10000");
+        assert_eq!(run(&mut t, &["EXPIRE", "missing", "10"]), ":0");
+        let at = (t.now_ms / 1000 + 15).to_string();
+        assert_eq!(run(&mut t, &["EXPIREAT", "x", &at]), ":1");
+        let expected_ms = (t.now_ms / 1000 + 15) * 1000;
+        assert_eq!(run(&mut t, &["PEXPIRETIME", "x"]), format!(":{expected_ms}"));
+        assert_eq!(
+            run(&mut t, &["EXPIRETIME", "x"]),
+            format!(":{}", expected_ms / 1000)
+        );
+        let at_ms = (t.now_ms + 1500).to_string();
+        assert_eq!(run(&mut t, &["PEXPIREAT", "x", &at_ms]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "x"]), ":2");
+        assert_eq!(run(&mut t, &["PTTL", "x"]), ":1500");
+        t.now_ms += 1500;
+        assert_eq!(run(&mut t, &["GET", "x"]), "nil");
+        assert_eq!(run(&mut t, &["TTL", "x"]), ":-2");
+    }
+
+    #[test]
+    fn ttl_family_on_missing_and_persistent_keys() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        for command in ["TTL", "PTTL", "EXPIRETIME", "PEXPIRETIME"] {
+            assert_eq!(run(&mut t, &[command, "k"]), ":-1");
+            assert_eq!(run(&mut t, &[command, "missing"]), ":-2");
+        }
+    }
+
+    #[test]
+    fn expire_notifications() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        t.events.clear();
+        run(&mut t, &["EXPIRE", "k", "10"]);
+        run(&mut t, &["PERSIST", "k"]);
+        run(&mut t, &["EXPIRE", "k", "-1"]);
+        assert_eq!(
+            notifications(&t),
+            vec![
+                (0, "expire", "k".into()),
+                (0, "persist", "k".into()),
+                (0, "del", "k".into())
+            ]
+        );
+    }
+
+    #[test]
+    fn expire_in_the_past_deletes() {
+        let mut t = harness();
+        run(&mut t, &["SET", "foo", "bar", "EX", "100"]);
+        run(&mut t, &["SET", "foo", "bar"]);
+        run(&mut t, &["EXPIRE", "foo", "100"]);
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "-10", "LT"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "foo"]), ":-2");
+        run(&mut t, &["SET", "foo", "bar"]);
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "-10", "LT"]), ":1");
+        assert_eq!(run(&mut t, &["EXISTS", "foo"]), ":0");
+        run(&mut t, &["SET", "foo", "bar"]);
+        assert_eq!(run(&mut t, &["PEXPIREAT", "foo", "-9223372036854770000"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "foo"]), ":-2");
+        run(&mut t, &["SET", "foo", "bar"]);
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "0"]), ":1");
+        assert_eq!(run(&mut t, &["EXISTS", "foo"]), ":0");
+    }
+
+    #[test]
+    fn expire_overflow_errors() {
+        let mut t = harness();
+        run(&mut t, &["SET", "foo", "bar"]);
+        for big in [
+            "9223370399119966",
+            "9223372036854776",
+            "10000000000000000",
+            "18446744073709561",
+            "-9223372036854776",
+            "-9999999999999999",
+        ] {
+            assert_eq!(
+                run(&mut t, &["EXPIRE", "foo", big]),
+                "-ERR invalid expire time in 'expire' command",
+                "{big}"
+            );
+        }
+        assert_eq!(run(&mut t, &["TTL", "foo"]), ":-1");
+        assert_eq!(
+            run(&mut t, &["PEXPIRE", "foo", "9223372036854770000"]),
+            "-ERR invalid expire time in 'pexpire' command"
+        );
+        assert_eq!(run(&mut t, &["PEXPIREAT", "foo", "9223372036854770000"]), ":1");
+        assert_eq!(
+            run(&mut t, &["EXPIRE", "foo", ""]),
+            "-ERR value is not an integer or out of range"
+        );
+        assert_eq!(
+            run(&mut t, &["EXPIRE", "foo", "1.5"]),
+            "-ERR value is not an integer or out of range"
+        );
+    }
+
+    #[test]
+    fn expire_options() {
+        let mut t = harness();
+        run(&mut t, &["SET", "foo", "bar"]);
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "100", "XX"]), ":0");
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "100", "GT"]), ":0");
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "100", "LT"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "foo"]), ":100");
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "200", "NX"]), ":0");
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "200", "LT"]), ":0");
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "50", "LT", "XX"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "foo"]), ":50");
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "50", "GT"]), ":0");
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "200", "gt"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "foo"]), ":200");
+        run(&mut t, &["PERSIST", "foo"]);
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "200", "NX"]), ":1");
+        for (options, error) in [
+            (
+                &["LT", "GT"][..],
+                "-ERR GT and LT options at the same time are not compatible",
+            ),
+            (
+                &["NX", "GT"][..],
+                "-ERR NX and XX, GT or LT options at the same time are not compatible",
+            ),
+            (
+                &["NX", "LT"][..],
+                "-ERR NX and XX, GT or LT options at the same time are not compatible",
+            ),
+            (
+                &["NX", "XX"][..],
+                "-ERR NX and XX, GT or LT options at the same time are not compatible",
+            ),
+            (&["AB"][..], "-ERR Unsupported option AB"),
+            (&["XX", "AB"][..], "-ERR Unsupported option AB"),
+        ] {
+            let mut command = vec!["EXPIRE", "foo", "200"];
+            command.extend_from_slice(options);
+            assert_eq!(run(&mut t, &command), error);
+        }
+        // Options are checked before the time argument.
+        assert_eq!(
+            run(&mut t, &["EXPIRE", "foo", "x", "AB"]),
+            "-ERR Unsupported option AB"
+        );
+        for option in ["NX", "XX", "GT", "LT"] {
+            assert_eq!(run(&mut t, &["EXPIRE", "none", "100", option]), ":0");
+        }
+    }
+
+    #[test]
+    fn expire_does_not_resurrect_an_expired_key() {
+        let mut t = harness();
+        run(&mut t, &["SET", "foo", "bar"]);
+        run(&mut t, &["PEXPIRE", "foo", "500"]);
+        t.now_ms += 1000;
+        assert_eq!(run(&mut t, &["EXPIRE", "foo", "10"]), ":0");
+        assert_eq!(run(&mut t, &["EXISTS", "foo"]), ":0");
+    }
+
+    #[test]
+    fn ttl_rounds_to_the_nearest_second() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        run(&mut t, &["PEXPIRE", "k", "1499"]);
+        assert_eq!(run(&mut t, &["TTL", "k"]), ":1");
+        run(&mut t, &["PEXPIRE", "k", "1500"]);
+        assert_eq!(run(&mut t, &["TTL", "k"]), ":2");
+    }
+
+    #[test]
+    fn persist() {
+        let mut t = harness();
+        run(&mut t, &["SET", "x", "foo"]);
+        assert_eq!(run(&mut t, &["PERSIST", "x"]), ":0");
+        assert_eq!(run(&mut t, &["PERSIST", "missing"]), ":0");
+        run(&mut t, &["EXPIRE", "x", "50"]);
+        assert_eq!(run(&mut t, &["PERSIST", "x"]), ":1");
+        assert_eq!(run(&mut t, &["TTL", "x"]), ":-1");
+        assert_eq!(run(&mut t, &["GET", "x"]), "$foo");
+    }
+
+    #[test]
+    fn keys_with_patterns_skip_expired_keys() {
+        let mut t = harness();
+        for key in ["key_x", "key_y", "foo_a", "foo_b"] {
+            run(&mut t, &["SET", key, "v"]);
+        }
+        run(&mut t, &["PEXPIRE", "foo_b", "10"]);
+        assert_eq!(run(&mut t, &["KEYS", "foo*"]), "[$foo_a, $foo_b]");
+        t.now_ms += 10;
+        assert_eq!(run(&mut t, &["KEYS", "foo*"]), "[$foo_a]");
+        assert_eq!(run(&mut t, &["KEYS", "*"]), "[$key_x, $key_y, $foo_a]");
+        assert_eq!(run(&mut t, &["DBSIZE"]), ":4");
+    }
+
+    #[test]
+    fn scan_visits_every_key_once_without_changes() {
+        let mut t = harness();
+        for i in 0..25 {
+            run(&mut t, &["SET", &format!("k{i}"), "v"]);
+        }
+        let mut cursor = "0".to_string();
+        let mut seen = Vec::new();
+        loop {
+            let reply = t.command(&[b"SCAN", cursor.as_bytes(), b"COUNT", b"7"]);
+            let Reply::Array(parts) = reply else { panic!() };
+            let (Reply::Bulk(next), Reply::Array(keys)) = (&parts[0], &parts[1]) else {
+                panic!()
+            };
+            for key in keys {
+                let Reply::Bulk(key) = key else { panic!() };
+                seen.push(String::from_utf8_lossy(key).into_owned());
+            }
+            cursor = String::from_utf8_lossy(next).into_owned();
+            if cursor == "0" {
+                break;
+            }
+        }
+        seen.sort();
+        let mut expected: Vec<String> = (0..25).map(|i| format!("k{i}")).collect();
+        expected.sort();
+        assert_eq!(seen, expected);
+    }
+
+    #[test]
+    fn scan_options_and_errors() {
+        let mut t = harness();
+        run(&mut t, &["SET", "s1", "v"]);
+        t.machine.keyspace.dbs[0].insert(
+            Bytes::from_static(b"l1"),
+            Value::List(vec![Bytes::from_static(b"x")].into()),
+        );
+        assert_eq!(run(&mut t, &["SCAN", "0", "MATCH", "s*"]), "[$0, [$s1]]");
+        assert_eq!(run(&mut t, &["SCAN", "0", "TYPE", "LIST"]), "[$0, [$l1]]");
+        assert_eq!(run(&mut t, &["SCAN", "0", "TYPE", "string1"]), "[$0, []]");
+        assert_eq!(run(&mut t, &["SCAN", "0", "COUNT", "1"]), "[$1, [$l1]]");
+        assert_eq!(run(&mut t, &["SCAN", "0", "COUNT", "0"]), "-ERR syntax error");
+        assert_eq!(
+            run(&mut t, &["SCAN", "0", "COUNT", "x"]),
+            "-ERR value is not an integer or out of range"
+        );
+        assert_eq!(run(&mut t, &["SCAN", "0", "MATCH"]), "-ERR syntax error");
+        assert_eq!(run(&mut t, &["SCAN", "0", "FOO", "bar"]), "-ERR syntax error");
+        assert_eq!(run(&mut t, &["SCAN", "x"]), "-ERR invalid cursor");
+        assert_eq!(run(&mut t, &["SCAN", " 1"]), "-ERR invalid cursor");
+        assert_eq!(
+            run(&mut t, &["SCAN", "18446744073709551616"]),
+            "-ERR invalid cursor"
+        );
+        assert_eq!(parse_cursor(b"18446744073709551615"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b"-1"), Some(u64::MAX));
+        assert_eq!(parse_cursor(b""), Some(0));
+        assert_eq!(parse_cursor(b"+"), None);
+    }
+
+    #[test]
+    fn randomkey_returns_live_keys() {
+        let mut t = harness();
+        assert_eq!(run(&mut t, &["RANDOMKEY"]), "nil");
+        run(&mut t, &["SET", "x", "10"]);
+        run(&mut t, &["DEL", "x"]);
+        assert_eq!(run(&mut t, &["RANDOMKEY"]), "nil");
+        run(&mut t, &["SET", "foo", "x"]);
+        run(&mut t, &["SET", "bar", "y"]);
+        let mut seen = std::collections::BTreeSet::new();
+        for _ in 0..100 {
+            seen.insert(run(&mut t, &["RANDOMKEY"]));
+            t.now_ms += 1;
+        }
+        assert_eq!(seen.into_iter().collect::<Vec<_>>(), vec!["$bar", "$foo"]);
+        run(&mut t, &["PEXPIRE", "foo", "1"]);
+        run(&mut t, &["PEXPIRE", "bar", "1"]);
+        t.now_ms += 1;
+        assert_eq!(run(&mut t, &["RANDOMKEY"]), "nil");
+    }
+
+    #[test]
+    fn flushdb_and_flushall() {
+        let mut t = harness();
+        run(&mut t, &["SET", "a", "1"]);
+        t.db = 1;
+        run(&mut t, &["SET", "b", "1"]);
+        assert_eq!(run(&mut t, &["FLUSHDB", "ASYNC"]), "+OK");
+        assert_eq!(run(&mut t, &["DBSIZE"]), ":0");
+        t.db = 0;
+        assert_eq!(run(&mut t, &["DBSIZE"]), ":1");
+        assert_eq!(run(&mut t, &["FLUSHDB", "now"]), "-ERR syntax error");
+        assert_eq!(run(&mut t, &["FLUSHALL", "SYNC", "x"]), "-ERR syntax error");
+        t.db = 2;
+        assert_eq!(run(&mut t, &["FLUSHALL"]), "+OK");
+        t.db = 0;
+        assert_eq!(run(&mut t, &["DBSIZE"]), ":0");
+        assert!(t.events.contains(&Event::DbChanged { db: 0 }));
+    }
+
+    #[test]
+    fn flush_touches_only_watched_keys_that_existed() {
+        let mut t = harness();
+        run(&mut t, &["SET", "a", "1"]);
+        let existing = t.machine.version(0, b"a", t.now_ms);
+        let absent = t.machine.version(0, b"b", t.now_ms);
+        run(&mut t, &["FLUSHDB"]);
+        assert_ne!(t.machine.version(0, b"a", t.now_ms), existing);
+        assert_eq!(t.machine.version(0, b"b", t.now_ms), absent);
+    }
+
+    #[test]
+    fn swapdb_exchanges_contents_and_touches_watched_keys() {
+        let mut t = harness();
+        run(&mut t, &["SET", "a", "in0"]);
+        t.db = 1;
+        run(&mut t, &["SET", "a", "in1"]);
+        run(&mut t, &["SET", "b", "only1"]);
+        let before = t.machine.version(1, b"a", t.now_ms);
+        t.db = 0;
+        assert_eq!(run(&mut t, &["SWAPDB", "0", "1"]), "+OK");
+        assert_eq!(run(&mut t, &["GET", "a"]), "$in1");
+        assert_eq!(run(&mut t, &["GET", "b"]), "$only1");
+        assert_ne!(t.machine.version(1, b"a", t.now_ms), before);
+        assert_eq!(t.machine.version(0, b"nowhere", t.now_ms), 0);
+        assert!(t.events.contains(&Event::DbChanged { db: 0 }));
+        assert!(t.events.contains(&Event::DbChanged { db: 1 }));
+        assert_eq!(run(&mut t, &["SWAPDB", "0", "0"]), "+OK");
+        assert_eq!(run(&mut t, &["SWAPDB", "x", "0"]), "-ERR invalid first DB index");
+        assert_eq!(run(&mut t, &["SWAPDB", "0", "x"]), "-ERR invalid second DB index");
+        assert_eq!(
+            run(&mut t, &["SWAPDB", "0", "99999999999"]),
+            "-ERR invalid second DB index"
+        );
+        assert_eq!(
+            run(&mut t, &["SWAPDB", "0", "16"]),
+            "-ERR DB index is out of range"
+        );
+        assert_eq!(
+            run(&mut t, &["SWAPDB", "-1", "0"]),
+            "-ERR DB index is out of range"
+        );
+    }
+
+    #[test]
+    fn active_expiry_entry_removes_due_keys() {
+        use crate::machine::{Entry, Op};
+        let mut t = harness();
+        run(&mut t, &["SET", "a", "1"]);
+        run(&mut t, &["SET", "b", "1"]);
+        run(&mut t, &["PEXPIRE", "a", "100"]);
+        t.now_ms += 100;
+        let due = t.machine.keyspace.dbs[0].expired_keys(t.now_ms, 10);
+        assert_eq!(due, vec![Bytes::from_static(b"a")]);
+        t.events.clear();
+        t.index += 1;
+        let entry = Entry {
+            time_ms: t.now_ms,
+            ops: vec![Op::ExpireKeys {
+                db: 0,
+                keys: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")],
+            }],
+        };
+        let replies = t.machine.apply(t.index, &entry, &mut t.events);
+        assert_eq!(replies, vec![Reply::Int(1)]);
+        assert_eq!(notifications(&t), vec![(0, "expired", "a".into())]);
+        assert_eq!(run(&mut t, &["DBSIZE"]), ":1");
+    }
+
+    #[test]
+    fn object_encoding_follows_content() {
+        let mut t = harness();
+        let limits = EncodingLimits::default();
+        let text = |s: &str| Value::Str(Bytes::copy_from_slice(s.as_bytes()));
+        assert_eq!(encoding_name(&text("12345"), &limits), "int");
+        assert_eq!(encoding_name(&text("-12345"), &limits), "int");
+        assert_eq!(encoding_name(&text("012"), &limits), "embstr");
+        assert_eq!(encoding_name(&text(&"a".repeat(44)), &limits), "embstr");
+        assert_eq!(encoding_name(&text(&"a".repeat(45)), &limits), "raw");
+        let bytes = |s: String| Bytes::from(s);
+        let list = Value::List((0..10).map(|i| bytes(i.to_string())).collect());
+        assert_eq!(encoding_name(&list, &limits), "listpack");
+        let list = Value::List((0..2).map(|_| bytes("x".repeat(5000))).collect());
+        assert_eq!(encoding_name(&list, &limits), "quicklist");
+        let mut set = Value::new_set();
+        if let Value::Set(members) = &mut set {
+            members.insert(bytes("1".into()));
+        }
+        assert_eq!(encoding_name(&set, &limits), "intset");
+        if let Value::Set(members) = &mut set {
+            members.insert(bytes("a".into()));
+        }
+        assert_eq!(encoding_name(&set, &limits), "listpack");
+        if let Value::Set(members) = &mut set {
+            for i in 0..200 {
+                members.insert(bytes(i.to_string()));
+            }
+        }
+        assert_eq!(encoding_name(&set, &limits), "hashtable");
+        let mut hash = Value::new_hash();
+        if let Value::Hash(fields) = &mut hash {
+            fields.insert(bytes("f".into()), bytes("v".into()));
+        }
+        assert_eq!(encoding_name(&hash, &limits), "listpack");
+        if let Value::Hash(fields) = &mut hash {
+            fields.insert(bytes("g".into()), bytes("v".repeat(65)));
+        }
+        assert_eq!(encoding_name(&hash, &limits), "hashtable");
+        let zero = EncodingLimits {
+            hash_max_listpack_entries: 0,
+            ..limits
+        };
+        let mut small = Value::new_hash();
+        if let Value::Hash(fields) = &mut small {
+            fields.insert(bytes("f".into()), bytes("v".into()));
+        }
+        assert_eq!(encoding_name(&small, &zero), "hashtable");
+        let mut zset = crate::value::ZSet::new();
+        zset.insert(bytes("m".into()), 1.0);
+        assert_eq!(
+            encoding_name(&Value::ZSet(Box::new(zset.clone())), &limits),
+            "listpack"
+        );
+        zset.insert(bytes("m".repeat(65)), 1.0);
+        assert_eq!(encoding_name(&Value::ZSet(Box::new(zset)), &limits), "skiplist");
+
+        run(&mut t, &["SET", "n", "100"]);
+        run(&mut t, &["SET", "s", "hello"]);
+        run(&mut t, &["SET", "big", "100000"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "n"]), "$int");
+        assert_eq!(run(&mut t, &["object", "encoding", "s"]), "$embstr");
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "missing"]), "nil");
+        assert_eq!(run(&mut t, &["OBJECT", "REFCOUNT", "n"]), ":2147483647");
+        assert_eq!(run(&mut t, &["OBJECT", "REFCOUNT", "big"]), ":1");
+        assert_eq!(run(&mut t, &["OBJECT", "REFCOUNT", "s"]), ":1");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "s"]), ":0");
+        assert_eq!(run(&mut t, &["OBJECT", "FREQ", "missing"]), "nil");
+        assert!(
+            run(&mut t, &["OBJECT", "FREQ", "s"]).starts_with("-ERR An LFU maxmemory policy is not selected")
+        );
+        assert_eq!(
+            run(&mut t, &["OBJECT", "ENCODING"]),
+            "-ERR wrong number of arguments for 'object|encoding' command"
+        );
+        assert_eq!(
+            run(&mut t, &["OBJECT", "FOO", "s"]),
+            "-ERR unknown subcommand 'FOO'. Try OBJECT HELP."
+        );
+        assert!(run(&mut t, &["OBJECT", "HELP"]).starts_with(
+            "[+OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:, +ENCODING <key>"
+        ));
+    }
+}

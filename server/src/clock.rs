@@ -1,0 +1,45 @@
+//! The one place that reads the wall clock. Entry times come from here: unix milliseconds,
+//! never decreasing within this process even if the system clock steps back.
+
+#![allow(clippy::disallowed_methods)]
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+#[derive(Debug, Default)]
+pub struct Clock {
+    last_ms: AtomicU64,
+}
+
+impl Clock {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Current unix time in milliseconds, at least the last value returned.
+    pub fn now_ms(&self) -> u64 {
+        let wall = wall_ms();
+        let previous = self.last_ms.fetch_max(wall, Ordering::AcqRel);
+        previous.max(wall)
+    }
+
+    /// Microseconds since the epoch, for TIME and slowlog timestamps (not monotonic).
+    pub fn now_us(&self) -> u64 {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_micros() as u64)
+            .unwrap_or(0)
+    }
+}
+
+fn wall_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// A monotonic instant, for durations (uptime, idle time, latency).
+pub fn instant() -> std::time::Instant {
+    std::time::Instant::now()
+}

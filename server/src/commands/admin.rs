@@ -1,0 +1,804 @@
+//! Server administration: INFO, CONFIG, COMMAND, CLIENT, CLUSTER (standalone: disabled),
+//! SHUTDOWN, TIME, LASTSAVE.
+
+use bytes::Bytes;
+use flotilla_protocol::Reply;
+use flotilla_storage::args::{is, parse_i64};
+use flotilla_storage::{CommandSpec, Flags, Handler};
+use std::fmt::Write;
+use std::sync::atomic::Ordering;
+
+use super::connection::REDIS_VERSION;
+use super::ServerFn;
+use crate::errors;
+use crate::session::{ReplyMode, Session};
+
+fn bulk(text: impl Into<String>) -> Reply {
+    Reply::Bulk(Bytes::from(text.into()))
+}
+
+// ---------------------------------------------------------------- INFO
+
+/// Sections INFO prints by default, in Redis's order.
+const DEFAULT_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
+fn info(session: &mut Session, args: &[Bytes]) -> Reply {
+    let requested: Vec<String> = args[1..]
+        .iter()
+        .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
+        .collect();
+    let everything = requested.iter().any(|s| s == "all" || s == "everything");
+    let sections: Vec<&str> =
+        if requested.is_empty() || requested.iter().any(|s| s == "default") || everything {
+            DEFAULT_SECTIONS.to_vec()
+        } else {
+            DEFAULT_SECTIONS
+                .iter()
+                .copied()
+                .filter(|s| requested.iter().any(|r| r == s))
+                .collect()
+        };
+    let mut text = String::new();
+    for section in sections {
+        if !text.is_empty() {
+            text.push_str("\r\n");
+        }
+        info_section(session, section, &mut text);
+    }
+    Reply::Verbatim("txt", Bytes::from(text))
+}
+
+fn info_section(session: &Session, section: &str, out: &mut String) {
+    let node = &session.node;
+    let stats = &node.stats;
+    match section {
+        "server" => {
+            let _ = write!(
+                out,
+                "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n\
+                 redis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n\
+                 multiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\n\
+                 server_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\n\
+                 executable:flotilla\r\nconfig_file:\r\nflotilla_version:{}\r\n",
+                std::env::consts::OS,
+                std::env::consts::ARCH,
+                std::process::id(),
+                node.run_id,
+                node.args.port,
+                node.clock.now_us(),
+                node.uptime_s(),
+                node.uptime_s() / 86400,
+                env!("CARGO_PKG_VERSION"),
+            );
+        }
+        "clients" => {
+            let clients = node.clients.list();
+            let pubsub = clients
+                .iter()
+                .filter(|c| {
+                    c.subscriptions.load(Ordering::Relaxed) + c.psubscriptions.load(Ordering::Relaxed) > 0
+                })
+                .count();
+            let _ = write!(
+                out,
+                "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
+                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\n\
+                 tracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
+                clients.len(),
+                node.settings.read().maxclients,
+                pubsub,
+            );
+        }
+        "memory" => {
+            let rss = resident_bytes();
+            let _ = write!(
+                out,
+                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+                 used_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n\
+                 maxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
+                human_bytes(rss),
+                human_bytes(rss),
+            );
+        }
+        "persistence" => {
+            let _ = write!(
+                out,
+                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n\
+                 rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n\
+                 aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
+                node.started_unix_s,
+            );
+        }
+        "stats" => {
+            let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+            let _ = write!(
+                out,
+                "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
+                 instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
+                 rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
+                 keyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:0\r\n",
+                load(&stats.connections_received),
+                load(&stats.commands_processed),
+                load(&stats.net_input_bytes),
+                load(&stats.net_output_bytes),
+                load(&stats.rejected_connections),
+                load(&stats.expired_keys),
+                load(&stats.keyspace_hits),
+                load(&stats.keyspace_misses),
+                node.pubsub.channels(None).len(),
+                node.pubsub.numpat(),
+            );
+        }
+        "replication" => {
+            let _ = write!(
+                out,
+                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n\
+                 master_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\n\
+                 master_repl_offset:{}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n",
+                node.run_id,
+                node.with_machine(|m| m.applied_index()),
+            );
+        }
+        "cpu" => {
+            let (user, system) = cpu_seconds();
+            let _ = write!(
+                out,
+                "# CPU\r\nused_cpu_sys:{system:.6}\r\nused_cpu_user:{user:.6}\r\nused_cpu_sys_children:0.000000\r\n\
+                 used_cpu_user_children:0.000000\r\n"
+            );
+        }
+        "modules" => out.push_str("# Modules\r\n"),
+        "errorstats" => out.push_str("# Errorstats\r\n"),
+        "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "keyspace" => {
+            out.push_str("# Keyspace\r\n");
+            let counts: Vec<(usize, usize, usize)> = node.with_machine(|m| {
+                m.keyspace
+                    .dbs
+                    .iter()
+                    .enumerate()
+                    .map(|(i, db)| (i, db.len(), db.expires_len()))
+                    .collect()
+            });
+            for (db, keys, expires) in counts {
+                if keys > 0 {
+                    let _ = write!(out, "db{db}:keys={keys},expires={expires},avg_ttl=0\r\n");
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Resident set size of this process, from /proc (0 where unavailable).
+pub fn resident_bytes() -> u64 {
+    std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1).and_then(|p| p.parse::<u64>().ok()))
+        .map_or(0, |pages| pages * 4096)
+}
+
+fn cpu_seconds() -> (f64, f64) {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    let fields: Vec<&str> = stat.rsplit(')').next().unwrap_or("").split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 100.0;
+    (ticks(11), ticks(12))
+}
+
+fn human_bytes(bytes: u64) -> String {
+    let units = ["B", "K", "M", "G", "T"];
+    let mut value = bytes as f64;
+    let mut unit = 0;
+    while value >= 1024.0 && unit < units.len() - 1 {
+        value /= 1024.0;
+        unit += 1;
+    }
+    if unit == 0 {
+        format!("{bytes}B")
+    } else {
+        format!("{value:.2}{}", units[unit])
+    }
+}
+
+// ---------------------------------------------------------------- CONFIG
+
+fn config_get(session: &mut Session, args: &[Bytes]) -> Reply {
+    let settings = session.node.settings.read();
+    let mut pairs = Vec::new();
+    for pattern in &args[2..] {
+        for (name, value) in settings.get(pattern) {
+            if !pairs.iter().any(|(n, _): &(&str, String)| *n == name) {
+                pairs.push((name, value));
+            }
+        }
+    }
+    Reply::Map(
+        pairs
+            .into_iter()
+            .map(|(name, value)| (bulk(name), bulk(value)))
+            .collect(),
+    )
+}
+
+fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() % 2 != 0 {
+        return flotilla_storage::errors::wrong_arity("config|set");
+    }
+    let mut settings = session.node.settings.write();
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_string();
+        let value = String::from_utf8_lossy(&pair[1]).to_string();
+        if let Err(reason) = settings.set(&name, &value) {
+            if reason.starts_with("Unknown option") {
+                return Reply::error_owned(format!("ERR {reason}"));
+            }
+            return Reply::error_owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+            ));
+        }
+    }
+    Reply::ok()
+}
+
+fn config_resetstat(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let stats = &session.node.stats;
+    for counter in [
+        &stats.commands_processed,
+        &stats.connections_received,
+        &stats.rejected_connections,
+        &stats.expired_keys,
+        &stats.keyspace_hits,
+        &stats.keyspace_misses,
+        &stats.net_input_bytes,
+        &stats.net_output_bytes,
+    ] {
+        counter.store(0, Ordering::Relaxed);
+    }
+    Reply::ok()
+}
+
+fn config_rewrite(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::error("ERR The server is running without a config file")
+}
+
+// ---------------------------------------------------------------- COMMAND
+
+fn command_spec_reply(spec: &CommandSpec) -> Reply {
+    let name_text = spec.name.replace('|', "|");
+    let mut flags: Vec<Reply> = spec
+        .flags
+        .names()
+        .into_iter()
+        .map(|f| Reply::Simple(f.into()))
+        .collect();
+    if spec.key_finder.is_some() && !flags.iter().any(|f| *f == Reply::simple("movablekeys")) {
+        flags.push(Reply::simple("movablekeys"));
+    }
+    Reply::Array(vec![
+        bulk(name_text),
+        Reply::Int(spec.arity as i64),
+        Reply::Set(flags),
+        Reply::Int(spec.first_key as i64),
+        Reply::Int(spec.last_key as i64),
+        Reply::Int(spec.step as i64),
+        Reply::Set(
+            spec.acl
+                .iter()
+                .map(|c| Reply::Simple(format!("@{c}").into()))
+                .collect(),
+        ),
+        Reply::Set(Vec::new()),
+        Reply::Array(Vec::new()),
+        Reply::Array(spec.subcommands.iter().map(command_spec_reply).collect()),
+    ])
+}
+
+fn command(_session: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() == 1 {
+        return Reply::Array(super::all().into_iter().map(command_spec_reply).collect());
+    }
+    let sub = &args[1];
+    if is(sub, "COUNT") && args.len() == 2 {
+        return Reply::Int(super::all().len() as i64);
+    }
+    if is(sub, "LIST") {
+        return Reply::Array(super::all().into_iter().map(|s| bulk(s.name)).collect());
+    }
+    if is(sub, "INFO") {
+        if args.len() == 2 {
+            return Reply::Array(super::all().into_iter().map(command_spec_reply).collect());
+        }
+        return Reply::Array(
+            args[2..]
+                .iter()
+                .map(|name| super::lookup(name).map_or(Reply::NilArray, command_spec_reply))
+                .collect(),
+        );
+    }
+    if is(sub, "DOCS") {
+        let specs: Vec<&CommandSpec> = if args.len() == 2 {
+            super::all()
+        } else {
+            args[2..].iter().filter_map(|name| super::lookup(name)).collect()
+        };
+        return Reply::Map(
+            specs
+                .into_iter()
+                .map(|spec| (bulk(spec.name), command_docs(spec)))
+                .collect(),
+        );
+    }
+    if is(sub, "GETKEYS") || is(sub, "GETKEYSANDFLAGS") {
+        if args.len() < 3 {
+            return flotilla_storage::errors::wrong_arity("command|getkeys");
+        }
+        let target = &args[2..];
+        let Some(spec) = super::lookup(&target[0]) else {
+            return Reply::error("ERR Invalid command specified");
+        };
+        let spec = match flotilla_storage::machine::check(spec, target) {
+            Ok(spec) => spec,
+            Err(_) => return Reply::error("ERR Invalid number of arguments specified for command"),
+        };
+        let keys = spec.key_positions(target);
+        if keys.is_empty() {
+            return Reply::error("ERR The command has no key arguments");
+        }
+        return Reply::Array(
+            keys.into_iter()
+                .filter_map(|p| target.get(p).cloned())
+                .map(Reply::Bulk)
+                .collect(),
+        );
+    }
+    flotilla_storage::errors::unknown_subcommand("command", sub)
+}
+
+fn command_docs(spec: &CommandSpec) -> Reply {
+    let mut fields = vec![
+        (bulk("summary"), bulk(spec.summary)),
+        (bulk("since"), bulk(spec.since)),
+        (bulk("group"), bulk(spec.group)),
+    ];
+    if !spec.syntax.is_empty() {
+        fields.push((bulk("arguments"), crate::docs::arguments(spec.syntax)));
+    }
+    if !spec.subcommands.is_empty() {
+        fields.push((
+            bulk("subcommands"),
+            Reply::Map(
+                spec.subcommands
+                    .iter()
+                    .map(|s| (bulk(s.name), command_docs(s)))
+                    .collect(),
+            ),
+        ));
+    }
+    Reply::Map(fields)
+}
+
+// ---------------------------------------------------------------- CLIENT
+
+/// Client names may not contain spaces, newlines or special characters.
+pub fn validate_client_name(name: &[u8]) -> Result<(), Reply> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(Reply::error(
+            "ERR Client names cannot contain spaces, newlines or special characters.",
+        ));
+    }
+    Ok(())
+}
+
+fn client_id(session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Int(session.client.id as i64)
+}
+
+fn client_setname(session: &mut Session, args: &[Bytes]) -> Reply {
+    if let Err(reply) = validate_client_name(&args[2]) {
+        return reply;
+    }
+    *session.client.name.lock() = (!args[2].is_empty()).then(|| args[2].clone());
+    Reply::ok()
+}
+
+fn client_getname(session: &mut Session, _args: &[Bytes]) -> Reply {
+    session.client.name.lock().clone().map_or(Reply::Nil, Reply::Bulk)
+}
+
+fn client_setinfo(session: &mut Session, args: &[Bytes]) -> Reply {
+    let value = &args[3];
+    if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Reply::error_owned(format!(
+            "ERR {} cannot contain spaces, newlines or special characters.",
+            String::from_utf8_lossy(&args[2]).to_ascii_lowercase()
+        ));
+    }
+    let slot = if is(&args[2], "LIB-NAME") {
+        &session.client.lib_name
+    } else if is(&args[2], "LIB-VER") {
+        &session.client.lib_ver
+    } else {
+        return Reply::error_owned(format!(
+            "ERR Unrecognized option '{}'",
+            String::from_utf8_lossy(&args[2])
+        ));
+    };
+    *slot.lock() = (!value.is_empty()).then(|| value.clone());
+    Reply::ok()
+}
+
+fn client_list(session: &mut Session, args: &[Bytes]) -> Reply {
+    let clients = session.node.clients.list();
+    let mut ids: Option<Vec<u64>> = None;
+    let mut position = 2;
+    while position < args.len() {
+        if is(&args[position], "TYPE") && position + 1 < args.len() {
+            position += 2;
+        } else if is(&args[position], "ID") {
+            let mut wanted = Vec::new();
+            for id in &args[position + 1..] {
+                match parse_i64(id).filter(|id| *id > 0) {
+                    Some(id) => wanted.push(id as u64),
+                    None => return Reply::error("ERR Invalid client ID"),
+                }
+            }
+            ids = Some(wanted);
+            position = args.len();
+        } else {
+            return Reply::error(errors::SYNTAX);
+        }
+    }
+    let mut text = String::new();
+    for client in clients
+        .iter()
+        .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
+    {
+        text.push_str(&client.describe());
+        text.push('\n');
+    }
+    Reply::Verbatim("txt", Bytes::from(text))
+}
+
+fn client_info(session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Verbatim("txt", Bytes::from(format!("{}\n", session.client.describe())))
+}
+
+fn client_kill(session: &mut Session, args: &[Bytes]) -> Reply {
+    let clients = session.node.clients.list();
+    if args.len() == 3 {
+        let addr = String::from_utf8_lossy(&args[2]);
+        return match clients.iter().find(|c| c.addr.to_string() == addr) {
+            Some(client) => {
+                client.close();
+                Reply::ok()
+            }
+            None => Reply::error("ERR No such client"),
+        };
+    }
+    if args.len() % 2 != 0 {
+        return Reply::error(errors::SYNTAX);
+    }
+    let mut killed = 0;
+    let mut skip_me = true;
+    let mut filters: Vec<(String, String)> = Vec::new();
+    for pair in args[2..].chunks(2) {
+        let field = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        let value = String::from_utf8_lossy(&pair[1]).to_string();
+        match field.as_str() {
+            "skipme" => skip_me = !value.eq_ignore_ascii_case("no"),
+            "id" | "addr" | "laddr" | "type" | "user" | "maxage" => filters.push((field, value)),
+            _ => return Reply::error(errors::SYNTAX),
+        }
+    }
+    for client in clients {
+        if skip_me && client.id == session.client.id {
+            continue;
+        }
+        let matched = filters.iter().all(|(field, value)| match field.as_str() {
+            "id" => value.parse::<u64>().ok() == Some(client.id),
+            "addr" => client.addr.to_string() == *value,
+            "laddr" => client.local_addr.to_string() == *value,
+            "type" => match value.to_ascii_lowercase().as_str() {
+                "pubsub" => {
+                    client.subscriptions.load(Ordering::Relaxed)
+                        + client.psubscriptions.load(Ordering::Relaxed)
+                        > 0
+                }
+                "normal" => {
+                    client.subscriptions.load(Ordering::Relaxed)
+                        + client.psubscriptions.load(Ordering::Relaxed)
+                        == 0
+                }
+                _ => false,
+            },
+            "user" => value == "default",
+            "maxage" => value.parse::<u64>().is_ok_and(|age| client.age_s() >= age),
+            _ => false,
+        });
+        if matched {
+            client.close();
+            killed += 1;
+        }
+    }
+    Reply::Int(killed)
+}
+
+fn client_reply(session: &mut Session, args: &[Bytes]) -> Reply {
+    if is(&args[2], "ON") {
+        session.reply_mode = ReplyMode::On;
+        Reply::ok()
+    } else if is(&args[2], "OFF") {
+        session.reply_mode = ReplyMode::Off;
+        Reply::ok()
+    } else if is(&args[2], "SKIP") {
+        session.reply_mode = ReplyMode::Skip;
+        // The skip applies to the next command, not to this one.
+        Reply::ok()
+    } else {
+        Reply::error(errors::SYNTAX)
+    }
+}
+
+fn client_no_evict(session: &mut Session, args: &[Bytes]) -> Reply {
+    let on = if is(&args[2], "ON") {
+        true
+    } else if is(&args[2], "OFF") {
+        false
+    } else {
+        return Reply::error(errors::SYNTAX);
+    };
+    session.client.no_evict.store(on, Ordering::Relaxed);
+    Reply::ok()
+}
+
+// ---------------------------------------------------------------- misc
+
+fn cluster(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::error(errors::CLUSTER_DISABLED)
+}
+
+fn shutdown(session: &mut Session, _args: &[Bytes]) -> Reply {
+    session.node.shutting_down.store(true, Ordering::Release);
+    session.node.shutdown.notify_waiters();
+    session.closing = true;
+    Reply::ok()
+}
+
+fn time(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let now_us = session.node.clock.now_us();
+    Reply::Array(vec![
+        Reply::bulk_int((now_us / 1_000_000) as i64),
+        Reply::bulk_int((now_us % 1_000_000) as i64),
+    ])
+}
+
+fn lastsave(session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Int(session.node.started_unix_s as i64)
+}
+
+const ADMIN: Flags = Flags::ADMIN
+    .union(Flags::NOSCRIPT)
+    .union(Flags::LOADING)
+    .union(Flags::STALE);
+
+const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.0.0",
+        summary: "Returns the effective values of configuration parameters.",
+        syntax: "parameter [parameter ...]",
+        ..CommandSpec::base("config|get", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.0.0",
+        summary: "Sets configuration parameters in-flight.",
+        syntax: "parameter value [parameter value ...]",
+        ..CommandSpec::base("config|set", -4, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.0.0",
+        summary: "Resets the server's statistics.",
+        ..CommandSpec::base("config|resetstat", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.8.0",
+        summary: "Persists the effective configuration to file.",
+        ..CommandSpec::base("config|rewrite", 2, Handler::Server)
+    },
+];
+
+const CLIENT: Flags = Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE);
+
+const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "5.0.0",
+        summary: "Returns the unique client ID of the connection.",
+        ..CommandSpec::base("client|id", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "2.6.9",
+        summary: "Sets the connection name.",
+        syntax: "connection-name",
+        ..CommandSpec::base("client|setname", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "2.6.9",
+        summary: "Returns the name of the connection.",
+        ..CommandSpec::base("client|getname", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "7.2.0",
+        summary: "Sets information specific to the client or connection.",
+        syntax: "<LIB-NAME libname | LIB-VER libver>",
+        ..CommandSpec::base("client|setinfo", 4, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous", "connection"],
+        group: "connection",
+        since: "2.4.0",
+        summary: "Lists open connections.",
+        syntax: "[TYPE <NORMAL | MASTER | REPLICA | PUBSUB>] [ID client-id [client-id ...]]",
+        ..CommandSpec::base("client|list", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "6.2.0",
+        summary: "Returns information about the connection.",
+        ..CommandSpec::base("client|info", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous", "connection"],
+        group: "connection",
+        since: "2.4.0",
+        summary: "Terminates open connections.",
+        syntax: "<ip:port | <[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>]> [[ID client-id] | [TYPE <NORMAL | MASTER | SLAVE | REPLICA | PUBSUB>] | [USER username] | [ADDR ip:port] | [LADDR ip:port] | [SKIPME <YES | NO>] ...]>",
+        ..CommandSpec::base("client|kill", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "3.2.0",
+        summary: "Instructs the server whether to reply to commands.",
+        syntax: "<ON | OFF | SKIP>",
+        ..CommandSpec::base("client|reply", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous", "connection"],
+        group: "connection",
+        since: "7.0.0",
+        summary: "Sets the client eviction mode of the connection.",
+        syntax: "<ON | OFF>",
+        ..CommandSpec::base("client|no-evict", 3, Handler::Server)
+    },
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow", "dangerous"],
+        group: "server",
+        summary: "Returns information and statistics about the server.",
+        syntax: "[section [section ...]]",
+        ..CommandSpec::base("info", -1, Handler::Server)
+    },
+    CommandSpec {
+        acl: &["slow"],
+        group: "server",
+        since: "2.0.0",
+        summary: "A container for server configuration commands.",
+        subcommands: CONFIG_SUBCOMMANDS,
+        ..CommandSpec::base("config", -2, Handler::Container)
+    },
+    CommandSpec {
+        acl: &["slow"],
+        group: "connection",
+        since: "2.4.0",
+        summary: "A container for client connection commands.",
+        subcommands: CLIENT_SUBCOMMANDS,
+        ..CommandSpec::base("client", -2, Handler::Container)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns detailed information about all commands.",
+        syntax:
+            "[COUNT | LIST | INFO [command-name ...] | DOCS [command-name ...] | GETKEYS command [arg ...]]",
+        ..CommandSpec::base("command", -1, Handler::Server)
+    },
+    CommandSpec {
+        acl: &["slow"],
+        group: "cluster",
+        since: "3.0.0",
+        summary: "A container for Redis Cluster commands.",
+        syntax: "subcommand [arg ...]",
+        ..CommandSpec::base("cluster", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN.union(Flags::NO_MULTI),
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        summary: "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+        syntax: "[NOSAVE | SAVE] [NOW] [FORCE] [ABORT]",
+        ..CommandSpec::base("shutdown", -1, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
+        acl: &["fast"],
+        group: "server",
+        since: "2.6.0",
+        summary: "Returns the server time.",
+        ..CommandSpec::base("time", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
+        acl: &["fast", "admin", "dangerous"],
+        group: "server",
+        summary: "Returns the Unix timestamp of the last successful save to disk.",
+        ..CommandSpec::base("lastsave", 1, Handler::Server)
+    },
+];
+
+pub const HANDLERS: &[(&str, ServerFn)] = &[
+    ("info", info),
+    ("config|get", config_get),
+    ("config|set", config_set),
+    ("config|resetstat", config_resetstat),
+    ("config|rewrite", config_rewrite),
+    ("client|id", client_id),
+    ("client|setname", client_setname),
+    ("client|getname", client_getname),
+    ("client|setinfo", client_setinfo),
+    ("client|list", client_list),
+    ("client|info", client_info),
+    ("client|kill", client_kill),
+    ("client|reply", client_reply),
+    ("client|no-evict", client_no_evict),
+    ("command", command),
+    ("cluster", cluster),
+    ("shutdown", shutdown),
+    ("time", time),
+    ("lastsave", lastsave),
+];

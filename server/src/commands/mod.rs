@@ -1,0 +1,115 @@
+//! The server's own command families (connection, server administration, clients, pub/sub,
+//! transactions), and the merged command table: server families first, then the keyspace
+//! families of `flotilla_storage`.
+
+use bytes::Bytes;
+use flotilla_protocol::Reply;
+use flotilla_storage::CommandSpec;
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::session::Session;
+
+pub mod admin;
+pub mod connection;
+pub mod pubsub;
+pub mod transactions;
+
+/// A server command: runs against the session (and through it, the node).
+pub type ServerFn = fn(&mut Session, &[Bytes]) -> Reply;
+
+pub const FAMILIES: &[(&[CommandSpec], &[(&str, ServerFn)])] = &[
+    (connection::COMMANDS, connection::HANDLERS),
+    (admin::COMMANDS, admin::HANDLERS),
+    (pubsub::COMMANDS, pubsub::HANDLERS),
+    (transactions::COMMANDS, transactions::HANDLERS),
+];
+
+const NAME_LEN_MAX: usize = 32;
+
+fn server_table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
+    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut map = HashMap::new();
+        for (specs, _) in FAMILIES {
+            for spec in specs.iter() {
+                assert!(
+                    flotilla_storage::commands::lookup(spec.name.as_bytes()).is_none(),
+                    "{} twice",
+                    spec.name
+                );
+                assert!(
+                    map.insert(spec.name.as_bytes(), spec).is_none(),
+                    "{} twice",
+                    spec.name
+                );
+            }
+        }
+        map
+    })
+}
+
+fn handler_table() -> &'static HashMap<&'static str, ServerFn> {
+    static TABLE: OnceLock<HashMap<&'static str, ServerFn>> = OnceLock::new();
+    TABLE.get_or_init(|| {
+        FAMILIES
+            .iter()
+            .flat_map(|(_, handlers)| handlers.iter().copied())
+            .collect()
+    })
+}
+
+/// Finds any command by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    if let Some(spec) = flotilla_storage::commands::lookup(name) {
+        return Some(spec);
+    }
+    if name.len() > NAME_LEN_MAX {
+        return None;
+    }
+    let mut lower = [0u8; NAME_LEN_MAX];
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    server_table().get(&*lower).copied()
+}
+
+/// The handler of a server command or subcommand (`client|setname`).
+pub fn server_handler(name: &str) -> Option<ServerFn> {
+    handler_table().get(name).copied()
+}
+
+/// Every command spec, server families first.
+pub fn all() -> Vec<&'static CommandSpec> {
+    let mut specs: Vec<&'static CommandSpec> = FAMILIES.iter().flat_map(|(specs, _)| specs.iter()).collect();
+    specs.extend(flotilla_storage::commands::all());
+    specs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use flotilla_storage::Handler;
+
+    /// Every server entry (and subcommand) has a handler, and every handler an entry.
+    #[test]
+    fn every_server_command_has_a_handler() {
+        let mut names = Vec::new();
+        for spec in all() {
+            let subs: Vec<&CommandSpec> = if spec.subcommands.is_empty() {
+                vec![spec]
+            } else {
+                spec.subcommands.iter().collect()
+            };
+            for sub in subs {
+                if matches!(sub.handler, Handler::Server) {
+                    assert!(server_handler(sub.name).is_some(), "{} has no handler", sub.name);
+                    names.push(sub.name);
+                }
+            }
+        }
+        for name in handler_table().keys() {
+            assert!(names.contains(name), "handler {name} has no table entry");
+        }
+    }
+}

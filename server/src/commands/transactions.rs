@@ -1,0 +1,184 @@
+//! Transactions: MULTI, EXEC, DISCARD, WATCH, UNWATCH.
+//!
+//! EXEC becomes one log entry (`Op::Exec`) carrying the queued keyspace commands and the
+//! versions WATCH observed, so the state machine aborts or applies the whole transaction
+//! deterministically (also across a failover). Queued server commands (PING, SELECT …) run
+//! in the session after the entry, at their positions in the reply.
+
+use bytes::Bytes;
+use flotilla_protocol::Reply;
+use flotilla_storage::args::parse_i64;
+use flotilla_storage::{CommandSpec, Flags, Handler, Op, Watch, DATABASES};
+use std::sync::atomic::Ordering;
+
+use super::ServerFn;
+use crate::errors;
+use crate::session::Session;
+
+fn multi(session: &mut Session, _args: &[Bytes]) -> Reply {
+    if session.multi.is_some() {
+        return Reply::error(errors::MULTI_NESTED);
+    }
+    session.multi = Some(Vec::new());
+    session.multi_failed = false;
+    session.client.in_multi.store(true, Ordering::Relaxed);
+    Reply::ok()
+}
+
+fn discard(session: &mut Session, _args: &[Bytes]) -> Reply {
+    if session.multi.is_none() {
+        return Reply::error(errors::DISCARD_WITHOUT_MULTI);
+    }
+    session.end_multi();
+    Reply::ok()
+}
+
+fn watch(session: &mut Session, args: &[Bytes]) -> Reply {
+    if session.multi.is_some() {
+        return Reply::error(errors::WATCH_IN_MULTI);
+    }
+    let now_ms = session.node.clock.now_ms();
+    let db = session.db;
+    for key in &args[1..] {
+        let version = session
+            .node
+            .with_machine(|machine| machine.version(db, key, now_ms));
+        session.watched.push(Watch {
+            db: db as u32,
+            key: key.clone(),
+            version,
+        });
+    }
+    Reply::ok()
+}
+
+fn unwatch(session: &mut Session, _args: &[Bytes]) -> Reply {
+    session.watched.clear();
+    Reply::ok()
+}
+
+/// A queued command's place in the transaction.
+enum Step {
+    Keyspace,
+    Server(Vec<Bytes>),
+}
+
+fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let Some(queued) = session.multi.take() else {
+        return Reply::error(errors::EXEC_WITHOUT_MULTI);
+    };
+    if session.multi_failed {
+        session.end_multi();
+        return Reply::error(errors::EXECABORT);
+    }
+    let watched = std::mem::take(&mut session.watched);
+    session.end_multi();
+    // SELECT inside the transaction changes the database of the commands after it.
+    let mut db = session.db as u32;
+    let mut commands = Vec::new();
+    let mut steps = Vec::new();
+    for (_, args) in queued {
+        let spec = super::lookup(&args[0]).expect("queued commands were looked up");
+        if let Handler::Keyspace(_) = spec.handler {
+            commands.push((db, args));
+            steps.push(Step::Keyspace);
+        } else {
+            if spec.name == "select" {
+                if let Some(index) = parse_i64(&args[1]).filter(|i| (0..DATABASES as i64).contains(i)) {
+                    db = index as u32;
+                }
+            }
+            steps.push(Step::Server(args));
+        }
+    }
+    let keyspace_reply = if commands.is_empty() && watched.is_empty() {
+        Reply::Array(Vec::new())
+    } else {
+        session
+            .node
+            .propose(vec![Op::Exec { watched, commands }])
+            .pop()
+            .expect("one reply")
+    };
+    let Reply::Array(keyspace_replies) = keyspace_reply else {
+        return keyspace_reply; // aborted: a watched key changed
+    };
+    let mut keyspace_replies = keyspace_replies.into_iter();
+    let mut replies = Vec::with_capacity(steps.len());
+    for step in steps {
+        match step {
+            Step::Keyspace => replies.push(keyspace_replies.next().expect("one reply per queued command")),
+            Step::Server(args) => {
+                let spec = super::lookup(&args[0]).expect("looked up");
+                let spec = flotilla_storage::machine::check(spec, &args).expect("checked when queued");
+                let handler = super::server_handler(spec.name).expect("server command");
+                replies.push(handler(session, &args));
+            }
+        }
+    }
+    Reply::Array(replies)
+}
+
+const TX: Flags = Flags::NOSCRIPT
+    .union(Flags::LOADING)
+    .union(Flags::STALE)
+    .union(Flags::FAST)
+    .union(Flags::ALLOW_BUSY);
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: TX,
+        acl: &["fast", "transaction"],
+        group: "transactions",
+        since: "1.2.0",
+        summary: "Starts a transaction.",
+        ..CommandSpec::base("multi", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::NOSCRIPT
+            .union(Flags::LOADING)
+            .union(Flags::STALE)
+            .union(Flags::SKIP_SLOWLOG),
+        acl: &["slow", "transaction"],
+        group: "transactions",
+        since: "1.2.0",
+        summary: "Executes all commands in a transaction.",
+        ..CommandSpec::base("exec", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: TX,
+        acl: &["fast", "transaction"],
+        group: "transactions",
+        since: "2.0.0",
+        summary: "Discards a transaction.",
+        ..CommandSpec::base("discard", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: TX,
+        first_key: 1,
+        last_key: -1,
+        step: 1,
+        acl: &["fast", "transaction"],
+        group: "transactions",
+        since: "2.2.0",
+        summary: "Monitors changes to keys to determine the execution of a transaction.",
+        syntax: "key [key ...]",
+        ..CommandSpec::base("watch", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: TX,
+        acl: &["fast", "transaction"],
+        group: "transactions",
+        since: "2.2.0",
+        summary: "Forgets about watched keys of a transaction.",
+        ..CommandSpec::base("unwatch", 1, Handler::Server)
+    },
+];
+
+pub const HANDLERS: &[(&str, ServerFn)] = &[
+    ("multi", multi),
+    ("exec", exec),
+    ("discard", discard),
+    ("watch", watch),
+    ("unwatch", unwatch),
+];

@@ -1,0 +1,100 @@
+//! The `flotilla` binary: parses flags, starts the node and its client listener, and stops
+//! cleanly on SHUTDOWN, SIGTERM or SIGINT.
+
+use clap::Parser;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+mod blocking;
+mod clients;
+mod clock;
+mod commands;
+mod config;
+mod connection;
+mod docs;
+mod errors;
+mod node;
+mod notify;
+mod pubsub;
+mod session;
+mod settings;
+
+use config::Args;
+use node::Node;
+
+fn main() {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
+        .with_writer(std::io::stderr)
+        .init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
+    let code = runtime.block_on(run(args));
+    std::process::exit(code);
+}
+
+async fn run(args: Args) -> i32 {
+    if let Err(error) = std::fs::create_dir_all(&args.dir) {
+        eprintln!(
+            "flotilla: cannot create data directory {}: {error}",
+            args.dir.display()
+        );
+        return 1;
+    }
+    let address = format!("{}:{}", args.bind, args.port);
+    let listener = match TcpListener::bind(&address).await {
+        Ok(listener) => listener,
+        Err(error) => {
+            eprintln!("flotilla: cannot listen on {address}: {error}");
+            return 1;
+        }
+    };
+    let node = Node::new(args);
+    tracing::info!(%address, "serving");
+    eprintln!("flotilla {} ready on {address}", env!("CARGO_PKG_VERSION"));
+
+    tokio::spawn(expire_loop(node.clone()));
+    let accept_node = node.clone();
+    tokio::spawn(async move {
+        loop {
+            match listener.accept().await {
+                Ok((stream, addr)) => {
+                    tokio::spawn(connection::serve(accept_node.clone(), stream, addr));
+                }
+                Err(error) => {
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    });
+
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let shutdown = node.shutdown.notified();
+    tokio::pin!(shutdown);
+    if !node.shutting_down.load(Ordering::Acquire) {
+        tokio::select! {
+            _ = &mut shutdown => {}
+            _ = tokio::signal::ctrl_c() => {}
+            _ = terminate.recv() => {}
+        }
+    }
+    tracing::info!("shutting down");
+    // Let the SHUTDOWN reply and in-flight writes reach their clients.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    0
+}
+
+async fn expire_loop(node: Arc<Node>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(node::ACTIVE_EXPIRE_PERIOD_MS));
+    loop {
+        tick.tick().await;
+        node.expire_cycle();
+    }
+}
