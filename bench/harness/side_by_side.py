@@ -411,7 +411,7 @@ def run_throughput(args, servers: list[Server]) -> dict:
                     if rec is None:
                         log(f"{prefix} no result (exit {r.returncode}): {(err or out).strip()[:200]}")
                         continue
-                    rec.update(round=rnd, seconds=round(secs, 2), n=n)
+                    rec.update(round=rnd, seconds=round(secs, 2), n=n, load=loadavg())
                     row[s.side].append(rec)
                     warn = ""
                     if "Error" in err or "ERR" in err:
@@ -497,7 +497,8 @@ def measure_restart(args, s: Server) -> dict:
         out["restart_ping_seconds"] = round(time.monotonic() - t, 2)
         deadline = t + args.startup_timeout
         db = s.dbsize()
-        while db != args.keys and time.monotonic() < deadline and s.alive():
+        # None means DBSIZE is rejected: nothing to wait for.
+        while db is not None and db != args.keys and time.monotonic() < deadline and s.alive():
             time.sleep(0.05)
             db = s.dbsize()
         out["restart_seconds"] = round(time.monotonic() - t, 2) if db == args.keys else None
@@ -582,7 +583,7 @@ def md_report(args, facts: dict, meta: dict, rows: list[dict] | None, mem: dict 
     L.append(f"- Machine: {facts['nproc']} CPUs ({facts['cpu_model']}), {facts['mem_total']} RAM, "
              f"Linux {facts['kernel']}; load average {meta['load_start']} at start, "
              f"{meta['load_end']} at end")
-    L.append(f"- {name}: `{meta['flotilla_version']}`, commit {meta['commit']}")
+    L.append(f"- {name}: `{meta['flotilla_version']}`, {meta['build']}")
     L.append(f"- Redis: {facts['redis_server']}; {facts['redis_benchmark']}")
     L.append(f"- Harness: `{meta['harness_cmd']}`")
     L.append(f"- {name}: `{meta['commands']['flotilla']}`")
@@ -617,15 +618,13 @@ def md_report(args, facts: dict, meta: dict, rows: list[dict] | None, mem: dict 
             paired = "n/a" if r["paired_ratio"] is None else f"{r['paired_ratio']:.2f}"
             L.append(f"| {r['test']} | {r['pipeline']} | {cell(f)} | {cell(rd)} | **{ratio}** | {paired} | "
                      f"{p50(f)} | {p50(rd)} | {span(f)} | {span(rd)} |")
-        errs = [(r["test"], side, r[side]["error"]) for r in rows for side in ("flotilla", "redis")
-                if r[side]["error"]]
-        seen = set()
-        for test, side, e in errs:
-            if (test, side) in seen:
-                continue
-            seen.add((test, side))
+        errs = {(r["test"], side): r[side]["error"] for r in rows
+                for side in ("flotilla", "redis") if r[side]["error"]}
+        if errs:
             L.append("")
-            L.append(f"- {name if side == 'flotilla' else 'Redis'} rejected {test}: `{e}`")
+        for (test, side), e in errs.items():
+            L.append(f"- {name if side == 'flotilla' else 'Redis'} rejected {test}, so it was not "
+                     f"timed: `{e}`")
     if mem is not None:
         L.append("")
         L.append(f"### Memory per key ({mem['keys']:,} keys, {mem['value_size']}-byte values)")
@@ -779,14 +778,15 @@ def main(argv=None) -> int:
     meta = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "load_start": loadavg(),
-        "commit": git_describe(),
+        "build": (f"built from commit {git_describe()}" if args.flotilla == DEFAULT_FLOTILLA.resolve()
+                  else f"binary `{args.flotilla}`"),
         "flotilla_version": first_line([str(args.flotilla), "--version"]),
         "harness_cmd": "python3 bench/harness/side_by_side.py " + shlex.join(
             (sys.argv[1:] if argv is None else argv)),
     }
     log(f"# machine: {facts['nproc']} CPUs, {facts['cpu_model']}, {facts['mem_total']}; "
         f"load {meta['load_start']}")
-    log(f"# {args.name}: {args.flotilla} ({meta['flotilla_version']}), commit {meta['commit']}")
+    log(f"# {args.name}: {args.flotilla} ({meta['flotilla_version']}), {meta['build']}")
     log(f"# {facts['redis_server']}")
 
     own_workdir = args.workdir is None

@@ -641,18 +641,8 @@ pub fn encoding_name(value: &Value, limits: &EncodingLimits) -> &'static str {
                 "hashtable"
             }
         }
-        Value::ZSet(zset) => {
-            let small = zset.len() <= limits.zset_max_listpack_entries
-                && zset
-                    .scores
-                    .keys()
-                    .all(|m| m.len() <= limits.zset_max_listpack_value);
-            if small {
-                "listpack"
-            } else {
-                "skiplist"
-            }
-        }
+        // The sorted set tracks its own (sticky) encoding, as Redis's conversion is one-way.
+        Value::ZSet(zset) => zset.encoding(),
     }
 }
 
