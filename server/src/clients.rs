@@ -32,6 +32,8 @@ pub struct ClientHandle {
     pub in_multi: AtomicBool,
     pub is_monitor: AtomicBool,
     pub no_evict: AtomicBool,
+    /// Waiting in a blocking command (CLIENT LIST flag `b`).
+    pub blocked: AtomicBool,
     /// Bytes sent on `push` and not yet written to the socket.
     pub push_pending_bytes: AtomicUsize,
     push: mpsc::UnboundedSender<Reply>,
@@ -63,6 +65,7 @@ impl ClientHandle {
             in_multi: AtomicBool::new(false),
             is_monitor: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             push_pending_bytes: AtomicUsize::new(0),
             push,
             killed: AtomicBool::new(false),
@@ -118,6 +121,9 @@ impl ClientHandle {
         }
         if self.is_monitor.load(Ordering::Relaxed) {
             flags.push('O');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
         }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');

@@ -52,6 +52,8 @@ pub struct Node {
     pub shutdown: Notify,
     /// Observers of applied events (blocked clients register here).
     pub event_hooks: RwLock<Vec<Box<dyn Fn(&Node, &[Event]) + Send + Sync>>>,
+    /// Clients waiting in BLPOP and the other blocking commands.
+    pub blocking: crate::blocking::Blocking,
 }
 
 impl Node {
@@ -73,6 +75,7 @@ impl Node {
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
             event_hooks: RwLock::new(Vec::new()),
+            blocking: crate::blocking::Blocking::default(),
         })
     }
 
@@ -151,6 +154,7 @@ impl Node {
         for hook in self.event_hooks.read().iter() {
             hook(self, events);
         }
+        self.blocking.on_events(self, events);
     }
 
     pub fn uptime_s(&self) -> u64 {
