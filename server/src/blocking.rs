@@ -97,7 +97,12 @@ fn wait_target(spec: &CommandSpec, args: &[Bytes], now_ms: u64) -> Option<(Vec<B
 
 /// Called when a blocking command found nothing to pop (`reply` is its nil reply) outside
 /// MULTI: registers the session as a waiter, or replies at once if the command cannot wait.
-pub fn block(session: &mut Session, spec: &CommandSpec, args: Vec<Bytes>, reply: Reply) -> Result<Reply, Wait> {
+pub fn block(
+    session: &mut Session,
+    spec: &CommandSpec,
+    args: Vec<Bytes>,
+    reply: Reply,
+) -> Result<Reply, Wait> {
     let node = session.node.clone();
     let Some((keys, timeout_ms, value_type)) = wait_target(spec, &args, node.clock.now_ms()) else {
         return Ok(reply);
@@ -119,11 +124,12 @@ pub fn block(session: &mut Session, spec: &CommandSpec, args: Vec<Bytes>, reply:
     // look at the keys once more now that we are registered.
     node.blocking.signal(&node, keys.into_iter().map(|key| (db, key)));
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
+    // Made before the future so that dropping it unpolled also cancels the wait.
+    let mut guard = CancelOnDrop {
+        node: node.clone(),
+        id: Some(id),
+    };
     let future = async move {
-        let mut guard = CancelOnDrop {
-            node: node.clone(),
-            id: Some(id),
-        };
         let outcome = match deadline {
             None => (&mut receiver).await,
             Some(deadline) => match tokio::time::timeout_at(deadline, &mut receiver).await {
@@ -134,7 +140,7 @@ pub fn block(session: &mut Session, spec: &CommandSpec, args: Vec<Bytes>, reply:
                 }
             },
         };
-        guard.id = None;
+        guard.disarm();
         outcome.unwrap_or(reply)
     };
     Err(Wait {
@@ -164,6 +170,13 @@ pub fn client_unblock(session: &mut Session, args: &[Bytes]) -> Reply {
 struct CancelOnDrop {
     node: Arc<Node>,
     id: Option<u64>,
+}
+
+impl CancelOnDrop {
+    /// The wait ended normally: nothing to cancel.
+    fn disarm(&mut self) {
+        self.id = None;
+    }
 }
 
 impl Drop for CancelOnDrop {
@@ -235,7 +248,11 @@ impl Blocking {
         state.next_id += 1;
         let id = state.next_id;
         for key in &waiter.keys {
-            state.queues.entry((waiter.db, key.clone())).or_default().push_back(id);
+            state
+                .queues
+                .entry((waiter.db, key.clone()))
+                .or_default()
+                .push_back(id);
         }
         waiter.client.blocked.store(true, Ordering::Relaxed);
         state.waiters.insert(id, waiter);
@@ -311,7 +328,12 @@ impl Blocking {
                 (waiter.args.clone(), waiter.value_type)
             };
             if !holds_type(node, db, key, value_type) {
-                self.state.lock().waiters.get_mut(&id).expect("a serving waiter stays").serving = false;
+                self.state
+                    .lock()
+                    .waiters
+                    .get_mut(&id)
+                    .expect("a serving waiter stays")
+                    .serving = false;
                 return;
             }
             let reply = node.write(db, args);
@@ -359,4 +381,158 @@ fn holds_type(node: &Node, db: usize, key: &[u8], value_type: &str) -> bool {
             .get(key, now_ms)
             .is_some_and(|value| value.type_name() == value_type)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    //! Sessions over an in-memory node: blocked commands get served by later writes in the
+    //! order they blocked, time out, and leave no waiter behind.
+
+    use super::*;
+    use crate::config::Args;
+    use crate::session::Outcome;
+    use clap::Parser;
+
+    fn node() -> Arc<Node> {
+        Node::new(Args::parse_from(["flotilla"]))
+    }
+
+    fn session(node: &Arc<Node>, id: u64) -> Session {
+        let (push, _) = tokio::sync::mpsc::unbounded_channel();
+        let addr = "127.0.0.1:1".parse().unwrap();
+        Session::new(node.clone(), Arc::new(ClientHandle::new(id, addr, addr, push)))
+    }
+
+    fn args(text: &str) -> Vec<Bytes> {
+        text.split(' ')
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
+    }
+
+    fn run(session: &mut Session, text: &str) -> Reply {
+        match session.execute(args(text)) {
+            Outcome::Reply(reply) => reply,
+            _ => panic!("{text} did not reply at once"),
+        }
+    }
+
+    fn block_on(session: &mut Session, text: &str) -> Wait {
+        match session.execute(args(text)) {
+            Outcome::Blocked(wait) => wait,
+            _ => panic!("{text} did not block"),
+        }
+    }
+
+    fn bulks(items: &[&str]) -> Reply {
+        Reply::Array(
+            items
+                .iter()
+                .map(|item| Reply::bulk_copy(item.as_bytes()))
+                .collect(),
+        )
+    }
+
+    #[tokio::test]
+    async fn waiters_are_served_first_blocked_first() {
+        let node = node();
+        let (mut first, mut second, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
+        let first_wait = block_on(&mut first, "BLPOP a b 0");
+        let second_wait = block_on(&mut second, "BRPOP b 0");
+        assert_eq!(node.blocking.blocked_clients(), 2);
+        assert!(first.client.blocked.load(Ordering::Relaxed));
+        assert_eq!(run(&mut writer, "RPUSH b x y"), Reply::Int(2));
+        assert_eq!(first_wait.future.await, bulks(&["b", "x"]));
+        assert_eq!(second_wait.future.await, bulks(&["b", "y"]));
+        assert_eq!(node.blocking.blocked_clients(), 0);
+        assert!(!first.client.blocked.load(Ordering::Relaxed));
+        assert_eq!(run(&mut writer, "EXISTS b"), Reply::Int(0));
+    }
+
+    #[tokio::test]
+    async fn a_move_wakes_the_waiter_on_its_destination() {
+        let node = node();
+        let (mut mover, mut popper, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
+        let pop_wait = block_on(&mut popper, "BLPOP target 0");
+        let move_wait = block_on(&mut mover, "BLMOVE source target LEFT RIGHT 0");
+        run(&mut writer, "LPUSH source v");
+        assert_eq!(move_wait.future.await, Reply::bulk_copy(b"v"));
+        assert_eq!(pop_wait.future.await, bulks(&["target", "v"]));
+        assert_eq!(run(&mut writer, "EXISTS source target"), Reply::Int(0));
+    }
+
+    #[tokio::test]
+    async fn a_key_of_another_type_or_a_deleted_push_does_not_wake() {
+        let node = node();
+        let (mut waiter, mut writer) = (session(&node, 1), session(&node, 2));
+        let wait = block_on(&mut waiter, "BLMPOP 0 1 k LEFT COUNT 2");
+        run(&mut writer, "SET k v");
+        run(&mut writer, "DEL k");
+        run(&mut writer, "MULTI");
+        run(&mut writer, "RPUSH k lost");
+        run(&mut writer, "DEL k");
+        run(&mut writer, "EXEC");
+        assert_eq!(node.blocking.blocked_clients(), 1);
+        run(&mut writer, "RPUSH k 1 2 3");
+        assert_eq!(
+            wait.future.await,
+            Reply::Array(vec![Reply::bulk_copy(b"k"), bulks(&["1", "2"])])
+        );
+    }
+
+    #[tokio::test]
+    async fn a_failed_serve_replies_the_error_and_the_next_waiter_goes_on() {
+        let node = node();
+        let (mut failing, mut next, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
+        run(&mut writer, "SET wrong x");
+        let failing_wait = block_on(&mut failing, "BRPOPLPUSH src wrong 0");
+        let next_wait = block_on(&mut next, "BRPOPLPUSH src dst 0");
+        run(&mut writer, "LPUSH src e");
+        assert!(matches!(failing_wait.future.await, Reply::Error(text) if text.starts_with("WRONGTYPE")));
+        assert_eq!(next_wait.future.await, Reply::bulk_copy(b"e"));
+    }
+
+    #[tokio::test]
+    async fn timeout_and_unblock_end_the_wait() {
+        let node = node();
+        let (mut waiter, mut admin) = (session(&node, 7), session(&node, 8));
+        let wait = block_on(&mut waiter, "BLPOP k 0.01");
+        assert_eq!(wait.future.await, Reply::NilArray);
+        assert_eq!(node.blocking.blocked_clients(), 0);
+
+        let wait = block_on(&mut waiter, "BLMOVE k d LEFT LEFT 0");
+        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7"), Reply::Int(1));
+        assert_eq!(wait.future.await, Reply::Nil);
+        let wait = block_on(&mut waiter, "BRPOP k 0");
+        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7 ERROR"), Reply::Int(1));
+        assert_eq!(wait.future.await, Reply::error(UNBLOCKED_ERROR));
+        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7"), Reply::Int(0));
+        assert_eq!(
+            run(&mut admin, "CLIENT UNBLOCK 7 LATER"),
+            Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
+        );
+        assert_eq!(
+            run(&mut admin, "CLIENT UNBLOCK x"),
+            Reply::error(flotilla_storage::errors::NOT_INTEGER)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_dropped_wait_leaves_the_element_in_place() {
+        let node = node();
+        let (mut gone, mut writer) = (session(&node, 1), session(&node, 2));
+        drop(block_on(&mut gone, "BLPOP k 0"));
+        assert_eq!(node.blocking.blocked_clients(), 0);
+        run(&mut writer, "RPUSH k kept");
+        assert_eq!(run(&mut writer, "LLEN k"), Reply::Int(1));
+    }
+
+    #[tokio::test]
+    async fn inside_multi_a_blocking_command_replies_nil() {
+        let node = node();
+        let mut client = session(&node, 1);
+        run(&mut client, "MULTI");
+        run(&mut client, "BLPOP k 0");
+        assert_eq!(run(&mut client, "EXEC"), Reply::Array(vec![Reply::NilArray]));
+        assert_eq!(node.blocking.blocked_clients(), 0);
+    }
 }
