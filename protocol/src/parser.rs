@@ -14,6 +14,10 @@ pub const BULK_LEN_MAX: usize = 512 * 1024 * 1024;
 pub const INLINE_LEN_MAX: usize = 64 * 1024;
 /// Largest number of arguments in one multibulk request.
 pub const MULTIBULK_LEN_MAX: usize = i32::MAX as usize;
+/// Arguments a client that has not authenticated yet may send in one request.
+pub const UNAUTHENTICATED_MULTIBULK_LEN_MAX: i64 = 10;
+/// Bytes per argument a client that has not authenticated yet may send.
+pub const UNAUTHENTICATED_BULK_LEN_MAX: usize = 16 * 1024;
 /// Bulks at least this large get their whole size reserved up front so they arrive contiguous.
 const BULK_RESERVE_MIN: usize = 32 * 1024;
 
@@ -40,11 +44,19 @@ pub struct RequestParser {
     bulks_remaining: usize,
     /// Length of the bulk whose `$len` header has been consumed but whose data has not.
     bulk_len: Option<usize>,
+    /// The connection must still authenticate: requests are held to small sizes, so an
+    /// unauthenticated client cannot make the server buffer large amounts of data.
+    auth_required: bool,
 }
 
 impl RequestParser {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Holds requests to the unauthenticated limits while `required` is true.
+    pub fn set_auth_required(&mut self, required: bool) {
+        self.auth_required = required;
     }
 
     /// True while a request has been started but not completed.
@@ -75,6 +87,9 @@ impl RequestParser {
                 Some(count) if count <= MULTIBULK_LEN_MAX as i64 => count,
                 _ => return Err(protocol_error("invalid multibulk length")),
             };
+            if self.auth_required && count > UNAUTHENTICATED_MULTIBULK_LEN_MAX {
+                return Err(protocol_error("unauthenticated multibulk length"));
+            }
             buf.advance(line_end + 2);
             if count <= 0 {
                 return Ok(Some(Vec::new()));
@@ -103,6 +118,9 @@ impl RequestParser {
                         Some(len) if len >= 0 && len as usize <= BULK_LEN_MAX => len as usize,
                         _ => return Err(protocol_error("invalid bulk length")),
                     };
+                    if self.auth_required && len > UNAUTHENTICATED_BULK_LEN_MAX {
+                        return Err(protocol_error("unauthenticated bulk length"));
+                    }
                     buf.advance(line_end + 2);
                     if len >= BULK_RESERVE_MIN {
                         buf.reserve(len + 2);
@@ -324,6 +342,28 @@ mod tests {
             err(&vec![b'a'; INLINE_LEN_MAX + 1]),
             "Protocol error: too big inline request"
         );
+    }
+
+    #[test]
+    fn unauthenticated_requests_are_held_small() {
+        let mut parser = RequestParser::new();
+        parser.set_auth_required(true);
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(
+            parser.parse(&mut buf).unwrap_err().0,
+            "Protocol error: unauthenticated multibulk length"
+        );
+        let mut parser = RequestParser::new();
+        parser.set_auth_required(true);
+        let mut buf = BytesMut::from(&b"*2\r\n$4\r\nAUTH\r\n$16385\r\n"[..]);
+        assert_eq!(
+            parser.parse(&mut buf).unwrap_err().0,
+            "Protocol error: unauthenticated bulk length"
+        );
+        let mut parser = RequestParser::new();
+        parser.set_auth_required(false);
+        let mut buf = BytesMut::from(&b"*11\r\n"[..]);
+        assert_eq!(parser.parse(&mut buf).unwrap(), None);
     }
 
     #[test]

@@ -34,6 +34,9 @@ pub enum Reply {
     BigNumber(String),
     /// RESP3 out-of-band push (pub/sub messages); an array in RESP2.
     Push(Vec<Reply>),
+    /// Ordered pairs (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES …): an array of two-element
+    /// arrays in RESP3, one flat array in RESP2, as Redis 7 replies (a map would lose order).
+    Pairs(Vec<(Reply, Reply)>),
     /// Bytes that are already encoded (used to relay replies verbatim).
     Raw(Bytes),
 }
@@ -125,6 +128,20 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
             int_line(out, if resp3 { b'>' } else { b'*' }, items.len() as i64);
             for item in items {
                 encode(item, resp3, out);
+            }
+        }
+        Reply::Pairs(pairs) => {
+            if resp3 {
+                int_line(out, b'*', pairs.len() as i64);
+            } else {
+                int_line(out, b'*', 2 * pairs.len() as i64);
+            }
+            for (first, second) in pairs {
+                if resp3 {
+                    out.put_slice(b"*2\r\n");
+                }
+                encode(first, resp3, out);
+                encode(second, resp3, out);
             }
         }
         Reply::Double(value) => {
@@ -257,6 +274,9 @@ mod tests {
         );
         assert_eq!(enc(Reply::Push(vec![Reply::Int(1)]), true), b">1\r\n:1\r\n");
         assert_eq!(enc(Reply::Push(vec![Reply::Int(1)]), false), b"*1\r\n:1\r\n");
+        let pairs = Reply::Pairs(vec![(Reply::bulk_copy(b"a"), Reply::Double(1.5))]);
+        assert_eq!(enc(pairs.clone(), true), b"*1\r\n*2\r\n$1\r\na\r\n,1.5\r\n");
+        assert_eq!(enc(pairs, false), b"*2\r\n$1\r\na\r\n$3\r\n1.5\r\n");
     }
 
     #[test]

@@ -1,6 +1,12 @@
 //! One client connection: reads requests (pipelined), runs them in order through the
 //! session, coalesces their replies into one write, and interleaves out-of-band messages
 //! (pub/sub, MONITOR) between replies.
+//!
+//! Limits, as Redis: `maxclients` refuses a connection with an error, `timeout` closes a
+//! connection idle that long (never a subscriber, a monitor or a blocked client), and a
+//! subscriber that falls behind its output buffer limit is disconnected (see
+//! `ClientHandle::push`). CLIENT KILL and the output limit close a connection even while it
+//! waits for a slow reader or a blocked command.
 
 use bytes::BytesMut;
 use flotilla_protocol::{encode, Reply, RequestParser};
@@ -21,11 +27,13 @@ use crate::session::{Outcome, Session};
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Pushes drained into the write buffer per wake-up, so a flood cannot starve requests.
 const PUSH_BATCH_MAX: usize = 1024;
+/// How often an idle connection re-reads the `timeout` setting (it may be changed by
+/// CONFIG SET while the connection waits).
+const IDLE_CHECK_PERIOD_MS: u64 = 1000;
 
 pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
     let _ = stream.set_nodelay(true);
     let local_addr = stream.local_addr().unwrap_or(addr);
-    node.stats.connections_received.fetch_add(1, Ordering::Relaxed);
     if node.clients.len() >= node.settings.read().maxclients {
         node.stats.rejected_connections.fetch_add(1, Ordering::Relaxed);
         let _ = stream
@@ -33,25 +41,27 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
             .await;
         return;
     }
+    node.stats.connections_received.fetch_add(1, Ordering::Relaxed);
     let (push_tx, mut push_rx) = mpsc::unbounded_channel();
-    let client = Arc::new(ClientHandle::new(
-        node.clients.next_id(),
-        addr,
-        local_addr,
-        push_tx,
-    ));
-    node.clients.register(client.clone());
+    let limits = node.settings.read().output_limits.clone();
+    let client = node.clients.connect(addr, local_addr, push_tx, limits);
     let mut session = Session::new(node.clone(), client.clone());
     let mut parser = RequestParser::new();
     let mut read_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
     let mut write_buf = BytesMut::with_capacity(READ_CHUNK_BYTES);
+    let mut last_activity = crate::clock::instant();
 
     'connection: loop {
-        let idle_timeout_s = node.settings.read().timeout_s;
-        let idle_limit = if idle_timeout_s > 0 && !session.is_subscribed() {
+        let idle_timeout_s = node.live.timeout_s.load(Ordering::Relaxed);
+        let idle_limited = idle_timeout_s > 0
+            && !session.is_subscribed()
+            && !client.is_monitor.load(Ordering::Relaxed);
+        let idle_wait = if idle_limited {
             Duration::from_secs(idle_timeout_s)
+                .saturating_sub(last_activity.elapsed())
+                .min(Duration::from_millis(IDLE_CHECK_PERIOD_MS))
         } else {
-            Duration::from_secs(u32::MAX as u64)
+            Duration::from_millis(IDLE_CHECK_PERIOD_MS)
         };
         if read_buf.capacity() - read_buf.len() < READ_CHUNK_BYTES / 4 {
             read_buf.reserve(READ_CHUNK_BYTES);
@@ -64,13 +74,17 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                     Ok(0) | Err(_) => break 'connection,
                     Ok(n) => n,
                 };
+                last_activity = crate::clock::instant();
                 node.stats.net_input_bytes.fetch_add(bytes_read as u64, Ordering::Relaxed);
                 loop {
+                    parser.set_auth_required(!session.authenticated);
                     let args = match parser.parse(&mut read_buf) {
                         Ok(Some(args)) => args,
                         Ok(None) => break,
                         Err(error) => {
-                            encode(&Reply::error_owned(format!("ERR {error}")), session.resp3, &mut write_buf);
+                            let reply = Reply::error_owned(format!("ERR {error}"));
+                            crate::commands::slowlog::record_rejected(None, &reply);
+                            encode(&reply, session.resp3, &mut write_buf);
                             session.closing = true;
                             break;
                         }
@@ -83,7 +97,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                         Outcome::Silent => {}
                         Outcome::Blocked(wait) => {
                             // Replies before the blocked command go out now.
-                            if flush(&node, &mut stream, &mut write_buf).await.is_err() {
+                            if flush(&node, &client, &mut stream, &mut write_buf).await.is_err() {
                                 break 'connection;
                             }
                             // Keep reading while blocked: a disconnect or CLIENT KILL drops
@@ -103,6 +117,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                                 }
                             };
                             encode(&reply, session.resp3, &mut write_buf);
+                            last_activity = crate::clock::instant();
                         }
                     }
                     if session.closing || client.killed.load(Ordering::Acquire) {
@@ -119,13 +134,18 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                     }
                 }
             }
-            _ = tokio::time::sleep(idle_limit) => break 'connection,
+            _ = tokio::time::sleep(idle_wait) => {
+                if idle_limited && last_activity.elapsed() >= Duration::from_secs(idle_timeout_s) {
+                    break 'connection;
+                }
+            }
         }
-        if flush(&node, &mut stream, &mut write_buf).await.is_err() || session.closing {
+        if flush(&node, &client, &mut stream, &mut write_buf).await.is_err() || session.closing {
             break;
         }
     }
     crate::commands::pubsub::unsubscribe_all(&mut session);
+    crate::commands::monitor::stop(&session);
     node.clients.unregister(client.id);
 }
 
@@ -133,18 +153,29 @@ fn encode_push(client: &ClientHandle, message: &Reply, resp3: bool, out: &mut By
     let before = out.len();
     encode(message, resp3, out);
     let written = out.len() - before;
-    let _ = client
-        .push_pending_bytes
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |pending| {
-            Some(pending.saturating_sub(written + 32))
-        });
+    client.push_written(written);
 }
 
-async fn flush(node: &Node, stream: &mut TcpStream, buf: &mut BytesMut) -> std::io::Result<()> {
+/// Writes the buffered replies; gives up when the client is killed meanwhile (a subscriber
+/// that stopped reading must not hold its connection open forever).
+async fn flush(
+    node: &Node,
+    client: &ClientHandle,
+    stream: &mut TcpStream,
+    buf: &mut BytesMut,
+) -> std::io::Result<()> {
     if buf.is_empty() {
         return Ok(());
     }
-    stream.write_all(buf).await?;
+    // The write goes first: a reply that fits the socket is sent even to a client that is
+    // being killed (CLIENT KILL of oneself answers before closing).
+    tokio::select! {
+        biased;
+        written = stream.write_all(buf) => written?,
+        _ = client.kill.notified() => {
+            return Err(std::io::Error::new(std::io::ErrorKind::ConnectionAborted, "killed"));
+        }
+    }
     node.stats
         .net_output_bytes
         .fetch_add(buf.len() as u64, Ordering::Relaxed);

@@ -40,9 +40,15 @@ pub struct Stats {
 pub struct Node {
     pub args: Args,
     pub settings: RwLock<Settings>,
+    /// The settings every command reads, without the lock.
+    pub live: Arc<crate::settings::Live>,
     pub clock: Clock,
     machine: Mutex<StateMachine>,
     pub pubsub: PubSub,
+    pub monitors: crate::commands::monitor::Monitors,
+    pub slowlog: Mutex<crate::commands::slowlog::SlowLog>,
+    /// Held from the end of an apply until its keyspace notifications are published.
+    notify_order: Mutex<()>,
     pub clients: Clients,
     pub stats: Stats,
     pub started: std::time::Instant,
@@ -61,12 +67,17 @@ impl Node {
         let clock = Clock::new();
         let started_unix_s = clock.now_ms() / 1000;
         let run_id = make_run_id(clock.now_us(), std::process::id());
+        let settings = Settings::from_args(&args);
         Arc::new(Node {
-            settings: RwLock::new(Settings::from_args(&args)),
+            live: settings.live.clone(),
+            settings: RwLock::new(settings),
             args,
             clock,
             machine: Mutex::new(StateMachine::new()),
             pubsub: PubSub::default(),
+            monitors: Default::default(),
+            slowlog: Default::default(),
+            notify_order: Mutex::new(()),
             clients: Clients::default(),
             stats: Stats::default(),
             started: crate::clock::instant(),
@@ -83,17 +94,20 @@ impl Node {
     /// reply per op once applied.
     pub fn propose(&self, ops: Vec<Op>) -> Vec<Reply> {
         let mut events = Vec::new();
-        let replies = {
+        let (replies, order) = {
             let mut machine = self.machine.lock();
             let index = machine.applied_index() + 1;
             let entry = Entry {
                 time_ms: self.clock.now_ms(),
                 ops,
             };
-            machine.apply(index, &entry, &mut events)
+            let replies = machine.apply(index, &entry, &mut events);
+            // Taken before the machine is released: notifications leave in apply order.
+            let order = (!events.is_empty()).then(|| self.notify_order.lock());
+            (replies, order)
         };
-        if !events.is_empty() {
-            self.publish_events(&events);
+        if let Some(order) = order {
+            self.publish_events(&events, order);
         }
         replies
     }
@@ -110,9 +124,14 @@ impl Node {
     pub fn read(&self, db: usize, args: &[Bytes]) -> Reply {
         let mut events = Vec::new();
         let now_ms = self.clock.now_ms();
-        let reply = self.machine.lock().read(db, args, now_ms, &mut events);
-        if !events.is_empty() {
-            self.publish_events(&events);
+        let (reply, order) = {
+            let mut machine = self.machine.lock();
+            let reply = machine.read(db, args, now_ms, &mut events);
+            let order = (!events.is_empty()).then(|| self.notify_order.lock());
+            (reply, order)
+        };
+        if let Some(order) = order {
+            self.publish_events(&events, order);
         }
         reply
     }
@@ -149,8 +168,11 @@ impl Node {
         }
     }
 
-    fn publish_events(&self, events: &[Event]) {
+    /// Publishes keyspace notifications while holding `order` (so they keep apply order),
+    /// then runs the event hooks, which may propose entries of their own.
+    fn publish_events(&self, events: &[Event], order: parking_lot::MutexGuard<'_, ()>) {
         crate::notify::keyspace_events(self, events);
+        drop(order);
         for hook in self.event_hooks.read().iter() {
             hook(self, events);
         }

@@ -17,6 +17,8 @@ type Subscribers = BTreeMap<u64, Arc<ClientHandle>>;
 pub struct PubSub {
     channels: RwLock<HashMap<Bytes, Subscribers>>,
     patterns: RwLock<HashMap<Bytes, Subscribers>>,
+    /// Shard channels (SSUBSCRIBE / SPUBLISH): their own namespace, never pattern-matched.
+    shard_channels: RwLock<HashMap<Bytes, Subscribers>>,
 }
 
 impl PubSub {
@@ -45,6 +47,46 @@ impl PubSub {
 
     pub fn punsubscribe(&self, pattern: &[u8], client_id: u64) -> bool {
         remove(&self.patterns, pattern, client_id)
+    }
+
+    pub fn ssubscribe(&self, channel: Bytes, client: &Arc<ClientHandle>) -> bool {
+        self.shard_channels
+            .write()
+            .entry(channel)
+            .or_default()
+            .insert(client.id, client.clone())
+            .is_none()
+    }
+
+    pub fn sunsubscribe(&self, channel: &[u8], client_id: u64) -> bool {
+        remove(&self.shard_channels, channel, client_id)
+    }
+
+    /// Delivers `message` to the subscribers of shard channel `channel` (SPUBLISH).
+    pub fn spublish(&self, channel: &Bytes, message: &Bytes) -> i64 {
+        let mut receivers = 0;
+        let size = channel.len() + message.len() + 32;
+        if let Some(subscribers) = self.shard_channels.read().get(channel) {
+            for client in subscribers.values() {
+                let push = Reply::Push(vec![
+                    Reply::Bulk(Bytes::from_static(b"smessage")),
+                    Reply::Bulk(channel.clone()),
+                    Reply::Bulk(message.clone()),
+                ]);
+                client.push(push, size);
+                receivers += 1;
+            }
+        }
+        receivers
+    }
+
+    /// Active shard channels matching `pattern` (all when None).
+    pub fn shard_channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
+        matching(&self.shard_channels, pattern)
+    }
+
+    pub fn shard_numsub(&self, channel: &[u8]) -> usize {
+        self.shard_channels.read().get(channel).map_or(0, |s| s.len())
     }
 
     /// Delivers `message` on `channel`; returns the number of receiving subscriptions.
@@ -82,15 +124,12 @@ impl PubSub {
 
     /// Active channels matching `pattern` (all when None).
     pub fn channels(&self, pattern: Option<&[u8]>) -> Vec<Bytes> {
-        let mut names: Vec<Bytes> = self
-            .channels
-            .read()
-            .keys()
-            .filter(|name| pattern.is_none_or(|p| flotilla_storage::glob::matches(p, name, false)))
-            .cloned()
-            .collect();
-        names.sort();
-        names
+        matching(&self.channels, pattern)
+    }
+
+    /// Number of channels with at least one subscriber (INFO `pubsub_channels`).
+    pub fn channel_count(&self) -> usize {
+        self.channels.read().len()
     }
 
     pub fn numsub(&self, channel: &[u8]) -> usize {
@@ -101,6 +140,17 @@ impl PubSub {
     pub fn numpat(&self) -> usize {
         self.patterns.read().len()
     }
+}
+
+fn matching(map: &RwLock<HashMap<Bytes, Subscribers>>, pattern: Option<&[u8]>) -> Vec<Bytes> {
+    let mut names: Vec<Bytes> = map
+        .read()
+        .keys()
+        .filter(|name| pattern.is_none_or(|p| flotilla_storage::glob::matches(p, name, false)))
+        .cloned()
+        .collect();
+    names.sort();
+    names
 }
 
 fn remove(map: &RwLock<HashMap<Bytes, Subscribers>>, name: &[u8], client_id: u64) -> bool {

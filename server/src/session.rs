@@ -10,7 +10,9 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use crate::clients::ClientHandle;
+use crate::clock;
 use crate::commands;
+use crate::commands::{monitor, slowlog};
 use crate::errors;
 use crate::node::Node;
 
@@ -32,10 +34,18 @@ pub struct Session {
     pub multi: Option<Vec<(u32, Vec<Bytes>)>>,
     /// A command was rejected while queueing: EXEC must fail with EXECABORT.
     pub multi_failed: bool,
+    /// EXEC is running the queued commands (MONITOR is refused there, as in Redis).
+    pub in_exec: bool,
     pub watched: Vec<Watch>,
     pub channels: BTreeSet<Bytes>,
     pub patterns: BTreeSet<Bytes>,
+    /// Shard channels (SSUBSCRIBE); a separate namespace, as in Redis.
+    pub shard_channels: BTreeSet<Bytes>,
     pub reply_mode: ReplyMode,
+    /// The reply of the command being run is skipped (armed by CLIENT REPLY SKIP).
+    skip_current: bool,
+    /// The command's reply is a pub/sub notification: sent even when replies are off.
+    pub pushing: bool,
     /// Close the connection after the current reply is written (QUIT, protocol error).
     pub closing: bool,
 }
@@ -49,6 +59,16 @@ pub enum Outcome {
     Blocked(crate::blocking::Wait),
 }
 
+/// How dispatch ended, for the statistics, the slow log and MONITOR.
+enum Dispatched {
+    /// Refused before running (unknown, arity, NOAUTH, not allowed in this state).
+    Rejected(Option<&'static CommandSpec>, Reply),
+    /// Queued by MULTI.
+    Queued(Reply),
+    Ran(&'static CommandSpec, Reply),
+    Blocked(&'static CommandSpec, crate::blocking::Wait),
+}
+
 impl Session {
     pub fn new(node: Arc<Node>, client: Arc<ClientHandle>) -> Session {
         let authenticated = node.settings.read().requirepass.is_none();
@@ -60,96 +80,164 @@ impl Session {
             authenticated,
             multi: None,
             multi_failed: false,
+            in_exec: false,
             watched: Vec::new(),
             channels: BTreeSet::new(),
             patterns: BTreeSet::new(),
+            shard_channels: BTreeSet::new(),
             reply_mode: ReplyMode::On,
+            skip_current: false,
+            pushing: false,
             closing: false,
         }
     }
 
     pub fn is_subscribed(&self) -> bool {
-        !self.channels.is_empty() || !self.patterns.is_empty()
+        !self.channels.is_empty() || !self.patterns.is_empty() || !self.shard_channels.is_empty()
     }
 
     /// Runs one request.
     pub fn execute(&mut self, args: Vec<Bytes>) -> Outcome {
-        let reply = match self.dispatch(args) {
-            Ok(reply) => reply,
-            Err(blocked) => return Outcome::Blocked(blocked),
-        };
-        match self.reply_mode {
-            ReplyMode::On => Outcome::Reply(reply),
-            ReplyMode::Off => Outcome::Silent,
-            ReplyMode::Skip => {
-                self.reply_mode = ReplyMode::On;
-                Outcome::Silent
+        let started = clock::instant();
+        let skip_this = std::mem::take(&mut self.skip_current);
+        let mode_before = self.reply_mode;
+        self.pushing = false;
+        let reply = match self.dispatch(&args) {
+            Dispatched::Rejected(spec, reply) => {
+                slowlog::record_rejected(spec, &reply);
+                reply
             }
+            Dispatched::Queued(reply) => reply,
+            Dispatched::Ran(spec, reply) => {
+                let duration_us = started.elapsed().as_micros() as u64;
+                slowlog::record(self, spec, &args, &reply, duration_us);
+                monitor::feed(self, spec, &args);
+                reply
+            }
+            Dispatched::Blocked(spec, wait) => {
+                monitor::feed(self, spec, &args);
+                return Outcome::Blocked(wait);
+            }
+        };
+        // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command.
+        let silent = match self.reply_mode {
+            ReplyMode::On => skip_this,
+            ReplyMode::Off => true,
+            ReplyMode::Skip => {
+                if mode_before == ReplyMode::Off {
+                    self.reply_mode = ReplyMode::Off;
+                } else {
+                    self.reply_mode = ReplyMode::On;
+                    self.skip_current = true;
+                }
+                true
+            }
+        };
+        if silent && !std::mem::take(&mut self.pushing) {
+            Outcome::Silent
+        } else {
+            Outcome::Reply(reply)
         }
     }
 
-    fn dispatch(&mut self, args: Vec<Bytes>) -> Result<Reply, crate::blocking::Wait> {
+    fn dispatch(&mut self, args: &[Bytes]) -> Dispatched {
         let node = &self.node;
         node.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
         let Some(spec) = commands::lookup(&args[0]) else {
-            self.flag_multi_error();
-            return Ok(flotilla_storage::errors::unknown_command(&args));
+            return self.reject(None, flotilla_storage::errors::unknown_command(args));
         };
         self.client.touch(spec.name);
-        let spec = match check(spec, &args) {
+        let spec = match check(spec, args) {
             Ok(spec) => spec,
-            Err(reply) => {
-                self.flag_multi_error();
-                return Ok(reply);
-            }
+            Err(reply) => return self.reject(Some(spec), reply),
         };
         if !self.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
-            self.flag_multi_error();
-            return Ok(Reply::error(errors::NOAUTH));
+            return self.reject(Some(spec), Reply::error(errors::NOAUTH));
+        }
+        if self.multi.is_some() && spec.flags.contains(Flags::NO_MULTI) {
+            return self.reject(Some(spec), Reply::error(errors::NOT_IN_MULTI));
+        }
+        if self.out_of_memory_for(spec) {
+            return self.reject(Some(spec), Reply::error(errors::OOM));
         }
         if self.is_subscribed() && !self.resp3 && !allowed_while_subscribed(spec) {
-            return Ok(Reply::error_owned(format!(
+            let text = format!(
                 "ERR Can't execute '{}': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context",
                 spec.name
-            )));
+            );
+            return self.reject(Some(spec), Reply::error_owned(text));
+        }
+        if self.client.is_monitor.load(Ordering::Relaxed)
+            && (spec.is_write() || spec.flags.contains(Flags::READONLY) || spec.flags.contains(Flags::MAY_REPLICATE))
+        {
+            return self.reject(Some(spec), Reply::error(errors::REPLICA_KEYSPACE));
         }
         if self.multi.is_some() && !runs_inside_multi(spec) {
-            if spec.flags.contains(Flags::NO_MULTI) {
-                return Ok(Reply::error_owned(format!(
-                    "ERR Command not allowed inside a transaction"
-                )));
-            }
             self.multi
                 .as_mut()
                 .expect("in multi")
-                .push((self.db as u32, args));
-            return Ok(Reply::simple("QUEUED"));
+                .push((self.db as u32, args.to_vec()));
+            return Dispatched::Queued(Reply::simple("QUEUED"));
         }
         match spec.handler {
             Handler::Keyspace(_) => {
                 if spec.is_write() {
                     let blocking = spec.flags.contains(Flags::BLOCKING);
-                    let reply = self.node.write(self.db, args.clone());
+                    let reply = self.node.write(self.db, args.to_vec());
                     if blocking && matches!(reply, Reply::Nil | Reply::NilArray) {
-                        return crate::blocking::block(self, spec, args, reply);
+                        return match crate::blocking::block(self, spec, args.to_vec(), reply) {
+                            Ok(reply) => Dispatched::Ran(spec, reply),
+                            Err(wait) => Dispatched::Blocked(spec, wait),
+                        };
                     }
-                    Ok(reply)
+                    Dispatched::Ran(spec, reply)
                 } else {
-                    Ok(self.node.read(self.db, &args))
+                    Dispatched::Ran(spec, self.node.read(self.db, args))
                 }
             }
             Handler::Server => match commands::server_handler(spec.name) {
-                Some(handler) => Ok(handler(self, &args)),
-                None => Ok(flotilla_storage::errors::unknown_command(&args)),
+                Some(handler) => Dispatched::Ran(spec, handler(self, args)),
+                None => self.reject(Some(spec), flotilla_storage::errors::unknown_command(args)),
             },
-            Handler::Container => Ok(flotilla_storage::errors::unknown_command(&args)),
+            Handler::Container => self.reject(Some(spec), flotilla_storage::errors::unknown_command(args)),
         }
     }
 
-    fn flag_multi_error(&mut self) {
+    /// Over `maxmemory`, commands that may grow memory are refused; so is an EXEC whose queue
+    /// holds one (read-only transactions still run).
+    fn out_of_memory_for(&self, spec: &CommandSpec) -> bool {
+        let maxmemory_bytes = self.node.live.maxmemory_bytes.load(Ordering::Relaxed);
+        if maxmemory_bytes == 0 {
+            return false;
+        }
+        let may_grow = spec.flags.contains(Flags::DENYOOM)
+            || (spec.name == "exec"
+                && self.multi.as_ref().is_some_and(|queued| {
+                    queued.iter().any(|(_, args)| {
+                        commands::lookup(&args[0])
+                            .and_then(|spec| check(spec, args).ok())
+                            .is_some_and(|spec| spec.flags.contains(Flags::DENYOOM))
+                    })
+                }));
+        may_grow && crate::commands::admin::resident_bytes() > maxmemory_bytes
+    }
+
+    /// Refuses a command: inside MULTI this dooms the transaction (and a refused EXEC
+    /// discards it), as Redis's `rejectCommand`.
+    fn reject(&mut self, spec: Option<&'static CommandSpec>, reply: Reply) -> Dispatched {
         if self.multi.is_some() {
+            if spec.is_some_and(|spec| spec.name == "exec") {
+                let reason = match &reply {
+                    Reply::Error(text) => text.strip_prefix("ERR ").unwrap_or(text).to_string(),
+                    _ => String::new(),
+                };
+                self.end_multi();
+                let abort = format!("EXECABORT Transaction discarded because of: {reason}");
+                return Dispatched::Rejected(spec, Reply::error_owned(abort));
+            }
             self.multi_failed = true;
         }
+        Dispatched::Rejected(spec, reply)
     }
 
     /// Ends a transaction (EXEC, DISCARD, RESET): clears the queue and the watched keys.
@@ -158,6 +246,12 @@ impl Session {
         self.multi_failed = false;
         self.watched.clear();
         self.client.in_multi.store(false, Ordering::Relaxed);
+    }
+
+    /// Accounts for a command that EXEC ran: statistics and MONITOR, as if it ran alone.
+    pub fn record_in_exec(&self, spec: &'static CommandSpec, args: &[Bytes], reply: &Reply) {
+        slowlog::record(self, spec, args, reply, 0);
+        monitor::feed(self, spec, args);
     }
 }
 

@@ -3,6 +3,10 @@
 //! report fixed, truthful values.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Arc;
+
+use crate::clients::OutputLimits;
 
 use crate::config::Args;
 
@@ -13,14 +17,40 @@ pub struct Settings {
     pub timeout_s: u64,
     /// Parsed `notify-keyspace-events` classes (letters, with K and E).
     pub notify_flags: String,
-    pub slowlog_slower_than_us: i64,
-    pub slowlog_max_len: usize,
+    /// Values every command reads, kept lock-free (see `Live`).
+    pub live: Arc<Live>,
+    /// `client-output-buffer-limit`, shared with every connection.
+    pub output_limits: Arc<OutputLimits>,
+}
+
+/// Parameters read on every command, as atomics so that the hot path takes no lock; the
+/// node keeps a clone of the `Arc`, CONFIG SET stores into it.
+#[derive(Debug)]
+pub struct Live {
+    pub slowlog_slower_than_us: AtomicI64,
+    pub slowlog_max_len: AtomicU64,
+    /// `maxmemory` in bytes (0: no limit): above it, commands flagged `denyoom` are refused.
+    pub maxmemory_bytes: AtomicU64,
+    /// `timeout`: idle seconds before a client is closed (0: never).
+    pub timeout_s: AtomicU64,
+}
+
+impl Default for Live {
+    fn default() -> Self {
+        Live {
+            slowlog_slower_than_us: AtomicI64::new(10_000),
+            slowlog_max_len: AtomicU64::new(128),
+            maxmemory_bytes: AtomicU64::new(0),
+            timeout_s: AtomicU64::new(0),
+        }
+    }
 }
 
 /// (name, default) of every parameter CONFIG GET knows.
 const PARAMETERS: &[(&str, &str)] = &[
     ("appendfsync", "always"),
     ("appendonly", "yes"),
+    ("client-output-buffer-limit", ""),
     ("bind", "127.0.0.1"),
     ("databases", "16"),
     ("dir", "./flotilla-data"),
@@ -60,8 +90,11 @@ impl Settings {
             maxclients: args.maxclients,
             timeout_s: args.timeout,
             notify_flags: String::new(),
-            slowlog_slower_than_us: 10_000,
-            slowlog_max_len: 128,
+            live: Arc::new(Live {
+                timeout_s: AtomicU64::new(args.timeout),
+                ..Live::default()
+            }),
+            output_limits: Arc::new(OutputLimits::default()),
         }
     }
 
@@ -70,7 +103,10 @@ impl Settings {
         self.values
             .iter()
             .filter(|(name, _)| flotilla_storage::glob::matches(pattern, name.as_bytes(), true))
-            .map(|(name, value)| (*name, value.clone()))
+            .map(|(name, value)| match *name {
+                "client-output-buffer-limit" => (*name, self.output_limits.describe()),
+                _ => (*name, value.clone()),
+            })
             .collect()
     }
 
@@ -90,11 +126,20 @@ impl Settings {
         match key {
             "requirepass" => self.requirepass = (!value.is_empty()).then(|| value.to_string()),
             "maxclients" => self.maxclients = number()?.max(1) as usize,
-            "timeout" => self.timeout_s = number()?.max(0) as u64,
+            "timeout" => {
+                self.timeout_s = number()?.max(0) as u64;
+                self.live.timeout_s.store(self.timeout_s, Ordering::Relaxed);
+            }
             "notify-keyspace-events" => self.notify_flags = parse_notify_flags(value)?,
-            "slowlog-log-slower-than" => self.slowlog_slower_than_us = number()?,
-            "slowlog-max-len" => self.slowlog_max_len = number()?.max(0) as usize,
-            "maxmemory" | "hz" | "proto-max-bulk-len" => {
+            "slowlog-log-slower-than" => self.live.slowlog_slower_than_us.store(number()?, Ordering::Relaxed),
+            "slowlog-max-len" => self.live.slowlog_max_len.store(number()?.max(0) as u64, Ordering::Relaxed),
+            "client-output-buffer-limit" => self.output_limits.set(value)?,
+            "maxmemory" => {
+                let bytes = crate::clients::parse_memory(value)
+                    .ok_or_else(|| "argument must be a memory value".to_string())?;
+                self.live.maxmemory_bytes.store(bytes, Ordering::Relaxed);
+            }
+            "hz" | "proto-max-bulk-len" => {
                 number()?;
             }
             "port" | "bind" | "dir" | "databases" | "cluster-enabled" => {

@@ -259,11 +259,23 @@ impl Db {
     }
 }
 
+/// Node-local configuration that some keyspace commands report against. It is not
+/// replicated state and is not in snapshots: the server sets it from CONFIG SET (and sets
+/// it again on a keyspace restored from a snapshot).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LocalSettings {
+    /// `hash-max-listpack-entries` … (OBJECT ENCODING).
+    pub encoding: EncodingLimits,
+    /// `maxmemory-policy` is an LFU one: OBJECT FREQ answers and OBJECT IDLETIME refuses.
+    pub lfu_policy: bool,
+    /// `cluster-enabled yes`: MOVE, SWAPDB and COPY … DB refuse, as Redis does.
+    pub cluster_enabled: bool,
+}
+
 /// The thresholds Redis uses to choose a compact or a general encoding, with Redis's
 /// defaults. Values here are always stored the same way; OBJECT ENCODING reports the
-/// encoding Redis would use for the content under these limits. They are node-local
-/// configuration (CONFIG SET `hash-max-listpack-entries` …), not replicated state; the
-/// server updates them and the `*-ziplist-*` aliases map to the same fields.
+/// encoding Redis would use for the content under these limits. The `*-ziplist-*` config
+/// aliases map to the same fields.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EncodingLimits {
     pub hash_max_listpack_entries: usize,
@@ -297,15 +309,15 @@ impl Default for EncodingLimits {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Keyspace {
     pub dbs: Vec<Db>,
-    /// Node-local encoding thresholds that OBJECT ENCODING reports against.
-    pub encoding: EncodingLimits,
+    /// Node-local configuration (see `LocalSettings`).
+    pub settings: LocalSettings,
 }
 
 impl Default for Keyspace {
     fn default() -> Self {
         Self {
             dbs: (0..DATABASES).map(|_| Db::new()).collect(),
-            encoding: EncodingLimits::default(),
+            settings: LocalSettings::default(),
         }
     }
 }
@@ -390,5 +402,20 @@ mod tests {
         db.set_expire_at(b"a", Some(1000), 0);
         assert_eq!(db.version(b"a", 0), 9);
         assert_eq!(db.version(b"missing", 0), 0);
+    }
+}
+
+/// Snapshot loading: puts a slot back exactly as it was saved (value, expiry, version).
+impl Db {
+    pub(crate) fn restore_slot(&mut self, key: Bytes, value: Value, expire_at_ms: u64, version: u64) {
+        if expire_at_ms != 0 {
+            self.expires.insert((expire_at_ms, key.clone()));
+        }
+        self.map.insert(key, Slot { value, expire_at_ms, version });
+    }
+
+    /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version).
+    pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&Bytes, &Value, u64, u64)> {
+        self.map.iter().map(|(key, slot)| (key, &slot.value, slot.expire_at_ms, slot.version))
     }
 }

@@ -14,14 +14,14 @@ use crate::errors;
 use crate::table::{CommandSpec, Handler};
 
 /// A key watched by WATCH: the version (index of last change, 0 = absent) seen at WATCH time.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Watch {
     pub db: u32,
     pub key: Bytes,
     pub version: u64,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// One command (name and arguments) against database `db`.
     Command { db: u32, args: Vec<Bytes> },
@@ -35,7 +35,7 @@ pub enum Op {
     ExpireKeys { db: u32, keys: Vec<Bytes> },
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Entry {
     /// The leader's wall clock when it built the entry, unix ms.
     pub time_ms: u64,
@@ -57,6 +57,17 @@ impl StateMachine {
 
     pub fn applied_index(&self) -> u64 {
         self.applied_index
+    }
+
+    /// Serializes the whole state (see `snapshot.rs`).
+    pub fn snapshot(&self) -> Vec<u8> {
+        crate::snapshot::encode(&self.keyspace, self.applied_index, self.last_time_ms)
+    }
+
+    /// Rebuilds a state machine from a snapshot image.
+    pub fn restore(image: &[u8]) -> Result<StateMachine, crate::snapshot::SnapshotError> {
+        let (keyspace, applied_index, last_time_ms) = crate::snapshot::decode(image)?;
+        Ok(StateMachine { keyspace, applied_index, last_time_ms })
     }
 
     /// The time the last applied entry ran at.

@@ -75,6 +75,15 @@ pub fn render(reply: &Reply) -> String {
         Reply::Bulk(bytes) => format!("${}", String::from_utf8_lossy(bytes)),
         Reply::Nil | Reply::NilArray => "nil".into(),
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => format!("[{}]", list(items)),
+        // Rendered as RESP2 sees them (flat); RESP3 nests each pair.
+        Reply::Pairs(pairs) => format!(
+            "[{}]",
+            pairs
+                .iter()
+                .map(|(a, b)| format!("{}, {}", render(a), render(b)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
         Reply::Map(pairs) => format!(
             "{{{}}}",
             pairs

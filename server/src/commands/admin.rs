@@ -34,22 +34,36 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "keyspace",
 ];
 
+/// Every section, in the order Redis prints them (`INFO all`).
+const ALL_SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "modules",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+
 fn info(session: &mut Session, args: &[Bytes]) -> Reply {
     let requested: Vec<String> = args[1..]
         .iter()
         .map(|a| String::from_utf8_lossy(a).to_ascii_lowercase())
         .collect();
-    let everything = requested.iter().any(|s| s == "all" || s == "everything");
-    let sections: Vec<&str> =
-        if requested.is_empty() || requested.iter().any(|s| s == "default") || everything {
-            DEFAULT_SECTIONS.to_vec()
-        } else {
-            DEFAULT_SECTIONS
-                .iter()
-                .copied()
-                .filter(|s| requested.iter().any(|r| r == s))
-                .collect()
-        };
+    let all = requested.iter().any(|s| s == "all" || s == "everything");
+    let default = requested.is_empty() || requested.iter().any(|s| s == "default");
+    let sections: Vec<&str> = ALL_SECTIONS
+        .iter()
+        .copied()
+        .filter(|section| {
+            all || (default && DEFAULT_SECTIONS.contains(section)) || requested.iter().any(|r| r == section)
+        })
+        .collect();
     let mut text = String::new();
     for section in sections {
         if !text.is_empty() {
@@ -129,7 +143,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
                  rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
-                 keyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:0\r\n",
+                 keyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
                 load(&stats.connections_received),
                 load(&stats.commands_processed),
                 load(&stats.net_input_bytes),
@@ -138,8 +152,9 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                 load(&stats.expired_keys),
                 load(&stats.keyspace_hits),
                 load(&stats.keyspace_misses),
-                node.pubsub.channels(None).len(),
+                node.pubsub.channel_count(),
                 node.pubsub.numpat(),
+                super::slowlog::total_error_replies(),
             );
         }
         "replication" => {
@@ -161,7 +176,8 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             );
         }
         "modules" => out.push_str("# Modules\r\n"),
-        "errorstats" => out.push_str("# Errorstats\r\n"),
+        "errorstats" => super::slowlog::info_errorstats(out),
+        "commandstats" => super::slowlog::info_commandstats(out),
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
@@ -267,6 +283,7 @@ fn config_resetstat(session: &mut Session, _args: &[Bytes]) -> Reply {
     ] {
         counter.store(0, Ordering::Relaxed);
     }
+    super::slowlog::stats().reset();
     Reply::ok()
 }
 
@@ -476,64 +493,98 @@ fn client_info(session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::Verbatim("txt", Bytes::from(format!("{}\n", session.client.describe())))
 }
 
+/// CLIENT KILL addr:port (old form: OK or "No such client", may kill the caller) or
+/// CLIENT KILL [ID id] [TYPE normal|master|replica|slave|pubsub] [USER name] [ADDR addr]
+/// [LADDR addr] [SKIPME yes|no] [MAXAGE seconds] (new form: the number killed).
 fn client_kill(session: &mut Session, args: &[Bytes]) -> Reply {
-    let clients = session.node.clients.list();
-    if args.len() == 3 {
-        let addr = String::from_utf8_lossy(&args[2]);
-        return match clients.iter().find(|c| c.addr.to_string() == addr) {
-            Some(client) => {
-                client.close();
-                Reply::ok()
-            }
-            None => Reply::error("ERR No such client"),
-        };
+    #[derive(PartialEq)]
+    enum Type {
+        Normal,
+        Replica,
+        Master,
+        Pubsub,
     }
-    if args.len() % 2 != 0 {
-        return Reply::error(errors::SYNTAX);
+    let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
+    let (mut id, mut kind, mut addr, mut laddr, mut max_age_s) = (None, None, None, None, None);
+    let mut skip_me = true;
+    if args.len() == 3 {
+        addr = Some(text(&args[2]));
+        skip_me = false;
+    } else {
+        let mut position = 2;
+        while position < args.len() {
+            let Some(value) = args.get(position + 1) else {
+                return Reply::error(errors::SYNTAX);
+            };
+            let option = &args[position];
+            if is(option, "ID") {
+                match parse_i64(value).filter(|id| *id > 0) {
+                    Some(wanted) => id = Some(wanted as u64),
+                    None => return Reply::error("ERR client-id should be greater than 0"),
+                }
+            } else if is(option, "TYPE") {
+                kind = Some(match text(value).to_ascii_lowercase().as_str() {
+                    "normal" => Type::Normal,
+                    "slave" | "replica" => Type::Replica,
+                    "master" => Type::Master,
+                    "pubsub" => Type::Pubsub,
+                    _ => return Reply::error_owned(format!("ERR Unknown client type '{}'", text(value))),
+                });
+            } else if is(option, "ADDR") {
+                addr = Some(text(value));
+            } else if is(option, "LADDR") {
+                laddr = Some(text(value));
+            } else if is(option, "USER") {
+                if !is(value, "default") {
+                    return Reply::error_owned(format!("ERR No such user '{}'", text(value)));
+                }
+            } else if is(option, "SKIPME") {
+                if is(value, "yes") {
+                    skip_me = true;
+                } else if is(value, "no") {
+                    skip_me = false;
+                } else {
+                    return Reply::error(errors::SYNTAX);
+                }
+            } else if is(option, "MAXAGE") {
+                match parse_i64(value) {
+                    Some(age) => max_age_s = Some(age),
+                    None => return Reply::error(errors::NOT_INTEGER),
+                }
+            } else {
+                return Reply::error(errors::SYNTAX);
+            }
+            position += 2;
+        }
     }
     let mut killed = 0;
-    let mut skip_me = true;
-    let mut filters: Vec<(String, String)> = Vec::new();
-    for pair in args[2..].chunks(2) {
-        let field = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
-        let value = String::from_utf8_lossy(&pair[1]).to_string();
-        match field.as_str() {
-            "skipme" => skip_me = !value.eq_ignore_ascii_case("no"),
-            "id" | "addr" | "laddr" | "type" | "user" | "maxage" => filters.push((field, value)),
-            _ => return Reply::error(errors::SYNTAX),
-        }
-    }
-    for client in clients {
-        if skip_me && client.id == session.client.id {
-            continue;
-        }
-        let matched = filters.iter().all(|(field, value)| match field.as_str() {
-            "id" => value.parse::<u64>().ok() == Some(client.id),
-            "addr" => client.addr.to_string() == *value,
-            "laddr" => client.local_addr.to_string() == *value,
-            "type" => match value.to_ascii_lowercase().as_str() {
-                "pubsub" => {
-                    client.subscriptions.load(Ordering::Relaxed)
-                        + client.psubscriptions.load(Ordering::Relaxed)
-                        > 0
-                }
-                "normal" => {
-                    client.subscriptions.load(Ordering::Relaxed)
-                        + client.psubscriptions.load(Ordering::Relaxed)
-                        == 0
-                }
-                _ => false,
-            },
-            "user" => value == "default",
-            "maxage" => value.parse::<u64>().is_ok_and(|age| client.age_s() >= age),
-            _ => false,
-        });
+    for client in session.node.clients.list() {
+        let client_type = if client.is_monitor.load(Ordering::Relaxed) || !client.is_subscribed() {
+            Type::Normal
+        } else {
+            Type::Pubsub
+        };
+        let matched = addr.as_ref().is_none_or(|a| client.addr.to_string() == *a)
+            && laddr.as_ref().is_none_or(|a| client.local_addr.to_string() == *a)
+            && kind.as_ref().is_none_or(|k| *k == client_type)
+            && id.is_none_or(|id| client.id == id)
+            && max_age_s.is_none_or(|age| client.age_s() as i64 >= age)
+            && !(skip_me && client.id == session.client.id);
         if matched {
+            // The caller's own connection closes after this reply is written.
             client.close();
             killed += 1;
         }
     }
-    Reply::Int(killed)
+    if args.len() == 3 {
+        if killed == 0 {
+            Reply::error("ERR No such client")
+        } else {
+            Reply::ok()
+        }
+    } else {
+        Reply::Int(killed)
+    }
 }
 
 fn client_reply(session: &mut Session, args: &[Bytes]) -> Reply {
@@ -570,11 +621,33 @@ fn cluster(_session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::error(errors::CLUSTER_DISABLED)
 }
 
-fn shutdown(session: &mut Session, _args: &[Bytes]) -> Reply {
+/// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]. On success Redis sends no reply: the
+/// connection closes as the server exits.
+fn shutdown(session: &mut Session, args: &[Bytes]) -> Reply {
+    let (mut save, mut nosave, mut abort, mut other) = (false, false, false, false);
+    for arg in &args[1..] {
+        if is(arg, "NOSAVE") {
+            nosave = true;
+        } else if is(arg, "SAVE") {
+            save = true;
+        } else if is(arg, "NOW") || is(arg, "FORCE") {
+            other = true;
+        } else if is(arg, "ABORT") {
+            abort = true;
+        } else {
+            return Reply::error(errors::SYNTAX);
+        }
+    }
+    if (abort && (save || nosave || other)) || (save && nosave) {
+        return Reply::error(errors::SYNTAX);
+    }
+    if abort {
+        return Reply::error(errors::NO_SHUTDOWN_IN_PROGRESS);
+    }
     session.node.shutting_down.store(true, Ordering::Release);
     session.node.shutdown.notify_waiters();
     session.closing = true;
-    Reply::ok()
+    Reply::Raw(Bytes::new())
 }
 
 fn time(session: &mut Session, _args: &[Bytes]) -> Reply {

@@ -139,6 +139,8 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Reply {
 fn reset(session: &mut Session, _args: &[Bytes]) -> Reply {
     session.end_multi();
     crate::commands::pubsub::unsubscribe_all(session);
+    crate::commands::monitor::stop(session);
+    session.client.no_evict.store(false, Ordering::Relaxed);
     session.db = 0;
     session.client.db.store(0, Ordering::Relaxed);
     session.resp3 = false;

@@ -12,7 +12,9 @@ use crate::session::Session;
 
 pub mod admin;
 pub mod connection;
+pub mod monitor;
 pub mod pubsub;
+pub mod slowlog;
 pub mod transactions;
 
 /// A server command: runs against the session (and through it, the node).
@@ -23,6 +25,8 @@ pub const FAMILIES: &[(&[CommandSpec], &[(&str, ServerFn)])] = &[
     (admin::COMMANDS, admin::HANDLERS),
     (pubsub::COMMANDS, pubsub::HANDLERS),
     (transactions::COMMANDS, transactions::HANDLERS),
+    (monitor::COMMANDS, monitor::HANDLERS),
+    (slowlog::COMMANDS, slowlog::HANDLERS),
 ];
 
 const NAME_LEN_MAX: usize = 32;

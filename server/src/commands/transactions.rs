@@ -60,7 +60,7 @@ fn unwatch(session: &mut Session, _args: &[Bytes]) -> Reply {
 /// A queued command's place in the transaction.
 enum Step {
     Keyspace,
-    Server(Vec<Bytes>),
+    Server,
 }
 
 fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
@@ -79,16 +79,17 @@ fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     let mut steps = Vec::new();
     for (_, args) in queued {
         let spec = super::lookup(&args[0]).expect("queued commands were looked up");
+        let spec = flotilla_storage::machine::check(spec, &args).expect("checked when queued");
         if let Handler::Keyspace(_) = spec.handler {
-            commands.push((db, args));
-            steps.push(Step::Keyspace);
+            commands.push((db, args.clone()));
+            steps.push((Step::Keyspace, (spec, args)));
         } else {
             if spec.name == "select" {
                 if let Some(index) = parse_i64(&args[1]).filter(|i| (0..DATABASES as i64).contains(i)) {
                     db = index as u32;
                 }
             }
-            steps.push(Step::Server(args));
+            steps.push((Step::Server, (spec, args)));
         }
     }
     let keyspace_reply = if commands.is_empty() && watched.is_empty() {
@@ -105,17 +106,21 @@ fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     };
     let mut keyspace_replies = keyspace_replies.into_iter();
     let mut replies = Vec::with_capacity(steps.len());
-    for step in steps {
-        match step {
-            Step::Keyspace => replies.push(keyspace_replies.next().expect("one reply per queued command")),
-            Step::Server(args) => {
-                let spec = super::lookup(&args[0]).expect("looked up");
-                let spec = flotilla_storage::machine::check(spec, &args).expect("checked when queued");
+    session.in_exec = true;
+    for (step, (spec, args)) in steps {
+        let reply = match step {
+            Step::Keyspace => keyspace_replies.next().expect("one reply per queued command"),
+            Step::Server => {
                 let handler = super::server_handler(spec.name).expect("server command");
-                replies.push(handler(session, &args));
+                handler(session, &args)
             }
-        }
+        };
+        session.record_in_exec(spec, &args, &reply);
+        replies.push(reply);
     }
+    session.in_exec = false;
+    // A pub/sub confirmation inside EXEC is part of EXEC's reply, not a push of its own.
+    session.pushing = false;
     Reply::Array(replies)
 }
 

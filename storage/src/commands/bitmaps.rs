@@ -308,7 +308,7 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let len = sources.iter().map(Bytes::len).max().unwrap_or(0);
     let destination = &args[2];
-    expire_if_needed(ctx, destination);
+    let exists = expire_if_needed(ctx, destination);
     if len == 0 {
         let now_ms = ctx.now_ms;
         if ctx.db().remove(destination, now_ms).is_some() {
@@ -329,7 +329,7 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         };
     }
     let key = stored(destination);
-    if !ctx.db_ref().contains(&key, ctx.now_ms) {
+    if !exists {
         ctx.notify(class::NEW, "new", &key);
     }
     ctx.db().insert(key.clone(), Value::Str(Bytes::from(result)));

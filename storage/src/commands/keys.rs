@@ -44,12 +44,23 @@ fn parse_db_index(arg: &[u8], message: Option<&'static str>) -> Result<usize, Re
     Ok(index as usize)
 }
 
-/// Pushes a keyspace notification for a database other than the selected one.
+/// Pushes a generic keyspace notification for any database (MOVE and COPY reach others).
 fn notify_in(ctx: &mut Ctx, db: usize, event: &'static str, key: &Bytes) {
     ctx.events.push(Event::Notify {
         db,
         class: class::GENERIC,
         event,
+        key: key.clone(),
+    });
+}
+
+/// The `new` event Redis emits whenever a key is added (RENAME, COPY and MOVE add theirs
+/// after removing any key of that name, so it is always new).
+fn notify_new(ctx: &mut Ctx, db: usize, key: &Bytes) {
+    ctx.events.push(Event::Notify {
+        db,
+        class: class::NEW,
+        event: "new",
         key: key.clone(),
     });
 }
@@ -126,6 +137,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     let target_key = stored(target);
     let ready = matches!(value, Value::List(_) | Value::ZSet(_));
     db.insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    ctx.notify(class::NEW, "new", &target_key);
     ctx.notify(class::GENERIC, "rename_from", source);
     ctx.notify(class::GENERIC, "rename_to", &target_key);
     if ready {
@@ -160,6 +172,9 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         position += 1;
     }
+    if ctx.keyspace.settings.cluster_enabled && (source_db != 0 || target_db != 0) {
+        return Reply::error(errors::COPY_DB_IN_CLUSTER);
+    }
     let (source, target) = (&args[1], &args[2]);
     if source_db == target_db && source == target {
         return Reply::error(errors::SAME_OBJECT);
@@ -184,12 +199,16 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let target_key = stored(target);
     signal_if_blocking_type(ctx, target_db, &target_key, &value);
     ctx.keyspace.dbs[target_db].insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    notify_new(ctx, target_db, &target_key);
     notify_in(ctx, target_db, "copy_to", &target_key);
     Reply::Int(1)
 }
 
 /// MOVE key db: only when the key is absent from the target database.
 fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if ctx.keyspace.settings.cluster_enabled {
+        return Reply::error(errors::MOVE_IN_CLUSTER);
+    }
     let now_ms = ctx.now_ms;
     let source_db = ctx.db;
     let target_db = match parse_db_index(&args[2], None) {
@@ -216,6 +235,7 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let stored_key = stored(key);
     signal_if_blocking_type(ctx, target_db, &stored_key, &value);
     ctx.keyspace.dbs[target_db].insert_with_expiry(stored_key.clone(), value, expire_at_ms);
+    notify_new(ctx, target_db, &stored_key);
     notify_in(ctx, source_db, "move_from", &stored_key);
     notify_in(ctx, target_db, "move_to", &stored_key);
     Reply::Int(1)
@@ -533,6 +553,9 @@ fn flushall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    if ctx.keyspace.settings.cluster_enabled {
+        return Reply::error(errors::SWAPDB_IN_CLUSTER);
+    }
     let first = match parse_int(&args[1], Some(errors::INVALID_FIRST_DB_INDEX)) {
         Ok(index) => index,
         Err(reply) => return reply,
@@ -647,27 +670,35 @@ pub fn encoding_name(value: &Value, limits: &EncodingLimits) -> &'static str {
 }
 
 fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    let limits = ctx.keyspace.encoding;
+    let limits = ctx.keyspace.settings.encoding;
     match ctx.db_ref().get(&args[2], ctx.now_ms) {
         Some(value) => Reply::bulk(Bytes::from_static(encoding_name(value, &limits).as_bytes())),
         None => Reply::Nil,
     }
 }
 
-/// Access frequency is only tracked under an LFU eviction policy, which Flotilla does not
-/// run: Redis's error for the default policy.
+/// Redis only counts accesses under an LFU policy and refuses otherwise. Reads do not
+/// change replicated state, so no counter is kept: under LFU every key reports the counter
+/// Redis gives a new key.
 fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    const LFU_INIT_VAL: i64 = 5;
     if !ctx.db_ref().contains(&args[2], ctx.now_ms) {
         return Reply::Nil;
     }
-    Reply::error(errors::LFU_NOT_SELECTED)
+    if !ctx.keyspace.settings.lfu_policy {
+        return Reply::error(errors::LFU_NOT_SELECTED);
+    }
+    Reply::Int(LFU_INIT_VAL)
 }
 
-/// Reads do not change replicated state, so no access time is kept: a key always reads as
-/// just used.
+/// No access time is kept (reads do not change replicated state): a key always reads as
+/// just used. Under an LFU policy Redis refuses, as here.
 fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !ctx.db_ref().contains(&args[2], ctx.now_ms) {
         return Reply::Nil;
+    }
+    if ctx.keyspace.settings.lfu_policy {
+        return Reply::error(errors::LFU_SELECTED);
     }
     Reply::Int(0)
 }
@@ -1053,7 +1084,11 @@ mod tests {
         assert_eq!(run(&mut t, &["EXISTS", "a"]), ":0");
         assert_eq!(
             notifications(&t),
-            vec![(0, "rename_from", "a".into()), (0, "rename_to", "b".into())]
+            vec![
+                (0, "new", "b".into()),
+                (0, "rename_from", "a".into()),
+                (0, "rename_to", "b".into())
+            ]
         );
         // The target's TTL does not survive a rename of a persistent key onto it.
         run(&mut t, &["SET", "c", "3"]);
@@ -1104,7 +1139,10 @@ mod tests {
         assert_eq!(run(&mut t, &["TTL", "c"]), ":-1");
         t.events.clear();
         assert_eq!(run(&mut t, &["COPY", "k", "k", "DB", "3"]), ":1");
-        assert_eq!(notifications(&t), vec![(3, "copy_to", "k".into())]);
+        assert_eq!(
+            notifications(&t),
+            vec![(3, "new", "k".into()), (3, "copy_to", "k".into())]
+        );
         assert_eq!(run(&mut t, &["COPY", "missing", "x"]), ":0");
         assert_eq!(
             run(&mut t, &["COPY", "k", "x", "DB", "notanumber"]),
@@ -1151,7 +1189,11 @@ mod tests {
         assert_eq!(run(&mut t, &["MOVE", "k", "1"]), ":1");
         assert_eq!(
             notifications(&t),
-            vec![(0, "move_from", "k".into()), (1, "move_to", "k".into())]
+            vec![
+                (1, "new", "k".into()),
+                (0, "move_from", "k".into()),
+                (1, "move_to", "k".into())
+            ]
         );
         assert_eq!(run(&mut t, &["EXISTS", "k"]), ":0");
         assert_eq!(run(&mut t, &["MOVE", "k", "1"]), ":0");
@@ -1557,6 +1599,34 @@ mod tests {
         assert_eq!(replies, vec![Reply::Int(1)]);
         assert_eq!(notifications(&t), vec![(0, "expired", "a".into())]);
         assert_eq!(run(&mut t, &["DBSIZE"]), ":1");
+    }
+
+    #[test]
+    fn local_settings_change_object_and_database_commands() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        t.machine.keyspace.settings.lfu_policy = true;
+        assert_eq!(run(&mut t, &["OBJECT", "FREQ", "k"]), ":5");
+        assert!(
+            run(&mut t, &["OBJECT", "IDLETIME", "k"]).starts_with("-ERR An LFU maxmemory policy is selected")
+        );
+        t.machine.keyspace.settings.cluster_enabled = true;
+        assert_eq!(
+            run(&mut t, &["MOVE", "k", "1"]),
+            "-ERR MOVE is not allowed in cluster mode"
+        );
+        assert_eq!(
+            run(&mut t, &["SWAPDB", "0", "1"]),
+            "-ERR SWAPDB is not allowed in cluster mode"
+        );
+        assert_eq!(
+            run(&mut t, &["COPY", "k", "c", "DB", "1"]),
+            "-ERR Copying to another database is not allowed in cluster mode"
+        );
+        assert_eq!(run(&mut t, &["COPY", "k", "c", "DB", "0"]), ":1");
+        t.machine.keyspace.settings.encoding.hash_max_listpack_entries = 0;
+        run(&mut t, &["HSET", "h", "f", "v"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "h"]), "$hashtable");
     }
 
     #[test]

@@ -35,13 +35,19 @@ pub fn get_string<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c Bytes>, Rep
 }
 
 /// Removes `key` if it has expired, as Redis's write lookup does before a command decides
-/// anything: the removal is reported as an `expired` event.
-pub fn expire_if_needed(ctx: &mut Ctx, key: &[u8]) {
+/// anything (the `expired` event comes before the command's own events, as in Redis).
+/// Returns whether the key exists afterwards.
+pub fn expire_if_needed(ctx: &mut Ctx, key: &[u8]) -> bool {
     let now_ms = ctx.now_ms;
-    let db = ctx.db_ref();
     // `get_slot(key, 0)` sees the key whatever its expiry.
-    if db.get_slot(key, 0).is_some() && !db.contains(key, now_ms) {
-        ctx.db().remove(key, now_ms);
+    match ctx.db_ref().get_slot(key, 0) {
+        None => false,
+        Some(slot) if slot.expire_at_ms().is_some_and(|at| at <= now_ms) => {
+            ctx.db().remove(key, now_ms);
+            ctx.flush_expired();
+            false
+        }
+        Some(_) => true,
     }
 }
 
@@ -200,7 +206,7 @@ struct SetRequest<'a> {
 
 fn set_generic(ctx: &mut Ctx, request: SetRequest) -> Reply {
     let key = request.key;
-    expire_if_needed(ctx, key);
+    let found = expire_if_needed(ctx, key);
     let old = if request.get {
         match get_string(ctx, key) {
             Ok(old) => Some(old.cloned()),
@@ -209,7 +215,6 @@ fn set_generic(ctx: &mut Ctx, request: SetRequest) -> Reply {
     } else {
         None
     };
-    let found = ctx.db_ref().contains(key, ctx.now_ms);
     if (request.nx && found) || (request.xx && !found) {
         return match old {
             Some(old) => bulk_or_nil(old),
@@ -414,16 +419,14 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     }
     if nx {
         for pair in args[1..].chunks(2) {
-            expire_if_needed(ctx, &pair[0]);
-            if ctx.db_ref().contains(&pair[0], ctx.now_ms) {
+            if expire_if_needed(ctx, &pair[0]) {
                 return Reply::Int(0);
             }
         }
     }
     for pair in args[1..].chunks(2) {
         let key = stored(&pair[0]);
-        expire_if_needed(ctx, &key);
-        if !ctx.db_ref().contains(&key, ctx.now_ms) {
+        if !expire_if_needed(ctx, &key) {
             ctx.notify(class::NEW, "new", &key);
         }
         ctx.db().insert(key.clone(), Value::Str(stored(&pair[1])));
@@ -1091,7 +1094,7 @@ mod tests {
         assert!(events(&mut t).is_empty());
         t.now_ms += 5000;
         run(&mut t, &["SET", "k", "v"]);
-        assert_eq!(events(&mut t), ["new:k", "set:k", "expired:k"]);
+        assert_eq!(events(&mut t), ["expired:k", "new:k", "set:k"]);
     }
 
     #[test]

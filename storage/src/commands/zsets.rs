@@ -19,6 +19,7 @@ use flotilla_protocol::Reply;
 use indexmap::IndexMap;
 
 use crate::args::{is, parse_i64};
+use crate::commands::hashes::RANDOM_REPLY_LEN_MAX;
 use crate::ctx::{class, Ctx};
 use crate::errors::{self, zset as zerr};
 use crate::glob;
@@ -241,6 +242,16 @@ fn store_result(ctx: &mut Ctx, destination: &Bytes, result: ZSet, event: &'stati
 /// Member/score pairs for WITHSCORES-style replies: a flat array in RESP2, and in RESP3 an
 /// array of [member, score] pairs as Redis 7 sends them (a map would lose the order).
 fn pairs(items: Vec<(Bytes, f64)>) -> Reply {
+    Reply::Pairs(
+        items
+            .into_iter()
+            .map(|(member, score)| (Reply::Bulk(member), Reply::Double(score)))
+            .collect(),
+    )
+}
+
+/// Always-flat [member, score, member, score …] (ZPOPMIN without a count, in both protocols).
+fn flat_pairs(items: Vec<(Bytes, f64)>) -> Reply {
     let mut flat = Vec::with_capacity(items.len() * 2);
     for (member, score) in items {
         flat.push(Reply::Bulk(member));
@@ -937,7 +948,7 @@ fn pop_generic(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize, shape: Pop
     );
     remove_if_empty(ctx, key);
     match shape {
-        PopReply::Flat => pairs(popped),
+        PopReply::Flat => flat_pairs(popped),
         PopReply::Pairs => pairs(popped),
         PopReply::KeyFlat => {
             let mut items = vec![Reply::Bulk(key.clone())];
@@ -1077,6 +1088,9 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Array(Vec::new());
     }
     let unique = count > 0;
+    if !unique && count.unsigned_abs() > RANDOM_REPLY_LEN_MAX {
+        return Reply::error(errors::RANDOM_REPLY_TOO_LARGE);
+    }
     let wanted = count.unsigned_abs() as usize;
     // Draw positions of the insertion-ordered view first (the random source needs &mut ctx).
     let positions: Vec<usize> = if !unique || wanted == 1 {
@@ -2216,8 +2230,8 @@ mod tests {
         }
         let Reply::Array(items) = t.command(&[b"ZRANDMEMBER", b"z", b"-20"]) else { panic!() };
         assert_eq!(items.len(), 20);
-        let Reply::Array(items) = t.command(&[b"ZRANDMEMBER", b"z", b"-3", b"WITHSCORES"]) else { panic!() };
-        assert_eq!(items.len(), 6);
+        let Reply::Pairs(items) = t.command(&[b"ZRANDMEMBER", b"z", b"-3", b"WITHSCORES"]) else { panic!() };
+        assert_eq!(items.len(), 3);
         assert_eq!(
             run(&mut t, &["ZRANDMEMBER", "z", "-9223372036854775808"]),
             "-ERR value is out of range, value must between -9223372036854775807 and 9223372036854775807"

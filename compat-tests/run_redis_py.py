@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+"""Runs redis-py's own test suite (sdist from PyPI, fetched into the cache at
+run time, with its test requirements in a venv there) against Flotilla in
+RESP2 and RESP3, and the same against Debian's redis-server as reference.
+
+Only the test files that talk to a standalone server are run; cluster,
+sentinel, module, SSL and replica tests are deselected by marker. See
+compat-tests/README.md.
+"""
+
+import argparse
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import compat_common as cc  # noqa: E402
+
+REDIS_PY_VERSION = "8.1.0"
+
+# Test files that exercise a live standalone server (the rest of the suite is
+# mostly mocked unit tests, cluster or sentinel tests).
+TEST_FILES = [
+    "test_commands.py", "test_pipeline.py", "test_pubsub.py", "test_lock.py",
+    "test_scripting.py", "test_function.py", "test_keyspace_notifications.py",
+    "test_encoding.py", "test_connection.py", "test_connection_pool.py",
+    "test_monitor.py", "test_multiprocessing.py", "test_cache.py", "test_hash.py",
+]
+
+MARKERS = ("not onlycluster and not redismod and not ssl and not replica "
+           "and not cp_integration and not multidb_integration and not experimental")
+
+# Linters, packaging and profiling tools from dev_requirements.txt that the
+# tests do not import.
+SKIP_REQUIREMENTS = {"ruff", "vulture", "build", "invoke", "click", "pytest-cov",
+                     "pytest-profiling"}
+
+CONSTRAINTS = os.path.join(cc.HERE, "redis-py-constraints.txt")
+
+RESULT = re.compile(r"^(tests/\S.*?) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)(?:\s|$)")
+
+
+def ensure_suite(refresh=False):
+    """(source tree, venv python) in the cache, created if absent."""
+    root = os.path.join(cc.cache_dir(), "redis-py")
+    os.makedirs(root, exist_ok=True)
+    tree = os.path.join(root, f"redis-{REDIS_PY_VERSION}")
+    venv = os.path.join(root, f"venv-{REDIS_PY_VERSION}")
+    ready = os.path.join(venv, ".flotilla-ready")
+    py = os.path.join(venv, "bin", "python")
+    if refresh:
+        shutil.rmtree(tree, ignore_errors=True)
+        shutil.rmtree(venv, ignore_errors=True)
+    with open(CONSTRAINTS) as f:
+        pins = f.read()
+    try:
+        with open(ready) as f:
+            installed_pins = f.read()
+    except OSError:
+        installed_pins = None
+    if not os.path.isfile(py):
+        # The venv's own pip does the download too, so the system Python
+        # needs only the venv module.
+        cc.log(f"creating test venv {venv}")
+        shutil.rmtree(venv, ignore_errors=True)
+        subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+    pip = [py, "-m", "pip", "--disable-pip-version-check"]
+    if not os.path.isfile(os.path.join(tree, "tests", "conftest.py")):
+        work = tempfile.mkdtemp(prefix="fetch-", dir=root)
+        cc.log(f"fetching redis-py {REDIS_PY_VERSION} sdist from PyPI")
+        subprocess.run(pip + ["download", "-q", "--no-deps", "--no-binary", ":all:",
+                              f"redis=={REDIS_PY_VERSION}", "-d", work], check=True)
+        sdist = glob.glob(os.path.join(work, "redis-*.tar.gz"))[0]
+        with tarfile.open(sdist) as tf:
+            try:
+                tf.extractall(work, filter="data")
+            except TypeError:  # Python before 3.11.4 has no extraction filters
+                tf.extractall(work)
+        shutil.rmtree(tree, ignore_errors=True)
+        os.rename(os.path.join(work, f"redis-{REDIS_PY_VERSION}"), tree)
+        shutil.rmtree(work, ignore_errors=True)
+    if installed_pins != pins:
+        reqs = []
+        with open(os.path.join(tree, "dev_requirements.txt")) as f:
+            for line in f:
+                line = line.strip()
+                name = re.split(r"[<>=~!; \[]", line, maxsplit=1)[0].lower()
+                if line and not line.startswith("#") and name not in SKIP_REQUIREMENTS:
+                    reqs.append(line)
+        req_file = os.path.join(venv, "requirements.txt")
+        with open(req_file, "w") as f:
+            f.write("\n".join(reqs) + "\n")
+        cc.log("installing the suite's test requirements into the venv")
+        subprocess.run(pip + ["install", "-q", "-r", req_file, "-c", CONSTRAINTS], check=True)
+        with open(ready, "w") as f:
+            f.write(pins)
+    return tree, py
+
+
+class Outcome:
+    def __init__(self):
+        self.status = {}        # nodeid -> final status
+        self.note = ""
+        self.seconds = 0.0
+
+    def record(self, nodeid, status):
+        prev = self.status.get(nodeid)
+        # A teardown ERROR after PASSED makes the test a failure.
+        if prev in ("FAILED", "ERROR"):
+            return
+        self.status[nodeid] = status
+
+    def count(self, *kinds):
+        return sum(1 for s in self.status.values() if s in kinds)
+
+    @property
+    def passed(self):
+        return self.count("PASSED", "XPASS")
+
+    @property
+    def failed(self):
+        return self.count("FAILED", "ERROR")
+
+    @property
+    def skipped(self):
+        return self.count("SKIPPED", "XFAIL")
+
+    def as_dict(self):
+        return {"passed": self.passed, "failed": self.failed, "skipped": self.skipped,
+                "note": self.note, "seconds": round(self.seconds, 1),
+                "failed_tests": sorted(k for k, v in self.status.items()
+                                       if v in ("FAILED", "ERROR"))}
+
+
+def run_protocol(tree, py, port, protocol, args, log_path):
+    files = [os.path.join("tests", f) for f in TEST_FILES]
+    if args.asyncio:
+        files += [os.path.join("tests", "test_asyncio", f) for f in TEST_FILES
+                  if os.path.isfile(os.path.join(tree, "tests", "test_asyncio", f))]
+    url = f"redis://127.0.0.1:{port}/0"
+    cmd = [py, "-m", "pytest", *files,
+           "--redis-url", url, "--redis-mod-url", url,
+           "--protocol", str(protocol),
+           "-m", MARKERS,
+           "-o", "addopts=", "-p", "no:cacheprovider",
+           f"--timeout={args.test_timeout}",
+           "-v", "--tb=no", "--color=no", "-W", "ignore"]
+    env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
+    out = Outcome()
+    state = {"last": time.monotonic(), "slow_streak": 0}
+
+    def on_line(line):
+        now = time.monotonic()
+        if line is not None:
+            if line.startswith("INTERNALERROR>") and "Error" in line:
+                state["internal"] = line[len("INTERNALERROR>"):].strip()
+            m = RESULT.match(line)
+            if m:
+                gap = now - state["last"]
+                state["last"] = now
+                # Consecutive results that each took the per-test timeout
+                # mean the server stopped answering.
+                state["slow_streak"] = state["slow_streak"] + 1 \
+                    if gap >= args.test_timeout - 1 else 0
+                out.record(m.group(1), m.group(2))
+                if state["slow_streak"] >= 10:
+                    return "abort"
+            return None
+        if now - state["last"] > args.test_timeout + 60:
+            return "abort"
+        return None
+
+    start = time.monotonic()
+    rc, reason = cc.run_group(cmd, tree, env, args.protocol_timeout, on_line, log_path)
+    out.seconds = time.monotonic() - start
+    if reason:
+        out.note = reason
+    elif rc not in (0, 1):
+        out.note = f"pytest exit code {rc}"
+        if state.get("internal"):
+            out.note += ": " + state["internal"][:80]
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--protocols", default="2,3", help="RESP versions to run (default 2,3)")
+    ap.add_argument("--no-redis", action="store_true", help="skip the redis-server reference run")
+    ap.add_argument("--server", help="Flotilla binary (default target/release/flotilla)")
+    ap.add_argument("--server-arg", action="append", default=[],
+                    help="extra argument for the Flotilla command line (repeatable)")
+    ap.add_argument("--check", action="store_true",
+                    help="exit 1 if a protocol's Flotilla pass count is below baseline.json")
+    ap.add_argument("--update-baseline", action="store_true",
+                    help="raise baseline.json floors to the current counts (never lowers)")
+    ap.add_argument("--protocol-timeout", type=int, default=600,
+                    help="wall-clock seconds per protocol and server (default 600)")
+    ap.add_argument("--test-timeout", type=int, default=15,
+                    help="pytest-timeout seconds per test (default 15)")
+    ap.add_argument("--asyncio", action="store_true",
+                    help="also run the asyncio variants of the test files")
+    ap.add_argument("--show-failures", action="store_true",
+                    help="list the failing Flotilla tests")
+    ap.add_argument("--refresh", action="store_true", help="fetch the suite and venv again")
+    args = ap.parse_args()
+
+    protocols = [int(p) for p in args.protocols.split(",")]
+    server_path = cc.resolve_server(args.server)
+    t0 = time.monotonic()
+    tree, py = ensure_suite(args.refresh)
+    logs_dir = os.path.join(cc.cache_dir(), "results", "redis-py-logs")
+    os.makedirs(logs_dir, exist_ok=True)
+    cc.log(f"redis-py {REDIS_PY_VERSION}; server {server_path}; logs in {logs_dir}")
+
+    targets = [("flotilla", server_path)]
+    if not args.no_redis:
+        targets.append(("redis", shutil.which("redis-server")
+                        or sys.exit("redis-server missing (or pass --no-redis)")))
+    results = {t: {} for t, _ in targets}
+    for proto in protocols:
+        for target, path in targets:
+            extra = args.server_arg if target == "flotilla" else []
+            srv = cc.Server(target, path, extra)
+            log_path = os.path.join(logs_dir, f"{target}-resp{proto}.log")
+            cc.log(f"{target} RESP{proto}: running")
+            try:
+                srv.start()
+            except RuntimeError as e:
+                o = Outcome()
+                o.note = "server did not start"
+                results[target][proto] = o
+                cc.log(f"{target} RESP{proto}: server did not start: {e}")
+                continue
+            try:
+                o = run_protocol(tree, py, srv.port, proto, args, log_path)
+                if not srv.alive():
+                    o.note = (o.note + "; " if o.note else "") + \
+                        f"server exited ({srv.proc.returncode})"
+                    cc.log(f"{target} server died; log tail:\n{srv.log_tail()}")
+            finally:
+                srv.stop()
+            results[target][proto] = o
+            cc.log(f"{target:8} RESP{proto} {o.passed:5} passed {o.failed:5} failed "
+                   f"{o.skipped:5} skipped  {o.seconds:6.1f}s {o.note}")
+
+    baseline = cc.load_baseline().get("redis-py", {})
+    headers = ["protocol", "flotilla ok", "flotilla fail", "flotilla skip",
+               "redis ok", "redis fail", "redis skip", "baseline", "note"]
+    rows = []
+    for proto in protocols:
+        f = results["flotilla"][proto]
+        r = results.get("redis", {}).get(proto)
+        rows.append([f"RESP{proto}", f.passed, f.failed, f.skipped,
+                     r.passed if r else "-", r.failed if r else "-", r.skipped if r else "-",
+                     baseline.get(f"resp{proto}", 0), f.note])
+    cc.print_table(f"redis-py {REDIS_PY_VERSION} test suite, standalone tests", headers, rows)
+    if args.show_failures:
+        for proto in protocols:
+            print(f"flotilla failures, RESP{proto}:")
+            for n in results["flotilla"][proto].as_dict()["failed_tests"]:
+                print("   ", n)
+    path = cc.write_results("redis-py.json", {
+        t: {f"resp{p}": o.as_dict() for p, o in per.items()} for t, per in results.items()})
+    cc.log(f"details in {path}; took {time.monotonic() - t0:.0f}s")
+
+    counts = {f"resp{p}": results["flotilla"][p].passed for p in protocols}
+    regressions = cc.check_and_update("redis-py", counts, args.check, args.update_baseline)
+    if args.check and regressions:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

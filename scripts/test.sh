@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The project's test command: the Rust test suite, then the third-party
+# compatibility suites against the release binary in --check mode (each
+# Flotilla pass count must stay at or above compat-tests/baseline.json).
+#
+#   COMPAT=0 bash scripts/test.sh            Rust tests only
+#   COMPAT_REFERENCE=1 bash scripts/test.sh  also run redis-py against redis-server
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+step() { echo "==> [$(date -u +%H:%M:%S)] $*"; }
+start=$SECONDS
+
+if cargo nextest --version >/dev/null 2>&1; then
+    step "cargo nextest run --workspace --release"
+    cargo nextest run --workspace --release
+else
+    step "cargo test --workspace --release"
+    cargo test --workspace --release
+fi
+step "Rust tests done ($((SECONDS - start))s)"
+
+if [ "${COMPAT:-1}" = "0" ]; then
+    exit 0
+fi
+
+step "cargo build --release (the binary the compat suites run)"
+cargo build --release
+
+status=0
+t=$SECONDS
+# The TCL reference run against redis-server is cheap (~1.5 min), so it stays on.
+step "Redis TCL suite (compat-tests/run_tcl.py --check)"
+python3 compat-tests/run_tcl.py --check || status=1
+step "Redis TCL suite done ($((SECONDS - t))s)"
+
+t=$SECONDS
+py_args=(--check)
+if [ "${COMPAT_REFERENCE:-0}" != "1" ]; then
+    py_args+=(--no-redis)
+fi
+step "redis-py suite (compat-tests/run_redis_py.py ${py_args[*]})"
+python3 compat-tests/run_redis_py.py "${py_args[@]}" || status=1
+step "redis-py suite done ($((SECONDS - t))s)"
+
+if [ "$status" -ne 0 ]; then
+    step "FAILED: a compat pass count fell below compat-tests/baseline.json"
+    exit 1
+fi
+step "all tests done ($((SECONDS - start))s)"

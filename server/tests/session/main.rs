@@ -1,0 +1,425 @@
+//! Session behaviour of the real binary over TCP, asserting exact reply bytes: pub/sub in RESP2
+//! and RESP3, keyspace notifications, transactions, protocol errors, connection limits,
+//! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM.
+
+mod support;
+
+use std::time::Duration;
+use support::Node;
+
+/// Subscribed RESP2 clients get arrays, PING's two-element form, and refusal of other
+/// commands; a publisher's message arrives as a `message` array.
+#[test]
+fn pubsub_resp2() {
+    let node = Node::start(&[]);
+    let mut subscriber = node.client();
+    let mut publisher = node.client();
+    subscriber.call(
+        "SUBSCRIBE a b",
+        b"*3\r\n$9\r\nsubscribe\r\n$1\r\na\r\n:1\r\n*3\r\n$9\r\nsubscribe\r\n$1\r\nb\r\n:2\r\n",
+    );
+    subscriber.call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+    subscriber.call("PING hi", b"*2\r\n$4\r\npong\r\n$2\r\nhi\r\n");
+    subscriber.call(
+        "GET k",
+        b"-ERR Can't execute 'get': only (P|S)SUBSCRIBE / (P|S)UNSUBSCRIBE / PING / QUIT / RESET are allowed in this context\r\n",
+    );
+    publisher.call("PUBLISH a hello", b":1\r\n");
+    subscriber.expect(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$5\r\nhello\r\n");
+    subscriber.call(
+        "PSUBSCRIBE a*",
+        b"*3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:3\r\n",
+    );
+    publisher.call("PUBLISH a x", b":2\r\n");
+    subscriber.expect(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nx\r\n");
+    subscriber.expect(b"*4\r\n$8\r\npmessage\r\n$2\r\na*\r\n$1\r\na\r\n$1\r\nx\r\n");
+    publisher.call("PUBSUB NUMSUB a zz", b"*4\r\n$1\r\na\r\n:1\r\n$2\r\nzz\r\n:0\r\n");
+    publisher.call("PUBSUB NUMPAT", b":1\r\n");
+    publisher.call("PUBSUB CHANNELS", b"*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    subscriber.call(
+        "UNSUBSCRIBE",
+        b"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:2\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:1\r\n",
+    );
+    subscriber.call(
+        "PUNSUBSCRIBE",
+        b"*3\r\n$12\r\npunsubscribe\r\n$2\r\na*\r\n:0\r\n",
+    );
+    subscriber.call("PUNSUBSCRIBE", b"*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n");
+    subscriber.call("PING", b"+PONG\r\n");
+}
+
+/// RESP3 subscribers get push frames and may run any command while subscribed.
+#[test]
+fn pubsub_resp3() {
+    let node = Node::start(&[]);
+    let mut subscriber = node.client();
+    let mut publisher = node.client();
+    subscriber.send("HELLO 3");
+    assert_eq!(subscriber.read_line(), "%7");
+    // The last field is `modules`, an empty array.
+    while subscriber.read_line() != "*0" {}
+    subscriber.call("SUBSCRIBE ch", b">3\r\n$9\r\nsubscribe\r\n$2\r\nch\r\n:1\r\n");
+    subscriber.call("GET missing", b"_\r\n");
+    subscriber.call("PING", b"+PONG\r\n");
+    publisher.call("PUBLISH ch m", b":1\r\n");
+    subscriber.expect(b">3\r\n$7\r\nmessage\r\n$2\r\nch\r\n$1\r\nm\r\n");
+    // Shard channels are a namespace of their own.
+    subscriber.call("SSUBSCRIBE sh", b">3\r\n$10\r\nssubscribe\r\n$2\r\nsh\r\n:1\r\n");
+    publisher.call("PUBLISH sh m", b":0\r\n");
+    publisher.call("SPUBLISH sh m", b":1\r\n");
+    subscriber.expect(b">3\r\n$8\r\nsmessage\r\n$2\r\nsh\r\n$1\r\nm\r\n");
+}
+
+/// Subscription notifications are sent even while replies are switched off.
+#[test]
+fn pubsub_notifications_ignore_client_reply_off() {
+    let node = Node::start(&[]);
+    let mut subscriber = node.client();
+    subscriber.send("CLIENT REPLY OFF");
+    subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+}
+
+/// Keyspace and keyevent notifications follow notify-keyspace-events, after the write.
+#[test]
+fn keyspace_notifications() {
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    let mut subscriber = node.client();
+    admin.call("CONFIG SET notify-keyspace-events KEA", b"+OK\r\n");
+    subscriber.call("PSUBSCRIBE *", b"*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n");
+    admin.call("SET foo bar", b"+OK\r\n");
+    subscriber.expect(&pmessage("*", "__keyspace@0__:foo", "set"));
+    subscriber.expect(&pmessage("*", "__keyevent@0__:set", "foo"));
+    admin.call("CONFIG SET notify-keyspace-events Kl", b"+OK\r\n");
+    admin.call("SET foo baz", b"+OK\r\n");
+    admin.call("LPUSH list a", b":1\r\n");
+    subscriber.expect(&pmessage("*", "__keyspace@0__:list", "lpush"));
+}
+
+fn pmessage(pattern: &str, channel: &str, message: &str) -> Vec<u8> {
+    let mut out = b"*4\r\n$8\r\npmessage\r\n".to_vec();
+    for part in [pattern, channel, message] {
+        out.extend_from_slice(format!("${}\r\n{part}\r\n", part.len()).as_bytes());
+    }
+    out
+}
+
+/// MULTI/EXEC: QUEUED replies, per-command results, queue-time errors abort, WATCH aborts
+/// with a null reply, and the misuse errors.
+#[test]
+fn transactions() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let mut other = node.client();
+    client.call("MULTI", b"+OK\r\n");
+    client.call("MULTI", b"-ERR MULTI calls can not be nested\r\n");
+    client.call("WATCH x", b"-ERR WATCH inside MULTI is not allowed\r\n");
+    client.call("SET a 1", b"+QUEUED\r\n");
+    client.call("INCR a", b"+QUEUED\r\n");
+    client.call("LPUSH a x", b"+QUEUED\r\n");
+    client.call("PING", b"+QUEUED\r\n");
+    client.call(
+        "EXEC",
+        b"*4\r\n+OK\r\n:2\r\n-WRONGTYPE Operation against a key holding the wrong kind of value\r\n+PONG\r\n",
+    );
+    client.call("EXEC", b"-ERR EXEC without MULTI\r\n");
+    client.call("DISCARD", b"-ERR DISCARD without MULTI\r\n");
+
+    client.call("MULTI", b"+OK\r\n");
+    client.call("SET b 1", b"+QUEUED\r\n");
+    client.call(
+        "NOSUCH x",
+        b"-ERR unknown command 'NOSUCH', with args beginning with: 'x' \r\n",
+    );
+    client.call("GET", b"-ERR wrong number of arguments for 'get' command\r\n");
+    client.call(
+        "EXEC",
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    client.call("EXISTS b", b":0\r\n");
+
+    client.call("MULTI", b"+OK\r\n");
+    client.call("SHUTDOWN", b"-ERR Command not allowed inside a transaction\r\n");
+    client.call(
+        "EXEC",
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+
+    client.call("WATCH w", b"+OK\r\n");
+    other.call("SET w 1", b"+OK\r\n");
+    client.call("MULTI", b"+OK\r\n");
+    client.call("SET w 2", b"+QUEUED\r\n");
+    client.call("EXEC", b"*-1\r\n");
+    client.call("GET w", b"$1\r\n1\r\n");
+
+    // A watched key that expires aborts the transaction too.
+    client.call("SET e 1 PX 50", b"+OK\r\n");
+    client.call("WATCH e", b"+OK\r\n");
+    std::thread::sleep(Duration::from_millis(120));
+    client.call("MULTI", b"+OK\r\n");
+    client.call("PING", b"+QUEUED\r\n");
+    client.call("EXEC", b"*-1\r\n");
+
+    // FLUSHALL touches a watched key that existed.
+    client.call("SET f 1", b"+OK\r\n");
+    client.call("WATCH f", b"+OK\r\n");
+    other.call("FLUSHALL", b"+OK\r\n");
+    client.call("MULTI", b"+OK\r\n");
+    client.call("PING", b"+QUEUED\r\n");
+    client.call("EXEC", b"*-1\r\n");
+
+    // EXEC always forgets the watched keys.
+    client.call("WATCH g", b"+OK\r\n");
+    other.call("SET g 1", b"+OK\r\n");
+    client.call("MULTI", b"+OK\r\n");
+    client.call("EXEC", b"*-1\r\n");
+    client.call("MULTI", b"+OK\r\n");
+    client.call("EXEC", b"*0\r\n");
+}
+
+/// Malformed requests get Redis's protocol error and the connection is closed; harmless
+/// oddities (empty lines, negative counts, inline commands) are served.
+#[test]
+fn protocol_edge_cases() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.send_raw(b"\r\n*-10\r\n*0\r\nPING\r\nECHO \"a b\"\r\n");
+    client.expect(b"+PONG\r\n$3\r\na b\r\n");
+    for (input, error) in [
+        (&b"*3000000000\r\n"[..], "invalid multibulk length"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n", "expected '$', got 'f'"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", "invalid bulk length"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n", "invalid bulk length"),
+        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n", "invalid bulk length"),
+        (b"set \"\"\"test-key\"\"\" test-value\r\n", "unbalanced quotes in request"),
+    ] {
+        let mut client = node.client();
+        client.send_raw(input);
+        client.expect(format!("-ERR Protocol error: {error}\r\n").as_bytes());
+        assert!(client.closed_within(Duration::from_secs(5)));
+    }
+}
+
+/// Requests from a client that must still authenticate are held small.
+#[test]
+fn unauthenticated_request_limits() {
+    let node = Node::start(&["--requirepass", "secret"]);
+    let mut client = node.client();
+    client.call("GET k", b"-NOAUTH Authentication required.\r\n");
+    let many = vec!["x"; 11].join(" ");
+    client.send(&many);
+    client.expect(b"-ERR Protocol error: unauthenticated multibulk length\r\n");
+    assert!(client.closed_within(Duration::from_secs(5)));
+    let mut client = node.client();
+    client.call("AUTH secret", b"+OK\r\n");
+    client.send(&many);
+    client.expect(b"-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n");
+}
+
+/// `maxclients` refuses the connection over the limit with Redis's error and counts it.
+#[test]
+fn maxclients_refuses_and_counts() {
+    let node = Node::start(&["--maxclients", "1"]);
+    let mut first = node.client();
+    first.call("PING", b"+PONG\r\n");
+    let mut second = node.client();
+    second.expect(b"-ERR max number of clients reached\r\n");
+    assert!(second.closed_within(Duration::from_secs(5)));
+    let info = first.bulk("INFO stats");
+    let rejected: u64 = info
+        .split("\r\n")
+        .find_map(|line| line.strip_prefix("rejected_connections:"))
+        .and_then(|n| n.parse().ok())
+        .expect("rejected_connections");
+    assert!(rejected >= 1, "{info}");
+}
+
+/// An idle client is closed after `timeout` seconds; a subscriber is not.
+#[test]
+fn idle_timeout_spares_subscribers() {
+    let node = Node::start(&["--timeout", "1"]);
+    let mut idle = node.client();
+    let mut subscriber = node.client();
+    idle.call("PING", b"+PONG\r\n");
+    subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+    assert!(idle.closed_within(Duration::from_secs(4)));
+    subscriber.call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
+}
+
+/// CLIENT REPLY OFF silences replies until ON; SKIP silences the next command only.
+#[test]
+fn client_reply_modes() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.send("CLIENT REPLY OFF");
+    client.send("SET a 1");
+    client.call("CLIENT REPLY ON", b"+OK\r\n");
+    client.send("CLIENT REPLY SKIP");
+    client.send("GET a");
+    client.call("GET a", b"$1\r\n1\r\n");
+}
+
+/// CLIENT KILL by id, by address and by type closes the matching connections.
+#[test]
+fn client_kill_variants() {
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    let mut victim = node.client();
+    victim.send("CLIENT ID");
+    let id = victim.read_line();
+    let id = id.trim_start_matches(':');
+    admin.call(&format!("CLIENT KILL ID {id}"), b":1\r\n");
+    assert!(victim.closed_within(Duration::from_secs(5)));
+
+    let mut victim = node.client();
+    let address = victim.stream.local_addr().unwrap().to_string();
+    victim.call("PING", b"+PONG\r\n");
+    admin.call(&format!("CLIENT KILL {address}"), b"+OK\r\n");
+    assert!(victim.closed_within(Duration::from_secs(5)));
+    admin.call("CLIENT KILL 127.0.0.1:1", b"-ERR No such client\r\n");
+
+    let mut subscriber = node.client();
+    subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+    admin.call("CLIENT KILL TYPE pubsub", b":1\r\n");
+    assert!(subscriber.closed_within(Duration::from_secs(5)));
+
+    admin.call("CLIENT KILL TYPE nosuch", b"-ERR Unknown client type 'nosuch'\r\n");
+    admin.call("CLIENT KILL ID 0", b"-ERR client-id should be greater than 0\r\n");
+    admin.call("CLIENT KILL SKIPME maybe", b"-ERR syntax error\r\n");
+    // The old form may kill the caller, which still gets its reply.
+    let own = admin.stream.local_addr().unwrap().to_string();
+    admin.call(&format!("CLIENT KILL {own}"), b"+OK\r\n");
+    assert!(admin.closed_within(Duration::from_secs(5)));
+}
+
+/// MONITOR shows each executed command as Redis formats it, MULTI … EXEC in order.
+#[test]
+fn monitor_lines() {
+    let node = Node::start(&[]);
+    let mut monitor = node.client();
+    let mut client = node.client();
+    monitor.call("MONITOR", b"+OK\r\n");
+    client.call("set k v", b"+OK\r\n");
+    let line = monitor.read_line();
+    let (time, rest) = line.split_once(' ').expect("time");
+    assert!(time.starts_with('+'), "{line}");
+    let (seconds, micros) = time[1..].split_once('.').expect("dot");
+    assert!(seconds.len() >= 10 && seconds.bytes().all(|b| b.is_ascii_digit()), "{line}");
+    assert!(micros.len() == 6 && micros.bytes().all(|b| b.is_ascii_digit()), "{line}");
+    let peer = client.stream.local_addr().unwrap().to_string();
+    assert_eq!(rest, format!("[0 {peer}] \"set\" \"k\" \"v\""));
+
+    client.call("multi", b"+OK\r\n");
+    client.call("set a \"x", b"+QUEUED\r\n");
+    client.call("exec", b"*1\r\n+OK\r\n");
+    assert!(monitor.read_line().ends_with("\"multi\""));
+    assert!(monitor.read_line().ends_with("\"set\" \"a\" \"\\\"x\""));
+    assert!(monitor.read_line().ends_with("\"exec\""));
+    client.call("auth x", b"-ERR AUTH <password> called without any password configured for the default user. Are you sure your configuration is correct?\r\n");
+    assert!(monitor.read_line().ends_with("\"auth\" \"(redacted)\""));
+    // Administrative commands are not shown.
+    client.call("CONFIG SET timeout 0", b"+OK\r\n");
+    client.call("echo e", b"$1\r\ne\r\n");
+    assert!(monitor.read_line().ends_with("\"echo\" \"e\""));
+}
+
+/// SLOWLOG records commands at least slowlog-log-slower-than long, newest first.
+#[test]
+fn slowlog() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("CONFIG SET slowlog-log-slower-than 0", b"+OK\r\n");
+    client.call("SLOWLOG RESET", b"+OK\r\n");
+    client.call("CLIENT SETNAME me", b"+OK\r\n");
+    client.call("SET k v", b"+OK\r\n");
+    client.call("SLOWLOG LEN", b":3\r\n");
+    // The newest entry is SLOWLOG LEN itself; SET comes right before it.
+    client.send("SLOWLOG GET 2");
+    assert_eq!(client.read_line(), "*2");
+    assert_eq!(client.read_line(), "*6");
+    for _ in 0..3 {
+        assert!(client.read_line().starts_with(':'));
+    }
+    client.expect(b"*2\r\n$7\r\nSLOWLOG\r\n$3\r\nLEN\r\n");
+    for _ in 0..4 {
+        client.read_line(); // peer and name
+    }
+    assert_eq!(client.read_line(), "*6");
+    assert!(client.read_line().starts_with(':')); // id
+    assert!(client.read_line().starts_with(':')); // unix time
+    assert!(client.read_line().starts_with(':')); // duration
+    client.expect(b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$1\r\nv\r\n");
+    let peer = client.stream.local_addr().unwrap().to_string();
+    client.expect(format!("${}\r\n{peer}\r\n$2\r\nme\r\n", peer.len()).as_bytes());
+    client.call(
+        "SLOWLOG GET -2",
+        b"-ERR count should be greater than or equal to -1\r\n",
+    );
+    client.call("CONFIG SET slowlog-log-slower-than -1", b"+OK\r\n");
+    client.call("SLOWLOG RESET", b"+OK\r\n");
+    client.call("PING", b"+PONG\r\n");
+    client.call("SLOWLOG LEN", b":0\r\n");
+}
+
+/// INFO commandstats and errorstats count calls, failures and rejections.
+#[test]
+fn command_and_error_statistics() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("SET k v", b"+OK\r\n");
+    client.call("LPUSH k x", b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    client.call("GET", b"-ERR wrong number of arguments for 'get' command\r\n");
+    let info = client.bulk("INFO commandstats");
+    assert!(info.starts_with("# Commandstats\r\n"), "{info}");
+    assert!(info.contains("cmdstat_set:calls=1,usec="), "{info}");
+    assert!(info.contains(",rejected_calls=0,failed_calls=1\r\n"), "{info}");
+    assert!(info.contains("cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0\r\n"), "{info}");
+    let info = client.bulk("INFO errorstats");
+    assert_eq!(info, "# Errorstats\r\nerrorstat_ERR:count=1\r\nerrorstat_WRONGTYPE:count=1\r\n");
+    let default = client.bulk("INFO");
+    assert!(!default.contains("rejected_calls"));
+    let all = client.bulk("INFO all");
+    assert!(all.contains("rejected_calls"));
+}
+
+/// QUIT replies OK and closes; RESET returns the connection to its initial state.
+#[test]
+fn quit_and_reset() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("SELECT 3", b"+OK\r\n");
+    client.call("MULTI", b"+OK\r\n");
+    client.call("RESET", b"+RESET\r\n");
+    client.call("EXEC", b"-ERR EXEC without MULTI\r\n");
+    let info = client.bulk("CLIENT INFO");
+    assert!(info.contains(" db=0 "), "{info}");
+    client.call("QUIT", b"+OK\r\n");
+    assert!(client.closed_within(Duration::from_secs(5)));
+}
+
+/// SHUTDOWN closes the connection without a reply and the process exits with status 0.
+#[test]
+fn shutdown_exits_cleanly() {
+    let mut node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("SHUTDOWN ABORT", b"-ERR No shutdown in progress.\r\n");
+    client.send("SHUTDOWN");
+    assert!(client.closed_within(Duration::from_secs(5)));
+    assert!(node.wait_exit(Duration::from_secs(10)).success());
+}
+
+/// SIGTERM stops the node cleanly: exit status 0.
+#[test]
+fn sigterm_exits_cleanly() {
+    let mut node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("PING", b"+PONG\r\n");
+    let status = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(node.child.id().to_string())
+        .status()
+        .expect("kill");
+    assert!(status.success());
+    let exit = node.wait_exit(Duration::from_secs(10));
+    assert_eq!(exit.code(), Some(0));
+}
