@@ -400,7 +400,10 @@ mod tests {
     fn session(node: &Arc<Node>, id: u64) -> Session {
         let (push, _) = tokio::sync::mpsc::unbounded_channel();
         let addr = "127.0.0.1:1".parse().unwrap();
-        Session::new(node.clone(), Arc::new(ClientHandle::new(id, addr, addr, push)))
+        Session::new(
+            node.clone(),
+            Arc::new(ClientHandle::new(id, addr, addr, push, Default::default())),
+        )
     }
 
     fn args(text: &str) -> Vec<Bytes> {
