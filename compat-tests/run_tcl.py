@@ -120,6 +120,21 @@ def ensure_suite(refresh=False):
     return dest
 
 
+def relax_harness(tests_dir):
+    """The external-mode harness runs FUNCTION FLUSH before every test block.
+    Flotilla does not claim Redis Functions, so in the private copy that call
+    may fail without ending the unit; tests that use functions still fail."""
+    path = os.path.join(tests_dir, "support", "server.tcl")
+    with open(path) as f:
+        text = f.read()
+    old = "    r function flush\n"
+    if old not in text:
+        cc.log("warning: FUNCTION FLUSH call not found in the harness; left as is")
+        return
+    with open(path, "w") as f:
+        f.write(text.replace(old, "    catch {r function flush}\n", 1))
+
+
 class UnitResult:
     def __init__(self):
         self.ok = 0
@@ -212,6 +227,8 @@ def main():
     ap.add_argument("--show-failures", action="store_true",
                     help="list the failing Flotilla tests of each unit")
     ap.add_argument("--refresh", action="store_true", help="fetch the suite again")
+    ap.add_argument("--strict-harness", action="store_true",
+                    help="run the harness unmodified (FUNCTION FLUSH must succeed)")
     args = ap.parse_args()
 
     units = [u.strip() for u in args.units.split(",")] if args.units else DEFAULT_UNITS
@@ -225,6 +242,8 @@ def main():
     # A private copy of tests/ so concurrent runs never share tests/tmp.
     run_dir = tempfile.mkdtemp(prefix="tcl-run-", dir=cc.cache_dir())
     shutil.copytree(os.path.join(tree, "tests"), os.path.join(run_dir, "tests"))
+    if not args.strict_harness:
+        relax_harness(os.path.join(run_dir, "tests"))
     logs_dir = os.path.join(cc.cache_dir(), "results", "tcl-logs")
     os.makedirs(logs_dir, exist_ok=True)
     cc.log(f"suite {os.path.basename(tree)}; server {server_path}; logs in {logs_dir}")

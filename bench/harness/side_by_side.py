@@ -497,10 +497,15 @@ def measure_restart(args, s: Server) -> dict:
         out["restart_ping_seconds"] = round(time.monotonic() - t, 2)
         deadline = t + args.startup_timeout
         db = s.dbsize()
-        # None means DBSIZE is rejected: nothing to wait for.
-        while db is not None and db != args.keys and time.monotonic() < deadline and s.alive():
+        # None means DBSIZE is rejected: nothing to wait for. A count that stays put for a few
+        # seconds means the server came back with what it has (e.g. nothing, without persistence).
+        last, since = db, time.monotonic()
+        while db is not None and db != args.keys and time.monotonic() < deadline and s.alive() \
+                and time.monotonic() - since < args.restart_stall:
             time.sleep(0.05)
             db = s.dbsize()
+            if db != last:
+                last, since = db, time.monotonic()
         out["restart_seconds"] = round(time.monotonic() - t, 2) if db == args.keys else None
         out["restart_dbsize"] = db
         if s.datadir and s.datadir.exists():
@@ -541,12 +546,16 @@ def measure_memory(args, workdir: Path) -> dict:
             summary = summary[-1] if summary else f"exit {r.returncode}"
             time.sleep(args.settle)
             rss1, um1, db1 = s.rss_bytes(), s.used_memory(), s.dbsize()
+            mem_info = s.info("memory")
             ddir = dir_size(s.datadir) if s.datadir and s.datadir.exists() else None
             side = {
                 "pid": s.pid, "rss_before": rss0, "rss_after": rss1,
                 "used_memory_before": um0, "used_memory_after": um1,
                 "dbsize_before": db0, "dbsize": db1, "fill_seconds": round(fill_secs, 2),
                 "fill_summary": summary, "data_dir_bytes": ddir,
+                # A server that fills used_memory with its RSS says nothing about its keyspace.
+                "used_memory_is_rss": um1 is not None
+                and mem_info.get("used_memory_rss") == str(um1),
             }
             side["rss_per_key"] = (rss1 - rss0) / args.keys if rss0 and rss1 else None
             side["used_memory_per_key"] = (um1 - um0) / args.keys \
@@ -673,12 +682,23 @@ def md_report(args, facts: dict, meta: dict, rows: list[dict] | None, mem: dict 
             if isinstance(d, dict) and d.get("restart_error"):
                 L.append("")
                 L.append(f"- {who} restart failed: `{d['restart_error']}`")
+        for side, d in (("flotilla", fs), ("redis", rs)):
+            if isinstance(d, dict) and "restart_dbsize" in d and d["restart_dbsize"] != mem["keys"]:
+                L.append("")
+                L.append(f"- {name if side == 'flotilla' else 'Redis'} came back with DBSIZE "
+                         f"{d['restart_dbsize']} instead of {mem['keys']:,}: it did not keep the keys "
+                         "across the restart.")
         if not args.skip_restart:
             L.append("")
             L.append("- Restart: the filled server is stopped with SHUTDOWN and started again on the "
                      "same data dir; Redis (run without automatic persistence) first writes an RDB "
                      "with SAVE and loads it. Timed from launch.")
-        if isinstance(fs, dict) and fs.get("used_memory_per_key") is None and not fs.get("error"):
+        if isinstance(fs, dict) and fs.get("used_memory_is_rss"):
+            L.append("")
+            L.append(f"- {name}'s INFO memory reports used_memory equal to used_memory_rss (the "
+                     "process RSS), so its used_memory row is RSS read at a slightly different "
+                     "moment, not a keyspace estimate; RSS is the common measure.")
+        elif isinstance(fs, dict) and fs.get("used_memory_per_key") is None and not fs.get("error"):
             L.append("")
             L.append(f"- {name}'s INFO memory does not report used_memory (or reports 0); RSS is "
                      "the common measure.")
@@ -717,6 +737,8 @@ def parse_args(argv=None):
     ap.add_argument("--flotilla-arg", action="append", default=[],
                     help="extra argument for the Flotilla command line (repeatable)")
     ap.add_argument("--name", default="Flotilla", help="what the report calls the first side")
+    ap.add_argument("--built-from", help="how the report describes the binary, e.g. 'commit abc1234' "
+                    "when --flotilla is a copy (default: the checkout's commit)")
     ap.add_argument("--rounds", type=int, default=None, help="rounds per row (default 3, quick 1)")
     ap.add_argument("--requests", type=int, default=None,
                     help="requests per run at -P 1 (default 300000, quick 20000); MSET runs a quarter")
@@ -743,6 +765,8 @@ def parse_args(argv=None):
                     help="seconds to wait for PING at start, and for all keys after a restart")
     ap.add_argument("--run-timeout", type=float, default=600.0, help="seconds per redis-benchmark run")
     ap.add_argument("--fill-timeout", type=float, default=1200.0)
+    ap.add_argument("--restart-stall", type=float, default=5.0,
+                    help="after a restart, stop waiting once DBSIZE has not moved for this long")
     ap.add_argument("--settle", type=float, default=1.0, help="seconds to wait before reading memory")
     ap.add_argument("--docs", type=Path, default=DEFAULT_DOCS, help="markdown file to update")
     ap.add_argument("--section", default="side-by-side",
@@ -778,7 +802,8 @@ def main(argv=None) -> int:
     meta = {
         "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "load_start": loadavg(),
-        "build": (f"built from commit {git_describe()}" if args.flotilla == DEFAULT_FLOTILLA.resolve()
+        "build": (args.built_from if args.built_from
+                  else f"built from commit {git_describe()}" if args.flotilla == DEFAULT_FLOTILLA.resolve()
                   else f"binary `{args.flotilla}`"),
         "flotilla_version": first_line([str(args.flotilla), "--version"]),
         "harness_cmd": "python3 bench/harness/side_by_side.py " + shlex.join(

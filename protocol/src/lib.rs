@@ -4,6 +4,7 @@
 
 mod parser;
 mod reply;
+mod wire;
 
 pub use parser::{ProtocolError, RequestParser, BULK_LEN_MAX, INLINE_LEN_MAX, MULTIBULK_LEN_MAX};
 pub use reply::{encode, format_double, Reply};

@@ -64,11 +64,13 @@ impl OutputLimits {
                 "normal" => &self.normal,
                 "replica" | "slave" => &self.replica,
                 "pubsub" => &self.pubsub,
-                _ => {
-                    return Err("Invalid client class specified in buffer limit configuration.".to_string())
-                }
+                _ => return Err("Invalid client class specified in buffer limit configuration.".to_string()),
             };
-            let values = (parse_memory(group[1]), parse_memory(group[2]), group[3].parse::<u64>().ok());
+            let values = (
+                parse_memory(group[1]),
+                parse_memory(group[2]),
+                group[3].parse::<u64>().ok(),
+            );
             let (Some(hard), Some(soft), Some(seconds)) = values else {
                 return Err(
                     "Error in hard, soft or soft_seconds setting in buffer limit configuration.".to_string(),
@@ -137,6 +139,8 @@ pub struct ClientHandle {
     pub subscriptions: AtomicUsize,
     pub psubscriptions: AtomicUsize,
     pub ssubscriptions: AtomicUsize,
+    /// Bytes of the query buffer: the request being run and those read after it.
+    pub query_buffer_bytes: AtomicUsize,
     pub in_multi: AtomicBool,
     pub is_monitor: AtomicBool,
     pub no_evict: AtomicBool,
@@ -175,6 +179,7 @@ impl ClientHandle {
             subscriptions: AtomicUsize::new(0),
             psubscriptions: AtomicUsize::new(0),
             ssubscriptions: AtomicUsize::new(0),
+            query_buffer_bytes: AtomicUsize::new(0),
             in_multi: AtomicBool::new(false),
             is_monitor: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
@@ -195,7 +200,8 @@ impl ClientHandle {
         if self.killed.load(Ordering::Relaxed) {
             return;
         }
-        let pending = (self.push_pending_bytes.fetch_add(approx_bytes, Ordering::Relaxed) + approx_bytes) as u64;
+        let pending =
+            (self.push_pending_bytes.fetch_add(approx_bytes, Ordering::Relaxed) + approx_bytes) as u64;
         let limit = if self.is_subscribed() {
             &self.limits.pubsub
         } else {
@@ -289,7 +295,7 @@ impl ClientHandle {
         }
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
-             qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
+             qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
              cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
@@ -303,6 +309,7 @@ impl ClientHandle {
             self.psubscriptions.load(Ordering::Relaxed),
             self.ssubscriptions.load(Ordering::Relaxed),
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
+            self.query_buffer_bytes.load(Ordering::Relaxed),
             self.push_pending_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.resp.load(Ordering::Relaxed),
@@ -383,8 +390,14 @@ mod tests {
             "normal 1048576 2097152 60 slave 3145728 4194304 70 pubsub 5242880 6291456 80"
         );
         assert!(limits.set("wrong number").unwrap_err().starts_with("Wrong"));
-        assert!(limits.set("master 10mb 10mb 60").unwrap_err().starts_with("Invalid client class"));
-        assert!(limits.set("pubsub 1 1 1 pubsub 10mb 10mb 60s").unwrap_err().starts_with("Error in hard"));
+        assert!(limits
+            .set("master 10mb 10mb 60")
+            .unwrap_err()
+            .starts_with("Invalid client class"));
+        assert!(limits
+            .set("pubsub 1 1 1 pubsub 10mb 10mb 60s")
+            .unwrap_err()
+            .starts_with("Error in hard"));
         assert_eq!(limits.pubsub.hard_bytes.load(Ordering::Relaxed), 5 << 20);
     }
 }

@@ -48,7 +48,114 @@ pub struct Args {
     /// Close a client connection after this many idle seconds (0: never).
     #[arg(long, default_value_t = 0)]
     pub timeout: u64,
+    /// This node's id in the cluster (1 for a single node).
+    #[arg(long, default_value_t = 1)]
+    pub node_id: u64,
+    /// Every member as `ID=HOST:PORT@PEERPORT,...` (the same list on every node, as etcd's
+    /// --initial-cluster); `@PEERPORT` defaults to PORT+10000. Empty: a single node.
+    #[arg(long, default_value = "")]
+    pub initial_cluster: String,
     /// Log filter (tracing syntax), e.g. "info" or "flotilla=debug".
     #[arg(long, default_value = "warn")]
     pub log: String,
+}
+
+/// One member of `--initial-cluster`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    pub id: u64,
+    pub host: String,
+    pub port: u16,
+    pub peer_port: u16,
+}
+
+impl Args {
+    /// The cluster's members: `--initial-cluster`, or this node alone.
+    pub fn members(&self) -> Result<Vec<Member>, String> {
+        if self.initial_cluster.trim().is_empty() {
+            let peer_port = self.port.checked_add(10000).unwrap_or(self.port);
+            return Ok(vec![Member {
+                id: self.node_id,
+                host: self.bind.clone(),
+                port: self.port,
+                peer_port,
+            }]);
+        }
+        let mut members = Vec::new();
+        for item in self
+            .initial_cluster
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            let bad = || format!("bad --initial-cluster member '{item}' (want ID=HOST:PORT[@PEERPORT])");
+            let (id, address) = item.split_once('=').ok_or_else(bad)?;
+            let id: u64 = id.parse().map_err(|_| bad())?;
+            let (address, peer_port) = match address.split_once('@') {
+                Some((address, peer)) => (address, Some(peer.parse::<u16>().map_err(|_| bad())?)),
+                None => (address, None),
+            };
+            let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
+            let port: u16 = port.parse().map_err(|_| bad())?;
+            let peer_port = match peer_port {
+                Some(p) => p,
+                None => port.checked_add(10000).ok_or_else(bad)?,
+            };
+            if members.iter().any(|m: &Member| m.id == id) {
+                return Err(format!("node id {id} appears twice in --initial-cluster"));
+            }
+            members.push(Member {
+                id,
+                host: host.to_string(),
+                port,
+                peer_port,
+            });
+        }
+        if !members.iter().any(|m| m.id == self.node_id) {
+            return Err(format!("--node-id {} is not in --initial-cluster", self.node_id));
+        }
+        Ok(members)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn initial_cluster_parses_with_default_peer_ports() {
+        let args = Args::parse_from([
+            "flotilla",
+            "--node-id",
+            "2",
+            "--initial-cluster",
+            "1=127.0.0.1:7001@17001,2=127.0.0.1:7002,3=h:7003@9",
+        ]);
+        let members = args.members().unwrap();
+        assert_eq!(members.len(), 3);
+        assert_eq!(
+            members[1],
+            Member {
+                id: 2,
+                host: "127.0.0.1".into(),
+                port: 7002,
+                peer_port: 17002
+            }
+        );
+        assert_eq!(members[2].peer_port, 9);
+        let alone = Args::parse_from(["flotilla", "--port", "7000"])
+            .members()
+            .unwrap();
+        assert_eq!(
+            alone,
+            vec![Member {
+                id: 1,
+                host: "127.0.0.1".into(),
+                port: 7000,
+                peer_port: 17000
+            }]
+        );
+        let wrong = Args::parse_from(["flotilla", "--node-id", "9", "--initial-cluster", "1=a:1"]);
+        assert!(wrong.members().is_err());
+    }
 }

@@ -78,6 +78,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                 node.stats.net_input_bytes.fetch_add(bytes_read as u64, Ordering::Relaxed);
                 loop {
                     parser.set_auth_required(!session.authenticated);
+                    let buffered = read_buf.len();
                     let args = match parser.parse(&mut read_buf) {
                         Ok(Some(args)) => args,
                         Ok(None) => break,
@@ -92,7 +93,8 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                     if args.is_empty() {
                         continue;
                     }
-                    match session.execute(args) {
+                    client.query_buffer_bytes.store(buffered, Ordering::Relaxed);
+                    match session.execute(args).await {
                         Outcome::Reply(reply) => encode(&reply, session.resp3, &mut write_buf),
                         Outcome::Silent => {}
                         Outcome::Blocked(wait) => {
@@ -116,6 +118,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                                     },
                                 }
                             };
+                            session.unblocked(&reply);
                             encode(&reply, session.resp3, &mut write_buf);
                             last_activity = crate::clock::instant();
                         }
@@ -124,6 +127,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                         break;
                     }
                 }
+                client.query_buffer_bytes.store(read_buf.len(), Ordering::Relaxed);
             }
             Some(message) = push_rx.recv() => {
                 encode_push(&client, &message, session.resp3, &mut write_buf);

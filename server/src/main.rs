@@ -18,6 +18,7 @@ mod errors;
 mod node;
 mod notify;
 mod pubsub;
+mod raft;
 mod session;
 mod settings;
 
@@ -54,7 +55,36 @@ async fn run(args: Args) -> i32 {
             return 1;
         }
     };
-    let node = Node::new(args);
+    let members = match args.members() {
+        Ok(members) => members,
+        Err(error) => {
+            eprintln!("flotilla: {error}");
+            return 1;
+        }
+    };
+    let peer_listener = if members.len() > 1 {
+        let me = members
+            .iter()
+            .find(|m| m.id == args.node_id)
+            .expect("members include this node");
+        let peer_address = format!("{}:{}", args.bind, me.peer_port);
+        match TcpListener::bind(&peer_address).await {
+            Ok(listener) => Some(listener),
+            Err(error) => {
+                eprintln!("flotilla: cannot listen for peers on {peer_address}: {error}");
+                return 1;
+            }
+        }
+    } else {
+        None
+    };
+    let node = match Node::start(args, peer_listener).await {
+        Ok(node) => node,
+        Err(error) => {
+            eprintln!("flotilla: {error}");
+            return 1;
+        }
+    };
     tracing::info!(%address, "serving");
     eprintln!("flotilla {} ready on {address}", env!("CARGO_PKG_VERSION"));
 
@@ -95,6 +125,6 @@ async fn expire_loop(node: Arc<Node>) {
     let mut tick = tokio::time::interval(Duration::from_millis(node::ACTIVE_EXPIRE_PERIOD_MS));
     loop {
         tick.tick().await;
-        node.expire_cycle();
+        node.expire_cycle().await;
     }
 }

@@ -1,28 +1,50 @@
-//! The node: everything the connections share. Holds the shard's state machine and the write
-//! path (a write becomes an entry `{leader time, ops}` applied in log order), the pub/sub hub,
-//! the client registry, run-time settings and statistics.
+//! The node: everything the connections share. Holds the shard's Raft group and the write
+//! path (a write becomes an entry `{leader time, ops}` proposed to the group's leader and
+//! replied to once applied), the read path (linearizable: lease or read-index on the leader),
+//! the pub/sub hub, the client registry, run-time settings and statistics.
 //!
-//! One node, in memory, is one shard whose log is applied as soon as it is appended; the
-//! Raft layer replaces `propose` without changing its callers.
+//! A node that does not lead the shard forwards writes and reads to the leader over the peer
+//! transport and relays the replies. While there is no leader (an election), a proposal that
+//! certainly did not execute is retried for up to `LEADER_WAIT_MS`; one whose fate is unknown
+//! is answered `-UNCERTAIN`, never a false "not done".
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
-use flotilla_storage::{Entry, Event, Op, StateMachine};
+use flotilla_storage::log_store::LogStore;
+use flotilla_storage::{Event, Op, StateMachine};
 use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
+use std::time::Duration;
 use tokio::sync::Notify;
 
 use crate::clients::Clients;
 use crate::clock::Clock;
-use crate::config::Args;
+use crate::config::{Args, Member};
 use crate::pubsub::PubSub;
+use crate::raft::group::{Group, ProposeError};
+use crate::raft::machine::MachineStore;
+use crate::raft::network::{self, kind, NetworkFactory};
+use crate::raft::transport::{Handler, Transport, TransportError};
+use crate::raft::{GroupId, NodeId};
 use crate::settings::Settings;
 
 /// Keys the active expiry cycle deletes per database per tick, at most.
 pub const ACTIVE_EXPIRE_KEYS_MAX: usize = 500;
 /// Period of the active expiry cycle.
 pub const ACTIVE_EXPIRE_PERIOD_MS: u64 = 100;
+/// How long a request waits for a shard leader (an election) before it is refused.
+pub const LEADER_WAIT_MS: u64 = 5000;
+/// Pause between attempts while waiting for a leader.
+const LEADER_RETRY_MS: u64 = 20;
+/// Time allowed for a forwarded request to come back.
+const FORWARD_TIMEOUT_MS: u64 = 10_000;
+/// The one data shard's group (group 0 is reserved for cluster metadata).
+pub const DATA_GROUP: GroupId = 1;
+
+pub const TRYAGAIN_NO_LEADER: &str = "TRYAGAIN no leader for this shard yet, try again";
 
 #[derive(Debug, Default)]
 pub struct Stats {
@@ -39,11 +61,15 @@ pub struct Stats {
 
 pub struct Node {
     pub args: Args,
+    pub me: NodeId,
+    pub members: Vec<Member>,
     pub settings: RwLock<Settings>,
     /// The settings every command reads, without the lock.
     pub live: Arc<crate::settings::Live>,
-    pub clock: Clock,
-    machine: Mutex<StateMachine>,
+    pub clock: Arc<Clock>,
+    pub log_store: LogStore,
+    pub group: Arc<Group>,
+    pub transport: Arc<Transport>,
     pub pubsub: PubSub,
     pub monitors: crate::commands::monitor::Monitors,
     pub slowlog: Mutex<crate::commands::slowlog::SlowLog>,
@@ -62,18 +88,75 @@ pub struct Node {
     pub blocking: crate::blocking::Blocking,
 }
 
+/// A forwarded read: database and the commands to run, in order.
+type ReadRequest = (u32, Vec<Vec<Bytes>>);
+/// What a forwarded request answers: replies, or why nothing ran.
+type Forwarded = Result<Vec<Reply>, ForwardRefusal>;
+
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+enum ForwardRefusal {
+    NotLeader(Option<NodeId>),
+    Uncertain(String),
+}
+
 impl Node {
-    pub fn new(args: Args) -> Arc<Node> {
-        let clock = Clock::new();
+    /// Opens the node's storage, starts its Raft group and peer transport. The peer listener
+    /// must already be bound (`peer_listener`) when the cluster has more than one member.
+    pub async fn start(
+        args: Args,
+        peer_listener: Option<tokio::net::TcpListener>,
+    ) -> Result<Arc<Node>, String> {
+        let members = args.members()?;
+        let me = args.node_id;
+        let clock = Arc::new(Clock::new());
         let started_unix_s = clock.now_ms() / 1000;
         let run_id = make_run_id(clock.now_us(), std::process::id());
+
+        let log_store =
+            LogStore::open(&args.dir).map_err(|e| format!("cannot open {}: {e}", args.dir.display()))?;
+        let checked = log_store
+            .verify()
+            .map_err(|e| format!("refusing to start: {e} (data dir {})", args.dir.display()))?;
+        tracing::info!(records = checked, "log store verified");
+        let syncer = crate::raft::log::Syncer::start(log_store.clone(), args.fsync);
+
+        let peers: HashMap<NodeId, SocketAddr> = members
+            .iter()
+            .filter_map(|m| resolve(&m.host, m.peer_port).map(|address| (m.id, address)))
+            .collect();
+        let transport = Transport::new(me, &peers);
+
+        // The state machine reports applied events to the node, which exists only later.
+        let node_cell: Arc<OnceLock<Weak<Node>>> = Arc::new(OnceLock::new());
+        let sink_cell = node_cell.clone();
+        let sink: crate::raft::machine::EventSink = Arc::new(move |events: &[Event]| {
+            if let Some(node) = sink_cell.get().and_then(Weak::upgrade) {
+                node.publish_events(events);
+            }
+        });
+        let machine = MachineStore::open(log_store.clone(), DATA_GROUP, sink)
+            .map_err(|e| format!("cannot load snapshot: {e}"))?;
+        let log = crate::raft::log::GroupLog::new(log_store.clone(), DATA_GROUP, syncer);
+        let factory = NetworkFactory {
+            transport: transport.clone(),
+            group: DATA_GROUP,
+        };
+        let raft = crate::raft::Raft::new(me, crate::raft::config(), factory, log, machine.clone())
+            .await
+            .map_err(|e| format!("cannot start raft: {e}"))?;
+        let group = Group::new(DATA_GROUP, me, raft.clone(), machine, clock.clone());
+
         let settings = Settings::from_args(&args);
-        Arc::new(Node {
+        let node = Arc::new(Node {
             live: settings.live.clone(),
             settings: RwLock::new(settings),
             args,
+            me,
+            members: members.clone(),
             clock,
-            machine: Mutex::new(StateMachine::new()),
+            log_store,
+            group,
+            transport: transport.clone(),
             pubsub: PubSub::default(),
             monitors: Default::default(),
             slowlog: Default::default(),
@@ -87,62 +170,196 @@ impl Node {
             shutdown: Notify::new(),
             event_hooks: RwLock::new(Vec::new()),
             blocking: crate::blocking::Blocking::default(),
-        })
-    }
+        });
+        let _ = node_cell.set(Arc::downgrade(&node));
 
-    /// Appends `ops` as one entry stamped with the leader's time, applies it, and returns one
-    /// reply per op once applied.
-    pub fn propose(&self, ops: Vec<Op>) -> Vec<Reply> {
-        let mut events = Vec::new();
-        let (replies, order) = {
-            let mut machine = self.machine.lock();
-            let index = machine.applied_index() + 1;
-            let entry = Entry {
-                time_ms: self.clock.now_ms(),
-                ops,
-            };
-            let replies = machine.apply(index, &entry, &mut events);
-            // Taken before the machine is released: notifications leave in apply order.
-            let order = (!events.is_empty()).then(|| self.notify_order.lock());
-            (replies, order)
-        };
-        if let Some(order) = order {
-            self.publish_events(&events, order);
+        if let Some(listener) = peer_listener {
+            let handler_node = Arc::downgrade(&node);
+            let handler: Handler = Arc::new(move |_from, rpc_kind, group, payload| {
+                let node = handler_node.clone();
+                Box::pin(async move {
+                    let node = node.upgrade().ok_or("node stopped")?;
+                    node.serve_peer(rpc_kind, group, payload).await
+                })
+            });
+            transport.start(listener, handler);
         }
-        replies
+
+        // The lowest id of a pristine cluster proposes the initial membership.
+        let pristine = !raft.is_initialized().await.map_err(|e| e.to_string())?;
+        let lowest = members.iter().map(|m| m.id).min() == Some(me);
+        if pristine && lowest {
+            let voters: BTreeMap<NodeId, openraft::BasicNode> = members
+                .iter()
+                .map(|m| (m.id, openraft::BasicNode::new(format!("{}:{}", m.host, m.port))))
+                .collect();
+            if let Err(error) = raft.initialize(voters).await {
+                tracing::warn!(%error, "cluster initialization");
+            }
+        }
+        Ok(node)
     }
 
-    /// Runs one write command as its own entry.
-    pub fn write(&self, db: usize, args: Vec<Bytes>) -> Reply {
+    async fn serve_peer(&self, rpc_kind: u8, group: GroupId, payload: Bytes) -> Result<Vec<u8>, String> {
+        if group != DATA_GROUP {
+            return Err(format!("unknown group {group}"));
+        }
+        match rpc_kind {
+            kind::FORWARD => {
+                let ops: Vec<Op> = network::decode(&payload)?;
+                let result: Forwarded = self.group.propose(ops).await.map_err(ForwardRefusal::from);
+                Ok(network::encode(&result).to_vec())
+            }
+            kind::FORWARD_READ => {
+                let (db, commands): ReadRequest = network::decode(&payload)?;
+                let result: Forwarded = match self.group.read_barrier().await {
+                    Ok(()) => Ok(self.read_local(db as usize, &commands)),
+                    Err(error) => Err(error.into()),
+                };
+                Ok(network::encode(&result).to_vec())
+            }
+            _ => network::serve_rpc(&self.group.raft, rpc_kind, &payload).await,
+        }
+    }
+
+    /// Proposes `ops` as (part of) one entry and returns one reply per op once applied, on
+    /// this node or, if another node leads, through it.
+    pub async fn propose(&self, ops: Vec<Op>) -> Vec<Reply> {
+        let count = ops.len();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
+        loop {
+            let leader = self.group.leader();
+            let outcome: Forwarded = if leader.is_none() || leader == Some(self.me) {
+                self.group
+                    .propose(ops.clone())
+                    .await
+                    .map_err(ForwardRefusal::from)
+            } else {
+                let target = leader.expect("checked");
+                match self
+                    .transport
+                    .call(
+                        target,
+                        kind::FORWARD,
+                        DATA_GROUP,
+                        network::encode(&ops),
+                        Duration::from_millis(FORWARD_TIMEOUT_MS),
+                    )
+                    .await
+                {
+                    Ok(bytes) => network::decode::<Forwarded>(&bytes)
+                        .unwrap_or_else(|e| Err(ForwardRefusal::Uncertain(e))),
+                    // Not sent: as certain as "not leader".
+                    Err(TransportError::Unreachable(_)) => Err(ForwardRefusal::NotLeader(None)),
+                    Err(error) => Err(ForwardRefusal::Uncertain(error.to_string())),
+                }
+            };
+            match outcome {
+                Ok(replies) => return replies,
+                Err(ForwardRefusal::Uncertain(why)) => {
+                    return vec![
+                        Reply::error_owned(format!(
+                            "UNCERTAIN the write may or may not have been applied: {why}"
+                        ));
+                        count
+                    ];
+                }
+                Err(ForwardRefusal::NotLeader(_)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return vec![Reply::error(TRYAGAIN_NO_LEADER); count];
+                    }
+                    tokio::time::sleep(Duration::from_millis(LEADER_RETRY_MS)).await;
+                }
+            }
+        }
+    }
+
+    /// Runs one write command as its own op.
+    pub async fn write(&self, db: usize, args: Vec<Bytes>) -> Reply {
         self.propose(vec![Op::Command { db: db as u32, args }])
+            .await
             .pop()
             .expect("one reply per op")
     }
 
-    /// Runs a read-only command against the applied state (a single node is always the
-    /// leader of its shard, so this read is linearizable).
-    pub fn read(&self, db: usize, args: &[Bytes]) -> Reply {
+    /// Runs read-only commands linearizably: on the leader after a lease or read-index check,
+    /// or forwarded to it.
+    pub async fn read_many(&self, db: usize, commands: Vec<Vec<Bytes>>) -> Vec<Reply> {
+        let count = commands.len();
+        let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
+        loop {
+            let leader = self.group.leader();
+            let outcome: Forwarded = if leader.is_none() || leader == Some(self.me) {
+                match self.group.read_barrier().await {
+                    Ok(()) => Ok(self.read_local(db, &commands)),
+                    Err(error) => Err(error.into()),
+                }
+            } else {
+                let request: ReadRequest = (db as u32, commands.clone());
+                match self
+                    .transport
+                    .call(
+                        leader.expect("checked"),
+                        kind::FORWARD_READ,
+                        DATA_GROUP,
+                        network::encode(&request),
+                        Duration::from_millis(FORWARD_TIMEOUT_MS),
+                    )
+                    .await
+                {
+                    Ok(bytes) => {
+                        network::decode::<Forwarded>(&bytes).unwrap_or(Err(ForwardRefusal::NotLeader(None)))
+                    }
+                    // A read has no effect: any failure may simply be retried.
+                    Err(_) => Err(ForwardRefusal::NotLeader(None)),
+                }
+            };
+            match outcome {
+                Ok(replies) => return replies,
+                Err(_) if tokio::time::Instant::now() >= deadline => {
+                    return vec![Reply::error(TRYAGAIN_NO_LEADER); count]
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(LEADER_RETRY_MS)).await,
+            }
+        }
+    }
+
+    /// Runs one read-only command linearizably.
+    pub async fn read(&self, db: usize, args: &[Bytes]) -> Reply {
+        self.read_many(db, vec![args.to_vec()])
+            .await
+            .pop()
+            .expect("one reply per command")
+    }
+
+    /// Runs read-only commands against this node's applied state, without any check
+    /// (READONLY connections, and the leader after its read barrier).
+    pub fn read_local(&self, db: usize, commands: &[Vec<Bytes>]) -> Vec<Reply> {
         let mut events = Vec::new();
         let now_ms = self.clock.now_ms();
-        let (reply, order) = {
-            let mut machine = self.machine.lock();
-            let reply = machine.read(db, args, now_ms, &mut events);
-            let order = (!events.is_empty()).then(|| self.notify_order.lock());
-            (reply, order)
+        let replies = {
+            let mut shard = self.group.store.shard.lock();
+            commands
+                .iter()
+                .map(|args| shard.machine.read(db, args, now_ms, &mut events))
+                .collect()
         };
-        if let Some(order) = order {
-            self.publish_events(&events, order);
+        if !events.is_empty() {
+            self.publish_events(&events);
         }
-        reply
+        replies
     }
 
     /// Runs `f` with the state machine locked (INFO keyspace, WATCH versions, DEBUG).
     pub fn with_machine<R>(&self, f: impl FnOnce(&mut StateMachine) -> R) -> R {
-        f(&mut self.machine.lock())
+        f(&mut self.group.store.shard.lock().machine)
     }
 
-    /// One round of active expiry: proposes deletion of keys whose TTL has passed.
-    pub fn expire_cycle(&self) {
+    /// One round of active expiry, on the leader: proposes deletion of keys whose TTL passed.
+    pub async fn expire_cycle(&self) {
+        if !self.group.is_leader() {
+            return;
+        }
         let now_ms = self.clock.now_ms();
         let ops: Vec<Op> = self.with_machine(|machine| {
             machine
@@ -157,7 +374,7 @@ impl Node {
                 .collect()
         });
         if !ops.is_empty() {
-            let replies = self.propose(ops);
+            let replies = self.group.propose(ops).await.unwrap_or_default();
             let expired: i64 = replies
                 .iter()
                 .map(|r| if let Reply::Int(n) = r { *n } else { 0 })
@@ -168,9 +385,11 @@ impl Node {
         }
     }
 
-    /// Publishes keyspace notifications while holding `order` (so they keep apply order),
-    /// then runs the event hooks, which may propose entries of their own.
-    fn publish_events(&self, events: &[Event], order: parking_lot::MutexGuard<'_, ()>) {
+    /// Publishes keyspace notifications under `notify_order` (applies arrive one at a time
+    /// from the group's apply task, so they leave in apply order), then runs the event hooks,
+    /// which may propose entries of their own.
+    fn publish_events(&self, events: &[Event]) {
+        let order = self.notify_order.lock();
         crate::notify::keyspace_events(self, events);
         drop(order);
         for hook in self.event_hooks.read().iter() {
@@ -182,6 +401,20 @@ impl Node {
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
+}
+
+impl From<ProposeError> for ForwardRefusal {
+    fn from(error: ProposeError) -> Self {
+        match error {
+            ProposeError::NotLeader(leader) => ForwardRefusal::NotLeader(leader),
+            ProposeError::Uncertain(why) => ForwardRefusal::Uncertain(why),
+        }
+    }
+}
+
+fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+    use std::net::ToSocketAddrs;
+    (host, port).to_socket_addrs().ok()?.next()
 }
 
 /// A 40-hex-digit run id, as Redis reports in INFO.

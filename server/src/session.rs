@@ -48,6 +48,8 @@ pub struct Session {
     pub pushing: bool,
     /// Close the connection after the current reply is written (QUIT, protocol error).
     pub closing: bool,
+    /// The blocked command the connection awaits, accounted for once it is served.
+    blocked: Option<(&'static CommandSpec, Vec<Bytes>, u64)>,
 }
 
 /// What a request produced.
@@ -89,6 +91,7 @@ impl Session {
             skip_current: false,
             pushing: false,
             closing: false,
+            blocked: None,
         }
     }
 
@@ -97,12 +100,11 @@ impl Session {
     }
 
     /// Runs one request.
-    pub fn execute(&mut self, args: Vec<Bytes>) -> Outcome {
+    pub async fn execute(&mut self, args: Vec<Bytes>) -> Outcome {
         let started = clock::instant();
-        let skip_this = std::mem::take(&mut self.skip_current);
         let mode_before = self.reply_mode;
         self.pushing = false;
-        let reply = match self.dispatch(&args) {
+        let reply = match self.dispatch(&args).await {
             Dispatched::Rejected(spec, reply) => {
                 slowlog::record_rejected(spec, &reply);
                 reply
@@ -115,11 +117,15 @@ impl Session {
                 reply
             }
             Dispatched::Blocked(spec, wait) => {
+                // Shown once, when first run; statistics and the slow log wait for the reply.
                 monitor::feed(self, spec, &args);
+                self.blocked = Some((spec, args, started.elapsed().as_micros() as u64));
                 return Outcome::Blocked(wait);
             }
         };
-        // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command.
+        // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command
+        // (unless that one is CLIENT REPLY ON, which clears it).
+        let skip_this = std::mem::take(&mut self.skip_current);
         let silent = match self.reply_mode {
             ReplyMode::On => skip_this,
             ReplyMode::Off => true,
@@ -140,17 +146,20 @@ impl Session {
         }
     }
 
-    fn dispatch(&mut self, args: &[Bytes]) -> Dispatched {
+    async fn dispatch(&mut self, args: &[Bytes]) -> Dispatched {
         let node = &self.node;
         node.stats.commands_processed.fetch_add(1, Ordering::Relaxed);
         let Some(spec) = commands::lookup(&args[0]) else {
             return self.reject(None, flotilla_storage::errors::unknown_command(args));
         };
-        self.client.touch(spec.name);
         let spec = match check(spec, args) {
             Ok(spec) => spec,
-            Err(reply) => return self.reject(Some(spec), reply),
+            Err(reply) => {
+                self.client.touch(spec.name);
+                return self.reject(Some(spec), reply);
+            }
         };
+        self.client.touch(spec.name);
         if !self.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
             return self.reject(Some(spec), Reply::error(errors::NOAUTH));
         }
@@ -168,7 +177,9 @@ impl Session {
             return self.reject(Some(spec), Reply::error_owned(text));
         }
         if self.client.is_monitor.load(Ordering::Relaxed)
-            && (spec.is_write() || spec.flags.contains(Flags::READONLY) || spec.flags.contains(Flags::MAY_REPLICATE))
+            && (spec.is_write()
+                || spec.flags.contains(Flags::READONLY)
+                || spec.flags.contains(Flags::MAY_REPLICATE))
         {
             return self.reject(Some(spec), Reply::error(errors::REPLICA_KEYSPACE));
         }
@@ -183,7 +194,7 @@ impl Session {
             Handler::Keyspace(_) => {
                 if spec.is_write() {
                     let blocking = spec.flags.contains(Flags::BLOCKING);
-                    let reply = self.node.write(self.db, args.to_vec());
+                    let reply = self.node.write(self.db, args.to_vec()).await;
                     if blocking && matches!(reply, Reply::Nil | Reply::NilArray) {
                         return match crate::blocking::block(self, spec, args.to_vec(), reply) {
                             Ok(reply) => Dispatched::Ran(spec, reply),
@@ -192,8 +203,11 @@ impl Session {
                     }
                     Dispatched::Ran(spec, reply)
                 } else {
-                    Dispatched::Ran(spec, self.node.read(self.db, args))
+                    Dispatched::Ran(spec, self.node.read(self.db, args).await)
                 }
+            }
+            Handler::Server if commands::ASYNC_SERVER_COMMANDS.contains(&spec.name) => {
+                Dispatched::Ran(spec, crate::commands::transactions::exec(self, args).await)
             }
             Handler::Server => match commands::server_handler(spec.name) {
                 Some(handler) => Dispatched::Ran(spec, handler(self, args)),
@@ -246,6 +260,20 @@ impl Session {
         self.multi_failed = false;
         self.watched.clear();
         self.client.in_multi.store(false, Ordering::Relaxed);
+    }
+
+    /// CLIENT REPLY ON: replies again, including this command's and a pending SKIP's.
+    pub fn replies_on(&mut self) {
+        self.reply_mode = ReplyMode::On;
+        self.skip_current = false;
+    }
+
+    /// A blocked command got its reply: statistics and the slow log count it now, as Redis
+    /// does, with the time it ran (not the time it waited).
+    pub fn unblocked(&mut self, reply: &Reply) {
+        if let Some((spec, args, duration_us)) = self.blocked.take() {
+            slowlog::record(self, spec, &args, reply, duration_us);
+        }
     }
 
     /// Accounts for a command that EXEC ran: statistics and MONITOR, as if it ran alone.

@@ -48,6 +48,10 @@ pub struct StateMachine {
     applied_index: u64,
     /// Entry times never go backwards, even if a new leader's clock is behind.
     last_time_ms: u64,
+    /// Reads served so far: varies the random source of reads (ZRANDMEMBER, HRANDFIELD …)
+    /// between calls within the same millisecond. Reads change nothing, so this needs no
+    /// agreement between replicas.
+    reads: u64,
 }
 
 impl StateMachine {
@@ -67,7 +71,7 @@ impl StateMachine {
     /// Rebuilds a state machine from a snapshot image.
     pub fn restore(image: &[u8]) -> Result<StateMachine, crate::snapshot::SnapshotError> {
         let (keyspace, applied_index, last_time_ms) = crate::snapshot::decode(image)?;
-        Ok(StateMachine { keyspace, applied_index, last_time_ms })
+        Ok(StateMachine { keyspace, applied_index, last_time_ms, reads: 0 })
     }
 
     /// The time the last applied entry ran at.
@@ -94,10 +98,19 @@ impl StateMachine {
         replies
     }
 
+    /// Records that log entry `index` carried nothing for the keyspace (a Raft blank or
+    /// membership entry), so indexes stay in step with the log.
+    pub fn skip(&mut self, index: u64) {
+        assert!(index > self.applied_index, "entries are applied in log order");
+        self.applied_index = index;
+    }
+
     /// Runs a read-only command at `now_ms` without changing state.
     pub fn read(&mut self, db: usize, args: &[Bytes], now_ms: u64, events: &mut Vec<Event>) -> Reply {
         let now_ms = now_ms.max(self.last_time_ms);
-        self.run(db, args, now_ms, self.applied_index, now_ms, events)
+        self.reads = self.reads.wrapping_add(1);
+        let seed = now_ms ^ self.reads.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        self.run(db, args, now_ms, self.applied_index, seed, events)
     }
 
     /// The current version of a key, for WATCH.

@@ -28,10 +28,25 @@ const NIL: u32 = u32::MAX;
 /// The header node's slot in the arena.
 const HEADER: u32 = 0;
 
-/// Redis's defaults for the compact encoding (zset-max-listpack-entries / -value): OBJECT
-/// ENCODING reports "listpack" until a set outgrows them once, then "skiplist" for good.
-pub const LISTPACK_ENTRIES_MAX: usize = 128;
-pub const LISTPACK_VALUE_MAX: usize = 64;
+/// The limits of Redis's compact encoding (`zset-max-listpack-entries` / `-value`). Members
+/// are always stored the same way here; the limits only decide what OBJECT ENCODING reports
+/// and whether ZSCAN answers in one call, following Redis's conversions: a set becomes
+/// "skiplist" when an insert would exceed them, and never turns back (except results built
+/// afresh by the *STORE commands).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CompactLimits {
+    pub entries: usize,
+    pub value: usize,
+}
+
+impl Default for CompactLimits {
+    fn default() -> Self {
+        CompactLimits {
+            entries: 128,
+            value: 64,
+        }
+    }
+}
 
 #[derive(Debug, Clone, Copy)]
 struct Level {
@@ -161,7 +176,7 @@ pub struct ZSet {
     length: usize,
     /// Levels in use (≥ 1).
     level: usize,
-    /// Set once the set has outgrown the compact encoding's limits (see `encoding`).
+    /// Set once the set has outgrown the compact encoding's limits (see `CompactLimits`).
     outgrown: bool,
 }
 
@@ -234,8 +249,35 @@ impl ZSet {
         !self.outgrown
     }
 
+    /// An empty set sized for `size_hint` members of about `value_len_hint` bytes, in the
+    /// encoding Redis would pick for those hints (zsetTypeCreate).
+    pub fn with_hint(size_hint: usize, value_len_hint: usize, limits: CompactLimits) -> Self {
+        let mut zset = ZSet::new();
+        zset.outgrown = size_hint > limits.entries || value_len_hint > limits.value;
+        zset
+    }
+
+    /// Leaves the compact encoding if `size_hint` members are about to be added and that is
+    /// more than it holds (zsetTypeMaybeConvert).
+    pub fn expect_members(&mut self, size_hint: usize, limits: CompactLimits) {
+        if size_hint > limits.entries {
+            self.outgrown = true;
+        }
+    }
+
+    /// Picks the encoding from the content, as for a freshly built result.
+    pub fn fit_encoding(&mut self, limits: CompactLimits) {
+        self.outgrown =
+            self.len() > limits.entries || self.dict.keys().any(|member| member.len() > limits.value);
+    }
+
     /// Sets `member`'s score; returns true when the member is new.
     pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
+        self.insert_within(member, score, CompactLimits::default())
+    }
+
+    /// `insert`, leaving the compact encoding when a new member would exceed `limits`.
+    pub fn insert_within(&mut self, member: Bytes, score: f64, limits: CompactLimits) -> bool {
         assert!(!score.is_nan(), "zset scores are never NaN");
         match self.dict.get_mut(&member[..]) {
             Some(current) => {
@@ -249,7 +291,7 @@ impl ZSet {
                 false
             }
             None => {
-                if member.len() > LISTPACK_VALUE_MAX || self.dict.len() + 1 > LISTPACK_ENTRIES_MAX {
+                if member.len() > limits.value || self.dict.len() + 1 > limits.entries {
                     self.outgrown = true;
                 }
                 self.dict.insert(member.clone(), score);
@@ -763,9 +805,21 @@ mod tests {
         let mut zset = ZSet::new();
         zset.insert(b("a"), 1.0);
         assert_eq!(zset.encoding(), "listpack");
-        zset.insert(Bytes::from(vec![b'x'; LISTPACK_VALUE_MAX + 1]), 1.0);
+        zset.insert(Bytes::from(vec![b'x'; 65]), 1.0);
         assert_eq!(zset.encoding(), "skiplist");
-        zset.remove(&vec![b'x'; LISTPACK_VALUE_MAX + 1][..]);
+        zset.remove(&[b'x'; 65][..]);
         assert_eq!(zset.encoding(), "skiplist");
+        zset.fit_encoding(CompactLimits::default());
+        assert_eq!(zset.encoding(), "listpack");
+        let limits = CompactLimits { entries: 2, value: 64 };
+        assert_eq!(ZSet::with_hint(3, 1, limits).encoding(), "skiplist");
+        let mut small = ZSet::with_hint(2, 1, limits);
+        small.insert_within(b("a"), 1.0, limits);
+        small.insert_within(b("b"), 1.0, limits);
+        assert_eq!(small.encoding(), "listpack");
+        small.insert_within(b("b"), 2.0, limits);
+        assert_eq!(small.encoding(), "listpack");
+        small.insert_within(b("c"), 1.0, limits);
+        assert_eq!(small.encoding(), "skiplist");
     }
 }

@@ -589,7 +589,7 @@ fn client_kill(session: &mut Session, args: &[Bytes]) -> Reply {
 
 fn client_reply(session: &mut Session, args: &[Bytes]) -> Reply {
     if is(&args[2], "ON") {
-        session.reply_mode = ReplyMode::On;
+        session.replies_on();
         Reply::ok()
     } else if is(&args[2], "OFF") {
         session.reply_mode = ReplyMode::Off;

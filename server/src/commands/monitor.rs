@@ -199,7 +199,9 @@ mod tests {
     use super::*;
 
     fn args(list: &[&str]) -> Vec<Bytes> {
-        list.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
+        list.iter()
+            .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+            .collect()
     }
 
     #[test]

@@ -108,7 +108,11 @@ fn subscribe_generic(session: &mut Session, args: &[Bytes], kind: Kind) -> Reply
         if kind.set(session).insert(name.clone()) {
             kind.add(session, name);
         }
-        replies.push(confirmation(kind.names().0, Some(name.clone()), kind.count(session)));
+        replies.push(confirmation(
+            kind.names().0,
+            Some(name.clone()),
+            kind.count(session),
+        ));
     }
     sync_counts(session);
     many(session, replies)

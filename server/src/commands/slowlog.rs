@@ -199,7 +199,9 @@ pub fn info_commandstats(out: &mut String) {
         .by_name
         .iter()
         .filter(|(_, c)| {
-            c.calls.load(Ordering::Relaxed) + c.rejected_calls.load(Ordering::Relaxed) + c.failed_calls.load(Ordering::Relaxed)
+            c.calls.load(Ordering::Relaxed)
+                + c.rejected_calls.load(Ordering::Relaxed)
+                + c.failed_calls.load(Ordering::Relaxed)
                 > 0
         })
         .collect();
@@ -207,7 +209,11 @@ pub fn info_commandstats(out: &mut String) {
     for (name, counters) in names {
         let calls = counters.calls.load(Ordering::Relaxed);
         let usec = counters.usec.load(Ordering::Relaxed);
-        let per_call = if calls == 0 { 0.0 } else { usec as f64 / calls as f64 };
+        let per_call = if calls == 0 {
+            0.0
+        } else {
+            usec as f64 / calls as f64
+        };
         let _ = write!(
             out,
             "cmdstat_{name}:calls={calls},usec={usec},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}\r\n",

@@ -63,7 +63,9 @@ enum Step {
     Server,
 }
 
-fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
+/// EXEC awaits its log entry, so the session's async dispatch calls it directly (see
+/// `commands::ASYNC_SERVER_COMMANDS`).
+pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     let Some(queued) = session.multi.take() else {
         return Reply::error(errors::EXEC_WITHOUT_MULTI);
     };
@@ -98,6 +100,7 @@ fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
         session
             .node
             .propose(vec![Op::Exec { watched, commands }])
+            .await
             .pop()
             .expect("one reply")
     };
@@ -182,7 +185,6 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("multi", multi),
-    ("exec", exec),
     ("discard", discard),
     ("watch", watch),
     ("unwatch", unwatch),

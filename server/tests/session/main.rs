@@ -26,10 +26,7 @@ fn pubsub_resp2() {
     );
     publisher.call("PUBLISH a hello", b":1\r\n");
     subscriber.expect(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$5\r\nhello\r\n");
-    subscriber.call(
-        "PSUBSCRIBE a*",
-        b"*3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:3\r\n",
-    );
+    subscriber.call("PSUBSCRIBE a*", b"*3\r\n$10\r\npsubscribe\r\n$2\r\na*\r\n:3\r\n");
     publisher.call("PUBLISH a x", b":2\r\n");
     subscriber.expect(b"*3\r\n$7\r\nmessage\r\n$1\r\na\r\n$1\r\nx\r\n");
     subscriber.expect(b"*4\r\n$8\r\npmessage\r\n$2\r\na*\r\n$1\r\na\r\n$1\r\nx\r\n");
@@ -40,10 +37,7 @@ fn pubsub_resp2() {
         "UNSUBSCRIBE",
         b"*3\r\n$11\r\nunsubscribe\r\n$1\r\na\r\n:2\r\n*3\r\n$11\r\nunsubscribe\r\n$1\r\nb\r\n:1\r\n",
     );
-    subscriber.call(
-        "PUNSUBSCRIBE",
-        b"*3\r\n$12\r\npunsubscribe\r\n$2\r\na*\r\n:0\r\n",
-    );
+    subscriber.call("PUNSUBSCRIBE", b"*3\r\n$12\r\npunsubscribe\r\n$2\r\na*\r\n:0\r\n");
     subscriber.call("PUNSUBSCRIBE", b"*3\r\n$12\r\npunsubscribe\r\n$-1\r\n:0\r\n");
     subscriber.call("PING", b"+PONG\r\n");
 }
@@ -189,9 +183,18 @@ fn protocol_edge_cases() {
         (&b"*3000000000\r\n"[..], "invalid multibulk length"),
         (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\nfooz\r\n", "expected '$', got 'f'"),
         (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$-10\r\n", "invalid bulk length"),
-        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n", "invalid bulk length"),
-        (b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n", "invalid bulk length"),
-        (b"set \"\"\"test-key\"\"\" test-value\r\n", "unbalanced quotes in request"),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$2000000000\r\n",
+            "invalid bulk length",
+        ),
+        (
+            b"*3\r\n$3\r\nSET\r\n$1\r\nx\r\n$blabla\r\n",
+            "invalid bulk length",
+        ),
+        (
+            b"set \"\"\"test-key\"\"\" test-value\r\n",
+            "unbalanced quotes in request",
+        ),
     ] {
         let mut client = node.client();
         client.send_raw(input);
@@ -213,7 +216,9 @@ fn unauthenticated_request_limits() {
     let mut client = node.client();
     client.call("AUTH secret", b"+OK\r\n");
     client.send(&many);
-    client.expect(b"-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n");
+    client.expect(
+        b"-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n",
+    );
 }
 
 /// `maxclients` refuses the connection over the limit with Redis's error and counts it.
@@ -304,8 +309,14 @@ fn monitor_lines() {
     let (time, rest) = line.split_once(' ').expect("time");
     assert!(time.starts_with('+'), "{line}");
     let (seconds, micros) = time[1..].split_once('.').expect("dot");
-    assert!(seconds.len() >= 10 && seconds.bytes().all(|b| b.is_ascii_digit()), "{line}");
-    assert!(micros.len() == 6 && micros.bytes().all(|b| b.is_ascii_digit()), "{line}");
+    assert!(
+        seconds.len() >= 10 && seconds.bytes().all(|b| b.is_ascii_digit()),
+        "{line}"
+    );
+    assert!(
+        micros.len() == 6 && micros.bytes().all(|b| b.is_ascii_digit()),
+        "{line}"
+    );
     let peer = client.stream.local_addr().unwrap().to_string();
     assert_eq!(rest, format!("[0 {peer}] \"set\" \"k\" \"v\""));
 
@@ -367,15 +378,24 @@ fn command_and_error_statistics() {
     let node = Node::start(&[]);
     let mut client = node.client();
     client.call("SET k v", b"+OK\r\n");
-    client.call("LPUSH k x", b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+    client.call(
+        "LPUSH k x",
+        b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+    );
     client.call("GET", b"-ERR wrong number of arguments for 'get' command\r\n");
     let info = client.bulk("INFO commandstats");
     assert!(info.starts_with("# Commandstats\r\n"), "{info}");
     assert!(info.contains("cmdstat_set:calls=1,usec="), "{info}");
     assert!(info.contains(",rejected_calls=0,failed_calls=1\r\n"), "{info}");
-    assert!(info.contains("cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0\r\n"), "{info}");
+    assert!(
+        info.contains("cmdstat_get:calls=0,usec=0,usec_per_call=0.00,rejected_calls=1,failed_calls=0\r\n"),
+        "{info}"
+    );
     let info = client.bulk("INFO errorstats");
-    assert_eq!(info, "# Errorstats\r\nerrorstat_ERR:count=1\r\nerrorstat_WRONGTYPE:count=1\r\n");
+    assert_eq!(
+        info,
+        "# Errorstats\r\nerrorstat_ERR:count=1\r\nerrorstat_WRONGTYPE:count=1\r\n"
+    );
     let default = client.bulk("INFO");
     assert!(!default.contains("rejected_calls"));
     let all = client.bulk("INFO all");
@@ -422,4 +442,35 @@ fn sigterm_exits_cleanly() {
     assert!(status.success());
     let exit = node.wait_exit(Duration::from_secs(10));
     assert_eq!(exit.code(), Some(0));
+}
+
+/// A subscriber that stops reading is disconnected once its queued output passes the
+/// pub/sub class's hard limit; the publisher is unaffected.
+#[test]
+fn slow_subscriber_is_disconnected() {
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    admin.send_args(&["CONFIG", "SET", "client-output-buffer-limit", "pubsub 100000 0 0"]);
+    admin.expect(b"+OK\r\n");
+    let value = "normal 0 0 0 slave 268435456 67108864 60 pubsub 100000 0 0";
+    admin.call(
+        "CONFIG GET client-output-buffer-limit",
+        format!("*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n{value}\r\n", value.len()).as_bytes(),
+    );
+    let mut subscriber = node.client();
+    subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
+    let payload = "x".repeat(64 * 1024);
+    let mut gone = false;
+    // Enough to fill the socket buffers of both ends several times over, but bounded.
+    for _ in 0..2000 {
+        admin.send(&format!("PUBLISH c {payload}"));
+        let reply = admin.read_line();
+        assert!(reply == ":1" || reply == ":0", "{reply}");
+        if reply == ":0" {
+            gone = true;
+            break;
+        }
+    }
+    assert!(gone, "the slow subscriber was never disconnected");
+    admin.call("PING", b"+PONG\r\n");
 }

@@ -122,6 +122,12 @@ impl Client {
         self.send_raw(&request(&words));
     }
 
+    /// Sends a command given as separate arguments (which may contain spaces).
+    pub fn send_args(&mut self, args: &[&str]) {
+        let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+        self.send_raw(&request(&args));
+    }
+
     /// Reads exactly `expected.len()` bytes and asserts they are `expected`.
     pub fn expect(&mut self, expected: &[u8]) {
         let got = self.read_exact_len(expected.len());
@@ -200,7 +206,9 @@ impl Client {
                 Err(_) => break false,
             }
         };
-        self.stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("timeout");
+        self.stream
+            .set_read_timeout(Some(REPLY_TIMEOUT))
+            .expect("timeout");
         closed
     }
 }

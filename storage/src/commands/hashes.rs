@@ -8,13 +8,20 @@ use bytes::Bytes;
 use flotilla_protocol::Reply;
 use std::collections::HashSet;
 
-use crate::args::{self, parse_f64, parse_i64};
+use crate::args::{self, parse_i64};
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::glob;
 use crate::scan;
 use crate::table::{CommandSpec, Flags, Handler};
 use crate::value::{stored, HashValue, Value};
+
+// HINCRBYFLOAT adds in x87 long double precision, as INCRBYFLOAT does; the strings family's
+// software long double is included by path until it is exported from there.
+#[path = "strings/long_double.rs"]
+#[allow(dead_code)]
+mod long_double;
+use long_double::LongDouble;
 
 /// Largest number of elements a random-count reply (HRANDFIELD, SRANDMEMBER with a negative
 /// count) may hold: the reply is built in memory, so an absurd count must not exhaust it.
@@ -63,19 +70,6 @@ fn pairs(items: Vec<(Bytes, Bytes)>) -> Reply {
         flat.push(Reply::Bulk(value));
     }
     Reply::Array(flat)
-}
-
-/// Formats a float as Redis's `ld2string(LD_STR_HUMAN)` does: plain decimal, no exponent,
-/// no trailing zeros. The shortest round-trip digits stand in for `%.17Lf` on a long double.
-pub(crate) fn format_human(value: f64) -> String {
-    if value == 0.0 {
-        return if value.is_sign_negative() {
-            "-0".into()
-        } else {
-            "0".into()
-        };
-    }
-    format!("{value}")
 }
 
 fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -244,10 +238,10 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
-    let Some(increment) = parse_f64(&args[3]) else {
+    let Some(increment) = LongDouble::parse(&args[3]) else {
         return Reply::error(errors::NOT_FLOAT);
     };
-    if increment.is_infinite() {
+    if matches!(increment, LongDouble::Infinite { .. }) {
         return Reply::error(errors::HASH_INCREMENT_NAN);
     }
     let current = match get_hash(ctx, key) {
@@ -255,17 +249,16 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(hash) => hash.and_then(|hash| hash.get(&args[2])),
     };
     let current = match current {
-        None => 0.0,
-        Some(value) => match parse_f64(value) {
+        None => LongDouble::ZERO,
+        Some(value) => match LongDouble::parse(value) {
             Some(current) => current,
             None => return Reply::error(errors::HASH_NOT_FLOAT),
         },
     };
-    let result = current + increment;
-    if !result.is_finite() {
+    let Some(result) = current.checked_add(increment) else {
         return Reply::error(errors::HASH_RESULT_NAN);
-    }
-    let text = Bytes::from(format_human(result));
+    };
+    let text = Bytes::from(result.to_human_string());
     set_field(ctx, key, &args[2], text.clone());
     ctx.notify(class::HASH, "hincrbyfloat", key);
     Reply::Bulk(text)
@@ -388,15 +381,30 @@ pub(crate) struct ScanOptions {
     pub count: usize,
 }
 
-/// Parses a cursor as Redis does (an unsigned decimal), or replies "invalid cursor".
+/// Parses a cursor as Redis does with `strtoul`: optional sign then decimal digits, a negative
+/// value wrapping around (`-1` is 2^64-1), the empty string being 0; anything else, or a value
+/// beyond 64 bits, is "invalid cursor".
 pub(crate) fn parse_cursor(arg: &[u8]) -> Result<u64, Reply> {
-    if arg.is_empty() || !arg.iter().all(u8::is_ascii_digit) {
-        return Err(Reply::error(errors::INVALID_CURSOR_SCAN));
+    let invalid = || Reply::error(errors::INVALID_CURSOR_SCAN);
+    if arg.is_empty() {
+        return Ok(0);
     }
-    std::str::from_utf8(arg)
-        .ok()
-        .and_then(|text| text.parse::<u64>().ok())
-        .ok_or(Reply::error(errors::INVALID_CURSOR_SCAN))
+    let (negative, digits) = match arg[0] {
+        b'-' => (true, &arg[1..]),
+        b'+' => (false, &arg[1..]),
+        _ => (false, arg),
+    };
+    if digits.is_empty() || !digits.iter().all(u8::is_ascii_digit) {
+        return Err(invalid());
+    }
+    let mut value: u64 = 0;
+    for &digit in digits {
+        value = value
+            .checked_mul(10)
+            .and_then(|v| v.checked_add((digit - b'0') as u64))
+            .ok_or_else(invalid)?;
+    }
+    Ok(if negative { value.wrapping_neg() } else { value })
 }
 
 /// Parses the options after `key cursor` (`options` starts at the first option).
@@ -816,7 +824,11 @@ mod tests {
         run(&mut t, &["HSET", "h", "g", "1.23"]);
         assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "g", "0.77"]), "$2");
         assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "g", "-0.1"]), "$1.9");
-        assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "g", "1e3"]), "$1001.9");
+        assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "g", "1e3"]), "$1001.90000000000000002");
+        // Long double precision: f64 would give 3.3000000000000003.
+        run(&mut t, &["HSET", "h", "x", "1.1"]);
+        assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "x", "2.2"]), "$3.3");
+        assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "hex", "0x10"]), "$16");
         assert_eq!(
             run(&mut t, &["HINCRBYFLOAT", "h", "g", "abc"]),
             "-ERR value is not a valid float"
@@ -828,7 +840,7 @@ mod tests {
         assert_eq!(run(&mut t, &["EXISTS", "new"]), ":0");
         run(
             &mut t,
-            &["HSET", "h", "bad", "1 ", "nul", "1\u{0}2", "huge", "1.7e308"],
+            &["HSET", "h", "bad", "1 ", "nul", "1\u{0}2", "huge", "1.1e4932"],
         );
         assert_eq!(
             run(&mut t, &["HINCRBYFLOAT", "h", "bad", "1"]),
@@ -839,7 +851,7 @@ mod tests {
             "-ERR hash value is not a float"
         );
         assert_eq!(
-            run(&mut t, &["HINCRBYFLOAT", "h", "huge", "1.7e308"]),
+            run(&mut t, &["HINCRBYFLOAT", "h", "huge", "1e4932"]),
             "-ERR increment would produce NaN or Infinity"
         );
         t.events.clear();
@@ -953,7 +965,15 @@ mod tests {
             "[$0, [$f1, $v1, $f10, $v10, $f11, $v11, $f12, $v12, $f13, $v13, $f14, $v14, $f15, $v15, $f16, $v16, $f17, $v17, $f18, $v18, $f19, $v19]]"
         );
         assert_eq!(run(&mut t, &["HSCAN", "h", "x"]), "-ERR invalid cursor");
-        assert_eq!(run(&mut t, &["HSCAN", "h", "-1"]), "-ERR invalid cursor");
+        assert_eq!(run(&mut t, &["HSCAN", "h", "-"]), "-ERR invalid cursor");
+        assert_eq!(run(&mut t, &["HSCAN", "h", " 0"]), "-ERR invalid cursor");
+        assert_eq!(
+            run(&mut t, &["HSCAN", "h", "18446744073709551616"]),
+            "-ERR invalid cursor"
+        );
+        assert_eq!(super::parse_cursor(b"-1"), Ok(u64::MAX));
+        assert_eq!(super::parse_cursor(b"+7"), Ok(7));
+        assert_eq!(super::parse_cursor(b""), Ok(0));
         assert_eq!(
             run(&mut t, &["HSCAN", "h", "0", "COUNT", "0"]),
             "-ERR syntax error"
@@ -964,15 +984,5 @@ mod tests {
         );
         assert_eq!(run(&mut t, &["HSCAN", "h", "0", "MATCH"]), "-ERR syntax error");
         assert_eq!(run(&mut t, &["HSCAN", "h", "0", "NOVALUES"]), "-ERR syntax error");
-    }
-
-    #[test]
-    fn format_human_matches_redis() {
-        use super::format_human;
-        assert_eq!(format_human(3.0), "3");
-        assert_eq!(format_human(10.6), "10.6");
-        assert_eq!(format_human(-0.5), "-0.5");
-        assert_eq!(format_human(1e20), "100000000000000000000");
-        assert_eq!(format_human(5e-6), "0.000005");
     }
 }

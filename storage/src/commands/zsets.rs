@@ -26,7 +26,7 @@ use crate::glob;
 use crate::scan;
 use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyspaceFn};
 use crate::value::{stored, FixedHasher, SetValue, Value};
-use crate::zset::{LexBound, LexRange, NodeId, ScoreRange, ZSet};
+use crate::zset::{CompactLimits, LexBound, LexRange, NodeId, ScoreRange, ZSet};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -197,17 +197,26 @@ fn read_zset<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, Reply> {
     }
 }
 
-/// The sorted set at `key` for writing (stamps the key as changed), creating it if absent.
-/// Callers have already checked the type.
-fn zset_for_update<'c>(ctx: &'c mut Ctx, key: &Bytes) -> &'c mut ZSet {
+/// The sorted set at `key` for writing (stamps the key as changed), creating it with
+/// `create` if absent. Callers have already checked the type.
+fn zset_for_update<'c>(ctx: &'c mut Ctx, key: &Bytes, create: impl FnOnce() -> ZSet) -> &'c mut ZSet {
     let now_ms = ctx.now_ms;
     let db = ctx.db();
     if db.get_mut(key, now_ms).is_none() {
-        db.insert(stored(key), Value::ZSet(Box::default()));
+        db.insert(stored(key), Value::ZSet(Box::new(create())));
     }
     match db.get_mut(key, now_ms) {
         Some(Value::ZSet(zset)) => zset,
         _ => unreachable!("type checked before the write"),
+    }
+}
+
+/// The node's `zset-max-listpack-*` limits (they decide the encoding OBJECT reports).
+fn limits(ctx: &Ctx) -> CompactLimits {
+    let encoding = &ctx.keyspace.settings.encoding;
+    CompactLimits {
+        entries: encoding.zset_max_listpack_entries,
+        value: encoding.zset_max_listpack_value,
     }
 }
 
@@ -397,9 +406,12 @@ fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut incr: bool) -> Reply {
     }
 
     if !changes.is_empty() {
-        let zset = zset_for_update(ctx, key);
+        let limits = limits(ctx);
+        let first_len = args[first + 1].len();
+        let zset = zset_for_update(ctx, key, || ZSet::with_hint(elements, first_len, limits));
+        zset.expect_members(elements, limits);
         for (member, score) in changes {
-            zset.insert(stored(member), score);
+            zset.insert_within(stored(member), score, limits);
         }
         ctx.notify(class::ZSET, if incr { "zincr" } else { "zadd" }, key);
         if added > 0 {
@@ -427,7 +439,7 @@ fn zrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !present {
         return Reply::Int(0);
     }
-    let zset = zset_for_update(ctx, key);
+    let zset = zset_for_update(ctx, key, ZSet::new);
     let mut deleted = 0;
     for member in &args[2..] {
         if zset.remove(member).is_some() {
@@ -696,9 +708,15 @@ fn zrange_generic(
     };
     match destination {
         Some(destination) => {
-            let mut result = ZSet::new();
+            // As Redis: sized by the rank range, unknown (so general) by score or lex.
+            let hint = match range {
+                ParsedRange::Rank(..) => items.len(),
+                _ => usize::MAX,
+            };
+            let limits = limits(ctx);
+            let mut result = ZSet::with_hint(hint, 0, limits);
             for (member, score) in items {
-                result.insert(member, score);
+                result.insert_within(member, score, limits);
             }
             store_result(ctx, destination, result, "zrangestore")
         }
@@ -869,7 +887,7 @@ fn zremrange_generic(
     if doomed.is_empty() {
         return Reply::Int(0);
     }
-    let zset = zset_for_update(ctx, key);
+    let zset = zset_for_update(ctx, key, ZSet::new);
     for (member, _) in &doomed {
         zset.remove(member);
     }
@@ -926,7 +944,7 @@ fn pop_generic(ctx: &mut Ctx, keys: &[Bytes], end: End, count: usize, shape: Pop
     if count == 0 {
         return Reply::Array(Vec::new());
     }
-    let zset = zset_for_update(ctx, key);
+    let zset = zset_for_update(ctx, key, ZSet::new);
     let mut popped = Vec::with_capacity(count.min(zset.len()));
     while popped.len() < count {
         let node = match end {
@@ -1390,6 +1408,7 @@ fn zsetop_generic(
     }
 
     if let Some(destination) = destination {
+        result.fit_encoding(limits(ctx));
         let event = match op {
             SetOp::Union => "zunionstore",
             SetOp::Inter => "zinterstore",
@@ -2241,6 +2260,10 @@ mod tests {
             "-ERR value is out of range"
         );
         assert_eq!(run(&mut t, &["ZRANDMEMBER", "z", "1", "bad"]), "-ERR syntax error");
+        // Reads within one millisecond still draw differently.
+        let draws: std::collections::HashSet<String> =
+            (0..50).map(|_| run(&mut t, &["ZRANDMEMBER", "z"])).collect();
+        assert!(draws.len() > 1);
     }
 
     #[test]
@@ -2354,6 +2377,29 @@ mod tests {
             }
         }
         assert_eq!(seen, 300);
+    }
+
+    #[test]
+    fn encoding_follows_the_node_limits() {
+        let mut t = h();
+        t.machine.keyspace.settings.encoding.zset_max_listpack_entries = 1;
+        run(&mut t, &["ZADD", "z", "1", "a"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "z"]), "$listpack");
+        run(&mut t, &["ZADD", "z", "2", "b"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "z"]), "$skiplist");
+        run(&mut t, &["ZREM", "z", "b"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "z"]), "$skiplist");
+        // Store results pick their encoding from their content.
+        run(&mut t, &["ZUNIONSTORE", "u", "1", "z"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "u"]), "$listpack");
+        // ZRANGESTORE by rank is sized by the range; by score it starts general.
+        assert_eq!(run(&mut t, &["ZRANGESTORE", "r", "z", "0", "0"]), ":1");
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "r"]), "$listpack");
+        assert_eq!(run(&mut t, &["ZRANGESTORE", "r", "z", "-inf", "inf", "BYSCORE"]), ":1");
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "r"]), "$skiplist");
+        // A ZADD with more pairs than the limit creates the general encoding at once.
+        run(&mut t, &["ZADD", "big", "1", "a", "1", "a"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "big"]), "$skiplist");
     }
 
     #[test]

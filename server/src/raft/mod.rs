@@ -1,0 +1,61 @@
+//! Raft under the state machine: every shard is an openraft group. This module declares the
+//! type configuration; `log` adapts the node's fjall log store, `machine` the shard state
+//! machine, `network` the peer transport, and `group` ties one group together with its
+//! proposer (the batching of client commands into entries).
+
+use flotilla_protocol::Reply;
+use flotilla_storage::Entry;
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+pub mod group;
+pub mod log;
+pub mod machine;
+pub mod network;
+pub mod transport;
+
+/// A log entry's application data: the leader-stamped entry of client ops.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Request(pub Entry);
+
+impl fmt::Display for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "entry(t={}, ops={})", self.0.time_ms, self.0.ops.len())
+    }
+}
+
+/// What applying a request produced: one reply per op.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Response(pub Vec<Reply>);
+
+openraft::declare_raft_types!(
+    /// Flotilla's Raft types: node ids are u64, entries carry `Request`.
+    pub TypeConfig:
+        D = Request,
+        R = Response,
+);
+
+pub type Raft = openraft::Raft<TypeConfig, machine::MachineStore>;
+pub type NodeId = u64;
+pub type GroupId = u32;
+
+/// Raft timing: heartbeats every 100 ms, elections after 500–1000 ms of silence, so a
+/// failed leader is replaced in about a second.
+pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
+pub const ELECTION_TIMEOUT_MS_MIN: u64 = 500;
+pub const ELECTION_TIMEOUT_MS_MAX: u64 = 1000;
+/// Entries applied since the last snapshot that trigger a new one.
+pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
+
+pub fn config() -> std::sync::Arc<openraft::Config> {
+    let config = openraft::Config {
+        cluster_name: "flotilla".into(),
+        heartbeat_interval: HEARTBEAT_INTERVAL_MS,
+        election_timeout_min: ELECTION_TIMEOUT_MS_MIN,
+        election_timeout_max: ELECTION_TIMEOUT_MS_MAX,
+        snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
+        max_in_snapshot_log_to_keep: 1000,
+        ..Default::default()
+    };
+    std::sync::Arc::new(config.validate().expect("valid raft config"))
+}

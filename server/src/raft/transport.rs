@@ -1,0 +1,415 @@
+//! Peer transport: one multiplexed TCP connection per pair of nodes, carrying the messages of
+//! every Raft group (and forwarded client commands) as length-delimited frames.
+//!
+//! The node with the lower id dials, the other accepts; once up, the connection is symmetric:
+//! either side sends requests and answers the other's. Requests carry an id so replies may
+//! come back in any order. The dialer reconnects with capped exponential backoff. Frames
+//! queued for a peer are bounded (`PEER_QUEUE_FRAMES_MAX`); a full queue fails the call
+//! instead of growing without limit.
+//!
+//! Frame: len u32 BE (of the rest) ‖ request id u64 BE ‖ kind u8 ‖ group u32 BE ‖ payload.
+//! A reply has the high bit of `kind` set; a failed request replies with kind `KIND_ERROR`.
+
+use bytes::{Buf, BufMut, Bytes, BytesMut};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot, watch};
+
+pub type NodeId = u64;
+
+/// Frames that may wait for one peer's connection before calls fail fast.
+pub const PEER_QUEUE_FRAMES_MAX: usize = 4096;
+/// Largest frame accepted (a snapshot travels in one frame).
+pub const FRAME_LEN_MAX: usize = 1 << 30;
+const REPLY_BIT: u8 = 0x80;
+pub const KIND_ERROR: u8 = 0x7F;
+const HEADER_LEN: usize = 8 + 1 + 4;
+const RECONNECT_DELAY_MS_MIN: u64 = 20;
+const RECONNECT_DELAY_MS_MAX: u64 = 1000;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportError {
+    /// No connection to the peer (down, partitioned, or queue full): the request was not sent.
+    Unreachable(String),
+    /// Sent, but no reply in time: the request may or may not have been handled.
+    Timeout,
+    /// The peer handled the request and reported an error.
+    Remote(String),
+}
+
+impl std::fmt::Display for TransportError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TransportError::Unreachable(why) => write!(f, "peer unreachable: {why}"),
+            TransportError::Timeout => write!(f, "peer did not answer in time"),
+            TransportError::Remote(why) => write!(f, "peer error: {why}"),
+        }
+    }
+}
+
+impl std::error::Error for TransportError {}
+
+type HandlerFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+/// Serves an incoming request: (from, kind, group, payload) → reply payload.
+pub type Handler = Arc<dyn Fn(NodeId, u8, u32, Bytes) -> HandlerFuture + Send + Sync>;
+
+struct Frame {
+    id: u64,
+    kind: u8,
+    group: u32,
+    payload: Bytes,
+}
+
+/// One live connection to a peer.
+struct Link {
+    outgoing: mpsc::Sender<Frame>,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Frame>>>>,
+}
+
+struct Peer {
+    address: SocketAddr,
+    link: Mutex<Option<Arc<Link>>>,
+    /// Bumped whenever `link` changes, so waiters see a new connection.
+    changed: watch::Sender<u64>,
+}
+
+pub struct Transport {
+    me: NodeId,
+    peers: HashMap<NodeId, Arc<Peer>>,
+    next_id: AtomicU64,
+    handler: Mutex<Option<Handler>>,
+}
+
+impl Transport {
+    pub fn new(me: NodeId, peers: &HashMap<NodeId, SocketAddr>) -> Arc<Transport> {
+        let peers = peers
+            .iter()
+            .filter(|(id, _)| **id != me)
+            .map(|(id, address)| {
+                let (changed, _) = watch::channel(0);
+                (
+                    *id,
+                    Arc::new(Peer {
+                        address: *address,
+                        link: Mutex::new(None),
+                        changed,
+                    }),
+                )
+            })
+            .collect();
+        Arc::new(Transport {
+            me,
+            peers,
+            next_id: AtomicU64::new(1),
+            handler: Mutex::new(None),
+        })
+    }
+
+    /// Starts accepting peers on `listener` and dialing the peers with higher ids.
+    pub fn start(self: &Arc<Self>, listener: TcpListener, handler: Handler) {
+        *self.handler.lock() = Some(handler);
+        let transport = self.clone();
+        tokio::spawn(async move {
+            loop {
+                let Ok((stream, _)) = listener.accept().await else {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                    continue;
+                };
+                let transport = transport.clone();
+                tokio::spawn(async move { transport.accept(stream).await });
+            }
+        });
+        for (&id, peer) in &self.peers {
+            if self.me < id {
+                let transport = self.clone();
+                let peer = peer.clone();
+                tokio::spawn(async move { transport.dial_loop(id, peer).await });
+            }
+        }
+    }
+
+    /// Sends a request and waits for its reply.
+    pub async fn call(
+        &self,
+        target: NodeId,
+        kind: u8,
+        group: u32,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, TransportError> {
+        let peer = self
+            .peers
+            .get(&target)
+            .ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
+        let link = peer
+            .link
+            .lock()
+            .clone()
+            .ok_or_else(|| TransportError::Unreachable(format!("no connection to node {target}")))?;
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (reply_tx, reply_rx) = oneshot::channel();
+        link.pending.lock().insert(id, reply_tx);
+        if link
+            .outgoing
+            .try_send(Frame {
+                id,
+                kind,
+                group,
+                payload,
+            })
+            .is_err()
+        {
+            link.pending.lock().remove(&id);
+            return Err(TransportError::Unreachable(format!(
+                "queue to node {target} is full or closed"
+            )));
+        }
+        match tokio::time::timeout(timeout, reply_rx).await {
+            Ok(Ok(frame)) if frame.kind == KIND_ERROR | REPLY_BIT => Err(TransportError::Remote(
+                String::from_utf8_lossy(&frame.payload).into_owned(),
+            )),
+            Ok(Ok(frame)) => Ok(frame.payload),
+            // The connection dropped with the request in flight.
+            Ok(Err(_)) => Err(TransportError::Timeout),
+            Err(_) => {
+                link.pending.lock().remove(&id);
+                Err(TransportError::Timeout)
+            }
+        }
+    }
+
+    /// True when a connection to `target` is up.
+    pub fn is_connected(&self, target: NodeId) -> bool {
+        self.peers
+            .get(&target)
+            .is_some_and(|peer| peer.link.lock().is_some())
+    }
+
+    async fn dial_loop(self: Arc<Self>, id: NodeId, peer: Arc<Peer>) {
+        let mut delay_ms = RECONNECT_DELAY_MS_MIN;
+        loop {
+            match TcpStream::connect(peer.address).await {
+                Ok(mut stream) => {
+                    let _ = stream.set_nodelay(true);
+                    if stream.write_all(&self.me.to_be_bytes()).await.is_ok() {
+                        delay_ms = RECONNECT_DELAY_MS_MIN;
+                        self.clone().run_link(id, &peer, stream).await;
+                    }
+                }
+                Err(error) => tracing::debug!(peer = id, %error, "dial failed"),
+            }
+            tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+            delay_ms = (delay_ms * 2).min(RECONNECT_DELAY_MS_MAX);
+        }
+    }
+
+    async fn accept(self: Arc<Self>, mut stream: TcpStream) {
+        let _ = stream.set_nodelay(true);
+        let mut id_bytes = [0u8; 8];
+        if stream.read_exact(&mut id_bytes).await.is_err() {
+            return;
+        }
+        let id = u64::from_be_bytes(id_bytes);
+        let Some(peer) = self.peers.get(&id).cloned() else {
+            tracing::warn!(peer = id, "connection from an unknown node refused");
+            return;
+        };
+        self.run_link(id, &peer, stream).await;
+    }
+
+    /// Runs one connection until it fails; requests in flight on it fail too.
+    async fn run_link(self: Arc<Self>, id: NodeId, peer: &Arc<Peer>, stream: TcpStream) {
+        let (mut reader, mut writer) = stream.into_split();
+        let (outgoing, mut queue) = mpsc::channel::<Frame>(PEER_QUEUE_FRAMES_MAX);
+        let link = Arc::new(Link {
+            outgoing: outgoing.clone(),
+            pending: Arc::new(Mutex::new(HashMap::new())),
+        });
+        *peer.link.lock() = Some(link.clone());
+        peer.changed.send_modify(|generation| *generation += 1);
+        tracing::info!(peer = id, "peer connected");
+
+        // Writer: coalesces every queued frame into one write.
+        let write_task = tokio::spawn(async move {
+            let mut buf = BytesMut::with_capacity(64 * 1024);
+            while let Some(frame) = queue.recv().await {
+                put_frame(&mut buf, &frame);
+                while let Ok(frame) = queue.try_recv() {
+                    put_frame(&mut buf, &frame);
+                    if buf.len() > 1 << 20 {
+                        break;
+                    }
+                }
+                if writer.write_all(&buf).await.is_err() {
+                    break;
+                }
+                buf.clear();
+            }
+        });
+
+        let mut buf = BytesMut::with_capacity(64 * 1024);
+        'read: loop {
+            match reader.read_buf(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {}
+            }
+            loop {
+                if buf.len() < 4 {
+                    break;
+                }
+                let len = u32::from_be_bytes(buf[..4].try_into().expect("4 bytes")) as usize;
+                if !(HEADER_LEN..=FRAME_LEN_MAX).contains(&len) {
+                    tracing::warn!(peer = id, len, "bad frame length; dropping connection");
+                    break 'read;
+                }
+                if buf.len() < 4 + len {
+                    buf.reserve(4 + len - buf.len());
+                    break;
+                }
+                buf.advance(4);
+                let mut frame_bytes = buf.split_to(len);
+                let request_id = frame_bytes.get_u64();
+                let kind = frame_bytes.get_u8();
+                let group = frame_bytes.get_u32();
+                let frame = Frame {
+                    id: request_id,
+                    kind,
+                    group,
+                    payload: frame_bytes.freeze(),
+                };
+                if kind & REPLY_BIT != 0 {
+                    if let Some(waiter) = link.pending.lock().remove(&request_id) {
+                        let _ = waiter.send(frame);
+                    }
+                } else {
+                    self.serve_request(id, frame, outgoing.clone());
+                }
+            }
+        }
+        write_task.abort();
+        {
+            let mut current = peer.link.lock();
+            if current.as_ref().is_some_and(|l| Arc::ptr_eq(l, &link)) {
+                *current = None;
+            }
+        }
+        link.pending.lock().clear();
+        tracing::info!(peer = id, "peer disconnected");
+    }
+
+    fn serve_request(&self, from: NodeId, frame: Frame, outgoing: mpsc::Sender<Frame>) {
+        let Some(handler) = self.handler.lock().clone() else {
+            return;
+        };
+        tokio::spawn(async move {
+            let (kind, payload) = match handler(from, frame.kind, frame.group, frame.payload).await {
+                Ok(payload) => (frame.kind | REPLY_BIT, Bytes::from(payload)),
+                Err(why) => (KIND_ERROR | REPLY_BIT, Bytes::from(why)),
+            };
+            let _ = outgoing
+                .send(Frame {
+                    id: frame.id,
+                    kind,
+                    group: frame.group,
+                    payload,
+                })
+                .await;
+        });
+    }
+}
+
+fn put_frame(buf: &mut BytesMut, frame: &Frame) {
+    buf.reserve(4 + HEADER_LEN + frame.payload.len());
+    buf.put_u32((HEADER_LEN + frame.payload.len()) as u32);
+    buf.put_u64(frame.id);
+    buf.put_u8(frame.kind);
+    buf.put_u32(frame.group);
+    buf.put_slice(&frame.payload);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn pair() -> (Arc<Transport>, Arc<Transport>) {
+        let a_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let b_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peers: HashMap<NodeId, SocketAddr> = [
+            (1, a_listener.local_addr().unwrap()),
+            (2, b_listener.local_addr().unwrap()),
+        ]
+        .into();
+        let a = Transport::new(1, &peers);
+        let b = Transport::new(2, &peers);
+        let echo = |me: u8| -> Handler {
+            Arc::new(move |from, kind, group, payload| {
+                Box::pin(async move {
+                    if kind == 9 {
+                        return Err("refused".to_string());
+                    }
+                    let mut reply = vec![me, from as u8, kind, group as u8];
+                    reply.extend_from_slice(&payload);
+                    Ok(reply)
+                })
+            })
+        };
+        a.start(a_listener, echo(1));
+        b.start(b_listener, echo(2));
+        for _ in 0..200 {
+            if a.is_connected(2) && b.is_connected(1) {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        (a, b)
+    }
+
+    #[tokio::test]
+    async fn both_sides_call_over_one_connection() {
+        let (a, b) = pair().await;
+        let timeout = Duration::from_secs(5);
+        let reply = a.call(2, 3, 7, Bytes::from_static(b"hi"), timeout).await.unwrap();
+        assert_eq!(&reply[..], &[2, 1, 3, 7, b'h', b'i']);
+        let reply = b.call(1, 4, 8, Bytes::from_static(b"yo"), timeout).await.unwrap();
+        assert_eq!(&reply[..], &[1, 2, 4, 8, b'y', b'o']);
+        let error = a.call(2, 9, 0, Bytes::new(), timeout).await.unwrap_err();
+        assert_eq!(error, TransportError::Remote("refused".into()));
+        assert!(matches!(
+            a.call(5, 1, 0, Bytes::new(), timeout).await,
+            Err(TransportError::Unreachable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn many_concurrent_calls_get_their_own_replies() {
+        let (a, _b) = pair().await;
+        let calls = (0..500u32).map(|i| {
+            let a = a.clone();
+            tokio::spawn(async move {
+                let reply = a
+                    .call(
+                        2,
+                        1,
+                        i,
+                        Bytes::from(i.to_be_bytes().to_vec()),
+                        Duration::from_secs(5),
+                    )
+                    .await
+                    .unwrap();
+                assert_eq!(&reply[4..], &i.to_be_bytes());
+                assert_eq!(reply[3], i as u8);
+            })
+        });
+        for call in calls {
+            call.await.unwrap();
+        }
+    }
+}
