@@ -24,6 +24,7 @@ enum Wire {
     Verbatim(String, Bytes),
     BigNumber(String),
     Push(Vec<Wire>),
+    Pairs(Vec<(Wire, Wire)>),
     Raw(Bytes),
 }
 
@@ -44,6 +45,7 @@ fn to_wire(reply: &Reply) -> Wire {
         Reply::Verbatim(format, bytes) => Wire::Verbatim(format.to_string(), bytes.clone()),
         Reply::BigNumber(text) => Wire::BigNumber(text.clone()),
         Reply::Push(items) => Wire::Push(list(items)),
+        Reply::Pairs(pairs) => Wire::Pairs(pairs.iter().map(|(k, v)| (to_wire(k), to_wire(v))).collect()),
         Reply::Raw(bytes) => Wire::Raw(bytes.clone()),
     }
 }
@@ -65,6 +67,7 @@ fn from_wire(wire: Wire) -> Reply {
         Wire::Verbatim(format, bytes) => Reply::Verbatim(if format == "mkd" { "mkd" } else { "txt" }, bytes),
         Wire::BigNumber(text) => Reply::BigNumber(text),
         Wire::Push(items) => Reply::Push(list(items)),
+        Wire::Pairs(pairs) => Reply::Pairs(pairs.into_iter().map(|(k, v)| (from_wire(k), from_wire(v))).collect()),
         Wire::Raw(bytes) => Reply::Raw(bytes),
     }
 }
