@@ -9,6 +9,11 @@
 //! again as its own entry: replicas never need to know who waits. A served command can make
 //! another key ready (BLMOVE pushes); those keys are served after the current one, in order,
 //! as Redis does. The waiter replies nil at its timeout, or when CLIENT UNBLOCK asks.
+//!
+//! Events arrive from the apply task, which must not wait on a proposal of its own: serving
+//! runs in a spawned task. Until it is done, sessions hold back their next command
+//! ([`Blocking::settled`]), so a client that pushes and then pops (or reads) sees the blocked
+//! clients served first, as in Redis where they are served before the next command runs.
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
@@ -18,8 +23,8 @@ use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::Ordering;
-use std::sync::Arc;
-use tokio::sync::oneshot;
+use std::sync::{Arc, OnceLock, Weak};
+use tokio::sync::{oneshot, Notify};
 use tokio::time::{Duration, Instant};
 
 use crate::clients::ClientHandle;
@@ -38,6 +43,10 @@ pub struct Wait {
 #[derive(Default)]
 pub struct Blocking {
     state: Mutex<State>,
+    /// The node, for the serving task (set by the first waiter).
+    node: OnceLock<Weak<Node>>,
+    /// Signalled when serving ends.
+    settled: Notify,
 }
 
 #[derive(Default)]
@@ -48,7 +57,7 @@ struct State {
     queues: HashMap<(usize, Bytes), VecDeque<u64>>,
     /// Keys to try serving, in the order they became ready.
     ready: VecDeque<(usize, Bytes)>,
-    /// A thread is serving the ready keys; others only queue theirs.
+    /// A task is serving the ready keys; events only queue theirs.
     draining: bool,
 }
 
@@ -109,6 +118,7 @@ pub fn block(
     };
     let (sender, mut receiver) = oneshot::channel();
     let db = session.db;
+    let _ = node.blocking.node.set(Arc::downgrade(&node));
     let id = node.blocking.register(Waiter {
         client: session.client.clone(),
         db,
@@ -122,7 +132,7 @@ pub fn block(
     });
     // A push applied between our nil reply and the registration found no waiter to wake:
     // look at the keys once more now that we are registered.
-    node.blocking.signal(&node, keys.into_iter().map(|key| (db, key)));
+    node.blocking.signal(keys.into_iter().map(|key| (db, key)));
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
     // Made before the future so that dropping it unpolled also cancels the wait.
     let mut guard = CancelOnDrop {
@@ -215,7 +225,7 @@ impl Blocking {
 
     /// Observes the events of an applied entry: queues the waited keys they touch and serves
     /// them (unless another call up the stack is already serving).
-    pub fn on_events(&self, node: &Node, events: &[Event]) {
+    pub fn on_events(&self, _node: &Node, events: &[Event]) {
         let mut keys = Vec::new();
         {
             let state = self.state.lock();
@@ -239,7 +249,7 @@ impl Blocking {
             }
         }
         if !keys.is_empty() {
-            self.signal(node, keys);
+            self.signal(keys);
         }
     }
 
@@ -275,16 +285,41 @@ impl Blocking {
         let _ = waiter.sender.send(reply);
     }
 
-    /// Queues keys that may now serve waiters, and serves them unless already serving.
-    fn signal(&self, node: &Node, keys: impl IntoIterator<Item = (usize, Bytes)>) {
-        {
+    /// Waits until no blocked client is being served: a command must not overtake the
+    /// clients the previous commands made servable.
+    pub async fn settled(&self) {
+        loop {
+            let notified = self.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if !self.state.lock().draining {
+                return;
+            }
+            notified.await;
+        }
+    }
+
+    /// Queues keys that may now serve waiters, and starts serving them unless a task
+    /// already is.
+    fn signal(&self, keys: impl IntoIterator<Item = (usize, Bytes)>) {
+        let node = {
             let mut state = self.state.lock();
             state.ready.extend(keys);
             if state.draining || state.ready.is_empty() {
                 return;
             }
+            let Some(node) = self.node.get().and_then(Weak::upgrade) else {
+                state.ready.clear();
+                return;
+            };
             state.draining = true;
-        }
+            node
+        };
+        tokio::spawn(async move { node.blocking.drain(&node).await });
+    }
+
+    /// Serves ready keys in order until none is left.
+    async fn drain(&self, node: &Node) {
         loop {
             let next = {
                 let mut state = self.state.lock();
@@ -295,15 +330,16 @@ impl Blocking {
                 next
             };
             let Some((db, key)) = next else {
+                self.settled.notify_waiters();
                 return;
             };
-            self.serve_key(node, db, &key);
+            self.serve_key(node, db, &key).await;
         }
     }
 
     /// Serves the waiters of one key in the order they blocked, while the key holds a value
     /// of the type they wait for.
-    fn serve_key(&self, node: &Node, db: usize, key: &Bytes) {
+    async fn serve_key(&self, node: &Node, db: usize, key: &Bytes) {
         let waiting: Vec<u64> = {
             let state = self.state.lock();
             match state.queues.get(&(db, key.clone())) {
@@ -336,7 +372,7 @@ impl Blocking {
                     .serving = false;
                 return;
             }
-            let reply = node.write(db, args);
+            let reply = node.write(db, args).await;
             let mut state = self.state.lock();
             let waiter = state.waiters.get_mut(&id).expect("a serving waiter stays");
             waiter.serving = false;
@@ -393,8 +429,18 @@ mod tests {
     use crate::session::Outcome;
     use clap::Parser;
 
-    fn node() -> Arc<Node> {
-        Node::new(Args::parse_from(["flotilla"]))
+    async fn node() -> Arc<Node> {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "flotilla-blocking-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let dir = dir.to_str().expect("utf-8 temp dir").to_string();
+        Node::start(Args::parse_from(["flotilla", "--dir", &dir]), None)
+            .await
+            .expect("node starts")
     }
 
     fn session(node: &Arc<Node>, id: u64) -> Session {
@@ -412,15 +458,15 @@ mod tests {
             .collect()
     }
 
-    fn run(session: &mut Session, text: &str) -> Reply {
-        match session.execute(args(text)) {
+    async fn run(session: &mut Session, text: &str) -> Reply {
+        match session.execute(args(text)).await {
             Outcome::Reply(reply) => reply,
             _ => panic!("{text} did not reply at once"),
         }
     }
 
-    fn block_on(session: &mut Session, text: &str) -> Wait {
-        match session.execute(args(text)) {
+    async fn block_on(session: &mut Session, text: &str) -> Wait {
+        match session.execute(args(text)).await {
             Outcome::Blocked(wait) => wait,
             _ => panic!("{text} did not block"),
         }
@@ -437,45 +483,45 @@ mod tests {
 
     #[tokio::test]
     async fn waiters_are_served_first_blocked_first() {
-        let node = node();
+        let node = node().await;
         let (mut first, mut second, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
-        let first_wait = block_on(&mut first, "BLPOP a b 0");
-        let second_wait = block_on(&mut second, "BRPOP b 0");
+        let first_wait = block_on(&mut first, "BLPOP a b 0").await;
+        let second_wait = block_on(&mut second, "BRPOP b 0").await;
         assert_eq!(node.blocking.blocked_clients(), 2);
         assert!(first.client.blocked.load(Ordering::Relaxed));
-        assert_eq!(run(&mut writer, "RPUSH b x y"), Reply::Int(2));
+        assert_eq!(run(&mut writer, "RPUSH b x y").await, Reply::Int(2));
         assert_eq!(first_wait.future.await, bulks(&["b", "x"]));
         assert_eq!(second_wait.future.await, bulks(&["b", "y"]));
         assert_eq!(node.blocking.blocked_clients(), 0);
         assert!(!first.client.blocked.load(Ordering::Relaxed));
-        assert_eq!(run(&mut writer, "EXISTS b"), Reply::Int(0));
+        assert_eq!(run(&mut writer, "EXISTS b").await, Reply::Int(0));
     }
 
     #[tokio::test]
     async fn a_move_wakes_the_waiter_on_its_destination() {
-        let node = node();
+        let node = node().await;
         let (mut mover, mut popper, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
-        let pop_wait = block_on(&mut popper, "BLPOP target 0");
-        let move_wait = block_on(&mut mover, "BLMOVE source target LEFT RIGHT 0");
-        run(&mut writer, "LPUSH source v");
+        let pop_wait = block_on(&mut popper, "BLPOP target 0").await;
+        let move_wait = block_on(&mut mover, "BLMOVE source target LEFT RIGHT 0").await;
+        run(&mut writer, "LPUSH source v").await;
         assert_eq!(move_wait.future.await, Reply::bulk_copy(b"v"));
         assert_eq!(pop_wait.future.await, bulks(&["target", "v"]));
-        assert_eq!(run(&mut writer, "EXISTS source target"), Reply::Int(0));
+        assert_eq!(run(&mut writer, "EXISTS source target").await, Reply::Int(0));
     }
 
     #[tokio::test]
     async fn a_key_of_another_type_or_a_deleted_push_does_not_wake() {
-        let node = node();
+        let node = node().await;
         let (mut waiter, mut writer) = (session(&node, 1), session(&node, 2));
-        let wait = block_on(&mut waiter, "BLMPOP 0 1 k LEFT COUNT 2");
-        run(&mut writer, "SET k v");
-        run(&mut writer, "DEL k");
-        run(&mut writer, "MULTI");
-        run(&mut writer, "RPUSH k lost");
-        run(&mut writer, "DEL k");
-        run(&mut writer, "EXEC");
+        let wait = block_on(&mut waiter, "BLMPOP 0 1 k LEFT COUNT 2").await;
+        run(&mut writer, "SET k v").await;
+        run(&mut writer, "DEL k").await;
+        run(&mut writer, "MULTI").await;
+        run(&mut writer, "RPUSH k lost").await;
+        run(&mut writer, "DEL k").await;
+        run(&mut writer, "EXEC").await;
         assert_eq!(node.blocking.blocked_clients(), 1);
-        run(&mut writer, "RPUSH k 1 2 3");
+        run(&mut writer, "RPUSH k 1 2 3").await;
         assert_eq!(
             wait.future.await,
             Reply::Array(vec![Reply::bulk_copy(b"k"), bulks(&["1", "2"])])
@@ -484,58 +530,58 @@ mod tests {
 
     #[tokio::test]
     async fn a_failed_serve_replies_the_error_and_the_next_waiter_goes_on() {
-        let node = node();
+        let node = node().await;
         let (mut failing, mut next, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
-        run(&mut writer, "SET wrong x");
-        let failing_wait = block_on(&mut failing, "BRPOPLPUSH src wrong 0");
-        let next_wait = block_on(&mut next, "BRPOPLPUSH src dst 0");
-        run(&mut writer, "LPUSH src e");
+        run(&mut writer, "SET wrong x").await;
+        let failing_wait = block_on(&mut failing, "BRPOPLPUSH src wrong 0").await;
+        let next_wait = block_on(&mut next, "BRPOPLPUSH src dst 0").await;
+        run(&mut writer, "LPUSH src e").await;
         assert!(matches!(failing_wait.future.await, Reply::Error(text) if text.starts_with("WRONGTYPE")));
         assert_eq!(next_wait.future.await, Reply::bulk_copy(b"e"));
     }
 
     #[tokio::test]
     async fn timeout_and_unblock_end_the_wait() {
-        let node = node();
+        let node = node().await;
         let (mut waiter, mut admin) = (session(&node, 7), session(&node, 8));
-        let wait = block_on(&mut waiter, "BLPOP k 0.01");
+        let wait = block_on(&mut waiter, "BLPOP k 0.01").await;
         assert_eq!(wait.future.await, Reply::NilArray);
         assert_eq!(node.blocking.blocked_clients(), 0);
 
-        let wait = block_on(&mut waiter, "BLMOVE k d LEFT LEFT 0");
-        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7"), Reply::Int(1));
+        let wait = block_on(&mut waiter, "BLMOVE k d LEFT LEFT 0").await;
+        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7").await, Reply::Int(1));
         assert_eq!(wait.future.await, Reply::Nil);
-        let wait = block_on(&mut waiter, "BRPOP k 0");
-        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7 ERROR"), Reply::Int(1));
+        let wait = block_on(&mut waiter, "BRPOP k 0").await;
+        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7 ERROR").await, Reply::Int(1));
         assert_eq!(wait.future.await, Reply::error(UNBLOCKED_ERROR));
-        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7"), Reply::Int(0));
+        assert_eq!(run(&mut admin, "CLIENT UNBLOCK 7").await, Reply::Int(0));
         assert_eq!(
-            run(&mut admin, "CLIENT UNBLOCK 7 LATER"),
+            run(&mut admin, "CLIENT UNBLOCK 7 LATER").await,
             Reply::error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")
         );
         assert_eq!(
-            run(&mut admin, "CLIENT UNBLOCK x"),
+            run(&mut admin, "CLIENT UNBLOCK x").await,
             Reply::error(flotilla_storage::errors::NOT_INTEGER)
         );
     }
 
     #[tokio::test]
     async fn a_dropped_wait_leaves_the_element_in_place() {
-        let node = node();
+        let node = node().await;
         let (mut gone, mut writer) = (session(&node, 1), session(&node, 2));
-        drop(block_on(&mut gone, "BLPOP k 0"));
+        drop(block_on(&mut gone, "BLPOP k 0").await);
         assert_eq!(node.blocking.blocked_clients(), 0);
-        run(&mut writer, "RPUSH k kept");
-        assert_eq!(run(&mut writer, "LLEN k"), Reply::Int(1));
+        run(&mut writer, "RPUSH k kept").await;
+        assert_eq!(run(&mut writer, "LLEN k").await, Reply::Int(1));
     }
 
     #[tokio::test]
     async fn inside_multi_a_blocking_command_replies_nil() {
-        let node = node();
+        let node = node().await;
         let mut client = session(&node, 1);
-        run(&mut client, "MULTI");
-        run(&mut client, "BLPOP k 0");
-        assert_eq!(run(&mut client, "EXEC"), Reply::Array(vec![Reply::NilArray]));
+        run(&mut client, "MULTI").await;
+        run(&mut client, "BLPOP k 0").await;
+        assert_eq!(run(&mut client, "EXEC").await, Reply::Array(vec![Reply::NilArray]));
         assert_eq!(node.blocking.blocked_clients(), 0);
     }
 }
