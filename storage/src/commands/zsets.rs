@@ -1439,6 +1439,36 @@ fn parse_cursor(arg: &[u8]) -> Option<u64> {
     std::str::from_utf8(arg).ok()?.parse::<u64>().ok()
 }
 
+/// A score as C's `printf("%.17g")` writes it (Redis's ld2string in its "auto" mode, which
+/// ZSCAN uses for sets in the general encoding: `1.1` comes out as `1.1000000000000001`).
+fn format_g17(value: f64) -> String {
+    if value.is_nan() {
+        return "nan".into();
+    }
+    if value.is_infinite() {
+        return if value > 0.0 { "inf".into() } else { "-inf".into() };
+    }
+    const PRECISION: i32 = 17;
+    let scientific = format!("{:.*e}", (PRECISION - 1) as usize, value);
+    let (mantissa, exponent) = scientific.split_once('e').expect("exponent form");
+    let exponent: i32 = exponent.parse().expect("exponent digits");
+    let trim = |text: String| -> String {
+        if text.contains('.') {
+            text.trim_end_matches('0').trim_end_matches('.').to_string()
+        } else {
+            text
+        }
+    };
+    if exponent < -4 || exponent >= PRECISION {
+        let mantissa = trim(mantissa.to_string());
+        let sign = if exponent < 0 { '-' } else { '+' };
+        format!("{mantissa}e{sign}{:02}", exponent.abs())
+    } else {
+        let decimals = (PRECISION - 1 - exponent) as usize;
+        trim(format!("{:.*}", decimals, value))
+    }
+}
+
 fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(cursor) = parse_cursor(&args[2]) else {
         return Reply::error(zerr::INVALID_CURSOR);
@@ -1475,6 +1505,7 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         scan::page(zset.len(), cursor, count)
     };
+    let compact = zset.is_compact();
     let mut items = Vec::new();
     for position in positions.rev() {
         let (member, score) = zset.get_position(position).expect("position below len");
@@ -1482,7 +1513,13 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             continue;
         }
         items.push(Reply::Bulk(member.clone()));
-        items.push(Reply::bulk_string(flotilla_protocol::format_double(score)));
+        // As Redis: a listpack holds the shortest text, the general encoding prints %.17g.
+        let score = if compact {
+            flotilla_protocol::format_double(score)
+        } else {
+            format_g17(score)
+        };
+        items.push(Reply::bulk_string(score));
     }
     Reply::Array(vec![
         Reply::bulk_string(next.to_string()),
@@ -2343,6 +2380,24 @@ mod tests {
             run(&mut t, &["ZUNION", "2", "a", "b", "WEIGHTS", "0", "0", "WITHSCORES"]),
             "[$x, ,0, $y, ,0]"
         );
+    }
+
+    #[test]
+    fn g17_matches_printf() {
+        assert_eq!(format_g17(1.1), "1.1000000000000001");
+        assert_eq!(format_g17(3.0), "3");
+        assert_eq!(format_g17(-2.5), "-2.5");
+        assert_eq!(format_g17(0.0), "0");
+        assert_eq!(format_g17(1e20), "1e+20");
+        assert_eq!(format_g17(1e16), "10000000000000000");
+        assert_eq!(format_g17(1.5e-5), "1.5e-05");
+        assert_eq!(format_g17(0.1), "0.10000000000000001");
+        assert_eq!(format_g17(123456.789), "123456.789");
+        assert_eq!(format_g17(1e-7), "9.9999999999999995e-08");
+        assert_eq!(format_g17(0.3), "0.29999999999999999");
+        assert_eq!(format_g17(0.0001), "0.0001");
+        assert_eq!(format_g17(f64::MAX), "1.7976931348623157e+308");
+        assert_eq!(format_g17(f64::NEG_INFINITY), "-inf");
     }
 
     #[test]
