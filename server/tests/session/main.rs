@@ -295,7 +295,10 @@ fn client_kill_variants() {
     admin.call("CLIENT KILL TYPE pubsub", b":1\r\n");
     assert!(subscriber.closed_within(Duration::from_secs(5)));
 
-    admin.call("CLIENT KILL TYPE nosuch", b"-ERR Unknown client type 'nosuch'\r\n");
+    admin.call(
+        "CLIENT KILL TYPE nosuch",
+        b"-ERR Unknown client type 'nosuch'\r\n",
+    );
     admin.call("CLIENT KILL ID 0", b"-ERR client-id should be greater than 0\r\n");
     admin.call("CLIENT KILL SKIPME maybe", b"-ERR syntax error\r\n");
     // The old form may kill the caller, which still gets its reply.
@@ -464,7 +467,11 @@ fn slow_subscriber_is_disconnected() {
     let value = "normal 0 0 0 slave 268435456 67108864 60 pubsub 100000 0 0";
     admin.call(
         "CONFIG GET client-output-buffer-limit",
-        format!("*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n{value}\r\n", value.len()).as_bytes(),
+        format!(
+            "*2\r\n$26\r\nclient-output-buffer-limit\r\n${}\r\n{value}\r\n",
+            value.len()
+        )
+        .as_bytes(),
     );
     let mut subscriber = node.client();
     subscriber.call("SUBSCRIBE c", b"*3\r\n$9\r\nsubscribe\r\n$1\r\nc\r\n:1\r\n");
