@@ -1140,7 +1140,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         _ => unreachable!("read just above"),
     };
     let items: Vec<(Bytes, f64)> = if unique && wanted >= size {
-        zset.iter().map(|(member, score)| (member.clone(), score)).collect()
+        // The whole set, in the order Redis's set iterator walks it: from the highest.
+        zset.iter().rev().map(|(member, score)| (member.clone(), score)).collect()
     } else {
         positions
             .into_iter()
@@ -1200,7 +1201,8 @@ impl<'a> Source<'a> {
         match self {
             Source::Missing => {}
             Source::Sorted(zset) => {
-                for (member, score) in zset.iter() {
+                // Highest first, as Redis's zset iterator (it only orders float sums).
+                for (member, score) in zset.iter().rev() {
                     if !visit(member, score) {
                         break;
                     }
@@ -1499,28 +1501,29 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return Reply::error(errors::SYNTAX);
         }
     }
-    // A small set (Redis's listpack encoding) comes back whole in one call.
-    let (positions, next) = if zset.is_compact() {
-        (0..zset.len(), 0)
-    } else {
-        scan::page(zset.len(), cursor, count)
-    };
-    let compact = zset.is_compact();
     let mut items = Vec::new();
-    for position in positions.rev() {
-        let (member, score) = zset.get_position(position).expect("position below len");
-        if pattern.is_some_and(|pattern| !glob::matches(pattern, member, false)) {
-            continue;
+    let mut emit = |member: &Bytes, score: String| {
+        if pattern.is_none_or(|pattern| glob::matches(pattern, member, false)) {
+            items.push(Reply::Bulk(member.clone()));
+            items.push(Reply::bulk_string(score));
         }
-        items.push(Reply::Bulk(member.clone()));
-        // As Redis: a listpack holds the shortest text, the general encoding prints %.17g.
-        let score = if compact {
-            flotilla_protocol::format_double(score)
-        } else {
-            format_g17(score)
-        };
-        items.push(Reply::bulk_string(score));
-    }
+    };
+    let next = if zset.is_compact() {
+        // A small set (Redis's listpack encoding) comes back whole, in order, in one call,
+        // with each score's shortest text.
+        for (member, score) in zset.iter() {
+            emit(member, flotilla_protocol::format_double(score));
+        }
+        0
+    } else {
+        // The general encoding pages through its dict and prints scores as %.17g.
+        let (positions, next) = scan::page(zset.len(), cursor, count);
+        for position in positions.rev() {
+            let (member, score) = zset.get_position(position).expect("position below len");
+            emit(member, format_g17(score));
+        }
+        next
+    };
     Reply::Array(vec![
         Reply::bulk_string(next.to_string()),
         Reply::Array(items),
@@ -2274,7 +2277,7 @@ mod tests {
         let one = run(&mut t, &["ZRANDMEMBER", "z"]);
         assert!(["$a", "$b", "$c", "$d", "$e"].contains(&one.as_str()), "{one}");
         assert_eq!(run(&mut t, &["ZRANDMEMBER", "z", "0"]), "[]");
-        assert_eq!(run(&mut t, &["ZRANDMEMBER", "z", "10"]), "[$a, $b, $c, $d, $e]");
+        assert_eq!(run(&mut t, &["ZRANDMEMBER", "z", "10"]), "[$e, $d, $c, $b, $a]");
         for count in ["1", "2", "4"] {
             let reply = t.command(&[b"ZRANDMEMBER", b"z", count.as_bytes()]);
             let Reply::Array(items) = reply else { panic!() };
@@ -2405,7 +2408,7 @@ mod tests {
         let mut t = h();
         assert_eq!(run(&mut t, &["ZSCAN", "z", "0"]), "[$0, []]");
         run(&mut t, &["ZADD", "z", "1", "a", "2.5", "b", "3", "c"]);
-        assert_eq!(run(&mut t, &["ZSCAN", "z", "0"]), "[$0, [$c, $3, $b, $2.5, $a, $1]]");
+        assert_eq!(run(&mut t, &["ZSCAN", "z", "0"]), "[$0, [$a, $1, $b, $2.5, $c, $3]]");
         assert_eq!(run(&mut t, &["ZSCAN", "z", "0", "MATCH", "b*"]), "[$0, [$b, $2.5]]");
         assert_eq!(run(&mut t, &["ZSCAN", "z", "0", "COUNT", "0"]), "-ERR syntax error");
         assert_eq!(run(&mut t, &["ZSCAN", "z", "x"]), "-ERR invalid cursor");
