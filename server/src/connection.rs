@@ -53,9 +53,8 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
 
     'connection: loop {
         let idle_timeout_s = node.live.timeout_s.load(Ordering::Relaxed);
-        let idle_limited = idle_timeout_s > 0
-            && !session.is_subscribed()
-            && !client.is_monitor.load(Ordering::Relaxed);
+        let idle_limited =
+            idle_timeout_s > 0 && !session.is_subscribed() && !client.is_monitor.load(Ordering::Relaxed);
         let idle_wait = if idle_limited {
             Duration::from_secs(idle_timeout_s)
                 .saturating_sub(last_activity.elapsed())

@@ -394,6 +394,39 @@ impl Node {
         }
     }
 
+    /// The `# Flotilla_raft` INFO section: this node's view of each group it serves.
+    pub fn raft_info(&self, out: &mut String) {
+        use openraft::async_runtime::WatchReceiver;
+        use std::fmt::Write;
+        let metrics = self.group.raft.metrics().borrow_watched().clone();
+        let role = if metrics.state.is_leader() {
+            "leader"
+        } else if metrics.state.is_follower() {
+            "follower"
+        } else if metrics.state.is_candidate() {
+            "candidate"
+        } else {
+            "learner"
+        };
+        let index = |id: Option<&openraft::alias::LogIdOf<crate::raft::TypeConfig>>| {
+            id.map_or(-1, |id| id.index() as i64)
+        };
+        let _ = write!(
+            out,
+            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={}\r\n",
+            self.me,
+            DATA_GROUP,
+            role,
+            metrics.current_term,
+            metrics.current_leader.map_or(-1, |l| l as i64),
+            metrics.last_log_index.map_or(-1, |i| i as i64),
+            index(metrics.committed.as_ref()),
+            index(metrics.last_applied.as_ref()),
+            index(metrics.snapshot.as_ref()),
+            index(metrics.purged.as_ref()),
+        );
+    }
+
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
     }

@@ -210,7 +210,14 @@ impl Session {
                 Dispatched::Ran(spec, crate::commands::transactions::exec(self, args).await)
             }
             Handler::Server => match commands::server_handler(spec.name) {
-                Some(handler) => Dispatched::Ran(spec, handler(self, args)),
+                Some(handler) => {
+                    if spec.flags.contains(Flags::PUBSUB) && spec.name.ends_with("publish") {
+                        // Lets connections already woken by earlier requests (an UNSUBSCRIBE
+                        // sent just before) run first, as Redis's event loop would.
+                        tokio::task::yield_now().await;
+                    }
+                    Dispatched::Ran(spec, handler(self, args))
+                }
                 None => self.reject(Some(spec), flotilla_storage::errors::unknown_command(args)),
             },
             Handler::Container => self.reject(Some(spec), flotilla_storage::errors::unknown_command(args)),

@@ -32,6 +32,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "flotilla_raft",
 ];
 
 /// Every section, in the order Redis prints them (`INFO all`).
@@ -48,6 +49,7 @@ const ALL_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "flotilla_raft",
 ];
 
 fn info(session: &mut Session, args: &[Bytes]) -> Reply {
@@ -178,6 +180,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
         "errorstats" => super::slowlog::info_errorstats(out),
         "commandstats" => super::slowlog::info_commandstats(out),
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "flotilla_raft" => node.raft_info(out),
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
             let counts: Vec<(usize, usize, usize)> = node.with_machine(|m| {

@@ -978,4 +978,130 @@ mod tests {
         assert_eq!(signed_overflow(300, 0, 8, Overflow::Wrap), Some(44));
         assert_eq!(signed_overflow(-3, 2, 8, Overflow::Wrap), None);
     }
+
+    /// Random string and bitmap commands with edge-case arguments never panic (a panic in
+    /// the state machine would stop every replica); deterministic generator, small values.
+    #[test]
+    fn random_commands_never_panic() {
+        let mut t = Harness::new();
+        let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut next = move |n: usize| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            (state % n as u64) as usize
+        };
+        let numbers = [
+            "0",
+            "1",
+            "-1",
+            "2",
+            "7",
+            "8",
+            "9",
+            "63",
+            "64",
+            "65",
+            "100",
+            "-100",
+            "255",
+            "1000",
+            "4294967296",
+            "9223372036854775807",
+            "-9223372036854775808",
+            "x",
+            "",
+            "#1",
+            "#-1",
+            "1.5",
+            "inf",
+            "-inf",
+            "1e308",
+            "0x10",
+            "+1",
+            "34359738368",
+        ];
+        let words = [
+            "GET",
+            "SET",
+            "INCRBY",
+            "OVERFLOW",
+            "WRAP",
+            "SAT",
+            "FAIL",
+            "i8",
+            "u8",
+            "i64",
+            "u63",
+            "u1",
+            "i1",
+            "BIT",
+            "BYTE",
+            "EX",
+            "PX",
+            "EXAT",
+            "PXAT",
+            "KEEPTTL",
+            "PERSIST",
+            "NX",
+            "XX",
+            "LEN",
+            "IDX",
+            "MINMATCHLEN",
+            "WITHMATCHLEN",
+            "AND",
+            "OR",
+            "XOR",
+            "NOT",
+        ];
+        let keys = ["a", "b", "c", "h"];
+        let commands = [
+            "set",
+            "get",
+            "getex",
+            "getdel",
+            "getset",
+            "mget",
+            "mset",
+            "msetnx",
+            "setnx",
+            "setex",
+            "psetex",
+            "incr",
+            "decr",
+            "incrby",
+            "decrby",
+            "incrbyfloat",
+            "append",
+            "strlen",
+            "getrange",
+            "substr",
+            "setrange",
+            "lcs",
+            "setbit",
+            "getbit",
+            "bitcount",
+            "bitpos",
+            "bitop",
+            "bitfield",
+            "bitfield_ro",
+        ];
+        wrong_type(&mut t, b"h");
+        for _ in 0..20_000 {
+            let mut args: Vec<Vec<u8>> = vec![commands[next(commands.len())].as_bytes().to_vec()];
+            for i in 0..next(8) {
+                let arg = match next(4) {
+                    0 if i < 2 => keys[next(keys.len())].to_string(),
+                    1 => words[next(words.len())].to_string(),
+                    2 => "v".repeat(next(20)),
+                    _ => numbers[next(numbers.len())].to_string(),
+                };
+                args.push(arg.into_bytes());
+            }
+            let args: Vec<&[u8]> = args.iter().map(|a| &a[..]).collect();
+            t.command(&args);
+            t.now_ms += next(3) as u64;
+            t.events.clear();
+        }
+    }
 }

@@ -6,7 +6,7 @@
 //! double precision (see `long_double`) so its results print exactly as Redis prints them.
 //! The helpers at the top are shared with the bitmap family, which works on the same values.
 
-mod long_double;
+pub(crate) mod long_double;
 
 use bytes::{Bytes, BytesMut};
 use flotilla_protocol::Reply;
