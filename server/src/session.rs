@@ -183,13 +183,12 @@ impl Session {
         {
             return self.reject(Some(spec), Reply::error(errors::REPLICA_KEYSPACE));
         }
-        if self.multi.is_some() && !runs_inside_multi(spec) {
-            self.multi
-                .as_mut()
-                .expect("in multi")
-                .push((self.db as u32, args.to_vec()));
+        if let Some(queue) = self.multi.as_mut().filter(|_| !runs_inside_multi(spec)) {
+            queue.push((self.db as u32, args.to_vec()));
             return Dispatched::Queued(Reply::simple("QUEUED"));
         }
+        // Blocked clients that earlier commands made servable are served first.
+        self.node.blocking.settled().await;
         match spec.handler {
             Handler::Keyspace(_) => {
                 if spec.is_write() {

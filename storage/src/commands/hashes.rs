@@ -9,19 +9,14 @@ use flotilla_protocol::Reply;
 use std::collections::HashSet;
 
 use crate::args::{self, parse_i64};
+// HINCRBYFLOAT adds in x87 long double precision, exactly as INCRBYFLOAT does.
+use crate::commands::strings::long_double::LongDouble;
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::glob;
 use crate::scan;
 use crate::table::{CommandSpec, Flags, Handler};
 use crate::value::{stored, HashValue, Value};
-
-// HINCRBYFLOAT adds in x87 long double precision, as INCRBYFLOAT does; the strings family's
-// software long double is included by path until it is exported from there.
-#[path = "strings/long_double.rs"]
-#[allow(dead_code)]
-mod long_double;
-use long_double::LongDouble;
 
 /// Largest number of elements a random-count reply (HRANDFIELD, SRANDMEMBER with a negative
 /// count) may hold: the reply is built in memory, so an absurd count must not exhaust it.
