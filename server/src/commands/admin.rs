@@ -265,7 +265,9 @@ fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_string();
         let value = String::from_utf8_lossy(&pair[1]).to_string();
-        let local = session.node.with_machine(|m| m.keyspace.settings.set(&name, &value));
+        let local = session
+            .node
+            .with_machine(|m| m.keyspace.settings.set(&name, &value));
         if let Some(result) = local {
             if let Err(reason) = result {
                 return Reply::error_owned(format!(
