@@ -7,7 +7,7 @@
 use bytes::{Bytes, BytesMut};
 use flotilla_protocol::{encode, ProtocolError, Reply, RequestParser};
 use proptest::prelude::*;
-use redis_protocol::resp2::types::OwnedFrame as Frame2;
+use redis_protocol::resp2::types::{OwnedFrame as Frame2, Resp2Frame};
 use redis_protocol::resp3::types::{OwnedFrame as Frame3, VerbatimStringFormat};
 use std::borrow::Cow;
 
