@@ -201,10 +201,7 @@ fn handshake_batches() {
         Handshake::V2Resp3,
     ] {
         let mut client = handshake(&node, variant);
-        let Value::Verbatim(_, list) | Value::Bulk(list) = client.call("CLIENT LIST") else {
-            panic!("CLIENT LIST")
-        };
-        let list = String::from_utf8_lossy(&list).into_owned();
+        let list = client.call("CLIENT LIST").text();
         assert!(list.contains(&format!("name={CLIENT_NAME}")), "{list}");
     }
 }

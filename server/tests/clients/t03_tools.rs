@@ -63,7 +63,8 @@ fn command_docs_shape() {
         assert_eq!(field(&nx, "type"), Some(&Value::bulk("pure-token")));
         assert_eq!(field(&nx, "token"), Some(&Value::bulk("NX")));
         // [EX seconds | ... | EXAT unix-time-seconds ...]: tokens carried by typed arguments.
-        let Some(Value::Array(expiration)) = field(&arguments[4].pairs(), "arguments") else {
+        let expiration_pairs = arguments[4].pairs();
+        let Some(Value::Array(expiration)) = field(&expiration_pairs, "arguments") else {
             panic!("expiration without arguments")
         };
         let ex = expiration[0].pairs();
@@ -147,7 +148,7 @@ fn redis_benchmark_default_tests() {
         "spop", "zadd", "zpopmin", "lrange_100", "lrange_300", "lrange_500", "lrange_600", "mset",
     ];
     let output = Command::new(benchmark)
-        .args(["-p", &node.port.to_string(), "-q", "-n", "2000", "-c", "10"])
+        .args(["-p", &node.port.to_string(), "-q", "-n", "1000", "-c", "20"])
         .args(["-t", &default_tests.join(",")])
         .output()
         .expect("redis-benchmark");
