@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 
 use crate::clients::Clients;
 use crate::clock::Clock;
-use crate::config::{Args, Member};
+use crate::config::Args;
 use crate::pubsub::PubSub;
 use crate::raft::group::{Group, ProposeError};
 use crate::raft::machine::MachineStore;
@@ -62,12 +62,10 @@ pub struct Stats {
 pub struct Node {
     pub args: Args,
     pub me: NodeId,
-    pub members: Vec<Member>,
     pub settings: RwLock<Settings>,
     /// The settings every command reads, without the lock.
     pub live: Arc<crate::settings::Live>,
     pub clock: Arc<Clock>,
-    pub log_store: LogStore,
     pub group: Arc<Group>,
     pub transport: Arc<Transport>,
     pub pubsub: PubSub,
@@ -84,6 +82,8 @@ pub struct Node {
     pub shutdown: Notify,
     /// Observers of applied events (blocked clients register here).
     pub event_hooks: RwLock<Vec<Box<dyn Fn(&Node, &[Event]) + Send + Sync>>>,
+    /// Clients waiting in BLPOP and the other blocking commands.
+    pub blocking: crate::blocking::Blocking,
 }
 
 /// A forwarded read: database and the commands to run, in order.
@@ -142,7 +142,7 @@ impl Node {
         let raft = crate::raft::Raft::new(me, crate::raft::config(), factory, log, machine.clone())
             .await
             .map_err(|e| format!("cannot start raft: {e}"))?;
-        let group = Group::new(DATA_GROUP, me, raft.clone(), machine, clock.clone());
+        let group = Group::new(raft.clone(), machine, clock.clone());
 
         let settings = Settings::from_args(&args);
         let node = Arc::new(Node {
@@ -150,9 +150,7 @@ impl Node {
             settings: RwLock::new(settings),
             args,
             me,
-            members: members.clone(),
             clock,
-            log_store,
             group,
             transport: transport.clone(),
             pubsub: PubSub::default(),
@@ -167,6 +165,7 @@ impl Node {
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
             event_hooks: RwLock::new(Vec::new()),
+            blocking: crate::blocking::Blocking::default(),
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 
@@ -392,6 +391,40 @@ impl Node {
         for hook in self.event_hooks.read().iter() {
             hook(self, events);
         }
+        self.blocking.on_events(self, events);
+    }
+
+    /// The `# Flotilla_raft` INFO section: this node's view of each group it serves.
+    pub fn raft_info(&self, out: &mut String) {
+        use openraft::async_runtime::WatchReceiver;
+        use std::fmt::Write;
+        let metrics = self.group.raft.metrics().borrow_watched().clone();
+        let role = if metrics.state.is_leader() {
+            "leader"
+        } else if metrics.state.is_follower() {
+            "follower"
+        } else if metrics.state.is_candidate() {
+            "candidate"
+        } else {
+            "learner"
+        };
+        let index = |id: Option<&openraft::alias::LogIdOf<crate::raft::TypeConfig>>| {
+            id.map_or(-1, |id| id.index() as i64)
+        };
+        let _ = write!(
+            out,
+            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={}\r\n",
+            self.me,
+            DATA_GROUP,
+            role,
+            metrics.current_term,
+            metrics.current_leader.map_or(-1, |l| l as i64),
+            metrics.last_log_index.map_or(-1, |i| i as i64),
+            index(metrics.local_committed.as_ref()),
+            index(metrics.last_applied.as_ref()),
+            index(metrics.snapshot.as_ref()),
+            index(metrics.purged.as_ref()),
+        );
     }
 
     pub fn uptime_s(&self) -> u64 {

@@ -181,8 +181,14 @@ impl Settings {
                 self.live.timeout_s.store(self.timeout_s, Ordering::Relaxed);
             }
             "notify-keyspace-events" => self.notify_flags = parse_notify_flags(value)?,
-            "slowlog-log-slower-than" => self.live.slowlog_slower_than_us.store(number()?, Ordering::Relaxed),
-            "slowlog-max-len" => self.live.slowlog_max_len.store(number()?.max(0) as u64, Ordering::Relaxed),
+            "slowlog-log-slower-than" => self
+                .live
+                .slowlog_slower_than_us
+                .store(number()?, Ordering::Relaxed),
+            "slowlog-max-len" => self
+                .live
+                .slowlog_max_len
+                .store(number()?.max(0) as u64, Ordering::Relaxed),
             "client-output-buffer-limit" => self.output_limits.set(value)?,
             "maxmemory" => {
                 let bytes = crate::clients::parse_memory(value)

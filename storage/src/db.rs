@@ -272,6 +272,104 @@ pub struct LocalSettings {
     pub cluster_enabled: bool,
 }
 
+impl LocalSettings {
+    /// The CONFIG parameters held here (old `ziplist` names included), as CONFIG GET shows
+    /// them.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
+        let limits = &self.encoding;
+        let mut parameters = Vec::new();
+        for (names, value) in [
+            (
+                ["hash-max-listpack-entries", "hash-max-ziplist-entries"],
+                limits.hash_max_listpack_entries,
+            ),
+            (
+                ["hash-max-listpack-value", "hash-max-ziplist-value"],
+                limits.hash_max_listpack_value,
+            ),
+            (
+                ["zset-max-listpack-entries", "zset-max-ziplist-entries"],
+                limits.zset_max_listpack_entries,
+            ),
+            (
+                ["zset-max-listpack-value", "zset-max-ziplist-value"],
+                limits.zset_max_listpack_value,
+            ),
+        ] {
+            for name in names {
+                parameters.push((name, value.to_string()));
+            }
+        }
+        parameters.push((
+            "set-max-intset-entries",
+            limits.set_max_intset_entries.to_string(),
+        ));
+        parameters.push((
+            "set-max-listpack-entries",
+            limits.set_max_listpack_entries.to_string(),
+        ));
+        parameters.push((
+            "set-max-listpack-value",
+            limits.set_max_listpack_value.to_string(),
+        ));
+        parameters.push((
+            "list-max-listpack-size",
+            limits.list_max_listpack_size.to_string(),
+        ));
+        parameters.push(("list-max-ziplist-size", limits.list_max_listpack_size.to_string()));
+        parameters
+    }
+
+    /// CONFIG SET of one parameter: None if it is not held here, Some(Err(reason)) for a value
+    /// Redis would refuse (the reason as CONFIG SET words it). `maxmemory-policy` is
+    /// recognized for its LFU-ness and reported as not held (its value lives with the
+    /// server's other settings).
+    pub fn set(&mut self, name: &str, value: &str) -> Option<Result<(), String>> {
+        let name = name.to_ascii_lowercase();
+        if name == "maxmemory-policy" {
+            let policy = value.to_ascii_lowercase();
+            if policy.ends_with("-lfu") {
+                self.lfu_policy = true;
+            } else if policy.ends_with("-lru")
+                || policy.ends_with("-random")
+                || policy == "volatile-ttl"
+                || policy == "noeviction"
+            {
+                self.lfu_policy = false;
+            }
+            return None;
+        }
+        let limits = &mut self.encoding;
+        let field: &mut usize = match name.as_str() {
+            "hash-max-listpack-entries" | "hash-max-ziplist-entries" => &mut limits.hash_max_listpack_entries,
+            "hash-max-listpack-value" | "hash-max-ziplist-value" => &mut limits.hash_max_listpack_value,
+            "zset-max-listpack-entries" | "zset-max-ziplist-entries" => &mut limits.zset_max_listpack_entries,
+            "zset-max-listpack-value" | "zset-max-ziplist-value" => &mut limits.zset_max_listpack_value,
+            "set-max-intset-entries" => &mut limits.set_max_intset_entries,
+            "set-max-listpack-entries" => &mut limits.set_max_listpack_entries,
+            "set-max-listpack-value" => &mut limits.set_max_listpack_value,
+            "list-max-listpack-size" | "list-max-ziplist-size" => {
+                return Some(match value.parse::<i32>() {
+                    Ok(size) => {
+                        limits.list_max_listpack_size = size as i64;
+                        Ok(())
+                    }
+                    Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
+                });
+            }
+            _ => return None,
+        };
+        Some(match value.parse::<i64>() {
+            Ok(number) if number >= 0 => {
+                *field = number as usize;
+                Ok(())
+            }
+            Ok(_) => Err("argument must be between 0 and 9223372036854775807 inclusive".to_string()),
+            Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
+        })
+    }
+}
+
 /// The thresholds Redis uses to choose a compact or a general encoding, with Redis's
 /// defaults. Values here are always stored the same way; OBJECT ENCODING reports the
 /// encoding Redis would use for the content under these limits. The `*-ziplist-*` config
@@ -393,6 +491,25 @@ mod tests {
     }
 
     #[test]
+    fn local_settings_follow_config_set() {
+        let mut settings = LocalSettings::default();
+        assert_eq!(settings.set("hash-max-ziplist-entries", "0"), Some(Ok(())));
+        assert_eq!(settings.encoding.hash_max_listpack_entries, 0);
+        assert_eq!(settings.set("LIST-MAX-LISTPACK-SIZE", "16"), Some(Ok(())));
+        assert_eq!(settings.encoding.list_max_listpack_size, 16);
+        assert!(matches!(
+            settings.set("set-max-intset-entries", "x"),
+            Some(Err(_))
+        ));
+        assert_eq!(settings.set("maxmemory-policy", "allkeys-lfu"), None);
+        assert!(settings.lfu_policy);
+        assert_eq!(settings.set("port", "1"), None);
+        assert!(settings
+            .parameters()
+            .contains(&("zset-max-ziplist-entries", "128".to_string())));
+    }
+
+    #[test]
     fn versions_follow_the_change_index() {
         let mut db = Db::new();
         db.set_change_index(7);
@@ -411,11 +528,20 @@ impl Db {
         if expire_at_ms != 0 {
             self.expires.insert((expire_at_ms, key.clone()));
         }
-        self.map.insert(key, Slot { value, expire_at_ms, version });
+        self.map.insert(
+            key,
+            Slot {
+                value,
+                expire_at_ms,
+                version,
+            },
+        );
     }
 
     /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version).
     pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&Bytes, &Value, u64, u64)> {
-        self.map.iter().map(|(key, slot)| (key, &slot.value, slot.expire_at_ms, slot.version))
+        self.map
+            .iter()
+            .map(|(key, slot)| (key, &slot.value, slot.expire_at_ms, slot.version))
     }
 }

@@ -92,6 +92,9 @@ pub const LFU_SELECTED: &str = "ERR An LFU maxmemory policy is selected, idle ti
 pub const MOVE_IN_CLUSTER: &str = "ERR MOVE is not allowed in cluster mode";
 pub const SWAPDB_IN_CLUSTER: &str = "ERR SWAPDB is not allowed in cluster mode";
 pub const COPY_DB_IN_CLUSTER: &str = "ERR Copying to another database is not allowed in cluster mode";
+pub const SORT_NOT_DOUBLE: &str = "ERR One or more scores can't be converted into double";
+pub const SORT_BY_IN_CLUSTER: &str = "ERR BY option of SORT denied in Cluster mode.";
+pub const SORT_GET_IN_CLUSTER: &str = "ERR GET option of SORT denied in Cluster mode.";
 pub const LFU_NOT_SELECTED: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 /// `ERR Unsupported option <arg>` (EXPIRE family).

@@ -32,6 +32,7 @@ const DEFAULT_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "flotilla_raft",
 ];
 
 /// Every section, in the order Redis prints them (`INFO all`).
@@ -48,6 +49,7 @@ const ALL_SECTIONS: &[&str] = &[
     "errorstats",
     "cluster",
     "keyspace",
+    "flotilla_raft",
 ];
 
 fn info(session: &mut Session, args: &[Bytes]) -> Reply {
@@ -108,10 +110,11 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             let _ = write!(
                 out,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
-                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\n\
+                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\n\
                  tracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 clients.len(),
                 node.settings.read().maxclients,
+                node.blocking.blocked_clients(),
                 pubsub,
             );
         }
@@ -178,6 +181,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
         "errorstats" => super::slowlog::info_errorstats(out),
         "commandstats" => super::slowlog::info_commandstats(out),
         "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "flotilla_raft" => node.raft_info(out),
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
             let counts: Vec<(usize, usize, usize)> = node.with_machine(|m| {
@@ -234,7 +238,12 @@ fn config_get(session: &mut Session, args: &[Bytes]) -> Reply {
     let settings = session.node.settings.read();
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
-        for (name, value) in settings.get(pattern) {
+        let local = session.node.with_machine(|m| m.keyspace.settings.parameters());
+        for (name, value) in local
+            .into_iter()
+            .filter(|(name, _)| flotilla_storage::glob::matches(pattern, name.as_bytes(), true))
+            .chain(settings.get(pattern))
+        {
             if !pairs.iter().any(|(n, _): &(&str, String)| *n == name) {
                 pairs.push((name, value));
             }
@@ -256,6 +265,17 @@ fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_string();
         let value = String::from_utf8_lossy(&pair[1]).to_string();
+        let local = session
+            .node
+            .with_machine(|m| m.keyspace.settings.set(&name, &value));
+        if let Some(result) = local {
+            if let Err(reason) = result {
+                return Reply::error_owned(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                ));
+            }
+            continue;
+        }
         if let Err(reason) = settings.set(&name, &value) {
             if reason.starts_with("Unknown option") {
                 return Reply::error_owned(format!("ERR {reason}"));
@@ -864,6 +884,15 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         syntax: "<ON | OFF>",
         ..CommandSpec::base("client|no-evict", 3, Handler::Server)
     },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous", "connection"],
+        group: "connection",
+        since: "5.0.0",
+        summary: "Unblocks a client blocked by a blocking command from a different connection.",
+        syntax: "client-id [TIMEOUT | ERROR]",
+        ..CommandSpec::base("client|unblock", -3, Handler::Server)
+    },
 ];
 
 const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
@@ -988,6 +1017,7 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("client|kill", client_kill),
     ("client|reply", client_reply),
     ("client|no-evict", client_no_evict),
+    ("client|unblock", crate::blocking::client_unblock),
     ("command", command),
     ("cluster", cluster),
     ("shutdown", shutdown),

@@ -55,6 +55,9 @@ pub fn config() -> std::sync::Arc<openraft::Config> {
         election_timeout_max: ELECTION_TIMEOUT_MS_MAX,
         snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(SNAPSHOT_EVERY_ENTRIES),
         max_in_snapshot_log_to_keep: 1000,
+        // A node whose data directory was wiped rejoins with an empty log; the leader must
+        // rebuild it (log or snapshot) instead of treating the shorter log as a fatal error.
+        allow_log_reversion: Some(true),
         ..Default::default()
     };
     std::sync::Arc::new(config.validate().expect("valid raft config"))

@@ -28,6 +28,11 @@ pub mod kind {
     pub const FORWARD_READ: u8 = 6;
 }
 
+/// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).
+const APPEND_TIMEOUT: Duration = Duration::from_secs(5);
+/// Least time allowed for a vote round trip (the voter syncs its vote).
+const VOTE_TIMEOUT: Duration = Duration::from_millis(500);
+
 pub fn encode<T: serde::Serialize>(value: &T) -> Bytes {
     Bytes::from(postcard::to_allocvec(value).expect("serializable"))
 }
@@ -97,7 +102,15 @@ impl RaftNetworkV2<TypeConfig> for Network {
         request: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(kind::APPEND_ENTRIES, &request, option.hard_ttl()).await
+        // openraft suggests the heartbeat interval as the deadline; an append that carries a
+        // large batch to a follower that must fsync it can take longer, and timing it out would
+        // make replication retry the same batch forever. Heartbeats keep openraft's own timeout.
+        self.call(
+            kind::APPEND_ENTRIES,
+            &request,
+            option.hard_ttl().max(APPEND_TIMEOUT),
+        )
+        .await
     }
 
     async fn vote(
@@ -105,7 +118,8 @@ impl RaftNetworkV2<TypeConfig> for Network {
         request: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(kind::VOTE, &request, option.hard_ttl()).await
+        self.call(kind::VOTE, &request, option.hard_ttl().max(VOTE_TIMEOUT))
+            .await
     }
 
     async fn pre_vote(
@@ -113,7 +127,8 @@ impl RaftNetworkV2<TypeConfig> for Network {
         request: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(kind::PRE_VOTE, &request, option.hard_ttl()).await
+        self.call(kind::PRE_VOTE, &request, option.hard_ttl().max(VOTE_TIMEOUT))
+            .await
     }
 
     async fn full_snapshot(

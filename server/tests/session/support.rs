@@ -1,6 +1,9 @@
 //! A node started from the real binary on a free port with its own data directory, and a raw
 //! RESP client that asserts exact reply bytes.
 
+// Deadlines for replies and start-up need the clock; the ban is for the server's own code.
+#![allow(clippy::disallowed_methods)]
+
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::PathBuf;
@@ -9,7 +12,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// How long a reply may take before a test fails.
-pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 
 pub struct Node {
     pub port: u16,
@@ -38,7 +41,18 @@ fn temp_dir() -> PathBuf {
 }
 
 impl Node {
+    /// Starts a node on a free port. A port probed free may be taken by another test's node
+    /// before this one binds it, so the node is only accepted once it reports its own pid.
     pub fn start(extra_args: &[&str]) -> Node {
+        for _ in 0..10 {
+            if let Some(node) = Node::try_start(extra_args) {
+                return node;
+            }
+        }
+        panic!("could not start a node");
+    }
+
+    fn try_start(extra_args: &[&str]) -> Option<Node> {
         let dir = temp_dir();
         let port = free_port();
         let child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
@@ -46,18 +60,45 @@ impl Node {
             .arg(port.to_string())
             .arg("--dir")
             .arg(&dir)
+            // These tests are about sessions, not durability: no fsync per write.
+            .arg("--fsync")
+            .arg("no")
             .args(extra_args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .expect("start flotilla");
-        let node = Node { port, child, dir };
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "node did not start listening");
-            std::thread::sleep(Duration::from_millis(20));
+        let mut node = Node { port, child, dir };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let password = extra_args
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .and_then(|i| extra_args.get(i + 1));
+        loop {
+            if node.child.try_wait().expect("try_wait").is_some() {
+                return None; // could not bind: the port was taken meanwhile
+            }
+            assert!(Instant::now() < deadline, "node did not start");
+            if TcpStream::connect(("127.0.0.1", port)).is_err() {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let mut client = node.client();
+            if let Some(password) = password {
+                client.call(&format!("AUTH {password}"), b"+OK\r\n");
+            }
+            client.send("INFO server");
+            let header = client.read_line();
+            if !header.starts_with('$') {
+                // Refused (maxclients while the probe connection is still counted): retry.
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let len: usize = header[1..].parse().expect("bulk length");
+            let info = String::from_utf8_lossy(&client.read_exact_len(len + 2)).into_owned();
+            let own = format!("process_id:{}\r\n", node.child.id());
+            return info.contains(&own).then_some(node);
         }
-        node
     }
 
     pub fn client(&self) -> Client {

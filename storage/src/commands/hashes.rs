@@ -9,19 +9,14 @@ use flotilla_protocol::Reply;
 use std::collections::HashSet;
 
 use crate::args::{self, parse_i64};
+// HINCRBYFLOAT adds in x87 long double precision, exactly as INCRBYFLOAT does.
+use crate::commands::strings::long_double::LongDouble;
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::glob;
 use crate::scan;
 use crate::table::{CommandSpec, Flags, Handler};
 use crate::value::{stored, HashValue, Value};
-
-// HINCRBYFLOAT adds in x87 long double precision, as INCRBYFLOAT does; the strings family's
-// software long double is included by path until it is exported from there.
-#[path = "strings/long_double.rs"]
-#[allow(dead_code)]
-mod long_double;
-use long_double::LongDouble;
 
 /// Largest number of elements a random-count reply (HRANDFIELD, SRANDMEMBER with a negative
 /// count) may hold: the reply is built in memory, so an absurd count must not exhaust it.
@@ -61,15 +56,14 @@ fn delete_if_empty(ctx: &mut Ctx, key: &Bytes) -> bool {
     empty
 }
 
-/// A field/value pair list as Redis replies with it for HRANDFIELD WITHVALUES: nested pairs in
-/// RESP3, flat in RESP2. The reply type has no nested-pair shape yet, so this is the RESP2 form.
+/// Field/value pairs for HRANDFIELD WITHVALUES: nested in RESP3, flat in RESP2.
 fn pairs(items: Vec<(Bytes, Bytes)>) -> Reply {
-    let mut flat = Vec::with_capacity(items.len() * 2);
-    for (field, value) in items {
-        flat.push(Reply::Bulk(field));
-        flat.push(Reply::Bulk(value));
-    }
-    Reply::Array(flat)
+    Reply::Pairs(
+        items
+            .into_iter()
+            .map(|(field, value)| (Reply::Bulk(field), Reply::Bulk(value)))
+            .collect(),
+    )
 }
 
 fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -733,6 +727,19 @@ mod tests {
     }
 
     #[test]
+    fn no_op_writes_leave_the_watch_version() {
+        let mut t = Harness::new();
+        run(&mut t, &["HSET", "h", "a", "1"]);
+        let before = t.machine.version(0, b"h", t.now_ms);
+        run(&mut t, &["HDEL", "h", "zz"]);
+        run(&mut t, &["HSETNX", "h", "a", "2"]);
+        run(&mut t, &["HINCRBY", "h", "a", "x"]);
+        assert_eq!(t.machine.version(0, b"h", t.now_ms), before);
+        run(&mut t, &["HINCRBY", "h", "a", "1"]);
+        assert_ne!(t.machine.version(0, b"h", t.now_ms), before);
+    }
+
+    #[test]
     fn wrong_type_everywhere() {
         let mut t = Harness::new();
         run(&mut t, &["SET", "s", "x"]);
@@ -824,7 +831,10 @@ mod tests {
         run(&mut t, &["HSET", "h", "g", "1.23"]);
         assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "g", "0.77"]), "$2");
         assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "g", "-0.1"]), "$1.9");
-        assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "g", "1e3"]), "$1001.90000000000000002");
+        assert_eq!(
+            run(&mut t, &["HINCRBYFLOAT", "h", "g", "1e3"]),
+            "$1001.90000000000000002"
+        );
         // Long double precision: f64 would give 3.3000000000000003.
         run(&mut t, &["HSET", "h", "x", "1.1"]);
         assert_eq!(run(&mut t, &["HINCRBYFLOAT", "h", "x", "2.2"]), "$3.3");

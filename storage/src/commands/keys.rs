@@ -1,7 +1,7 @@
 //! Generic key commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, COPY, MOVE, EXPIRE,
 //! PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, KEYS, SCAN,
 //! RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH and the OBJECT container (ENCODING,
-//! FREQ, IDLETIME, REFCOUNT, HELP).
+//! FREQ, IDLETIME, REFCOUNT, HELP), SORT and SORT_RO.
 //!
 //! Semantics and error texts are Redis 7.2's. Expiry decisions use the entry's time only:
 //! relative TTLs become absolute on apply, and an expiry time at or before that time deletes
@@ -577,6 +577,355 @@ fn swapdb(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+// --- SORT, SORT_RO ---
+
+/// A parsed SORT request (options in any order, the last ASC/DESC wins, as Redis).
+struct SortRequest<'a> {
+    desc: bool,
+    alpha: bool,
+    limit_start: i64,
+    limit_count: i64,
+    by: Option<&'a Bytes>,
+    /// BY names a constant (no `*`): nothing to sort, the collection keeps its own order.
+    dont_sort: bool,
+    gets: Vec<&'a Bytes>,
+    store: Option<&'a Bytes>,
+}
+
+fn parse_sort<'a>(
+    args: &'a [Bytes],
+    readonly: bool,
+    cluster_enabled: bool,
+) -> Result<SortRequest<'a>, Reply> {
+    let mut request = SortRequest {
+        desc: false,
+        alpha: false,
+        limit_start: 0,
+        limit_count: -1,
+        by: None,
+        dont_sort: false,
+        gets: Vec::new(),
+        store: None,
+    };
+    let mut position = 2;
+    while position < args.len() {
+        let left = args.len() - position - 1;
+        let arg = &args[position];
+        if is(arg, "asc") {
+            request.desc = false;
+        } else if is(arg, "desc") {
+            request.desc = true;
+        } else if is(arg, "alpha") {
+            request.alpha = true;
+        } else if is(arg, "limit") && left >= 2 {
+            let (Some(start), Some(count)) = (parse_i64(&args[position + 1]), parse_i64(&args[position + 2]))
+            else {
+                return Err(Reply::error(errors::NOT_INTEGER));
+            };
+            request.limit_start = start;
+            request.limit_count = count;
+            position += 2;
+        } else if !readonly && is(arg, "store") && left >= 1 {
+            request.store = Some(&args[position + 1]);
+            position += 1;
+        } else if is(arg, "by") && left >= 1 {
+            let pattern = &args[position + 1];
+            request.by = Some(pattern);
+            if !pattern.contains(&b'*') {
+                request.dont_sort = true;
+            } else if cluster_enabled {
+                return Err(Reply::error(errors::SORT_BY_IN_CLUSTER));
+            }
+            position += 1;
+        } else if is(arg, "get") && left >= 1 {
+            if cluster_enabled {
+                return Err(Reply::error(errors::SORT_GET_IN_CLUSTER));
+            }
+            request.gets.push(&args[position + 1]);
+            position += 1;
+        } else {
+            return Err(Reply::error(errors::SYNTAX));
+        }
+        position += 1;
+    }
+    Ok(request)
+}
+
+/// Redis's `lookupKeyByPattern`: `#` is the element itself; otherwise the first `*` is
+/// replaced by the element and the result names a string key, or with `->field` after the
+/// star a hash field. No star, a missing key or the wrong type give None.
+fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], element: &Bytes) -> Option<Bytes> {
+    if pattern == b"#" {
+        return Some(element.clone());
+    }
+    let star = pattern.iter().position(|&c| c == b'*')?;
+    let after = &pattern[star + 1..];
+    let arrow = after
+        .windows(2)
+        .position(|pair| pair == b"->")
+        .filter(|&at| at + 2 < after.len());
+    let (postfix, field) = match arrow {
+        Some(at) => (&after[..at], Some(&after[at + 2..])),
+        None => (after, None),
+    };
+    let mut key = Vec::with_capacity(star + element.len() + postfix.len());
+    key.extend_from_slice(&pattern[..star]);
+    key.extend_from_slice(element);
+    key.extend_from_slice(postfix);
+    match (ctx.db_ref().get(&key, ctx.now_ms)?, field) {
+        (Value::Str(text), None) => Some(text.clone()),
+        (Value::Hash(hash), Some(field)) => hash.get(field).cloned(),
+        _ => None,
+    }
+}
+
+/// A sort weight as C's `strtod` reads it, rejecting what Redis rejects: trailing garbage,
+/// NaN and out-of-range values. The empty string reads as 0, as in Redis.
+fn sort_weight(text: &[u8]) -> Option<f64> {
+    if text.is_empty() {
+        return Some(0.0);
+    }
+    let start = text
+        .iter()
+        .position(|&c| !(c.is_ascii_whitespace() || c == 0x0b))
+        .unwrap_or(text.len());
+    let number = std::str::from_utf8(&text[start..]).ok()?;
+    let value: f64 = number.parse().ok()?;
+    let lower = number.to_ascii_lowercase();
+    if value.is_nan() || (value.is_infinite() && !lower.contains("inf")) {
+        return None;
+    }
+    let mantissa = lower.split('e').next().unwrap_or("");
+    if value == 0.0 && mantissa.bytes().any(|c| (b'1'..=b'9').contains(&c)) {
+        return None;
+    }
+    Some(value)
+}
+
+/// One element being sorted, with its weight (numeric) or comparison value (ALPHA BY).
+struct SortItem {
+    element: Bytes,
+    score: f64,
+    compare: Option<Bytes>,
+}
+
+fn sort(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    sort_generic(ctx, args, false)
+}
+
+fn sort_ro(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    sort_generic(ctx, args, true)
+}
+
+/// SORT key [BY pattern] [LIMIT offset count] [GET pattern ...] [ASC | DESC] [ALPHA]
+/// [STORE destination], following Redis's sort.c step by step (LIMIT clamping, the direct
+/// range read when nothing is sorted, ties broken by the element's bytes).
+fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
+    let mut request = match parse_sort(args, readonly, ctx.keyspace.settings.cluster_enabled) {
+        Ok(request) => request,
+        Err(reply) => return reply,
+    };
+    let now_ms = ctx.now_ms;
+    let empty = Value::List(Default::default());
+    let value = match ctx.db_ref().get(&args[1], now_ms) {
+        None => &empty,
+        Some(value @ (Value::List(_) | Value::Set(_) | Value::ZSet(_))) => value,
+        Some(_) => return Reply::error(errors::WRONGTYPE),
+    };
+    // A set has no order of its own: stored results are sorted so every replica agrees.
+    if request.dont_sort && matches!(value, Value::Set(_)) && request.store.is_some() {
+        request.dont_sort = false;
+        request.alpha = true;
+        request.by = None;
+    }
+    let length = match value {
+        Value::List(list) => list.len(),
+        Value::Set(set) => set.len(),
+        Value::ZSet(zset) => zset.len(),
+        _ => unreachable!("checked above"),
+    } as i64;
+
+    let mut start = request.limit_start.max(0).min(length);
+    let limit_count = request.limit_count.max(-1).min(length);
+    let mut end = if limit_count < 0 {
+        length - 1
+    } else {
+        start + limit_count - 1
+    };
+    if start >= length {
+        start = length - 1;
+        end = length - 2;
+    }
+    if end >= length {
+        end = length - 1;
+    }
+
+    let item = |element: &Bytes| SortItem {
+        element: element.clone(),
+        score: 0.0,
+        compare: None,
+    };
+    let ranged = request.dont_sort && matches!(value, Value::List(_) | Value::ZSet(_));
+    let mut items: Vec<SortItem> = match value {
+        Value::List(list) if ranged => {
+            let count = if end >= start {
+                (end - start + 1) as usize
+            } else {
+                0
+            };
+            if request.desc {
+                list.iter()
+                    .rev()
+                    .skip(start as usize)
+                    .take(count)
+                    .map(item)
+                    .collect()
+            } else {
+                list.iter().skip(start as usize).take(count).map(item).collect()
+            }
+        }
+        Value::ZSet(zset) if ranged => {
+            let count = if end >= start {
+                (end - start + 1) as usize
+            } else {
+                0
+            };
+            if request.desc {
+                zset.iter()
+                    .rev()
+                    .skip(start as usize)
+                    .take(count)
+                    .map(|(m, _)| item(m))
+                    .collect()
+            } else {
+                zset.iter()
+                    .skip(start as usize)
+                    .take(count)
+                    .map(|(m, _)| item(m))
+                    .collect()
+            }
+        }
+        Value::List(list) => list.iter().map(item).collect(),
+        Value::Set(set) => set.iter().map(item).collect(),
+        Value::ZSet(zset) => zset.iter_insertion_order().map(|(m, _)| item(m)).collect(),
+        _ => unreachable!("checked above"),
+    };
+    if ranged {
+        end -= start;
+        start = 0;
+    }
+
+    if !request.dont_sort {
+        let mut conversion_error = false;
+        for entry in items.iter_mut() {
+            let weight = match request.by {
+                Some(pattern) => match lookup_by_pattern(ctx, pattern, &entry.element) {
+                    Some(weight) => weight,
+                    None => continue,
+                },
+                None => entry.element.clone(),
+            };
+            if request.alpha {
+                if request.by.is_some() {
+                    entry.compare = Some(weight);
+                }
+            } else {
+                match sort_weight(&weight) {
+                    Some(score) => entry.score = score,
+                    None => conversion_error = true,
+                }
+            }
+        }
+        if conversion_error {
+            return Reply::error(errors::SORT_NOT_DOUBLE);
+        }
+        let (alpha, by) = (request.alpha, request.by.is_some());
+        items.sort_by(|a, b| {
+            let order = if !alpha {
+                a.score
+                    .partial_cmp(&b.score)
+                    .expect("weights are never NaN")
+                    .then_with(|| a.element.cmp(&b.element))
+            } else if by {
+                a.compare.cmp(&b.compare)
+            } else {
+                a.element.cmp(&b.element)
+            };
+            if request.desc {
+                order.reverse()
+            } else {
+                order
+            }
+        });
+    }
+
+    let selected: &[SortItem] = if end >= start {
+        &items[start as usize..=end as usize]
+    } else {
+        &[]
+    };
+    let mut output: Vec<Option<Bytes>> = Vec::new();
+    for entry in selected {
+        if request.gets.is_empty() {
+            output.push(Some(entry.element.clone()));
+        }
+        for pattern in &request.gets {
+            output.push(lookup_by_pattern(ctx, pattern, &entry.element));
+        }
+    }
+
+    let Some(store) = request.store else {
+        return Reply::Array(
+            output
+                .into_iter()
+                .map(|value| value.map_or(Reply::Nil, Reply::Bulk))
+                .collect(),
+        );
+    };
+    let count = output.len() as i64;
+    let store_key = stored(store);
+    if output.is_empty() {
+        if ctx.db().remove(&store_key, now_ms).is_some() {
+            ctx.notify(class::GENERIC, "del", &store_key);
+        }
+    } else {
+        let list = output
+            .into_iter()
+            .map(|value| value.map_or_else(Bytes::new, |v| stored(&v)))
+            .collect();
+        let db = ctx.db();
+        db.expire_if_needed(&store_key, now_ms);
+        let existed = db.contains(&store_key, now_ms);
+        db.insert(store_key.clone(), Value::List(list));
+        if !existed {
+            ctx.notify(class::NEW, "new", &store_key);
+        }
+        ctx.signal_ready(&store_key);
+        ctx.notify(class::LIST, "sortstore", &store_key);
+    }
+    Reply::Int(count)
+}
+
+/// SORT's keys: the sorted key and the last STORE destination, found the way Redis's
+/// `sortGetKeys` scans (patterns name keys too, but Redis does not declare them, and
+/// refuses them in cluster mode).
+fn sort_keys(args: &[Bytes]) -> Vec<usize> {
+    let mut store = None;
+    let mut position = 2;
+    while position < args.len() {
+        let arg = &args[position];
+        if is(arg, "limit") {
+            position += 2;
+        } else if is(arg, "get") || is(arg, "by") {
+            position += 1;
+        } else if is(arg, "store") && position + 1 < args.len() {
+            store = Some(position + 1);
+        }
+        position += 1;
+    }
+    std::iter::once(1).chain(store).collect()
+}
+
 // --- OBJECT ---
 
 /// Bytes one element takes in a listpack (encoding, data and back-length), as Redis lays
@@ -1004,6 +1353,25 @@ pub const COMMANDS: &[CommandSpec] = &[
         syntax: "index1 index2",
         ..CommandSpec::base("swapdb", 3, Handler::Keyspace(swapdb))
     },
+    CommandSpec {
+        flags: Flags::WRITE.union(Flags::DENYOOM).union(Flags::MOVABLE_KEYS),
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        key_finder: Some(sort_keys),
+        acl: &["write", "set", "sortedset", "list", "slow", "dangerous"],
+        summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
+        syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]",
+        ..CommandSpec::base("sort", -2, Handler::Keyspace(sort))
+    },
+    one_key(CommandSpec {
+        flags: Flags::READONLY,
+        acl: &["read", "set", "sortedset", "list", "slow", "dangerous"],
+        since: "7.0.0",
+        summary: "Returns the sorted elements of a list, a set, or a sorted set.",
+        syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]",
+        ..CommandSpec::base("sort_ro", -2, Handler::Keyspace(sort_ro))
+    }),
     CommandSpec {
         since: "2.2.3",
         summary: "A container for object introspection commands.",
@@ -1599,6 +1967,131 @@ mod tests {
         assert_eq!(replies, vec![Reply::Int(1)]);
         assert_eq!(notifications(&t), vec![(0, "expired", "a".into())]);
         assert_eq!(run(&mut t, &["DBSIZE"]), ":1");
+    }
+
+    fn push_list(t: &mut Harness, key: &str, items: &[&str]) {
+        let list = items
+            .iter()
+            .map(|i| Bytes::copy_from_slice(i.as_bytes()))
+            .collect();
+        t.machine.keyspace.dbs[t.db as usize]
+            .insert(Bytes::copy_from_slice(key.as_bytes()), Value::List(list));
+    }
+
+    #[test]
+    fn sort_numeric_alpha_limit_and_desc() {
+        let mut t = harness();
+        push_list(&mut t, "l", &["3", "1", "10", "2"]);
+        assert_eq!(run(&mut t, &["SORT", "l"]), "[$1, $2, $3, $10]");
+        assert_eq!(run(&mut t, &["SORT", "l", "DESC"]), "[$10, $3, $2, $1]");
+        assert_eq!(run(&mut t, &["SORT", "l", "ALPHA"]), "[$1, $10, $2, $3]");
+        assert_eq!(run(&mut t, &["SORT", "l", "LIMIT", "1", "2"]), "[$2, $3]");
+        assert_eq!(
+            run(&mut t, &["SORT", "l", "LIMIT", "-10", "100"]),
+            "[$1, $2, $3, $10]"
+        );
+        assert_eq!(run(&mut t, &["SORT", "l", "LIMIT", "10", "1"]), "[]");
+        assert_eq!(run(&mut t, &["SORT_RO", "l", "LIMIT", "0", "1", "DESC"]), "[$10]");
+        assert_eq!(run(&mut t, &["SORT", "missing"]), "[]");
+        push_list(&mut t, "bad", &["1", "x"]);
+        assert_eq!(
+            run(&mut t, &["SORT", "bad"]),
+            "-ERR One or more scores can't be converted into double"
+        );
+        assert_eq!(run(&mut t, &["SORT", "bad", "ALPHA"]), "[$1, $x]");
+        run(&mut t, &["SET", "s", "v"]);
+        assert_eq!(
+            run(&mut t, &["SORT", "s"]),
+            "-WRONGTYPE Operation against a key holding the wrong kind of value"
+        );
+        assert_eq!(
+            run(&mut t, &["SORT", "l", "LIMIT", "x", "1"]),
+            "-ERR value is not an integer or out of range"
+        );
+        assert_eq!(run(&mut t, &["SORT", "l", "FOO"]), "-ERR syntax error");
+        assert_eq!(run(&mut t, &["SORT_RO", "l", "STORE", "x"]), "-ERR syntax error");
+    }
+
+    #[test]
+    fn sort_by_and_get_patterns() {
+        let mut t = harness();
+        push_list(&mut t, "ids", &["1", "2", "3"]);
+        for (id, weight, name) in [("1", "30", "one"), ("2", "10", "two"), ("3", "20", "three")] {
+            run(&mut t, &["SET", &format!("w_{id}"), weight]);
+            run(&mut t, &["SET", &format!("n_{id}"), name]);
+        }
+        t.machine.keyspace.dbs[0].insert(Bytes::from_static(b"h_2"), {
+            let mut hash = Value::new_hash();
+            if let Value::Hash(fields) = &mut hash {
+                fields.insert(Bytes::from_static(b"f"), Bytes::from_static(b"hv"));
+            }
+            hash
+        });
+        assert_eq!(run(&mut t, &["SORT", "ids", "BY", "w_*"]), "[$2, $3, $1]");
+        assert_eq!(
+            run(&mut t, &["SORT", "ids", "BY", "w_*", "GET", "n_*", "GET", "#"]),
+            "[$two, $2, $three, $3, $one, $1]"
+        );
+        assert_eq!(
+            run(&mut t, &["SORT", "ids", "BY", "nosort", "DESC"]),
+            "[$3, $2, $1]"
+        );
+        assert_eq!(
+            run(&mut t, &["SORT", "ids", "BY", "nosort", "LIMIT", "1", "5"]),
+            "[$2, $3]"
+        );
+        assert_eq!(run(&mut t, &["SORT", "ids", "GET", "h_*->f"]), "[nil, $hv, nil]");
+        assert_eq!(run(&mut t, &["SORT", "ids", "GET", "nostar"]), "[nil, nil, nil]");
+        assert_eq!(
+            run(&mut t, &["SORT", "ids", "BY", "n_*", "ALPHA"]),
+            "[$1, $3, $2]"
+        );
+    }
+
+    #[test]
+    fn sort_store_replaces_the_destination() {
+        let mut t = harness();
+        push_list(&mut t, "l", &["2", "1"]);
+        run(&mut t, &["SET", "dst", "old"]);
+        run(&mut t, &["EXPIRE", "dst", "100"]);
+        t.events.clear();
+        assert_eq!(run(&mut t, &["SORT", "l", "STORE", "dst"]), ":2");
+        assert_eq!(run(&mut t, &["TYPE", "dst"]), "+list");
+        assert_eq!(run(&mut t, &["TTL", "dst"]), ":-1");
+        assert_eq!(notifications(&t), vec![(0, "sortstore", "dst".into())]);
+        assert_eq!(run(&mut t, &["SORT", "missing", "STORE", "dst"]), ":0");
+        assert_eq!(run(&mut t, &["EXISTS", "dst"]), ":0");
+        assert_eq!(
+            sort_keys(&[
+                Bytes::from_static(b"sort"),
+                Bytes::from_static(b"k"),
+                Bytes::from_static(b"LIMIT"),
+                Bytes::from_static(b"0"),
+                Bytes::from_static(b"1"),
+                Bytes::from_static(b"STORE"),
+                Bytes::from_static(b"d")
+            ]),
+            vec![1, 6]
+        );
+        let args: Vec<Bytes> = [
+            "sort", "abc", "store", "invalid", "store", "stillbad", "store", "def",
+        ]
+        .iter()
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .collect();
+        assert_eq!(sort_keys(&args), vec![1, 7]);
+    }
+
+    #[test]
+    fn sort_weights_read_like_strtod() {
+        assert_eq!(sort_weight(b""), Some(0.0));
+        assert_eq!(sort_weight(b" 1.5"), Some(1.5));
+        assert_eq!(sort_weight(b"-inf"), Some(f64::NEG_INFINITY));
+        assert_eq!(sort_weight(b"1 "), None);
+        assert_eq!(sort_weight(b"nan"), None);
+        assert_eq!(sort_weight(b"1e999"), None);
+        assert_eq!(sort_weight(b"1e-999"), None);
+        assert_eq!(sort_weight(b"0e5"), Some(0.0));
     }
 
     #[test]

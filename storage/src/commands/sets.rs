@@ -61,8 +61,11 @@ fn members_reply<'a>(members: impl Iterator<Item = &'a Bytes>) -> Reply {
 
 fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
-    if let Err(reply) = get_set(ctx, key) {
-        return reply;
+    match get_set(ctx, key) {
+        Err(reply) => return reply,
+        // Nothing new: leave the key untouched (WATCH must not see a change).
+        Ok(Some(set)) if args[2..].iter().all(|member| set.contains(member)) => return Reply::Int(0),
+        Ok(_) => {}
     }
     let set = set_for_write(ctx, key);
     let mut added = 0;
@@ -723,6 +726,27 @@ mod tests {
             run(&mut t, &["SADD", "s"]),
             "-ERR wrong number of arguments for 'sadd' command"
         );
+    }
+
+    #[test]
+    fn no_op_writes_leave_the_watch_version() {
+        let mut t = Harness::new();
+        run(&mut t, &["SADD", "s", "a", "b"]);
+        run(&mut t, &["SADD", "d", "x"]);
+        let version = |t: &Harness, key: &[u8]| t.machine.version(0, key, t.now_ms);
+        let (before_s, before_d) = (version(&t, b"s"), version(&t, b"d"));
+        for command in [
+            &["SADD", "s", "a", "b"][..],
+            &["SREM", "s", "z"],
+            &["SMOVE", "s", "d", "z"],
+            &["SMOVE", "s", "s", "a"],
+            &["SPOP", "s", "0"],
+        ] {
+            run(&mut t, command);
+        }
+        assert_eq!((version(&t, b"s"), version(&t, b"d")), (before_s, before_d));
+        run(&mut t, &["SADD", "s", "c"]);
+        assert_ne!(version(&t, b"s"), before_s);
     }
 
     #[test]
