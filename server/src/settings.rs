@@ -9,7 +9,6 @@ use std::sync::Arc;
 use crate::clients::OutputLimits;
 
 use crate::config::Args;
-use flotilla_storage::db::{EncodingLimits, LocalSettings};
 
 pub struct Settings {
     values: BTreeMap<&'static str, String>,
@@ -70,27 +69,8 @@ const PARAMETERS: &[(&str, &str)] = &[
     ("slowlog-max-len", "128"),
     ("timeout", "0"),
     ("cluster-enabled", "no"),
-    // Encoding thresholds: values are stored one way, OBJECT ENCODING reports what Redis
-    // would choose under these limits (storage `EncodingLimits`).
-    ("hash-max-listpack-entries", "128"),
-    ("hash-max-listpack-value", "64"),
-    ("set-max-intset-entries", "512"),
-    ("set-max-listpack-entries", "128"),
-    ("set-max-listpack-value", "64"),
-    ("zset-max-listpack-entries", "128"),
-    ("zset-max-listpack-value", "64"),
-    ("list-max-listpack-size", "-2"),
     // Lists are not compressed; the depth is kept so CONFIG GET reads back what was set.
     ("list-compress-depth", "0"),
-];
-
-/// Redis's older names for the same parameters (CONFIG GET/SET accept both; a glob lists both).
-const ALIASES: &[(&str, &str)] = &[
-    ("hash-max-ziplist-entries", "hash-max-listpack-entries"),
-    ("hash-max-ziplist-value", "hash-max-listpack-value"),
-    ("zset-max-ziplist-entries", "zset-max-listpack-entries"),
-    ("zset-max-ziplist-value", "zset-max-listpack-value"),
-    ("list-max-ziplist-size", "list-max-listpack-size"),
 ];
 
 impl Settings {
@@ -122,48 +102,20 @@ impl Settings {
 
     /// Parameters whose name matches the glob `pattern`, as (name, value) pairs.
     pub fn get(&self, pattern: &[u8]) -> Vec<(&'static str, String)> {
-        let names = self
-            .values
-            .keys()
-            .map(|name| (*name, *name))
-            .chain(ALIASES.iter().copied());
-        names
+        self.values
+            .iter()
             .filter(|(name, _)| flotilla_storage::glob::matches(pattern, name.as_bytes(), true))
-            .map(|(name, canonical)| match canonical {
-                "client-output-buffer-limit" => (name, self.output_limits.describe()),
-                _ => (name, self.values[canonical].clone()),
+            .map(|(name, value)| match *name {
+                "client-output-buffer-limit" => (*name, self.output_limits.describe()),
+                _ => (*name, value.clone()),
             })
             .collect()
-    }
-
-    /// The node-local settings the state machine reports against (OBJECT ENCODING, OBJECT
-    /// FREQ, cluster-only refusals).
-    pub fn local(&self) -> LocalSettings {
-        let size = |name: &str| self.values[name].parse::<usize>().unwrap_or(0);
-        LocalSettings {
-            encoding: EncodingLimits {
-                hash_max_listpack_entries: size("hash-max-listpack-entries"),
-                hash_max_listpack_value: size("hash-max-listpack-value"),
-                set_max_intset_entries: size("set-max-intset-entries"),
-                set_max_listpack_entries: size("set-max-listpack-entries"),
-                set_max_listpack_value: size("set-max-listpack-value"),
-                zset_max_listpack_entries: size("zset-max-listpack-entries"),
-                zset_max_listpack_value: size("zset-max-listpack-value"),
-                list_max_listpack_size: self.values["list-max-listpack-size"].parse().unwrap_or(-2),
-            },
-            lfu_policy: self.values["maxmemory-policy"].contains("lfu"),
-            cluster_enabled: self.values["cluster-enabled"] == "yes",
-        }
     }
 
     /// Sets one parameter; the error text is Redis's reason.
     pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
         let name = name.to_ascii_lowercase();
-        let canonical = ALIASES
-            .iter()
-            .find(|(alias, _)| *alias == name)
-            .map_or(name.as_str(), |(_, canonical)| canonical);
-        let Some((&key, _)) = self.values.get_key_value(canonical) else {
+        let Some((&key, _)) = self.values.get_key_value(name.as_str()) else {
             return Err(format!(
                 "Unknown option or number of arguments for CONFIG SET - '{name}'"
             ));
@@ -198,27 +150,9 @@ impl Settings {
             "hz" | "proto-max-bulk-len" => {
                 number()?;
             }
-            "hash-max-listpack-entries"
-            | "set-max-intset-entries"
-            | "set-max-listpack-entries"
-            | "zset-max-listpack-entries"
-            | "list-compress-depth" => {
+            "list-compress-depth" => {
                 if number()? < 0 {
-                    return Err("argument must be between 0 and 9223372036854775807 inclusive".to_string());
-                }
-            }
-            "hash-max-listpack-value" | "set-max-listpack-value" | "zset-max-listpack-value" => {
-                // Memory values: `64`, `1kb` …; stored as the byte count, as Redis reports it.
-                let bytes = crate::clients::parse_memory(value)
-                    .filter(|bytes| *bytes <= i64::MAX as u64)
-                    .ok_or_else(|| "argument must be a memory value".to_string())?;
-                self.values.insert(key, bytes.to_string());
-                return Ok(());
-            }
-            "list-max-listpack-size" => {
-                let size = number()?;
-                if i32::try_from(size).is_err() {
-                    return Err("argument must be between -2147483648 and 2147483647 inclusive".to_string());
+                    return Err("argument must be between 0 and 2147483647 inclusive".to_string());
                 }
             }
             "port" | "bind" | "dir" | "databases" | "cluster-enabled" => {

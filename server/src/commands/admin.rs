@@ -285,9 +285,6 @@ fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
             ));
         }
     }
-    let local = settings.local();
-    drop(settings);
-    session.node.with_machine(|machine| machine.keyspace.settings = local);
     Reply::ok()
 }
 

@@ -93,8 +93,8 @@ fn encoding_parameters() {
     assert_eq!(client.call("CONFIG SET list-max-listpack-size 5 list-compress-depth 2"), ok);
     assert_eq!(get(&mut client, "list-max-ziplist-size"), "5");
     assert_eq!(get(&mut client, "list-compress-depth"), "2");
-    assert_eq!(client.call("CONFIG SET hash-max-ziplist-value 1kb"), ok);
-    assert_eq!(get(&mut client, "hash-max-ziplist-value"), "1024");
+    assert_eq!(client.call("CONFIG SET hash-max-ziplist-value 100"), ok);
+    assert_eq!(get(&mut client, "hash-max-listpack-value"), "100");
     // A glob lists the old names too.
     let names: Vec<String> = client
         .call("CONFIG GET zset-max-*-entries")
