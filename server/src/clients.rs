@@ -144,6 +144,8 @@ pub struct ClientHandle {
     pub in_multi: AtomicBool,
     pub is_monitor: AtomicBool,
     pub no_evict: AtomicBool,
+    /// Waiting in a blocking command (CLIENT LIST flag `b`).
+    pub blocked: AtomicBool,
     /// Bytes sent on `push` and not yet written to the socket.
     pub push_pending_bytes: AtomicUsize,
     /// Milliseconds since `created` when the queued output went over the soft limit (0: under).
@@ -181,6 +183,7 @@ impl ClientHandle {
             in_multi: AtomicBool::new(false),
             is_monitor: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
+            blocked: AtomicBool::new(false),
             push_pending_bytes: AtomicUsize::new(0),
             soft_limit_since_ms: AtomicU64::new(0),
             limits,
@@ -280,6 +283,9 @@ impl ClientHandle {
         }
         if self.is_monitor.load(Ordering::Relaxed) {
             flags.push('O');
+        }
+        if self.blocked.load(Ordering::Relaxed) {
+            flags.push('b');
         }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');

@@ -101,9 +101,21 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                             if flush(&node, &client, &mut stream, &mut write_buf).await.is_err() {
                                 break 'connection;
                             }
-                            let reply = tokio::select! {
-                                _ = client.kill.notified() => break 'connection,
-                                reply = wait.future => reply,
+                            // Keep reading while blocked: a disconnect or CLIENT KILL drops
+                            // the wait (which cancels the waiter); pipelined commands stay
+                            // buffered until the reply is out.
+                            let mut future = wait.future;
+                            let reply = loop {
+                                tokio::select! {
+                                    reply = &mut future => break reply,
+                                    _ = client.kill.notified() => break 'connection,
+                                    read = stream.read_buf(&mut read_buf) => match read {
+                                        Ok(0) | Err(_) => break 'connection,
+                                        Ok(n) => {
+                                            node.stats.net_input_bytes.fetch_add(n as u64, Ordering::Relaxed);
+                                        }
+                                    },
+                                }
                             };
                             session.unblocked(&reply);
                             encode(&reply, session.resp3, &mut write_buf);

@@ -84,6 +84,8 @@ pub struct Node {
     pub shutdown: Notify,
     /// Observers of applied events (blocked clients register here).
     pub event_hooks: RwLock<Vec<Box<dyn Fn(&Node, &[Event]) + Send + Sync>>>,
+    /// Clients waiting in BLPOP and the other blocking commands.
+    pub blocking: crate::blocking::Blocking,
 }
 
 /// A forwarded read: database and the commands to run, in order.
@@ -167,6 +169,7 @@ impl Node {
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
             event_hooks: RwLock::new(Vec::new()),
+            blocking: crate::blocking::Blocking::default(),
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 
@@ -392,6 +395,7 @@ impl Node {
         for hook in self.event_hooks.read().iter() {
             hook(self, events);
         }
+        self.blocking.on_events(self, events);
     }
 
     /// The `# Flotilla_raft` INFO section: this node's view of each group it serves.

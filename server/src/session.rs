@@ -190,6 +190,8 @@ impl Session {
                 .push((self.db as u32, args.to_vec()));
             return Dispatched::Queued(Reply::simple("QUEUED"));
         }
+        // Blocked clients that earlier commands made servable are served first.
+        self.node.blocking.settled().await;
         match spec.handler {
             Handler::Keyspace(_) => {
                 if spec.is_write() {

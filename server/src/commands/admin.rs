@@ -110,10 +110,11 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             let _ = write!(
                 out,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
-                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:0\r\n\
+                 client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\n\
                  tracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 clients.len(),
                 node.settings.read().maxclients,
+                node.blocking.blocked_clients(),
                 pubsub,
             );
         }
@@ -787,6 +788,15 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         syntax: "<ON | OFF>",
         ..CommandSpec::base("client|no-evict", 3, Handler::Server)
     },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous", "connection"],
+        group: "connection",
+        since: "5.0.0",
+        summary: "Unblocks a client blocked by a blocking command from a different connection.",
+        syntax: "client-id [TIMEOUT | ERROR]",
+        ..CommandSpec::base("client|unblock", -3, Handler::Server)
+    },
 ];
 
 pub const COMMANDS: &[CommandSpec] = &[
@@ -872,6 +882,7 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("client|kill", client_kill),
     ("client|reply", client_reply),
     ("client|no-evict", client_no_evict),
+    ("client|unblock", crate::blocking::client_unblock),
     ("command", command),
     ("cluster", cluster),
     ("shutdown", shutdown),

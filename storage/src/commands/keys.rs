@@ -906,25 +906,24 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
     Reply::Int(count)
 }
 
-/// SORT's keys: the sorted key and the STORE destination (patterns name keys too, but
-/// Redis does not declare them, and refuses them in cluster mode).
+/// SORT's keys: the sorted key and the last STORE destination, found the way Redis's
+/// `sortGetKeys` scans (patterns name keys too, but Redis does not declare them, and
+/// refuses them in cluster mode).
 fn sort_keys(args: &[Bytes]) -> Vec<usize> {
-    let mut keys = vec![1];
+    let mut store = None;
     let mut position = 2;
     while position < args.len() {
-        let left = args.len() - position - 1;
-        if is(&args[position], "limit") && left >= 2 {
-            position += 3;
-        } else if (is(&args[position], "by") || is(&args[position], "get")) && left >= 1 {
+        let arg = &args[position];
+        if is(arg, "limit") {
             position += 2;
-        } else if is(&args[position], "store") && left >= 1 {
-            keys.push(position + 1);
-            position += 2;
-        } else {
+        } else if is(arg, "get") || is(arg, "by") {
             position += 1;
+        } else if is(arg, "store") && position + 1 < args.len() {
+            store = Some(position + 1);
         }
+        position += 1;
     }
-    keys
+    std::iter::once(1).chain(store).collect()
 }
 
 // --- OBJECT ---
@@ -2074,6 +2073,13 @@ mod tests {
             ]),
             vec![1, 6]
         );
+        let args: Vec<Bytes> = [
+            "sort", "abc", "store", "invalid", "store", "stillbad", "store", "def",
+        ]
+        .iter()
+        .map(|a| Bytes::copy_from_slice(a.as_bytes()))
+        .collect();
+        assert_eq!(sort_keys(&args), vec![1, 7]);
     }
 
     #[test]

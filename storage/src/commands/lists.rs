@@ -4,9 +4,9 @@
 //!
 //! In the state machine a blocking command is its non-blocking form: it pops when it can and
 //! otherwise replies nil, which is what Redis replies to a client that may not block. Waiting is
-//! the server's business: a session that gets that nil outside MULTI waits on the keys
-//! [`blocking_wait`] names and runs the command again when an applied entry signals one of them
-//! ready. Every push, insert or move into a list signals its key ready.
+//! the server's business: a session that gets that nil outside MULTI waits on the keys (the
+//! source only, for BLMOVE and BRPOPLPUSH) and runs the command again when an applied entry
+//! signals one of them ready. Every push, insert or move into a list signals its key ready.
 
 use std::collections::VecDeque;
 
@@ -215,53 +215,6 @@ fn parse_mpop(args: &[Bytes], numkeys_at: usize) -> Result<(std::ops::Range<usiz
         }
     }
     Ok((numkeys_at + 1..end_at, end, count.unwrap_or(1)))
-}
-
-/// What a blocking command waits for when it replied nil: the keys to watch (in argument
-/// order, without repeats) and its timeout in milliseconds (0: forever). None if `args` is
-/// not a well-formed blocking list command.
-pub struct BlockingWait {
-    pub keys: Vec<Bytes>,
-    pub timeout_ms: u64,
-}
-
-pub fn blocking_wait(args: &[Bytes], now_ms: u64) -> Option<BlockingWait> {
-    let name = args.first()?;
-    let (keys, timeout_at): (Vec<Bytes>, usize) = if args::is(name, "blpop") || args::is(name, "brpop") {
-        if args.len() < 3 {
-            return None;
-        }
-        (args[1..args.len() - 1].to_vec(), args.len() - 1)
-    } else if args::is(name, "blmove") {
-        if args.len() != 6 {
-            return None;
-        }
-        (vec![args[1].clone()], 5)
-    } else if args::is(name, "brpoplpush") {
-        if args.len() != 4 {
-            return None;
-        }
-        (vec![args[1].clone()], 3)
-    } else if args::is(name, "blmpop") {
-        if args.len() < 5 {
-            return None;
-        }
-        let (keys, _, _) = parse_mpop(args, 2).ok()?;
-        (args[keys].to_vec(), 1)
-    } else {
-        return None;
-    };
-    let timeout_ms = parse_timeout_ms(&args[timeout_at], now_ms).ok()?;
-    let mut unique: Vec<Bytes> = Vec::with_capacity(keys.len());
-    for key in keys {
-        if !unique.contains(&key) {
-            unique.push(key);
-        }
-    }
-    Some(BlockingWait {
-        keys: unique,
-        timeout_ms,
-    })
 }
 
 // --- pushes ---
@@ -1266,26 +1219,6 @@ mod tests {
             "-ERR numkeys should be greater than 0"
         );
         assert_eq!(run(&mut t, &["BLPOP", "a", "0.0001"]), "nil");
-    }
-
-    #[test]
-    fn blocking_wait_names_keys_and_timeout() {
-        let args = |text: &[&str]| -> Vec<bytes::Bytes> {
-            text.iter()
-                .map(|a| bytes::Bytes::copy_from_slice(a.as_bytes()))
-                .collect()
-        };
-        let wait = super::blocking_wait(&args(&["blpop", "a", "b", "a", "1.5"]), 0).unwrap();
-        assert_eq!(wait.keys, args(&["a", "b"]));
-        assert_eq!(wait.timeout_ms, 1500);
-        let wait = super::blocking_wait(&args(&["BLMOVE", "s", "d", "left", "right", "0"]), 0).unwrap();
-        assert_eq!(wait.keys, args(&["s"]));
-        assert_eq!(wait.timeout_ms, 0);
-        let wait = super::blocking_wait(&args(&["blmpop", "0.001", "2", "x", "y", "LEFT"]), 0).unwrap();
-        assert_eq!(wait.keys, args(&["x", "y"]));
-        assert_eq!(wait.timeout_ms, 1);
-        assert!(super::blocking_wait(&args(&["lpop", "a"]), 0).is_none());
-        assert!(super::blocking_wait(&args(&["blpop", "a", "-1"]), 0).is_none());
     }
 
     #[test]
