@@ -173,6 +173,12 @@ class Server:
         self.stop()
 
 
+def flotilla_args(args):
+    """Extra Flotilla arguments: --fsync (unless 'default') then --server-arg."""
+    extra = [] if args.fsync == "default" else ["--fsync", args.fsync]
+    return extra + list(args.server_arg)
+
+
 def resolve_server(path):
     """Absolute path of the Flotilla binary, or exit with a clear message."""
     path = os.path.abspath(path or DEFAULT_SERVER)

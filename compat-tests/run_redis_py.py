@@ -196,6 +196,9 @@ def main():
     ap.add_argument("--server", help="Flotilla binary (default target/release/flotilla)")
     ap.add_argument("--server-arg", action="append", default=[],
                     help="extra argument for the Flotilla command line (repeatable)")
+    ap.add_argument("--fsync", default="everysec",
+                    help="Flotilla's --fsync mode for the run (default everysec, Redis's "
+                         "appendfsync default; 'default' passes no --fsync flag)")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 if a protocol's Flotilla pass count is below baseline.json")
     ap.add_argument("--update-baseline", action="store_true",
@@ -226,7 +229,7 @@ def main():
     results = {t: {} for t, _ in targets}
     for proto in protocols:
         for target, path in targets:
-            extra = args.server_arg if target == "flotilla" else []
+            extra = cc.flotilla_args(args) if target == "flotilla" else []
             srv = cc.Server(target, path, extra)
             log_path = os.path.join(logs_dir, f"{target}-resp{proto}.log")
             cc.log(f"{target} RESP{proto}: running")

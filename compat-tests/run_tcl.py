@@ -216,13 +216,16 @@ def main():
     ap.add_argument("--server", help="Flotilla binary (default target/release/flotilla)")
     ap.add_argument("--server-arg", action="append", default=[],
                     help="extra argument for the Flotilla command line (repeatable)")
+    ap.add_argument("--fsync", default="everysec",
+                    help="Flotilla's --fsync mode for the run (default everysec, Redis's "
+                         "appendfsync default; 'default' passes no --fsync flag)")
     ap.add_argument("--check", action="store_true",
                     help="exit 1 if a unit's Flotilla pass count is below baseline.json")
     ap.add_argument("--update-baseline", action="store_true",
                     help="raise baseline.json floors to the current counts (never lowers)")
     ap.add_argument("--unit-timeout", type=int, default=300,
                     help="wall-clock seconds per unit and server (default 300)")
-    ap.add_argument("--idle-timeout", type=int, default=45,
+    ap.add_argument("--idle-timeout", type=int, default=120,
                     help="seconds without test progress before the harness gives up a unit")
     ap.add_argument("--show-failures", action="store_true",
                     help="list the failing Flotilla tests of each unit")
@@ -256,7 +259,7 @@ def main():
     try:
         for unit in units:
             for target, path in targets:
-                extra = args.server_arg if target == "flotilla" else []
+                extra = cc.flotilla_args(args) if target == "flotilla" else []
                 srv = cc.Server(target, path, extra)
                 log_path = os.path.join(logs_dir, f"{target}-{unit.replace('/', '_')}.log")
                 try:

@@ -55,7 +55,7 @@ impl OutputLimits {
     /// Applies a `client-output-buffer-limit` value; all classes or none (Redis's texts).
     pub fn set(&self, value: &str) -> Result<(), String> {
         let words: Vec<&str> = value.split_whitespace().collect();
-        if words.len() % 4 != 0 {
+        if !words.len().is_multiple_of(4) {
             return Err("Wrong number of arguments in buffer limit configuration.".to_string());
         }
         let mut parsed = Vec::new();

@@ -8,8 +8,9 @@
 //! `ClientHandle::push`). CLIENT KILL and the output limit close a connection even while it
 //! waits for a slow reader or a blocked command.
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use flotilla_protocol::{encode, Reply, RequestParser};
+use std::collections::VecDeque;
 use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ use crate::session::{Outcome, Session};
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Pushes drained into the write buffer per wake-up, so a flood cannot starve requests.
 const PUSH_BATCH_MAX: usize = 1024;
+/// Most pipelined writes of one connection proposed together.
+const WRITE_BATCH_MAX: usize = 1024;
 /// How often an idle connection re-reads the `timeout` setting (it may be changed by
 /// CONFIG SET while the connection waits).
 const IDLE_CHECK_PERIOD_MS: u64 = 1000;
@@ -75,24 +78,42 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                 };
                 last_activity = crate::clock::instant();
                 node.stats.net_input_bytes.fetch_add(bytes_read as u64, Ordering::Relaxed);
-                loop {
+                // Parse every complete request first (an authenticated client only: before AUTH
+                // the parser's limits depend on each command's outcome), so that runs of plain
+                // writes can be proposed together.
+                let mut requests: VecDeque<Vec<Bytes>> = VecDeque::new();
+                let mut parse_error = None;
+                'parse: loop {
+                    if !requests.is_empty() && !session.authenticated {
+                        break;
+                    }
                     parser.set_auth_required(!session.authenticated);
-                    let buffered = read_buf.len();
-                    let args = match parser.parse(&mut read_buf) {
-                        Ok(Some(args)) => args,
-                        Ok(None) => break,
+                    match parser.parse(&mut read_buf) {
+                        Ok(Some(args)) if args.is_empty() => continue,
+                        Ok(Some(args)) => requests.push_back(args),
+                        Ok(None) => break 'parse,
                         Err(error) => {
-                            let reply = Reply::error_owned(format!("ERR {error}"));
-                            crate::commands::slowlog::record_rejected(None, &reply);
-                            encode(&reply, session.resp3, &mut write_buf);
-                            session.closing = true;
-                            break;
+                            parse_error = Some(error);
+                            break 'parse;
                         }
-                    };
-                    if args.is_empty() {
+                    }
+                    if !session.authenticated {
+                        break;
+                    }
+                }
+                let mut stop = false;
+                while let Some(args) = requests.pop_front() {
+                    client.query_buffer_bytes.store(read_buf.len(), Ordering::Relaxed);
+                    if session.batchable_write(&args) && requests.front().is_some_and(|next| session.batchable_write(next)) {
+                        let mut batch = vec![args];
+                        while batch.len() < WRITE_BATCH_MAX && requests.front().is_some_and(|next| session.batchable_write(next)) {
+                            batch.push(requests.pop_front().expect("checked"));
+                        }
+                        for reply in session.execute_write_batch(batch).await {
+                            encode(&reply, session.resp3, &mut write_buf);
+                        }
                         continue;
                     }
-                    client.query_buffer_bytes.store(buffered, Ordering::Relaxed);
                     match session.execute(args).await {
                         Outcome::Reply(reply) => encode(&reply, session.resp3, &mut write_buf),
                         Outcome::Silent => {}
@@ -123,7 +144,29 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                         }
                     }
                     if session.closing || client.killed.load(Ordering::Acquire) {
+                        stop = true;
                         break;
+                    }
+                    if !session.authenticated && requests.is_empty() {
+                        // Parse the next request with the limits of the new state.
+                        loop {
+                            parser.set_auth_required(!session.authenticated);
+                            match parser.parse(&mut read_buf) {
+                                Ok(Some(args)) if args.is_empty() => continue,
+                                Ok(Some(args)) => requests.push_back(args),
+                                Ok(None) => {}
+                                Err(error) => parse_error = Some(error),
+                            }
+                            break;
+                        }
+                    }
+                }
+                if !stop {
+                    if let Some(error) = parse_error {
+                        let reply = Reply::error_owned(format!("ERR {error}"));
+                        crate::commands::slowlog::record_rejected(None, &reply);
+                        encode(&reply, session.resp3, &mut write_buf);
+                        session.closing = true;
                     }
                 }
                 client.query_buffer_bytes.store(read_buf.len(), Ordering::Relaxed);

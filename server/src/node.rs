@@ -22,7 +22,7 @@ use tokio::sync::Notify;
 
 use crate::clients::Clients;
 use crate::clock::Clock;
-use crate::config::{Args, Member};
+use crate::config::Args;
 use crate::pubsub::PubSub;
 use crate::raft::group::{Group, ProposeError};
 use crate::raft::machine::MachineStore;
@@ -62,12 +62,10 @@ pub struct Stats {
 pub struct Node {
     pub args: Args,
     pub me: NodeId,
-    pub members: Vec<Member>,
     pub settings: RwLock<Settings>,
     /// The settings every command reads, without the lock.
     pub live: Arc<crate::settings::Live>,
     pub clock: Arc<Clock>,
-    pub log_store: LogStore,
     pub group: Arc<Group>,
     pub transport: Arc<Transport>,
     pub pubsub: PubSub,
@@ -144,7 +142,7 @@ impl Node {
         let raft = crate::raft::Raft::new(me, crate::raft::config(), factory, log, machine.clone())
             .await
             .map_err(|e| format!("cannot start raft: {e}"))?;
-        let group = Group::new(DATA_GROUP, me, raft.clone(), machine, clock.clone());
+        let group = Group::new(raft.clone(), machine, clock.clone());
 
         let settings = Settings::from_args(&args);
         let node = Arc::new(Node {
@@ -152,9 +150,7 @@ impl Node {
             settings: RwLock::new(settings),
             args,
             me,
-            members: members.clone(),
             clock,
-            log_store,
             group,
             transport: transport.clone(),
             pubsub: PubSub::default(),
@@ -424,7 +420,7 @@ impl Node {
             metrics.current_term,
             metrics.current_leader.map_or(-1, |l| l as i64),
             metrics.last_log_index.map_or(-1, |i| i as i64),
-            index(metrics.committed.as_ref()),
+            index(metrics.local_committed.as_ref()),
             index(metrics.last_applied.as_ref()),
             index(metrics.snapshot.as_ref()),
             index(metrics.purged.as_ref()),

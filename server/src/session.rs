@@ -183,11 +183,8 @@ impl Session {
         {
             return self.reject(Some(spec), Reply::error(errors::REPLICA_KEYSPACE));
         }
-        if self.multi.is_some() && !runs_inside_multi(spec) {
-            self.multi
-                .as_mut()
-                .expect("in multi")
-                .push((self.db as u32, args.to_vec()));
+        if let Some(queue) = self.multi.as_mut().filter(|_| !runs_inside_multi(spec)) {
+            queue.push((self.db as u32, args.to_vec()));
             return Dispatched::Queued(Reply::simple("QUEUED"));
         }
         // Blocked clients that earlier commands made servable are served first.
@@ -261,6 +258,68 @@ impl Session {
             self.multi_failed = true;
         }
         Dispatched::Rejected(spec, reply)
+    }
+
+    /// True when `args` is a keyspace write whose handling depends on nothing but the
+    /// keyspace: such writes, pipelined back to back, are proposed together in one batch.
+    pub fn batchable_write(&self, args: &[Bytes]) -> bool {
+        if self.multi.is_some()
+            || !self.authenticated
+            || self.reply_mode != ReplyMode::On
+            || self.skip_current
+            || self.is_subscribed()
+            || self.client.is_monitor.load(Ordering::Relaxed)
+            || self.node.live.maxmemory_bytes.load(Ordering::Relaxed) != 0
+        {
+            return false;
+        }
+        let Some(spec) = commands::lookup(&args[0]) else {
+            return false;
+        };
+        match check(spec, args) {
+            Ok(spec) => {
+                matches!(spec.handler, Handler::Keyspace(_))
+                    && spec.is_write()
+                    && !spec.flags.contains(Flags::BLOCKING)
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Runs writes that `batchable_write` accepted as one proposal; one reply each, in order.
+    pub async fn execute_write_batch(&mut self, batch: Vec<Vec<Bytes>>) -> Vec<Reply> {
+        let started = clock::instant();
+        let db = self.db as u32;
+        let node = self.node.clone();
+        node.stats
+            .commands_processed
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let specs: Vec<&'static CommandSpec> = batch
+            .iter()
+            .map(|args| {
+                let spec = commands::lookup(&args[0]).expect("batchable");
+                check(spec, args).expect("batchable")
+            })
+            .collect();
+        if let Some(last) = specs.last() {
+            self.client.touch(last.name);
+        }
+        for (spec, args) in specs.iter().zip(&batch) {
+            monitor::feed(self, spec, args);
+        }
+        let ops = batch
+            .iter()
+            .map(|args| flotilla_storage::Op::Command {
+                db,
+                args: args.clone(),
+            })
+            .collect();
+        let replies = node.propose(ops).await;
+        let duration_us = started.elapsed().as_micros() as u64 / batch.len().max(1) as u64;
+        for ((spec, args), reply) in specs.iter().zip(&batch).zip(&replies) {
+            slowlog::record(self, spec, args, reply, duration_us);
+        }
+        replies
     }
 
     /// Ends a transaction (EXEC, DISCARD, RESET): clears the queue and the watched keys.

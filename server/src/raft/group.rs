@@ -16,7 +16,7 @@ use std::sync::Arc;
 use tokio::sync::{mpsc, oneshot};
 
 use super::machine::MachineStore;
-use super::{GroupId, NodeId, Raft, Request};
+use super::{NodeId, Raft, Request};
 use crate::clock::Clock;
 
 /// Most ops in one entry.
@@ -37,20 +37,16 @@ struct Proposal {
 }
 
 pub struct Group {
-    pub id: GroupId,
-    pub me: NodeId,
     pub raft: Raft,
     pub store: MachineStore,
     proposals: mpsc::UnboundedSender<Proposal>,
 }
 
 impl Group {
-    pub fn new(id: GroupId, me: NodeId, raft: Raft, store: MachineStore, clock: Arc<Clock>) -> Arc<Group> {
+    pub fn new(raft: Raft, store: MachineStore, clock: Arc<Clock>) -> Arc<Group> {
         let (proposals, queue) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(raft.clone(), clock, queue));
         Arc::new(Group {
-            id,
-            me,
             raft,
             store,
             proposals,

@@ -187,6 +187,7 @@ impl Transport {
     }
 
     /// True when a connection to `target` is up.
+    #[cfg(test)]
     pub fn is_connected(&self, target: NodeId) -> bool {
         self.peers
             .get(&target)

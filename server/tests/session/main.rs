@@ -215,7 +215,7 @@ fn unauthenticated_request_limits() {
     assert!(client.closed_within(Duration::from_secs(5)));
     let mut client = node.client();
     client.call("AUTH secret", b"+OK\r\n");
-    client.send(&vec!["x"; 11].join(" "));
+    client.send(&["x"; 11].join(" "));
     client.expect(
         b"-ERR unknown command 'x', with args beginning with: 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' 'x' \r\n",
     );

@@ -61,6 +61,9 @@ fn strtod_prefix(text: &[u8]) -> (f64, usize, bool) {
     if word("nan") {
         return (f64::NAN, at + 3, false);
     }
+    if let Some(parsed) = hex_float(text, at, negative) {
+        return parsed;
+    }
     let digits_from = |mut i: usize| {
         while i < text.len() && text[i].is_ascii_digit() {
             i += 1;
@@ -94,6 +97,73 @@ fn strtod_prefix(text: &[u8]) -> (f64, usize, bool) {
     let nonzero_mantissa = text[start..mantissa_end].iter().any(|d| (b'1'..=b'9').contains(d));
     let range_error = value.is_infinite() || (value == 0.0 && nonzero_mantissa);
     (value, end, range_error)
+}
+
+/// `strtod`'s hexadecimal form at `at` (after the sign): `0x1.8p3`. None when there is none
+/// (then "0x" without a hex digit parses as the number 0, like any decimal).
+fn hex_float(text: &[u8], at: usize, negative: bool) -> Option<(f64, usize, bool)> {
+    let rest = &text[at..];
+    if rest.len() < 3 || rest[0] != b'0' || (rest[1] | 0x20) != b'x' {
+        return None;
+    }
+    let mut i = at + 2;
+    let hex = |byte: u8| (byte as char).to_digit(16);
+    let starts = text.get(i).and_then(|b| hex(*b)).is_some()
+        || (text.get(i) == Some(&b'.') && text.get(i + 1).and_then(|b| hex(*b)).is_some());
+    if !starts {
+        return None;
+    }
+    // Up to 15 significant hex digits are exact in a u64; later ones only scale.
+    let (mut mantissa, mut exponent, mut significant, mut nonzero) = (0u64, 0i64, 0, false);
+    let mut seen_point = false;
+    while i < text.len() {
+        if text[i] == b'.' && !seen_point {
+            seen_point = true;
+        } else if let Some(digit) = hex(text[i]) {
+            nonzero |= digit != 0;
+            if significant < 15 {
+                mantissa = mantissa * 16 + digit as u64;
+                if mantissa != 0 {
+                    significant += 1;
+                }
+                if seen_point {
+                    exponent -= 4;
+                }
+            } else if !seen_point {
+                exponent += 4;
+            }
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    if i < text.len() && (text[i] | 0x20) == b'p' {
+        let mut j = i + 1;
+        let minus = text.get(j) == Some(&b'-');
+        if matches!(text.get(j), Some(b'-' | b'+')) {
+            j += 1;
+        }
+        let digits_start = j;
+        let mut power: i64 = 0;
+        while j < text.len() && text[j].is_ascii_digit() {
+            power = (power * 10 + (text[j] - b'0') as i64).min(1 << 20);
+            j += 1;
+        }
+        if j > digits_start {
+            exponent += if minus { -power } else { power };
+            i = j;
+        }
+    }
+    let mut value = mantissa as f64;
+    let mut remaining = exponent.clamp(-4000, 4000) as i32;
+    while remaining != 0 && value != 0.0 && value.is_finite() {
+        let step = remaining.clamp(-1000, 1000);
+        value *= 2f64.powi(step);
+        remaining -= step;
+    }
+    let value = if negative { -value } else { value };
+    let range_error = value.is_infinite() || (value == 0.0 && nonzero);
+    Some((value, i, range_error))
 }
 
 /// A score argument as Redis's `getDoubleFromObject` reads it: the whole argument, no
@@ -1140,7 +1210,8 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         _ => unreachable!("read just above"),
     };
     let items: Vec<(Bytes, f64)> = if unique && wanted >= size {
-        zset.iter().map(|(member, score)| (member.clone(), score)).collect()
+        // The whole set, in the order Redis's set iterator walks it: from the highest.
+        zset.iter().rev().map(|(member, score)| (member.clone(), score)).collect()
     } else {
         positions
             .into_iter()
@@ -1200,7 +1271,8 @@ impl<'a> Source<'a> {
         match self {
             Source::Missing => {}
             Source::Sorted(zset) => {
-                for (member, score) in zset.iter() {
+                // Highest first, as Redis's zset iterator (it only orders float sums).
+                for (member, score) in zset.iter().rev() {
                     if !visit(member, score) {
                         break;
                     }
@@ -1499,28 +1571,29 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             return Reply::error(errors::SYNTAX);
         }
     }
-    // A small set (Redis's listpack encoding) comes back whole in one call.
-    let (positions, next) = if zset.is_compact() {
-        (0..zset.len(), 0)
-    } else {
-        scan::page(zset.len(), cursor, count)
-    };
-    let compact = zset.is_compact();
     let mut items = Vec::new();
-    for position in positions.rev() {
-        let (member, score) = zset.get_position(position).expect("position below len");
-        if pattern.is_some_and(|pattern| !glob::matches(pattern, member, false)) {
-            continue;
+    let mut emit = |member: &Bytes, score: String| {
+        if pattern.is_none_or(|pattern| glob::matches(pattern, member, false)) {
+            items.push(Reply::Bulk(member.clone()));
+            items.push(Reply::bulk_string(score));
         }
-        items.push(Reply::Bulk(member.clone()));
-        // As Redis: a listpack holds the shortest text, the general encoding prints %.17g.
-        let score = if compact {
-            flotilla_protocol::format_double(score)
-        } else {
-            format_g17(score)
-        };
-        items.push(Reply::bulk_string(score));
-    }
+    };
+    let next = if zset.is_compact() {
+        // A small set (Redis's listpack encoding) comes back whole, in order, in one call,
+        // with each score's shortest text.
+        for (member, score) in zset.iter() {
+            emit(member, flotilla_protocol::format_double(score));
+        }
+        0
+    } else {
+        // The general encoding pages through its dict and prints scores as %.17g.
+        let (positions, next) = scan::page(zset.len(), cursor, count);
+        for position in positions.rev() {
+            let (member, score) = zset.get_position(position).expect("position below len");
+            emit(member, format_g17(score));
+        }
+        next
+    };
     Reply::Array(vec![
         Reply::bulk_string(next.to_string()),
         Reply::Array(items),
@@ -1922,6 +1995,13 @@ mod tests {
         assert!(strtod_prefix(b"1e999").2);
         assert!(strtod_prefix(b"1e-999").2);
         assert!(!strtod_prefix(b"0e-999").2);
+        assert_eq!(strtod_prefix(b"0x10"), (16.0, 4, false));
+        assert_eq!(strtod_prefix(b"-0x1.8p1"), (-3.0, 8, false));
+        assert_eq!(strtod_prefix(b"0x.8"), (0.5, 4, false));
+        assert_eq!(strtod_prefix(b"0x1p"), (1.0, 3, false));
+        assert_eq!(strtod_prefix(b"0xg"), (0.0, 1, false));
+        assert!(strtod_prefix(b"0x1p99999").2);
+        assert_eq!(parse_score(b"0x10"), Some(16.0));
         assert_eq!(parse_score(b"1e999"), None);
         assert_eq!(parse_score(b" 1"), None);
         assert_eq!(parse_score(b"1 "), None);
@@ -2274,7 +2354,7 @@ mod tests {
         let one = run(&mut t, &["ZRANDMEMBER", "z"]);
         assert!(["$a", "$b", "$c", "$d", "$e"].contains(&one.as_str()), "{one}");
         assert_eq!(run(&mut t, &["ZRANDMEMBER", "z", "0"]), "[]");
-        assert_eq!(run(&mut t, &["ZRANDMEMBER", "z", "10"]), "[$a, $b, $c, $d, $e]");
+        assert_eq!(run(&mut t, &["ZRANDMEMBER", "z", "10"]), "[$e, $d, $c, $b, $a]");
         for count in ["1", "2", "4"] {
             let reply = t.command(&[b"ZRANDMEMBER", b"z", count.as_bytes()]);
             let Reply::Array(items) = reply else { panic!() };
@@ -2405,7 +2485,7 @@ mod tests {
         let mut t = h();
         assert_eq!(run(&mut t, &["ZSCAN", "z", "0"]), "[$0, []]");
         run(&mut t, &["ZADD", "z", "1", "a", "2.5", "b", "3", "c"]);
-        assert_eq!(run(&mut t, &["ZSCAN", "z", "0"]), "[$0, [$c, $3, $b, $2.5, $a, $1]]");
+        assert_eq!(run(&mut t, &["ZSCAN", "z", "0"]), "[$0, [$a, $1, $b, $2.5, $c, $3]]");
         assert_eq!(run(&mut t, &["ZSCAN", "z", "0", "MATCH", "b*"]), "[$0, [$b, $2.5]]");
         assert_eq!(run(&mut t, &["ZSCAN", "z", "0", "COUNT", "0"]), "-ERR syntax error");
         assert_eq!(run(&mut t, &["ZSCAN", "z", "x"]), "-ERR invalid cursor");
