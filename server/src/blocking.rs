@@ -581,7 +581,10 @@ mod tests {
         let mut client = session(&node, 1);
         run(&mut client, "MULTI").await;
         run(&mut client, "BLPOP k 0").await;
-        assert_eq!(run(&mut client, "EXEC").await, Reply::Array(vec![Reply::NilArray]));
+        assert_eq!(
+            run(&mut client, "EXEC").await,
+            Reply::Array(vec![Reply::NilArray])
+        );
         assert_eq!(node.blocking.blocked_clients(), 0);
     }
 }

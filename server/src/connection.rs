@@ -28,7 +28,7 @@ use crate::session::{Outcome, Session};
 const READ_CHUNK_BYTES: usize = 16 * 1024;
 /// Pushes drained into the write buffer per wake-up, so a flood cannot starve requests.
 const PUSH_BATCH_MAX: usize = 1024;
-/// Most pipelined writes of one connection proposed together.
+/// Most pipelined commands of one connection run as one batch.
 const WRITE_BATCH_MAX: usize = 1024;
 /// How often an idle connection re-reads the `timeout` setting (it may be changed by
 /// CONFIG SET while the connection waits).
@@ -104,12 +104,23 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                 let mut stop = false;
                 while let Some(args) = requests.pop_front() {
                     client.query_buffer_bytes.store(read_buf.len(), Ordering::Relaxed);
-                    if session.batchable_write(&args) && requests.front().is_some_and(|next| session.batchable_write(next)) {
+                    // Runs of pipelined writes become one proposal, runs of reads share one barrier.
+                    let kind = if session.batchable_write(&args) {
+                        Some(true)
+                    } else if session.batchable_read(&args) {
+                        Some(false)
+                    } else {
+                        None
+                    };
+                    let same_kind = |session: &Session, next: &Vec<Bytes>, write: bool| {
+                        if write { session.batchable_write(next) } else { session.batchable_read(next) }
+                    };
+                    if let Some(write) = kind.filter(|w| requests.front().is_some_and(|next| same_kind(&session, next, *w))) {
                         let mut batch = vec![args];
-                        while batch.len() < WRITE_BATCH_MAX && requests.front().is_some_and(|next| session.batchable_write(next)) {
+                        while batch.len() < WRITE_BATCH_MAX && requests.front().is_some_and(|next| same_kind(&session, next, write)) {
                             batch.push(requests.pop_front().expect("checked"));
                         }
-                        for reply in session.execute_write_batch(batch).await {
+                        for reply in session.execute_batch(batch).await {
                             encode(&reply, session.resp3, &mut write_buf);
                         }
                         continue;

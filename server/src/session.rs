@@ -263,6 +263,16 @@ impl Session {
     /// True when `args` is a keyspace write whose handling depends on nothing but the
     /// keyspace: such writes, pipelined back to back, are proposed together in one batch.
     pub fn batchable_write(&self, args: &[Bytes]) -> bool {
+        self.batchable(args, true)
+    }
+
+    /// True when `args` is a keyspace read that can share one read barrier with the reads
+    /// pipelined next to it.
+    pub fn batchable_read(&self, args: &[Bytes]) -> bool {
+        self.batchable(args, false)
+    }
+
+    fn batchable(&self, args: &[Bytes], write: bool) -> bool {
         if self.multi.is_some()
             || !self.authenticated
             || self.reply_mode != ReplyMode::On
@@ -279,15 +289,16 @@ impl Session {
         match check(spec, args) {
             Ok(spec) => {
                 matches!(spec.handler, Handler::Keyspace(_))
-                    && spec.is_write()
+                    && spec.is_write() == write
                     && !spec.flags.contains(Flags::BLOCKING)
             }
             Err(_) => false,
         }
     }
 
-    /// Runs writes that `batchable_write` accepted as one proposal; one reply each, in order.
-    pub async fn execute_write_batch(&mut self, batch: Vec<Vec<Bytes>>) -> Vec<Reply> {
+    /// Runs writes that `batchable_write` accepted as one proposal, or reads that
+    /// `batchable_read` accepted behind one read barrier; one reply each, in order.
+    pub async fn execute_batch(&mut self, batch: Vec<Vec<Bytes>>) -> Vec<Reply> {
         let started = clock::instant();
         let db = self.db as u32;
         let node = self.node.clone();

@@ -238,7 +238,12 @@ fn config_get(session: &mut Session, args: &[Bytes]) -> Reply {
     let settings = session.node.settings.read();
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
-        for (name, value) in settings.get(pattern) {
+        let local = session.node.with_machine(|m| m.keyspace.settings.parameters());
+        for (name, value) in local
+            .into_iter()
+            .filter(|(name, _)| flotilla_storage::glob::matches(pattern, name.as_bytes(), true))
+            .chain(settings.get(pattern))
+        {
             if !pairs.iter().any(|(n, _): &(&str, String)| *n == name) {
                 pairs.push((name, value));
             }
@@ -260,6 +265,17 @@ fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_string();
         let value = String::from_utf8_lossy(&pair[1]).to_string();
+        let local = session
+            .node
+            .with_machine(|m| m.keyspace.settings.set(&name, &value));
+        if let Some(result) = local {
+            if let Err(reason) = result {
+                return Reply::error_owned(format!(
+                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
+                ));
+            }
+            continue;
+        }
         if let Err(reason) = settings.set(&name, &value) {
             if reason.starts_with("Unknown option") {
                 return Reply::error_owned(format!("ERR {reason}"));
