@@ -188,7 +188,7 @@ def resolve_server(path):
     return path
 
 
-def run_group(cmd, cwd, env, wall_timeout, on_line=None, log_path=None):
+def run_group(cmd, cwd, env, wall_timeout, on_line=None, log_path=None, append=False):
     """Run cmd in its own process group, streaming its output lines to
     on_line. The whole group is killed after wall_timeout seconds, or when
     on_line returns the string "abort". Returns (exit code or None, reason)."""
@@ -198,7 +198,7 @@ def run_group(cmd, cwd, env, wall_timeout, on_line=None, log_path=None):
     )
     deadline = time.monotonic() + wall_timeout
     reason = None
-    logf = open(log_path, "wb") if log_path else None
+    logf = open(log_path, "ab" if append else "wb") if log_path else None
     import selectors
     sel = selectors.DefaultSelector()
     sel.register(proc.stdout, selectors.EVENT_READ)

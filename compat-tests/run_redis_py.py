@@ -44,6 +44,10 @@ SKIP_REQUIREMENTS = {"ruff", "vulture", "build", "invoke", "click", "pytest-cov"
 CONSTRAINTS = os.path.join(cc.HERE, "redis-py-constraints.txt")
 
 RESULT = re.compile(r"^(tests/\S.*?) (PASSED|FAILED|ERROR|SKIPPED|XFAIL|XPASS)(?:\s|$)")
+# `-v` prints a test's node id when it starts; the status follows on the same line.
+STARTED = re.compile(r"^(tests/\S+::\S+)")
+# pytest's closing line; without it the session died (os._exit from a timeout).
+SUMMARY = re.compile(r"^=+ .*\bin [0-9.]+s\b.*=+$")
 
 
 def ensure_suite(refresh=False):
@@ -139,21 +143,24 @@ class Outcome:
 
 
 def run_protocol(tree, py, port, protocol, args, log_path):
+    """Runs the files under pytest, restarting it past a test that killed the
+    whole session (pytest-timeout's thread method, which some redis-py tests
+    select, ends the process), so one hung test does not lose the rest."""
     files = [os.path.join("tests", f) for f in TEST_FILES]
     if args.asyncio:
         files += [os.path.join("tests", "test_asyncio", f) for f in TEST_FILES
                   if os.path.isfile(os.path.join(tree, "tests", "test_asyncio", f))]
     url = f"redis://127.0.0.1:{port}/0"
-    cmd = [py, "-m", "pytest", *files,
-           "--redis-url", url, "--redis-mod-url", url,
-           "--protocol", str(protocol),
-           "-m", MARKERS,
-           "-o", "addopts=", "-p", "no:cacheprovider",
-           f"--timeout={args.test_timeout}",
-           "-v", "--tb=no", "--color=no", "-W", "ignore"]
+    base_cmd = [py, "-m", "pytest", *files,
+                "--redis-url", url, "--redis-mod-url", url,
+                "--protocol", str(protocol),
+                "-m", MARKERS,
+                "-o", "addopts=", "-p", "no:cacheprovider",
+                f"--timeout={args.test_timeout}",
+                "-v", "--tb=no", "--color=no", "-W", "ignore"]
     env = dict(os.environ, PYTHONDONTWRITEBYTECODE="1")
     out = Outcome()
-    state = {"last": time.monotonic(), "slow_streak": 0}
+    state = {"last": time.monotonic(), "slow_streak": 0, "current": None}
 
     def on_line(line):
         now = time.monotonic()
@@ -164,6 +171,7 @@ def run_protocol(tree, py, port, protocol, args, log_path):
             if m:
                 gap = now - state["last"]
                 state["last"] = now
+                state["current"] = None
                 # Consecutive results that each took the per-test timeout
                 # mean the server stopped answering.
                 state["slow_streak"] = state["slow_streak"] + 1 \
@@ -171,20 +179,50 @@ def run_protocol(tree, py, port, protocol, args, log_path):
                 out.record(m.group(1), m.group(2))
                 if state["slow_streak"] >= 10:
                     return "abort"
+            elif SUMMARY.match(line):
+                state["finished"] = True
+            else:
+                started = STARTED.match(line)
+                if started:
+                    state["current"] = started.group(1)
             return None
         if now - state["last"] > args.test_timeout + 60:
             return "abort"
         return None
 
     start = time.monotonic()
-    rc, reason = cc.run_group(cmd, tree, env, args.protocol_timeout, on_line, log_path)
+    deadline = start + args.protocol_timeout
+    restarts = 0
+    open(log_path, "wb").close()
+    while True:
+        cmd = list(base_cmd)
+        for nodeid in out.status:
+            cmd += ["--deselect", nodeid]
+        before = len(out.status)
+        state["current"] = None
+        state["finished"] = False
+        state["last"] = time.monotonic()
+        remaining = max(1, int(deadline - time.monotonic()))
+        rc, reason = cc.run_group(cmd, tree, env, remaining, on_line, log_path, append=True)
+        if reason or (rc in (0, 1, 5) and state["finished"]):
+            break
+        # The session died inside a test: count that test as failed and go on
+        # after it, as long as this pass made progress and time is left.
+        if state["current"]:
+            out.record(state["current"], "FAILED")
+        if len(out.status) == before or time.monotonic() > deadline - 30 or restarts >= 20:
+            break
+        restarts += 1
+        cc.log(f"  pytest exited ({rc}) in {state['current']}; continuing after it")
     out.seconds = time.monotonic() - start
     if reason:
         out.note = reason
-    elif rc not in (0, 1):
+    elif rc not in (0, 1, 5) or not state["finished"]:
         out.note = f"pytest exit code {rc}"
         if state.get("internal"):
             out.note += ": " + state["internal"][:80]
+    if restarts:
+        out.note = (out.note + "; " if out.note else "") + f"{restarts} session restart(s)"
     return out
 
 

@@ -47,6 +47,8 @@ pub struct Blocking {
     node: OnceLock<Weak<Node>>,
     /// Signalled when serving ends.
     settled: Notify,
+    /// Held by a session from proposing a blocking command until it has registered.
+    gate: tokio::sync::Mutex<()>,
 }
 
 #[derive(Default)]
@@ -283,6 +285,12 @@ impl Blocking {
         }
         let waiter = state.remove(id);
         let _ = waiter.sender.send(reply);
+    }
+
+    /// Taken around a blocking command's first run and its registration, so that waiters
+    /// queue in the order their commands were applied (the order Redis would block them in).
+    pub async fn gate(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.gate.lock().await
     }
 
     /// Waits until no blocked client is being served: a command must not overtake the

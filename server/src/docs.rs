@@ -160,8 +160,6 @@ fn kind_of(name: &str) -> &'static str {
         | "db"
         | "cursor"
         | "limit"
-        | "unix-time-seconds"
-        | "unix-time-milliseconds"
         | "rank"
         | "len"
         | "bit"
@@ -170,6 +168,7 @@ fn kind_of(name: &str) -> &'static str {
         | "protover"
         | "stop" => "integer",
         "score" | "min" | "max" => "double",
+        "unix-time-seconds" | "unix-time-milliseconds" => "unix-time",
         "pattern" => "pattern",
         _ => "string",
     }
@@ -225,5 +224,77 @@ mod tests {
         assert_eq!(args[3].children[0].kind, "integer");
         assert!(args[4].optional);
         assert_eq!(args[4].name, "key");
+        let tokens = tokenize("[EXAT unix-time-seconds]");
+        let mut position = 0;
+        assert_eq!(parse_sequence(&tokens, &mut position)[0].kind, "unix-time");
+    }
+
+    /// Checks one argument the way redis-cli reads it (it asserts on anything else): a map
+    /// with string `name` and `type`, a known type, flags as a set of status replies, and
+    /// `arguments` (an array) exactly for `oneof` and `block`.
+    fn check_argument(command: &str, argument: &Reply) {
+        let Reply::Map(fields) = argument else {
+            panic!("{command}: argument is not a map: {argument:?}")
+        };
+        let field = |name: &str| {
+            fields
+                .iter()
+                .find(|(key, _)| *key == Reply::Bulk(Bytes::copy_from_slice(name.as_bytes())))
+                .map(|(_, value)| value)
+        };
+        let Some(Reply::Bulk(_)) = field("name") else {
+            panic!("{command}: argument without a name: {argument:?}")
+        };
+        let Some(Reply::Bulk(kind)) = field("type") else {
+            panic!("{command}: argument without a type: {argument:?}")
+        };
+        let kind = std::str::from_utf8(kind).expect("type is text");
+        assert!(
+            [
+                "key", "string", "integer", "double", "pattern", "unix-time", "pure-token", "oneof", "block"
+            ]
+            .contains(&kind),
+            "{command}: unknown argument type {kind}"
+        );
+        if kind == "pure-token" {
+            assert!(field("token").is_some(), "{command}: pure-token without a token");
+        }
+        if let Some(flags) = field("flags") {
+            let Reply::Set(flags) = flags else {
+                panic!("{command}: flags are not a set")
+            };
+            assert!(flags.iter().all(|f| matches!(f, Reply::Simple(_))), "{command}: flags");
+        }
+        match (kind, field("arguments")) {
+            ("oneof" | "block", Some(Reply::Array(children))) => {
+                assert!(!children.is_empty(), "{command}: empty {kind}");
+                for child in children {
+                    check_argument(command, child);
+                }
+            }
+            ("oneof" | "block", other) => panic!("{command}: {kind} without arguments: {other:?}"),
+            (_, None) => {}
+            (_, Some(_)) => panic!("{command}: a {kind} argument has sub-arguments"),
+        }
+    }
+
+    /// Every command's documented syntax becomes an argument tree redis-cli can read.
+    #[test]
+    fn every_command_syntax_renders_for_redis_cli() {
+        for spec in crate::commands::all() {
+            let specs = std::iter::once(spec).chain(spec.subcommands.iter());
+            for spec in specs {
+                if spec.syntax.is_empty() {
+                    continue;
+                }
+                let Reply::Array(arguments) = arguments(spec.syntax) else {
+                    panic!("{}: arguments are not an array", spec.name)
+                };
+                assert!(!arguments.is_empty(), "{}: no arguments from {:?}", spec.name, spec.syntax);
+                for argument in &arguments {
+                    check_argument(spec.name, argument);
+                }
+            }
+        }
     }
 }

@@ -193,6 +193,8 @@ impl Session {
             Handler::Keyspace(_) => {
                 if spec.is_write() {
                     let blocking = spec.flags.contains(Flags::BLOCKING);
+                    let node = self.node.clone();
+                    let _gate = if blocking { Some(node.blocking.gate().await) } else { None };
                     let reply = self.node.write(self.db, args.to_vec()).await;
                     if blocking && matches!(reply, Reply::Nil | Reply::NilArray) {
                         return match crate::blocking::block(self, spec, args.to_vec(), reply) {

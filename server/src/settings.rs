@@ -69,6 +69,8 @@ const PARAMETERS: &[(&str, &str)] = &[
     ("slowlog-max-len", "128"),
     ("timeout", "0"),
     ("cluster-enabled", "no"),
+    // Lists are not compressed; the depth is kept so CONFIG GET reads back what was set.
+    ("list-compress-depth", "0"),
 ];
 
 impl Settings {
@@ -147,6 +149,11 @@ impl Settings {
             }
             "hz" | "proto-max-bulk-len" => {
                 number()?;
+            }
+            "list-compress-depth" => {
+                if number()? < 0 {
+                    return Err("argument must be between 0 and 2147483647 inclusive".to_string());
+                }
             }
             "port" | "bind" | "dir" | "databases" | "cluster-enabled" => {
                 return Err("can't set immutable config".to_string());

@@ -669,6 +669,83 @@ fn shutdown(session: &mut Session, args: &[Bytes]) -> Reply {
     Reply::Raw(Bytes::new())
 }
 
+/// DEBUG: only the subcommands Flotilla can answer truthfully. The rest (RELOAD, OBJECT,
+/// SLEEP, SET-ACTIVE-EXPIRE …) inspect or steer Redis internals Flotilla does not have.
+fn debug(_session: &mut Session, args: &[Bytes]) -> Reply {
+    let sub = &args[1];
+    if is(sub, "LOG") && args.len() == 3 {
+        tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
+        return Reply::ok();
+    }
+    if is(sub, "HELP") && args.len() == 2 {
+        return Reply::Array(
+            [
+                "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "LOG <message>",
+                "    Writes the message to the server log.",
+                "HELP",
+                "    Prints this help.",
+            ]
+            .iter()
+            .map(|line| Reply::Simple((*line).into()))
+            .collect(),
+        );
+    }
+    Reply::error_owned(format!(
+        "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
+        String::from_utf8_lossy(sub)
+    ))
+}
+
+/// MEMORY USAGE key [SAMPLES count]: an estimate of the bytes the key and its value take,
+/// counting every element (SAMPLES is accepted; the whole value is measured). Nil when the key
+/// does not exist.
+fn memory_usage(session: &mut Session, args: &[Bytes]) -> Reply {
+    match args.get(3) {
+        None => {}
+        Some(option) if is(option, "SAMPLES") && args.len() == 5 => {
+            if parse_i64(&args[4]).is_none_or(|count| count < 0) {
+                return Reply::error(errors::NOT_INTEGER);
+            }
+        }
+        Some(_) => return Reply::error(errors::SYNTAX),
+    }
+    // Per-allocation bookkeeping: a key's table entry, and each element's own header.
+    const KEY_OVERHEAD_BYTES: usize = 48;
+    const ELEMENT_OVERHEAD_BYTES: usize = 16;
+    let now_ms = session.node.clock.now_ms();
+    let db = session.db;
+    let size = session.node.with_machine(|machine| {
+        use flotilla_storage::Value;
+        let value = machine.keyspace.dbs[db].get(&args[2], now_ms)?;
+        let element = |bytes: &Bytes| bytes.len() + ELEMENT_OVERHEAD_BYTES;
+        let value_bytes: usize = match value {
+            Value::Str(bytes) => bytes.len(),
+            Value::List(items) => items.iter().map(element).sum(),
+            Value::Hash(fields) => fields.iter().map(|(f, v)| element(f) + element(v)).sum(),
+            Value::Set(members) => members.iter().map(element).sum(),
+            Value::ZSet(zset) => zset.iter_insertion_order().map(|(m, _)| element(m) + 8).sum(),
+        };
+        Some(KEY_OVERHEAD_BYTES + args[2].len() + value_bytes)
+    });
+    size.map_or(Reply::Nil, |bytes| Reply::Int(bytes as i64))
+}
+
+fn memory_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(
+        [
+            "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "USAGE <key> [SAMPLES <count>]",
+            "    Estimates the bytes a key and its value take.",
+            "HELP",
+            "    Prints this help.",
+        ]
+        .iter()
+        .map(|line| Reply::Simple((*line).into()))
+        .collect(),
+    )
+}
+
 fn time(session: &mut Session, _args: &[Bytes]) -> Reply {
     let now_us = session.node.clock.now_us();
     Reply::Array(vec![
@@ -815,7 +892,38 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
+const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: Flags::READONLY,
+        first_key: 2,
+        last_key: 2,
+        step: 1,
+        acl: &["read", "slow"],
+        group: "server",
+        since: "4.0.0",
+        summary: "Estimates the memory usage of a key.",
+        syntax: "key [SAMPLES count]",
+        ..CommandSpec::base("memory|usage", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow"],
+        group: "server",
+        since: "4.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("memory|help", 2, Handler::Server)
+    },
+];
+
 pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        acl: &["slow"],
+        group: "server",
+        since: "4.0.0",
+        summary: "A container for memory diagnostics commands.",
+        subcommands: MEMORY_SUBCOMMANDS,
+        ..CommandSpec::base("memory", -2, Handler::Container)
+    },
     CommandSpec {
         flags: Flags::LOADING.union(Flags::STALE),
         acl: &["slow", "dangerous"],
@@ -867,6 +975,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("shutdown", -1, Handler::Server)
     },
     CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        summary: "A container for debugging commands.",
+        syntax: "subcommand [argument [argument ...]]",
+        ..CommandSpec::base("debug", -2, Handler::Server)
+    },
+    CommandSpec {
         flags: Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
         acl: &["fast"],
         group: "server",
@@ -902,6 +1018,9 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("command", command),
     ("cluster", cluster),
     ("shutdown", shutdown),
+    ("debug", debug),
+    ("memory|usage", memory_usage),
+    ("memory|help", memory_help),
     ("time", time),
     ("lastsave", lastsave),
 ];

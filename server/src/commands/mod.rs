@@ -14,6 +14,7 @@ pub mod admin;
 pub mod connection;
 pub mod monitor;
 pub mod pubsub;
+pub mod scripting;
 pub mod slowlog;
 pub mod transactions;
 
@@ -31,6 +32,7 @@ pub const FAMILIES: &[(&[CommandSpec], &[(&str, ServerFn)])] = &[
     (transactions::COMMANDS, transactions::HANDLERS),
     (monitor::COMMANDS, monitor::HANDLERS),
     (slowlog::COMMANDS, slowlog::HANDLERS),
+    (scripting::COMMANDS, scripting::HANDLERS),
 ];
 
 const NAME_LEN_MAX: usize = 32;

@@ -157,10 +157,12 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
         let data = snapshot.into_inner();
-        let machine =
+        let mut machine =
             StateMachine::restore(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
         self.save_snapshot(snapshot_meta, &data)?;
         let mut shard = self.shard.lock();
+        // Node-local settings (CONFIG SET) are not in snapshots: keep this node's.
+        machine.keyspace.settings = shard.machine.keyspace.settings;
         shard.machine = machine;
         shard.last_applied = snapshot_meta.last_log_id.clone();
         shard.membership = snapshot_meta.last_membership.clone();

@@ -46,14 +46,12 @@ fn hash_for_write<'c>(ctx: &'c mut Ctx, key: &Bytes) -> &'c mut HashValue {
 }
 
 /// Deletes `key` if its hash became empty, with Redis's `del` notification.
-fn delete_if_empty(ctx: &mut Ctx, key: &Bytes) -> bool {
+fn delete_if_empty(ctx: &mut Ctx, key: &Bytes) {
     let now_ms = ctx.now_ms;
-    let empty = matches!(ctx.db_ref().get(key, now_ms), Some(value) if value.is_empty_aggregate());
-    if empty {
+    if matches!(ctx.db_ref().get(key, now_ms), Some(value) if value.is_empty_aggregate()) {
         ctx.db().remove(key, now_ms);
         ctx.notify(class::GENERIC, "del", key);
     }
-    empty
 }
 
 /// Field/value pairs for HRANDFIELD WITHVALUES: nested in RESP3, flat in RESP2.
@@ -306,18 +304,17 @@ pub(crate) fn distinct_positions(ctx: &mut Ctx, len: usize, count: usize) -> Vec
 
 fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if args.len() == 2 {
-        return match get_hash(ctx, &args[1]) {
-            Err(reply) => reply,
-            Ok(None) => Reply::Nil,
-            Ok(Some(hash)) => {
-                let len = hash.len();
-                let position = ctx.random_below(len);
-                match get_hash(ctx, &args[1]) {
-                    Ok(Some(hash)) => Reply::Bulk(hash.get_index(position).unwrap().0.clone()),
-                    _ => unreachable!(),
-                }
-            }
+        let len = match get_hash(ctx, &args[1]) {
+            Err(reply) => return reply,
+            Ok(None) => return Reply::Nil,
+            Ok(Some(hash)) => hash.len(),
         };
+        // The random draw needs `ctx` mutably, so the hash is looked up again after it.
+        let position = ctx.random_below(len);
+        let Ok(Some(hash)) = get_hash(ctx, &args[1]) else {
+            unreachable!("looked up above")
+        };
+        return Reply::Bulk(hash.get_index(position).unwrap().0.clone());
     }
     let count = match parse_random_count(&args[2]) {
         Ok(count) => count,

@@ -1,0 +1,283 @@
+//! FUNCTION, SCRIPT and FCALL without a scripting engine: Flotilla runs no Lua, so there
+//! are never any functions, libraries or cached scripts, and these commands answer exactly
+//! that (FLUSH is `+OK`, LIST is empty, EXISTS is all zeros, DELETE finds no library, KILL
+//! finds nothing running). Loading code (FUNCTION LOAD, SCRIPT LOAD, EVAL) is not offered, so
+//! clients see an unknown command or subcommand rather than a pretended success.
+
+use bytes::Bytes;
+use flotilla_protocol::Reply;
+use flotilla_storage::args::is;
+use flotilla_storage::table::keys_after_numkeys;
+use flotilla_storage::{CommandSpec, Flags, Handler};
+
+use super::ServerFn;
+use crate::session::Session;
+
+pub const NOT_BUSY: &str = "NOTBUSY No scripts in execution right now.";
+pub const FUNCTION_NOT_FOUND: &str = "ERR Function not found";
+pub const LIBRARY_NOT_FOUND: &str = "ERR Library not found";
+
+fn help(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|line| Reply::Simple((*line).into())).collect())
+}
+
+/// `[ASYNC | SYNC]` of FUNCTION FLUSH / SCRIPT FLUSH.
+fn flush_mode_ok(args: &[Bytes]) -> bool {
+    match args.get(2) {
+        None => true,
+        Some(mode) => args.len() == 3 && (is(mode, "ASYNC") || is(mode, "SYNC")),
+    }
+}
+
+fn function_flush(_session: &mut Session, args: &[Bytes]) -> Reply {
+    if !flush_mode_ok(args) {
+        return Reply::error("ERR FUNCTION FLUSH only supports SYNC|ASYNC option");
+    }
+    Reply::ok()
+}
+
+/// FUNCTION LIST [LIBRARYNAME pattern] [WITHCODE]: options are checked as Redis checks them,
+/// and the list is empty.
+fn function_list(_session: &mut Session, args: &[Bytes]) -> Reply {
+    let (mut with_code, mut library_name) = (false, false);
+    let mut position = 2;
+    while position < args.len() {
+        let arg = &args[position];
+        if !with_code && is(arg, "WITHCODE") {
+            with_code = true;
+        } else if !library_name && is(arg, "LIBRARYNAME") {
+            if position + 1 >= args.len() {
+                return Reply::error("ERR library name argument was not given");
+            }
+            library_name = true;
+            position += 1;
+        } else {
+            return Reply::error_owned(format!("ERR Unknown argument {}", String::from_utf8_lossy(arg)));
+        }
+        position += 1;
+    }
+    Reply::Array(Vec::new())
+}
+
+fn function_delete(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::error(LIBRARY_NOT_FOUND)
+}
+
+fn not_busy(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::error(NOT_BUSY)
+}
+
+/// Nothing is running and no engine is registered.
+fn function_stats(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Map(vec![
+        (Reply::bulk_copy(b"running_script"), Reply::Nil),
+        (Reply::bulk_copy(b"engines"), Reply::Map(Vec::new())),
+    ])
+}
+
+fn function_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    help(&[
+        "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "DELETE <library-name>",
+        "    Deletes a library (this server has no scripting engine, so there are none).",
+        "FLUSH [ASYNC|SYNC]",
+        "    Deletes all libraries (there are none).",
+        "KILL",
+        "    Kills the running function (none ever runs).",
+        "LIST [LIBRARYNAME <pattern>] [WITHCODE]",
+        "    Lists the libraries (always empty).",
+        "STATS",
+        "    Reports the running function and the engines (none).",
+        "HELP",
+        "    Prints this help.",
+    ])
+}
+
+fn fcall(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::error(FUNCTION_NOT_FOUND)
+}
+
+fn script_flush(_session: &mut Session, args: &[Bytes]) -> Reply {
+    if !flush_mode_ok(args) {
+        return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
+    }
+    Reply::ok()
+}
+
+/// No script is ever cached.
+fn script_exists(_session: &mut Session, args: &[Bytes]) -> Reply {
+    Reply::Array(args[2..].iter().map(|_| Reply::Int(0)).collect())
+}
+
+fn script_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    help(&[
+        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "EXISTS <sha1> [<sha1> ...]",
+        "    Tells which scripts are cached (this server has no scripting engine: none).",
+        "FLUSH [ASYNC|SYNC]",
+        "    Empties the script cache (it is always empty).",
+        "KILL",
+        "    Kills the running script (none ever runs).",
+        "HELP",
+        "    Prints this help.",
+    ])
+}
+
+fn fcall_keys(args: &[Bytes]) -> Vec<usize> {
+    keys_after_numkeys(args, 2)
+}
+
+const SCRIPTING: Flags = Flags::NOSCRIPT;
+
+const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: Flags::WRITE.union(Flags::NOSCRIPT),
+        acl: &["write", "slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Deletes a library and its functions.",
+        syntax: "library-name",
+        ..CommandSpec::base("function|delete", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::WRITE.union(Flags::NOSCRIPT),
+        acl: &["write", "slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Deletes all libraries and functions.",
+        syntax: "[ASYNC | SYNC]",
+        ..CommandSpec::base("function|flush", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: SCRIPTING.union(Flags::ALLOW_BUSY),
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Terminates a function during execution.",
+        ..CommandSpec::base("function|kill", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: SCRIPTING,
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Returns information about all libraries.",
+        syntax: "[LIBRARYNAME library-name-pattern] [WITHCODE]",
+        ..CommandSpec::base("function|list", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: SCRIPTING.union(Flags::ALLOW_BUSY),
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Returns information about a function during execution.",
+        ..CommandSpec::base("function|stats", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("function|help", 2, Handler::Server)
+    },
+];
+
+const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: SCRIPTING,
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Determines whether server-side Lua scripts exist in the script cache.",
+        syntax: "sha1 [sha1 ...]",
+        ..CommandSpec::base("script|exists", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: SCRIPTING,
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Removes all server-side Lua scripts from the script cache.",
+        syntax: "[ASYNC | SYNC]",
+        ..CommandSpec::base("script|flush", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: SCRIPTING.union(Flags::ALLOW_BUSY),
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "Terminates a server-side Lua script during execution.",
+        ..CommandSpec::base("script|kill", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("script|help", 2, Handler::Server)
+    },
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        acl: &["slow"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "A container for function commands.",
+        subcommands: FUNCTION_SUBCOMMANDS,
+        ..CommandSpec::base("function", -2, Handler::Container)
+    },
+    CommandSpec {
+        acl: &["slow"],
+        group: "scripting",
+        since: "2.6.0",
+        summary: "A container for Lua scripts management commands.",
+        subcommands: SCRIPT_SUBCOMMANDS,
+        ..CommandSpec::base("script", -2, Handler::Container)
+    },
+    CommandSpec {
+        flags: SCRIPTING
+            .union(Flags::STALE)
+            .union(Flags::SKIP_MONITOR)
+            .union(Flags::MAY_REPLICATE)
+            .union(Flags::MOVABLE_KEYS),
+        key_finder: Some(fcall_keys),
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Invokes a function.",
+        syntax: "function numkeys [key [key ...]] [arg [arg ...]]",
+        ..CommandSpec::base("fcall", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: SCRIPTING
+            .union(Flags::STALE)
+            .union(Flags::SKIP_MONITOR)
+            .union(Flags::READONLY)
+            .union(Flags::MOVABLE_KEYS),
+        key_finder: Some(fcall_keys),
+        acl: &["slow", "scripting"],
+        group: "scripting",
+        since: "7.0.0",
+        summary: "Invokes a read-only function.",
+        syntax: "function numkeys [key [key ...]] [arg [arg ...]]",
+        ..CommandSpec::base("fcall_ro", -3, Handler::Server)
+    },
+];
+
+pub const HANDLERS: &[(&str, ServerFn)] = &[
+    ("function|delete", function_delete),
+    ("function|flush", function_flush),
+    ("function|kill", not_busy),
+    ("function|list", function_list),
+    ("function|stats", function_stats),
+    ("function|help", function_help),
+    ("script|exists", script_exists),
+    ("script|flush", script_flush),
+    ("script|kill", not_busy),
+    ("script|help", script_help),
+    ("fcall", fcall),
+    ("fcall_ro", fcall),
+];
