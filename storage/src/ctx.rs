@@ -86,6 +86,16 @@ impl<'a> Ctx<'a> {
         });
     }
 
+    /// Deletes `key` if its aggregate (list, hash, set, sorted set) became empty, with Redis's
+    /// `del` notification: Redis never keeps an empty aggregate.
+    pub fn delete_if_empty(&mut self, key: &Bytes) {
+        let now_ms = self.now_ms;
+        if matches!(self.db_ref().get(key, now_ms), Some(value) if value.is_empty_aggregate()) {
+            self.db().remove(key, now_ms);
+            self.notify(class::GENERIC, "del", key);
+        }
+    }
+
     /// Tells blocked clients that `key` in the selected database may now serve them.
     pub fn signal_ready(&mut self, key: &Bytes) {
         self.events.push(Event::Ready {

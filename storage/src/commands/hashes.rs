@@ -45,14 +45,6 @@ fn hash_for_write<'c>(ctx: &'c mut Ctx, key: &Bytes) -> &'c mut HashValue {
     }
 }
 
-/// Deletes `key` if its hash became empty, with Redis's `del` notification.
-fn delete_if_empty(ctx: &mut Ctx, key: &Bytes) {
-    let now_ms = ctx.now_ms;
-    if matches!(ctx.db_ref().get(key, now_ms), Some(value) if value.is_empty_aggregate()) {
-        ctx.db().remove(key, now_ms);
-        ctx.notify(class::GENERIC, "del", key);
-    }
-}
 
 /// Field/value pairs for HRANDFIELD WITHVALUES: nested in RESP3, flat in RESP2.
 fn pairs(items: Vec<(Bytes, Bytes)>) -> Reply {
@@ -148,7 +140,7 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     ctx.notify(class::HASH, "hdel", key);
-    delete_if_empty(ctx, key);
+    ctx.delete_if_empty(key);
     Reply::Int(deleted)
 }
 

@@ -96,15 +96,6 @@ fn list_or_create<'c>(ctx: &'c mut Ctx, key: &Bytes) -> &'c mut List {
     list_mut(ctx, key)
 }
 
-/// Deletes `key` if its list became empty (Redis never keeps an empty list), with its `del`.
-fn delete_if_empty(ctx: &mut Ctx, key: &Bytes) {
-    let now_ms = ctx.now_ms;
-    let empty = matches!(ctx.db_ref().get(key, now_ms), Some(Value::List(list)) if list.is_empty());
-    if empty {
-        ctx.db().remove(key, now_ms);
-        ctx.notify(class::GENERIC, "del", key);
-    }
-}
 
 /// Pops up to `count` elements from `end` of the list at `key` (which exists), in pop order,
 /// with Redis's notifications; deletes the key when it empties.
@@ -120,7 +111,7 @@ fn pop_elements(ctx: &mut Ctx, key: &Bytes, end: End, count: usize) -> Vec<Bytes
         }
     };
     ctx.notify(class::LIST, end.pop_event(), key);
-    delete_if_empty(ctx, key);
+    ctx.delete_if_empty(key);
     popped
 }
 
@@ -359,7 +350,7 @@ fn move_generic(ctx: &mut Ctx, source: &Bytes, destination: &Bytes, from: End, t
     ctx.notify(class::LIST, to.push_event(), destination);
     ctx.signal_ready(destination);
     ctx.notify(class::LIST, from.pop_event(), source);
-    delete_if_empty(ctx, source);
+    ctx.delete_if_empty(source);
     Reply::Bulk(element)
 }
 
@@ -582,7 +573,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         None => list.clear(),
     }
     ctx.notify(class::LIST, "ltrim", key);
-    delete_if_empty(ctx, key);
+    ctx.delete_if_empty(key);
     Reply::ok()
 }
 
@@ -626,7 +617,7 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         keep
     });
     ctx.notify(class::LIST, "lrem", key);
-    delete_if_empty(ctx, key);
+    ctx.delete_if_empty(key);
     Reply::Int(doomed.len() as i64)
 }
 

@@ -42,14 +42,6 @@ fn set_for_write<'c>(ctx: &'c mut Ctx, key: &Bytes) -> &'c mut SetValue {
     }
 }
 
-/// Deletes `key` if its set became empty, with Redis's `del` notification.
-fn delete_if_empty(ctx: &mut Ctx, key: &Bytes) {
-    let now_ms = ctx.now_ms;
-    if matches!(ctx.db_ref().get(key, now_ms), Some(value) if value.is_empty_aggregate()) {
-        ctx.db().remove(key, now_ms);
-        ctx.notify(class::GENERIC, "del", key);
-    }
-}
 
 fn new_set() -> SetValue {
     SetValue::with_hasher(FixedHasher::default())
@@ -91,7 +83,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let set = set_for_write(ctx, key);
     let removed = args[2..].iter().filter(|member| set.swap_remove(*member)).count();
     ctx.notify(class::SET, "srem", key);
-    delete_if_empty(ctx, key);
+    ctx.delete_if_empty(key);
     Reply::Int(removed as i64)
 }
 
@@ -156,7 +148,7 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let position = ctx.random_below(len);
         let member = set_for_write(ctx, key).swap_remove_index(position).unwrap();
         ctx.notify(class::SET, "spop", key);
-        delete_if_empty(ctx, key);
+        ctx.delete_if_empty(key);
         return Reply::Bulk(member);
     };
     if count == 0 {
@@ -250,7 +242,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     set_for_write(ctx, source).swap_remove(member);
     ctx.notify(class::SET, "srem", source);
-    delete_if_empty(ctx, source);
+    ctx.delete_if_empty(source);
     let in_destination = get_set(ctx, destination)
         .ok()
         .flatten()
