@@ -122,8 +122,11 @@ impl RequestParser {
                         return Err(protocol_error("unauthenticated bulk length"));
                     }
                     buf.advance(line_end + 2);
-                    if len >= BULK_RESERVE_MIN {
-                        buf.reserve(len + 2);
+                    // `reserve` counts from the bytes already buffered: ask only for what is
+                    // still missing, or a bulk that already arrived whole would be copied.
+                    let missing = (len + 2).saturating_sub(buf.len());
+                    if len >= BULK_RESERVE_MIN && missing > 0 {
+                        buf.reserve(missing);
                     }
                     self.bulk_len = Some(len);
                     len
@@ -164,7 +167,7 @@ fn find_crlf(buf: &[u8], from: usize) -> Option<usize> {
 }
 
 fn memchr(needle: u8, haystack: &[u8]) -> Option<usize> {
-    haystack.iter().position(|&b| b == needle)
+    memchr::memchr(needle, haystack)
 }
 
 /// Parses a signed decimal as Redis's `string2ll` does (no spaces, no `+`, no leading zeros
