@@ -133,7 +133,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
             ops,
         };
         let (responder, completion) = ProgressResponder::complete_only();
-        if let Err(fatal) = raft.write(Request(entry)).responder(responder).await {
+        if let Err(fatal) = raft.write(Request(Arc::new(entry))).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
                 let _ = reply.send(Err(ProposeError::Uncertain(why.clone())));
