@@ -11,7 +11,8 @@
 //!
 //! Big-endian indexes make a group's entries contiguous and ordered in the LSM tree.
 
-use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use fjall::config::CompressionPolicy;
+use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
 use std::fmt;
 use std::ops::RangeBounds;
 use std::path::Path;
@@ -102,8 +103,15 @@ fn unseal(group: GroupId, what: impl Fn() -> String, value: &[u8]) -> Result<Vec
 
 impl LogStore {
     pub fn open(dir: &Path) -> Result<LogStore> {
-        let db = Database::builder(dir.join("log")).manual_journal_persist(true).open()?;
-        let log = db.keyspace("log", KeyspaceCreateOptions::default)?;
+        // No compression: log records are written once, read back rarely and soon purged,
+        // and profiling showed lz4 on the append path of every entry.
+        let db = Database::builder(dir.join("log"))
+            .manual_journal_persist(true)
+            .journal_compression(CompressionType::None)
+            .open()?;
+        let log = db.keyspace("log", || {
+            KeyspaceCreateOptions::default().data_block_compression_policy(CompressionPolicy::disabled())
+        })?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         Ok(LogStore { db, log, meta })
     }
