@@ -7,6 +7,7 @@
 
 pub mod args;
 pub mod commands;
+pub mod compact;
 pub mod ctx;
 pub mod db;
 pub mod errors;
