@@ -16,15 +16,15 @@
 //! still reads 0 (not touched, as in Redis). WATCH records `version()` and EXEC compares it;
 //! no other API is needed. Snapshots must persist `epoch` with the database.
 //!
-//! The key map is an `IndexMap` (insertion order, fixed hasher) so that iteration order is a
+//! The key map is a `KeyMap` (insertion order, fixed hasher) so that iteration order is a
 //! function of the operation history; SCAN walks it from the end, which with `swap_remove`
 //! guarantees that every key present for the whole scan is returned at least once.
 
 use bytes::Bytes;
-use indexmap::IndexMap;
 use std::collections::{BTreeSet, HashMap};
 
 use crate::compact::CompactBytes;
+use crate::keymap::KeyMap;
 use crate::value::{FixedHasher, Value};
 
 pub const DATABASES: usize = 16;
@@ -68,7 +68,8 @@ impl Slot {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Db {
     /// Keys are `CompactBytes`: short keys sit inline in the map's entry (see compact.rs).
-    map: IndexMap<CompactBytes, Slot, FixedHasher>,
+    /// Insertion-ordered with swap removal, as an `IndexMap` but smaller (see keymap.rs).
+    map: KeyMap<Slot>,
     /// Absolute expiry (unix ms) of every key with a TTL: a side table, as Redis's `expires`
     /// dict, so that keys without a TTL pay nothing for it. Only looked up, never iterated.
     expire_at: HashMap<CompactBytes, u64, FixedHasher>,
@@ -201,7 +202,7 @@ impl Db {
     /// Sets (Some) or clears (None) the TTL of a live key; false if the key is absent.
     pub fn set_expire_at(&mut self, key: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
         self.remove_if_expired(key, now_ms);
-        let Some((_, stored_key, _)) = self.map.get_full(key) else {
+        let Some((stored_key, _)) = self.map.get_key_value(key) else {
             return false;
         };
         let stored_key = stored_key.clone();

@@ -12,6 +12,7 @@ pub mod ctx;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod keymap;
 pub mod log_store;
 pub mod machine;
 pub mod scan;
