@@ -113,6 +113,7 @@ impl Group {
     ///   LeaseRead makes (lease = election_timeout_max, as openraft sets it). Those followers
     ///   refuse to vote until a lease after they received it, and every quorum contains one,
     ///   so no later leader exists yet; or this node is the only voter.
+    ///
     /// Then every write acknowledged before this read was acknowledged by this leader after
     /// being applied here, or by an earlier leader and is applied here: the local state holds
     /// it. Metrics may lag the core, but only towards failing the test: an older ack time or
