@@ -60,6 +60,12 @@ impl From<LogError> for std::io::Error {
 
 pub type Result<T> = std::result::Result<T, LogError>;
 
+/// The log is written once, read back by lagging followers and at start-up, and purged behind
+/// snapshots: it needs no large memtable or cache (fjall's defaults, 64 MiB and 32 MiB, were
+/// resident memory beside the keyspace).
+const LOG_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+const LOG_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct LogStore {
     db: Database,
@@ -108,9 +114,12 @@ impl LogStore {
         let db = Database::builder(dir.join("log"))
             .manual_journal_persist(true)
             .journal_compression(CompressionType::None)
+            .cache_size(LOG_CACHE_BYTES)
             .open()?;
         let log = db.keyspace("log", || {
-            KeyspaceCreateOptions::default().data_block_compression_policy(CompressionPolicy::disabled())
+            KeyspaceCreateOptions::default()
+                .max_memtable_size(LOG_MEMTABLE_BYTES)
+                .data_block_compression_policy(CompressionPolicy::disabled())
         })?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         Ok(LogStore { db, log, meta })
