@@ -26,9 +26,18 @@ pub struct Shard {
     pub membership: StoredMembershipOf<TypeConfig>,
 }
 
+/// Snapshots written by this process (INFO persistence, LASTSAVE).
+#[derive(Debug, Default)]
+pub struct Saves {
+    pub count: std::sync::atomic::AtomicU64,
+    /// Unix seconds of the last one (0: none yet).
+    pub last_unix_s: std::sync::atomic::AtomicU64,
+}
+
 #[derive(Clone)]
 pub struct MachineStore {
     pub shard: Arc<Mutex<Shard>>,
+    pub saves: Arc<Saves>,
     store: LogStore,
     group: GroupId,
     events: EventSink,
@@ -54,6 +63,7 @@ impl MachineStore {
         }
         Ok(MachineStore {
             shard: Arc::new(Mutex::new(shard)),
+            saves: Arc::default(),
             store,
             group,
             events,
@@ -65,6 +75,11 @@ impl MachineStore {
         self.store
             .put_meta(self.group, meta::SNAPSHOT_META, b"", &encode(snapshot_meta)?)?;
         self.store.sync()?;
+        use std::sync::atomic::Ordering;
+        self.saves.count.fetch_add(1, Ordering::Relaxed);
+        self.saves
+            .last_unix_s
+            .store(crate::clock::unix_seconds(), Ordering::Relaxed);
         Ok(())
     }
 }
