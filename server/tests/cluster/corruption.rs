@@ -96,7 +96,7 @@ fn a_flipped_byte_in_a_segment_file_is_detected() {
     let _serial = crate::serial();
     let (mut cluster, _) = written_then_killed();
     let dir = cluster.nodes[0].dir.clone();
-    // The node's memtables hold 64 MiB before fjall writes a segment: force one.
+    // fjall writes a segment only once a memtable holds megabytes: force one.
     LogStore::open(&dir).unwrap().flush_memtables().unwrap();
     let segment = files_under(&dir.join("log").join("keyspaces"))
         .into_iter()
