@@ -216,10 +216,17 @@ impl Session {
                     Dispatched::Ran(spec, reply.expect("one reply per command"))
                 }
             }
-            Handler::Server if spec.name == "wait" => match crate::commands::replication::wait(self, args) {
-                Ok(reply) => Dispatched::Ran(spec, reply),
-                Err(wait) => Dispatched::Blocked(spec, wait),
-            },
+            Handler::Server if spec.name == "wait" || spec.name == "waitaof" => {
+                let waiting = if spec.name == "wait" {
+                    crate::commands::replication::wait(self, args)
+                } else {
+                    crate::commands::replication::waitaof(self, args)
+                };
+                match waiting {
+                    Ok(reply) => Dispatched::Ran(spec, reply),
+                    Err(wait) => Dispatched::Blocked(spec, wait),
+                }
+            }
             Handler::Server if commands::ASYNC_SERVER_COMMANDS.contains(&spec.name) => {
                 Dispatched::Ran(spec, crate::commands::transactions::exec(self, args).await)
             }

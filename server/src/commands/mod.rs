@@ -24,7 +24,7 @@ pub type ServerFn = fn(&mut Session, &[Bytes]) -> Reply;
 
 /// Server commands that await the log (EXEC proposes its entry, WAIT awaits replication);
 /// the session's async dispatch runs them directly instead of through a `ServerFn`.
-pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec", "wait"];
+pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec", "wait", "waitaof"];
 
 pub const FAMILIES: &[(&[CommandSpec], &[(&str, ServerFn)])] = &[
     (connection::COMMANDS, connection::HANDLERS),

@@ -360,6 +360,75 @@ pub async fn wait_at_once(session: &mut Session, args: &[Bytes]) -> Reply {
     }
 }
 
+// ---------------------------------------------------------------- WAITAOF
+
+pub const WAITAOF_NEEDS_FSYNC_ALWAYS: &str =
+    "ERR WAITAOF cannot be used when numlocal or numreplicas is set unless --fsync is always";
+
+/// Waits until this node's log is on disk up to `index` (only `--fsync always` syncs each
+/// append before openraft counts it flushed) or `deadline`; true when it is.
+async fn local_log_durable(node: &Node, index: u64, deadline: Option<Instant>) -> bool {
+    let mut progress = node.group.raft.watch_log_progress();
+    let flushed = progress.wait_until(|point| {
+        point
+            .as_ref()
+            .and_then(|point| point.last_log_id.as_ref())
+            .is_some_and(|log_id| log_id.index() >= index)
+    });
+    match deadline {
+        None => flushed.await.is_ok(),
+        Some(deadline) => matches!(tokio::time::timeout_at(deadline, flushed).await, Ok(Ok(_))),
+    }
+}
+
+/// WAITAOF numlocal numreplicas timeout: [1 if this node's log holds the connection's last
+/// write on disk, followers holding it on disk]. Followers acknowledge an entry only once it
+/// is on their disk when they run with `--fsync always` (members share their `--fsync`).
+async fn waitaof_count(node: &Node, index: u64, args: &[Bytes], at_once: bool) -> Reply {
+    let Some(numlocal) = parse_i64(&args[1]) else {
+        return Reply::error(errors::NOT_INTEGER);
+    };
+    let Some(numreplicas) = parse_i64(&args[2]) else {
+        return Reply::error(errors::NOT_INTEGER);
+    };
+    let (_, deadline) = match parse_wait(&args[1..]) {
+        Ok(parsed) => parsed,
+        Err(reply) => return reply,
+    };
+    if node.args.fsync != crate::config::Fsync::Always {
+        if numlocal > 0 || numreplicas > 0 {
+            return Reply::error(WAITAOF_NEEDS_FSYNC_ALWAYS);
+        }
+        return Reply::Array(vec![Reply::Int(0), Reply::Int(0)]);
+    }
+    let deadline = if at_once { Some(Instant::now()) } else { deadline };
+    let local_deadline = if numlocal > 0 {
+        deadline
+    } else {
+        Some(Instant::now())
+    };
+    let (local, replicas) = tokio::join!(
+        local_log_durable(node, index, local_deadline),
+        wait_for_replicas(node, index, numreplicas, deadline),
+    );
+    Reply::Array(vec![Reply::Int(local as i64), Reply::Int(replicas as i64)])
+}
+
+/// WAITAOF blocks the connection as WAIT does.
+pub fn waitaof(session: &mut Session, args: &[Bytes]) -> Result<Reply, Wait> {
+    let node: Arc<Node> = session.node.clone();
+    let index = session.last_write_index;
+    let args = args.to_vec();
+    Err(Wait {
+        future: Box::pin(async move { waitaof_count(&node, index, &args, false).await }),
+    })
+}
+
+/// WAITAOF inside MULTI answers at once.
+pub async fn waitaof_at_once(session: &mut Session, args: &[Bytes]) -> Reply {
+    waitaof_count(&session.node, session.last_write_index, args, true).await
+}
+
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST),
@@ -377,6 +446,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
         syntax: "numreplicas timeout",
         ..CommandSpec::base("wait", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::NOSCRIPT,
+        acl: &["slow", "connection"],
+        group: "generic",
+        since: "7.2.0",
+        summary: "Blocks until all of the preceding write commands sent by the connection are written to the append-only file of the primary and/or replicas.",
+        syntax: "numlocal numreplicas timeout",
+        ..CommandSpec::base("waitaof", 4, Handler::Server)
     },
 ];
 

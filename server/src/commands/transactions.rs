@@ -114,6 +114,9 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
         let reply = match step {
             Step::Keyspace => keyspace_replies.next().expect("one reply per queued command"),
             Step::Server if spec.name == "wait" => super::replication::wait_at_once(session, &args).await,
+            Step::Server if spec.name == "waitaof" => {
+                super::replication::waitaof_at_once(session, &args).await
+            }
             Step::Server => {
                 let handler = super::server_handler(spec.name).expect("server command");
                 handler(session, &args)

@@ -357,6 +357,11 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
         Value::Status("OK".into())
     );
     assert_eq!(client.call(&["WAIT", "2", "5000"]).unwrap(), Value::Int(2));
+    // The harness runs --fsync always: an acknowledged entry is on each disk that has it.
+    assert_eq!(
+        client.call(&["WAITAOF", "1", "2", "5000"]).unwrap(),
+        Value::Array(Some(vec![Value::Int(1), Value::Int(2)]))
+    );
     let info = wait_for_replication_info(leader_port, Duration::from_secs(5), |info| {
         info_field(info, "connected_slaves").as_deref() == Some("2")
     });
@@ -430,6 +435,10 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
         Value::Status("OK".into())
     );
     assert_eq!(via_follower.call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
+    assert_eq!(
+        via_follower.call(&["WAITAOF", "1", "2", "300"]).unwrap(),
+        Value::Array(Some(vec![Value::Int(1), Value::Int(1)]))
+    );
     wait_for_replication_info(leader_port, Duration::from_secs(10), |info| {
         info_field(info, "connected_slaves").as_deref() == Some("1")
     });

@@ -518,6 +518,13 @@ fn replication_status_single_node() {
     client.call("SET k w", b"+QUEUED\r\n");
     client.call("WAIT 1 0", b"+QUEUED\r\n");
     client.call("EXEC", b"*2\r\n+OK\r\n:0\r\n");
+    // The harness runs --fsync no: nothing is known to be on disk, so WAITAOF cannot wait.
+    client.call(
+        "WAITAOF 1 0 0",
+        b"-ERR WAITAOF cannot be used when numlocal or numreplicas is set unless --fsync is always\r\n",
+    );
+    client.call("WAITAOF 0 0 0", b"*2\r\n:0\r\n:0\r\n");
+    client.call("WAITAOF 0 0 -5", b"-ERR timeout is negative\r\n");
 
     let replication = client.bulk("INFO replication");
     assert_eq!(info_field(&replication, "role"), "master");
