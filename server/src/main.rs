@@ -114,12 +114,36 @@ async fn run(args: Args) -> i32 {
             _ = &mut shutdown => {}
             _ = tokio::signal::ctrl_c() => {}
             _ = terminate.recv() => {}
+            why = raft_stopped(&node) => {
+                tracing::error!(%why, "raft stopped; exiting so that the node is restarted");
+                eprintln!("flotilla: raft stopped: {why}; exiting");
+                return EXIT_RAFT_STOPPED;
+            }
         }
     }
     tracing::info!("shutting down");
     // Let the SHUTDOWN reply and in-flight writes reach their clients.
     tokio::time::sleep(Duration::from_millis(20)).await;
     0
+}
+
+/// Exit status when the Raft core stopped under a running node (a storage error, say).
+const EXIT_RAFT_STOPPED: i32 = 3;
+
+/// Resolves once the node's Raft core has stopped. A node without its core would keep its
+/// connections open but could neither commit nor take part in elections: better to exit
+/// and let a supervisor restart it (start-up verifies the log again).
+async fn raft_stopped(node: &Node) -> String {
+    use openraft::async_runtime::WatchReceiver;
+    let mut metrics = node.group.raft.metrics();
+    loop {
+        if let Err(fatal) = &metrics.borrow_watched().running_state {
+            return fatal.to_string();
+        }
+        if metrics.changed().await.is_err() {
+            return "the raft core task ended".into();
+        }
+    }
 }
 
 async fn expire_loop(node: Arc<Node>) {

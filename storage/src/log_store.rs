@@ -10,12 +10,29 @@
 //! - keyspace `meta`: key = group (u32 BE) ‖ kind (u8) ‖ name     value = crc32 (u32 LE) ‖ payload
 //!
 //! Big-endian indexes make a group's entries contiguous and ordered in the LSM tree.
+//!
+//! fjall checks its own journal and segment checksums, but its journal recovery stops at the
+//! first batch it cannot parse and cuts the journal there *without an error* (meant for a torn
+//! tail; a flipped byte in the middle of a journal also ends the replay there). So the store
+//! keeps, beside the database, a small "durable mark" file: for each group, the range of log
+//! indexes that a completed sync made durable. `verify` checks at start-up that every one of
+//! them is still present; a log that came back shorter is reported as corruption.
+//!
+//! Durable mark file (`log-durable`): two slots of `MARK_SLOT_LEN` bytes, written alternately,
+//! so that a write torn by a power cut leaves the other slot intact. A slot is
+//! crc32 (u32 LE) ‖ sequence (u64 LE) ‖ count (u32 LE) ‖ count × (group u32 LE, from u64 LE,
+//! next u64 LE); the valid slot with the higher sequence is the mark. Entries `from..next` of
+//! the group must be present.
 
 use fjall::config::CompressionPolicy;
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::fs::File;
 use std::ops::RangeBounds;
+use std::os::unix::fs::FileExt;
 use std::path::Path;
+use std::sync::{Arc, Mutex};
 
 pub type GroupId = u32;
 
@@ -33,6 +50,9 @@ pub enum LogError {
     Io(String),
     /// A record's checksum does not match its payload.
     Corrupt { group: GroupId, what: String },
+    /// fjall found its own files damaged (a block or journal checksum, a bad format), or
+    /// records a completed sync made durable are missing.
+    Damaged(String),
 }
 
 impl fmt::Display for LogError {
@@ -40,6 +60,7 @@ impl fmt::Display for LogError {
         match self {
             LogError::Io(text) => write!(f, "log store I/O error: {text}"),
             LogError::Corrupt { group, what } => write!(f, "corrupt record in group {group}: {what}"),
+            LogError::Damaged(what) => write!(f, "log store is corrupt: {what}"),
         }
     }
 }
@@ -48,7 +69,23 @@ impl std::error::Error for LogError {}
 
 impl From<fjall::Error> for LogError {
     fn from(error: fjall::Error) -> Self {
-        LogError::Io(error.to_string())
+        use fjall::{Error as Fjall, LsmError as Lsm};
+        match &error {
+            Fjall::JournalRecovery(_)
+            | Fjall::InvalidTag(_)
+            | Fjall::InvalidTrailer
+            | Fjall::Decompress(_)
+            | Fjall::Storage(
+                Lsm::ChecksumMismatch { .. }
+                | Lsm::InvalidHeader(_)
+                | Lsm::InvalidTag(_)
+                | Lsm::InvalidTrailer
+                | Lsm::Decompress(_)
+                | Lsm::Unrecoverable,
+            )
+            | Fjall::Unrecoverable => LogError::Damaged(format!("fjall reports {error}")),
+            _ => LogError::Io(error.to_string()),
+        }
     }
 }
 
@@ -71,6 +108,228 @@ pub struct LogStore {
     db: Database,
     log: Keyspace,
     meta: Keyspace,
+    mark: Arc<DurableMark>,
+}
+
+const MARK_FILE: &str = "log-durable";
+const MARK_SLOT_LEN: usize = 4096;
+const MARK_HEADER_LEN: usize = 16;
+const MARK_GROUP_LEN: usize = 20;
+/// Groups one mark slot can describe.
+pub const MARK_GROUPS_MAX: usize = (MARK_SLOT_LEN - MARK_HEADER_LEN) / MARK_GROUP_LEN;
+
+/// The log indexes `from..next` of a group that must be present.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Required {
+    from: u64,
+    next: u64,
+}
+
+impl Required {
+    fn is_empty(&self) -> bool {
+        self.from >= self.next
+    }
+}
+
+/// What the mark file says and what the store has written since.
+struct MarkState {
+    file: File,
+    sequence: u64,
+    /// Per group: the range as written so far (not necessarily durable yet).
+    written: BTreeMap<GroupId, Required>,
+    /// Per group: the lowest point truncated to since the running sync took its snapshot.
+    truncated_since_snapshot: BTreeMap<GroupId, u64>,
+    /// The mark as last written to the file.
+    durable: BTreeMap<GroupId, Required>,
+}
+
+struct DurableMark {
+    state: Mutex<MarkState>,
+    /// Held for a whole sync, so that each sync's snapshot and mark pair up.
+    sync_order: Mutex<()>,
+}
+
+impl MarkState {
+    fn encode(&self) -> Vec<u8> {
+        let groups: Vec<_> = self.durable.iter().filter(|(_, r)| !r.is_empty()).collect();
+        assert!(groups.len() <= MARK_GROUPS_MAX, "too many groups for the durable mark");
+        let mut body = Vec::with_capacity(MARK_SLOT_LEN);
+        body.extend_from_slice(&self.sequence.to_le_bytes());
+        body.extend_from_slice(&(groups.len() as u32).to_le_bytes());
+        for (group, required) in groups {
+            body.extend_from_slice(&group.to_le_bytes());
+            body.extend_from_slice(&required.from.to_le_bytes());
+            body.extend_from_slice(&required.next.to_le_bytes());
+        }
+        let mut slot = crc32fast::hash(&body).to_le_bytes().to_vec();
+        slot.extend_from_slice(&body);
+        slot.resize(MARK_SLOT_LEN, 0);
+        slot
+    }
+
+    /// Writes `durable` into the slot after the current one. No fsync: the mark is written
+    /// after the fsync of the data it describes, so it never claims more than is durable; a
+    /// power cut may lose it, which only leaves the older, weaker mark.
+    fn write(&mut self) -> Result<()> {
+        self.sequence += 1;
+        let offset = (self.sequence % 2) * MARK_SLOT_LEN as u64;
+        self.file
+            .write_all_at(&self.encode(), offset)
+            .map_err(|e| LogError::Io(format!("writing the durable mark: {e}")))
+    }
+
+    fn decode(slot: &[u8]) -> Option<(u64, BTreeMap<GroupId, Required>)> {
+        let crc = u32::from_le_bytes(slot[..4].try_into().ok()?);
+        let sequence = u64::from_le_bytes(slot[4..12].try_into().ok()?);
+        let count = u32::from_le_bytes(slot[12..16].try_into().ok()?) as usize;
+        if count > MARK_GROUPS_MAX {
+            return None;
+        }
+        let body = &slot[4..MARK_HEADER_LEN + count * MARK_GROUP_LEN];
+        if crc32fast::hash(body) != crc {
+            return None;
+        }
+        let mut groups = BTreeMap::new();
+        for record in slot[MARK_HEADER_LEN..].chunks_exact(MARK_GROUP_LEN).take(count) {
+            let group = u32::from_le_bytes(record[..4].try_into().ok()?);
+            let from = u64::from_le_bytes(record[4..12].try_into().ok()?);
+            let next = u64::from_le_bytes(record[12..20].try_into().ok()?);
+            groups.insert(group, Required { from, next });
+        }
+        Some((sequence, groups))
+    }
+}
+
+impl DurableMark {
+    fn open(dir: &Path) -> Result<DurableMark> {
+        let path = dir.join(MARK_FILE);
+        let io = |e: std::io::Error| LogError::Io(format!("{}: {e}", path.display()));
+        let existed = path.exists();
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&path)
+            .map_err(io)?;
+        let mut state = MarkState {
+            file,
+            sequence: 0,
+            written: BTreeMap::new(),
+            truncated_since_snapshot: BTreeMap::new(),
+            durable: BTreeMap::new(),
+        };
+        if existed {
+            let mut bytes = vec![0u8; 2 * MARK_SLOT_LEN];
+            state.file.read_exact_at(&mut bytes, 0).map_err(io)?;
+            let best = bytes
+                .chunks_exact(MARK_SLOT_LEN)
+                .filter_map(MarkState::decode)
+                .max_by_key(|(sequence, _)| *sequence);
+            let Some((sequence, groups)) = best else {
+                return Err(LogError::Damaged(format!("{} has no valid slot", path.display())));
+            };
+            state.sequence = sequence;
+            state.written = groups.clone();
+            state.durable = groups;
+        } else {
+            // Both slots valid before the first real write, so that a torn write always
+            // leaves one; then the file's directory entry is made durable.
+            state.file.write_all_at(&state.encode(), 0).map_err(io)?;
+            state.file.write_all_at(&state.encode(), MARK_SLOT_LEN as u64).map_err(io)?;
+            state.file.sync_all().map_err(io)?;
+            File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+        }
+        Ok(DurableMark {
+            state: Mutex::new(state),
+            sync_order: Mutex::new(()),
+        })
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, MarkState> {
+        self.state.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Entries `first..=last` of `group` were written (appended after its last entry, or,
+    /// after a gap such as a snapshot install, starting a new run).
+    fn appended(&self, group: GroupId, first: u64, last: u64) {
+        let mut state = self.state();
+        let required = state.written.entry(group).or_insert(Required { from: first, next: first });
+        if required.is_empty() || first > required.next {
+            required.from = first;
+        }
+        required.next = last + 1;
+    }
+
+    /// Entries of `group` from `from` on are about to be deleted. The lowered mark is made
+    /// durable first, so the mark never demands entries a durable truncation removed.
+    fn truncating(&self, group: GroupId, from: u64) -> Result<()> {
+        let mut state = self.state();
+        if let Some(required) = state.written.get_mut(&group) {
+            required.next = required.next.min(from);
+        }
+        let low = state.truncated_since_snapshot.entry(group).or_insert(from);
+        *low = (*low).min(from);
+        let lowered = match state.durable.get_mut(&group) {
+            Some(required) if required.next > from => {
+                required.next = from;
+                true
+            }
+            _ => false,
+        };
+        if lowered {
+            state.write()?;
+            state
+                .file
+                .sync_data()
+                .map_err(|e| LogError::Io(format!("syncing the durable mark: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Entries of `group` up to `upto` are about to be purged: no longer required.
+    fn purging(&self, group: GroupId, upto: u64) {
+        let state = &mut *self.state();
+        for map in [&mut state.written, &mut state.durable] {
+            if let Some(required) = map.get_mut(&group) {
+                required.from = required.from.max(upto.saturating_add(1));
+            }
+        }
+    }
+
+    fn begin_sync(&self) -> BTreeMap<GroupId, Required> {
+        let mut state = self.state();
+        state.truncated_since_snapshot.clear();
+        state.written.clone()
+    }
+
+    /// After a successful fsync: everything in `snapshot` is durable, except what was
+    /// truncated since the snapshot was taken.
+    fn finish_sync(&self, snapshot: BTreeMap<GroupId, Required>) -> Result<()> {
+        let mut state = self.state();
+        let mut changed = false;
+        for (group, mut required) in snapshot {
+            if let Some(low) = state.truncated_since_snapshot.get(&group) {
+                required.next = required.next.min(*low);
+            }
+            if let Some(current) = state.written.get(&group) {
+                // A purge since the snapshot only lowers what is required.
+                required.from = required.from.max(current.from);
+            }
+            if state.durable.get(&group) != Some(&required) {
+                state.durable.insert(group, required);
+                changed = true;
+            }
+        }
+        if changed {
+            state.write()?;
+        }
+        Ok(())
+    }
+
+    fn required(&self) -> BTreeMap<GroupId, Required> {
+        self.state().durable.clone()
+    }
 }
 
 fn log_key(group: GroupId, index: u64) -> [u8; 12] {
@@ -122,24 +381,36 @@ impl LogStore {
                 .data_block_compression_policy(CompressionPolicy::disabled())
         })?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
-        Ok(LogStore { db, log, meta })
+        let mark = Arc::new(DurableMark::open(dir)?);
+        Ok(LogStore { db, log, meta, mark })
     }
 
     /// Writes entries `(index, payload)` of `group`, visible to readers at once; durable after
     /// the next `sync`.
+    /// Entries must have consecutive indexes.
     pub fn append(&self, group: GroupId, entries: &[(u64, Vec<u8>)]) -> Result<()> {
         let mut batch = self.db.batch();
         for (index, payload) in entries {
             batch.insert(&self.log, log_key(group, *index).to_vec(), seal(payload));
         }
         batch.commit()?;
+        if let (Some((first, _)), Some((last, _))) = (entries.first(), entries.last()) {
+            self.mark.appended(group, *first, *last);
+        }
         Ok(())
     }
 
-    /// Makes every write so far durable (one fsync for all groups).
+    /// Makes every write so far durable (one fsync for all groups), then records in the
+    /// durable mark which entries that covers.
     pub fn sync(&self) -> Result<()> {
+        let _order = self
+            .mark
+            .sync_order
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let snapshot = self.mark.begin_sync();
         self.db.persist(PersistMode::SyncData)?;
-        Ok(())
+        self.mark.finish_sync(snapshot)
     }
 
     /// Hands written data to the operating system without waiting for the disk.
@@ -193,11 +464,13 @@ impl LogStore {
     /// Deletes entries of `group` with index > `index`.
     pub fn truncate_after(&self, group: GroupId, index: Option<u64>) -> Result<()> {
         let from = index.map_or(0, |i| i + 1);
+        self.mark.truncating(group, from)?;
         self.delete_range(group, from, u64::MAX)
     }
 
     /// Deletes entries of `group` with index ≤ `index`.
     pub fn purge_upto(&self, group: GroupId, index: u64) -> Result<()> {
+        self.mark.purging(group, index);
         self.delete_range(group, 0, index)
     }
 
@@ -211,6 +484,14 @@ impl LogStore {
             batch.remove(&self.log, key);
         }
         batch.commit()?;
+        Ok(())
+    }
+
+    /// Writes every memtable out to segment files and waits (tests and tools: it lets them
+    /// reach the on-disk segment format without writing 64 MiB).
+    pub fn flush_memtables(&self) -> Result<()> {
+        self.log.rotate_memtable_and_wait()?;
+        self.meta.rotate_memtable_and_wait()?;
         Ok(())
     }
 
@@ -231,17 +512,44 @@ impl LogStore {
         Ok(())
     }
 
-    /// Reads every record and checks its checksum: run at start-up so that corruption is
-    /// reported before anything is applied. Returns the number of records checked.
+    /// Reads every record and checks its checksum, and checks that every entry the durable
+    /// mark lists is present: run at start-up so that corruption is reported before anything
+    /// is applied. Returns the number of records checked.
     pub fn verify(&self) -> Result<u64> {
+        let required = self.mark.required();
+        let mut present: BTreeMap<GroupId, u64> = BTreeMap::new();
+        // Per group, the last contiguous run of entries: from now on all of it is required.
+        let mut runs: BTreeMap<GroupId, Required> = BTreeMap::new();
         let mut checked = 0;
         for item in self.log.iter() {
             let (key, value) = item.into_inner()?;
             let group = u32::from_be_bytes(key[..4].try_into().expect("12-byte key"));
             let index = u64::from_be_bytes(key[4..12].try_into().expect("12-byte key"));
             unseal(group, || format!("log entry {index}"), &value)?;
+            if required.get(&group).is_some_and(|r| (r.from..r.next).contains(&index)) {
+                *present.entry(group).or_default() += 1;
+            }
+            let run = runs.entry(group).or_insert(Required { from: index, next: index });
+            if run.next != index {
+                run.from = index;
+            }
+            run.next = index + 1;
             checked += 1;
         }
+        for (group, range) in &required {
+            let found = present.get(group).copied().unwrap_or(0);
+            let expected = range.next.saturating_sub(range.from);
+            if found != expected {
+                return Err(LogError::Damaged(format!(
+                    "group {group}: {} of the log entries {}..{} that were synced are missing \
+                     (the journal was cut short, e.g. at a damaged byte)",
+                    expected - found,
+                    range.from,
+                    range.next
+                )));
+            }
+        }
+        self.mark.state().written.extend(runs);
         for item in self.meta.iter() {
             let (key, value) = item.into_inner()?;
             let group = u32::from_be_bytes(key[..4].try_into().expect("meta key"));
@@ -295,6 +603,167 @@ mod tests {
         assert_eq!(store.get_meta(7, meta::VOTE, b"").unwrap(), Some(b"vote".to_vec()));
         assert_eq!(store.entries(7, 5..=5).unwrap(), vec![(5, b"five".to_vec())]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    const ENTRIES: u64 = 20;
+
+    fn payload(index: u64) -> Vec<u8> {
+        format!("payload-{index:04}-of-the-log").into_bytes()
+    }
+
+    /// A store with entries 1..=ENTRIES of group 1, each appended and synced on its own.
+    fn synced_store(dir: &Path) -> LogStore {
+        let store = LogStore::open(dir).unwrap();
+        for index in 1..=ENTRIES {
+            store.append(1, &[(index, payload(index))]).unwrap();
+            store.sync().unwrap();
+        }
+        store
+    }
+
+    fn journal(dir: &Path) -> std::path::PathBuf {
+        std::fs::read_dir(dir.join("log"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "jnl"))
+            .max()
+            .expect("a journal file")
+    }
+
+    /// fjall preallocates journals with zeros: the bytes written are those before the zeros.
+    fn written_len(bytes: &[u8]) -> usize {
+        bytes.len() - bytes.iter().rev().take_while(|b| **b == 0).count()
+    }
+
+    /// Opens and verifies; Ok(entries of group 1) or the error text.
+    fn reopen(dir: &Path) -> std::result::Result<Vec<(u64, Vec<u8>)>, String> {
+        let store = LogStore::open(dir).map_err(|e| e.to_string())?;
+        store.verify().map_err(|e| e.to_string())?;
+        store.entries(1, ..).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_byte_flipped_anywhere_in_the_journal_is_detected_or_harmless() {
+        let dir = temp_dir("journal-flips");
+        drop(synced_store(&dir));
+        let path = journal(&dir);
+        let mut pristine = std::fs::read(&path).unwrap();
+        // Only the written bytes, not the preallocated zeros: 64 MiB per trial is slow.
+        pristine.truncate(written_len(&pristine));
+        let mark = std::fs::read(dir.join(MARK_FILE)).unwrap();
+        let expected: Vec<_> = (1..=ENTRIES).map(|i| (i, payload(i))).collect();
+        let (mut refused, mut cut_short_caught) = (0, 0);
+        // Every third byte keeps the test short; each kind of field is still hit many times.
+        for position in (0..pristine.len()).step_by(3) {
+            let mut bytes = pristine.clone();
+            bytes[position] ^= 0x04;
+            std::fs::write(&path, &bytes).unwrap();
+            std::fs::write(dir.join(MARK_FILE), &mark).unwrap();
+            match reopen(&dir) {
+                Ok(entries) => assert_eq!(
+                    entries, expected,
+                    "a flip at byte {position} changed or lost entries without an error"
+                ),
+                Err(error) => {
+                    assert!(error.contains("corrupt"), "flip at {position}: {error}");
+                    refused += 1;
+                    cut_short_caught += usize::from(error.contains("synced are missing"));
+                }
+            }
+        }
+        assert!(refused > 0);
+        // fjall silently ends its replay at some of these flips; the durable mark caught them.
+        assert!(cut_short_caught > 0, "no flip made fjall cut the journal short");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_torn_unsynced_tail_is_dropped_and_the_synced_log_is_kept() {
+        let dir = temp_dir("torn-tail");
+        {
+            let store = synced_store(&dir);
+            // Written and handed to the OS, never synced: not acknowledged under fsync always.
+            store.append(1, &[(ENTRIES + 1, payload(ENTRIES + 1))]).unwrap();
+            store.flush_buffers().unwrap();
+        }
+        let path = journal(&dir);
+        let bytes = std::fs::read(&path).unwrap();
+        let end = written_len(&bytes);
+        // Tear the last batch: its last 10 bytes never reached the disk.
+        std::fs::write(&path, &bytes[..end - 10]).unwrap();
+        let entries = reopen(&dir).expect("a torn unsynced tail is not an error");
+        assert_eq!(entries, (1..=ENTRIES).map(|i| (i, payload(i))).collect::<Vec<_>>());
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_synced_entry_missing_from_the_end_is_reported() {
+        let dir = temp_dir("cut-synced");
+        drop(synced_store(&dir));
+        let path = journal(&dir);
+        let bytes = std::fs::read(&path).unwrap();
+        // The journal cut inside the last (synced) batch, as fjall does at a damaged byte.
+        std::fs::write(&path, &bytes[..written_len(&bytes) - 10]).unwrap();
+        let error = reopen(&dir).unwrap_err();
+        assert!(error.contains("1 of the log entries 1..21 that were synced are missing"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn truncation_and_purge_lower_what_the_mark_requires() {
+        let dir = temp_dir("mark-moves");
+        {
+            let store = synced_store(&dir);
+            store.truncate_after(1, Some(15)).unwrap();
+            store.purge_upto(1, 4).unwrap();
+            store.sync().unwrap();
+            assert_eq!(store.mark.required()[&1], Required { from: 5, next: 16 });
+            // A new run after a gap (as after installing a snapshot) starts what is required.
+            store.purge_upto(1, 15).unwrap();
+            store.append(1, &[(40, payload(40)), (41, payload(41))]).unwrap();
+            store.sync().unwrap();
+            assert_eq!(store.mark.required()[&1], Required { from: 40, next: 42 });
+        }
+        let entries = reopen(&dir).unwrap();
+        assert_eq!(entries.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![40, 41]);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_byte_flipped_in_a_segment_file_is_reported() {
+        let dir = temp_dir("segment-flip");
+        {
+            let store = synced_store(&dir);
+            store.flush_memtables().unwrap();
+        }
+        let segment = segment_files(&dir.join("log"))
+            .into_iter()
+            .max_by_key(|p| std::fs::metadata(p).unwrap().len())
+            .expect("a segment file after the flush");
+        let mut bytes = std::fs::read(&segment).unwrap();
+        let middle = bytes.len() / 3;
+        bytes[middle] ^= 0x04;
+        std::fs::write(&segment, &bytes).unwrap();
+        let error = reopen(&dir).unwrap_err();
+        assert!(error.contains("corrupt"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Files under `keyspaces/*/tables/`.
+    fn segment_files(dir: &Path) -> Vec<std::path::PathBuf> {
+        let mut found = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    stack.push(path);
+                } else if path.parent().is_some_and(|p| p.ends_with("tables")) {
+                    found.push(path);
+                }
+            }
+        }
+        found
     }
 
     #[test]

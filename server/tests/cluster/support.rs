@@ -151,6 +151,38 @@ impl Node {
         }
     }
 
+    /// Starts the node expecting it to refuse to start: waits (up to `limit`) for it to exit
+    /// and returns its exit code and what it wrote to stderr.
+    pub fn start_expecting_exit(&mut self, limit: Duration) -> (Option<i32>, String) {
+        assert!(self.child.is_none(), "node {} is running", self.id);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flotilla");
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {} kept running on a damaged data directory", self.id);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("piped")
+            .read_to_string(&mut stderr)
+            .expect("stderr");
+        (status.code(), stderr)
+    }
+
     /// kill -9.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
