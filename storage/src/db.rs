@@ -524,6 +524,11 @@ mod tests {
 
 /// Snapshot loading: puts a slot back exactly as it was saved (value, expiry, version).
 impl Db {
+    /// Makes room for `additional` more keys (a snapshot restore knows its key count).
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.map.reserve(additional);
+    }
+
     pub(crate) fn restore_slot(&mut self, key: Bytes, value: Value, expire_at_ms: u64, version: u64) {
         if expire_at_ms != 0 {
             self.expires.insert((expire_at_ms, key.clone()));

@@ -112,7 +112,8 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
     for db_index in 0..db_count {
         let mut db = Db::new();
         db.set_epoch(reader.u64()?);
-        let keys = reader.u64()?;
+        let keys = reader.count()?;
+        db.reserve(keys);
         for _ in 0..keys {
             let key = reader.bytes()?;
             let expire_at_ms = reader.u64()?;
