@@ -106,7 +106,7 @@ impl MachineStore {
         if let Some((meta_bytes, image)) = loaded {
             let snapshot_meta: SnapshotMetaOf<TypeConfig> = decode(meta_bytes)?;
             shard.machine = StateMachine::restore(image).map_err(invalid)?;
-            shard.last_applied = snapshot_meta.last_log_id.clone();
+            shard.last_applied = snapshot_meta.last_log_id;
             shard.membership = snapshot_meta.last_membership.clone();
             shard.snapshot_taken();
             tracing::info!(
@@ -172,7 +172,7 @@ pub fn run_snapshot_policy(raft: super::Raft, store: &MachineStore) {
 /// start loads it instead of replaying the log (called on a clean shutdown).
 pub async fn snapshot_before_exit(raft: &super::Raft, store: &MachineStore, timeout: Duration) {
     let metrics = raft.metrics().borrow_watched().clone();
-    let Some(applied) = metrics.last_applied.clone() else {
+    let Some(applied) = metrics.last_applied else {
         return;
     };
     if !store.snapshot_behind(metrics.snapshot.as_ref()) {
@@ -200,7 +200,7 @@ impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
         let (image, snapshot_meta) = {
             let mut shard = self.shard.lock();
             let snapshot_meta = SnapshotMetaOf::<TypeConfig> {
-                last_log_id: shard.last_applied.clone(),
+                last_log_id: shard.last_applied,
                 last_membership: shard.membership.clone(),
             };
             shard.snapshot_taken();
@@ -230,7 +230,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
         let shard = self.shard.lock();
-        Ok((shard.last_applied.clone(), shard.membership.clone()))
+        Ok((shard.last_applied, shard.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -244,7 +244,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
                 let mut shard = self.shard.lock();
                 // Raft indexes start at 0; the state machine's start at 1 (0 means "absent" to WATCH).
                 let index = entry.log_id.index() + 1;
-                shard.last_applied = Some(entry.log_id.clone());
+                shard.last_applied = Some(entry.log_id);
                 match &entry.payload {
                     EntryPayload::Normal(request) => {
                         let threshold = shard.keys_at_snapshot.max(SNAPSHOT_MIN_OPS);
@@ -260,7 +260,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
                     EntryPayload::Membership(membership) => {
                         shard.machine.skip(index);
                         shard.membership = StoredMembershipOf::<TypeConfig>::new(
-                            Some(entry.log_id.clone()),
+                            Some(entry.log_id),
                             membership.clone(),
                         );
                         Response::default()
@@ -298,7 +298,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         // Node-local settings (CONFIG SET) are not in snapshots: keep this node's.
         machine.keyspace.settings = shard.machine.keyspace.settings;
         shard.machine = machine;
-        shard.last_applied = snapshot_meta.last_log_id.clone();
+        shard.last_applied = snapshot_meta.last_log_id;
         shard.membership = snapshot_meta.last_membership.clone();
         shard.snapshot_taken();
         tracing::info!(

@@ -244,8 +244,8 @@ async fn receive_chunk(raft: &super::Raft, store: &MachineStore, payload: &[u8])
     let mut incoming = store.incoming.lock().await;
     if header.offset == 0 {
         *incoming = Some(Incoming {
-            vote: header.vote.clone(),
-            last_log_id: header.meta.last_log_id.clone(),
+            vote: header.vote,
+            last_log_id: header.meta.last_log_id,
             total: header.total,
             next_offset: 0,
             file: store.snapshots.begin_incoming(group).map_err(io_error)?,
