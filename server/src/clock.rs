@@ -39,6 +39,11 @@ fn wall_ms() -> u64 {
         .unwrap_or(0)
 }
 
+/// Seconds since the epoch (LASTSAVE, INFO persistence).
+pub fn unix_seconds() -> u64 {
+    wall_ms() / 1000
+}
+
 /// A monotonic instant, for durations (uptime, idle time, latency).
 pub fn instant() -> std::time::Instant {
     std::time::Instant::now()

@@ -24,7 +24,7 @@ use crate::clients::Clients;
 use crate::clock::Clock;
 use crate::config::Args;
 use crate::pubsub::PubSub;
-use crate::raft::group::{Group, ProposeError};
+use crate::raft::group::{Applied, Group, ProposeError};
 use crate::raft::machine::MachineStore;
 use crate::raft::network::{self, kind, NetworkFactory};
 use crate::raft::transport::{Handler, Transport, TransportError};
@@ -90,6 +90,8 @@ pub struct Node {
 type ReadRequest = (u32, Vec<Vec<Bytes>>);
 /// What a forwarded request answers: replies, or why nothing ran.
 type Forwarded = Result<Vec<Reply>, ForwardRefusal>;
+/// What a forwarded write answers: replies and the entry's log index, or why nothing ran.
+type ForwardedWrite = Result<Applied, ForwardRefusal>;
 
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 enum ForwardRefusal {
@@ -206,7 +208,11 @@ impl Node {
         match rpc_kind {
             kind::FORWARD => {
                 let ops: Vec<Op> = network::decode(&payload)?;
-                let result: Forwarded = self.group.propose(ops).await.map_err(ForwardRefusal::from);
+                let result: ForwardedWrite = self
+                    .group
+                    .propose_indexed(ops)
+                    .await
+                    .map_err(ForwardRefusal::from);
                 Ok(network::encode(&result).to_vec())
             }
             kind::FORWARD_READ => {
@@ -217,20 +223,25 @@ impl Node {
                 };
                 Ok(network::encode(&result).to_vec())
             }
+            kind::FORWARD_WAIT => {
+                let request: crate::commands::replication::WaitRequest = network::decode(&payload)?;
+                Ok(network::encode(&self.serve_forwarded_wait(request).await).to_vec())
+            }
             _ => network::serve_rpc(&self.group.raft, &self.group.store, rpc_kind, &payload).await,
         }
     }
 
     /// Proposes `ops` as (part of) one entry and returns one reply per op once applied, on
-    /// this node or, if another node leads, through it.
-    pub async fn propose(&self, ops: Vec<Op>) -> Vec<Reply> {
+    /// this node or, if another node leads, through it; and the log index of the entry (None
+    /// when it was refused or its fate is unknown), for WAIT.
+    pub async fn propose_indexed(&self, ops: Vec<Op>) -> (Vec<Reply>, Option<u64>) {
         let count = ops.len();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
             let leader = self.group.leader();
-            let outcome: Forwarded = if leader.is_none() || leader == Some(self.me) {
+            let outcome: ForwardedWrite = if leader.is_none() || leader == Some(self.me) {
                 self.group
-                    .propose(ops.clone())
+                    .propose_indexed(ops.clone())
                     .await
                     .map_err(ForwardRefusal::from)
             } else {
@@ -246,7 +257,7 @@ impl Node {
                     )
                     .await
                 {
-                    Ok(bytes) => network::decode::<Forwarded>(&bytes)
+                    Ok(bytes) => network::decode::<ForwardedWrite>(&bytes)
                         .unwrap_or_else(|e| Err(ForwardRefusal::Uncertain(e))),
                     // Not sent: as certain as "not leader".
                     Err(TransportError::Unreachable(_)) => Err(ForwardRefusal::NotLeader(None)),
@@ -254,18 +265,16 @@ impl Node {
                 }
             };
             match outcome {
-                Ok(replies) => return replies,
+                Ok((replies, index)) => return (replies, Some(index)),
                 Err(ForwardRefusal::Uncertain(why)) => {
-                    return vec![
-                        Reply::error_owned(format!(
-                            "UNCERTAIN the write may or may not have been applied: {why}"
-                        ));
-                        count
-                    ];
+                    let error = Reply::error_owned(format!(
+                        "UNCERTAIN the write may or may not have been applied: {why}"
+                    ));
+                    return (vec![error; count], None);
                 }
                 Err(ForwardRefusal::NotLeader(_)) => {
                     if tokio::time::Instant::now() >= deadline {
-                        return vec![Reply::error(TRYAGAIN_NO_LEADER); count];
+                        return (vec![Reply::error(TRYAGAIN_NO_LEADER); count], None);
                     }
                     tokio::time::sleep(Duration::from_millis(LEADER_RETRY_MS)).await;
                 }
@@ -275,10 +284,15 @@ impl Node {
 
     /// Runs one write command as its own op.
     pub async fn write(&self, db: usize, args: Vec<Bytes>) -> Reply {
-        self.propose(vec![Op::Command { db: db as u32, args }])
-            .await
-            .pop()
-            .expect("one reply per op")
+        self.write_indexed(db, args).await.0
+    }
+
+    /// As `write`, also giving the log index of its entry (see `propose_indexed`).
+    pub async fn write_indexed(&self, db: usize, args: Vec<Bytes>) -> (Reply, Option<u64>) {
+        let (mut replies, index) = self
+            .propose_indexed(vec![Op::Command { db: db as u32, args }])
+            .await;
+        (replies.pop().expect("one reply per op"), index)
     }
 
     /// Runs read-only commands linearizably: on the leader after a lease or read-index check,

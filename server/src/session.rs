@@ -50,6 +50,8 @@ pub struct Session {
     pub closing: bool,
     /// The blocked command the connection awaits, accounted for once it is served.
     blocked: Option<(&'static CommandSpec, Vec<Bytes>, u64)>,
+    /// Log index of the entry of this connection's last write (what WAIT waits for).
+    pub last_write_index: u64,
 }
 
 /// What a request produced.
@@ -92,6 +94,7 @@ impl Session {
             pushing: false,
             closing: false,
             blocked: None,
+            last_write_index: 0,
         }
     }
 
@@ -195,7 +198,8 @@ impl Session {
                     let blocking = spec.flags.contains(Flags::BLOCKING);
                     let node = self.node.clone();
                     let _gate = if blocking { Some(node.blocking.gate().await) } else { None };
-                    let reply = self.node.write(self.db, args.to_vec()).await;
+                    let (reply, index) = self.node.write_indexed(self.db, args.to_vec()).await;
+                    self.wrote_at(index);
                     if blocking && matches!(reply, Reply::Nil | Reply::NilArray) {
                         return match crate::blocking::block(self, spec, args.to_vec(), reply) {
                             Ok(reply) => Dispatched::Ran(spec, reply),
@@ -207,6 +211,10 @@ impl Session {
                     Dispatched::Ran(spec, self.node.read(self.db, args).await)
                 }
             }
+            Handler::Server if spec.name == "wait" => match crate::commands::replication::wait(self, args) {
+                Ok(reply) => Dispatched::Ran(spec, reply),
+                Err(wait) => Dispatched::Blocked(spec, wait),
+            },
             Handler::Server if commands::ASYNC_SERVER_COMMANDS.contains(&spec.name) => {
                 Dispatched::Ran(spec, crate::commands::transactions::exec(self, args).await)
             }
@@ -327,12 +335,20 @@ impl Session {
                 args: args.clone(),
             })
             .collect();
-        let replies = node.propose(ops).await;
+        let (replies, index) = node.propose_indexed(ops).await;
+        self.wrote_at(index);
         let duration_us = started.elapsed().as_micros() as u64 / batch.len().max(1) as u64;
         for ((spec, args), reply) in specs.iter().zip(&batch).zip(&replies) {
             slowlog::record(self, spec, args, reply, duration_us);
         }
         replies
+    }
+
+    /// Remembers the log index of a write this connection made (for WAIT).
+    pub fn wrote_at(&mut self, index: Option<u64>) {
+        if let Some(index) = index {
+            self.last_write_index = self.last_write_index.max(index);
+        }
     }
 
     /// Ends a transaction (EXEC, DISCARD, RESET): clears the queue and the watched keys.

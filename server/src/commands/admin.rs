@@ -129,15 +129,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                 human_bytes(rss),
             );
         }
-        "persistence" => {
-            let _ = write!(
-                out,
-                "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:0\r\n\
-                 rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n\
-                 aof_enabled:0\r\naof_rewrite_in_progress:0\r\naof_last_write_status:ok\r\n",
-                node.started_unix_s,
-            );
-        }
+        "persistence" => info_persistence(node, out),
         "stats" => {
             let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
             let _ = write!(
@@ -159,16 +151,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                 super::slowlog::total_error_replies(),
             );
         }
-        "replication" => {
-            let _ = write!(
-                out,
-                "# Replication\r\nrole:master\r\nconnected_slaves:0\r\nmaster_failover_state:no-failover\r\n\
-                 master_replid:{}\r\nmaster_replid2:0000000000000000000000000000000000000000\r\n\
-                 master_repl_offset:{}\r\nsecond_repl_offset:-1\r\nrepl_backlog_active:0\r\n",
-                node.run_id,
-                node.with_machine(|m| m.applied_index()),
-            );
-        }
+        "replication" => super::replication::info_replication(node, out),
         "cpu" => {
             let (user, system) = cpu_seconds();
             let _ = write!(
@@ -199,6 +182,43 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             }
         }
         _ => {}
+    }
+}
+
+/// `# Persistence`: the Raft log is the append-only file (always on; `--fsync` is its
+/// appendfsync) and a snapshot is the RDB save; changes are log entries since the snapshot.
+fn info_persistence(node: &crate::node::Node, out: &mut String) {
+    use openraft::async_runtime::WatchReceiver;
+    let (applied, snapshot) = {
+        let metrics = node.group.raft.metrics();
+        let metrics = metrics.borrow_watched();
+        let index =
+            |id: Option<&openraft::alias::LogIdOf<crate::raft::TypeConfig>>| id.map_or(0, |id| id.index());
+        (
+            index(metrics.last_applied.as_ref()),
+            index(metrics.snapshot.as_ref()),
+        )
+    };
+    let _ = write!(
+        out,
+        "# Persistence\r\nloading:0\r\nasync_loading:0\r\nrdb_changes_since_last_save:{}\r\n\
+         rdb_bgsave_in_progress:0\r\nrdb_last_save_time:{}\r\nrdb_last_bgsave_status:ok\r\n\
+         rdb_last_bgsave_time_sec:-1\r\nrdb_current_bgsave_time_sec:-1\r\nrdb_saves:{}\r\n\
+         aof_enabled:1\r\naof_rewrite_in_progress:0\r\naof_rewrite_scheduled:0\r\n\
+         aof_last_rewrite_time_sec:-1\r\naof_current_rewrite_time_sec:-1\r\naof_last_bgrewrite_status:ok\r\n\
+         aof_rewrites:0\r\naof_last_write_status:ok\r\naof_fsync:{}\r\n",
+        applied.saturating_sub(snapshot),
+        last_save_unix_s(node),
+        node.group.store.saves.count.load(Ordering::Relaxed),
+        node.args.fsync.as_str(),
+    );
+}
+
+/// When the last snapshot was written (the start of this process if none was since).
+fn last_save_unix_s(node: &crate::node::Node) -> u64 {
+    match node.group.store.saves.last_unix_s.load(Ordering::Relaxed) {
+        0 => node.started_unix_s,
+        saved => saved,
     }
 }
 
@@ -770,7 +790,7 @@ fn bgsave(session: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 fn lastsave(session: &mut Session, _args: &[Bytes]) -> Reply {
-    Reply::Int(session.node.started_unix_s as i64)
+    Reply::Int(last_save_unix_s(&session.node) as i64)
 }
 
 const ADMIN: Flags = Flags::ADMIN

@@ -14,6 +14,7 @@ pub mod admin;
 pub mod connection;
 pub mod monitor;
 pub mod pubsub;
+pub mod replication;
 pub mod scripting;
 pub mod slowlog;
 pub mod transactions;
@@ -21,13 +22,14 @@ pub mod transactions;
 /// A server command: runs against the session (and through it, the node).
 pub type ServerFn = fn(&mut Session, &[Bytes]) -> Reply;
 
-/// Server commands that await the log (EXEC proposes its entry); the session's async
-/// dispatch runs them directly instead of through a `ServerFn`.
-pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec"];
+/// Server commands that await the log (EXEC proposes its entry, WAIT awaits replication);
+/// the session's async dispatch runs them directly instead of through a `ServerFn`.
+pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec", "wait"];
 
 pub const FAMILIES: &[(&[CommandSpec], &[(&str, ServerFn)])] = &[
     (connection::COMMANDS, connection::HANDLERS),
     (admin::COMMANDS, admin::HANDLERS),
+    (replication::COMMANDS, replication::HANDLERS),
     (pubsub::COMMANDS, pubsub::HANDLERS),
     (transactions::COMMANDS, transactions::HANDLERS),
     (monitor::COMMANDS, monitor::HANDLERS),

@@ -97,12 +97,12 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     let keyspace_reply = if commands.is_empty() && watched.is_empty() {
         Reply::Array(Vec::new())
     } else {
-        session
+        let (mut replies, index) = session
             .node
-            .propose(vec![Op::Exec { watched, commands }])
-            .await
-            .pop()
-            .expect("one reply")
+            .propose_indexed(vec![Op::Exec { watched, commands }])
+            .await;
+        session.wrote_at(index);
+        replies.pop().expect("one reply")
     };
     let Reply::Array(keyspace_replies) = keyspace_reply else {
         return keyspace_reply; // aborted: a watched key changed
@@ -113,6 +113,7 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     for (step, (spec, args)) in steps {
         let reply = match step {
             Step::Keyspace => keyspace_replies.next().expect("one reply per queued command"),
+            Step::Server if spec.name == "wait" => super::replication::wait_at_once(session, &args).await,
             Step::Server => {
                 let handler = super::server_handler(spec.name).expect("server command");
                 handler(session, &args)

@@ -31,9 +31,12 @@ pub enum ProposeError {
     Uncertain(String),
 }
 
+/// One reply per op, and the log index of the entry that carried them.
+pub type Applied = (Vec<Reply>, u64);
+
 struct Proposal {
     ops: Vec<Op>,
-    reply: oneshot::Sender<Result<Vec<Reply>, ProposeError>>,
+    reply: oneshot::Sender<Result<Applied, ProposeError>>,
 }
 
 pub struct Group {
@@ -55,6 +58,11 @@ impl Group {
 
     /// Proposes `ops` as (part of) one entry; resolves with one reply per op once applied.
     pub async fn propose(&self, ops: Vec<Op>) -> Result<Vec<Reply>, ProposeError> {
+        self.propose_indexed(ops).await.map(|(replies, _)| replies)
+    }
+
+    /// As `propose`, also giving the entry's log index (what WAIT waits for).
+    pub async fn propose_indexed(&self, ops: Vec<Op>) -> Result<Applied, ProposeError> {
         let (reply, receiver) = oneshot::channel();
         if self.proposals.send(Proposal { ops, reply }).is_err() {
             return Err(ProposeError::NotLeader(None));
@@ -125,7 +133,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
             ops,
         };
         let (responder, completion) = ProgressResponder::complete_only();
-        if let Err(fatal) = raft.write(Request(entry)).responder(responder).await {
+        if let Err(fatal) = raft.write(Request(Arc::new(entry))).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
                 let _ = reply.send(Err(ProposeError::Uncertain(why.clone())));
@@ -134,7 +142,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
         }
         tokio::spawn(async move {
             let outcome = match completion.await {
-                Ok(Ok(response)) => Ok(response.data.0),
+                Ok(Ok(response)) => Ok((response.data.0, response.log_id.index())),
                 Ok(Err(ClientWriteError::ForwardToLeader(forward))) => {
                     Err(ProposeError::NotLeader(forward.leader_id))
                 }
@@ -144,10 +152,10 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
                 )),
             };
             match outcome {
-                Ok(replies) => {
+                Ok((replies, index)) => {
                     let mut replies = replies.into_iter();
                     for (count, reply) in shares {
-                        let _ = reply.send(Ok(replies.by_ref().take(count).collect()));
+                        let _ = reply.send(Ok((replies.by_ref().take(count).collect(), index)));
                     }
                 }
                 Err(error) => {

@@ -10,9 +10,11 @@ use openraft::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::entry::RaftEntry;
 use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::{LogState, RaftLogReader};
+use parking_lot::Mutex;
+use std::collections::VecDeque;
 use std::fmt::Debug;
 use std::io;
-use std::ops::RangeBounds;
+use std::ops::{Bound, RangeBounds};
 use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,16 +93,98 @@ impl Syncer {
     }
 }
 
+/// Encoded bytes of the newest entries kept in a group's tail cache, at most.
+const TAIL_CACHE_BYTES_MAX: usize = 64 * 1024 * 1024;
+
+/// The newest entries of a group's log, as they were appended. Replication to each follower
+/// and the state machine read entries through the log reader; served from here they are
+/// shared (`Request` holds its entry in an `Arc`) instead of read back from fjall and decoded
+/// once per reader, which profiling showed as a large part of the leader's work.
+#[derive(Default)]
+struct TailCache {
+    /// Consecutive indexes, oldest first, with each entry's encoded size.
+    entries: VecDeque<(EntryOf<TypeConfig>, usize)>,
+    bytes: usize,
+}
+
+impl TailCache {
+    fn first_index(&self) -> Option<u64> {
+        self.entries.front().map(|(entry, _)| entry.index())
+    }
+
+    fn push(&mut self, entry: EntryOf<TypeConfig>, size: usize) {
+        let follows = match self.entries.back() {
+            Some((last, _)) => last.index() + 1 == entry.index(),
+            None => true,
+        };
+        if !follows {
+            self.clear();
+        }
+        self.bytes += size;
+        self.entries.push_back((entry, size));
+        while self.bytes > TAIL_CACHE_BYTES_MAX && self.entries.len() > 1 {
+            self.pop_front();
+        }
+    }
+
+    fn pop_front(&mut self) {
+        if let Some((_, size)) = self.entries.pop_front() {
+            self.bytes -= size;
+        }
+    }
+
+    fn clear(&mut self) {
+        self.entries.clear();
+        self.bytes = 0;
+    }
+
+    /// Removes entries after `last` (all when None).
+    fn truncate_after(&mut self, last: Option<u64>) {
+        while let Some((entry, size)) = self.entries.back() {
+            if last.is_some_and(|last| entry.index() <= last) {
+                break;
+            }
+            self.bytes -= size;
+            self.entries.pop_back();
+        }
+    }
+
+    /// Removes entries up to and including `upto`.
+    fn purge_upto(&mut self, upto: u64) {
+        while self.first_index().is_some_and(|first| first <= upto) {
+            self.pop_front();
+        }
+    }
+
+    /// The entries in `[start, end)` if the cache holds all of them.
+    fn get(&self, start: u64, end: u64) -> Option<Vec<EntryOf<TypeConfig>>> {
+        let first = self.first_index()?;
+        let next = first + self.entries.len() as u64;
+        if start < first || end > next || start > end {
+            return None;
+        }
+        let from = (start - first) as usize;
+        let to = (end - first) as usize;
+        Some(self.entries.range(from..to).map(|(entry, _)| entry.clone()).collect())
+    }
+}
+
 #[derive(Clone)]
 pub struct GroupLog {
     store: LogStore,
     group: GroupId,
     syncer: Arc<Syncer>,
+    tail: Arc<Mutex<TailCache>>,
 }
 
 impl GroupLog {
     pub fn new(store: LogStore, group: GroupId, syncer: Arc<Syncer>) -> Self {
-        GroupLog { store, group, syncer }
+        GroupLog {
+            store,
+            group,
+            syncer,
+            tail: Arc::default(),
+        }
     }
 
     fn purged(&self) -> io::Result<Option<LogIdOf<TypeConfig>>> {
@@ -116,6 +200,21 @@ impl RaftLogReader<TypeConfig> for GroupLog {
         &mut self,
         range: RB,
     ) -> Result<Vec<EntryOf<TypeConfig>>, io::Error> {
+        let start = match range.start_bound() {
+            Bound::Included(&index) => index,
+            Bound::Excluded(&index) => index + 1,
+            Bound::Unbounded => 0,
+        };
+        let end = match range.end_bound() {
+            Bound::Included(&index) => Some(index + 1),
+            Bound::Excluded(&index) => Some(index),
+            Bound::Unbounded => None,
+        };
+        if let Some(end) = end {
+            if let Some(entries) = self.tail.lock().get(start, end) {
+                return Ok(entries);
+            }
+        }
         self.store
             .entries(self.group, range)?
             .iter()
@@ -175,24 +274,98 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
         I: IntoIterator<Item = EntryOf<TypeConfig>> + Send,
     {
         let mut records = Vec::new();
+        let mut appended = Vec::new();
         for entry in entries {
-            records.push((entry.index(), encode(&entry)?));
+            let bytes = encode(&entry)?;
+            appended.push((entry, bytes.len()));
+            records.push((appended.last().expect("pushed").0.index(), bytes));
         }
         self.store.append(self.group, &records)?;
+        let mut tail = self.tail.lock();
+        for (entry, size) in appended {
+            tail.push(entry, size);
+        }
+        drop(tail);
         self.syncer.after_write(callback);
         Ok(())
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogIdOf<TypeConfig>>) -> Result<(), io::Error> {
-        self.store
-            .truncate_after(self.group, last_log_id.map(|id| id.index()))?;
+        let last = last_log_id.map(|id| id.index());
+        self.tail.lock().truncate_after(last);
+        self.store.truncate_after(self.group, last)?;
         Ok(())
     }
 
     async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
         self.store
             .put_meta(self.group, meta::PURGED, b"", &encode(&log_id)?)?;
+        self.tail.lock().purge_upto(log_id.index());
         self.store.purge_upto(self.group, log_id.index())?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::alias::LeaderIdOf;
+    use openraft::vote::RaftLeaderIdExt;
+
+    fn blank(index: u64) -> EntryOf<TypeConfig> {
+        let leader = <LeaderIdOf<TypeConfig> as RaftLeaderIdExt>::new_committed(1, 1);
+        EntryOf::<TypeConfig>::new_blank(openraft::LogId::new(leader, index))
+    }
+
+    fn indexes(entries: Option<Vec<EntryOf<TypeConfig>>>) -> Option<Vec<u64>> {
+        entries.map(|entries| entries.iter().map(|entry| entry.index()).collect())
+    }
+
+    #[test]
+    fn tail_cache_serves_only_ranges_it_holds_whole() {
+        let mut tail = TailCache::default();
+        for index in 5..10 {
+            tail.push(blank(index), 10);
+        }
+        assert_eq!(indexes(tail.get(5, 10)), Some(vec![5, 6, 7, 8, 9]));
+        assert_eq!(indexes(tail.get(7, 8)), Some(vec![7]));
+        assert_eq!(indexes(tail.get(8, 8)), Some(vec![]));
+        assert_eq!(indexes(tail.get(4, 8)), None, "starts before the cache");
+        assert_eq!(indexes(tail.get(6, 11)), None, "ends after the cache");
+    }
+
+    #[test]
+    fn tail_cache_follows_truncation_purge_and_gaps() {
+        let mut tail = TailCache::default();
+        for index in 1..=6 {
+            tail.push(blank(index), 10);
+        }
+        tail.truncate_after(Some(4));
+        assert_eq!(indexes(tail.get(1, 5)), Some(vec![1, 2, 3, 4]));
+        assert_eq!(indexes(tail.get(1, 6)), None);
+        assert_eq!(tail.bytes, 40);
+        tail.purge_upto(2);
+        assert_eq!(indexes(tail.get(3, 5)), Some(vec![3, 4]));
+        assert_eq!(indexes(tail.get(2, 5)), None);
+        // An entry that does not follow the last one (a snapshot moved the log) starts over.
+        tail.push(blank(100), 10);
+        assert_eq!(indexes(tail.get(100, 101)), Some(vec![100]));
+        assert_eq!(indexes(tail.get(3, 5)), None);
+        assert_eq!(tail.bytes, 10);
+        tail.truncate_after(None);
+        assert_eq!(tail.first_index(), None);
+        assert_eq!(tail.bytes, 0);
+    }
+
+    #[test]
+    fn tail_cache_evicts_oldest_beyond_its_budget() {
+        let mut tail = TailCache::default();
+        let big = TAIL_CACHE_BYTES_MAX / 4;
+        for index in 1..=6 {
+            tail.push(blank(index), big);
+        }
+        assert_eq!(tail.first_index(), Some(3));
+        assert!(tail.bytes <= TAIL_CACHE_BYTES_MAX);
+        assert_eq!(indexes(tail.get(3, 7)), Some(vec![3, 4, 5, 6]));
     }
 }

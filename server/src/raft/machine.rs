@@ -49,9 +49,18 @@ impl Shard {
     }
 }
 
+/// Snapshots written by this process (INFO persistence, LASTSAVE).
+#[derive(Debug, Default)]
+pub struct Saves {
+    pub count: std::sync::atomic::AtomicU64,
+    /// Unix seconds of the last one (0: none yet).
+    pub last_unix_s: std::sync::atomic::AtomicU64,
+}
+
 #[derive(Clone)]
 pub struct MachineStore {
     pub shard: Arc<Mutex<Shard>>,
+    pub saves: Arc<Saves>,
     store: LogStore,
     pub snapshots: SnapshotDir,
     pub group: GroupId,
@@ -120,6 +129,7 @@ impl MachineStore {
         }
         Ok(MachineStore {
             shard: Arc::new(Mutex::new(shard)),
+            saves: Arc::default(),
             store,
             snapshots,
             group,
@@ -133,6 +143,11 @@ impl MachineStore {
     /// an older version.
     fn save_snapshot(&self, snapshot_meta: &SnapshotMetaOf<TypeConfig>, image: &[u8]) -> io::Result<SnapshotFile> {
         let file = self.snapshots.write(self.group, &encode(snapshot_meta)?, image)?;
+        use std::sync::atomic::Ordering;
+        self.saves.count.fetch_add(1, Ordering::Relaxed);
+        self.saves
+            .last_unix_s
+            .store(crate::clock::unix_seconds(), Ordering::Relaxed);
         if self.store.get_meta(self.group, meta::SNAPSHOT_META, b"")?.is_some() {
             self.store.delete_meta(self.group, meta::SNAPSHOT_META, b"")?;
             self.store.delete_meta(self.group, meta::SNAPSHOT, b"")?;

@@ -14,9 +14,11 @@ pub mod machine;
 pub mod network;
 pub mod transport;
 
-/// A log entry's application data: the leader-stamped entry of client ops.
+/// A log entry's application data: the leader-stamped entry of client ops. Shared, not
+/// copied: the same entry is appended to the log, kept in the log's tail cache, replicated to
+/// every follower and applied.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Request(pub Entry);
+pub struct Request(pub std::sync::Arc<Entry>);
 
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -63,6 +65,10 @@ pub fn config() -> std::sync::Arc<openraft::Config> {
         // A node whose data directory was wiped rejoins with an empty log; the leader must
         // rebuild it (log or snapshot) instead of treating the shorter log as a fatal error.
         allow_log_reversion: Some(true),
+        // Send new entries to followers as soon as they are written locally, not after the
+        // local fsync: the leader's and the followers' fsyncs then overlap instead of adding
+        // up. Commit still counts the leader only once its own fsync completed.
+        broadcast_submitted_on_append: Some(true),
         ..Default::default()
     };
     std::sync::Arc::new(config.validate().expect("valid raft config"))

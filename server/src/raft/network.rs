@@ -34,6 +34,8 @@ pub mod kind {
     pub const PRE_VOTE: u8 = 5;
     /// A linearizable read forwarded to the group's leader.
     pub const FORWARD_READ: u8 = 6;
+    /// WAIT asked on a follower: how many followers hold an entry, answered by the leader.
+    pub const FORWARD_WAIT: u8 = 7;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

@@ -312,7 +312,135 @@ fn t05_five_nodes_survive_two_failures() {
     }
 }
 
+/// A field of an INFO reply.
+fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .map(str::to_string)
+}
+
+/// Asks until `check` accepts the INFO replication text of `port` (heartbeats and acks
+/// arrive every 100 ms), failing after `limit`.
+#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
+fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) -> bool) -> String {
+    let deadline = Instant::now() + limit;
+    loop {
+        let info = Client::connect(port)
+            .and_then(|mut c| c.call(&["INFO", "replication"]))
+            .map(|v| v.text())
+            .unwrap_or_default();
+        if check(&info) {
+            return info;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "INFO replication never matched: {info}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
+fn t06_wait_role_and_info_replication_tell_the_truth() {
+    let _serial = serial();
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let followers: Vec<usize> = (0..3).filter(|i| *i != leader).collect();
+    let leader_port = cluster.nodes[leader].port;
+
+    // On the leader: both followers hold the write, and are listed with their client ports.
+    let mut client = cluster.nodes[leader].client();
+    assert_eq!(
+        client.call(&["SET", "w1", "v"]).unwrap(),
+        Value::Status("OK".into())
+    );
+    assert_eq!(client.call(&["WAIT", "2", "5000"]).unwrap(), Value::Int(2));
+    let info = wait_for_replication_info(leader_port, Duration::from_secs(5), |info| {
+        info_field(info, "connected_slaves").as_deref() == Some("2")
+    });
+    assert_eq!(info_field(&info, "role").as_deref(), Some("master"));
+    assert_eq!(info_field(&info, "flotilla_raft_role").as_deref(), Some("leader"));
+    for follower in &followers {
+        let port = format!("port={},", cluster.nodes[*follower].port);
+        assert!(
+            info.lines()
+                .any(|l| l.starts_with("slave") && l.contains(&port) && l.contains("state=online")),
+            "follower {follower} not listed: {info}"
+        );
+    }
+    match client.call(&["ROLE"]).unwrap() {
+        Value::Array(Some(items)) => {
+            assert_eq!(items[0], Value::Bulk(Some(b"master".to_vec())));
+            assert!(matches!(items[1], Value::Int(offset) if offset > 0), "{items:?}");
+            assert!(
+                matches!(&items[2], Value::Array(Some(replicas)) if replicas.len() == 2),
+                "{items:?}"
+            );
+        }
+        other => panic!("ROLE: {other:?}"),
+    }
+
+    // On a follower: presented as a master that names the leader; WAIT is answered for the
+    // write it forwarded.
+    let follower_port = cluster.nodes[followers[0]].port;
+    let info = wait_for_replication_info(follower_port, Duration::from_secs(5), |info| {
+        info_field(info, "flotilla_leader_link_status").as_deref() == Some("up")
+    });
+    assert_eq!(info_field(&info, "role").as_deref(), Some("master"));
+    assert_eq!(info_field(&info, "connected_slaves").as_deref(), Some("0"));
+    assert_eq!(
+        info_field(&info, "flotilla_raft_role").as_deref(),
+        Some("follower")
+    );
+    assert_eq!(
+        info_field(&info, "flotilla_leader_port"),
+        Some(leader_port.to_string())
+    );
+    match cluster.nodes[followers[0]].client().call(&["ROLE"]).unwrap() {
+        Value::Array(Some(items)) => {
+            assert_eq!(items[0], Value::Bulk(Some(b"master".to_vec())));
+            assert_eq!(items[2], Value::Array(Some(Vec::new())));
+        }
+        other => panic!("ROLE: {other:?}"),
+    }
+    let mut via_follower = Client::connect(follower_port).unwrap();
+    assert_eq!(
+        via_follower.call(&["SET", "w2", "v"]).unwrap(),
+        Value::Status("OK".into())
+    );
+    assert_eq!(via_follower.call(&["WAIT", "2", "5000"]).unwrap(), Value::Int(2));
+
+    // One follower paused: only the other one gets new writes; WAIT gives up at its timeout.
+    cluster.nodes[followers[1]].signal("STOP");
+    assert_eq!(
+        client.call(&["SET", "w3", "v"]).unwrap(),
+        Value::Status("OK".into())
+    );
+    let started = Instant::now();
+    assert_eq!(client.call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
+    assert!(
+        started.elapsed() >= Duration::from_millis(500),
+        "WAIT returned before its timeout"
+    );
+    assert_eq!(client.call(&["WAIT", "1", "0"]).unwrap(), Value::Int(1));
+    assert_eq!(
+        via_follower.call(&["SET", "w4", "v"]).unwrap(),
+        Value::Status("OK".into())
+    );
+    assert_eq!(via_follower.call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
+    wait_for_replication_info(leader_port, Duration::from_secs(10), |info| {
+        info_field(info, "connected_slaves").as_deref() == Some("1")
+    });
+
+    // Resumed, it catches up: a WAIT without timeout returns once it does.
+    cluster.nodes[followers[1]].signal("CONT");
+    assert_eq!(client.call(&["WAIT", "2", "0"]).unwrap(), Value::Int(2));
+    assert_eq!(via_follower.call(&["WAIT", "2", "0"]).unwrap(), Value::Int(2));
+}
+
 /// Polls `condition` every 100 ms until it holds, failing with `what` after `limit`.
+#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
     let deadline = Instant::now() + limit;
     while !condition() {

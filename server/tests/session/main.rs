@@ -490,3 +490,70 @@ fn slow_subscriber_is_disconnected() {
     assert!(gone, "the slow subscriber was never disconnected");
     admin.call("PING", b"+PONG\r\n");
 }
+
+/// A field of an INFO reply.
+fn info_field(info: &str, name: &str) -> String {
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .unwrap_or_else(|| panic!("no {name} in {info}"))
+        .to_string()
+}
+
+/// A single node: WAIT has no follower to wait for and answers 0 at once (also with timeout
+/// 0, which would otherwise block), in MULTI too; ROLE and INFO replication agree; INFO
+/// persistence counts the log entries since the last snapshot.
+#[test]
+fn replication_status_single_node() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("WAIT 0 0", b":0\r\n");
+    client.call("SET k v", b"+OK\r\n");
+    client.call("WAIT 1 0", b":0\r\n");
+    client.call("WAIT 2 50", b":0\r\n");
+    client.call("WAIT x 0", b"-ERR value is not an integer or out of range\r\n");
+    client.call("WAIT 1 y", b"-ERR timeout is not an integer or out of range\r\n");
+    client.call("WAIT 1 -1", b"-ERR timeout is negative\r\n");
+    client.call("WAIT 1", b"-ERR wrong number of arguments for 'wait' command\r\n");
+    client.call("MULTI", b"+OK\r\n");
+    client.call("SET k w", b"+QUEUED\r\n");
+    client.call("WAIT 1 0", b"+QUEUED\r\n");
+    client.call("EXEC", b"*2\r\n+OK\r\n:0\r\n");
+
+    let replication = client.bulk("INFO replication");
+    assert_eq!(info_field(&replication, "role"), "master");
+    assert_eq!(info_field(&replication, "connected_slaves"), "0");
+    assert!(!replication.contains("slave0:"), "{replication}");
+    assert_eq!(info_field(&replication, "flotilla_raft_role"), "leader");
+    assert_eq!(
+        info_field(&replication, "flotilla_leader_port"),
+        node.port.to_string()
+    );
+    assert_eq!(info_field(&replication, "flotilla_leader_link_status"), "up");
+    let offset: u64 = info_field(&replication, "master_repl_offset")
+        .parse()
+        .expect("offset");
+    assert!(offset >= 2, "{replication}");
+
+    client.send("ROLE");
+    client.expect(b"*3\r\n$6\r\nmaster\r\n:");
+    let role_offset: u64 = client.read_line().parse().expect("ROLE offset");
+    client.expect(b"*0\r\n");
+    assert!(role_offset >= offset, "ROLE {role_offset} behind INFO {offset}");
+
+    let persistence = client.bulk("INFO persistence");
+    assert_eq!(info_field(&persistence, "loading"), "0");
+    assert_eq!(info_field(&persistence, "aof_enabled"), "1");
+    assert_eq!(info_field(&persistence, "aof_last_write_status"), "ok");
+    assert_eq!(
+        info_field(&persistence, "aof_fsync"),
+        "no",
+        "the harness runs with --fsync no"
+    );
+    let changes: u64 = info_field(&persistence, "rdb_changes_since_last_save")
+        .parse()
+        .expect("changes");
+    assert!(changes >= 2, "{persistence}");
+    client.send("LASTSAVE");
+    client.expect(b":");
+    assert_eq!(client.read_line(), info_field(&persistence, "rdb_last_save_time"));
+}

@@ -1,0 +1,383 @@
+//! Replication as clients see it: INFO replication, ROLE and WAIT, read from the shard's Raft
+//! metrics. Offsets are Raft log indexes (one per entry, not bytes as in Redis).
+//!
+//! Every node presents `role:master`: every node takes writes (a follower forwards them to the
+//! leader) and serves linearizable reads, which is what a client library means by "master"
+//! (StackExchange.Redis refuses to send writes to a node it believes is a replica). The Raft
+//! picture is given beside it: the leader lists its followers as `slaveN` lines, and every
+//! node reports its Raft role and the leader's client address in `flotilla_*` fields.
+
+use bytes::Bytes;
+use flotilla_protocol::Reply;
+use flotilla_storage::args::parse_i64;
+use flotilla_storage::{CommandSpec, Flags, Handler};
+use openraft::async_runtime::WatchReceiver;
+use std::fmt::Write;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::time::Instant;
+
+use super::ServerFn;
+use crate::blocking::Wait;
+use crate::errors;
+use crate::node::{Node, DATA_GROUP};
+use crate::raft::network::{self, kind};
+use crate::raft::NodeId;
+use crate::session::Session;
+
+/// A follower that has not answered the leader for this long is not listed as connected
+/// (twice the longest election timeout: heartbeats go out every 100 ms).
+pub const REPLICA_TIMEOUT_MS: u64 = 2 * crate::raft::ELECTION_TIMEOUT_MS_MAX;
+/// How often a waiting leader re-checks that it still leads.
+const LEADER_RECHECK_MS: u64 = 100;
+/// Longest a forwarded WAIT holds the leader before the follower asks again.
+const FORWARDED_WAIT_MS_MAX: u64 = 1000;
+/// Pause while no leader is known.
+const NO_LEADER_RETRY_MS: u64 = 20;
+/// Time allowed for a forwarded WAIT's answer beyond the time it may wait.
+const FORWARD_SLACK_MS: u64 = 2000;
+
+/// WAIT asked on a follower: how many followers hold the entry at `index`; the leader waits
+/// up to `wait_ms` for `wanted` of them.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct WaitRequest {
+    pub index: u64,
+    pub wanted: i64,
+    pub wait_ms: u64,
+}
+
+/// A follower as its leader sees it.
+struct Follower {
+    host: String,
+    port: u16,
+    /// Last log index the follower is known to hold.
+    matched: Option<u64>,
+    /// Time since the follower last acknowledged the leader.
+    last_ack: Option<Duration>,
+}
+
+impl Follower {
+    fn connected(&self) -> bool {
+        self.last_ack
+            .is_some_and(|since| since < Duration::from_millis(REPLICA_TIMEOUT_MS))
+    }
+}
+
+/// This node's view of its shard's replication.
+struct Status {
+    raft_role: &'static str,
+    leader: Option<NodeId>,
+    /// The leader's client address.
+    leader_address: Option<(String, u16)>,
+    last_log: u64,
+    applied: u64,
+    /// The other members, when this node leads.
+    followers: Option<Vec<Follower>>,
+}
+
+type Metrics = openraft::RaftMetrics<crate::raft::TypeConfig>;
+
+/// A member's client address (the membership records `host:port` of its client port).
+fn client_address(metrics: &Metrics, id: NodeId) -> Option<(String, u16)> {
+    let (_, node) = metrics
+        .membership_config
+        .membership()
+        .nodes()
+        .find(|(member, _)| **member == id)?;
+    let (host, port) = node.addr.rsplit_once(':')?;
+    Some((host.to_string(), port.parse().ok()?))
+}
+
+fn other_members(metrics: &Metrics, me: NodeId) -> Vec<NodeId> {
+    metrics
+        .membership_config
+        .membership()
+        .nodes()
+        .map(|(id, _)| *id)
+        .filter(|id| *id != me)
+        .collect()
+}
+
+fn status(node: &Node) -> Status {
+    let metrics = node.group.raft.metrics().borrow_watched().clone();
+    let raft_role = if metrics.state.is_leader() {
+        "leader"
+    } else if metrics.state.is_follower() {
+        "follower"
+    } else if metrics.state.is_candidate() {
+        "candidate"
+    } else {
+        "learner"
+    };
+    let followers = metrics.replication.as_ref().map(|replication| {
+        let heartbeat = metrics.heartbeat.as_ref();
+        other_members(&metrics, node.me)
+            .into_iter()
+            .map(|id| {
+                let (host, port) = client_address(&metrics, id).unwrap_or_default();
+                Follower {
+                    host,
+                    port,
+                    matched: replication
+                        .get(&id)
+                        .cloned()
+                        .flatten()
+                        .map(|log_id| log_id.index()),
+                    last_ack: heartbeat
+                        .and_then(|acks| acks.get(&id).cloned().flatten())
+                        .map(|stamp| openraft::Instant::elapsed(&*stamp)),
+                }
+            })
+            .collect()
+    });
+    Status {
+        raft_role,
+        leader: metrics.current_leader,
+        leader_address: metrics.current_leader.and_then(|id| client_address(&metrics, id)),
+        last_log: metrics.last_log_index.unwrap_or(0),
+        applied: metrics.last_applied.as_ref().map_or(0, |id| id.index()),
+        followers,
+    }
+}
+
+/// The `# Replication` INFO section.
+pub fn info_replication(node: &Node, out: &mut String) {
+    let status = status(node);
+    let connected: Vec<&Follower> = status
+        .followers
+        .iter()
+        .flatten()
+        .filter(|f| f.connected())
+        .collect();
+    let _ = write!(
+        out,
+        "# Replication\r\nrole:master\r\nconnected_slaves:{}\r\n",
+        connected.len()
+    );
+    for (i, follower) in connected.iter().enumerate() {
+        let _ = write!(
+            out,
+            "slave{i}:ip={},port={},state=online,offset={},lag={}\r\n",
+            follower.host,
+            follower.port,
+            follower.matched.unwrap_or(0),
+            follower.last_ack.map_or(0, |since| since.as_secs()),
+        );
+    }
+    let link_up = status.leader.is_some() && matches!(status.raft_role, "leader" | "follower" | "learner");
+    let (leader_host, leader_port) = status
+        .leader_address
+        .map_or((String::new(), String::new()), |(host, port)| {
+            (host, port.to_string())
+        });
+    let _ = write!(
+        out,
+        "master_failover_state:no-failover\r\nmaster_replid:{}\r\n\
+         master_replid2:0000000000000000000000000000000000000000\r\nmaster_repl_offset:{}\r\n\
+         second_repl_offset:-1\r\nrepl_backlog_active:0\r\nflotilla_raft_role:{}\r\n\
+         flotilla_leader_id:{}\r\nflotilla_leader_host:{leader_host}\r\nflotilla_leader_port:{leader_port}\r\n\
+         flotilla_leader_link_status:{}\r\nflotilla_applied_offset:{}\r\n",
+        node.run_id,
+        status.last_log,
+        status.raft_role,
+        status.leader.map_or(-1, |id| id as i64),
+        if link_up { "up" } else { "down" },
+        status.applied,
+    );
+}
+
+/// ROLE, in the shape Redis gives a master: `master`, the offset, and the connected
+/// followers as [host, port, offset] (the leader's; other nodes list none).
+fn role(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let status = status(&session.node);
+    let followers = status
+        .followers
+        .iter()
+        .flatten()
+        .filter(|f| f.connected())
+        .map(|f| {
+            Reply::Array(vec![
+                Reply::Bulk(Bytes::from(f.host.clone())),
+                Reply::bulk_int(f.port as i64),
+                Reply::bulk_int(f.matched.unwrap_or(0) as i64),
+            ])
+        })
+        .collect();
+    Reply::Array(vec![
+        Reply::Bulk(Bytes::from_static(b"master")),
+        Reply::Int(status.last_log as i64),
+        Reply::Array(followers),
+    ])
+}
+
+// ---------------------------------------------------------------- WAIT
+
+/// How many other members hold the log up to `index`, if this node leads; with the number
+/// of other members.
+fn holding(node: &Node, index: u64) -> Option<(usize, usize)> {
+    let metrics = node.group.raft.metrics().borrow_watched().clone();
+    let replication = metrics.replication.as_ref()?;
+    let others = other_members(&metrics, node.me);
+    let held = others
+        .iter()
+        .filter(|id| {
+            replication
+                .get(id)
+                .cloned()
+                .flatten()
+                .is_some_and(|log_id| log_id.index() >= index)
+        })
+        .count();
+    Some((held, others.len()))
+}
+
+/// On the leader: waits until `wanted` followers hold `index` or `deadline` passes; None
+/// when this node does not (or no longer) lead.
+async fn wait_as_leader(node: &Node, index: u64, wanted: i64, deadline: Option<Instant>) -> Option<usize> {
+    let mut metrics = node.group.raft.metrics();
+    loop {
+        let (held, others) = holding(node, index)?;
+        let expired = deadline.is_some_and(|d| Instant::now() >= d);
+        // With no other member, nothing can ever change the answer.
+        if held as i64 >= wanted || expired || others == 0 {
+            return Some(held);
+        }
+        let recheck = Instant::now() + Duration::from_millis(LEADER_RECHECK_MS);
+        let wake = deadline.map_or(recheck, |d| d.min(recheck));
+        tokio::select! {
+            _ = metrics.changed() => {}
+            _ = tokio::time::sleep_until(wake) => {}
+        }
+    }
+}
+
+impl Node {
+    /// Answers a WAIT forwarded by a follower (None: this node does not lead).
+    pub async fn serve_forwarded_wait(&self, request: WaitRequest) -> Option<usize> {
+        let deadline = Instant::now() + Duration::from_millis(request.wait_ms.min(FORWARDED_WAIT_MS_MAX));
+        wait_as_leader(self, request.index, request.wanted, Some(deadline)).await
+    }
+}
+
+/// How many followers hold the log up to `index`, waiting until `wanted` do or until
+/// `deadline` (None: for ever). Asked on a follower, the leader answers.
+async fn wait_for_replicas(node: &Node, index: u64, wanted: i64, deadline: Option<Instant>) -> usize {
+    let mut last_known = 0;
+    loop {
+        let now = Instant::now();
+        let remaining_ms = deadline.map_or(u64::MAX, |d| d.saturating_duration_since(now).as_millis() as u64);
+        let metrics = node.group.raft.metrics().borrow_watched().clone();
+        // A node alone has no follower to wait for.
+        if other_members(&metrics, node.me).is_empty() {
+            return 0;
+        }
+        match metrics.current_leader {
+            Some(leader) if leader == node.me => {
+                if let Some(held) = wait_as_leader(node, index, wanted, deadline).await {
+                    return held;
+                }
+            }
+            Some(leader) => {
+                let wait_ms = remaining_ms.min(FORWARDED_WAIT_MS_MAX);
+                let request = WaitRequest {
+                    index,
+                    wanted,
+                    wait_ms,
+                };
+                let answer = node
+                    .transport
+                    .call(
+                        leader,
+                        kind::FORWARD_WAIT,
+                        DATA_GROUP,
+                        network::encode(&request),
+                        Duration::from_millis(wait_ms + FORWARD_SLACK_MS),
+                    )
+                    .await;
+                match answer
+                    .ok()
+                    .and_then(|bytes| network::decode::<Option<usize>>(&bytes).ok())
+                {
+                    Some(Some(held)) => {
+                        last_known = held;
+                        if held as i64 >= wanted {
+                            return held;
+                        }
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(NO_LEADER_RETRY_MS)).await,
+                }
+            }
+            None => tokio::time::sleep(Duration::from_millis(NO_LEADER_RETRY_MS)).await,
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return last_known;
+        }
+    }
+}
+
+/// WAIT's arguments: replicas wanted, and the deadline (None: timeout 0, wait for ever).
+fn parse_wait(args: &[Bytes]) -> Result<(i64, Option<Instant>), Reply> {
+    let wanted = parse_i64(&args[1]).ok_or_else(|| Reply::error(errors::NOT_INTEGER))?;
+    let timeout_ms =
+        parse_i64(&args[2]).ok_or_else(|| Reply::error("ERR timeout is not an integer or out of range"))?;
+    if timeout_ms < 0 {
+        return Err(Reply::error("ERR timeout is negative"));
+    }
+    let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms as u64));
+    Ok((wanted, deadline))
+}
+
+/// WAIT numreplicas timeout: how many followers hold the connection's last write. The
+/// connection blocks (as in Redis) until enough do or the timeout passes.
+pub fn wait(session: &mut Session, args: &[Bytes]) -> Result<Reply, Wait> {
+    let (wanted, deadline) = match parse_wait(args) {
+        Ok(parsed) => parsed,
+        Err(reply) => return Ok(reply),
+    };
+    let node: Arc<Node> = session.node.clone();
+    let index = session.last_write_index;
+    Err(Wait {
+        future: Box::pin(async move {
+            Reply::Int(wait_for_replicas(&node, index, wanted, deadline).await as i64)
+        }),
+    })
+}
+
+/// WAIT inside MULTI answers at once, as in Redis.
+pub async fn wait_at_once(session: &mut Session, args: &[Bytes]) -> Reply {
+    match parse_wait(args) {
+        Ok((wanted, _)) => {
+            let held = wait_for_replicas(
+                &session.node,
+                session.last_write_index,
+                wanted,
+                Some(Instant::now()),
+            )
+            .await;
+            Reply::Int(held as i64)
+        }
+        Err(reply) => reply,
+    }
+}
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST),
+        acl: &["admin", "fast", "dangerous"],
+        group: "server",
+        since: "2.8.12",
+        summary: "Returns the replication role.",
+        ..CommandSpec::base("role", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::NOSCRIPT,
+        acl: &["slow", "connection"],
+        group: "generic",
+        since: "3.0.0",
+        summary: "Blocks until the asynchronous replication of all preceding write commands sent by the connection is completed.",
+        syntax: "numreplicas timeout",
+        ..CommandSpec::base("wait", 3, Handler::Server)
+    },
+];
+
+pub const HANDLERS: &[(&str, ServerFn)] = &[("role", role)];
