@@ -337,14 +337,6 @@ impl Node {
         }
     }
 
-    /// Runs one read-only command linearizably.
-    pub async fn read(&self, db: usize, args: &[Bytes]) -> Reply {
-        self.read_many(db, vec![args.to_vec()])
-            .await
-            .pop()
-            .expect("one reply per command")
-    }
-
     /// Runs read-only commands against this node's applied state, without any check
     /// (READONLY connections, and the leader after its read barrier).
     pub fn read_local(&self, db: usize, commands: &[Vec<Bytes>]) -> Vec<Reply> {

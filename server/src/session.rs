@@ -42,6 +42,9 @@ pub struct Session {
     /// Shard channels (SSUBSCRIBE); a separate namespace, as in Redis.
     pub shard_channels: BTreeSet<Bytes>,
     pub reply_mode: ReplyMode,
+    /// READONLY: keyspace reads are served from this node's applied state without a read
+    /// barrier (possibly stale, even on a follower); READWRITE or RESET clears it.
+    pub readonly: bool,
     /// The reply of the command being run is skipped (armed by CLIENT REPLY SKIP).
     skip_current: bool,
     /// The command's reply is a pub/sub notification: sent even when replies are off.
@@ -90,6 +93,7 @@ impl Session {
             patterns: BTreeSet::new(),
             shard_channels: BTreeSet::new(),
             reply_mode: ReplyMode::On,
+            readonly: false,
             skip_current: false,
             pushing: false,
             closing: false,
@@ -208,7 +212,8 @@ impl Session {
                     }
                     Dispatched::Ran(spec, reply)
                 } else {
-                    Dispatched::Ran(spec, self.node.read(self.db, args).await)
+                    let reply = self.read(vec![args.to_vec()]).await.pop();
+                    Dispatched::Ran(spec, reply.expect("one reply per command"))
                 }
             }
             Handler::Server if spec.name == "wait" => match crate::commands::replication::wait(self, args) {
@@ -328,20 +333,35 @@ impl Session {
         for (spec, args) in specs.iter().zip(&batch) {
             monitor::feed(self, spec, args);
         }
-        let ops = batch
-            .iter()
-            .map(|args| flotilla_storage::Op::Command {
-                db,
-                args: args.clone(),
-            })
-            .collect();
-        let (replies, index) = node.propose_indexed(ops).await;
-        self.wrote_at(index);
+        let replies = if specs.first().is_some_and(|spec| spec.is_write()) {
+            let ops = batch
+                .iter()
+                .map(|args| flotilla_storage::Op::Command {
+                    db,
+                    args: args.clone(),
+                })
+                .collect();
+            let (replies, index) = node.propose_indexed(ops).await;
+            self.wrote_at(index);
+            replies
+        } else {
+            self.read(batch.clone()).await
+        };
         let duration_us = started.elapsed().as_micros() as u64 / batch.len().max(1) as u64;
         for ((spec, args), reply) in specs.iter().zip(&batch).zip(&replies) {
             slowlog::record(self, spec, args, reply, duration_us);
         }
         replies
+    }
+
+    /// Runs keyspace reads of the selected database: linearizably, or from this node's applied
+    /// state on a READONLY connection.
+    async fn read(&self, commands: Vec<Vec<Bytes>>) -> Vec<Reply> {
+        if self.readonly {
+            self.node.read_local(self.db, &commands)
+        } else {
+            self.node.read_many(self.db, commands).await
+        }
     }
 
     /// Remembers the log index of a write this connection made (for WAIT).

@@ -1,4 +1,4 @@
-//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET.
+//! Connection commands: PING, ECHO, QUIT, SELECT, HELLO, AUTH, RESET, READONLY, READWRITE.
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
@@ -136,8 +136,22 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Reply {
     ])
 }
 
+/// READONLY: this connection's keyspace reads are served from the local node's applied state,
+/// without a read barrier, even on a follower (they may be stale). Writes still go to the leader.
+fn readonly(session: &mut Session, _args: &[Bytes]) -> Reply {
+    session.readonly = true;
+    Reply::ok()
+}
+
+/// READWRITE: back to linearizable reads.
+fn readwrite(session: &mut Session, _args: &[Bytes]) -> Reply {
+    session.readonly = false;
+    Reply::ok()
+}
+
 fn reset(session: &mut Session, _args: &[Bytes]) -> Reply {
     session.end_multi();
+    session.readonly = false;
     crate::commands::pubsub::unsubscribe_all(session);
     crate::commands::monitor::stop(session);
     session.client.no_evict.store(false, Ordering::Relaxed);
@@ -230,6 +244,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Resets the connection.",
         ..CommandSpec::base("reset", 1, Handler::Server)
     },
+    CommandSpec {
+        flags: Flags::FAST.union(Flags::LOADING).union(Flags::STALE),
+        acl: CONNECTION,
+        group: "cluster",
+        since: "3.0.0",
+        summary: "Enables read-only queries for a connection to a Redis Cluster replica node.",
+        ..CommandSpec::base("readonly", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::FAST.union(Flags::LOADING).union(Flags::STALE),
+        acl: CONNECTION,
+        group: "cluster",
+        since: "3.0.0",
+        summary: "Enables read-write queries for a connection to a Redis Cluster replica node.",
+        ..CommandSpec::base("readwrite", 1, Handler::Server)
+    },
 ];
 
 pub const HANDLERS: &[(&str, ServerFn)] = &[
@@ -240,4 +270,6 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("auth", auth),
     ("hello", hello),
     ("reset", reset),
+    ("readonly", readonly),
+    ("readwrite", readwrite),
 ];

@@ -439,6 +439,63 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
     assert_eq!(via_follower.call(&["WAIT", "2", "0"]).unwrap(), Value::Int(2));
 }
 
+#[test]
+fn t07_readonly_reads_a_follower_locally_and_readwrite_restores_linearizable_reads() {
+    let _serial = serial();
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let follower = (leader + 1) % 3;
+    let third = (leader + 2) % 3;
+    let mut writer = cluster.nodes[leader].client();
+    assert_eq!(writer.call(&["SET", "fact", "v1"]).unwrap(), Value::Status("OK".into()));
+    // The follower has applied everything the leader applied.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let leader_applied: u64 = cluster.nodes[leader].raft_field("applied").unwrap().parse().unwrap();
+    while cluster.nodes[follower].raft_field("applied").unwrap().parse::<u64>().unwrap() < leader_applied {
+        assert!(Instant::now() < deadline, "follower did not catch up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    let mut replica = cluster.nodes[follower].client();
+    assert_eq!(replica.call(&["READONLY"]).unwrap(), Value::Status("OK".into()));
+    assert_eq!(replica.call(&["GET", "fact"]).unwrap().text(), "v1");
+    // Writes on a READONLY connection still go through the leader.
+    assert_eq!(replica.call(&["SET", "from-replica", "w"]).unwrap(), Value::Status("OK".into()));
+    assert_eq!(writer.call(&["GET", "from-replica"]).unwrap().text(), "w");
+
+    // With the two other nodes paused no leader can exist, so no linearizable read could be
+    // answered: the READONLY connection is served from the follower's own state.
+    cluster.nodes[leader].signal("STOP");
+    cluster.nodes[third].signal("STOP");
+    let local = replica.call(&["GET", "fact"]);
+    let pipelined = replica
+        .send(&["GET", "fact"])
+        .and_then(|_| replica.send(&["EXISTS", "fact"]))
+        .and_then(|_| Ok((replica.read()?, replica.read()?)));
+    cluster.nodes[leader].signal("CONT");
+    cluster.nodes[third].signal("CONT");
+    assert_eq!(local.unwrap().text(), "v1");
+    let (get, exists) = pipelined.unwrap();
+    assert_eq!((get.text(), exists), ("v1".to_string(), Value::Int(1)));
+
+    // READWRITE: reads on the follower are linearizable again, so each one sees the increment
+    // the leader acknowledged just before, however far the follower's own state lags.
+    assert_eq!(replica.call(&["READWRITE"]).unwrap(), Value::Status("OK".into()));
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let follower_port = cluster.nodes[(leader + 1) % 3].port;
+    let mut writer = cluster.nodes[leader].client();
+    let mut plain = Client::connect(follower_port).unwrap();
+    for expected in 1..=200 {
+        assert_eq!(writer.call(&["INCR", "counter"]).unwrap(), Value::Int(expected));
+        assert_eq!(
+            plain.call(&["GET", "counter"]).unwrap().text(),
+            expected.to_string(),
+            "stale read on a follower's plain connection"
+        );
+    }
+    assert_eq!(replica.call(&["GET", "counter"]).unwrap().text(), "200");
+}
+
 /// Polls `condition` every 100 ms until it holds, failing with `what` after `limit`.
 #[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
