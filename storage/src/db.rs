@@ -16,14 +16,15 @@
 //! still reads 0 (not touched, as in Redis). WATCH records `version()` and EXEC compares it;
 //! no other API is needed. Snapshots must persist `epoch` with the database.
 //!
-//! The key map is an `IndexMap` (insertion order, fixed hasher) so that iteration order is a
+//! The key map is a `KeyMap` (insertion order, fixed hasher) so that iteration order is a
 //! function of the operation history; SCAN walks it from the end, which with `swap_remove`
 //! guarantees that every key present for the whole scan is returned at least once.
 
 use bytes::Bytes;
-use indexmap::IndexMap;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
+use crate::compact::CompactBytes;
+use crate::keymap::KeyMap;
 use crate::value::{FixedHasher, Value};
 
 pub const DATABASES: usize = 16;
@@ -31,31 +32,49 @@ pub const DATABASES: usize = 16;
 #[derive(Debug, Clone, PartialEq)]
 pub struct Slot {
     pub value: Value,
-    /// Absolute expiry in unix milliseconds; 0 means none.
-    expire_at_ms: u64,
-    /// Log index of the last change (WATCH compares it).
-    version: u64,
+    /// Log index of the last change (WATCH compares it), with `HAS_TTL` set when the key has
+    /// an entry in `Db::expire_at`: keys without a TTL never look there and carry no expiry
+    /// field of their own (each key's entry is 8 bytes smaller; see docs/BENCHMARKS.md).
+    version_and_ttl_flag: u64,
 }
 
+/// The top bit of `Slot::version_and_ttl_flag`; log indexes never reach it.
+const HAS_TTL: u64 = 1 << 63;
+
 impl Slot {
-    pub fn expire_at_ms(&self) -> Option<u64> {
-        (self.expire_at_ms != 0).then_some(self.expire_at_ms)
+    fn new(value: Value, version: u64) -> Slot {
+        assert!(version < HAS_TTL, "log index {version} overflows the version field");
+        Slot { value, version_and_ttl_flag: version }
     }
 
     pub fn version(&self) -> u64 {
-        self.version
+        self.version_and_ttl_flag & !HAS_TTL
     }
 
-    fn is_expired(&self, now_ms: u64) -> bool {
-        self.expire_at_ms != 0 && self.expire_at_ms <= now_ms
+    fn set_version(&mut self, version: u64) {
+        assert!(version < HAS_TTL, "log index {version} overflows the version field");
+        self.version_and_ttl_flag = version | (self.version_and_ttl_flag & HAS_TTL);
+    }
+
+    fn has_ttl(&self) -> bool {
+        self.version_and_ttl_flag & HAS_TTL != 0
+    }
+
+    fn set_has_ttl(&mut self, has_ttl: bool) {
+        self.version_and_ttl_flag = self.version() | if has_ttl { HAS_TTL } else { 0 };
     }
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Db {
-    map: IndexMap<Bytes, Slot, FixedHasher>,
+    /// Keys are `CompactBytes`: short keys sit inline in the map's entry (see compact.rs).
+    /// Insertion-ordered with swap removal, as an `IndexMap` but smaller (see keymap.rs).
+    map: KeyMap<Slot>,
+    /// Absolute expiry (unix ms) of every key with a TTL: a side table, as Redis's `expires`
+    /// dict, so that keys without a TTL pay nothing for it. Only looked up, never iterated.
+    expire_at: HashMap<CompactBytes, u64, FixedHasher>,
     /// (expire_at_ms, key) for every key with a TTL, earliest first.
-    expires: BTreeSet<(u64, Bytes)>,
+    expires: BTreeSet<(u64, CompactBytes)>,
     /// Index stamped on keys changed by the command being applied.
     change_index: u64,
     /// Keys removed because they were found expired during a write; drained into events.
@@ -88,12 +107,37 @@ impl Db {
         self.expires.len()
     }
 
+    /// The expiry of the key stored in `slot`, if it has a TTL.
+    fn ttl_of(&self, key: &[u8], slot: &Slot) -> Option<u64> {
+        if !slot.has_ttl() {
+            return None;
+        }
+        Some(*self.expire_at.get(key).expect("a key flagged with a TTL has an expiry"))
+    }
+
+    fn is_expired(&self, key: &[u8], slot: &Slot, now_ms: u64) -> bool {
+        self.ttl_of(key, slot).is_some_and(|at| at <= now_ms)
+    }
+
+    /// Forgets the TTL of `key` (not its slot's flag): returns the expiry it had.
+    fn take_ttl(&mut self, key: &CompactBytes) -> Option<u64> {
+        let at = self.expire_at.remove(key.as_slice())?;
+        self.expires.remove(&(at, key.clone()));
+        Some(at)
+    }
+
+    fn put_ttl(&mut self, key: &CompactBytes, at: u64) {
+        self.expire_at.insert(key.clone(), at);
+        self.expires.insert((at, key.clone()));
+    }
+
     pub fn get(&self, key: &[u8], now_ms: u64) -> Option<&Value> {
         self.get_slot(key, now_ms).map(|slot| &slot.value)
     }
 
     pub fn get_slot(&self, key: &[u8], now_ms: u64) -> Option<&Slot> {
-        self.map.get(key).filter(|slot| !slot.is_expired(now_ms))
+        let slot = self.map.get(key)?;
+        (!self.is_expired(key, slot, now_ms)).then_some(slot)
     }
 
     pub fn contains(&self, key: &[u8], now_ms: u64) -> bool {
@@ -106,38 +150,33 @@ impl Db {
         self.remove_if_expired(key, now_ms);
         let index = self.change_index;
         let slot = self.map.get_mut(key)?;
-        slot.version = index;
+        slot.set_version(index);
         Some(&mut slot.value)
     }
 
     /// Stores `value` under `key`, dropping any previous TTL (as SET does).
-    pub fn insert(&mut self, key: Bytes, value: Value) {
+    pub fn insert(&mut self, key: impl AsRef<[u8]>, value: Value) {
         self.insert_with_expiry(key, value, None);
     }
 
     /// Stores `value` under `key` keeping the key's current TTL, if it has a live one.
-    pub fn insert_keep_ttl(&mut self, key: Bytes, value: Value, now_ms: u64) {
-        self.remove_if_expired(&key, now_ms);
-        let expire = self.map.get(&key[..]).and_then(Slot::expire_at_ms);
+    pub fn insert_keep_ttl(&mut self, key: impl AsRef<[u8]>, value: Value, now_ms: u64) {
+        let key = key.as_ref();
+        self.remove_if_expired(key, now_ms);
+        let expire = self.expire_at(key, now_ms).flatten();
         self.insert_with_expiry(key, value, expire);
     }
 
     /// Stores `value` with an absolute expiry (None: no TTL).
-    pub fn insert_with_expiry(&mut self, key: Bytes, value: Value, expire_at_ms: Option<u64>) {
-        let expire_at_ms = expire_at_ms.unwrap_or(0);
-        if expire_at_ms != 0 {
-            self.expires.insert((expire_at_ms, key.clone()));
+    pub fn insert_with_expiry(&mut self, key: impl AsRef<[u8]>, value: Value, expire_at_ms: Option<u64>) {
+        let key = CompactBytes::new(key.as_ref());
+        let mut slot = Slot::new(value, self.change_index);
+        self.take_ttl(&key);
+        if let Some(at) = expire_at_ms.filter(|at| *at != 0) {
+            self.put_ttl(&key, at);
+            slot.set_has_ttl(true);
         }
-        let slot = Slot {
-            value,
-            expire_at_ms,
-            version: self.change_index,
-        };
-        if let Some(old) = self.map.insert(key.clone(), slot) {
-            if old.expire_at_ms != 0 && old.expire_at_ms != expire_at_ms {
-                self.expires.remove(&(old.expire_at_ms, key));
-            }
-        }
+        self.map.insert(key, slot);
     }
 
     /// Removes a live key and returns its value (None if absent or expired).
@@ -149,33 +188,33 @@ impl Db {
     /// Removes a key whatever its expiry (used when the leader's expiry entry deletes it).
     pub fn remove_slot(&mut self, key: &[u8]) -> Option<Slot> {
         let (key, slot) = self.map.swap_remove_entry(key)?;
-        if slot.expire_at_ms != 0 {
-            self.expires.remove(&(slot.expire_at_ms, key));
+        if slot.has_ttl() {
+            self.take_ttl(&key);
         }
         Some(slot)
     }
 
     /// The key's absolute expiry: None if the key is absent, Some(None) if it has no TTL.
     pub fn expire_at(&self, key: &[u8], now_ms: u64) -> Option<Option<u64>> {
-        self.get_slot(key, now_ms).map(Slot::expire_at_ms)
+        self.get_slot(key, now_ms).map(|slot| self.ttl_of(key, slot))
     }
 
     /// Sets (Some) or clears (None) the TTL of a live key; false if the key is absent.
     pub fn set_expire_at(&mut self, key: &[u8], expire_at_ms: Option<u64>, now_ms: u64) -> bool {
         self.remove_if_expired(key, now_ms);
-        let index = self.change_index;
-        let Some((_, stored_key, slot)) = self.map.get_full_mut(key) else {
+        let Some((stored_key, _)) = self.map.get_key_value(key) else {
             return false;
         };
         let stored_key = stored_key.clone();
-        if slot.expire_at_ms != 0 {
-            self.expires.remove(&(slot.expire_at_ms, stored_key.clone()));
+        self.take_ttl(&stored_key);
+        let expire_at_ms = expire_at_ms.filter(|at| *at != 0);
+        if let Some(at) = expire_at_ms {
+            self.put_ttl(&stored_key, at);
         }
-        slot.expire_at_ms = expire_at_ms.unwrap_or(0);
-        slot.version = index;
-        if slot.expire_at_ms != 0 {
-            self.expires.insert((slot.expire_at_ms, stored_key));
-        }
+        let index = self.change_index;
+        let slot = self.map.get_mut(key).expect("the key was just found");
+        slot.set_version(index);
+        slot.set_has_ttl(expire_at_ms.is_some());
         true
     }
 
@@ -183,7 +222,7 @@ impl Db {
     /// it here, if later), 0 when absent.
     pub fn version(&self, key: &[u8], now_ms: u64) -> u64 {
         self.get_slot(key, now_ms)
-            .map_or(0, |slot| slot.version.max(self.epoch))
+            .map_or(0, |slot| slot.version().max(self.epoch))
     }
 
     /// The index of the last SWAPDB that replaced this database's contents (0: never).
@@ -199,7 +238,7 @@ impl Db {
     /// True when `key` is stored but has expired by `now_ms` (the leader's expiry entry
     /// removes exactly such keys).
     pub fn is_expired_at(&self, key: &[u8], now_ms: u64) -> bool {
-        self.map.get(key).is_some_and(|slot| slot.is_expired(now_ms))
+        self.map.get(key).is_some_and(|slot| self.is_expired(key, slot, now_ms))
     }
 
     /// Removes `key` if it has expired, as Redis's lookup for a write does; the removal is
@@ -214,7 +253,7 @@ impl Db {
             .iter()
             .take_while(|(at, _)| *at <= now_ms)
             .take(limit)
-            .map(|(_, key)| key.clone())
+            .map(|(_, key)| key.to_bytes())
             .collect()
     }
 
@@ -225,36 +264,36 @@ impl Db {
 
     pub fn clear(&mut self) {
         self.map.clear();
+        self.expire_at.clear();
         self.expires.clear();
     }
 
     /// Entry by position, for SCAN and RANDOMKEY (position in `0..len()`).
-    pub fn get_index(&self, position: usize) -> Option<(&Bytes, &Slot)> {
+    pub fn get_index(&self, position: usize) -> Option<(&CompactBytes, &Slot)> {
         self.map.get_index(position)
     }
 
     /// All live keys, in map order.
-    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &Bytes> {
-        self.map
-            .iter()
-            .filter(move |(_, slot)| !slot.is_expired(now_ms))
-            .map(|(key, _)| key)
+    pub fn keys(&self, now_ms: u64) -> impl Iterator<Item = &CompactBytes> {
+        self.iter(now_ms).map(|(key, _)| key)
     }
 
     /// All live entries, in map order.
-    pub fn iter(&self, now_ms: u64) -> impl Iterator<Item = (&Bytes, &Slot)> {
-        self.map.iter().filter(move |(_, slot)| !slot.is_expired(now_ms))
+    pub fn iter(&self, now_ms: u64) -> impl Iterator<Item = (&CompactBytes, &Slot)> {
+        self.map
+            .iter()
+            .filter(move |(key, slot)| !self.is_expired(key, slot, now_ms))
     }
 
     fn remove_if_expired(&mut self, key: &[u8], now_ms: u64) -> bool {
         if !self.is_expired_at(key, now_ms) {
             return false;
         }
-        let Some((key, slot)) = self.map.swap_remove_entry(key) else {
+        let Some((key, _)) = self.map.swap_remove_entry(key) else {
             return false;
         };
-        self.expires.remove(&(slot.expire_at_ms, key.clone()));
-        self.expired_removed.push(key);
+        self.take_ttl(&key);
+        self.expired_removed.push(key.to_bytes());
         true
     }
 }
@@ -452,7 +491,7 @@ mod tests {
     #[test]
     fn expired_keys_are_invisible_and_removed_on_write() {
         let mut db = Db::new();
-        db.insert_with_expiry(key("a"), Value::Str(key("1")), Some(100));
+        db.insert_with_expiry(key("a"), Value::Str(b"1"[..].into()), Some(100));
         assert!(db.contains(b"a", 99));
         assert!(!db.contains(b"a", 100));
         assert_eq!(db.expired_keys(100, 10), vec![key("a")]);
@@ -465,10 +504,10 @@ mod tests {
     #[test]
     fn overwrite_clears_or_keeps_ttl() {
         let mut db = Db::new();
-        db.insert_with_expiry(key("a"), Value::Str(key("1")), Some(100));
-        db.insert_keep_ttl(key("a"), Value::Str(key("2")), 50);
+        db.insert_with_expiry(key("a"), Value::Str(b"1"[..].into()), Some(100));
+        db.insert_keep_ttl(key("a"), Value::Str(b"2"[..].into()), 50);
         assert_eq!(db.expire_at(b"a", 50), Some(Some(100)));
-        db.insert(key("a"), Value::Str(key("3")));
+        db.insert(key("a"), Value::Str(b"3"[..].into()));
         assert_eq!(db.expire_at(b"a", 50), Some(None));
         assert_eq!(db.expires_len(), 0);
     }
@@ -477,16 +516,16 @@ mod tests {
     fn swap_marks_present_keys_changed_and_leaves_absent_ones() {
         let mut keyspace = Keyspace::new();
         keyspace.dbs[0].set_change_index(3);
-        keyspace.dbs[0].insert(key("a"), Value::Str(key("1")));
+        keyspace.dbs[0].insert(key("a"), Value::Str(b"1"[..].into()));
         keyspace.dbs[1].set_change_index(4);
-        keyspace.dbs[1].insert(key("b"), Value::Str(key("2")));
+        keyspace.dbs[1].insert(key("b"), Value::Str(b"2"[..].into()));
         keyspace.swap_dbs(0, 1, 10);
         assert_eq!(keyspace.dbs[0].version(b"b", 0), 10);
         assert_eq!(keyspace.dbs[1].version(b"a", 0), 10);
         assert_eq!(keyspace.dbs[0].version(b"a", 0), 0);
         assert_eq!(keyspace.dbs[0].version(b"missing", 0), 0);
         keyspace.dbs[0].set_change_index(12);
-        keyspace.dbs[0].insert(key("b"), Value::Str(key("3")));
+        keyspace.dbs[0].insert(key("b"), Value::Str(b"3"[..].into()));
         assert_eq!(keyspace.dbs[0].version(b"b", 0), 12);
     }
 
@@ -509,11 +548,39 @@ mod tests {
             .contains(&("zset-max-ziplist-entries", "128".to_string())));
     }
 
+    /// Every key's map entry holds a Slot inline: its size is memory per key (docs/BENCHMARKS.md).
+    #[test]
+    fn slots_stay_compact() {
+        assert_eq!(std::mem::size_of::<Value>(), 24);
+        assert_eq!(std::mem::size_of::<Slot>(), 32);
+    }
+
+    #[test]
+    fn ttl_lives_in_the_side_table_and_follows_the_key() {
+        let mut db = Db::new();
+        db.set_change_index(5);
+        db.insert_with_expiry(key("a"), Value::Str(b"1"[..].into()), Some(100));
+        db.insert(key("b"), Value::Str(b"2"[..].into()));
+        assert_eq!(db.expire_at(b"a", 0), Some(Some(100)));
+        assert_eq!(db.expire_at(b"b", 0), Some(None));
+        assert!(db.set_expire_at(b"b", Some(200), 0));
+        assert!(db.set_expire_at(b"a", None, 0));
+        assert_eq!(db.expire_at(b"a", 0), Some(None));
+        assert_eq!(db.expired_keys(u64::MAX, 10), vec![key("b")]);
+        assert_eq!(db.version(b"a", 0), 5);
+        let raw: Vec<(Vec<u8>, u64, u64)> =
+            db.raw_slots().map(|(k, _, at, version)| (k.to_vec(), at, version)).collect();
+        assert_eq!(raw, vec![(b"a".to_vec(), 0, 5), (b"b".to_vec(), 200, 5)]);
+        assert!(db.remove(b"b", 0).is_some());
+        assert_eq!(db.expires_len(), 0);
+        assert!(db.expire_at.is_empty());
+    }
+
     #[test]
     fn versions_follow_the_change_index() {
         let mut db = Db::new();
         db.set_change_index(7);
-        db.insert(key("a"), Value::Str(key("1")));
+        db.insert(key("a"), Value::Str(b"1"[..].into()));
         assert_eq!(db.version(b"a", 0), 7);
         db.set_change_index(9);
         db.set_expire_at(b"a", Some(1000), 0);
@@ -524,29 +591,20 @@ mod tests {
 
 /// Snapshot loading: puts a slot back exactly as it was saved (value, expiry, version).
 impl Db {
-    /// Makes room for `additional` more keys (a snapshot restore knows its key count).
-    pub(crate) fn reserve(&mut self, additional: usize) {
-        self.map.reserve(additional);
-    }
-
-    pub(crate) fn restore_slot(&mut self, key: Bytes, value: Value, expire_at_ms: u64, version: u64) {
+    pub(crate) fn restore_slot(&mut self, key: &[u8], value: Value, expire_at_ms: u64, version: u64) {
+        let key = CompactBytes::new(key);
+        let mut slot = Slot::new(value, version);
         if expire_at_ms != 0 {
-            self.expires.insert((expire_at_ms, key.clone()));
+            self.put_ttl(&key, expire_at_ms);
+            slot.set_has_ttl(true);
         }
-        self.map.insert(
-            key,
-            Slot {
-                value,
-                expire_at_ms,
-                version,
-            },
-        );
+        self.map.insert(key, slot);
     }
 
     /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version).
-    pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&Bytes, &Value, u64, u64)> {
+    pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&CompactBytes, &Value, u64, u64)> {
         self.map
             .iter()
-            .map(|(key, slot)| (key, &slot.value, slot.expire_at_ms, slot.version))
+            .map(|(key, slot)| (key, &slot.value, self.ttl_of(key, slot).unwrap_or(0), slot.version()))
     }
 }

@@ -7,10 +7,12 @@
 
 pub mod args;
 pub mod commands;
+pub mod compact;
 pub mod ctx;
 pub mod db;
 pub mod errors;
 pub mod glob;
+pub mod keymap;
 pub mod log_store;
 pub mod machine;
 pub mod scan;

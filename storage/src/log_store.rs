@@ -61,6 +61,12 @@ impl From<LogError> for std::io::Error {
 
 pub type Result<T> = std::result::Result<T, LogError>;
 
+/// The log is written once, read back by lagging followers and at start-up, and purged behind
+/// snapshots: it needs no large memtable or cache (fjall's defaults, 64 MiB and 32 MiB, were
+/// resident memory beside the keyspace).
+const LOG_MEMTABLE_BYTES: u64 = 8 * 1024 * 1024;
+const LOG_CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 #[derive(Clone)]
 pub struct LogStore {
     db: Database,
@@ -104,8 +110,13 @@ fn unseal(group: GroupId, what: impl Fn() -> String, value: &[u8]) -> Result<Vec
 
 impl LogStore {
     pub fn open(dir: &Path) -> Result<LogStore> {
-        let db = Database::builder(dir.join("log")).manual_journal_persist(true).open()?;
-        let log = db.keyspace("log", KeyspaceCreateOptions::default)?;
+        let db = Database::builder(dir.join("log"))
+            .manual_journal_persist(true)
+            .cache_size(LOG_CACHE_BYTES)
+            .open()?;
+        let log = db.keyspace("log", || {
+            KeyspaceCreateOptions::default().max_memtable_size(LOG_MEMTABLE_BYTES)
+        })?;
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         Ok(LogStore { db, log, meta })
     }

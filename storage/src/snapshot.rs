@@ -11,7 +11,7 @@ use bytes::Bytes;
 use std::collections::VecDeque;
 
 use crate::db::{Db, Keyspace};
-use crate::value::{FixedHasher, HashValue, SetValue, Value, ZSet};
+use crate::value::{CompactBytes, FixedHasher, HashValue, SetValue, Value, ZSet};
 
 const MAGIC: &[u8; 8] = b"FLOTSNP1";
 
@@ -62,14 +62,14 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
         Value::List(list) => {
             out.push(TYPE_LIST);
             put_u64(out, list.len() as u64);
-            for item in list {
+            for item in list.iter() {
                 put_bytes(out, item);
             }
         }
         Value::Hash(hash) => {
             out.push(TYPE_HASH);
             put_u64(out, hash.len() as u64);
-            for (field, value) in hash {
+            for (field, value) in hash.iter() {
                 put_bytes(out, field);
                 put_bytes(out, value);
             }
@@ -77,7 +77,7 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
         Value::Set(set) => {
             out.push(TYPE_SET);
             put_u64(out, set.len() as u64);
-            for member in set {
+            for member in set.iter() {
                 put_bytes(out, member);
             }
         }
@@ -113,9 +113,8 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
         let mut db = Db::new();
         db.set_epoch(reader.u64()?);
         let keys = reader.count()?;
-        db.reserve(keys);
         for _ in 0..keys {
-            let key = reader.bytes()?;
+            let key = reader.slice()?;
             let expire_at_ms = reader.u64()?;
             let version = reader.u64()?;
             let value = decode_value(&mut reader)?;
@@ -132,14 +131,14 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
 fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
     let kind = reader.u8()?;
     Ok(match kind {
-        TYPE_STR => Value::Str(reader.bytes()?),
+        TYPE_STR => Value::Str(CompactBytes::new(reader.slice()?)),
         TYPE_LIST => {
             let count = reader.count()?;
             let mut list = VecDeque::with_capacity(count);
             for _ in 0..count {
                 list.push_back(reader.bytes()?);
             }
-            Value::List(list)
+            Value::List(Box::new(list))
         }
         TYPE_HASH => {
             let count = reader.count()?;
@@ -148,7 +147,7 @@ fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
                 let field = reader.bytes()?;
                 hash.insert(field, reader.bytes()?);
             }
-            Value::Hash(hash)
+            Value::Hash(Box::new(hash))
         }
         TYPE_SET => {
             let count = reader.count()?;
@@ -156,7 +155,7 @@ fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
             for _ in 0..count {
                 set.insert(reader.bytes()?);
             }
-            Value::Set(set)
+            Value::Set(Box::new(set))
         }
         TYPE_ZSET => {
             let count = reader.count()?;
@@ -193,8 +192,8 @@ struct Reader<'a> {
     position: usize,
 }
 
-impl Reader<'_> {
-    fn take(&mut self, len: usize) -> Result<&[u8], SnapshotError> {
+impl<'a> Reader<'a> {
+    fn take(&mut self, len: usize) -> Result<&'a [u8], SnapshotError> {
         let end = self.position.checked_add(len).filter(|end| *end <= self.data.len());
         let end = end.ok_or_else(|| SnapshotError("truncated".into()))?;
         let slice = &self.data[self.position..end];
@@ -221,6 +220,11 @@ impl Reader<'_> {
             return Err(SnapshotError("element count exceeds the image".into()));
         }
         Ok(count)
+    }
+
+    fn slice(&mut self) -> Result<&'a [u8], SnapshotError> {
+        let len = self.u32()? as usize;
+        self.take(len)
     }
 
     fn bytes(&mut self) -> Result<Bytes, SnapshotError> {

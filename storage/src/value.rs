@@ -9,6 +9,8 @@ use bytes::Bytes;
 use indexmap::{IndexMap, IndexSet};
 use std::collections::VecDeque;
 
+pub use crate::compact::CompactBytes;
+
 pub use crate::zset::ZSet;
 
 /// Fixed-seed hasher: deterministic across processes and replicas.
@@ -16,12 +18,15 @@ pub type FixedHasher = foldhash::fast::FixedState;
 pub type HashValue = IndexMap<Bytes, Bytes, FixedHasher>;
 pub type SetValue = IndexSet<Bytes, FixedHasher>;
 
+/// A `Value` is 24 bytes: a string is a `CompactBytes` (inline up to 22 bytes, else one boxed
+/// slice) and the aggregates are boxed, because every key's entry in the map holds one
+/// `Value` inline and most keys hold short strings.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
-    Str(Bytes),
-    List(VecDeque<Bytes>),
-    Hash(HashValue),
-    Set(SetValue),
+    Str(CompactBytes),
+    List(Box<VecDeque<Bytes>>),
+    Hash(Box<HashValue>),
+    Set(Box<SetValue>),
     ZSet(Box<ZSet>),
 }
 
@@ -38,11 +43,11 @@ impl Value {
     }
 
     pub fn new_hash() -> Value {
-        Value::Hash(HashValue::with_hasher(FixedHasher::default()))
+        Value::Hash(Box::new(HashValue::with_hasher(FixedHasher::default())))
     }
 
     pub fn new_set() -> Value {
-        Value::Set(SetValue::with_hasher(FixedHasher::default()))
+        Value::Set(Box::new(SetValue::with_hasher(FixedHasher::default())))
     }
 
     /// True for an aggregate that has become empty (Redis deletes such keys).

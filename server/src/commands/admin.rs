@@ -119,14 +119,24 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             );
         }
         "memory" => {
+            // used_memory is what the allocator hands out (as Redis counts it); the RSS adds
+            // allocator slack, code, stacks and pages not yet returned to the OS.
             let rss = resident_bytes();
+            let allocator = crate::allocator::stats();
+            let used = allocator.allocated_bytes;
+            let peak = crate::allocator::peak_allocated_bytes();
+            let fragmentation = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
             let _ = write!(
                 out,
-                "# Memory\r\nused_memory:{rss}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
-                 used_memory_rss_human:{}\r\nused_memory_peak:{rss}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n\
-                 maxmemory_policy:noeviction\r\nmem_fragmentation_ratio:1.00\r\nmem_allocator:libc\r\n",
+                "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
+                 used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
+                 allocator_resident:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n\
+                 maxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{fragmentation:.2}\r\nmem_allocator:{}\r\n",
+                human_bytes(used),
                 human_bytes(rss),
-                human_bytes(rss),
+                human_bytes(peak),
+                allocator.resident_bytes,
+                crate::allocator::NAME,
             );
         }
         "persistence" => info_persistence(node, out),

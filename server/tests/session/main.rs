@@ -1,6 +1,6 @@
 //! Session behaviour of the real binary over TCP, asserting exact reply bytes: pub/sub in RESP2
 //! and RESP3, keyspace notifications, transactions, protocol errors, connection limits,
-//! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM.
+//! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM, READONLY / READWRITE.
 
 mod support;
 
@@ -556,4 +556,25 @@ fn replication_status_single_node() {
     client.send("LASTSAVE");
     client.expect(b":");
     assert_eq!(client.read_line(), info_field(&persistence, "rdb_last_save_time"));
+}
+
+#[test]
+fn readonly_and_readwrite_switch_a_connection_between_local_and_linearizable_reads() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("READONLY", b"+OK\r\n");
+    client.call("READONLY now", b"-ERR wrong number of arguments for 'readonly' command\r\n");
+    // Writes still go through the log; on a single node local reads see them at once, alone
+    // or pipelined.
+    client.call("SET k v", b"+OK\r\n");
+    client.call("GET k", b"$1\r\nv\r\n");
+    let pipelined = |commands: &[&[&[u8]]]| commands.iter().flat_map(|args| support::request(args)).collect::<Vec<u8>>();
+    client.send_raw(&pipelined(&[&[b"GET", b"k"], &[b"EXISTS", b"k"], &[b"GET", b"missing"]]));
+    client.expect(b"$1\r\nv\r\n:1\r\n$-1\r\n");
+    client.call("READWRITE", b"+OK\r\n");
+    client.send_raw(&pipelined(&[&[b"GET", b"k"], &[b"STRLEN", b"k"]]));
+    client.expect(b"$1\r\nv\r\n:1\r\n");
+    client.call("READONLY", b"+OK\r\n");
+    client.call("RESET", b"+RESET\r\n");
+    client.call("GET k", b"$1\r\nv\r\n");
 }

@@ -5,7 +5,7 @@
 //! they touch (at most `STRING_LEN_MAX` bytes). Replies, errors and notifications are Redis
 //! 7.2's, including its order of checks.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use flotilla_protocol::Reply;
 
 use crate::args::{is, parse_i64};
@@ -13,7 +13,7 @@ use crate::commands::strings::{add_string, expire_if_needed, get_string, modify_
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::table::{CommandSpec, Flags, Handler};
-use crate::value::{stored, Value};
+use crate::value::{stored, CompactBytes, Value};
 
 /// A bit offset as SETBIT, GETBIT and BITFIELD take it: non-negative and inside the string
 /// size limit. With `unit` (BITFIELD), `#n` means `n * unit`.
@@ -55,7 +55,7 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (old, grows) = match get_string(ctx, key) {
         Err(reply) => return reply,
         Ok(None) => {
-            add_string(ctx, key, Bytes::from(vec![0u8; byte + 1]));
+            add_string(ctx, key, CompactBytes::from(vec![0u8; byte + 1]));
             (false, true)
         }
         Ok(Some(value)) => (bit_at(value, offset), value.len() <= byte),
@@ -302,7 +302,7 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     for key in &args[3..] {
         expire_if_needed(ctx, key);
         match get_string(ctx, key) {
-            Ok(value) => sources.push(value.cloned().unwrap_or_default()),
+            Ok(value) => sources.push(value.map(CompactBytes::to_bytes).unwrap_or_default()),
             Err(reply) => return reply,
         }
     }
@@ -332,7 +332,7 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if !exists {
         ctx.notify(class::NEW, "new", &key);
     }
-    ctx.db().insert(key.clone(), Value::Str(Bytes::from(result)));
+    ctx.db().insert(&key, Value::Str(CompactBytes::from(result)));
     ctx.notify(class::STRING, "set", &key);
     Reply::Int(len as i64)
 }
@@ -599,11 +599,11 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_command: bool) -> R
         Err(reply) => return reply,
         Ok(Some(_)) => false,
         Ok(None) => {
-            add_string(ctx, key, Bytes::from(vec![0u8; needed]));
+            add_string(ctx, key, CompactBytes::from(vec![0u8; needed]));
             true
         }
     };
-    let (replies, changes) = modify_string(ctx, key, |buffer: &mut BytesMut| {
+    let (replies, changes) = modify_string(ctx, key, |buffer: &mut Vec<u8>| {
         let grown = buffer.len() < needed;
         if grown {
             buffer.resize(needed, 0);

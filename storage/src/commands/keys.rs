@@ -184,7 +184,7 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(slot) = db.get_slot(source, now_ms) else {
         return Reply::Int(0);
     };
-    let (value, expire_at_ms) = (slot.value.clone(), slot.expire_at_ms());
+    let (value, expire_at_ms) = (slot.value.clone(), db.expire_at(source, now_ms).flatten());
 
     let index = ctx.index;
     let destination = &mut ctx.keyspace.dbs[target_db];
@@ -403,7 +403,7 @@ fn keys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .db_ref()
         .keys(ctx.now_ms)
         .filter(|key| all || glob::matches(pattern, key, false))
-        .map(|key| Reply::Bulk(key.clone()))
+        .map(|key| Reply::Bulk(key.to_bytes()))
         .collect();
     Reply::Array(matched)
 }
@@ -481,7 +481,7 @@ fn scan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         if type_name.is_some_and(|name| !is(name, slot.value.type_name())) {
             continue;
         }
-        found.push(Reply::Bulk(key.clone()));
+        found.push(Reply::Bulk(key.to_bytes()));
     }
     Reply::Array(vec![Reply::bulk_string(next.to_string()), Reply::Array(found)])
 }
@@ -500,7 +500,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         let db = ctx.db_ref();
         if let Some((key, _)) = db.get_index(position) {
             if db.contains(key, now_ms) {
-                return Reply::Bulk(key.clone());
+                return Reply::Bulk(key.to_bytes());
             }
         }
     }
@@ -510,7 +510,7 @@ fn randomkey(ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
     }
     let choice = ctx.random_below(live);
     match ctx.db_ref().keys(now_ms).nth(choice) {
-        Some(key) => Reply::Bulk(key.clone()),
+        Some(key) => Reply::Bulk(key.to_bytes()),
         None => Reply::Nil,
     }
 }
@@ -673,7 +673,7 @@ fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], element: &Bytes) -> Option<Bytes
     key.extend_from_slice(element);
     key.extend_from_slice(postfix);
     match (ctx.db_ref().get(&key, ctx.now_ms)?, field) {
-        (Value::Str(text), None) => Some(text.clone()),
+        (Value::Str(text), None) => Some(text.to_bytes()),
         (Value::Hash(hash), Some(field)) => hash.get(field).cloned(),
         _ => None,
     }
@@ -896,7 +896,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         let db = ctx.db();
         db.expire_if_needed(&store_key, now_ms);
         let existed = db.contains(&store_key, now_ms);
-        db.insert(store_key.clone(), Value::List(list));
+        db.insert(store_key.clone(), Value::List(Box::new(list)));
         if !existed {
             ctx.notify(class::NEW, "new", &store_key);
         }
@@ -1577,7 +1577,7 @@ mod tests {
         let mut t = harness();
         t.machine.keyspace.dbs[0].insert(
             Bytes::from_static(b"l"),
-            Value::List(vec![Bytes::from_static(b"x")].into()),
+            Value::List(Box::new(vec![Bytes::from_static(b"x")].into())),
         );
         run(&mut t, &["MOVE", "l", "2"]);
         assert!(t.events.contains(&Event::Ready {
@@ -1835,7 +1835,7 @@ mod tests {
         run(&mut t, &["SET", "s1", "v"]);
         t.machine.keyspace.dbs[0].insert(
             Bytes::from_static(b"l1"),
-            Value::List(vec![Bytes::from_static(b"x")].into()),
+            Value::List(Box::new(vec![Bytes::from_static(b"x")].into())),
         );
         assert_eq!(run(&mut t, &["SCAN", "0", "MATCH", "s*"]), "[$0, [$s1]]");
         assert_eq!(run(&mut t, &["SCAN", "0", "TYPE", "LIST"]), "[$0, [$l1]]");
@@ -1975,7 +1975,7 @@ mod tests {
             .map(|i| Bytes::copy_from_slice(i.as_bytes()))
             .collect();
         t.machine.keyspace.dbs[t.db as usize]
-            .insert(Bytes::copy_from_slice(key.as_bytes()), Value::List(list));
+            .insert(Bytes::copy_from_slice(key.as_bytes()), Value::List(Box::new(list)));
     }
 
     #[test]
@@ -2126,16 +2126,16 @@ mod tests {
     fn object_encoding_follows_content() {
         let mut t = harness();
         let limits = EncodingLimits::default();
-        let text = |s: &str| Value::Str(Bytes::copy_from_slice(s.as_bytes()));
+        let text = |s: &str| Value::Str(s.as_bytes().into());
         assert_eq!(encoding_name(&text("12345"), &limits), "int");
         assert_eq!(encoding_name(&text("-12345"), &limits), "int");
         assert_eq!(encoding_name(&text("012"), &limits), "embstr");
         assert_eq!(encoding_name(&text(&"a".repeat(44)), &limits), "embstr");
         assert_eq!(encoding_name(&text(&"a".repeat(45)), &limits), "raw");
         let bytes = |s: String| Bytes::from(s);
-        let list = Value::List((0..10).map(|i| bytes(i.to_string())).collect());
+        let list = Value::List(Box::new((0..10).map(|i| bytes(i.to_string())).collect()));
         assert_eq!(encoding_name(&list, &limits), "listpack");
-        let list = Value::List((0..2).map(|_| bytes("x".repeat(5000))).collect());
+        let list = Value::List(Box::new((0..2).map(|_| bytes("x".repeat(5000))).collect()));
         assert_eq!(encoding_name(&list, &limits), "quicklist");
         let mut set = Value::new_set();
         if let Value::Set(members) = &mut set {

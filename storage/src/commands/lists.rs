@@ -91,7 +91,7 @@ fn list_or_create<'c>(ctx: &'c mut Ctx, key: &Bytes) -> &'c mut List {
     let now_ms = ctx.now_ms;
     // get_mut also clears an expired key of that name (and reports it expired).
     if ctx.db().get_mut(key, now_ms).is_none() {
-        ctx.db().insert(stored(key), Value::List(List::new()));
+        ctx.db().insert(stored(key), Value::List(Box::default()));
     }
     list_mut(ctx, key)
 }

@@ -319,7 +319,7 @@ fn store(ctx: &mut Ctx, destination: &Bytes, members: SetValue, event: &'static 
         return Reply::Int(0);
     }
     // Members are clones of stored members, never of arguments: no copy needed.
-    ctx.db().insert(stored(destination), Value::Set(members));
+    ctx.db().insert(stored(destination), Value::Set(Box::new(members)));
     ctx.notify(class::SET, event, destination);
     Reply::Int(len)
 }

@@ -8,14 +8,14 @@
 
 pub(crate) mod long_double;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use flotilla_protocol::Reply;
 
 use crate::args::{is, parse_i64};
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::table::{CommandSpec, Flags, Handler};
-use crate::value::{stored, Value};
+use crate::value::{stored, CompactBytes, Value};
 
 use long_double::LongDouble;
 
@@ -26,7 +26,7 @@ pub const STRING_LEN_MAX: u64 = 512 * 1024 * 1024;
 // Shared helpers
 
 /// The string at `key`: `Ok(None)` if absent, `Err(WRONGTYPE)` if another type.
-pub fn get_string<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c Bytes>, Reply> {
+pub fn get_string<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c CompactBytes>, Reply> {
     match ctx.db_ref().get(key, ctx.now_ms) {
         None => Ok(None),
         Some(Value::Str(bytes)) => Ok(Some(bytes)),
@@ -39,10 +39,10 @@ pub fn get_string<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c Bytes>, Rep
 /// Returns whether the key exists afterwards.
 pub fn expire_if_needed(ctx: &mut Ctx, key: &[u8]) -> bool {
     let now_ms = ctx.now_ms;
-    // `get_slot(key, 0)` sees the key whatever its expiry.
-    match ctx.db_ref().get_slot(key, 0) {
+    // `expire_at(key, 0)` sees the key whatever its expiry.
+    match ctx.db_ref().expire_at(key, 0) {
         None => false,
-        Some(slot) if slot.expire_at_ms().is_some_and(|at| at <= now_ms) => {
+        Some(Some(at)) if at <= now_ms => {
             ctx.db().remove(key, now_ms);
             ctx.flush_expired();
             false
@@ -56,32 +56,34 @@ pub fn too_long(len: u64, extra: u64) -> bool {
     len.checked_add(extra).is_none_or(|total| total > STRING_LEN_MAX)
 }
 
-/// Runs `change` on the string at `key` (which must exist and be a string), in place when
-/// nothing else shares its bytes. Stamps the key as changed.
-pub fn modify_string<R>(ctx: &mut Ctx, key: &[u8], change: impl FnOnce(&mut BytesMut) -> R) -> R {
+/// Runs `change` on the string at `key` (which must exist and be a string), in place: a
+/// boxed string becomes a `Vec` and back without copying, and when it grows, jemalloc's
+/// geometric size classes let most reallocations stay in place (APPEND stays amortized
+/// linear). Stamps the key as changed.
+pub fn modify_string<R>(ctx: &mut Ctx, key: &[u8], change: impl FnOnce(&mut Vec<u8>) -> R) -> R {
     let now_ms = ctx.now_ms;
     let Some(Value::Str(bytes)) = ctx.db().get_mut(key, now_ms) else {
         panic!("modify_string on a missing or non-string key");
     };
-    let mut buffer = match std::mem::take(bytes).try_into_mut() {
-        Ok(buffer) => buffer,
-        Err(shared) => BytesMut::from(&shared[..]),
+    let mut buffer = match std::mem::take(bytes) {
+        CompactBytes::Heap(boxed) => boxed.into_vec(),
+        inline => inline.to_vec(),
     };
     let result = change(&mut buffer);
-    *bytes = buffer.freeze();
+    *bytes = CompactBytes::from(buffer);
     result
 }
 
 /// Stores a new string under `key`, which does not exist: emits `new` as Redis does when a
 /// key is added.
-pub fn add_string(ctx: &mut Ctx, key: &Bytes, value: Bytes) {
+pub fn add_string(ctx: &mut Ctx, key: &Bytes, value: CompactBytes) {
     let key = stored(key);
     ctx.db().insert(key.clone(), Value::Str(value));
     ctx.notify(class::NEW, "new", &key);
 }
 
 /// Replaces the value of an existing string key, keeping its TTL (Redis's dbReplaceValue).
-fn replace_string(ctx: &mut Ctx, key: &[u8], value: Bytes) {
+fn replace_string(ctx: &mut Ctx, key: &[u8], value: CompactBytes) {
     let now_ms = ctx.now_ms;
     if let Some(slot) = ctx.db().get_mut(key, now_ms) {
         *slot = Value::Str(value);
@@ -209,7 +211,7 @@ fn set_generic(ctx: &mut Ctx, request: SetRequest) -> Reply {
     let found = expire_if_needed(ctx, key);
     let old = if request.get {
         match get_string(ctx, key) {
-            Ok(old) => Some(old.cloned()),
+            Ok(old) => Some(old.map(CompactBytes::to_bytes)),
             Err(reply) => return reply,
         }
     } else {
@@ -222,7 +224,7 @@ fn set_generic(ctx: &mut Ctx, request: SetRequest) -> Reply {
         };
     }
     let stored_key = stored(key);
-    let value = Value::Str(stored(request.value));
+    let value = Value::Str(CompactBytes::new(request.value));
     if !found {
         ctx.notify(class::NEW, "new", &stored_key);
     }
@@ -247,7 +249,7 @@ fn set_generic(ctx: &mut Ctx, request: SetRequest) -> Reply {
 
 fn get(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match get_string(ctx, &args[1]) {
-        Ok(value) => bulk_or_nil(value.cloned()),
+        Ok(value) => bulk_or_nil(value.map(CompactBytes::to_bytes)),
         Err(reply) => reply,
     }
 }
@@ -337,7 +339,7 @@ fn getex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     expire_if_needed(ctx, key);
     let value = match get_string(ctx, key) {
-        Ok(Some(value)) => value.clone(),
+        Ok(Some(value)) => value.to_bytes(),
         Ok(None) => return Reply::Nil,
         Err(reply) => return reply,
     };
@@ -373,7 +375,7 @@ fn getdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let key = &args[1];
     expire_if_needed(ctx, key);
     let value = match get_string(ctx, key) {
-        Ok(Some(value)) => value.clone(),
+        Ok(Some(value)) => value.to_bytes(),
         Ok(None) => return Reply::Nil,
         Err(reply) => return reply,
     };
@@ -405,7 +407,7 @@ fn mget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         args[1..]
             .iter()
             .map(|key| match ctx.db_ref().get(key, ctx.now_ms) {
-                Some(Value::Str(value)) => Reply::Bulk(value.clone()),
+                Some(Value::Str(value)) => Reply::Bulk(value.to_bytes()),
                 _ => Reply::Nil,
             })
             .collect(),
@@ -429,7 +431,7 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         if !expire_if_needed(ctx, &key) {
             ctx.notify(class::NEW, "new", &key);
         }
-        ctx.db().insert(key.clone(), Value::Str(stored(&pair[1])));
+        ctx.db().insert(&key, Value::Str(CompactBytes::new(&pair[1])));
         ctx.notify(class::STRING, "set", &key);
     }
     if nx {
@@ -463,9 +465,9 @@ fn incr_by(ctx: &mut Ctx, key: &Bytes, increment: i64) -> Reply {
     };
     let text = crate::args::bytes_of_i64(value);
     if current.is_some() {
-        replace_string(ctx, key, text);
+        replace_string(ctx, key, CompactBytes::new(&text));
     } else {
-        add_string(ctx, key, text);
+        add_string(ctx, key, CompactBytes::new(&text));
     }
     ctx.notify(class::STRING, "incrby", key);
     Reply::Int(value)
@@ -510,9 +512,9 @@ fn incrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let text = Bytes::from(sum.to_human_string());
     if exists {
-        replace_string(ctx, key, text.clone());
+        replace_string(ctx, key, CompactBytes::new(&text));
     } else {
-        add_string(ctx, key, text.clone());
+        add_string(ctx, key, CompactBytes::new(&text));
     }
     ctx.notify(class::STRING, "incrbyfloat", key);
     Reply::Bulk(text)
@@ -524,7 +526,7 @@ fn append(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let total = match get_string(ctx, key) {
         Err(reply) => return reply,
         Ok(None) => {
-            add_string(ctx, key, stored(suffix));
+            add_string(ctx, key, CompactBytes::new(suffix));
             suffix.len()
         }
         Ok(Some(value)) => {
@@ -576,7 +578,7 @@ fn getrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if len == 0 || start > end {
         return Reply::Bulk(Bytes::new());
     }
-    Reply::Bulk(value.slice(start as usize..=end as usize))
+    Reply::Bulk(Bytes::copy_from_slice(&value[start as usize..=end as usize]))
 }
 
 /// SETRANGE key offset value: overwrites from `offset`, zero-padding as needed.
@@ -599,9 +601,9 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             if too_long(offset, patch.len() as u64) {
                 return Reply::error(errors::STRING_TOO_LONG);
             }
-            let mut value = BytesMut::zeroed(offset as usize + patch.len());
+            let mut value = vec![0u8; offset as usize + patch.len()];
             value[offset as usize..].copy_from_slice(patch);
-            add_string(ctx, key, value.freeze());
+            add_string(ctx, key, CompactBytes::from(value));
         }
         Ok(Some(value)) => {
             if patch.is_empty() {
@@ -628,7 +630,10 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// LCS key1 key2 [LEN] [IDX] [MINMATCHLEN len] [WITHMATCHLEN]
 fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (a, b) = match (get_string(ctx, &args[1]), get_string(ctx, &args[2])) {
-        (Ok(a), Ok(b)) => (a.cloned().unwrap_or_default(), b.cloned().unwrap_or_default()),
+        (Ok(a), Ok(b)) => (
+            a.map(CompactBytes::to_bytes).unwrap_or_default(),
+            b.map(CompactBytes::to_bytes).unwrap_or_default(),
+        ),
         _ => return Reply::error(errors::LCS_WRONG_TYPE),
     };
     let (mut want_len, mut want_idx, mut with_match_len) = (false, false, false);

@@ -2391,7 +2391,7 @@ mod tests {
         let mut set = SetValue::with_hasher(FixedHasher::default());
         set.insert(Bytes::from("x"));
         set.insert(Bytes::from("w"));
-        t.machine.keyspace.dbs[0].insert(Bytes::from("s"), Value::Set(set));
+        t.machine.keyspace.dbs[0].insert(Bytes::from("s"), Value::Set(Box::new(set)));
         // Plain sets take part with score 1 (times their weight).
         assert_eq!(
             run(&mut t, &["ZUNION", "2", "a", "s", "WEIGHTS", "1", "5", "WITHSCORES"]),

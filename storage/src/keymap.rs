@@ -1,0 +1,193 @@
+//! `KeyMap`: the insertion-ordered map from key to slot that holds a database's keys.
+//!
+//! It behaves as `IndexMap` does for everything the keyspace relies on (see the determinism
+//! rules in docs/ARCHITECTURE.md): entries sit in a `Vec` in insertion order, a replaced
+//! value keeps its position, and `swap_remove` moves the last entry into the hole. It exists
+//! because the keyspace is the one map with millions of entries, where IndexMap's general
+//! layout cost memory per key:
+//! - IndexMap stores each entry's 8-byte hash; here the hash is recomputed from the key when
+//!   the index table grows (foldhash over a short key is cheap);
+//! - its index table holds `usize` positions; here `u32` (a shard holds fewer than 2^32 keys);
+//! - it grows its entry `Vec` to the index table's capacity (up to 1.75x the keys); here the
+//!   `Vec` grows on its own (doubling), so at most 2x and usually far less is allocated.
+
+use hashbrown::HashTable;
+use std::hash::BuildHasher;
+
+use crate::compact::CompactBytes;
+use crate::value::FixedHasher;
+
+#[derive(Clone)]
+pub struct KeyMap<V> {
+    entries: Vec<(CompactBytes, V)>,
+    /// Positions in `entries`, hashed by their key.
+    indices: HashTable<u32>,
+    hasher: FixedHasher,
+}
+
+impl<V> Default for KeyMap<V> {
+    fn default() -> Self {
+        KeyMap { entries: Vec::new(), indices: HashTable::new(), hasher: FixedHasher::default() }
+    }
+}
+
+impl<V> KeyMap<V> {
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub fn clear(&mut self) {
+        self.entries.clear();
+        self.indices.clear();
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn position(&self, key: &[u8]) -> Option<usize> {
+        let entries = &self.entries;
+        self.indices
+            .find(self.hash(key), |&position| entries[position as usize].0.as_slice() == key)
+            .map(|&position| position as usize)
+    }
+
+    pub fn get(&self, key: &[u8]) -> Option<&V> {
+        self.position(key).map(|position| &self.entries[position].1)
+    }
+
+    pub fn get_mut(&mut self, key: &[u8]) -> Option<&mut V> {
+        let position = self.position(key)?;
+        Some(&mut self.entries[position].1)
+    }
+
+    /// The stored key and its value.
+    pub fn get_key_value(&self, key: &[u8]) -> Option<(&CompactBytes, &V)> {
+        self.position(key).map(|position| {
+            let (key, value) = &self.entries[position];
+            (key, value)
+        })
+    }
+
+    /// Inserts or replaces; a replaced value keeps its position. Returns the old value.
+    pub fn insert(&mut self, key: CompactBytes, value: V) -> Option<V> {
+        if let Some(position) = self.position(&key) {
+            return Some(std::mem::replace(&mut self.entries[position].1, value));
+        }
+        let position = u32::try_from(self.entries.len()).expect("fewer than 2^32 keys per database");
+        let hash = self.hash(&key);
+        let Self { entries, indices, hasher } = self;
+        indices.insert_unique(hash, position, |&position| {
+            hasher.hash_one(entries[position as usize].0.as_slice())
+        });
+        entries.push((key, value));
+        None
+    }
+
+    /// Removes `key`; the last entry takes its position.
+    pub fn swap_remove_entry(&mut self, key: &[u8]) -> Option<(CompactBytes, V)> {
+        let hash = self.hash(key);
+        let Self { entries, indices, hasher } = self;
+        let found = indices
+            .find_entry(hash, |&position| entries[position as usize].0.as_slice() == key)
+            .ok()?;
+        let (position, _) = found.remove();
+        let position = position as usize;
+        let last = entries.len() - 1;
+        if position != last {
+            let moved_hash = hasher.hash_one(entries[last].0.as_slice());
+            let moved = indices
+                .find_mut(moved_hash, |&index| index as usize == last)
+                .expect("every entry is indexed");
+            *moved = position as u32;
+        }
+        Some(entries.swap_remove(position))
+    }
+
+    /// Entry by position (`0..len()`), for SCAN and random picks.
+    pub fn get_index(&self, position: usize) -> Option<(&CompactBytes, &V)> {
+        self.entries.get(position).map(|(key, value)| (key, value))
+    }
+
+    /// Entries in map order.
+    pub fn iter(&self) -> impl Iterator<Item = (&CompactBytes, &V)> {
+        self.entries.iter().map(|(key, value)| (key, value))
+    }
+}
+
+/// Equal as maps (same keys, equal values), whatever the order, as `IndexMap`'s equality.
+impl<V: PartialEq> PartialEq for KeyMap<V> {
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self.iter().all(|(key, value)| other.get(key) == Some(value))
+    }
+}
+
+impl<V: std::fmt::Debug> std::fmt::Debug for KeyMap<V> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_map().entries(self.iter()).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &str) -> CompactBytes {
+        CompactBytes::new(text.as_bytes())
+    }
+
+    fn order(map: &KeyMap<u32>) -> Vec<(Vec<u8>, u32)> {
+        map.iter().map(|(k, v)| (k.to_vec(), *v)).collect()
+    }
+
+    #[test]
+    fn keeps_insertion_order_and_swap_removes_as_indexmap() {
+        let mut map = KeyMap::default();
+        let mut reference: indexmap::IndexMap<Vec<u8>, u32> = indexmap::IndexMap::new();
+        // A long key (boxed) among short ones, replacements and removals from every position.
+        let names: Vec<String> = (0..200).map(|i| if i % 7 == 0 { format!("{i:040}") } else { i.to_string() }).collect();
+        for (step, name) in names.iter().enumerate() {
+            assert_eq!(map.insert(key(name), step as u32), reference.insert(name.as_bytes().to_vec(), step as u32));
+        }
+        for step in 0..400u32 {
+            let name = &names[(step as usize * 37) % names.len()];
+            if step % 3 == 0 {
+                assert_eq!(
+                    map.swap_remove_entry(name.as_bytes()).map(|(k, v)| (k.to_vec(), v)),
+                    reference.swap_remove_entry(name.as_bytes())
+                );
+            } else {
+                assert_eq!(map.insert(key(name), step), reference.insert(name.as_bytes().to_vec(), step));
+            }
+        }
+        let expected: Vec<(Vec<u8>, u32)> = reference.iter().map(|(k, v)| (k.clone(), *v)).collect();
+        assert_eq!(order(&map), expected);
+        assert_eq!(map.len(), reference.len());
+        for (position, (k, v)) in reference.iter().enumerate() {
+            assert_eq!(map.get(k), Some(v));
+            assert_eq!(map.get_index(position).map(|(k, v)| (k.to_vec(), *v)), Some((k.clone(), *v)));
+        }
+        assert_eq!(map.get(b"absent"), None);
+        assert!(map.swap_remove_entry(b"absent").is_none());
+    }
+
+    #[test]
+    fn equality_ignores_order_and_clear_empties() {
+        let mut a = KeyMap::default();
+        let mut b = KeyMap::default();
+        a.insert(key("x"), 1);
+        a.insert(key("y"), 2);
+        b.insert(key("y"), 2);
+        b.insert(key("x"), 1);
+        assert_eq!(a, b);
+        *b.get_mut(b"x").unwrap() = 3;
+        assert_ne!(a, b);
+        a.clear();
+        assert!(a.is_empty() && a.get(b"x").is_none());
+    }
+}
