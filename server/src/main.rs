@@ -122,6 +122,9 @@ async fn run(args: Args) -> i32 {
         }
     }
     tracing::info!("shutting down");
+    // A snapshot now makes the next start load it instead of replaying the log.
+    crate::raft::machine::snapshot_before_exit(&node.group.raft, &node.group.store, Duration::from_secs(60))
+        .await;
     // Let the SHUTDOWN reply and in-flight writes reach their clients.
     tokio::time::sleep(Duration::from_millis(20)).await;
     0

@@ -134,7 +134,9 @@ impl Node {
                 node.publish_events(events);
             }
         });
-        let machine = MachineStore::open(log_store.clone(), DATA_GROUP, sink)
+        let snapshots = flotilla_storage::snapshot_file::SnapshotDir::open(&args.dir)
+            .map_err(|e| format!("cannot open the snapshot directory: {e}"))?;
+        let machine = MachineStore::open(log_store.clone(), snapshots, DATA_GROUP, sink)
             .map_err(|e| format!("cannot load snapshot: {e}"))?;
         let log = crate::raft::log::GroupLog::new(log_store.clone(), DATA_GROUP, syncer);
         let factory = NetworkFactory {
@@ -144,6 +146,7 @@ impl Node {
         let raft = crate::raft::Raft::new(me, crate::raft::config(), factory, log, machine.clone())
             .await
             .map_err(|e| format!("cannot start raft: {e}"))?;
+        crate::raft::machine::run_snapshot_policy(raft.clone(), &machine);
         let group = Group::new(raft.clone(), machine, clock.clone());
 
         let settings = Settings::from_args(&args);
@@ -224,7 +227,7 @@ impl Node {
                 let request: crate::commands::replication::WaitRequest = network::decode(&payload)?;
                 Ok(network::encode(&self.serve_forwarded_wait(request).await).to_vec())
             }
-            _ => network::serve_rpc(&self.group.raft, rpc_kind, &payload).await,
+            _ => network::serve_rpc(&self.group.raft, &self.group.store, rpc_kind, &payload).await,
         }
     }
 

@@ -17,6 +17,7 @@ pub mod log_store;
 pub mod machine;
 pub mod scan;
 pub mod snapshot;
+pub mod snapshot_file;
 pub mod table;
 pub mod testing;
 pub mod value;

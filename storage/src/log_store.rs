@@ -1,5 +1,6 @@
-//! The node's durable log: one fjall database holds the Raft logs, votes and snapshots of
-//! every group on this node, so one fsync commits the appends of all groups (group commit).
+//! The node's durable log: one fjall database holds the Raft logs and votes of every group on
+//! this node, so one fsync commits the appends of all groups (group commit). Snapshots are
+//! files (`snapshot_file.rs`).
 //!
 //! The store deals in bytes: it does not know Raft's types. Every record carries a crc32 of
 //! its payload; a record whose checksum does not match is reported as corruption, never
@@ -41,6 +42,7 @@ pub mod meta {
     pub const VOTE: u8 = 1;
     pub const COMMITTED: u8 = 2;
     pub const PURGED: u8 = 3;
+    /// Snapshots as data dirs from before snapshot files kept them: read once, then deleted.
     pub const SNAPSHOT: u8 = 4;
     pub const SNAPSHOT_META: u8 = 5;
 }

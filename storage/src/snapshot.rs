@@ -112,7 +112,7 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
     for db_index in 0..db_count {
         let mut db = Db::new();
         db.set_epoch(reader.u64()?);
-        let keys = reader.u64()?;
+        let keys = reader.count()?;
         for _ in 0..keys {
             let key = reader.slice()?;
             let expire_at_ms = reader.u64()?;

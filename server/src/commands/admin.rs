@@ -784,6 +784,21 @@ fn time(session: &mut Session, _args: &[Bytes]) -> Reply {
     ])
 }
 
+/// BGSAVE [SCHEDULE]: takes a Raft snapshot of the shard in the background (the log behind it
+/// is then truncated); INFO flotilla_raft shows it when done.
+fn bgsave(session: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() > 2 || args.get(1).is_some_and(|arg| !is(arg, "SCHEDULE")) {
+        return Reply::error(errors::SYNTAX);
+    }
+    let raft = session.node.group.raft.clone();
+    tokio::spawn(async move {
+        if let Err(error) = raft.trigger().snapshot().await {
+            tracing::warn!(%error, "BGSAVE");
+        }
+    });
+    Reply::Simple("Background saving started".into())
+}
+
 fn lastsave(session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::Int(last_save_unix_s(&session.node) as i64)
 }
@@ -1027,6 +1042,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Returns the Unix timestamp of the last successful save to disk.",
         ..CommandSpec::base("lastsave", 1, Handler::Server)
     },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "1.0.0",
+        summary: "Asynchronously saves the database(s) to disk.",
+        syntax: "[SCHEDULE]",
+        ..CommandSpec::base("bgsave", -1, Handler::Server)
+    },
 ];
 
 pub const HANDLERS: &[(&str, ServerFn)] = &[
@@ -1053,4 +1077,5 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("memory|help", memory_help),
     ("time", time),
     ("lastsave", lastsave),
+    ("bgsave", bgsave),
 ];

@@ -2,21 +2,29 @@
 //!
 //! Applying an entry runs its ops and hands each client its replies through openraft's
 //! responder; the events the entry produced (keyspace notifications, keys blocked clients
-//! wait on) go to the node's event sink after the shard lock is released. Snapshots are the
-//! shard's serialized state (`flotilla_storage::snapshot`), kept in the node's log store so a
-//! restart loads the snapshot and replays only the log after it.
+//! wait on) go to the node's event sink after the shard lock is released.
+//!
+//! Snapshots are the shard's serialized state (`flotilla_storage::snapshot`) in one file per
+//! group (`flotilla_storage::snapshot_file`: written to a temp file, fsynced, renamed), so a
+//! restart loads the snapshot and replays only the log after it. A snapshot is taken when the
+//! ops applied since the last one reach the last snapshot's key count (at least
+//! `SNAPSHOT_MIN_OPS`), like Redis's auto-aof-rewrite-percentage 100, and on a clean shutdown.
 
 use flotilla_storage::log_store::{meta, LogStore};
+use flotilla_storage::snapshot_file::{SnapshotDir, SnapshotFile};
 use flotilla_storage::{Event, StateMachine};
 use futures::{Stream, TryStreamExt};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::async_runtime::WatchReceiver;
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::{EntryPayload, RaftSnapshotBuilder};
 use parking_lot::Mutex;
-use std::io::{self, Cursor};
+use std::io;
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Notify;
 
-use super::{GroupId, Response, TypeConfig};
+use super::{GroupId, Response, TypeConfig, SNAPSHOT_MIN_OPS};
 
 pub type EventSink = Arc<dyn Fn(&[Event]) + Send + Sync>;
 
@@ -24,6 +32,21 @@ pub struct Shard {
     pub machine: StateMachine,
     pub last_applied: Option<LogIdOf<TypeConfig>>,
     pub membership: StoredMembershipOf<TypeConfig>,
+    /// Ops applied since the last snapshot, and the key count of that snapshot: the policy's
+    /// inputs.
+    ops_since_snapshot: u64,
+    keys_at_snapshot: u64,
+}
+
+impl Shard {
+    fn key_count(&self) -> u64 {
+        self.machine.keyspace.dbs.iter().map(|db| db.len() as u64).sum()
+    }
+
+    fn snapshot_taken(&mut self) {
+        self.ops_since_snapshot = 0;
+        self.keys_at_snapshot = self.key_count();
+    }
 }
 
 /// Snapshots written by this process (INFO persistence, LASTSAVE).
@@ -39,48 +62,102 @@ pub struct MachineStore {
     pub shard: Arc<Mutex<Shard>>,
     pub saves: Arc<Saves>,
     store: LogStore,
-    group: GroupId,
+    pub snapshots: SnapshotDir,
+    pub group: GroupId,
     events: EventSink,
+    /// Signalled when the snapshot policy wants a snapshot (see `run_snapshot_policy`).
+    snapshot_wanted: Arc<Notify>,
+    /// The snapshot transfer this follower is receiving, if any (see `network.rs`).
+    pub incoming: Arc<tokio::sync::Mutex<Option<super::network::Incoming>>>,
+}
+
+fn invalid(error: impl std::fmt::Display) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, error.to_string())
 }
 
 impl MachineStore {
     /// Opens the group's state: the last snapshot if there is one, else empty.
-    pub fn open(store: LogStore, group: GroupId, events: EventSink) -> io::Result<MachineStore> {
+    pub fn open(
+        store: LogStore,
+        snapshots: SnapshotDir,
+        group: GroupId,
+        events: EventSink,
+    ) -> io::Result<MachineStore> {
         let mut shard = Shard {
             machine: StateMachine::new(),
             last_applied: None,
             membership: StoredMembershipOf::<TypeConfig>::default(),
+            ops_since_snapshot: 0,
+            keys_at_snapshot: 0,
         };
-        if let (Some(meta_bytes), Some(data)) = (
-            store.get_meta(group, meta::SNAPSHOT_META, b"")?,
-            store.get_meta(group, meta::SNAPSHOT, b"")?,
-        ) {
-            let snapshot_meta: SnapshotMetaOf<TypeConfig> = decode(&meta_bytes)?;
-            shard.machine =
-                StateMachine::restore(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-            shard.last_applied = snapshot_meta.last_log_id.clone();
+        let started = crate::clock::instant();
+        let from_file = match snapshots.current(group)? {
+            Some(mut file) => Some(file.read_verified()?),
+            None => None,
+        };
+        // Data dirs from before snapshot files kept the snapshot in the log store.
+        let from_log_store = match from_file {
+            Some(_) => None,
+            None => match (
+                store.get_meta(group, meta::SNAPSHOT_META, b"")?,
+                store.get_meta(group, meta::SNAPSHOT, b"")?,
+            ) {
+                (Some(meta_bytes), Some(image)) => Some((meta_bytes, image)),
+                _ => None,
+            },
+        };
+        let loaded = match (&from_file, &from_log_store) {
+            (Some(verified), _) => Some((verified.meta(), verified.image())),
+            (None, Some((meta_bytes, image))) => Some((&meta_bytes[..], &image[..])),
+            (None, None) => None,
+        };
+        let read_ms = started.elapsed().as_millis();
+        if let Some((meta_bytes, image)) = loaded {
+            let snapshot_meta: SnapshotMetaOf<TypeConfig> = decode(meta_bytes)?;
+            shard.machine = StateMachine::restore(image).map_err(invalid)?;
+            shard.last_applied = snapshot_meta.last_log_id;
             shard.membership = snapshot_meta.last_membership.clone();
+            shard.snapshot_taken();
+            tracing::info!(
+                group,
+                bytes = image.len(),
+                keys = shard.keys_at_snapshot,
+                read_ms,
+                total_ms = started.elapsed().as_millis() as u64,
+                "snapshot loaded"
+            );
         }
         Ok(MachineStore {
             shard: Arc::new(Mutex::new(shard)),
             saves: Arc::default(),
             store,
+            snapshots,
             group,
             events,
+            snapshot_wanted: Arc::new(Notify::new()),
+            incoming: Arc::default(),
         })
     }
 
-    fn save_snapshot(&self, snapshot_meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> io::Result<()> {
-        self.store.put_meta(self.group, meta::SNAPSHOT, b"", data)?;
-        self.store
-            .put_meta(self.group, meta::SNAPSHOT_META, b"", &encode(snapshot_meta)?)?;
-        self.store.sync()?;
+    /// Writes the snapshot file; once it is durable, drops a snapshot left in the log store by
+    /// an older version.
+    fn save_snapshot(&self, snapshot_meta: &SnapshotMetaOf<TypeConfig>, image: &[u8]) -> io::Result<SnapshotFile> {
+        let file = self.snapshots.write(self.group, &encode(snapshot_meta)?, image)?;
         use std::sync::atomic::Ordering;
         self.saves.count.fetch_add(1, Ordering::Relaxed);
         self.saves
             .last_unix_s
             .store(crate::clock::unix_seconds(), Ordering::Relaxed);
-        Ok(())
+        if self.store.get_meta(self.group, meta::SNAPSHOT_META, b"")?.is_some() {
+            self.store.delete_meta(self.group, meta::SNAPSHOT_META, b"")?;
+            self.store.delete_meta(self.group, meta::SNAPSHOT, b"")?;
+        }
+        Ok(file)
+    }
+
+    /// Whether the state holds entries the current snapshot does not.
+    pub fn snapshot_behind(&self, snapshot: Option<&LogIdOf<TypeConfig>>) -> bool {
+        self.shard.lock().last_applied.as_ref() > snapshot
     }
 }
 
@@ -89,38 +166,86 @@ fn encode<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
-    postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
+    postcard::from_bytes(bytes).map_err(invalid)
+}
+
+/// Asks openraft for a snapshot whenever the policy wants one. openraft's own policy (every
+/// `SNAPSHOT_EVERY_ENTRIES` entries) stays as a backstop for many small entries.
+pub fn run_snapshot_policy(raft: super::Raft, store: &MachineStore) {
+    let wanted = store.snapshot_wanted.clone();
+    tokio::spawn(async move {
+        loop {
+            wanted.notified().await;
+            if raft.trigger().snapshot().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Takes a snapshot of everything applied so far and waits for it to be durable, so the next
+/// start loads it instead of replaying the log (called on a clean shutdown).
+pub async fn snapshot_before_exit(raft: &super::Raft, store: &MachineStore, timeout: Duration) {
+    let metrics = raft.metrics().borrow_watched().clone();
+    let Some(applied) = metrics.last_applied else {
+        return;
+    };
+    if !store.snapshot_behind(metrics.snapshot.as_ref()) {
+        return;
+    }
+    let started = crate::clock::instant();
+    if raft.trigger().snapshot().await.is_err() {
+        return;
+    }
+    let result = raft
+        .wait(Some(timeout))
+        .metrics(|m| m.snapshot.as_ref() >= Some(&applied), "snapshot before exit")
+        .await;
+    match result {
+        Ok(_) => tracing::info!(ms = started.elapsed().as_millis() as u64, "snapshot taken before exit"),
+        Err(error) => tracing::warn!(%error, "no snapshot before exit; the next start replays the log"),
+    }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
-    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotData = SnapshotFile;
 
-    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, Cursor<Vec<u8>>>, io::Error> {
-        let (data, snapshot_meta) = {
-            let shard = self.shard.lock();
+    async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
+        let started = crate::clock::instant();
+        let (image, snapshot_meta) = {
+            let mut shard = self.shard.lock();
             let snapshot_meta = SnapshotMetaOf::<TypeConfig> {
-                last_log_id: shard.last_applied.clone(),
+                last_log_id: shard.last_applied,
                 last_membership: shard.membership.clone(),
             };
+            shard.snapshot_taken();
             (shard.machine.snapshot(), snapshot_meta)
         };
-        self.save_snapshot(&snapshot_meta, &data)?;
-        Ok(SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
+        let locked_ms = started.elapsed().as_millis() as u64;
+        let file = self.save_snapshot(&snapshot_meta, &image)?;
+        tracing::info!(
+            group = self.group,
+            bytes = image.len(),
+            locked_ms,
+            total_ms = started.elapsed().as_millis() as u64,
+            "snapshot built"
+        );
+        Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
             meta: snapshot_meta,
-            snapshot: Cursor::new(data),
+            snapshot: file,
         })
     }
 }
 
 impl RaftStateMachine<TypeConfig> for MachineStore {
-    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotData = SnapshotFile;
     type SnapshotBuilder = Self;
 
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
         let shard = self.shard.lock();
-        Ok((shard.last_applied.clone(), shard.membership.clone()))
+        Ok((shard.last_applied, shard.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -129,13 +254,18 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
     {
         while let Some((entry, responder)) = entries.try_next().await? {
             let mut events = Vec::new();
+            let mut want_snapshot = false;
             let response = {
                 let mut shard = self.shard.lock();
                 // Raft indexes start at 0; the state machine's start at 1 (0 means "absent" to WATCH).
                 let index = entry.log_id.index() + 1;
-                shard.last_applied = Some(entry.log_id.clone());
+                shard.last_applied = Some(entry.log_id);
                 match &entry.payload {
                     EntryPayload::Normal(request) => {
+                        let threshold = shard.keys_at_snapshot.max(SNAPSHOT_MIN_OPS);
+                        let before = shard.ops_since_snapshot;
+                        shard.ops_since_snapshot = before + request.0.ops.len() as u64;
+                        want_snapshot = before < threshold && shard.ops_since_snapshot >= threshold;
                         Response(shard.machine.apply(index, &request.0, &mut events))
                     }
                     EntryPayload::Blank => {
@@ -145,13 +275,16 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
                     EntryPayload::Membership(membership) => {
                         shard.machine.skip(index);
                         shard.membership = StoredMembershipOf::<TypeConfig>::new(
-                            Some(entry.log_id.clone()),
+                            Some(entry.log_id),
                             membership.clone(),
                         );
                         Response::default()
                     }
                 }
             };
+            if want_snapshot {
+                self.snapshot_wanted.notify_one();
+            }
             if !events.is_empty() {
                 (self.events)(&events);
             }
@@ -169,33 +302,38 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
     async fn install_snapshot(
         &mut self,
         snapshot_meta: &SnapshotMetaOf<TypeConfig>,
-        snapshot: Self::SnapshotData,
+        mut snapshot: Self::SnapshotData,
     ) -> Result<(), io::Error> {
-        let data = snapshot.into_inner();
-        let mut machine =
-            StateMachine::restore(&data).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))?;
-        self.save_snapshot(snapshot_meta, &data)?;
+        let started = crate::clock::instant();
+        let verified = snapshot.read_verified()?;
+        let image = verified.image();
+        let mut machine = StateMachine::restore(image).map_err(invalid)?;
+        self.snapshots.install(self.group, &snapshot.path)?;
         let mut shard = self.shard.lock();
         // Node-local settings (CONFIG SET) are not in snapshots: keep this node's.
         machine.keyspace.settings = shard.machine.keyspace.settings;
         shard.machine = machine;
-        shard.last_applied = snapshot_meta.last_log_id.clone();
+        shard.last_applied = snapshot_meta.last_log_id;
         shard.membership = snapshot_meta.last_membership.clone();
+        shard.snapshot_taken();
+        tracing::info!(
+            group = self.group,
+            bytes = image.len(),
+            ms = started.elapsed().as_millis() as u64,
+            "snapshot installed"
+        );
         Ok(())
     }
 
     async fn get_current_snapshot(
         &mut self,
     ) -> Result<Option<SnapshotOf<TypeConfig, Self::SnapshotData>>, io::Error> {
-        let (Some(meta_bytes), Some(data)) = (
-            self.store.get_meta(self.group, meta::SNAPSHOT_META, b"")?,
-            self.store.get_meta(self.group, meta::SNAPSHOT, b"")?,
-        ) else {
-            return Ok(None);
-        };
-        Ok(Some(SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
-            meta: decode(&meta_bytes)?,
-            snapshot: Cursor::new(data),
-        }))
+        match self.snapshots.current(self.group)? {
+            Some(mut file) => Ok(Some(SnapshotOf::<TypeConfig, SnapshotFile> {
+                meta: decode(&file.read_meta()?)?,
+                snapshot: file,
+            })),
+            None => Ok(None),
+        }
     }
 }

@@ -49,8 +49,13 @@ pub type GroupId = u32;
 pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
 pub const ELECTION_TIMEOUT_MS_MIN: u64 = 400;
 pub const ELECTION_TIMEOUT_MS_MAX: u64 = 700;
-/// Entries applied since the last snapshot that trigger a new one.
+/// Entries applied since the last snapshot that trigger a new one (a backstop: the policy in
+/// `machine.rs` counts ops, which entries hold up to 4096 of).
 pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
+/// A new snapshot is taken once the ops applied since the last one reach that snapshot's key
+/// count, and no fewer than this many: a restart then replays at most about as many ops as the
+/// snapshot holds keys, and snapshotting costs O(1) per applied op.
+pub const SNAPSHOT_MIN_OPS: u64 = 100_000;
 
 pub fn config() -> std::sync::Arc<openraft::Config> {
     let config = openraft::Config {

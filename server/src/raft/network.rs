@@ -1,19 +1,27 @@
 //! openraft's network over the peer transport: each RPC is one request frame tagged with its
 //! group; payloads are postcard-encoded openraft messages.
+//!
+//! A snapshot travels as a series of `SNAPSHOT_CHUNK_BYTES` frames, each answered before the
+//! next is sent. The follower appends them to a temporary file (`Incoming`), checks the
+//! file's checksum when the last one arrives, and only then hands it to openraft, which
+//! installs it by renaming it into place: a transfer that breaks off or arrives damaged leaves
+//! the follower's state as it was, and the leader starts the transfer again from the start.
 
 use bytes::Bytes;
-use openraft::alias::{SnapshotOf, VoteOf};
+use flotilla_storage::snapshot_file::{self, SnapshotFile};
+use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
 };
 use std::future::Future;
-use std::io::Cursor;
+use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::transport::{Transport, TransportError};
+use super::machine::MachineStore;
 use super::{GroupId, NodeId, TypeConfig};
 
 /// Request kinds on the peer transport.
@@ -34,6 +42,12 @@ pub mod kind {
 const APPEND_TIMEOUT: Duration = Duration::from_secs(5);
 /// Least time allowed for a vote round trip (the voter syncs its vote).
 const VOTE_TIMEOUT: Duration = Duration::from_millis(500);
+/// Bytes of snapshot in one frame.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
+/// Time allowed for one snapshot chunk to be written by the follower.
+const SNAPSHOT_CHUNK_TIMEOUT: Duration = Duration::from_secs(10);
+/// Time allowed for the last chunk: the follower verifies, decodes and installs the snapshot.
+const SNAPSHOT_INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
 
 pub fn encode<T: serde::Serialize>(value: &T) -> Bytes {
     Bytes::from(postcard::to_allocvec(value).expect("serializable"))
@@ -97,7 +111,7 @@ impl Network {
 }
 
 impl RaftNetworkV2<TypeConfig> for Network {
-    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotData = SnapshotFile;
 
     async fn append_entries(
         &mut self,
@@ -136,50 +150,151 @@ impl RaftNetworkV2<TypeConfig> for Network {
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
-        snapshot: SnapshotOf<TypeConfig, Cursor<Vec<u8>>>,
-        _cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
+        snapshot: SnapshotOf<TypeConfig, SnapshotFile>,
+        cancel: impl Future<Output = ReplicationClosed> + Send + 'static,
         _option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let request = (vote, snapshot.meta, snapshot.snapshot.into_inner());
-        let reply = self
-            .transport
-            .call(
+        let local = |e: std::io::Error| StreamingError::Network(NetworkError::new(&e));
+        let remote = |e: String| StreamingError::Network(NetworkError::new(&TransportError::Remote(e)));
+        let mut file = snapshot.snapshot;
+        let total = file.len().map_err(local)?;
+        let mut header = ChunkHeader {
+            vote,
+            meta: snapshot.meta,
+            offset: 0,
+            total,
+        };
+        tokio::pin!(cancel);
+        loop {
+            let data = file
+                .read_chunk(header.offset, SNAPSHOT_CHUNK_BYTES)
+                .map_err(local)?;
+            let last = header.offset + data.len() as u64 >= total;
+            if data.is_empty() && !last {
+                return Err(local(std::io::Error::other("snapshot file shrank while sending")));
+            }
+            let ttl = if last { SNAPSHOT_INSTALL_TIMEOUT } else { SNAPSHOT_CHUNK_TIMEOUT };
+            let call = self.transport.call(
                 self.target,
                 kind::SNAPSHOT,
                 self.group,
-                encode(&request),
-                Duration::from_secs(120),
-            )
-            .await
-            .map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))?;
-        let result: Result<SnapshotResponse<TypeConfig>, String> = decode(&reply)
-            .map_err(|e| StreamingError::Network(NetworkError::new(&TransportError::Remote(e))))?;
-        result.map_err(|e| StreamingError::Network(NetworkError::new(&TransportError::Remote(e))))
+                chunk_payload(&header, &data),
+                ttl,
+            );
+            let reply = tokio::select! {
+                closed = &mut cancel => return Err(StreamingError::Closed(closed)),
+                reply = call => reply,
+            };
+            let reply = reply.map_err(|e| StreamingError::Unreachable(Unreachable::new(&e)))?;
+            let result: ChunkReply = decode(&reply).map_err(remote)?;
+            match result.map_err(remote)? {
+                Some(response) => return Ok(response),
+                None if last => return Err(remote("the last snapshot chunk got no answer".into())),
+                None => header.offset += data.len() as u64,
+            }
+        }
     }
 }
 
+/// What comes before each chunk's bytes. Every chunk names the whole transfer (vote, meta,
+/// total length), so the follower can tell a chunk of another transfer from the next one of
+/// its own.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct ChunkHeader {
+    vote: VoteOf<TypeConfig>,
+    meta: SnapshotMetaOf<TypeConfig>,
+    offset: u64,
+    total: u64,
+}
+
+/// The answer to a chunk: the install's response after the last one, nothing before it.
+type ChunkReply = Result<Option<SnapshotResponse<TypeConfig>>, String>;
+
+/// Chunk frame payload: header length u32 LE ‖ postcard header ‖ the chunk's bytes.
+fn chunk_payload(header: &ChunkHeader, data: &[u8]) -> Bytes {
+    let header = encode(header);
+    let mut payload = Vec::with_capacity(4 + header.len() + data.len());
+    payload.extend_from_slice(&(header.len() as u32).to_le_bytes());
+    payload.extend_from_slice(&header);
+    payload.extend_from_slice(data);
+    Bytes::from(payload)
+}
+
+fn split_chunk(payload: &[u8]) -> Result<(ChunkHeader, &[u8]), String> {
+    let header_len = payload
+        .get(..4)
+        .map(|len| u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize)
+        .filter(|len| 4 + len <= payload.len())
+        .ok_or("truncated snapshot chunk")?;
+    Ok((decode(&payload[4..4 + header_len])?, &payload[4 + header_len..]))
+}
+
+/// A snapshot transfer this follower is receiving.
+pub struct Incoming {
+    vote: VoteOf<TypeConfig>,
+    last_log_id: Option<LogIdOf<TypeConfig>>,
+    total: u64,
+    next_offset: u64,
+    file: std::fs::File,
+}
+
+/// Takes one snapshot chunk; after the last one, verifies the assembled file and installs it.
+async fn receive_chunk(raft: &super::Raft, store: &MachineStore, payload: &[u8]) -> ChunkReply {
+    let (header, data) = split_chunk(payload)?;
+    let group = store.group;
+    let io_error = |e: std::io::Error| format!("snapshot receive: {e}");
+    let mut incoming = store.incoming.lock().await;
+    if header.offset == 0 {
+        *incoming = Some(Incoming {
+            vote: header.vote,
+            last_log_id: header.meta.last_log_id,
+            total: header.total,
+            next_offset: 0,
+            file: store.snapshots.begin_incoming(group).map_err(io_error)?,
+        });
+    }
+    let transfer = incoming.as_mut().filter(|t| {
+        t.vote == header.vote
+            && t.last_log_id == header.meta.last_log_id
+            && t.total == header.total
+            && t.next_offset == header.offset
+    });
+    let Some(transfer) = transfer else {
+        return Err("snapshot chunk out of order; start the transfer again".into());
+    };
+    transfer.file.write_all(data).map_err(io_error)?;
+    transfer.next_offset += data.len() as u64;
+    if transfer.next_offset < transfer.total {
+        return Ok(None);
+    }
+    let transfer = incoming.take().expect("checked");
+    transfer.file.sync_all().map_err(io_error)?;
+    drop(transfer);
+    let path = store.snapshots.incoming_path(group);
+    snapshot_file::verify(&path).map_err(io_error)?;
+    let snapshot = SnapshotOf::<TypeConfig, SnapshotFile> {
+        meta: header.meta,
+        snapshot: SnapshotFile::open(path).map_err(io_error)?,
+    };
+    let response = raft
+        .install_full_snapshot(header.vote, snapshot)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok(Some(response))
+}
+
 /// Serves a Raft RPC for `raft`; the reply is the encoded `Result`.
-pub async fn serve_rpc(raft: &super::Raft, rpc_kind: u8, payload: &[u8]) -> Result<Vec<u8>, String> {
+pub async fn serve_rpc(
+    raft: &super::Raft,
+    store: &MachineStore,
+    rpc_kind: u8,
+    payload: &[u8],
+) -> Result<Vec<u8>, String> {
     let reply = match rpc_kind {
         kind::APPEND_ENTRIES => encode(&raft.append_entries(decode(payload)?).await),
         kind::VOTE => encode(&raft.vote(decode(payload)?).await),
         kind::PRE_VOTE => encode(&raft.pre_vote(decode(payload)?).await),
-        kind::SNAPSHOT => {
-            let (vote, meta, data): (
-                VoteOf<TypeConfig>,
-                openraft::alias::SnapshotMetaOf<TypeConfig>,
-                Vec<u8>,
-            ) = decode(payload)?;
-            let snapshot = SnapshotOf::<TypeConfig, Cursor<Vec<u8>>> {
-                meta,
-                snapshot: Cursor::new(data),
-            };
-            let result = raft
-                .install_full_snapshot(vote, snapshot)
-                .await
-                .map_err(|e| e.to_string());
-            encode(&result)
-        }
+        kind::SNAPSHOT => encode(&receive_chunk(raft, store, payload).await),
         other => return Err(format!("unknown raft rpc kind {other}")),
     };
     Ok(reply.to_vec())

@@ -505,3 +505,75 @@ fn t07_readonly_reads_a_follower_locally_and_readwrite_restores_linearizable_rea
     }
     assert_eq!(replica.call(&["GET", "counter"]).unwrap().text(), "200");
 }
+
+/// Polls `condition` every 100 ms until it holds, failing with `what` after `limit`.
+#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
+fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let victim = (leader + 1) % 3;
+    cluster.wipe(victim);
+    let mut client = cluster.nodes[leader].client();
+    // One SET per round trip makes one entry each: more than the 1,000 entries kept behind a
+    // snapshot, so the log the wiped node would need is purged and only a snapshot can help.
+    for i in 0..1100 {
+        let value = i.to_string();
+        assert_eq!(
+            client.call(&["SET", &format!("small:{i}"), &value]).unwrap(),
+            Value::Status("OK".into())
+        );
+    }
+    // About 4 MB of values: a snapshot of several 1 MiB chunks.
+    let big = |i: usize| format!("{i}:{}", "x".repeat(100_000));
+    for i in 0..40 {
+        client.send(&["SET", &format!("big:{i}"), &big(i)]).unwrap();
+    }
+    for _ in 0..40 {
+        assert_eq!(client.read().unwrap(), Value::Status("OK".into()));
+    }
+    assert_eq!(
+        client.call(&["BGSAVE"]).unwrap(),
+        Value::Status("Background saving started".into())
+    );
+    let purged = || {
+        cluster.nodes[leader]
+            .raft_field("purged")
+            .and_then(|p| p.parse::<i64>().ok())
+    };
+    wait_until(Duration::from_secs(20), "leader snapshot and purge", || {
+        purged().is_some_and(|p| p > 0)
+    });
+
+    cluster.restart(victim);
+    wait_until(Duration::from_secs(30), "wiped node rebuilt from the snapshot", || {
+        let leader_applied = cluster.nodes[leader].raft_field("applied");
+        cluster.nodes[victim].raft_field("snapshot").is_some_and(|s| s != "-1")
+            && cluster.nodes[victim].raft_field("applied") == leader_applied
+    });
+    let keyspace = cluster.nodes[victim]
+        .client()
+        .call(&["INFO", "keyspace"])
+        .unwrap()
+        .text();
+    assert!(keyspace.contains("db0:keys=1140,"), "{keyspace}");
+
+    // With the old leader gone, the rebuilt node is one of the two that hold the data.
+    cluster.nodes[leader].kill();
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let mut client = cluster.nodes[victim].client();
+    for i in [0, 17, 39] {
+        let got = client.call(&["GET", &format!("big:{i}")]).unwrap();
+        assert_eq!(got, Value::Bulk(Some(big(i).into_bytes())));
+    }
+    assert_eq!(client.call(&["GET", "small:1099"]).unwrap().text(), "1099");
+}
