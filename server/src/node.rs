@@ -408,15 +408,7 @@ impl Node {
         use openraft::async_runtime::WatchReceiver;
         use std::fmt::Write;
         let metrics = self.group.raft.metrics().borrow_watched().clone();
-        let role = if metrics.state.is_leader() {
-            "leader"
-        } else if metrics.state.is_follower() {
-            "follower"
-        } else if metrics.state.is_candidate() {
-            "candidate"
-        } else {
-            "learner"
-        };
+        let role = crate::raft::role_name(&metrics);
         let index = |id: Option<&openraft::alias::LogIdOf<crate::raft::TypeConfig>>| {
             id.map_or(-1, |id| id.index() as i64)
         };

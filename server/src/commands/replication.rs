@@ -100,15 +100,7 @@ fn other_members(metrics: &Metrics, me: NodeId) -> Vec<NodeId> {
 
 fn status(node: &Node) -> Status {
     let metrics = node.group.raft.metrics().borrow_watched().clone();
-    let raft_role = if metrics.state.is_leader() {
-        "leader"
-    } else if metrics.state.is_follower() {
-        "follower"
-    } else if metrics.state.is_candidate() {
-        "candidate"
-    } else {
-        "learner"
-    };
+    let raft_role = crate::raft::role_name(&metrics);
     let followers = metrics.replication.as_ref().map(|replication| {
         let heartbeat = metrics.heartbeat.as_ref();
         other_members(&metrics, node.me)

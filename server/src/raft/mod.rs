@@ -57,6 +57,19 @@ pub const SNAPSHOT_EVERY_ENTRIES: u64 = 20_000;
 /// snapshot holds keys, and snapshotting costs O(1) per applied op.
 pub const SNAPSHOT_MIN_OPS: u64 = 100_000;
 
+/// A node's Raft role in one group, as INFO reports it.
+pub fn role_name(metrics: &openraft::RaftMetrics<TypeConfig>) -> &'static str {
+    if metrics.state.is_leader() {
+        "leader"
+    } else if metrics.state.is_follower() {
+        "follower"
+    } else if metrics.state.is_candidate() {
+        "candidate"
+    } else {
+        "learner"
+    }
+}
+
 pub fn config() -> std::sync::Arc<openraft::Config> {
     let config = openraft::Config {
         cluster_name: "flotilla".into(),
