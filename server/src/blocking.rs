@@ -1,28 +1,38 @@
 //! Blocked clients (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP):
-//! waiting for a key to become servable.
+//! waiting for a key to become servable; and clients blocked in WAIT / WAITAOF, which only
+//! need counting and CLIENT UNBLOCK.
 //!
 //! In the state machine a blocking command is its non-blocking form and replies nil when it
-//! finds nothing. A session that gets that nil outside MULTI registers here as a waiter on the
-//! command's keys and awaits its reply. When an applied entry touches a waited key (a `Ready`
-//! event from a push, any notification naming the key such as `rename_to`, or a whole database
-//! changing), the first waiter on that key whose type now matches gets its command proposed
-//! again as its own entry: replicas never need to know who waits. A served command can make
-//! another key ready (BLMOVE pushes); those keys are served after the current one, in order,
-//! as Redis does. The waiter replies nil at its timeout, or when CLIENT UNBLOCK asks.
+//! finds nothing. A blocking command (outside MULTI) is queued here as a waiter on its keys the
+//! moment its connection reads it, so waiters queue in the order their commands arrived, as
+//! in Redis. Its first run is not proposed by the session: one serving task runs every
+//! blocking command, first runs and serves alike, in the order the work was queued. Were first
+//! runs proposed by each connection, a later client could take an element before an earlier
+//! one had even blocked (the order of proposals is the order tasks happen to run).
+//!
+//! When an applied entry touches a waited key (a `Ready` event from a push, any notification
+//! naming the key such as `rename_to`, or a whole database changing), the first waiter on that
+//! key whose type now matches gets its command proposed again as its own entry: replicas never
+//! need to know who waits. A served command can make another key ready (BLMOVE pushes); those
+//! keys are served after the current one, in order, as Redis does. The waiter replies nil at
+//! its timeout, or when CLIENT UNBLOCK asks.
 //!
 //! Events arrive from the apply task, which must not wait on a proposal of its own: serving
-//! runs in a spawned task. Until it is done, sessions hold back their next command
-//! ([`Blocking::settled`]), so a client that pushes and then pops (or reads) sees the blocked
-//! clients served first, as in Redis where they are served before the next command runs.
+//! runs in a spawned task. Other commands hold back until the work queued before them is done
+//! ([`Arrival::settled`]), so a client that pushes and then pops (or reads) sees the blocked
+//! clients served first, as in Redis where they are served before the next command runs; and
+//! a push that arrives after a blocking command finds it already blocked. The other way round,
+//! a blocking command's first run waits for the writes that arrived before it, and for the
+//! clients those writes make servable: it cannot take an element from a client blocked earlier.
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
-use flotilla_storage::{CommandSpec, Event};
+use flotilla_storage::{CommandSpec, Event, Op};
 use parking_lot::Mutex;
-use std::collections::{HashMap, VecDeque};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use tokio::sync::{oneshot, Notify};
 use tokio::time::{Duration, Instant};
@@ -33,10 +43,15 @@ use crate::session::Session;
 
 /// The error a waiter gets from `CLIENT UNBLOCK id ERROR`.
 pub const UNBLOCKED_ERROR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
+/// Most first runs proposed together as one entry.
+const FIRST_RUNS_MAX: usize = 256;
 
 /// A pending blocked command; the connection awaits it and sends its reply.
 pub struct Wait {
     pub future: Pin<Box<dyn Future<Output = Reply> + Send>>,
+    /// Log index of the entry that ran the command, once it ran (for WAIT); None for waits
+    /// that write nothing.
+    pub written: Option<Arc<AtomicU64>>,
 }
 
 /// The registry of waiters of one node.
@@ -45,22 +60,40 @@ pub struct Blocking {
     state: Mutex<State>,
     /// The node, for the serving task (set by the first waiter).
     node: OnceLock<Weak<Node>>,
-    /// Signalled when serving ends.
+    /// Signalled whenever queued work is done.
     settled: Notify,
-    /// Held by a session from proposing a blocking command until it has registered.
-    gate: tokio::sync::Mutex<()>,
+    /// Signalled when a write ends while the serving task waits for writes.
+    writes_done: Notify,
 }
 
 #[derive(Default)]
 struct State {
     next_id: u64,
     waiters: HashMap<u64, Waiter>,
-    /// Waiter ids per (database, key), first blocked first.
+    /// Waiter ids per (database, key), first arrived first.
     queues: HashMap<(usize, Bytes), VecDeque<u64>>,
-    /// Keys to try serving, in the order they became ready.
-    ready: VecDeque<(usize, Bytes)>,
-    /// A task is serving the ready keys; events only queue theirs.
+    /// What the serving task has to do, in order.
+    work: VecDeque<Work>,
+    /// A task is doing the queued work; new work only queues.
     draining: bool,
+    /// Work items queued so far and done so far: a command waits for those queued before it.
+    queued: u64,
+    done: u64,
+    /// Clients blocked in WAIT / WAITAOF, by client id: the sender ends the wait (true: with
+    /// the UNBLOCKED error, false: as at its timeout).
+    others: HashMap<u64, oneshot::Sender<bool>>,
+    /// Writes that sessions are running, by arrival ticket, and the next ticket.
+    writes: BTreeSet<u64>,
+    next_write: u64,
+    /// The serving task waits for writes to end.
+    awaiting_writes: bool,
+}
+
+enum Work {
+    /// The first run of a newly arrived blocking command.
+    Run(u64),
+    /// A key that may now serve its waiters.
+    Key(usize, Bytes),
 }
 
 struct Waiter {
@@ -73,16 +106,27 @@ struct Waiter {
     /// The reply for timeout or CLIENT UNBLOCK (nil of the command's shape).
     nil: Reply,
     sender: oneshot::Sender<Reply>,
+    /// Its command has not run yet: it is not blocked (not counted, not unblockable).
+    fresh: bool,
     /// Its command is being proposed: a timeout now must wait for the outcome.
-    serving: bool,
-    /// Set when a timeout or CLIENT UNBLOCK arrived while serving: the reply to send if the
-    /// command still found nothing.
+    running: bool,
+    /// Set when a timeout or CLIENT UNBLOCK arrived while running (or before the first run):
+    /// the reply to send if the command still found nothing.
     cancelled: Option<Reply>,
+    /// Log index of the entry that last ran its command.
+    written: Arc<AtomicU64>,
+    /// Writes with a smaller ticket arrived before it: its first run waits for them.
+    writes_before: u64,
 }
 
 /// What a blocking command waits on: its keys (without repeats), its timeout in milliseconds
-/// (0: forever) and the type that can serve it. None for commands that cannot wait.
-fn wait_target(spec: &CommandSpec, args: &[Bytes], now_ms: u64) -> Option<(Vec<Bytes>, u64, &'static str)> {
+/// (0: forever), the type that can serve it and its nil reply. None for commands that cannot
+/// wait (a bad timeout: running it replies the error).
+fn wait_target(
+    spec: &CommandSpec,
+    args: &[Bytes],
+    now_ms: u64,
+) -> Option<(Vec<Bytes>, u64, &'static str, Reply)> {
     let (value_type, timeout_at) = match spec.name {
         "blpop" | "brpop" | "blmove" | "brpoplpush" => ("list", args.len() - 1),
         "blmpop" => ("list", 1),
@@ -90,10 +134,10 @@ fn wait_target(spec: &CommandSpec, args: &[Bytes], now_ms: u64) -> Option<(Vec<B
         "bzmpop" => ("zset", 1),
         _ => return None,
     };
-    // BLMOVE and BRPOPLPUSH wait on their source only.
-    let positions = match spec.name {
-        "blmove" | "brpoplpush" => vec![1],
-        _ => spec.key_positions(args),
+    // BLMOVE and BRPOPLPUSH wait on their source only, and reply a plain nil.
+    let (positions, nil) = match spec.name {
+        "blmove" | "brpoplpush" => (vec![1], Reply::Nil),
+        _ => (spec.key_positions(args), Reply::NilArray),
     };
     let mut keys: Vec<Bytes> = Vec::with_capacity(positions.len());
     for position in positions {
@@ -103,38 +147,32 @@ fn wait_target(spec: &CommandSpec, args: &[Bytes], now_ms: u64) -> Option<(Vec<B
         }
     }
     let timeout_ms = flotilla_storage::commands::lists::parse_timeout_ms(&args[timeout_at], now_ms).ok()?;
-    Some((keys, timeout_ms, value_type))
+    Some((keys, timeout_ms, value_type, nil))
 }
 
-/// Called when a blocking command found nothing to pop (`reply` is its nil reply) outside
-/// MULTI: registers the session as a waiter, or replies at once if the command cannot wait.
-pub fn block(
-    session: &mut Session,
-    spec: &CommandSpec,
-    args: Vec<Bytes>,
-    reply: Reply,
-) -> Result<Reply, Wait> {
+/// Called when a blocking command arrives outside MULTI: queues it as a waiter whose first run
+/// the serving task does; the connection awaits its reply. None if the command cannot wait
+/// (the session runs it as any write).
+pub fn block(session: &mut Session, spec: &CommandSpec, args: Vec<Bytes>) -> Option<Wait> {
     let node = session.node.clone();
-    let Some((keys, timeout_ms, value_type)) = wait_target(spec, &args, node.clock.now_ms()) else {
-        return Ok(reply);
-    };
+    let (keys, timeout_ms, value_type, nil) = wait_target(spec, &args, node.clock.now_ms())?;
     let (sender, mut receiver) = oneshot::channel();
-    let db = session.db;
+    let written = Arc::new(AtomicU64::new(0));
     let _ = node.blocking.node.set(Arc::downgrade(&node));
     let id = node.blocking.register(Waiter {
         client: session.client.clone(),
-        db,
+        db: session.db,
         args,
-        keys: keys.clone(),
+        keys,
         value_type,
-        nil: reply.clone(),
+        nil: nil.clone(),
         sender,
-        serving: false,
+        fresh: true,
+        running: false,
         cancelled: None,
+        written: written.clone(),
+        writes_before: 0,
     });
-    // A push applied between our nil reply and the registration found no waiter to wake:
-    // look at the keys once more now that we are registered.
-    node.blocking.signal(keys.into_iter().map(|key| (db, key)));
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
     // Made before the future so that dropping it unpolled also cancels the wait.
     let mut guard = CancelOnDrop {
@@ -153,11 +191,58 @@ pub fn block(
             },
         };
         guard.disarm();
-        outcome.unwrap_or(reply)
+        outcome.unwrap_or(nil)
     };
-    Err(Wait {
+    Some(Wait {
         future: Box::pin(future),
+        written: Some(written),
     })
+}
+
+/// Blocks the connection in WAIT or WAITAOF until `waiting` answers: a blocked client for
+/// INFO `blocked_clients` and CLIENT LIST, ended early by CLIENT UNBLOCK with the UNBLOCKED
+/// error, or with `on_timeout`'s reply (what the command answers at its timeout) as Redis does.
+pub fn unblockable(
+    session: &Session,
+    waiting: impl Future<Output = Reply> + Send + 'static,
+    on_timeout: impl Future<Output = Reply> + Send + 'static,
+) -> Wait {
+    let node = session.node.clone();
+    let client = session.client.clone();
+    let (sender, receiver) = oneshot::channel();
+    node.blocking.state.lock().others.insert(client.id, sender);
+    client.blocked.store(true, Ordering::Relaxed);
+    let guard = OtherWaitGuard { node, client };
+    let future = async move {
+        let _guard = guard;
+        tokio::select! {
+            reply = waiting => reply,
+            Ok(error) = receiver => {
+                if error {
+                    Reply::error(UNBLOCKED_ERROR)
+                } else {
+                    on_timeout.await
+                }
+            }
+        }
+    };
+    Wait {
+        future: Box::pin(future),
+        written: None,
+    }
+}
+
+/// Ends a WAIT / WAITAOF registration however its wait ends (also a dropped connection).
+struct OtherWaitGuard {
+    node: Arc<Node>,
+    client: Arc<ClientHandle>,
+}
+
+impl Drop for OtherWaitGuard {
+    fn drop(&mut self) {
+        self.node.blocking.state.lock().others.remove(&self.client.id);
+        self.client.blocked.store(false, Ordering::Relaxed);
+    }
 }
 
 /// `CLIENT UNBLOCK client-id [TIMEOUT | ERROR]`: 1 if the client was blocked and is now
@@ -200,20 +285,25 @@ impl Drop for CancelOnDrop {
 }
 
 impl Blocking {
-    /// Number of blocked clients (INFO `blocked_clients`).
+    /// Number of blocked clients (INFO `blocked_clients`): waiters whose command ran and
+    /// found nothing, and clients in WAIT / WAITAOF.
     pub fn blocked_clients(&self) -> usize {
-        self.state.lock().waiters.len()
+        let state = self.state.lock();
+        state.waiters.values().filter(|waiter| !waiter.fresh).count() + state.others.len()
     }
 
-    /// CLIENT UNBLOCK: ends the client's wait with its nil reply (or the UNBLOCKED error);
-    /// false if the client is not blocked.
+    /// CLIENT UNBLOCK: ends the client's wait with its timeout reply (or the UNBLOCKED
+    /// error); false if the client is not blocked.
     pub fn unblock(&self, client_id: u64, error: bool) -> bool {
         let id = {
-            let state = self.state.lock();
+            let mut state = self.state.lock();
+            if let Some(sender) = state.others.remove(&client_id) {
+                return sender.send(error).is_ok();
+            }
             state
                 .waiters
                 .iter()
-                .find(|(_, waiter)| waiter.client.id == client_id)
+                .find(|(_, waiter)| waiter.client.id == client_id && !waiter.fresh)
                 .map(|(id, _)| *id)
         };
         match id {
@@ -226,7 +316,7 @@ impl Blocking {
     }
 
     /// Observes the events of an applied entry: queues the waited keys they touch and serves
-    /// them (unless another call up the stack is already serving).
+    /// them (unless the serving task is already running).
     pub fn on_events(&self, _node: &Node, events: &[Event]) {
         let mut keys = Vec::new();
         {
@@ -238,14 +328,14 @@ impl Blocking {
                 match event {
                     Event::Ready { db, key } | Event::Notify { db, key, .. } => {
                         if state.queues.contains_key(&(*db, key.clone())) {
-                            keys.push((*db, key.clone()));
+                            keys.push(Work::Key(*db, key.clone()));
                         }
                     }
                     Event::DbChanged { db } => {
                         let mut touched: Vec<(usize, Bytes)> =
                             state.queues.keys().filter(|(at, _)| at == db).cloned().collect();
                         touched.sort();
-                        keys.extend(touched);
+                        keys.extend(touched.into_iter().map(|(db, key)| Work::Key(db, key)));
                     }
                 }
             }
@@ -255,31 +345,37 @@ impl Blocking {
         }
     }
 
-    fn register(&self, waiter: Waiter) -> u64 {
-        let mut state = self.state.lock();
-        state.next_id += 1;
-        let id = state.next_id;
-        for key in &waiter.keys {
-            state
-                .queues
-                .entry((waiter.db, key.clone()))
-                .or_default()
-                .push_back(id);
-        }
-        waiter.client.blocked.store(true, Ordering::Relaxed);
-        state.waiters.insert(id, waiter);
+    /// Queues a newly arrived waiter behind every waiter already on its keys, and its first
+    /// run behind the work already queued.
+    fn register(&self, mut waiter: Waiter) -> u64 {
+        let id = {
+            let mut state = self.state.lock();
+            waiter.writes_before = state.next_write;
+            state.next_id += 1;
+            let id = state.next_id;
+            for key in &waiter.keys {
+                state
+                    .queues
+                    .entry((waiter.db, key.clone()))
+                    .or_default()
+                    .push_back(id);
+            }
+            state.waiters.insert(id, waiter);
+            id
+        };
+        self.signal([Work::Run(id)]);
         id
     }
 
-    /// Ends a wait with `reply` (None: the waiter's nil). A waiter being served finishes its
-    /// proposal first, and gets the reply only if the command still found nothing.
+    /// Ends a wait with `reply` (None: the waiter's nil). A waiter whose command has not run
+    /// yet or is running gets the reply only if the command then finds nothing.
     fn cancel(&self, id: u64, reply: Option<Reply>) {
         let mut state = self.state.lock();
         let Some(waiter) = state.waiters.get_mut(&id) else {
             return;
         };
         let reply = reply.unwrap_or_else(|| waiter.nil.clone());
-        if waiter.serving {
+        if waiter.running || waiter.fresh {
             waiter.cancelled = Some(reply);
             return;
         }
@@ -287,37 +383,58 @@ impl Blocking {
         let _ = waiter.sender.send(reply);
     }
 
-    /// Taken around a blocking command's first run and its registration, so that waiters
-    /// queue in the order their commands were applied (the order Redis would block them in).
-    pub async fn gate(&self) -> tokio::sync::MutexGuard<'_, ()> {
-        self.gate.lock().await
+    /// Called when a command arrives (outside MULTI), before it runs: its place behind the
+    /// blocking work queued so far and, for a write, a ticket that the blocking commands
+    /// arriving later wait for. One lock, so that a blocking command either waits for this
+    /// write or this write waits for it, never both.
+    pub fn arrive(&self, write: bool) -> Arrival<'_> {
+        let mut state = self.state.lock();
+        let ticket = write.then(|| {
+            let ticket = state.next_write;
+            state.next_write += 1;
+            state.writes.insert(ticket);
+            ticket
+        });
+        Arrival {
+            blocking: self,
+            ticket,
+            work_before: state.queued,
+        }
     }
 
-    /// Waits until no blocked client is being served: a command must not overtake the
-    /// clients the previous commands made servable.
-    pub async fn settled(&self) {
+    /// Waits until the writes that arrived before ticket `before` have ended (their entries
+    /// applied, so the keys they made ready are queued).
+    async fn writes_ended(&self, before: u64) {
         loop {
-            let notified = self.settled.notified();
+            let notified = self.writes_done.notified();
             tokio::pin!(notified);
             notified.as_mut().enable();
-            if !self.state.lock().draining {
-                return;
+            {
+                let mut state = self.state.lock();
+                if state.writes.first().is_none_or(|first| *first >= before) {
+                    state.awaiting_writes = false;
+                    return;
+                }
+                state.awaiting_writes = true;
             }
             notified.await;
         }
     }
 
-    /// Queues keys that may now serve waiters, and starts serving them unless a task
-    /// already is.
-    fn signal(&self, keys: impl IntoIterator<Item = (usize, Bytes)>) {
+    /// Queues work, and starts the serving task unless it runs already.
+    fn signal(&self, work: impl IntoIterator<Item = Work>) {
         let node = {
             let mut state = self.state.lock();
-            state.ready.extend(keys);
-            if state.draining || state.ready.is_empty() {
+            let before = state.work.len();
+            state.work.extend(work);
+            state.queued += (state.work.len() - before) as u64;
+            if state.draining || state.work.is_empty() {
                 return;
             }
             let Some(node) = self.node.get().and_then(Weak::upgrade) else {
-                state.ready.clear();
+                // Shutting down: nothing will serve it.
+                state.work.clear();
+                state.done = state.queued;
                 return;
             };
             state.draining = true;
@@ -326,26 +443,129 @@ impl Blocking {
         tokio::spawn(async move { node.blocking.drain(&node).await });
     }
 
-    /// Serves ready keys in order until none is left.
+    /// Does the queued work in order until none is left.
     async fn drain(&self, node: &Node) {
         loop {
             let next = {
                 let mut state = self.state.lock();
-                let next = state.ready.pop_front();
-                if next.is_none() {
-                    state.draining = false;
+                match state.work.pop_front() {
+                    None => {
+                        state.draining = false;
+                        None
+                    }
+                    Some(Work::Key(db, key)) => Some(Err((db, key))),
+                    Some(Work::Run(id)) => {
+                        // Consecutive first runs with no write arriving between them go out
+                        // together: one entry, applied in order.
+                        let before = |state: &State, id: &u64| state.waiters.get(id).map_or(0, |w| w.writes_before);
+                        let writes_before = before(&state, &id);
+                        let mut ids = vec![id];
+                        while ids.len() < FIRST_RUNS_MAX {
+                            match state.work.front() {
+                                Some(Work::Run(next)) if before(&state, next) == writes_before => {
+                                    ids.push(*next);
+                                    state.work.pop_front();
+                                }
+                                _ => break,
+                            }
+                        }
+                        Some(Ok((ids, writes_before)))
+                    }
                 }
-                next
             };
-            let Some((db, key)) = next else {
-                self.settled.notify_waiters();
-                return;
+            let count = match next {
+                None => {
+                    self.settled.notify_waiters();
+                    return;
+                }
+                Some(Ok((ids, writes_before))) => {
+                    // Writes that arrived before these commands go first, and so do the
+                    // clients they make servable (the keys they made ready were queued behind
+                    // these commands: taken out and served now).
+                    self.writes_ended(writes_before).await;
+                    let keys: Vec<(usize, Bytes)> = {
+                        let mut state = self.state.lock();
+                        let (keys, rest): (VecDeque<Work>, VecDeque<Work>) =
+                            state.work.drain(..).partition(|work| matches!(work, Work::Key(..)));
+                        state.work = rest;
+                        keys.into_iter()
+                            .filter_map(|work| match work {
+                                Work::Key(db, key) => Some((db, key)),
+                                Work::Run(_) => None,
+                            })
+                            .collect()
+                    };
+                    let count = ids.len() + keys.len();
+                    for (db, key) in keys {
+                        self.serve_key(node, db, &key).await;
+                    }
+                    self.first_runs(node, ids).await;
+                    count
+                }
+                Some(Err((db, key))) => {
+                    self.serve_key(node, db, &key).await;
+                    1
+                }
             };
-            self.serve_key(node, db, &key).await;
+            self.state.lock().done += count as u64;
+            self.settled.notify_waiters();
         }
     }
 
-    /// Serves the waiters of one key in the order they blocked, while the key holds a value
+    /// Runs newly arrived blocking commands, in the order they arrived: each replies now if it
+    /// found something (or failed), or stays as a blocked waiter.
+    async fn first_runs(&self, node: &Node, ids: Vec<u64>) {
+        let mut running = Vec::with_capacity(ids.len());
+        let mut ops = Vec::with_capacity(ids.len());
+        {
+            let mut state = self.state.lock();
+            for id in ids {
+                let Some(waiter) = state.waiters.get_mut(&id) else {
+                    continue;
+                };
+                if waiter.sender.is_closed() {
+                    // The client left before its command ran: it never runs.
+                    state.remove(id);
+                    continue;
+                }
+                waiter.running = true;
+                ops.push(Op::Command {
+                    db: waiter.db as u32,
+                    args: waiter.args.clone(),
+                });
+                running.push(id);
+            }
+        }
+        if running.is_empty() {
+            return;
+        }
+        let (replies, index) = node.propose_indexed(ops).await;
+        let mut state = self.state.lock();
+        for (id, reply) in running.into_iter().zip(replies) {
+            let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
+            waiter.running = false;
+            waiter.fresh = false;
+            if let Some(index) = index {
+                waiter.written.store(index, Ordering::Relaxed);
+            }
+            let outcome = if matches!(reply, Reply::Nil | Reply::NilArray) {
+                match waiter.cancelled.take() {
+                    Some(cancelled) => cancelled,
+                    None => {
+                        // Nothing to take: now it is blocked.
+                        waiter.client.blocked.store(true, Ordering::Relaxed);
+                        continue;
+                    }
+                }
+            } else {
+                reply
+            };
+            let waiter = state.remove(id);
+            let _ = waiter.sender.send(outcome);
+        }
+    }
+
+    /// Serves the waiters of one key in the order they arrived, while the key holds a value
     /// of the type they wait for.
     async fn serve_key(&self, node: &Node, db: usize, key: &Bytes) {
         let waiting: Vec<u64> = {
@@ -361,14 +581,18 @@ impl Blocking {
                 let Some(waiter) = state.waiters.get_mut(&id) else {
                     continue;
                 };
-                if waiter.serving {
+                if waiter.fresh {
+                    // It and those behind it have not run yet: their first runs come later.
+                    return;
+                }
+                if waiter.running {
                     continue;
                 }
                 if waiter.sender.is_closed() {
                     state.remove(id);
                     continue;
                 }
-                waiter.serving = true;
+                waiter.running = true;
                 (waiter.args.clone(), waiter.value_type)
             };
             if !holds_type(node, db, key, value_type) {
@@ -376,14 +600,17 @@ impl Blocking {
                     .lock()
                     .waiters
                     .get_mut(&id)
-                    .expect("a serving waiter stays")
-                    .serving = false;
+                    .expect("a running waiter stays")
+                    .running = false;
                 return;
             }
-            let reply = node.write(db, args).await;
+            let (reply, index) = node.write_indexed(db, args).await;
             let mut state = self.state.lock();
-            let waiter = state.waiters.get_mut(&id).expect("a serving waiter stays");
-            waiter.serving = false;
+            let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
+            waiter.running = false;
+            if let Some(index) = index {
+                waiter.written.store(index, Ordering::Relaxed);
+            }
             let outcome = if matches!(reply, Reply::Nil | Reply::NilArray) {
                 // Still nothing to take for it: it keeps waiting unless it was cancelled.
                 match waiter.cancelled.take() {
@@ -395,6 +622,50 @@ impl Blocking {
             };
             let waiter = state.remove(id);
             let _ = waiter.sender.send(outcome);
+        }
+    }
+}
+
+/// A command's place among the blocking work (see [`Blocking::arrive`]); a write's ticket
+/// ends when this is dropped.
+pub struct Arrival<'a> {
+    blocking: &'a Blocking,
+    ticket: Option<u64>,
+    work_before: u64,
+}
+
+impl Arrival<'_> {
+    /// Waits until the blocking work queued before the command arrived is done: it must not
+    /// overtake blocking commands that arrived before it, nor the clients the previous
+    /// commands made servable. (Only earlier work: a stream of new work cannot starve it.)
+    pub async fn settled(&self) {
+        let blocking = self.blocking;
+        if blocking.state.lock().done >= self.work_before {
+            return;
+        }
+        loop {
+            let notified = blocking.settled.notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            if blocking.state.lock().done >= self.work_before {
+                return;
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Arrival<'_> {
+    fn drop(&mut self) {
+        if let Some(ticket) = self.ticket {
+            let wake = {
+                let mut state = self.blocking.state.lock();
+                state.writes.remove(&ticket);
+                state.awaiting_writes
+            };
+            if wake {
+                self.blocking.writes_done.notify_waiters();
+            }
         }
     }
 }
@@ -495,6 +766,9 @@ mod tests {
         let (mut first, mut second, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
         let first_wait = block_on(&mut first, "BLPOP a b 0").await;
         let second_wait = block_on(&mut second, "BRPOP b 0").await;
+        // Queued but not yet run: not blocked until their commands found nothing.
+        assert_eq!(node.blocking.blocked_clients(), 0);
+        node.blocking.arrive(false).settled().await;
         assert_eq!(node.blocking.blocked_clients(), 2);
         assert!(first.client.blocked.load(Ordering::Relaxed));
         assert_eq!(run(&mut writer, "RPUSH b x y").await, Reply::Int(2));
@@ -571,6 +845,37 @@ mod tests {
             run(&mut admin, "CLIENT UNBLOCK x").await,
             Reply::error(flotilla_storage::errors::NOT_INTEGER)
         );
+    }
+
+    #[tokio::test]
+    async fn a_blocking_command_that_finds_something_replies_through_its_wait() {
+        let node = node().await;
+        let (mut popper, mut writer) = (session(&node, 1), session(&node, 2));
+        run(&mut writer, "RPUSH k a b").await;
+        assert_eq!(block_on(&mut popper, "BLPOP k 0").await.future.await, bulks(&["k", "a"]));
+        run(&mut writer, "SET s x").await;
+        let wait = block_on(&mut popper, "BLPOP s 0").await;
+        assert!(matches!(wait.future.await, Reply::Error(text) if text.starts_with("WRONGTYPE")));
+        assert_eq!(node.blocking.blocked_clients(), 0);
+        // A bad timeout cannot wait: the command runs as any other and replies its error.
+        assert_eq!(
+            run(&mut popper, "BLPOP k -1").await,
+            Reply::error("ERR timeout is negative")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_push_queued_behind_blocking_commands_serves_them_in_arrival_order() {
+        let node = node().await;
+        let (mut first, mut second, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
+        run(&mut writer, "SET wrong x").await;
+        // Neither command has run yet when the push arrives: the push still finds them
+        // blocked, first arrived first.
+        let first_wait = block_on(&mut first, "BRPOPLPUSH src wrong 0").await;
+        let second_wait = block_on(&mut second, "BRPOPLPUSH src dst 0").await;
+        run(&mut writer, "LPUSH src e").await;
+        assert!(matches!(first_wait.future.await, Reply::Error(text) if text.starts_with("WRONGTYPE")));
+        assert_eq!(second_wait.future.await, Reply::bulk_copy(b"e"));
     }
 
     #[tokio::test]

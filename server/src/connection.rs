@@ -149,8 +149,9 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                                     },
                                 }
                             };
-                            session.unblocked(&reply);
-                            encode(&reply, session.resp3, &mut write_buf);
+                            if session.unblocked(&reply) {
+                                encode(&reply, session.resp3, &mut write_buf);
+                            }
                             last_activity = crate::clock::instant();
                         }
                     }

@@ -282,12 +282,8 @@ impl Node {
         }
     }
 
-    /// Runs one write command as its own op.
-    pub async fn write(&self, db: usize, args: Vec<Bytes>) -> Reply {
-        self.write_indexed(db, args).await.0
-    }
-
-    /// As `write`, also giving the log index of its entry (see `propose_indexed`).
+    /// Runs one write command as its own op, giving its reply and the log index of its entry
+    /// (see `propose_indexed`).
     pub async fn write_indexed(&self, db: usize, args: Vec<Bytes>) -> (Reply, Option<u64>) {
         let (mut replies, index) = self
             .propose_indexed(vec![Op::Command { db: db as u32, args }])

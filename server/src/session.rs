@@ -6,7 +6,7 @@ use flotilla_protocol::Reply;
 use flotilla_storage::machine::check;
 use flotilla_storage::{CommandSpec, Flags, Handler, Watch};
 use std::collections::BTreeSet;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::clients::ClientHandle;
@@ -52,9 +52,21 @@ pub struct Session {
     /// Close the connection after the current reply is written (QUIT, protocol error).
     pub closing: bool,
     /// The blocked command the connection awaits, accounted for once it is served.
-    blocked: Option<(&'static CommandSpec, Vec<Bytes>, u64)>,
+    blocked: Option<Blocked>,
     /// Log index of the entry of this connection's last write (what WAIT waits for).
     pub last_write_index: u64,
+}
+
+/// A command the connection awaits (a blocking command, WAIT): what to account for when it
+/// replies.
+struct Blocked {
+    spec: &'static CommandSpec,
+    args: Vec<Bytes>,
+    duration_us: u64,
+    /// Its reply is not sent (CLIENT REPLY OFF or SKIP when it arrived).
+    silent: bool,
+    /// Log index of the entry that ran it (a blocking pop), for WAIT.
+    written: Option<Arc<AtomicU64>>,
 }
 
 /// What a request produced.
@@ -126,7 +138,16 @@ impl Session {
             Dispatched::Blocked(spec, wait) => {
                 // Shown once, when first run; statistics and the slow log wait for the reply.
                 monitor::feed(self, spec, &args);
-                self.blocked = Some((spec, args, started.elapsed().as_micros() as u64));
+                // CLIENT REPLY SKIP / OFF silence it as any command (SKIP is set only by
+                // CLIENT REPLY itself, which never blocks).
+                let silent = std::mem::take(&mut self.skip_current) || self.reply_mode == ReplyMode::Off;
+                self.blocked = Some(Blocked {
+                    spec,
+                    args,
+                    duration_us: started.elapsed().as_micros() as u64,
+                    silent,
+                    written: wait.written.clone(),
+                });
                 return Outcome::Blocked(wait);
             }
         };
@@ -194,22 +215,27 @@ impl Session {
             queue.push((self.db as u32, args.to_vec()));
             return Dispatched::Queued(Reply::simple("QUEUED"));
         }
-        // Blocked clients that earlier commands made servable are served first.
-        self.node.blocking.settled().await;
+        // A blocking command queues behind the blocking commands that arrived before it, at
+        // once: its place is the order of arrival, not the order tasks get to run.
+        if spec.flags.contains(Flags::BLOCKING) && matches!(spec.handler, Handler::Keyspace(_)) {
+            if let Some(wait) = crate::blocking::block(self, spec, args.to_vec()) {
+                return Dispatched::Blocked(spec, wait);
+            }
+        }
+        // Blocking commands that arrived earlier, and blocked clients that earlier commands
+        // made servable, are served first; blocking commands arriving later wait for a write.
+        let node = self.node.clone();
+        let write = match spec.handler {
+            Handler::Keyspace(_) => spec.is_write(),
+            _ => spec.name == "exec",
+        };
+        let arrival = node.blocking.arrive(write);
+        arrival.settled().await;
         match spec.handler {
             Handler::Keyspace(_) => {
                 if spec.is_write() {
-                    let blocking = spec.flags.contains(Flags::BLOCKING);
-                    let node = self.node.clone();
-                    let _gate = if blocking { Some(node.blocking.gate().await) } else { None };
                     let (reply, index) = self.node.write_indexed(self.db, args.to_vec()).await;
                     self.wrote_at(index);
-                    if blocking && matches!(reply, Reply::Nil | Reply::NilArray) {
-                        return match crate::blocking::block(self, spec, args.to_vec(), reply) {
-                            Ok(reply) => Dispatched::Ran(spec, reply),
-                            Err(wait) => Dispatched::Blocked(spec, wait),
-                        };
-                    }
                     Dispatched::Ran(spec, reply)
                 } else {
                     let reply = self.read(vec![args.to_vec()]).await.pop();
@@ -337,10 +363,13 @@ impl Session {
         if let Some(last) = specs.last() {
             self.client.touch(last.name);
         }
+        let write = specs.first().is_some_and(|spec| spec.is_write());
+        let arrival = node.blocking.arrive(write);
+        arrival.settled().await;
         for (spec, args) in specs.iter().zip(&batch) {
             monitor::feed(self, spec, args);
         }
-        let replies = if specs.first().is_some_and(|spec| spec.is_write()) {
+        let replies = if write {
             let ops = batch
                 .iter()
                 .map(|args| flotilla_storage::Op::Command {
@@ -393,11 +422,18 @@ impl Session {
     }
 
     /// A blocked command got its reply: statistics and the slow log count it now, as Redis
-    /// does, with the time it ran (not the time it waited).
-    pub fn unblocked(&mut self, reply: &Reply) {
-        if let Some((spec, args, duration_us)) = self.blocked.take() {
-            slowlog::record(self, spec, &args, reply, duration_us);
+    /// does, with the time it ran (not the time it waited). False when the reply is not sent
+    /// (CLIENT REPLY OFF / SKIP).
+    pub fn unblocked(&mut self, reply: &Reply) -> bool {
+        let Some(blocked) = self.blocked.take() else {
+            return true;
+        };
+        if let Some(written) = &blocked.written {
+            let index = written.load(Ordering::Relaxed);
+            self.wrote_at((index > 0).then_some(index));
         }
+        slowlog::record(self, blocked.spec, &blocked.args, reply, blocked.duration_us);
+        !blocked.silent
     }
 
     /// Accounts for a command that EXEC ran: statistics and MONITOR, as if it ran alone.

@@ -328,11 +328,15 @@ pub fn wait(session: &mut Session, args: &[Bytes]) -> Result<Reply, Wait> {
     };
     let node: Arc<Node> = session.node.clone();
     let index = session.last_write_index;
-    Err(Wait {
-        future: Box::pin(async move {
-            Reply::Int(wait_for_replicas(&node, index, wanted, deadline).await as i64)
-        }),
-    })
+    let at_timeout = node.clone();
+    Err(crate::blocking::unblockable(
+        session,
+        async move { Reply::Int(wait_for_replicas(&node, index, wanted, deadline).await as i64) },
+        // CLIENT UNBLOCK: the followers holding it so far, as at the timeout.
+        async move {
+            Reply::Int(wait_for_replicas(&at_timeout, index, wanted, Some(Instant::now())).await as i64)
+        },
+    ))
 }
 
 /// WAIT inside MULTI answers at once, as in Redis.
@@ -411,9 +415,13 @@ pub fn waitaof(session: &mut Session, args: &[Bytes]) -> Result<Reply, Wait> {
     let node: Arc<Node> = session.node.clone();
     let index = session.last_write_index;
     let args = args.to_vec();
-    Err(Wait {
-        future: Box::pin(async move { waitaof_count(&node, index, &args, false).await }),
-    })
+    let (at_timeout, timeout_args) = (node.clone(), args.clone());
+    Err(crate::blocking::unblockable(
+        session,
+        async move { waitaof_count(&node, index, &args, false).await },
+        // CLIENT UNBLOCK: what is on disk so far, as at the timeout.
+        async move { waitaof_count(&at_timeout, index, &timeout_args, true).await },
+    ))
 }
 
 /// WAITAOF inside MULTI answers at once.

@@ -341,6 +341,23 @@ fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) ->
     }
 }
 
+/// Waits until INFO clients on `port` reports `count` blocked clients.
+#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
+fn wait_for_blocked_clients(port: u16, count: usize) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let info = Client::connect(port)
+            .and_then(|mut c| c.call(&["INFO", "clients"]))
+            .map(|v| v.text())
+            .unwrap_or_default();
+        if info_field(&info, "blocked_clients") == Some(count.to_string()) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "never {count} blocked clients: {info}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 #[test]
 #[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn t06_wait_role_and_info_replication_tell_the_truth() {
@@ -442,6 +459,41 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
     wait_for_replication_info(leader_port, Duration::from_secs(10), |info| {
         info_field(info, "connected_slaves").as_deref() == Some("1")
     });
+
+    // A client blocked in WAIT / WAITAOF is a blocked client: INFO counts it and CLIENT
+    // UNBLOCK ends it, with what the command answers at its timeout (the followers holding
+    // the write so far) or with the UNBLOCKED error, as Redis does.
+    let unblock = |waiter: &mut Client, port: u16, command: &[&str], reason: &str| {
+        let id = waiter.call(&["CLIENT", "ID"]).unwrap().text();
+        assert_eq!(waiter.call(&["SET", "w5", "v"]).unwrap(), Value::Status("OK".into()));
+        waiter.send(command).unwrap();
+        wait_for_blocked_clients(port, 1);
+        let mut admin = Client::connect(port).unwrap();
+        assert_eq!(admin.call(&["CLIENT", "UNBLOCK", &id, reason]).unwrap(), Value::Int(1));
+        let reply = waiter.read().unwrap();
+        wait_for_blocked_clients(port, 0);
+        assert_eq!(admin.call(&["CLIENT", "UNBLOCK", &id, reason]).unwrap(), Value::Int(0));
+        reply
+    };
+    let mut waiter = cluster.nodes[leader].client();
+    assert_eq!(unblock(&mut waiter, leader_port, &["WAIT", "2", "0"], "TIMEOUT"), Value::Int(1));
+    assert_eq!(
+        unblock(&mut waiter, leader_port, &["WAITAOF", "1", "2", "0"], "TIMEOUT"),
+        Value::Array(Some(vec![Value::Int(1), Value::Int(1)]))
+    );
+    assert_eq!(
+        unblock(&mut waiter, leader_port, &["WAIT", "2", "0"], "ERROR"),
+        Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    );
+    // On a follower the client blocks there (the leader answers its WAIT).
+    let mut waiter = Client::connect(follower_port).unwrap();
+    assert_eq!(
+        unblock(&mut waiter, follower_port, &["WAITAOF", "0", "2", "0"], "ERROR"),
+        Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
+    );
+    assert_eq!(unblock(&mut waiter, follower_port, &["WAIT", "2", "0"], "TIMEOUT"), Value::Int(1));
+    // The connection goes on as usual.
+    assert_eq!(waiter.call(&["GET", "w5"]).unwrap(), Value::Bulk(Some(b"v".to_vec())));
 
     // Resumed, it catches up: a WAIT without timeout returns once it does.
     cluster.nodes[followers[1]].signal("CONT");

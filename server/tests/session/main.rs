@@ -585,3 +585,35 @@ fn readonly_and_readwrite_switch_a_connection_between_local_and_linearizable_rea
     client.call("RESET", b"+RESET\r\n");
     client.call("GET k", b"$1\r\nv\r\n");
 }
+
+/// Clients blocked on a key are served in the order their commands arrived, also when they
+/// arrive while an earlier write is still being applied (issue 4: the Redis suite's
+/// "BRPOPLPUSH with multiple blocked clients" hung). Here the first client's command waits
+/// behind a large SET; the second client's and the push arrive meanwhile. The first client
+/// must be served first (and fail: its destination holds a string), the second gets the
+/// element. Before, the second client's first run raced the serving of the first and could
+/// take the element, leaving the first blocked for ever.
+#[test]
+fn blocked_clients_are_served_in_arrival_order() {
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    admin.call("SET wrong x", b"+OK\r\n");
+    let (mut loader, mut pusher) = (node.client(), node.client());
+    let (mut first, mut second) = (node.client(), node.client());
+    let large = "v".repeat(16 << 20);
+    for _round in 0..3 {
+        // Returns once the server has read most of it: it is about to be proposed.
+        loader.send_args(&["SET", "large", &large]);
+        std::thread::sleep(Duration::from_millis(2));
+        first.send("BRPOPLPUSH src wrong 0");
+        std::thread::sleep(Duration::from_millis(2));
+        second.send("BLPOP src 0");
+        std::thread::sleep(Duration::from_millis(2));
+        pusher.call("RPUSH src e1", b":1\r\n");
+        first.expect(b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
+        second.expect(b"*2\r\n$3\r\nsrc\r\n$2\r\ne1\r\n");
+        loader.expect(b"+OK\r\n");
+        admin.call("EXISTS src", b":0\r\n");
+    }
+    assert_eq!(info_field(&admin.bulk("INFO clients"), "blocked_clients"), "0");
+}
