@@ -879,6 +879,26 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_blocking_command_arriving_after_a_push_leaves_the_element_to_an_earlier_waiter() {
+        let node = node().await;
+        let (mut early, mut late, mut writer) = (session(&node, 1), session(&node, 2), session(&node, 3));
+        let early_wait = block_on(&mut early, "BLPOP src 0").await;
+        node.blocking.arrive(false).settled().await;
+        // The push has arrived (taken its ticket) but is not applied when the late client's
+        // command arrives: the late first run must wait for it and for the early client.
+        let mut push = Box::pin(writer.execute(args("RPUSH src e")));
+        tokio::select! {
+            biased;
+            _ = &mut push => panic!("the push cannot be applied without yielding"),
+            _ = tokio::task::yield_now() => {}
+        }
+        let late_wait = block_on(&mut late, "BLPOP src 0.2").await;
+        assert!(matches!(push.await, Outcome::Reply(Reply::Int(1))));
+        assert_eq!(early_wait.future.await, bulks(&["src", "e"]));
+        assert_eq!(late_wait.future.await, Reply::NilArray);
+    }
+
+    #[tokio::test]
     async fn a_dropped_wait_leaves_the_element_in_place() {
         let node = node().await;
         let (mut gone, mut writer) = (session(&node, 1), session(&node, 2));
