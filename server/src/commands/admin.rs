@@ -799,6 +799,21 @@ fn bgsave(session: &mut Session, args: &[Bytes]) -> Reply {
     Reply::Simple("Background saving started".into())
 }
 
+/// SAVE: Redis writes its RDB file before replying; here the save is a Raft snapshot of the
+/// shard, as for BGSAVE, and the reply waits until it is on disk (`+OK` at once when the
+/// newest snapshot already covers everything applied).
+pub async fn save(session: &mut Session) -> Reply {
+    const SAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+    let group = session.node.group.clone();
+    match crate::raft::machine::snapshot_and_wait(&group.raft, &group.store, SAVE_TIMEOUT).await {
+        Ok(_) => Reply::ok(),
+        Err(error) => {
+            tracing::warn!(%error, "SAVE");
+            Reply::error_owned(format!("ERR {error}"))
+        }
+    }
+}
+
 fn lastsave(session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::Int(last_save_unix_s(&session.node) as i64)
 }
@@ -1041,6 +1056,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "server",
         summary: "Returns the Unix timestamp of the last successful save to disk.",
         ..CommandSpec::base("lastsave", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN.union(Flags::NO_MULTI),
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "1.0.0",
+        summary: "Synchronously saves the database(s) to disk.",
+        ..CommandSpec::base("save", 1, Handler::Server)
     },
     CommandSpec {
         flags: ADMIN,
