@@ -1,4 +1,5 @@
-//! Generic key commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, COPY, MOVE, EXPIRE,
+//! Generic key commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, COPY, MOVE, DUMP,
+//! RESTORE, EXPIRE,
 //! PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, KEYS, SCAN,
 //! RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH and the OBJECT container (ENCODING,
 //! FREQ, IDLETIME, REFCOUNT, HELP), SORT and SORT_RO.
@@ -246,6 +247,97 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     notify_in(ctx, source_db, "move_from", &stored_key);
     notify_in(ctx, target_db, "move_to", &stored_key);
     Reply::Int(1)
+}
+
+// --- DUMP, RESTORE ---
+
+/// DUMP key: the value in Redis's RDB serialization (see rdb.rs), nil if absent.
+fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.db_ref().get(&args[1], ctx.now_ms) {
+        Some(value) => Reply::Bulk(Bytes::from(crate::rdb::dump(value))),
+        None => Reply::Nil,
+    }
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]:
+/// checks in Redis's order (options, existing key, TTL, payload). A relative TTL counts from
+/// the entry's time. IDLETIME and FREQ are checked and ignored: no access times are kept.
+fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (mut replace, mut absolute_ttl) = (false, false);
+    let (mut idle_time, mut frequency) = (false, false);
+    let mut position = 4;
+    while position < args.len() {
+        let additional = args.len() - position - 1;
+        let option = &args[position];
+        if is(option, "replace") {
+            replace = true;
+        } else if is(option, "absttl") {
+            absolute_ttl = true;
+        } else if is(option, "idletime") && additional >= 1 && !frequency {
+            match parse_i64(&args[position + 1]) {
+                Some(seconds) if seconds >= 0 => {}
+                Some(_) => return Reply::error(errors::RESTORE_IDLETIME),
+                None => return Reply::error(errors::NOT_INTEGER),
+            }
+            idle_time = true;
+            position += 1;
+        } else if is(option, "freq") && additional >= 1 && !idle_time {
+            match parse_i64(&args[position + 1]) {
+                Some(0..=255) => {}
+                Some(_) => return Reply::error(errors::RESTORE_FREQ),
+                None => return Reply::error(errors::NOT_INTEGER),
+            }
+            frequency = true;
+            position += 1;
+        } else {
+            return Reply::error(errors::SYNTAX);
+        }
+        position += 1;
+    }
+    let now_ms = ctx.now_ms;
+    let key = &args[1];
+    ctx.db().expire_if_needed(key, now_ms);
+    let existed = ctx.db_ref().contains(key, now_ms);
+    if existed && !replace {
+        return Reply::error(errors::BUSYKEY);
+    }
+    let ttl_ms = match parse_i64(&args[2]) {
+        Some(ttl) if ttl >= 0 => ttl as u64,
+        Some(_) => return Reply::error(errors::RESTORE_TTL_NEGATIVE),
+        None => return Reply::error(errors::NOT_INTEGER),
+    };
+    let encoding = &ctx.keyspace.settings.encoding;
+    let zset_limits = crate::zset::CompactLimits {
+        entries: encoding.zset_max_listpack_entries,
+        value: encoding.zset_max_listpack_value,
+    };
+    let value = match crate::rdb::restore(&args[3], zset_limits) {
+        Ok(value) => value,
+        Err(crate::rdb::PayloadError::VersionOrChecksum) => return Reply::error(errors::DUMP_PAYLOAD),
+        Err(crate::rdb::PayloadError::BadData) => return Reply::error(errors::BAD_DATA_FORMAT),
+    };
+    if existed {
+        ctx.db().remove(key, now_ms);
+    }
+    let expire_at_ms = match ttl_ms {
+        0 => None,
+        ttl if absolute_ttl => Some(ttl),
+        ttl => Some(now_ms.saturating_add(ttl)),
+    };
+    let stored_key = stored(key);
+    if expire_at_ms.is_some_and(|at| at <= now_ms) {
+        // Already expired: nothing is created, and a replaced key is simply deleted.
+        if existed {
+            ctx.notify(class::GENERIC, "del", &stored_key);
+        }
+        return Reply::ok();
+    }
+    let db = ctx.db;
+    signal_if_blocking_type(ctx, db, &stored_key, &value);
+    ctx.db().insert_with_expiry(stored_key.clone(), value, expire_at_ms);
+    notify_new(ctx, db, &stored_key);
+    ctx.notify(class::GENERIC, "restore", &stored_key);
+    Reply::ok()
 }
 
 // --- EXPIRE family, TTL family, PERSIST ---
@@ -1254,6 +1346,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Renames a key only when the target key name doesn't exist.",
         syntax: "key newkey",
         ..CommandSpec::base("renamenx", 3, Handler::Keyspace(renamenx))
+    }),
+    one_key(CommandSpec {
+        flags: Flags::READONLY,
+        acl: &["keyspace", "read", "slow"],
+        since: "2.6.0",
+        summary: "Returns a serialized representation of the value stored at a key.",
+        syntax: "key",
+        ..CommandSpec::base("dump", 2, Handler::Keyspace(dump))
+    }),
+    one_key(CommandSpec {
+        flags: Flags::WRITE.union(Flags::DENYOOM),
+        acl: &["keyspace", "write", "slow", "dangerous"],
+        since: "2.6.0",
+        summary: "Creates a key from the serialized representation of a value.",
+        syntax: "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
+        ..CommandSpec::base("restore", -4, Handler::Keyspace(restore))
     }),
     two_keys(CommandSpec {
         flags: Flags::WRITE.union(Flags::DENYOOM),
@@ -2324,6 +2432,83 @@ mod tests {
         let slot = restored.keyspace.dbs[0].get_slot(b"moved", t.now_ms).unwrap();
         assert_eq!(encoding_name(&slot.value, slot.encoding_floor(), &limits), "raw");
         assert_eq!(restored.keyspace.dbs[0].version(b"s", t.now_ms), t.machine.version(0, b"s", t.now_ms));
+    }
+
+    /// DUMP and RESTORE round-trip every type with its TTL, and RESTORE answers Redis's errors
+    /// in Redis's order.
+    #[test]
+    fn dump_and_restore() {
+        let mut t = harness();
+        let payload = |t: &mut Harness, key: &str| match t.command(&[b"DUMP", key.as_bytes()]) {
+            Reply::Bulk(bytes) => bytes,
+            other => panic!("{other:?}"),
+        };
+        let restore = |t: &mut Harness, args: &[&[u8]]| {
+            let mut command: Vec<&[u8]> = vec![b"RESTORE"];
+            command.extend_from_slice(args);
+            crate::testing::render(&t.command(&command))
+        };
+        assert_eq!(run(&mut t, &["DUMP", "missing"]), "nil");
+        run(&mut t, &["RPUSH", "l", "a", "1", "b"]);
+        run(&mut t, &["HSET", "h", "f", "v", "n", "12"]);
+        run(&mut t, &["SADD", "s", "1", "x"]);
+        run(&mut t, &["ZADD", "z", "1.5", "m", "-inf", "n"]);
+        run(&mut t, &["SET", "str", "hello"]);
+        for (key, read) in [
+            ("l", vec!["LRANGE", "copy", "0", "-1"]),
+            ("h", vec!["HGETALL", "copy"]),
+            ("s", vec!["SMEMBERS", "copy"]),
+            ("z", vec!["ZRANGE", "copy", "0", "-1", "WITHSCORES"]),
+            ("str", vec!["GET", "copy"]),
+        ] {
+            let dumped = payload(&mut t, key);
+            assert_eq!(restore(&mut t, &[b"copy", b"0", &dumped]), "+OK");
+            let mut original = read.clone();
+            original[1] = key;
+            assert_eq!(run(&mut t, &read), run(&mut t, &original), "{key}");
+            assert_eq!(run(&mut t, &["TTL", "copy"]), ":-1");
+            assert_eq!(restore(&mut t, &[b"copy", b"0", &dumped]), "-BUSYKEY Target key name already exists.");
+            run(&mut t, &["DEL", "copy"]);
+        }
+
+        let dumped = payload(&mut t, "str");
+        assert_eq!(restore(&mut t, &[b"r", b"5000", &dumped]), "+OK");
+        assert_eq!(run(&mut t, &["PTTL", "r"]), ":5000");
+        let at = (t.now_ms + 7000).to_string();
+        assert_eq!(restore(&mut t, &[b"r", at.as_bytes(), &dumped, b"REPLACE", b"ABSTTL"]), "+OK");
+        assert_eq!(run(&mut t, &["PTTL", "r"]), ":7000");
+        // An absolute TTL in the past deletes the replaced key and creates nothing.
+        assert_eq!(restore(&mut t, &[b"r", b"1", &dumped, b"ABSTTL", b"REPLACE"]), "+OK");
+        assert_eq!(run(&mut t, &["EXISTS", "r"]), ":0");
+
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"IDLETIME", b"10", b"FREQ", b"1"]), "-ERR syntax error");
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"FREQ", b"256"]), "-ERR Invalid FREQ value, must be >= 0 and <= 255");
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"IDLETIME", b"-1"]), "-ERR Invalid IDLETIME value, must be >= 0");
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"IDLETIME", b"100"]), "+OK");
+        // The existing key is checked before the TTL, and the TTL before the payload.
+        assert_eq!(restore(&mut t, &[b"r", b"-1", b"junk"]), "-BUSYKEY Target key name already exists.");
+        assert_eq!(restore(&mut t, &[b"new", b"-1", b"junk"]), "-ERR Invalid TTL value, must be >= 0");
+        assert_eq!(restore(&mut t, &[b"new", b"x", b"junk"]), "-ERR value is not an integer or out of range");
+        assert_eq!(restore(&mut t, &[b"new", b"0", b"junk"]), "-ERR DUMP payload version or checksum are wrong");
+        let mut corrupt = dumped.to_vec();
+        corrupt[2] ^= 0xFF;
+        assert_eq!(restore(&mut t, &[b"new", b"0", &corrupt]), "-ERR DUMP payload version or checksum are wrong");
+        assert_eq!(run(&mut t, &["EXISTS", "new"]), ":0");
+        assert_eq!(run(&mut t, &["RESTORE", "new", "0"]), "-ERR wrong number of arguments for 'restore' command");
+    }
+
+    /// A hash restored under smaller limits reports the general encoding, as Redis converts on
+    /// load.
+    #[test]
+    fn restore_converts_under_the_current_limits() {
+        let mut t = harness();
+        run(&mut t, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "h"]), "$listpack");
+        let Reply::Bulk(dumped) = t.command(&[b"DUMP", b"h"]) else { panic!() };
+        t.machine.keyspace.settings.encoding.hash_max_listpack_entries = 2;
+        assert_eq!(crate::testing::render(&t.command(&[b"RESTORE", b"k", b"0", &dumped])), "+OK");
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "k"]), "$hashtable");
+        assert_eq!(run(&mut t, &["HGET", "k", "c"]), "$3");
     }
 
     /// The conversion happens under the limits in force when the write ran.
