@@ -615,3 +615,31 @@ fn save_takes_a_snapshot_before_replying_and_is_refused_in_multi() {
     );
     client.call("GET k", b"$1\r\nv\r\n");
 }
+
+/// MEMORY USAGE measures the value from the layout that holds it: a 33,000-byte string costs
+/// at least its bytes and less than Redis's suite allows (42,000 with jemalloc), a TTL adds to
+/// it, a missing key is nil and a bad SAMPLES is refused.
+#[test]
+fn memory_usage_counts_the_value_and_its_ttl() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let big = "A".repeat(33_000);
+    client.send_args(&["SET", "big", &big]);
+    client.expect(b"+OK\r\n");
+    client.send("MEMORY USAGE big");
+    client.expect(b":");
+    let usage: u64 = client.read_line().parse().expect("usage");
+    assert!((33_000..42_000).contains(&usage), "{usage}");
+    client.call("SET small v", b"+OK\r\n");
+    client.send("MEMORY USAGE small SAMPLES 0");
+    client.expect(b":");
+    let small: u64 = client.read_line().parse().expect("usage");
+    client.call("EXPIRE small 100", b":1\r\n");
+    client.send("MEMORY USAGE small");
+    client.expect(b":");
+    let with_ttl: u64 = client.read_line().parse().expect("usage");
+    assert!(small < with_ttl && with_ttl < 200, "{small} {with_ttl}");
+    client.call("MEMORY USAGE missing", b"$-1\r\n");
+    client.call("MEMORY USAGE small SAMPLES x", b"-ERR value is not an integer or out of range\r\n");
+    client.call("MEMORY USAGE small FOO 1", b"-ERR syntax error\r\n");
+}
