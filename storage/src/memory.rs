@@ -45,7 +45,7 @@ fn compact_heap(text: &CompactBytes) -> usize {
 
 /// Bytes of a hashbrown table with room for `capacity` items of `item` bytes: buckets are a
 /// power of two at most 7/8 full, each with one control byte.
-fn table_bytes(capacity: usize, item: usize) -> usize {
+pub fn table_bytes(capacity: usize, item: usize) -> usize {
     if capacity == 0 {
         return 0;
     }

@@ -425,15 +425,7 @@ fn listpack_elements(blob: &[u8]) -> Option<Vec<Bytes>> {
                 _ => return None,
             }
         };
-        let entry_len = reader.position - start;
-        let backlen_len = match entry_len {
-            0..=127 => 1,
-            128..=16_382 => 2,
-            16_383..=2_097_150 => 3,
-            2_097_151..=268_435_454 => 4,
-            _ => 5,
-        };
-        reader.take(backlen_len)?;
+        reader.take(listpack_backlen_len(reader.position - start))?;
         elements.push(element);
     }
     let count = u16::from_le_bytes([blob[4], blob[5]]);
@@ -442,6 +434,18 @@ fn listpack_elements(blob: &[u8]) -> Option<Vec<Bytes>> {
         return None;
     }
     Some(elements)
+}
+
+/// Bytes of the back-length that follows a listpack entry of `entry_len` bytes (encoding and
+/// data): 7 bits of the length per byte.
+pub fn listpack_backlen_len(entry_len: usize) -> usize {
+    match entry_len {
+        0..=127 => 1,
+        128..=16_382 => 2,
+        16_383..=2_097_150 => 3,
+        2_097_151..=268_435_454 => 4,
+        _ => 5,
+    }
 }
 
 /// Reads the low `bits` of `raw` as a two's complement number.

@@ -203,12 +203,11 @@ impl ZSet {
     /// Heap bytes the set holds (MEMORY USAGE): the dict's entries and table, the skiplist
     /// arena and each node's levels, and each member once (the dict and its node share it).
     pub fn heap_bytes(&self) -> usize {
-        use crate::memory::allocation_size;
+        use crate::memory::{allocation_size, table_bytes};
         use std::mem::size_of;
         let dict_entry = size_of::<u64>() + size_of::<Bytes>() + size_of::<f64>();
-        let buckets = (self.dict.capacity() * 8).div_ceil(7).next_power_of_two().max(4);
         let dict = allocation_size(self.dict.capacity() * dict_entry)
-            + allocation_size(buckets * (size_of::<usize>() + 1));
+            + table_bytes(self.dict.capacity(), size_of::<usize>());
         let arena = allocation_size(self.nodes.capacity() * size_of::<Node>())
             + allocation_size(self.free.capacity() * size_of::<u32>());
         let nodes: usize = self

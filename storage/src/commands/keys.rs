@@ -306,12 +306,7 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Some(_) => return Reply::error(errors::RESTORE_TTL_NEGATIVE),
         None => return Reply::error(errors::NOT_INTEGER),
     };
-    let encoding = &ctx.keyspace.settings.encoding;
-    let zset_limits = crate::zset::CompactLimits {
-        entries: encoding.zset_max_listpack_entries,
-        value: encoding.zset_max_listpack_value,
-    };
-    let value = match crate::rdb::restore(&args[3], zset_limits) {
+    let value = match crate::rdb::restore(&args[3], crate::commands::zsets::limits(ctx)) {
         Ok(value) => value,
         Err(crate::rdb::PayloadError::VersionOrChecksum) => return Reply::error(errors::DUMP_PAYLOAD),
         Err(crate::rdb::PayloadError::BadData) => return Reply::error(errors::BAD_DATA_FORMAT),
@@ -1043,14 +1038,7 @@ fn listpack_entry_len(element: &[u8]) -> usize {
         None if element.len() < 4096 => 2 + element.len(),
         None => 5 + element.len(),
     };
-    let backlen = match encoded {
-        0..=127 => 1,
-        128..=16_382 => 2,
-        16_383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    };
-    encoded + backlen
+    encoded + crate::rdb::listpack_backlen_len(encoded)
 }
 
 /// A list is a single listpack while it fits the `list-max-listpack-size` limit.
