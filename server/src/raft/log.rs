@@ -26,6 +26,19 @@ fn encode<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(io::Error::other)
 }
 
+/// Encodes into a buffer of `capacity` bytes (grown if the hint was short).
+fn encode_sized<T: serde::Serialize>(value: &T, capacity: usize) -> io::Result<Vec<u8>> {
+    postcard::to_extend(value, Vec::with_capacity(capacity)).map_err(io::Error::other)
+}
+
+/// Estimated encoded size of a log entry: its log id and payload tag, and the client entry.
+pub fn entry_len_hint(entry: &EntryOf<TypeConfig>) -> usize {
+    32 + match &entry.payload {
+        openraft::EntryPayload::Normal(request) => request.0.encoded_len_hint(),
+        _ => 256,
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
@@ -276,7 +289,7 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
         let mut records = Vec::new();
         let mut appended = Vec::new();
         for entry in entries {
-            let bytes = encode(&entry)?;
+            let bytes = encode_sized(&entry, entry_len_hint(&entry))?;
             appended.push((entry, bytes.len()));
             records.push((appended.last().expect("pushed").0.index(), bytes));
         }
