@@ -168,6 +168,7 @@ impl StateMachine {
         let mut ctx = Ctx::new(&mut self.keyspace, db, now_ms, index, seed, events);
         let reply = handler(&mut ctx, args);
         ctx.flush_expired();
+        commands::keys::settle_encoding_floors(&mut self.keyspace);
         reply
     }
 
