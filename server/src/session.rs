@@ -253,6 +253,7 @@ impl Session {
                     Err(wait) => Dispatched::Blocked(spec, wait),
                 }
             }
+            Handler::Server if spec.name == "save" => Dispatched::Ran(spec, crate::commands::admin::save(self).await),
             Handler::Server if commands::ASYNC_SERVER_COMMANDS.contains(&spec.name) => {
                 Dispatched::Ran(spec, crate::commands::transactions::exec(self, args).await)
             }

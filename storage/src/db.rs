@@ -35,25 +35,35 @@ pub struct Slot {
     /// Log index of the last change (WATCH compares it), with `HAS_TTL` set when the key has
     /// an entry in `Db::expire_at`: keys without a TTL never look there and carry no expiry
     /// field of their own (each key's entry is 8 bytes smaller; see docs/BENCHMARKS.md).
+    /// Bits 61-62 hold the value's encoding floor (see `encoding_floor`).
     version_and_ttl_flag: u64,
 }
 
 /// The top bit of `Slot::version_and_ttl_flag`; log indexes never reach it.
 const HAS_TTL: u64 = 1 << 63;
+/// Bits 61-62: the encoding floor, the most general encoding Redis would have converted this
+/// value to so far (0 = none). Redis never converts back (a hash that became a hashtable
+/// stays one when it shrinks; a string made raw by APPEND stays raw), so OBJECT ENCODING
+/// reports the larger of this and what the content alone would give. Two bits cost no
+/// memory per key; log indexes never reach them either.
+const FLOOR_SHIFT: u32 = 61;
+const FLOOR_MASK: u64 = 0b11 << FLOOR_SHIFT;
+/// The largest encoding floor a slot can hold.
+pub const ENCODING_FLOOR_MAX: u8 = 3;
 
 impl Slot {
     fn new(value: Value, version: u64) -> Slot {
-        assert!(version < HAS_TTL, "log index {version} overflows the version field");
+        assert!(version < 1 << FLOOR_SHIFT, "log index {version} overflows the version field");
         Slot { value, version_and_ttl_flag: version }
     }
 
     pub fn version(&self) -> u64 {
-        self.version_and_ttl_flag & !HAS_TTL
+        self.version_and_ttl_flag & !(HAS_TTL | FLOOR_MASK)
     }
 
     fn set_version(&mut self, version: u64) {
-        assert!(version < HAS_TTL, "log index {version} overflows the version field");
-        self.version_and_ttl_flag = version | (self.version_and_ttl_flag & HAS_TTL);
+        assert!(version < 1 << FLOOR_SHIFT, "log index {version} overflows the version field");
+        self.version_and_ttl_flag = version | (self.version_and_ttl_flag & (HAS_TTL | FLOOR_MASK));
     }
 
     fn has_ttl(&self) -> bool {
@@ -61,7 +71,22 @@ impl Slot {
     }
 
     fn set_has_ttl(&mut self, has_ttl: bool) {
-        self.version_and_ttl_flag = self.version() | if has_ttl { HAS_TTL } else { 0 };
+        self.version_and_ttl_flag = (self.version_and_ttl_flag & !HAS_TTL) | if has_ttl { HAS_TTL } else { 0 };
+    }
+
+    /// The encoding floor (see `FLOOR_SHIFT`): what it means depends on the value's type.
+    pub fn encoding_floor(&self) -> u8 {
+        ((self.version_and_ttl_flag & FLOOR_MASK) >> FLOOR_SHIFT) as u8
+    }
+
+    fn set_encoding_floor(&mut self, floor: u8) {
+        assert!(floor <= ENCODING_FLOOR_MAX);
+        self.version_and_ttl_flag = (self.version_and_ttl_flag & !FLOOR_MASK) | (floor as u64) << FLOOR_SHIFT;
+    }
+
+    /// Version and encoding floor, as a snapshot stores them in one word.
+    fn version_and_floor(&self) -> u64 {
+        self.version_and_ttl_flag & !HAS_TTL
     }
 }
 
@@ -82,6 +107,9 @@ pub struct Db {
     /// Log index of the last SWAPDB that gave this database its contents (see the module
     /// comment): the floor of every present key's WATCH version.
     epoch: u64,
+    /// Hashes and sets written by the command being applied: once it finishes, their
+    /// encoding floor is raised to what their content now needs (`settle_encoding_floors`).
+    touched: Vec<CompactBytes>,
 }
 
 impl Db {
@@ -151,6 +179,9 @@ impl Db {
         let index = self.change_index;
         let slot = self.map.get_mut(key)?;
         slot.set_version(index);
+        if tracks_encoding(&slot.value) {
+            self.touched.push(CompactBytes::new(key));
+        }
         Some(&mut slot.value)
     }
 
@@ -170,6 +201,9 @@ impl Db {
     /// Stores `value` with an absolute expiry (None: no TTL).
     pub fn insert_with_expiry(&mut self, key: impl AsRef<[u8]>, value: Value, expire_at_ms: Option<u64>) {
         let key = CompactBytes::new(key.as_ref());
+        if tracks_encoding(&value) {
+            self.touched.push(key.clone());
+        }
         let mut slot = Slot::new(value, self.change_index);
         self.take_ttl(&key);
         if let Some(at) = expire_at_ms.filter(|at| *at != 0) {
@@ -223,6 +257,47 @@ impl Db {
     pub fn version(&self, key: &[u8], now_ms: u64) -> u64 {
         self.get_slot(key, now_ms)
             .map_or(0, |slot| slot.version().max(self.epoch))
+    }
+
+    /// The encoding floor of a live key (0 when absent); see `FLOOR_SHIFT`.
+    pub fn encoding_floor(&self, key: &[u8], now_ms: u64) -> u8 {
+        self.get_slot(key, now_ms).map_or(0, Slot::encoding_floor)
+    }
+
+    /// Raises the encoding floor of a stored key to at least `floor` (a conversion Redis
+    /// would have made: APPEND making a string raw, or a key keeping the floor it had under
+    /// another name). Not a change of the value: the WATCH version stays.
+    pub fn raise_encoding_floor(&mut self, key: &[u8], floor: u8) {
+        if let Some(slot) = self.map.get_mut(key) {
+            if floor > slot.encoding_floor() {
+                slot.set_encoding_floor(floor);
+            }
+        }
+    }
+
+    /// Clears the encoding floor of a stored key whose value was replaced in place by a new
+    /// object (INCR's result is a fresh integer, never a raw string).
+    pub fn reset_encoding_floor(&mut self, key: &[u8]) {
+        if let Some(slot) = self.map.get_mut(key) {
+            slot.set_encoding_floor(0);
+        }
+    }
+
+    /// Raises the floor of every hash and set written since the last call to the level
+    /// `level_of` gives for its content now (called when each command finishes, so the
+    /// floor records every state a command left the value in).
+    pub fn settle_encoding_floors(&mut self, level_of: impl Fn(&Value) -> u8) {
+        if self.touched.is_empty() {
+            return;
+        }
+        for key in std::mem::take(&mut self.touched) {
+            if let Some(slot) = self.map.get_mut(key.as_slice()) {
+                let level = level_of(&slot.value);
+                if level > slot.encoding_floor() {
+                    slot.set_encoding_floor(level);
+                }
+            }
+        }
     }
 
     /// The index of the last SWAPDB that replaced this database's contents (0: never).
@@ -296,6 +371,12 @@ impl Db {
         self.expired_removed.push(key.to_bytes());
         true
     }
+}
+
+/// Hashes and sets have an encoding floor that follows their content (see
+/// `Db::settle_encoding_floors`); a string's is set by the commands that make it raw.
+fn tracks_encoding(value: &Value) -> bool {
+    matches!(value, Value::Hash(_) | Value::Set(_))
 }
 
 /// Node-local configuration that some keyspace commands report against. It is not
@@ -591,9 +672,11 @@ mod tests {
 
 /// Snapshot loading: puts a slot back exactly as it was saved (value, expiry, version).
 impl Db {
+    /// `version` is the word `raw_slots` gave: the log index with the encoding floor above it.
     pub(crate) fn restore_slot(&mut self, key: &[u8], value: Value, expire_at_ms: u64, version: u64) {
         let key = CompactBytes::new(key);
-        let mut slot = Slot::new(value, version);
+        let mut slot = Slot::new(value, version & !FLOOR_MASK);
+        slot.set_encoding_floor(((version & FLOOR_MASK) >> FLOOR_SHIFT) as u8);
         if expire_at_ms != 0 {
             self.put_ttl(&key, expire_at_ms);
             slot.set_has_ttl(true);
@@ -601,10 +684,11 @@ impl Db {
         self.map.insert(key, slot);
     }
 
-    /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version).
+    /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version with
+    /// the encoding floor in bits 61-62).
     pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&CompactBytes, &Value, u64, u64)> {
         self.map
             .iter()
-            .map(|(key, slot)| (key, &slot.value, self.ttl_of(key, slot).unwrap_or(0), slot.version()))
+            .map(|(key, slot)| (key, &slot.value, self.ttl_of(key, slot).unwrap_or(0), slot.version_and_floor()))
     }
 }

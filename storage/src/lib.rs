@@ -15,6 +15,8 @@ pub mod glob;
 pub mod keymap;
 pub mod log_store;
 pub mod machine;
+pub mod memory;
+pub mod rdb;
 pub mod scan;
 pub mod snapshot;
 pub mod snapshot_file;

@@ -23,7 +23,11 @@
 //! so that a write torn by a power cut leaves the other slot intact. A slot is
 //! crc32 (u32 LE) ‖ sequence (u64 LE) ‖ count (u32 LE) ‖ count × (group u32 LE, from u64 LE,
 //! next u64 LE); the valid slot with the higher sequence is the mark. Entries `from..next` of
-//! the group must be present.
+//! the group must be present. After the groups, a vote section: crc32 (u32 LE) of the rest ‖
+//! count (u32 LE) ‖ count × (group u32 LE, term u64 LE), or all zeros when no vote is recorded
+//! (as in files written before the section existed): the term of the last vote each group
+//! made durable. A vote lost to a cut journal would let the node vote twice in one term, so
+//! the server refuses a stored vote older than its group's term here (`durable_vote_term`).
 
 use fjall::config::CompressionPolicy;
 use fjall::{CompressionType, Database, Keyspace, KeyspaceCreateOptions, PersistMode};
@@ -117,8 +121,11 @@ const MARK_FILE: &str = "log-durable";
 const MARK_SLOT_LEN: usize = 4096;
 const MARK_HEADER_LEN: usize = 16;
 const MARK_GROUP_LEN: usize = 20;
-/// Groups one mark slot can describe.
-pub const MARK_GROUPS_MAX: usize = (MARK_SLOT_LEN - MARK_HEADER_LEN) / MARK_GROUP_LEN;
+const MARK_VOTES_HEADER_LEN: usize = 8;
+const MARK_VOTE_LEN: usize = 12;
+/// Groups one mark slot can describe (each with its log range and its vote).
+pub const MARK_GROUPS_MAX: usize =
+    (MARK_SLOT_LEN - MARK_HEADER_LEN - MARK_VOTES_HEADER_LEN) / (MARK_GROUP_LEN + MARK_VOTE_LEN);
 
 /// The log indexes `from..next` of a group that must be present.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +150,8 @@ struct MarkState {
     truncated_since_snapshot: BTreeMap<GroupId, u64>,
     /// The mark as last written to the file.
     durable: BTreeMap<GroupId, Required>,
+    /// Per group: the term of the last vote made durable.
+    votes: BTreeMap<GroupId, u64>,
 }
 
 struct DurableMark {
@@ -165,6 +174,16 @@ impl MarkState {
         }
         let mut slot = crc32fast::hash(&body).to_le_bytes().to_vec();
         slot.extend_from_slice(&body);
+        assert!(self.votes.len() <= MARK_GROUPS_MAX, "too many groups for the durable mark");
+        if !self.votes.is_empty() {
+            let mut votes = (self.votes.len() as u32).to_le_bytes().to_vec();
+            for (group, term) in &self.votes {
+                votes.extend_from_slice(&group.to_le_bytes());
+                votes.extend_from_slice(&term.to_le_bytes());
+            }
+            slot.extend_from_slice(&crc32fast::hash(&votes).to_le_bytes());
+            slot.extend_from_slice(&votes);
+        }
         slot.resize(MARK_SLOT_LEN, 0);
         slot
     }
@@ -180,7 +199,7 @@ impl MarkState {
             .map_err(|e| LogError::Io(format!("writing the durable mark: {e}")))
     }
 
-    fn decode(slot: &[u8]) -> Option<(u64, BTreeMap<GroupId, Required>)> {
+    fn decode(slot: &[u8]) -> Option<(u64, BTreeMap<GroupId, Required>, BTreeMap<GroupId, u64>)> {
         let crc = u32::from_le_bytes(slot[..4].try_into().ok()?);
         let sequence = u64::from_le_bytes(slot[4..12].try_into().ok()?);
         let count = u32::from_le_bytes(slot[12..16].try_into().ok()?) as usize;
@@ -198,7 +217,31 @@ impl MarkState {
             let next = u64::from_le_bytes(record[12..20].try_into().ok()?);
             groups.insert(group, Required { from, next });
         }
-        Some((sequence, groups))
+        let votes = Self::decode_votes(&slot[MARK_HEADER_LEN + count * MARK_GROUP_LEN..])?;
+        Some((sequence, groups, votes))
+    }
+
+    /// The vote section (`rest` starts right after the groups): None if damaged.
+    fn decode_votes(rest: &[u8]) -> Option<BTreeMap<GroupId, u64>> {
+        let mut votes = BTreeMap::new();
+        let crc = u32::from_le_bytes(rest.get(..4)?.try_into().ok()?);
+        let count = u32::from_le_bytes(rest.get(4..8)?.try_into().ok()?) as usize;
+        if crc == 0 && count == 0 {
+            return Some(votes);
+        }
+        if count > MARK_GROUPS_MAX {
+            return None;
+        }
+        let body = rest.get(4..MARK_VOTES_HEADER_LEN + count * MARK_VOTE_LEN)?;
+        if crc32fast::hash(body) != crc {
+            return None;
+        }
+        for record in body[4..].chunks_exact(MARK_VOTE_LEN) {
+            let group = u32::from_le_bytes(record[..4].try_into().ok()?);
+            let term = u64::from_le_bytes(record[4..12].try_into().ok()?);
+            votes.insert(group, term);
+        }
+        Some(votes)
     }
 }
 
@@ -220,6 +263,7 @@ impl DurableMark {
             written: BTreeMap::new(),
             truncated_since_snapshot: BTreeMap::new(),
             durable: BTreeMap::new(),
+            votes: BTreeMap::new(),
         };
         if existed {
             let mut bytes = vec![0u8; 2 * MARK_SLOT_LEN];
@@ -227,13 +271,14 @@ impl DurableMark {
             let best = bytes
                 .chunks_exact(MARK_SLOT_LEN)
                 .filter_map(MarkState::decode)
-                .max_by_key(|(sequence, _)| *sequence);
-            let Some((sequence, groups)) = best else {
+                .max_by_key(|(sequence, _, _)| *sequence);
+            let Some((sequence, groups, votes)) = best else {
                 return Err(LogError::Damaged(format!("{} has no valid slot", path.display())));
             };
             state.sequence = sequence;
             state.written = groups.clone();
             state.durable = groups;
+            state.votes = votes;
         } else {
             // Both slots valid before the first real write, so that a torn write always
             // leaves one; then the file's directory entry is made durable.
@@ -329,6 +374,25 @@ impl DurableMark {
         Ok(())
     }
 
+    /// A vote of `term` by `group` is durable: recorded in the mark (and synced, as votes are
+    /// rare and the mark must not lag behind them).
+    fn voted(&self, group: GroupId, term: u64) -> Result<()> {
+        let mut state = self.state();
+        if state.votes.get(&group).is_some_and(|known| *known >= term) {
+            return Ok(());
+        }
+        state.votes.insert(group, term);
+        state.write()?;
+        state
+            .file
+            .sync_data()
+            .map_err(|e| LogError::Io(format!("syncing the durable mark: {e}")))
+    }
+
+    fn vote_term(&self, group: GroupId) -> Option<u64> {
+        self.state().votes.get(&group).copied()
+    }
+
     fn required(&self) -> BTreeMap<GroupId, Required> {
         self.state().durable.clone()
     }
@@ -413,6 +477,17 @@ impl LogStore {
         let snapshot = self.mark.begin_sync();
         self.db.persist(PersistMode::SyncData)?;
         self.mark.finish_sync(snapshot)
+    }
+
+    /// Records that `group`'s vote of `term` is durable (call after the sync that made it so).
+    pub fn record_vote_term(&self, group: GroupId, term: u64) -> Result<()> {
+        self.mark.voted(group, term)
+    }
+
+    /// The term of the last vote of `group` that was made durable, as the durable mark
+    /// remembers it: a stored vote of a lower term (or none) means the vote record was lost.
+    pub fn durable_vote_term(&self, group: GroupId) -> Option<u64> {
+        self.mark.vote_term(group)
     }
 
     /// Hands written data to the operating system without waiting for the disk.
@@ -729,6 +804,53 @@ mod tests {
         let entries = reopen(&dir).unwrap();
         assert_eq!(entries.iter().map(|(i, _)| *i).collect::<Vec<_>>(), vec![40, 41]);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn vote_terms_in_the_mark_survive_reopen() {
+        let dir = temp_dir("mark-votes");
+        {
+            let store = LogStore::open(&dir).unwrap();
+            assert_eq!(store.durable_vote_term(1), None);
+            store.record_vote_term(1, 4).unwrap();
+            store.record_vote_term(2, 9).unwrap();
+            store.record_vote_term(1, 3).unwrap(); // never lowered
+            store.append(1, &[(1, payload(1))]).unwrap();
+            store.sync().unwrap();
+        }
+        let store = LogStore::open(&dir).unwrap();
+        assert_eq!(store.durable_vote_term(1), Some(4));
+        assert_eq!(store.durable_vote_term(2), Some(9));
+        assert_eq!(store.durable_vote_term(3), None);
+    }
+
+    #[test]
+    fn a_mark_without_a_vote_section_reads_as_no_votes_and_a_damaged_one_as_invalid() {
+        let mut state = MarkState {
+            file: tempfile_for_mark("mark-encode"),
+            sequence: 7,
+            written: BTreeMap::new(),
+            truncated_since_snapshot: BTreeMap::new(),
+            durable: BTreeMap::from([(1, Required { from: 1, next: 10 })]),
+            votes: BTreeMap::new(),
+        };
+        // No votes: the section is zeros, as in files written before it existed.
+        let (sequence, groups, votes) = MarkState::decode(&state.encode()).unwrap();
+        assert_eq!((sequence, groups.len(), votes.len()), (7, 1, 0));
+        state.votes.insert(1, 12);
+        let slot = state.encode();
+        let (_, _, votes) = MarkState::decode(&slot).unwrap();
+        assert_eq!(votes, BTreeMap::from([(1, 12)]));
+        let vote_term_at = MARK_HEADER_LEN + MARK_GROUP_LEN + MARK_VOTES_HEADER_LEN + 4;
+        let mut damaged = slot.clone();
+        damaged[vote_term_at] ^= 0x01;
+        assert!(MarkState::decode(&damaged).is_none());
+    }
+
+    fn tempfile_for_mark(name: &str) -> File {
+        let dir = temp_dir(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        File::create(dir.join("mark")).unwrap()
     }
 
     #[test]

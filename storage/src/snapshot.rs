@@ -4,8 +4,9 @@
 //! image ends with a crc32; a bad checksum is an error, never a partial restore.
 //!
 //! Layout (little-endian): magic ‖ applied_index u64 ‖ last_time_ms u64 ‖ db count u32 ‖
-//! per db: epoch u64, key count u64, per key: key, expire_at_ms u64, version u64, type u8,
-//! value ‖ crc32 u32. Byte strings are a u32 length and the bytes.
+//! per db: epoch u64, key count u64, per key: key, expire_at_ms u64, version u64 (bits 61-62:
+//! the key's encoding floor, see db.rs), type u8, value ‖ crc32 u32. Byte strings are a u32
+//! length and the bytes.
 
 use bytes::Bytes;
 use std::collections::VecDeque;

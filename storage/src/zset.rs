@@ -200,6 +200,24 @@ impl PartialEq for ZSet {
 }
 
 impl ZSet {
+    /// Heap bytes the set holds (MEMORY USAGE): the dict's entries and table, the skiplist
+    /// arena and each node's levels, and each member once (the dict and its node share it).
+    pub fn heap_bytes(&self) -> usize {
+        use crate::memory::{allocation_size, table_bytes};
+        use std::mem::size_of;
+        let dict_entry = size_of::<u64>() + size_of::<Bytes>() + size_of::<f64>();
+        let dict = allocation_size(self.dict.capacity() * dict_entry)
+            + table_bytes(self.dict.capacity(), size_of::<usize>());
+        let arena = allocation_size(self.nodes.capacity() * size_of::<Node>())
+            + allocation_size(self.free.capacity() * size_of::<u32>());
+        let nodes: usize = self
+            .nodes
+            .iter()
+            .map(|node| allocation_size(node.levels.len() * size_of::<Level>()) + allocation_size(node.member.len()))
+            .sum();
+        dict + arena + nodes
+    }
+
     pub fn new() -> Self {
         let header = Node {
             member: Bytes::new(),

@@ -727,9 +727,9 @@ fn debug(_session: &mut Session, args: &[Bytes]) -> Reply {
     ))
 }
 
-/// MEMORY USAGE key [SAMPLES count]: an estimate of the bytes the key and its value take,
-/// counting every element (SAMPLES is accepted; the whole value is measured). Nil when the key
-/// does not exist.
+/// MEMORY USAGE key [SAMPLES count]: the bytes the key and its value take, from the layout
+/// of the types that hold them (`flotilla_storage::memory`); SAMPLES is accepted and the whole
+/// value measured. Nil when the key does not exist.
 fn memory_usage(session: &mut Session, args: &[Bytes]) -> Reply {
     match args.get(3) {
         None => {}
@@ -740,23 +740,14 @@ fn memory_usage(session: &mut Session, args: &[Bytes]) -> Reply {
         }
         Some(_) => return Reply::error(errors::SYNTAX),
     }
-    // Per-allocation bookkeeping: a key's table entry, and each element's own header.
-    const KEY_OVERHEAD_BYTES: usize = 48;
-    const ELEMENT_OVERHEAD_BYTES: usize = 16;
     let now_ms = session.node.clock.now_ms();
     let db = session.db;
+    let key = &args[2];
     let size = session.node.with_machine(|machine| {
-        use flotilla_storage::Value;
-        let value = machine.keyspace.dbs[db].get(&args[2], now_ms)?;
-        let element = |bytes: &Bytes| bytes.len() + ELEMENT_OVERHEAD_BYTES;
-        let value_bytes: usize = match value {
-            Value::Str(bytes) => bytes.len(),
-            Value::List(items) => items.iter().map(element).sum(),
-            Value::Hash(fields) => fields.iter().map(|(f, v)| element(f) + element(v)).sum(),
-            Value::Set(members) => members.iter().map(element).sum(),
-            Value::ZSet(zset) => zset.iter_insertion_order().map(|(m, _)| element(m) + 8).sum(),
-        };
-        Some(KEY_OVERHEAD_BYTES + args[2].len() + value_bytes)
+        let database = &machine.keyspace.dbs[db];
+        let value = database.get(key, now_ms)?;
+        let has_ttl = matches!(database.expire_at(key, now_ms), Some(Some(_)));
+        Some(flotilla_storage::memory::key_usage(key, value, has_ttl))
     });
     size.map_or(Reply::Nil, |bytes| Reply::Int(bytes as i64))
 }
@@ -797,6 +788,21 @@ fn bgsave(session: &mut Session, args: &[Bytes]) -> Reply {
         }
     });
     Reply::Simple("Background saving started".into())
+}
+
+/// SAVE: Redis writes its RDB file before replying; here the save is a Raft snapshot of the
+/// shard, as for BGSAVE, and the reply waits until it is on disk (`+OK` at once when the
+/// newest snapshot already covers everything applied).
+pub async fn save(session: &mut Session) -> Reply {
+    const SAVE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+    let group = session.node.group.clone();
+    match crate::raft::machine::snapshot_and_wait(&group.raft, &group.store, SAVE_TIMEOUT).await {
+        Ok(_) => Reply::ok(),
+        Err(error) => {
+            tracing::warn!(%error, "SAVE");
+            Reply::error_owned(format!("ERR {error}"))
+        }
+    }
 }
 
 fn lastsave(session: &mut Session, _args: &[Bytes]) -> Reply {
@@ -1041,6 +1047,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "server",
         summary: "Returns the Unix timestamp of the last successful save to disk.",
         ..CommandSpec::base("lastsave", 1, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN.union(Flags::NO_MULTI),
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "1.0.0",
+        summary: "Synchronously saves the database(s) to disk.",
+        ..CommandSpec::base("save", 1, Handler::Server)
     },
     CommandSpec {
         flags: ADMIN,

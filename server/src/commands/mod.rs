@@ -22,9 +22,9 @@ pub mod transactions;
 /// A server command: runs against the session (and through it, the node).
 pub type ServerFn = fn(&mut Session, &[Bytes]) -> Reply;
 
-/// Server commands that await the log (EXEC proposes its entry, WAIT awaits replication);
-/// the session's async dispatch runs them directly instead of through a `ServerFn`.
-pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec", "wait", "waitaof"];
+/// Server commands that await the log (EXEC proposes its entry, WAIT awaits replication, SAVE
+/// a snapshot); the session's async dispatch runs them directly instead of through a `ServerFn`.
+pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec", "wait", "waitaof", "save"];
 
 pub const FAMILIES: &[(&[CommandSpec], &[(&str, ServerFn)])] = &[
     (connection::COMMANDS, connection::HANDLERS),

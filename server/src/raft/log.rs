@@ -26,6 +26,19 @@ fn encode<T: serde::Serialize>(value: &T) -> io::Result<Vec<u8>> {
     postcard::to_allocvec(value).map_err(io::Error::other)
 }
 
+/// Encodes into a buffer of `capacity` bytes (grown if the hint was short).
+fn encode_sized<T: serde::Serialize>(value: &T, capacity: usize) -> io::Result<Vec<u8>> {
+    postcard::to_extend(value, Vec::with_capacity(capacity)).map_err(io::Error::other)
+}
+
+/// Estimated encoded size of a log entry: its log id and payload tag, and the client entry.
+pub fn entry_len_hint(entry: &EntryOf<TypeConfig>) -> usize {
+    32 + match &entry.payload {
+        openraft::EntryPayload::Normal(request) => request.0.encoded_len_hint(),
+        _ => 256,
+    }
+}
+
 fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
     postcard::from_bytes(bytes).map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e))
 }
@@ -223,10 +236,26 @@ impl RaftLogReader<TypeConfig> for GroupLog {
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {
-        match self.store.get_meta(self.group, meta::VOTE, b"")? {
-            Some(bytes) => Ok(Some(decode(&bytes)?)),
-            None => Ok(None),
+        let vote: Option<VoteOf<TypeConfig>> = match self.store.get_meta(self.group, meta::VOTE, b"")? {
+            Some(bytes) => Some(decode(&bytes)?),
+            None => None,
+        };
+        // A vote older than one made durable earlier was lost (a journal cut at a damaged
+        // byte): acting on it could grant a second vote in a term already voted in.
+        if let Some(durable) = self.store.durable_vote_term(self.group) {
+            let stored = vote.as_ref().map(|vote| vote.leader_id().term);
+            if stored.is_none_or(|term| term < durable) {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "log store is corrupt: group {} voted in term {durable}, but its stored vote is {}",
+                        self.group,
+                        stored.map_or("missing".to_string(), |term| format!("of term {term}")),
+                    ),
+                ));
+            }
         }
+        Ok(vote)
     }
 }
 
@@ -253,6 +282,7 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
         self.store.put_meta(self.group, meta::VOTE, b"", &encode(vote)?)?;
         // A vote must be durable before it is acted on, whatever the fsync mode.
         self.store.sync()?;
+        self.store.record_vote_term(self.group, vote.leader_id().term)?;
         Ok(())
     }
 
@@ -276,7 +306,7 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
         let mut records = Vec::new();
         let mut appended = Vec::new();
         for entry in entries {
-            let bytes = encode(&entry)?;
+            let bytes = encode_sized(&entry, entry_len_hint(&entry))?;
             appended.push((entry, bytes.len()));
             records.push((appended.last().expect("pushed").0.index(), bytes));
         }
@@ -319,6 +349,31 @@ mod tests {
 
     fn indexes(entries: Option<Vec<EntryOf<TypeConfig>>>) -> Option<Vec<u64>> {
         entries.map(|entries| entries.iter().map(|entry| entry.index()).collect())
+    }
+
+    #[tokio::test]
+    async fn a_vote_older_than_the_durable_mark_is_refused() {
+        let dir = std::env::temp_dir().join(format!("flotilla-vote-mark-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = LogStore::open(&dir).unwrap();
+        let syncer = Syncer::start(store.clone(), Fsync::No);
+        let mut log = GroupLog::new(store.clone(), 1, syncer);
+        assert_eq!(log.read_vote().await.unwrap(), None);
+        let vote = VoteOf::<TypeConfig>::new(5, 2);
+        log.save_vote(&vote).await.unwrap();
+        assert_eq!(log.read_vote().await.unwrap(), Some(vote));
+        assert_eq!(store.durable_vote_term(1), Some(5));
+        // The record of term 5 lost, an older one left (what a journal cut can do).
+        let older = VoteOf::<TypeConfig>::new(3, 1);
+        store.put_meta(1, meta::VOTE, b"", &encode(&older).unwrap()).unwrap();
+        let error = log.read_vote().await.unwrap_err();
+        assert_eq!(error.kind(), io::ErrorKind::InvalidData);
+        assert!(error.to_string().contains("voted in term 5"), "{error}");
+        // A later vote is fine again.
+        let newer = VoteOf::<TypeConfig>::new(6, 3);
+        log.save_vote(&newer).await.unwrap();
+        assert_eq!(log.read_vote().await.unwrap(), Some(newer));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

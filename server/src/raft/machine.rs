@@ -186,25 +186,30 @@ pub fn run_snapshot_policy(raft: super::Raft, store: &MachineStore) {
 /// Takes a snapshot of everything applied so far and waits for it to be durable, so the next
 /// start loads it instead of replaying the log (called on a clean shutdown).
 pub async fn snapshot_before_exit(raft: &super::Raft, store: &MachineStore, timeout: Duration) {
-    let metrics = raft.metrics().borrow_watched().clone();
-    let Some(applied) = metrics.last_applied else {
-        return;
-    };
-    if !store.snapshot_behind(metrics.snapshot.as_ref()) {
-        return;
-    }
     let started = crate::clock::instant();
-    if raft.trigger().snapshot().await.is_err() {
-        return;
-    }
-    let result = raft
-        .wait(Some(timeout))
-        .metrics(|m| m.snapshot.as_ref() >= Some(&applied), "snapshot before exit")
-        .await;
-    match result {
-        Ok(_) => tracing::info!(ms = started.elapsed().as_millis() as u64, "snapshot taken before exit"),
+    match snapshot_and_wait(raft, store, timeout).await {
+        Ok(false) => {}
+        Ok(true) => tracing::info!(ms = started.elapsed().as_millis() as u64, "snapshot taken before exit"),
         Err(error) => tracing::warn!(%error, "no snapshot before exit; the next start replays the log"),
     }
+}
+
+/// Takes a snapshot of everything applied so far and waits until it is durable (SAVE, and a
+/// clean shutdown). Ok(false) when the newest snapshot already covers every applied entry.
+pub async fn snapshot_and_wait(raft: &super::Raft, store: &MachineStore, timeout: Duration) -> Result<bool, String> {
+    let metrics = raft.metrics().borrow_watched().clone();
+    let Some(applied) = metrics.last_applied else {
+        return Ok(false);
+    };
+    if !store.snapshot_behind(metrics.snapshot.as_ref()) {
+        return Ok(false);
+    }
+    raft.trigger().snapshot().await.map_err(|error| error.to_string())?;
+    raft.wait(Some(timeout))
+        .metrics(|m| m.snapshot.as_ref() >= Some(&applied), "snapshot")
+        .await
+        .map_err(|error| error.to_string())?;
+    Ok(true)
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for MachineStore {

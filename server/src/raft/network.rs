@@ -99,9 +99,21 @@ impl Network {
         Req: serde::Serialize,
         Resp: serde::de::DeserializeOwned,
     {
+        self.call_encoded(kind, encode(request), ttl).await
+    }
+
+    async fn call_encoded<Resp>(
+        &self,
+        kind: u8,
+        payload: Bytes,
+        ttl: Duration,
+    ) -> Result<Resp, RPCError<TypeConfig>>
+    where
+        Resp: serde::de::DeserializeOwned,
+    {
         let reply = self
             .transport
-            .call(self.target, kind, self.group, encode(request), ttl)
+            .call(self.target, kind, self.group, payload, ttl)
             .await
             .map_err(rpc_error)?;
         let result: Result<Resp, RaftError<TypeConfig>> =
@@ -121,9 +133,11 @@ impl RaftNetworkV2<TypeConfig> for Network {
         // openraft suggests the heartbeat interval as the deadline; an append that carries a
         // large batch to a follower that must fsync it can take longer, and timing it out would
         // make replication retry the same batch forever. Heartbeats keep openraft's own timeout.
-        self.call(
+        let hint = 64 + request.entries.iter().map(super::log::entry_len_hint).sum::<usize>();
+        let payload = postcard::to_extend(&request, Vec::with_capacity(hint)).expect("serializable");
+        self.call_encoded(
             kind::APPEND_ENTRIES,
-            &request,
+            Bytes::from(payload),
             option.hard_ttl().max(APPEND_TIMEOUT),
         )
         .await

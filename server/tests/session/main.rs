@@ -617,3 +617,61 @@ fn blocked_clients_are_served_in_arrival_order() {
     }
     assert_eq!(info_field(&admin.bulk("INFO clients"), "blocked_clients"), "0");
 }
+
+/// SAVE replies only once a snapshot covering the writes before it is on disk (INFO
+/// persistence then counts no change since the save and one save more); inside MULTI it is
+/// refused and the transaction aborted, as Redis does.
+#[test]
+fn save_takes_a_snapshot_before_replying_and_is_refused_in_multi() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("SET k v", b"+OK\r\n");
+    let saves_of = |client: &mut support::Client| -> (u64, u64) {
+        let persistence = client.bulk("INFO persistence");
+        let number = |name: &str| info_field(&persistence, name).parse::<u64>().expect(name);
+        (number("rdb_saves"), number("rdb_changes_since_last_save"))
+    };
+    let (saves_before, _) = saves_of(&mut client);
+    client.call("SAVE", b"+OK\r\n");
+    assert_eq!(saves_of(&mut client), (saves_before + 1, 0));
+    client.call("SAVE", b"+OK\r\n");
+    assert_eq!(saves_of(&mut client).0, saves_before + 1, "nothing new: no second snapshot");
+    client.call("SAVE now", b"-ERR wrong number of arguments for 'save' command\r\n");
+
+    client.call("MULTI", b"+OK\r\n");
+    client.call("SET k w", b"+QUEUED\r\n");
+    client.call("SAVE", b"-ERR Command not allowed inside a transaction\r\n");
+    client.call(
+        "EXEC",
+        b"-EXECABORT Transaction discarded because of previous errors.\r\n",
+    );
+    client.call("GET k", b"$1\r\nv\r\n");
+}
+
+/// MEMORY USAGE measures the value from the layout that holds it: a 33,000-byte string costs
+/// at least its bytes and less than Redis's suite allows (42,000 with jemalloc), a TTL adds to
+/// it, a missing key is nil and a bad SAMPLES is refused.
+#[test]
+fn memory_usage_counts_the_value_and_its_ttl() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let big = "A".repeat(33_000);
+    client.send_args(&["SET", "big", &big]);
+    client.expect(b"+OK\r\n");
+    client.send("MEMORY USAGE big");
+    client.expect(b":");
+    let usage: u64 = client.read_line().parse().expect("usage");
+    assert!((33_000..42_000).contains(&usage), "{usage}");
+    client.call("SET small v", b"+OK\r\n");
+    client.send("MEMORY USAGE small SAMPLES 0");
+    client.expect(b":");
+    let small: u64 = client.read_line().parse().expect("usage");
+    client.call("EXPIRE small 100", b":1\r\n");
+    client.send("MEMORY USAGE small");
+    client.expect(b":");
+    let with_ttl: u64 = client.read_line().parse().expect("usage");
+    assert!(small < with_ttl && with_ttl < 200, "{small} {with_ttl}");
+    client.call("MEMORY USAGE missing", b"$-1\r\n");
+    client.call("MEMORY USAGE small SAMPLES x", b"-ERR value is not an integer or out of range\r\n");
+    client.call("MEMORY USAGE small FOO 1", b"-ERR syntax error\r\n");
+}

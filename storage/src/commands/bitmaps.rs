@@ -9,6 +9,7 @@ use bytes::Bytes;
 use flotilla_protocol::Reply;
 
 use crate::args::{is, parse_i64};
+use crate::commands::keys::STRING_FLOOR_RAW;
 use crate::commands::strings::{add_string, expire_if_needed, get_string, modify_string, STRING_LEN_MAX};
 use crate::ctx::{class, Ctx};
 use crate::errors;
@@ -72,6 +73,9 @@ fn setbit(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             }
         });
         ctx.notify(class::STRING, "setbit", key);
+    } else {
+        // Redis unshares the string before it looks at the bit: raw even when unchanged.
+        ctx.db().raise_encoding_floor(key, STRING_FLOOR_RAW);
     }
     Reply::Int(old as i64)
 }
@@ -333,6 +337,8 @@ fn bitop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         ctx.notify(class::NEW, "new", &key);
     }
     ctx.db().insert(&key, Value::Str(CompactBytes::from(result)));
+    // Redis stores the result as a new raw string, whatever its length.
+    ctx.db().raise_encoding_floor(&key, STRING_FLOOR_RAW);
     ctx.notify(class::STRING, "set", &key);
     Reply::Int(len as i64)
 }
@@ -627,6 +633,9 @@ fn bitfield_generic(ctx: &mut Ctx, args: &[Bytes], read_only_command: bool) -> R
     });
     if changes > 0 {
         ctx.notify(class::STRING, "setbit", key);
+    } else {
+        // Redis unshares the string before it looks at the bit: raw even when unchanged.
+        ctx.db().raise_encoding_floor(key, STRING_FLOOR_RAW);
     }
     Reply::Array(replies)
 }

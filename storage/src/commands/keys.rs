@@ -1,4 +1,5 @@
-//! Generic key commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, COPY, MOVE, EXPIRE,
+//! Generic key commands: DEL, UNLINK, EXISTS, TYPE, RENAME, RENAMENX, COPY, MOVE, DUMP,
+//! RESTORE, EXPIRE,
 //! PEXPIRE, EXPIREAT, PEXPIREAT, TTL, PTTL, EXPIRETIME, PEXPIRETIME, PERSIST, KEYS, SCAN,
 //! RANDOMKEY, DBSIZE, FLUSHDB, FLUSHALL, SWAPDB, TOUCH and the OBJECT container (ENCODING,
 //! FREQ, IDLETIME, REFCOUNT, HELP), SORT and SORT_RO.
@@ -132,11 +133,13 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     if nx && db.contains(target, now_ms) {
         return Reply::Int(0);
     }
+    let floor = db.encoding_floor(source, now_ms);
     let value = db.remove(source, now_ms).expect("source checked live above");
     db.remove(target, now_ms);
     let target_key = stored(target);
     let ready = matches!(value, Value::List(_) | Value::ZSet(_));
     db.insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    db.raise_encoding_floor(&target_key, floor);
     ctx.notify(class::NEW, "new", &target_key);
     ctx.notify(class::GENERIC, "rename_from", source);
     ctx.notify(class::GENERIC, "rename_to", &target_key);
@@ -184,7 +187,8 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(slot) = db.get_slot(source, now_ms) else {
         return Reply::Int(0);
     };
-    let (value, expire_at_ms) = (slot.value.clone(), db.expire_at(source, now_ms).flatten());
+    let (value, floor) = (slot.value.clone(), slot.encoding_floor());
+    let expire_at_ms = db.expire_at(source, now_ms).flatten();
 
     let index = ctx.index;
     let destination = &mut ctx.keyspace.dbs[target_db];
@@ -198,7 +202,9 @@ fn copy(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let target_key = stored(target);
     signal_if_blocking_type(ctx, target_db, &target_key, &value);
+    // Redis duplicates the value in its current encoding.
     ctx.keyspace.dbs[target_db].insert_with_expiry(target_key.clone(), value, expire_at_ms);
+    ctx.keyspace.dbs[target_db].raise_encoding_floor(&target_key, floor);
     notify_new(ctx, target_db, &target_key);
     notify_in(ctx, target_db, "copy_to", &target_key);
     Reply::Int(1)
@@ -231,14 +237,102 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if destination.contains(key, now_ms) {
         return Reply::Int(0);
     }
+    let floor = ctx.db_ref().encoding_floor(key, now_ms);
     let value = ctx.db().remove(key, now_ms).expect("key checked live above");
     let stored_key = stored(key);
     signal_if_blocking_type(ctx, target_db, &stored_key, &value);
     ctx.keyspace.dbs[target_db].insert_with_expiry(stored_key.clone(), value, expire_at_ms);
+    ctx.keyspace.dbs[target_db].raise_encoding_floor(&stored_key, floor);
     notify_new(ctx, target_db, &stored_key);
     notify_in(ctx, source_db, "move_from", &stored_key);
     notify_in(ctx, target_db, "move_to", &stored_key);
     Reply::Int(1)
+}
+
+// --- DUMP, RESTORE ---
+
+/// DUMP key: the value in Redis's RDB serialization (see rdb.rs), nil if absent.
+fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    match ctx.db_ref().get(&args[1], ctx.now_ms) {
+        Some(value) => Reply::Bulk(Bytes::from(crate::rdb::dump(value))),
+        None => Reply::Nil,
+    }
+}
+
+/// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]:
+/// checks in Redis's order (options, existing key, TTL, payload). A relative TTL counts from
+/// the entry's time. IDLETIME and FREQ are checked and ignored: no access times are kept.
+fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
+    let (mut replace, mut absolute_ttl) = (false, false);
+    let (mut idle_time, mut frequency) = (false, false);
+    let mut position = 4;
+    while position < args.len() {
+        let additional = args.len() - position - 1;
+        let option = &args[position];
+        if is(option, "replace") {
+            replace = true;
+        } else if is(option, "absttl") {
+            absolute_ttl = true;
+        } else if is(option, "idletime") && additional >= 1 && !frequency {
+            match parse_i64(&args[position + 1]) {
+                Some(seconds) if seconds >= 0 => {}
+                Some(_) => return Reply::error(errors::RESTORE_IDLETIME),
+                None => return Reply::error(errors::NOT_INTEGER),
+            }
+            idle_time = true;
+            position += 1;
+        } else if is(option, "freq") && additional >= 1 && !idle_time {
+            match parse_i64(&args[position + 1]) {
+                Some(0..=255) => {}
+                Some(_) => return Reply::error(errors::RESTORE_FREQ),
+                None => return Reply::error(errors::NOT_INTEGER),
+            }
+            frequency = true;
+            position += 1;
+        } else {
+            return Reply::error(errors::SYNTAX);
+        }
+        position += 1;
+    }
+    let now_ms = ctx.now_ms;
+    let key = &args[1];
+    ctx.db().expire_if_needed(key, now_ms);
+    let existed = ctx.db_ref().contains(key, now_ms);
+    if existed && !replace {
+        return Reply::error(errors::BUSYKEY);
+    }
+    let ttl_ms = match parse_i64(&args[2]) {
+        Some(ttl) if ttl >= 0 => ttl as u64,
+        Some(_) => return Reply::error(errors::RESTORE_TTL_NEGATIVE),
+        None => return Reply::error(errors::NOT_INTEGER),
+    };
+    let value = match crate::rdb::restore(&args[3], crate::commands::zsets::limits(ctx)) {
+        Ok(value) => value,
+        Err(crate::rdb::PayloadError::VersionOrChecksum) => return Reply::error(errors::DUMP_PAYLOAD),
+        Err(crate::rdb::PayloadError::BadData) => return Reply::error(errors::BAD_DATA_FORMAT),
+    };
+    if existed {
+        ctx.db().remove(key, now_ms);
+    }
+    let expire_at_ms = match ttl_ms {
+        0 => None,
+        ttl if absolute_ttl => Some(ttl),
+        ttl => Some(now_ms.saturating_add(ttl)),
+    };
+    let stored_key = stored(key);
+    if expire_at_ms.is_some_and(|at| at <= now_ms) {
+        // Already expired: nothing is created, and a replaced key is simply deleted.
+        if existed {
+            ctx.notify(class::GENERIC, "del", &stored_key);
+        }
+        return Reply::ok();
+    }
+    let db = ctx.db;
+    signal_if_blocking_type(ctx, db, &stored_key, &value);
+    ctx.db().insert_with_expiry(stored_key.clone(), value, expire_at_ms);
+    notify_new(ctx, db, &stored_key);
+    ctx.notify(class::GENERIC, "restore", &stored_key);
+    Reply::ok()
 }
 
 // --- EXPIRE family, TTL family, PERSIST ---
@@ -944,14 +1038,7 @@ fn listpack_entry_len(element: &[u8]) -> usize {
         None if element.len() < 4096 => 2 + element.len(),
         None => 5 + element.len(),
     };
-    let backlen = match encoded {
-        0..=127 => 1,
-        128..=16_382 => 2,
-        16_383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    };
-    encoded + backlen
+    encoded + crate::rdb::listpack_backlen_len(encoded)
 }
 
 /// A list is a single listpack while it fits the `list-max-listpack-size` limit.
@@ -974,15 +1061,60 @@ fn is_int_encoded(text: &[u8]) -> bool {
     text.len() <= 20 && parse_i64(text).is_some()
 }
 
-/// The encoding Redis would report for `value` under `limits`. Computed from the content,
-/// so a value reports the compact encoding again once it shrinks back within the limits
-/// (Redis keeps the general encoding until the key is rewritten).
-pub fn encoding_name(value: &Value, limits: &EncodingLimits) -> &'static str {
+/// A string's encoding floor once a command changed it in place (Redis's
+/// `dbUnshareStringValue`): it stays raw until it is replaced.
+pub const STRING_FLOOR_RAW: u8 = 1;
+
+/// How general a hash's or set's encoding must be for its content under `limits`: hash
+/// 0 listpack, 1 hashtable; set 0 intset, 1 listpack, 2 hashtable (Redis 7.2's order of
+/// conversions). Other types are 0. Bounded by the limits: a value past the entry limit is
+/// answered without looking at its elements.
+pub fn content_encoding_level(value: &Value, limits: &EncodingLimits) -> u8 {
+    match value {
+        Value::Hash(hash) => {
+            let small = hash.len() <= limits.hash_max_listpack_entries
+                && hash.iter().all(|(field, value)| {
+                    field.len() <= limits.hash_max_listpack_value
+                        && value.len() <= limits.hash_max_listpack_value
+                });
+            u8::from(!small)
+        }
+        Value::Set(set) => {
+            if set.len() <= limits.set_max_intset_entries && set.iter().all(|m| parse_i64(m).is_some()) {
+                0
+            } else if set.len() <= limits.set_max_listpack_entries
+                && set.iter().all(|m| m.len() <= limits.set_max_listpack_value)
+            {
+                1
+            } else {
+                2
+            }
+        }
+        _ => 0,
+    }
+}
+
+/// Raises the encoding floor of every hash and set the command just wrote to what its content
+/// needs now: Redis converts a hash or set on the write that outgrows the compact encoding and
+/// never back, so the floor is the most general encoding any state of the value needed.
+/// Uses the limits in force when the command ran, as Redis does.
+pub fn settle_encoding_floors(keyspace: &mut crate::db::Keyspace) {
+    let limits = keyspace.settings.encoding;
+    for db in keyspace.dbs.iter_mut() {
+        db.settle_encoding_floors(|value| content_encoding_level(value, &limits));
+    }
+}
+
+/// The encoding Redis would report for `value` under `limits`, given the key's encoding
+/// floor (the most general encoding it was converted to before; see `Db::encoding_floor`).
+pub fn encoding_name(value: &Value, floor: u8, limits: &EncodingLimits) -> &'static str {
     const EMBSTR_LEN_MAX: usize = 44;
     match value {
+        Value::Str(_) if floor >= STRING_FLOOR_RAW => "raw",
         Value::Str(text) if is_int_encoded(text) => "int",
         Value::Str(text) if text.len() <= EMBSTR_LEN_MAX => "embstr",
         Value::Str(_) => "raw",
+        // Redis 7.2 converts a quicklist back to a listpack when it shrinks: content decides.
         Value::List(list) => {
             if list_fits_listpack(list.iter(), list.len(), limits.list_max_listpack_size) {
                 "listpack"
@@ -990,29 +1122,15 @@ pub fn encoding_name(value: &Value, limits: &EncodingLimits) -> &'static str {
                 "quicklist"
             }
         }
-        Value::Hash(hash) => {
-            let small = hash.len() <= limits.hash_max_listpack_entries
-                && hash.iter().all(|(field, value)| {
-                    field.len() <= limits.hash_max_listpack_value
-                        && value.len() <= limits.hash_max_listpack_value
-                });
-            if small {
-                "listpack"
-            } else {
-                "hashtable"
-            }
-        }
-        Value::Set(set) => {
-            if set.len() <= limits.set_max_intset_entries && set.iter().all(|m| parse_i64(m).is_some()) {
-                "intset"
-            } else if set.len() <= limits.set_max_listpack_entries
-                && set.iter().all(|m| m.len() <= limits.set_max_listpack_value)
-            {
-                "listpack"
-            } else {
-                "hashtable"
-            }
-        }
+        Value::Hash(_) => match content_encoding_level(value, limits).max(floor) {
+            0 => "listpack",
+            _ => "hashtable",
+        },
+        Value::Set(_) => match content_encoding_level(value, limits).max(floor) {
+            0 => "intset",
+            1 => "listpack",
+            _ => "hashtable",
+        },
         // The sorted set tracks its own (sticky) encoding, as Redis's conversion is one-way.
         Value::ZSet(zset) => zset.encoding(),
     }
@@ -1020,8 +1138,10 @@ pub fn encoding_name(value: &Value, limits: &EncodingLimits) -> &'static str {
 
 fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let limits = ctx.keyspace.settings.encoding;
-    match ctx.db_ref().get(&args[2], ctx.now_ms) {
-        Some(value) => Reply::bulk(Bytes::from_static(encoding_name(value, &limits).as_bytes())),
+    match ctx.db_ref().get_slot(&args[2], ctx.now_ms) {
+        Some(slot) => Reply::bulk(Bytes::from_static(
+            encoding_name(&slot.value, slot.encoding_floor(), &limits).as_bytes(),
+        )),
         None => Reply::Nil,
     }
 }
@@ -1214,6 +1334,22 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Renames a key only when the target key name doesn't exist.",
         syntax: "key newkey",
         ..CommandSpec::base("renamenx", 3, Handler::Keyspace(renamenx))
+    }),
+    one_key(CommandSpec {
+        flags: Flags::READONLY,
+        acl: &["keyspace", "read", "slow"],
+        since: "2.6.0",
+        summary: "Returns a serialized representation of the value stored at a key.",
+        syntax: "key",
+        ..CommandSpec::base("dump", 2, Handler::Keyspace(dump))
+    }),
+    one_key(CommandSpec {
+        flags: Flags::WRITE.union(Flags::DENYOOM),
+        acl: &["keyspace", "write", "slow", "dangerous"],
+        since: "2.6.0",
+        summary: "Creates a key from the serialized representation of a value.",
+        syntax: "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
+        ..CommandSpec::base("restore", -4, Handler::Keyspace(restore))
     }),
     two_keys(CommandSpec {
         flags: Flags::WRITE.union(Flags::DENYOOM),
@@ -2127,40 +2263,40 @@ mod tests {
         let mut t = harness();
         let limits = EncodingLimits::default();
         let text = |s: &str| Value::Str(s.as_bytes().into());
-        assert_eq!(encoding_name(&text("12345"), &limits), "int");
-        assert_eq!(encoding_name(&text("-12345"), &limits), "int");
-        assert_eq!(encoding_name(&text("012"), &limits), "embstr");
-        assert_eq!(encoding_name(&text(&"a".repeat(44)), &limits), "embstr");
-        assert_eq!(encoding_name(&text(&"a".repeat(45)), &limits), "raw");
+        assert_eq!(encoding_name(&text("12345"), 0, &limits), "int");
+        assert_eq!(encoding_name(&text("-12345"), 0, &limits), "int");
+        assert_eq!(encoding_name(&text("012"), 0, &limits), "embstr");
+        assert_eq!(encoding_name(&text(&"a".repeat(44)), 0, &limits), "embstr");
+        assert_eq!(encoding_name(&text(&"a".repeat(45)), 0, &limits), "raw");
         let bytes = |s: String| Bytes::from(s);
         let list = Value::List(Box::new((0..10).map(|i| bytes(i.to_string())).collect()));
-        assert_eq!(encoding_name(&list, &limits), "listpack");
+        assert_eq!(encoding_name(&list, 0, &limits), "listpack");
         let list = Value::List(Box::new((0..2).map(|_| bytes("x".repeat(5000))).collect()));
-        assert_eq!(encoding_name(&list, &limits), "quicklist");
+        assert_eq!(encoding_name(&list, 0, &limits), "quicklist");
         let mut set = Value::new_set();
         if let Value::Set(members) = &mut set {
             members.insert(bytes("1".into()));
         }
-        assert_eq!(encoding_name(&set, &limits), "intset");
+        assert_eq!(encoding_name(&set, 0, &limits), "intset");
         if let Value::Set(members) = &mut set {
             members.insert(bytes("a".into()));
         }
-        assert_eq!(encoding_name(&set, &limits), "listpack");
+        assert_eq!(encoding_name(&set, 0, &limits), "listpack");
         if let Value::Set(members) = &mut set {
             for i in 0..200 {
                 members.insert(bytes(i.to_string()));
             }
         }
-        assert_eq!(encoding_name(&set, &limits), "hashtable");
+        assert_eq!(encoding_name(&set, 0, &limits), "hashtable");
         let mut hash = Value::new_hash();
         if let Value::Hash(fields) = &mut hash {
             fields.insert(bytes("f".into()), bytes("v".into()));
         }
-        assert_eq!(encoding_name(&hash, &limits), "listpack");
+        assert_eq!(encoding_name(&hash, 0, &limits), "listpack");
         if let Value::Hash(fields) = &mut hash {
             fields.insert(bytes("g".into()), bytes("v".repeat(65)));
         }
-        assert_eq!(encoding_name(&hash, &limits), "hashtable");
+        assert_eq!(encoding_name(&hash, 0, &limits), "hashtable");
         let zero = EncodingLimits {
             hash_max_listpack_entries: 0,
             ..limits
@@ -2169,15 +2305,15 @@ mod tests {
         if let Value::Hash(fields) = &mut small {
             fields.insert(bytes("f".into()), bytes("v".into()));
         }
-        assert_eq!(encoding_name(&small, &zero), "hashtable");
+        assert_eq!(encoding_name(&small, 0, &zero), "hashtable");
         let mut zset = crate::value::ZSet::new();
         zset.insert(bytes("m".into()), 1.0);
         assert_eq!(
-            encoding_name(&Value::ZSet(Box::new(zset.clone())), &limits),
+            encoding_name(&Value::ZSet(Box::new(zset.clone())), 0, &limits),
             "listpack"
         );
         zset.insert(bytes("m".repeat(65)), 1.0);
-        assert_eq!(encoding_name(&Value::ZSet(Box::new(zset)), &limits), "skiplist");
+        assert_eq!(encoding_name(&Value::ZSet(Box::new(zset)), 0, &limits), "skiplist");
 
         run(&mut t, &["SET", "n", "100"]);
         run(&mut t, &["SET", "s", "hello"]);
@@ -2204,5 +2340,175 @@ mod tests {
         assert!(run(&mut t, &["OBJECT", "HELP"]).starts_with(
             "[+OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:, +ENCODING <key>"
         ));
+    }
+
+    /// OBJECT ENCODING follows Redis's conversion history, not only the content: strings
+    /// changed in place become raw until replaced, hashes and sets never convert back.
+    #[test]
+    fn object_encoding_remembers_conversions() {
+        let mut t = harness();
+        let encoding = |t: &mut Harness, key: &str| run(t, &["OBJECT", "ENCODING", key]);
+        run(&mut t, &["SET", "n", "1234"]);
+        assert_eq!(encoding(&mut t, "n"), "$int");
+        run(&mut t, &["SETRANGE", "n", "0", ""]);
+        assert_eq!(encoding(&mut t, "n"), "$int", "nothing set, nothing converted");
+        run(&mut t, &["SETRANGE", "n", "0", "2"]);
+        assert_eq!(run(&mut t, &["GET", "n"]), "$2234");
+        assert_eq!(encoding(&mut t, "n"), "$raw");
+        run(&mut t, &["INCR", "n"]);
+        assert_eq!(encoding(&mut t, "n"), "$int", "INCR stores a new integer");
+        run(&mut t, &["APPEND", "n", "5"]);
+        assert_eq!(encoding(&mut t, "n"), "$raw");
+        run(&mut t, &["SET", "n", "abc"]);
+        assert_eq!(encoding(&mut t, "n"), "$embstr");
+        run(&mut t, &["APPEND", "fresh", "abc"]);
+        assert_eq!(encoding(&mut t, "fresh"), "$embstr", "APPEND creating a key stores it as SET does");
+        run(&mut t, &["SETRANGE", "fresh2", "1", "x"]);
+        assert_eq!(encoding(&mut t, "fresh2"), "$raw");
+        run(&mut t, &["SET", "bits", "1"]);
+        run(&mut t, &["SETBIT", "bits", "2", "1"]);
+        assert_eq!(encoding(&mut t, "bits"), "$raw", "SETBIT unshares even when the bit is unchanged");
+        run(&mut t, &["BITOP", "NOT", "dest", "bits"]);
+        assert_eq!(encoding(&mut t, "dest"), "$raw");
+        run(&mut t, &["RENAME", "dest", "moved"]);
+        assert_eq!(encoding(&mut t, "moved"), "$raw", "RENAME keeps the object");
+
+        let fields: Vec<String> = (0..200).map(|i| format!("f{i}")).collect();
+        let mut hset = vec!["HSET", "h"];
+        for field in &fields {
+            hset.extend([field.as_str(), "v"]);
+        }
+        run(&mut t, &hset);
+        assert_eq!(encoding(&mut t, "h"), "$hashtable");
+        let mut hdel = vec!["HDEL", "h"];
+        hdel.extend(fields[1..].iter().map(String::as_str));
+        assert_eq!(run(&mut t, &hdel), ":199");
+        assert_eq!(encoding(&mut t, "h"), "$hashtable", "a hashtable never shrinks back");
+        run(&mut t, &["COPY", "h", "h2"]);
+        assert_eq!(encoding(&mut t, "h2"), "$hashtable");
+        run(&mut t, &["MOVE", "h2", "3"]);
+        t.db = 3;
+        assert_eq!(encoding(&mut t, "h2"), "$hashtable");
+        t.db = 0;
+        run(&mut t, &["DEL", "h"]);
+        run(&mut t, &["HSET", "h", "f", "v"]);
+        assert_eq!(encoding(&mut t, "h"), "$listpack", "a new key starts compact");
+        run(&mut t, &["HSET", "h", "long", &"x".repeat(65)]);
+        run(&mut t, &["HDEL", "h", "long"]);
+        assert_eq!(encoding(&mut t, "h"), "$hashtable", "a long value converted it");
+
+        run(&mut t, &["SADD", "s", "1", "2", "3"]);
+        assert_eq!(encoding(&mut t, "s"), "$intset");
+        run(&mut t, &["SADD", "s", "a"]);
+        assert_eq!(encoding(&mut t, "s"), "$listpack");
+        run(&mut t, &["SREM", "s", "a"]);
+        assert_eq!(encoding(&mut t, "s"), "$listpack", "Redis 7.2: a listpack set stays one");
+        let members: Vec<String> = (0..200).map(|i| format!("m{i}")).collect();
+        let mut sadd = vec!["SADD", "s"];
+        sadd.extend(members.iter().map(String::as_str));
+        run(&mut t, &sadd);
+        assert_eq!(encoding(&mut t, "s"), "$hashtable");
+        run(&mut t, &["SPOP", "s", "200"]);
+        assert_eq!(run(&mut t, &["SCARD", "s"]), ":3");
+        assert_eq!(encoding(&mut t, "s"), "$hashtable");
+
+        // The floor belongs to the key's state: a snapshot keeps it.
+        let restored = crate::machine::StateMachine::restore(&t.machine.snapshot()).unwrap();
+        let limits = restored.keyspace.settings.encoding;
+        let slot = restored.keyspace.dbs[0].get_slot(b"s", t.now_ms).unwrap();
+        assert_eq!(encoding_name(&slot.value, slot.encoding_floor(), &limits), "hashtable");
+        let slot = restored.keyspace.dbs[0].get_slot(b"moved", t.now_ms).unwrap();
+        assert_eq!(encoding_name(&slot.value, slot.encoding_floor(), &limits), "raw");
+        assert_eq!(restored.keyspace.dbs[0].version(b"s", t.now_ms), t.machine.version(0, b"s", t.now_ms));
+    }
+
+    /// DUMP and RESTORE round-trip every type with its TTL, and RESTORE answers Redis's errors
+    /// in Redis's order.
+    #[test]
+    fn dump_and_restore() {
+        let mut t = harness();
+        let payload = |t: &mut Harness, key: &str| match t.command(&[b"DUMP", key.as_bytes()]) {
+            Reply::Bulk(bytes) => bytes,
+            other => panic!("{other:?}"),
+        };
+        let restore = |t: &mut Harness, args: &[&[u8]]| {
+            let mut command: Vec<&[u8]> = vec![b"RESTORE"];
+            command.extend_from_slice(args);
+            crate::testing::render(&t.command(&command))
+        };
+        assert_eq!(run(&mut t, &["DUMP", "missing"]), "nil");
+        run(&mut t, &["RPUSH", "l", "a", "1", "b"]);
+        run(&mut t, &["HSET", "h", "f", "v", "n", "12"]);
+        run(&mut t, &["SADD", "s", "1", "x"]);
+        run(&mut t, &["ZADD", "z", "1.5", "m", "-inf", "n"]);
+        run(&mut t, &["SET", "str", "hello"]);
+        for (key, read) in [
+            ("l", vec!["LRANGE", "copy", "0", "-1"]),
+            ("h", vec!["HGETALL", "copy"]),
+            ("s", vec!["SMEMBERS", "copy"]),
+            ("z", vec!["ZRANGE", "copy", "0", "-1", "WITHSCORES"]),
+            ("str", vec!["GET", "copy"]),
+        ] {
+            let dumped = payload(&mut t, key);
+            assert_eq!(restore(&mut t, &[b"copy", b"0", &dumped]), "+OK");
+            let mut original = read.clone();
+            original[1] = key;
+            assert_eq!(run(&mut t, &read), run(&mut t, &original), "{key}");
+            assert_eq!(run(&mut t, &["TTL", "copy"]), ":-1");
+            assert_eq!(restore(&mut t, &[b"copy", b"0", &dumped]), "-BUSYKEY Target key name already exists.");
+            run(&mut t, &["DEL", "copy"]);
+        }
+
+        let dumped = payload(&mut t, "str");
+        assert_eq!(restore(&mut t, &[b"r", b"5000", &dumped]), "+OK");
+        assert_eq!(run(&mut t, &["PTTL", "r"]), ":5000");
+        let at = (t.now_ms + 7000).to_string();
+        assert_eq!(restore(&mut t, &[b"r", at.as_bytes(), &dumped, b"REPLACE", b"ABSTTL"]), "+OK");
+        assert_eq!(run(&mut t, &["PTTL", "r"]), ":7000");
+        // An absolute TTL in the past deletes the replaced key and creates nothing.
+        assert_eq!(restore(&mut t, &[b"r", b"1", &dumped, b"ABSTTL", b"REPLACE"]), "+OK");
+        assert_eq!(run(&mut t, &["EXISTS", "r"]), ":0");
+
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"IDLETIME", b"10", b"FREQ", b"1"]), "-ERR syntax error");
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"FREQ", b"256"]), "-ERR Invalid FREQ value, must be >= 0 and <= 255");
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"IDLETIME", b"-1"]), "-ERR Invalid IDLETIME value, must be >= 0");
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"IDLETIME", b"100"]), "+OK");
+        // The existing key is checked before the TTL, and the TTL before the payload.
+        assert_eq!(restore(&mut t, &[b"r", b"-1", b"junk"]), "-BUSYKEY Target key name already exists.");
+        assert_eq!(restore(&mut t, &[b"new", b"-1", b"junk"]), "-ERR Invalid TTL value, must be >= 0");
+        assert_eq!(restore(&mut t, &[b"new", b"x", b"junk"]), "-ERR value is not an integer or out of range");
+        assert_eq!(restore(&mut t, &[b"new", b"0", b"junk"]), "-ERR DUMP payload version or checksum are wrong");
+        let mut corrupt = dumped.to_vec();
+        corrupt[2] ^= 0xFF;
+        assert_eq!(restore(&mut t, &[b"new", b"0", &corrupt]), "-ERR DUMP payload version or checksum are wrong");
+        assert_eq!(run(&mut t, &["EXISTS", "new"]), ":0");
+        assert_eq!(run(&mut t, &["RESTORE", "new", "0"]), "-ERR wrong number of arguments for 'restore' command");
+    }
+
+    /// A hash restored under smaller limits reports the general encoding, as Redis converts on
+    /// load.
+    #[test]
+    fn restore_converts_under_the_current_limits() {
+        let mut t = harness();
+        run(&mut t, &["HSET", "h", "a", "1", "b", "2", "c", "3"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "h"]), "$listpack");
+        let Reply::Bulk(dumped) = t.command(&[b"DUMP", b"h"]) else { panic!() };
+        t.machine.keyspace.settings.encoding.hash_max_listpack_entries = 2;
+        assert_eq!(crate::testing::render(&t.command(&[b"RESTORE", b"k", b"0", &dumped])), "+OK");
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "k"]), "$hashtable");
+        assert_eq!(run(&mut t, &["HGET", "k", "c"]), "$3");
+    }
+
+    /// The conversion happens under the limits in force when the write ran.
+    #[test]
+    fn encoding_floor_uses_the_limits_of_the_write() {
+        let mut t = harness();
+        t.machine.keyspace.settings.encoding.hash_max_listpack_entries = 1;
+        run(&mut t, &["HSET", "h", "a", "1", "b", "2"]);
+        t.machine.keyspace.settings.encoding.hash_max_listpack_entries = 128;
+        run(&mut t, &["HDEL", "h", "b"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "h"]), "$hashtable");
+        run(&mut t, &["HSET", "small", "a", "1", "b", "2"]);
+        assert_eq!(run(&mut t, &["OBJECT", "ENCODING", "small"]), "$listpack");
     }
 }

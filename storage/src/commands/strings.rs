@@ -12,6 +12,7 @@ use bytes::Bytes;
 use flotilla_protocol::Reply;
 
 use crate::args::{is, parse_i64};
+use crate::commands::keys::STRING_FLOOR_RAW;
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::table::{CommandSpec, Flags, Handler};
@@ -71,6 +72,8 @@ pub fn modify_string<R>(ctx: &mut Ctx, key: &[u8], change: impl FnOnce(&mut Vec<
     };
     let result = change(&mut buffer);
     *bytes = CompactBytes::from(buffer);
+    // Redis unshares the string first (`dbUnshareStringValue`), which makes it raw.
+    ctx.db().raise_encoding_floor(key, STRING_FLOOR_RAW);
     result
 }
 
@@ -83,10 +86,12 @@ pub fn add_string(ctx: &mut Ctx, key: &Bytes, value: CompactBytes) {
 }
 
 /// Replaces the value of an existing string key, keeping its TTL (Redis's dbReplaceValue).
+/// The new value is a new object, so a raw string's floor goes.
 fn replace_string(ctx: &mut Ctx, key: &[u8], value: CompactBytes) {
     let now_ms = ctx.now_ms;
     if let Some(slot) = ctx.db().get_mut(key, now_ms) {
         *slot = Value::Str(value);
+        ctx.db().reset_encoding_floor(key);
     }
 }
 
@@ -604,6 +609,8 @@ fn setrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             let mut value = vec![0u8; offset as usize + patch.len()];
             value[offset as usize..].copy_from_slice(patch);
             add_string(ctx, key, CompactBytes::from(value));
+            // Redis builds the new string in place: raw, whatever its length.
+            ctx.db().raise_encoding_floor(key, STRING_FLOOR_RAW);
         }
         Ok(Some(value)) => {
             if patch.is_empty() {

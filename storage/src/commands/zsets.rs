@@ -282,7 +282,7 @@ fn zset_for_update<'c>(ctx: &'c mut Ctx, key: &Bytes, create: impl FnOnce() -> Z
 }
 
 /// The node's `zset-max-listpack-*` limits (they decide the encoding OBJECT reports).
-fn limits(ctx: &Ctx) -> CompactLimits {
+pub(crate) fn limits(ctx: &Ctx) -> CompactLimits {
     let encoding = &ctx.keyspace.settings.encoding;
     CompactLimits {
         entries: encoding.zset_max_listpack_entries,

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# CPU time each Flotilla process spends per request, the load-robust measure of the write path
+# (requests/s on this shared 2-core machine swing with whatever else runs; CPU per request
+# barely does). Starts a fresh 3-node cluster (or one node), runs redis-benchmark against the
+# leader, and reads utime+stime of every node from /proc/PID/stat before and after.
+#
+#   bench/harness/cpu_per_request.sh BINARY [TEST] [REQUESTS] [PIPELINE] [FSYNC] [NODES]
+#   defaults: set 200000 16 always 3
+#
+# Alternate two binaries over a few rounds and compare medians, e.g.
+#   for r in 1 2 3; do for b in old new; do bench/harness/cpu_per_request.sh /tmp/$b; done; done
+set -euo pipefail
+BIN=${1:?usage: cpu_per_request.sh BINARY [TEST] [REQUESTS] [PIPELINE] [FSYNC] [NODES]}
+TEST=${2:-set}; N=${3:-200000}; P=${4:-16}; FSYNC=${5:-always}; NODES=${6:-3}
+WORK=$(mktemp -d /tmp/cpu-per-request.XXXX)
+BASE=$((21000 + RANDOM % 20000))
+PIDS=()
+cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
+trap cleanup EXIT
+
+cluster=()
+for i in $(seq 1 "$NODES"); do cluster+=("$i=127.0.0.1:$((BASE + i - 1))"); done
+for i in $(seq 1 "$NODES"); do
+  args=(--port $((BASE + i - 1)) --dir "$WORK/node$i" --fsync "$FSYNC")
+  if [ "$NODES" -gt 1 ]; then args+=(--node-id "$i" --initial-cluster "$(IFS=,; echo "${cluster[*]}")"); fi
+  "$BIN" "${args[@]}" >"$WORK/node$i.log" 2>&1 &
+  PIDS+=($!)
+done
+
+leader=""
+for _ in $(seq 1 150); do
+  for i in $(seq 1 "$NODES"); do
+    if redis-cli -p $((BASE + i - 1)) INFO flotilla_raft 2>/dev/null | grep -q 'role=leader'; then leader=$i; fi
+  done
+  [ -n "$leader" ] && break
+  sleep 0.1
+done
+[ -n "$leader" ] || { echo "no leader elected" >&2; exit 1; }
+port=$((BASE + leader - 1))
+bench() { redis-benchmark -p "$port" -t "$TEST" -n "$1" -P "$P" -c 50 -r 1000000 -d 32 -q 2>&1 | tr '\r' '\n' | grep -v '^$' | tail -1; }
+bench 20000 >/dev/null   # warm-up: connections, first allocations
+
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+declare -a before
+for i in $(seq 0 $((NODES - 1))); do before[i]=$(ticks "${PIDS[i]}"); done
+result=$(bench "$N")
+hz=$(getconf CLK_TCK)
+line="leader=node$leader $result"
+total=0
+for i in $(seq 0 $((NODES - 1))); do
+  us=$(( ($(ticks "${PIDS[i]}") - before[i]) * 1000000 / hz ))
+  total=$((total + us))
+  line+=" node$((i + 1))_us_per_req=$(awk -v u="$us" -v n="$N" 'BEGIN{printf "%.2f", u/n}')"
+done
+line+=" total_us_per_req=$(awk -v u="$total" -v n="$N" 'BEGIN{printf "%.2f", u/n}') load=$(cut -d' ' -f1 /proc/loadavg)"
+echo "$line"
