@@ -886,12 +886,11 @@ mod tests {
         node.blocking.arrive(false).settled().await;
         // The push has arrived (taken its ticket) but is not applied when the late client's
         // command arrives: the late first run must wait for it and for the early client.
+        // Polled exactly once, without yielding to the runtime: it takes its ticket and
+        // proposes, but the Raft tasks that apply it cannot run before the late command.
         let mut push = Box::pin(writer.execute(args("RPUSH src e")));
-        tokio::select! {
-            biased;
-            _ = &mut push => panic!("the push cannot be applied without yielding"),
-            _ = tokio::task::yield_now() => {}
-        }
+        let first_poll = std::future::poll_fn(|cx| std::task::Poll::Ready(push.as_mut().poll(cx))).await;
+        assert!(first_poll.is_pending(), "the push cannot be applied without yielding");
         let late_wait = block_on(&mut late, "BLPOP src 0.2").await;
         assert!(matches!(push.await, Outcome::Reply(Reply::Int(1))));
         let early = tokio::time::timeout(Duration::from_secs(5), early_wait.future).await;
