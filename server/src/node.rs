@@ -342,7 +342,7 @@ impl Node {
             let mut shard = self.group.store.shard.lock();
             commands
                 .iter()
-                .map(|args| shard.machine.read(db, args, now_ms, &mut events))
+                .map(|args| shard.machine.read(db, args, now_ms, true, &mut events))
                 .collect()
         };
         if !events.is_empty() {
