@@ -648,6 +648,39 @@ fn save_takes_a_snapshot_before_replying_and_is_refused_in_multi() {
     client.call("GET k", b"$1\r\nv\r\n");
 }
 
+/// A SAVE that arrives while another snapshot is being built, after a write that snapshot
+/// does not hold, still replies once a snapshot holding its write is durable (openraft
+/// ignores a trigger during a build, so SAVE must trigger again when that build lands).
+#[test]
+fn save_during_a_snapshot_build_waits_for_a_snapshot_with_its_writes() {
+    let node = Node::start(&[]);
+    let mut loader = node.client();
+    // Enough keys that building a snapshot takes a while (tens of milliseconds or more).
+    let value = "v".repeat(32);
+    for batch in 0..100 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..3000 {
+            args.push(format!("key:{batch}:{i}"));
+            args.push(value.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        loader.send_args(&args);
+    }
+    for _ in 0..100 {
+        loader.expect(b"+OK\r\n");
+    }
+    let (mut first, mut second) = (node.client(), node.client());
+    for round in 0..3 {
+        first.send("SAVE");
+        std::thread::sleep(Duration::from_millis(5));
+        second.call(&format!("SET late {round}"), b"+OK\r\n");
+        second.call("SAVE", b"+OK\r\n");
+        first.expect(b"+OK\r\n");
+        let persistence = second.bulk("INFO persistence");
+        assert_eq!(info_field(&persistence, "rdb_changes_since_last_save"), "0", "round {round}");
+    }
+}
+
 /// MEMORY USAGE measures the value from the layout that holds it: a 33,000-byte string costs
 /// at least its bytes and less than Redis's suite allows (42,000 with jemalloc), a TTL adds to
 /// it, a missing key is nil and a bad SAMPLES is refused.
