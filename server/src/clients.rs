@@ -144,6 +144,8 @@ pub struct ClientHandle {
     pub in_multi: AtomicBool,
     pub is_monitor: AtomicBool,
     pub no_evict: AtomicBool,
+    /// CLIENT NO-TOUCH ON: its reads leave the keys' access times and counters alone.
+    pub no_touch: AtomicBool,
     /// Waiting in a blocking command (CLIENT LIST flag `b`).
     pub blocked: AtomicBool,
     /// Bytes sent on `push` and not yet written to the socket.
@@ -183,6 +185,7 @@ impl ClientHandle {
             in_multi: AtomicBool::new(false),
             is_monitor: AtomicBool::new(false),
             no_evict: AtomicBool::new(false),
+            no_touch: AtomicBool::new(false),
             blocked: AtomicBool::new(false),
             push_pending_bytes: AtomicUsize::new(0),
             soft_limit_since_ms: AtomicU64::new(0),
@@ -289,6 +292,9 @@ impl ClientHandle {
         }
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
+        }
+        if self.no_touch.load(Ordering::Relaxed) {
+            flags.push('T');
         }
         if flags.is_empty() {
             flags.push('N');

@@ -215,10 +215,11 @@ impl Node {
                     .map_err(ForwardRefusal::from);
                 Ok(network::encode(&result).to_vec())
             }
-            kind::FORWARD_READ => {
+            kind::FORWARD_READ | kind::FORWARD_READ_NO_TOUCH => {
                 let (db, commands): ReadRequest = network::decode(&payload)?;
+                let touch = rpc_kind == kind::FORWARD_READ;
                 let result: Forwarded = match self.group.read_barrier().await {
-                    Ok(()) => Ok(self.read_local(db as usize, &commands)),
+                    Ok(()) => Ok(self.read_local(db as usize, &commands, touch)),
                     Err(error) => Err(error.into()),
                 };
                 Ok(network::encode(&result).to_vec())
@@ -292,15 +293,16 @@ impl Node {
     }
 
     /// Runs read-only commands linearizably: on the leader after a lease or read-index check,
-    /// or forwarded to it.
-    pub async fn read_many(&self, db: usize, commands: Vec<Vec<Bytes>>) -> Vec<Reply> {
+    /// or forwarded to it. `touch`: the reads count as accesses to their keys (false for a
+    /// CLIENT NO-TOUCH connection).
+    pub async fn read_many(&self, db: usize, commands: Vec<Vec<Bytes>>, touch: bool) -> Vec<Reply> {
         let count = commands.len();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
             let leader = self.group.leader();
             let outcome: Forwarded = if leader.is_none() || leader == Some(self.me) {
                 match self.group.read_barrier().await {
-                    Ok(()) => Ok(self.read_local(db, &commands)),
+                    Ok(()) => Ok(self.read_local(db, &commands, touch)),
                     Err(error) => Err(error.into()),
                 }
             } else {
@@ -309,7 +311,7 @@ impl Node {
                     .transport
                     .call(
                         leader.expect("checked"),
-                        kind::FORWARD_READ,
+                        if touch { kind::FORWARD_READ } else { kind::FORWARD_READ_NO_TOUCH },
                         DATA_GROUP,
                         network::encode(&request),
                         Duration::from_millis(FORWARD_TIMEOUT_MS),
@@ -335,14 +337,14 @@ impl Node {
 
     /// Runs read-only commands against this node's applied state, without any check
     /// (READONLY connections, and the leader after its read barrier).
-    pub fn read_local(&self, db: usize, commands: &[Vec<Bytes>]) -> Vec<Reply> {
+    pub fn read_local(&self, db: usize, commands: &[Vec<Bytes>], touch: bool) -> Vec<Reply> {
         let mut events = Vec::new();
         let now_ms = self.clock.now_ms();
         let replies = {
             let mut shard = self.group.store.shard.lock();
             commands
                 .iter()
-                .map(|args| shard.machine.read(db, args, now_ms, &mut events))
+                .map(|args| shard.machine.read(db, args, now_ms, touch, &mut events))
                 .collect()
         };
         if !events.is_empty() {

@@ -394,10 +394,11 @@ impl Session {
     /// Runs keyspace reads of the selected database: linearizably, or from this node's applied
     /// state on a READONLY connection.
     async fn read(&self, commands: Vec<Vec<Bytes>>) -> Vec<Reply> {
+        let touch = !self.client.no_touch.load(Ordering::Relaxed);
         if self.readonly {
-            self.node.read_local(self.db, &commands)
+            self.node.read_local(self.db, &commands, touch)
         } else {
-            self.node.read_many(self.db, commands).await
+            self.node.read_many(self.db, commands, touch).await
         }
     }
 

@@ -19,10 +19,15 @@
 //! The key map is a `KeyMap` (insertion order, fixed hasher) so that iteration order is a
 //! function of the operation history; SCAN walks it from the end, which with `swap_remove`
 //! guarantees that every key present for the whole scan is returned at least once.
+//!
+//! Each key also has an access word (OBJECT IDLETIME / FREQ, see access.rs), kept by the key
+//! map beside its entry. It is node-local: not compared, not in snapshots. New keys get the
+//! word of `access`, the clock the state machine sets before each command.
 
 use bytes::Bytes;
 use std::collections::{BTreeSet, HashMap};
 
+use crate::access::{self, AccessClock};
 use crate::compact::CompactBytes;
 use crate::keymap::KeyMap;
 use crate::value::{FixedHasher, Value};
@@ -110,6 +115,8 @@ pub struct Db {
     /// Hashes and sets written by the command being applied: once it finishes, their
     /// encoding floor is raised to what their content now needs (`settle_encoding_floors`).
     touched: Vec<CompactBytes>,
+    /// The node's access clock and policy for access words (node-local, always equal).
+    access: AccessClock,
 }
 
 impl Db {
@@ -198,19 +205,22 @@ impl Db {
         self.insert_with_expiry(key, value, expire);
     }
 
-    /// Stores `value` with an absolute expiry (None: no TTL).
+    /// Stores `value` with an absolute expiry (None: no TTL). A replaced live key keeps its
+    /// access word under an LFU policy, as Redis's `dbSetValue` keeps the old `lru` field;
+    /// otherwise the key reads as new.
     pub fn insert_with_expiry(&mut self, key: impl AsRef<[u8]>, value: Value, expire_at_ms: Option<u64>) {
         let key = CompactBytes::new(key.as_ref());
         if tracks_encoding(&value) {
             self.touched.push(key.clone());
         }
         let mut slot = Slot::new(value, self.change_index);
-        self.take_ttl(&key);
+        let old_expiry = self.take_ttl(&key);
         if let Some(at) = expire_at_ms.filter(|at| *at != 0) {
             self.put_ttl(&key, at);
             slot.set_has_ttl(true);
         }
-        self.map.insert(key, slot);
+        let keep_access = self.access.lfu && old_expiry.is_none_or(|at| at > self.access.now_ms);
+        self.map.insert(key, slot, self.access.fresh(), keep_access);
     }
 
     /// Removes a live key and returns its value (None if absent or expired).
@@ -300,6 +310,45 @@ impl Db {
         }
     }
 
+    /// Sets the clock and policy that touches and new keys use (see access.rs).
+    pub fn set_access_clock(&mut self, clock: AccessClock) {
+        self.access = clock;
+    }
+
+    pub fn access_clock(&self) -> AccessClock {
+        self.access
+    }
+
+    /// Records an access to a live `key` (Redis's LRU/LFU update on lookup) by the command
+    /// with `seed`, which names the key at argument `position`.
+    pub fn touch(&self, key: &[u8], now_ms: u64, seed: u64, position: usize) {
+        let clock = self.access;
+        self.map.update_access(key, |slot, word| {
+            (!self.is_expired(key, slot, now_ms)).then(|| clock.touched(word, access::draw(seed, position, word)))
+        });
+    }
+
+    /// The access word of a live key.
+    pub fn access_word(&self, key: &[u8], now_ms: u64) -> Option<u32> {
+        self.get_slot(key, now_ms)?;
+        self.map.access(key)
+    }
+
+    /// Replaces the access word of a stored key (RENAME and MOVE carry it, RESTORE sets it).
+    pub fn set_access_word(&self, key: &[u8], word: u32) {
+        self.map.update_access(key, |_, _| Some(word));
+    }
+
+    /// OBJECT IDLETIME: seconds since a live key was last accessed.
+    pub fn idle_seconds(&self, key: &[u8], now_ms: u64) -> Option<u64> {
+        self.access_word(key, now_ms).map(|word| self.access.idle_seconds(word))
+    }
+
+    /// OBJECT FREQ: a live key's logarithmic access counter.
+    pub fn frequency(&self, key: &[u8], now_ms: u64) -> Option<u8> {
+        self.access_word(key, now_ms).map(|word| self.access.frequency(word))
+    }
+
     /// The index of the last SWAPDB that replaced this database's contents (0: never).
     pub fn epoch(&self) -> u64 {
         self.epoch
@@ -382,14 +431,30 @@ fn tracks_encoding(value: &Value) -> bool {
 /// Node-local configuration that some keyspace commands report against. It is not
 /// replicated state and is not in snapshots: the server sets it from CONFIG SET (and sets
 /// it again on a keyspace restored from a snapshot).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalSettings {
     /// `hash-max-listpack-entries` … (OBJECT ENCODING).
     pub encoding: EncodingLimits,
-    /// `maxmemory-policy` is an LFU one: OBJECT FREQ answers and OBJECT IDLETIME refuses.
+    /// `maxmemory-policy` is an LFU one: keys count accesses, OBJECT FREQ answers and OBJECT
+    /// IDLETIME refuses (see access.rs).
     pub lfu_policy: bool,
+    /// `lfu-log-factor` and `lfu-decay-time` (minutes), with Redis's defaults.
+    pub lfu_log_factor: u32,
+    pub lfu_decay_time: u32,
     /// `cluster-enabled yes`: MOVE, SWAPDB and COPY … DB refuse, as Redis does.
     pub cluster_enabled: bool,
+}
+
+impl Default for LocalSettings {
+    fn default() -> Self {
+        LocalSettings {
+            encoding: EncodingLimits::default(),
+            lfu_policy: false,
+            lfu_log_factor: 10,
+            lfu_decay_time: 1,
+            cluster_enabled: false,
+        }
+    }
 }
 
 impl LocalSettings {
@@ -437,6 +502,8 @@ impl LocalSettings {
             limits.list_max_listpack_size.to_string(),
         ));
         parameters.push(("list-max-ziplist-size", limits.list_max_listpack_size.to_string()));
+        parameters.push(("lfu-log-factor", self.lfu_log_factor.to_string()));
+        parameters.push(("lfu-decay-time", self.lfu_decay_time.to_string()));
         parameters
     }
 
@@ -458,6 +525,20 @@ impl LocalSettings {
                 self.lfu_policy = false;
             }
             return None;
+        }
+        if name == "lfu-log-factor" || name == "lfu-decay-time" {
+            return Some(match value.parse::<i64>() {
+                Ok(number) if (0..=i32::MAX as i64).contains(&number) => {
+                    if name == "lfu-log-factor" {
+                        self.lfu_log_factor = number as u32;
+                    } else {
+                        self.lfu_decay_time = number as u32;
+                    }
+                    Ok(())
+                }
+                Ok(_) => Err("argument must be between 0 and 2147483647 inclusive".to_string()),
+                Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
+            });
         }
         let limits = &mut self.encoding;
         let field: &mut usize = match name.as_str() {
@@ -543,6 +624,20 @@ impl Default for Keyspace {
 impl Keyspace {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Gives every database the access clock for a command running at `now_ms` on this node
+    /// (which must never decrease), under the policy in `settings`.
+    pub fn set_access_clock(&mut self, now_ms: u64) {
+        let clock = AccessClock {
+            now_ms,
+            lfu: self.settings.lfu_policy,
+            log_factor: self.settings.lfu_log_factor,
+            decay_minutes: self.settings.lfu_decay_time,
+        };
+        for db in &mut self.dbs {
+            db.set_access_clock(clock);
+        }
     }
 
     /// SWAPDB: exchanges the contents of two databases. Both get `index` as their epoch so
@@ -634,6 +729,8 @@ mod tests {
     fn slots_stay_compact() {
         assert_eq!(std::mem::size_of::<Value>(), 24);
         assert_eq!(std::mem::size_of::<Slot>(), 32);
+        // Plus the access word beside the entry (keymap.rs), not in it.
+        assert_eq!(std::mem::size_of::<std::sync::atomic::AtomicU32>(), 4);
     }
 
     #[test]
@@ -681,7 +778,7 @@ impl Db {
             self.put_ttl(&key, expire_at_ms);
             slot.set_has_ttl(true);
         }
-        self.map.insert(key, slot);
+        self.map.insert(key, slot, self.access.fresh(), false);
     }
 
     /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version with

@@ -10,10 +10,15 @@
 //! - its index table holds `usize` positions; here `u32` (a shard holds fewer than 2^32 keys);
 //! - it grows its entry `Vec` to the index table's capacity (up to 1.75x the keys); here the
 //!   `Vec` grows on its own (doubling), so at most 2x and usually far less is allocated.
+//!
+//! Beside the entries it keeps each key's access word (OBJECT IDLETIME / FREQ, see access.rs)
+//! in a parallel `Vec`, moved in step by `swap_remove`: 4 bytes per key where a field in the
+//! entry would pad it by 8. The words are node-local and take no part in equality.
 
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
 
+use crate::access::AccessWords;
 use crate::compact::CompactBytes;
 use crate::value::FixedHasher;
 
@@ -22,12 +27,19 @@ pub struct KeyMap<V> {
     entries: Vec<(CompactBytes, V)>,
     /// Positions in `entries`, hashed by their key.
     indices: HashTable<u32>,
+    /// The access word of `entries[i]` at `access[i]`.
+    access: AccessWords,
     hasher: FixedHasher,
 }
 
 impl<V> Default for KeyMap<V> {
     fn default() -> Self {
-        KeyMap { entries: Vec::new(), indices: HashTable::new(), hasher: FixedHasher::default() }
+        KeyMap {
+            entries: Vec::new(),
+            indices: HashTable::new(),
+            access: AccessWords::default(),
+            hasher: FixedHasher::default(),
+        }
     }
 }
 
@@ -43,6 +55,7 @@ impl<V> KeyMap<V> {
     pub fn clear(&mut self) {
         self.entries.clear();
         self.indices.clear();
+        self.access.clear();
     }
 
     fn hash(&self, key: &[u8]) -> u64 {
@@ -73,25 +86,30 @@ impl<V> KeyMap<V> {
         })
     }
 
-    /// Inserts or replaces; a replaced value keeps its position. Returns the old value.
-    pub fn insert(&mut self, key: CompactBytes, value: V) -> Option<V> {
+    /// Inserts or replaces; a replaced value keeps its position. Returns the old value. A new
+    /// key gets the access word `access`; a replaced one keeps its word if `keep_access`.
+    pub fn insert(&mut self, key: CompactBytes, value: V, access: u32, keep_access: bool) -> Option<V> {
         if let Some(position) = self.position(&key) {
+            if !keep_access {
+                self.access.set(position, access);
+            }
             return Some(std::mem::replace(&mut self.entries[position].1, value));
         }
         let position = u32::try_from(self.entries.len()).expect("fewer than 2^32 keys per database");
         let hash = self.hash(&key);
-        let Self { entries, indices, hasher } = self;
+        let Self { entries, indices, hasher, .. } = self;
         indices.insert_unique(hash, position, |&position| {
             hasher.hash_one(entries[position as usize].0.as_slice())
         });
         entries.push((key, value));
+        self.access.push(access);
         None
     }
 
     /// Removes `key`; the last entry takes its position.
     pub fn swap_remove_entry(&mut self, key: &[u8]) -> Option<(CompactBytes, V)> {
         let hash = self.hash(key);
-        let Self { entries, indices, hasher } = self;
+        let Self { entries, indices, hasher, .. } = self;
         let found = indices
             .find_entry(hash, |&position| entries[position as usize].0.as_slice() == key)
             .ok()?;
@@ -105,7 +123,25 @@ impl<V> KeyMap<V> {
                 .expect("every entry is indexed");
             *moved = position as u32;
         }
+        self.access.swap_remove(position);
         Some(entries.swap_remove(position))
+    }
+
+    /// The access word of `key`.
+    pub fn access(&self, key: &[u8]) -> Option<u32> {
+        self.position(key).map(|position| self.access.get(position))
+    }
+
+    /// Replaces the access word of `key` with what `update` makes of the value and the word
+    /// (None: leaves it). Takes `&self`: reads touch keys. False if the key is absent.
+    pub fn update_access(&self, key: &[u8], update: impl FnOnce(&V, u32) -> Option<u32>) -> bool {
+        let Some(position) = self.position(key) else {
+            return false;
+        };
+        if let Some(word) = update(&self.entries[position].1, self.access.get(position)) {
+            self.access.set(position, word);
+        }
+        true
     }
 
     /// Entry by position (`0..len()`), for SCAN and random picks.
@@ -149,10 +185,13 @@ mod tests {
     fn keeps_insertion_order_and_swap_removes_as_indexmap() {
         let mut map = KeyMap::default();
         let mut reference: indexmap::IndexMap<Vec<u8>, u32> = indexmap::IndexMap::new();
+        // The access word each key should have: set on insert, kept or replaced on overwrite.
+        let mut words: std::collections::HashMap<Vec<u8>, u32> = std::collections::HashMap::new();
         // A long key (boxed) among short ones, replacements and removals from every position.
         let names: Vec<String> = (0..200).map(|i| if i % 7 == 0 { format!("{i:040}") } else { i.to_string() }).collect();
         for (step, name) in names.iter().enumerate() {
-            assert_eq!(map.insert(key(name), step as u32), reference.insert(name.as_bytes().to_vec(), step as u32));
+            assert_eq!(map.insert(key(name), step as u32, 1000 + step as u32, true), reference.insert(name.as_bytes().to_vec(), step as u32));
+            words.insert(name.as_bytes().to_vec(), 1000 + step as u32);
         }
         for step in 0..400u32 {
             let name = &names[(step as usize * 37) % names.len()];
@@ -162,7 +201,16 @@ mod tests {
                     reference.swap_remove_entry(name.as_bytes())
                 );
             } else {
-                assert_eq!(map.insert(key(name), step), reference.insert(name.as_bytes().to_vec(), step));
+                let keep = step % 2 == 0;
+                let existed = reference.contains_key(name.as_bytes());
+                assert_eq!(map.insert(key(name), step, 5000 + step, keep), reference.insert(name.as_bytes().to_vec(), step));
+                if !(existed && keep) {
+                    words.insert(name.as_bytes().to_vec(), 5000 + step);
+                }
+                if step % 5 == 0 {
+                    assert!(map.update_access(name.as_bytes(), |value, _| Some(9000 + *value)));
+                    words.insert(name.as_bytes().to_vec(), 9000 + step);
+                }
             }
         }
         let expected: Vec<(Vec<u8>, u32)> = reference.iter().map(|(k, v)| (k.clone(), *v)).collect();
@@ -170,9 +218,12 @@ mod tests {
         assert_eq!(map.len(), reference.len());
         for (position, (k, v)) in reference.iter().enumerate() {
             assert_eq!(map.get(k), Some(v));
+            assert_eq!(map.access(k), Some(words[k]), "access word of {:?}", String::from_utf8_lossy(k));
             assert_eq!(map.get_index(position).map(|(k, v)| (k.to_vec(), *v)), Some((k.clone(), *v)));
         }
         assert_eq!(map.get(b"absent"), None);
+        assert_eq!(map.access(b"absent"), None);
+        assert!(!map.update_access(b"absent", |_, _| Some(1)));
         assert!(map.swap_remove_entry(b"absent").is_none());
     }
 
@@ -180,14 +231,17 @@ mod tests {
     fn equality_ignores_order_and_clear_empties() {
         let mut a = KeyMap::default();
         let mut b = KeyMap::default();
-        a.insert(key("x"), 1);
-        a.insert(key("y"), 2);
-        b.insert(key("y"), 2);
-        b.insert(key("x"), 1);
+        a.insert(key("x"), 1, 0, false);
+        a.insert(key("y"), 2, 0, false);
+        b.insert(key("y"), 2, 7, false);
+        b.insert(key("x"), 1, 8, false);
+        // Access words are node-local: they never make two maps unequal.
         assert_eq!(a, b);
         *b.get_mut(b"x").unwrap() = 3;
         assert_ne!(a, b);
         a.clear();
-        assert!(a.is_empty() && a.get(b"x").is_none());
+        assert!(a.is_empty() && a.get(b"x").is_none() && a.access(b"x").is_none());
+        a.insert(key("z"), 1, 3, false);
+        assert_eq!(a.access(b"z"), Some(3));
     }
 }

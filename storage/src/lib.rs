@@ -5,6 +5,7 @@
 //! (clippy's `disallowed-methods` enforces the clock part). Time is the entry's leader time;
 //! randomness is seeded from the log index.
 
+pub mod access;
 pub mod args;
 pub mod commands;
 pub mod compact;

@@ -11,7 +11,7 @@ use crate::commands;
 use crate::ctx::{class, Ctx, Event};
 use crate::db::{Keyspace, DATABASES};
 use crate::errors;
-use crate::table::{CommandSpec, Handler};
+use crate::table::{CommandSpec, Flags, Handler};
 
 /// A key watched by WATCH: the version (index of last change, 0 = absent) seen at WATCH time.
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -79,6 +79,9 @@ pub struct StateMachine {
     /// between calls within the same millisecond. Reads change nothing, so this needs no
     /// agreement between replicas.
     reads: u64,
+    /// The node's access clock (see access.rs): the largest entry or read time seen here.
+    /// Node-local, like the access words it stamps.
+    access_ms: u64,
 }
 
 impl StateMachine {
@@ -98,7 +101,7 @@ impl StateMachine {
     /// Rebuilds a state machine from a snapshot image.
     pub fn restore(image: &[u8]) -> Result<StateMachine, crate::snapshot::SnapshotError> {
         let (keyspace, applied_index, last_time_ms) = crate::snapshot::decode(image)?;
-        Ok(StateMachine { keyspace, applied_index, last_time_ms, reads: 0 })
+        Ok(StateMachine { keyspace, applied_index, last_time_ms, reads: 0, access_ms: last_time_ms })
     }
 
     /// The time the last applied entry ran at.
@@ -116,7 +119,7 @@ impl StateMachine {
         for (position, op) in entry.ops.iter().enumerate() {
             let seed = index.wrapping_mul(1_000_003).wrapping_add(position as u64);
             let reply = match op {
-                Op::Command { db, args } => self.run(*db as usize, args, now_ms, index, seed, events),
+                Op::Command { db, args } => self.run(*db as usize, args, now_ms, index, seed, true, events),
                 Op::Exec { watched, commands } => self.exec(watched, commands, now_ms, index, seed, events),
                 Op::ExpireKeys { db, keys } => self.expire_keys(*db as usize, keys, now_ms, events),
             };
@@ -132,12 +135,14 @@ impl StateMachine {
         self.applied_index = index;
     }
 
-    /// Runs a read-only command at `now_ms` without changing state.
-    pub fn read(&mut self, db: usize, args: &[Bytes], now_ms: u64, events: &mut Vec<Event>) -> Reply {
+    /// Runs a read-only command at `now_ms` without changing replicated state. It touches
+    /// the keys it names (their node-local access words) unless `touch` is false (CLIENT
+    /// NO-TOUCH).
+    pub fn read(&mut self, db: usize, args: &[Bytes], now_ms: u64, touch: bool, events: &mut Vec<Event>) -> Reply {
         let now_ms = now_ms.max(self.last_time_ms);
         self.reads = self.reads.wrapping_add(1);
         let seed = now_ms ^ self.reads.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.run(db, args, now_ms, self.applied_index, seed, events)
+        self.run(db, args, now_ms, self.applied_index, seed, touch, events)
     }
 
     /// The current version of a key, for WATCH.
@@ -145,6 +150,7 @@ impl StateMachine {
         self.keyspace.dbs[db].version(key, now_ms.max(self.last_time_ms))
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn run(
         &mut self,
         db: usize,
@@ -152,6 +158,7 @@ impl StateMachine {
         now_ms: u64,
         index: u64,
         seed: u64,
+        touch: bool,
         events: &mut Vec<Event>,
     ) -> Reply {
         assert!(db < DATABASES);
@@ -165,6 +172,15 @@ impl StateMachine {
         let Handler::Keyspace(handler) = spec.handler else {
             return errors::unknown_command(args);
         };
+        // Access tracking (access.rs): the keys the command names count as accessed before it
+        // runs, as Redis's lookups touch them; keys it creates start fresh.
+        self.access_ms = self.access_ms.max(now_ms);
+        self.keyspace.set_access_clock(self.access_ms);
+        // CLIENT NO-TOUCH spares every read but TOUCH itself, as in Redis.
+        if (touch || spec.name == "touch") && !spec.flags.contains(Flags::NO_TOUCH) {
+            let database = &self.keyspace.dbs[db];
+            spec.for_each_key(args, |position| database.touch(&args[position], now_ms, seed, position));
+        }
         let mut ctx = Ctx::new(&mut self.keyspace, db, now_ms, index, seed, events);
         let reply = handler(&mut ctx, args);
         ctx.flush_expired();
@@ -197,6 +213,7 @@ impl StateMachine {
                     now_ms,
                     index,
                     seed.wrapping_add(position as u64 * 7919),
+                    true,
                     events,
                 )
             })

@@ -53,10 +53,11 @@ pub fn table_bytes(capacity: usize, item: usize) -> usize {
     allocation_size(buckets * (item + 1))
 }
 
-/// Bytes one key costs: its entry in the key map (key, slot and its index), its heap parts,
-/// and with a TTL its two entries in the expiry tables (each holding a copy of the key).
+/// Bytes one key costs: its entry in the key map (key, slot, its index and its access word),
+/// its heap parts, and with a TTL its two entries in the expiry tables (each holding a copy of
+/// the key).
 pub fn key_usage(key: &[u8], value: &Value, has_ttl: bool) -> usize {
-    const KEY_MAP_ENTRY: usize = size_of::<CompactBytes>() + size_of::<crate::db::Slot>();
+    const KEY_MAP_ENTRY: usize = size_of::<CompactBytes>() + size_of::<crate::db::Slot>() + size_of::<u32>();
     const KEY_MAP_INDEX: usize = size_of::<u32>() + 1;
     const EXPIRY_ENTRIES: usize = (size_of::<CompactBytes>() + size_of::<u64>()) * 2 + 2;
     let key = CompactBytes::new(key);
@@ -115,7 +116,7 @@ mod tests {
     fn usage_follows_the_value() {
         let short = Value::Str(CompactBytes::new(b"v"));
         let small = key_usage(b"k", &short, false);
-        assert_eq!(small, 24 + 32 + 5, "inline key and value: the key map entry only");
+        assert_eq!(small, 24 + 32 + 4 + 5, "inline key and value: the key map entry (with its access word) only");
         assert_eq!(key_usage(&[b'k'; 40], &short, false), small + 48);
         assert!(key_usage(b"k", &short, true) > small);
         let big = Value::Str(CompactBytes::new(&vec![b'a'; 33_000]));

@@ -112,6 +112,9 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
     }
     for db_index in 0..db_count {
         let mut db = Db::new();
+        // Access words are node-local and not saved: restored keys read as accessed at the
+        // snapshot's time.
+        db.set_access_clock(crate::access::AccessClock { now_ms: last_time_ms, ..Default::default() });
         db.set_epoch(reader.u64()?);
         let keys = reader.count()?;
         for _ in 0..keys {

@@ -52,6 +52,10 @@ impl Flags {
     /// Needs the wall clock or a random choice on apply (documentation only: the entry's time
     /// and the log-index seed make it deterministic).
     pub const NONDETERMINISTIC_OUTPUT: Flags = Flags(1 << 17);
+    /// Looks at its keys without counting as an access (Redis's `LOOKUP_NOTOUCH`: TYPE,
+    /// EXISTS, the TTL family, OBJECT): the state machine leaves their access words alone.
+    /// Internal, not reported by COMMAND.
+    pub const NO_TOUCH: Flags = Flags(1 << 18);
 
     const NAMES: &'static [(Flags, &'static str)] = &[
         (Flags::WRITE, "write"),
@@ -155,6 +159,30 @@ impl CommandSpec {
             argc == self.arity
         } else {
             argc >= -self.arity
+        }
+    }
+
+    /// Calls `f` with the position of every key in `args`, as `key_positions` lists them,
+    /// without allocating for the common fixed-range specs.
+    pub fn for_each_key(&self, args: &[Bytes], mut f: impl FnMut(usize)) {
+        if self.key_finder.is_some() {
+            self.key_positions(args).into_iter().for_each(f);
+            return;
+        }
+        if self.first_key <= 0 {
+            return;
+        }
+        let len = args.len() as i32;
+        let last = if self.last_key < 0 {
+            len + self.last_key
+        } else {
+            self.last_key.min(len - 1)
+        };
+        let step = self.step.max(1);
+        let mut position = self.first_key;
+        while position <= last {
+            f(position as usize);
+            position += step;
         }
     }
 

@@ -55,7 +55,7 @@ impl Harness {
                 .unwrap()
         } else {
             self.machine
-                .read(self.db as usize, &args, self.now_ms, &mut self.events)
+                .read(self.db as usize, &args, self.now_ms, true, &mut self.events)
         }
     }
 }

@@ -664,6 +664,21 @@ fn client_no_evict(session: &mut Session, args: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+/// CLIENT NO-TOUCH ON | OFF (Redis 7.2): with ON, the client's reads other than TOUCH do not
+/// count as accesses to their keys (OBJECT IDLETIME / FREQ). Its writes still do: they are
+/// applied on every replica from the log, which does not carry the client's mode.
+fn client_no_touch(session: &mut Session, args: &[Bytes]) -> Reply {
+    let on = if is(&args[2], "ON") {
+        true
+    } else if is(&args[2], "OFF") {
+        false
+    } else {
+        return Reply::error(errors::SYNTAX);
+    };
+    session.client.no_touch.store(on, Ordering::Relaxed);
+    Reply::ok()
+}
+
 // ---------------------------------------------------------------- misc
 
 fn cluster(_session: &mut Session, _args: &[Bytes]) -> Reply {
@@ -933,6 +948,15 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("client|no-evict", 3, Handler::Server)
     },
     CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "7.2.0",
+        summary: "Controls whether commands sent by the client affect the LRU/LFU of accessed keys.",
+        syntax: "<ON | OFF>",
+        ..CommandSpec::base("client|no-touch", 3, Handler::Server)
+    },
+    CommandSpec {
         flags: ADMIN,
         acl: &["admin", "slow", "dangerous", "connection"],
         group: "connection",
@@ -1082,6 +1106,7 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("client|kill", client_kill),
     ("client|reply", client_reply),
     ("client|no-evict", client_no_evict),
+    ("client|no-touch", client_no_touch),
     ("client|unblock", crate::blocking::client_unblock),
     ("command", command),
     ("cluster", cluster),

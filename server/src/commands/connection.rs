@@ -155,6 +155,7 @@ fn reset(session: &mut Session, _args: &[Bytes]) -> Reply {
     crate::commands::pubsub::unsubscribe_all(session);
     crate::commands::monitor::stop(session);
     session.client.no_evict.store(false, Ordering::Relaxed);
+    session.client.no_touch.store(false, Ordering::Relaxed);
     session.db = 0;
     session.client.db.store(0, Ordering::Relaxed);
     session.resp3 = false;

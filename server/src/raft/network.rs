@@ -36,6 +36,8 @@ pub mod kind {
     pub const FORWARD_READ: u8 = 6;
     /// WAIT asked on a follower: how many followers hold an entry, answered by the leader.
     pub const FORWARD_WAIT: u8 = 7;
+    /// FORWARD_READ for a CLIENT NO-TOUCH connection: the leader leaves access times alone.
+    pub const FORWARD_READ_NO_TOUCH: u8 = 8;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

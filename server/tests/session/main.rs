@@ -708,3 +708,49 @@ fn memory_usage_counts_the_value_and_its_ttl() {
     client.call("MEMORY USAGE small SAMPLES x", b"-ERR value is not an integer or out of range\r\n");
     client.call("MEMORY USAGE small FOO 1", b"-ERR syntax error\r\n");
 }
+
+/// Reads an integer reply.
+fn int_reply(client: &mut support::Client, command: &str) -> i64 {
+    client.send(command);
+    let line = client.read_line();
+    line.strip_prefix(':').and_then(|n| n.parse().ok()).unwrap_or_else(|| panic!("{command}: {line}"))
+}
+
+/// OBJECT IDLETIME follows accesses through a real server: TYPE, EXISTS and TTL leave it, a
+/// CLIENT NO-TOUCH connection's reads leave it, TOUCH and GET reset it; under an LFU policy
+/// OBJECT FREQ counts accesses instead (Redis's introspection-2 tests, in short).
+#[test]
+fn object_idletime_and_freq_track_accesses() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("SET foo bar", b"+OK\r\n");
+    std::thread::sleep(Duration::from_millis(2_100));
+    client.call("TYPE foo", b"+string\r\n");
+    client.call("EXISTS foo", b":1\r\n");
+    client.call("TTL foo", b":-1\r\n");
+    assert!(int_reply(&mut client, "OBJECT IDLETIME foo") >= 2);
+    client.call("CLIENT NO-TOUCH ON", b"+OK\r\n");
+    let listed = client.bulk("CLIENT INFO");
+    assert!(listed.contains(" flags=T "), "{listed}");
+    client.call("GET foo", b"$3\r\nbar\r\n");
+    assert!(int_reply(&mut client, "OBJECT IDLETIME foo") >= 2);
+    client.call("TOUCH foo", b":1\r\n");
+    assert!(int_reply(&mut client, "OBJECT IDLETIME foo") < 2);
+    client.call("CLIENT NO-TOUCH OFF", b"+OK\r\n");
+    client.call("CLIENT NO-TOUCH MAYBE", b"-ERR syntax error\r\n");
+
+    client.call("CONFIG SET maxmemory-policy allkeys-lfu", b"+OK\r\n");
+    client.call("SET counted 1", b"+OK\r\n");
+    assert_eq!(int_reply(&mut client, "OBJECT FREQ counted"), 5);
+    client.call("GET counted", b"$1\r\n1\r\n");
+    assert_eq!(int_reply(&mut client, "OBJECT FREQ counted"), 6);
+    client.send("OBJECT IDLETIME counted");
+    assert!(client.read_line().starts_with("-ERR An LFU maxmemory policy is selected"));
+    client.call(
+        "CONFIG GET lfu-log-factor",
+        b"*2\r\n$14\r\nlfu-log-factor\r\n$2\r\n10\r\n",
+    );
+    client.call("CONFIG SET maxmemory-policy allkeys-lru", b"+OK\r\n");
+    client.send("OBJECT FREQ counted");
+    assert!(client.read_line().starts_with("-ERR An LFU maxmemory policy is not selected"));
+}

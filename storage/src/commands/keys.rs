@@ -134,12 +134,17 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         return Reply::Int(0);
     }
     let floor = db.encoding_floor(source, now_ms);
+    // The value keeps its access time or counter, as Redis moves the object itself.
+    let access = db.access_word(source, now_ms);
     let value = db.remove(source, now_ms).expect("source checked live above");
     db.remove(target, now_ms);
     let target_key = stored(target);
     let ready = matches!(value, Value::List(_) | Value::ZSet(_));
     db.insert_with_expiry(target_key.clone(), value, expire_at_ms);
     db.raise_encoding_floor(&target_key, floor);
+    if let Some(word) = access {
+        db.set_access_word(&target_key, word);
+    }
     ctx.notify(class::NEW, "new", &target_key);
     ctx.notify(class::GENERIC, "rename_from", source);
     ctx.notify(class::GENERIC, "rename_to", &target_key);
@@ -238,11 +243,16 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Int(0);
     }
     let floor = ctx.db_ref().encoding_floor(key, now_ms);
+    let access = ctx.db_ref().access_word(key, now_ms);
     let value = ctx.db().remove(key, now_ms).expect("key checked live above");
     let stored_key = stored(key);
     signal_if_blocking_type(ctx, target_db, &stored_key, &value);
     ctx.keyspace.dbs[target_db].insert_with_expiry(stored_key.clone(), value, expire_at_ms);
     ctx.keyspace.dbs[target_db].raise_encoding_floor(&stored_key, floor);
+    if let Some(word) = access {
+        // The value keeps its access time or counter, as Redis moves the object itself.
+        ctx.keyspace.dbs[target_db].set_access_word(&stored_key, word);
+    }
     notify_new(ctx, target_db, &stored_key);
     notify_in(ctx, source_db, "move_from", &stored_key);
     notify_in(ctx, target_db, "move_to", &stored_key);
@@ -261,10 +271,11 @@ fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 
 /// RESTORE key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]:
 /// checks in Redis's order (options, existing key, TTL, payload). A relative TTL counts from
-/// the entry's time. IDLETIME and FREQ are checked and ignored: no access times are kept.
+/// the entry's time. IDLETIME sets the key's access time under an LRU policy and FREQ its
+/// counter under an LFU one; each is ignored under the other policy, as in Redis.
 fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let (mut replace, mut absolute_ttl) = (false, false);
-    let (mut idle_time, mut frequency) = (false, false);
+    let (mut idle_time, mut frequency) = (None, None);
     let mut position = 4;
     while position < args.len() {
         let additional = args.len() - position - 1;
@@ -273,21 +284,19 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             replace = true;
         } else if is(option, "absttl") {
             absolute_ttl = true;
-        } else if is(option, "idletime") && additional >= 1 && !frequency {
-            match parse_i64(&args[position + 1]) {
-                Some(seconds) if seconds >= 0 => {}
+        } else if is(option, "idletime") && additional >= 1 && frequency.is_none() {
+            idle_time = match parse_i64(&args[position + 1]) {
+                Some(seconds) if seconds >= 0 => Some(seconds as u64),
                 Some(_) => return Reply::error(errors::RESTORE_IDLETIME),
                 None => return Reply::error(errors::NOT_INTEGER),
-            }
-            idle_time = true;
+            };
             position += 1;
-        } else if is(option, "freq") && additional >= 1 && !idle_time {
-            match parse_i64(&args[position + 1]) {
-                Some(0..=255) => {}
+        } else if is(option, "freq") && additional >= 1 && idle_time.is_none() {
+            frequency = match parse_i64(&args[position + 1]) {
+                Some(counter @ 0..=255) => Some(counter as u8),
                 Some(_) => return Reply::error(errors::RESTORE_FREQ),
                 None => return Reply::error(errors::NOT_INTEGER),
-            }
-            frequency = true;
+            };
             position += 1;
         } else {
             return Reply::error(errors::SYNTAX);
@@ -330,6 +339,15 @@ fn restore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let db = ctx.db;
     signal_if_blocking_type(ctx, db, &stored_key, &value);
     ctx.db().insert_with_expiry(stored_key.clone(), value, expire_at_ms);
+    let clock = ctx.db_ref().access_clock();
+    let word = match (idle_time, frequency) {
+        (Some(seconds), _) => clock.with_idle(seconds),
+        (_, Some(counter)) => clock.with_frequency(counter),
+        _ => None,
+    };
+    if let Some(word) = word {
+        ctx.db_ref().set_access_word(&stored_key, word);
+    }
     notify_new(ctx, db, &stored_key);
     ctx.notify(class::GENERIC, "restore", &stored_key);
     Reply::ok()
@@ -1146,30 +1164,28 @@ fn object_encoding(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
 }
 
-/// Redis only counts accesses under an LFU policy and refuses otherwise. Reads do not
-/// change replicated state, so no counter is kept: under LFU every key reports the counter
-/// Redis gives a new key.
+/// The key's logarithmic access counter, decayed to now (see access.rs). Redis only counts
+/// accesses under an LFU policy and refuses otherwise.
 fn object_freq(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    const LFU_INIT_VAL: i64 = 5;
-    if !ctx.db_ref().contains(&args[2], ctx.now_ms) {
+    let Some(frequency) = ctx.db_ref().frequency(&args[2], ctx.now_ms) else {
         return Reply::Nil;
-    }
+    };
     if !ctx.keyspace.settings.lfu_policy {
         return Reply::error(errors::LFU_NOT_SELECTED);
     }
-    Reply::Int(LFU_INIT_VAL)
+    Reply::Int(frequency as i64)
 }
 
-/// No access time is kept (reads do not change replicated state): a key always reads as
-/// just used. Under an LFU policy Redis refuses, as here.
+/// Seconds since the key was last accessed (see access.rs). Under an LFU policy Redis keeps
+/// no access time and refuses, as here.
 fn object_idletime(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
-    if !ctx.db_ref().contains(&args[2], ctx.now_ms) {
+    let Some(idle) = ctx.db_ref().idle_seconds(&args[2], ctx.now_ms) else {
         return Reply::Nil;
-    }
+    };
     if ctx.keyspace.settings.lfu_policy {
         return Reply::error(errors::LFU_SELECTED);
     }
-    Reply::Int(0)
+    Reply::Int(idle as i64)
 }
 
 /// Redis shares the objects for integers 0..9999 and reports them with `INT_MAX`.
@@ -1209,6 +1225,8 @@ fn object_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
 
 const KEY_READ_FAST: Flags = Flags::READONLY.union(Flags::FAST);
 const KEY_WRITE_FAST: Flags = Flags::WRITE.union(Flags::FAST);
+/// Reads that only look at their keys (Redis's `LOOKUP_NOTOUCH`): not an access.
+const KEY_READ_NO_TOUCH: Flags = KEY_READ_FAST.union(Flags::NO_TOUCH);
 
 /// One key at position 1.
 const fn one_key(spec: CommandSpec) -> CommandSpec {
@@ -1240,10 +1258,10 @@ const fn all_keys(spec: CommandSpec) -> CommandSpec {
     }
 }
 
-/// OBJECT subcommands take their key at position 2.
+/// OBJECT subcommands take their key at position 2 and do not count as an access.
 const fn object_sub(spec: CommandSpec) -> CommandSpec {
     CommandSpec {
-        flags: Flags::READONLY,
+        flags: Flags::READONLY.union(Flags::NO_TOUCH),
         first_key: 2,
         last_key: 2,
         step: 1,
@@ -1300,7 +1318,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("unlink", -2, Handler::Keyspace(del))
     }),
     all_keys(CommandSpec {
-        flags: KEY_READ_FAST,
+        flags: KEY_READ_NO_TOUCH,
         acl: &["keyspace", "read", "fast"],
         summary: "Determines whether one or more keys exist.",
         syntax: "key [key ...]",
@@ -1315,7 +1333,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("touch", -2, Handler::Keyspace(exists))
     }),
     one_key(CommandSpec {
-        flags: KEY_READ_FAST,
+        flags: KEY_READ_NO_TOUCH,
         acl: &["keyspace", "read", "fast"],
         summary: "Determines the type of value stored at a key.",
         syntax: "key",
@@ -1398,14 +1416,14 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("pexpireat", -3, Handler::Keyspace(pexpireat))
     }),
     one_key(CommandSpec {
-        flags: KEY_READ_FAST,
+        flags: KEY_READ_NO_TOUCH,
         acl: &["keyspace", "read", "fast"],
         summary: "Returns the expiration time in seconds of a key.",
         syntax: "key",
         ..CommandSpec::base("ttl", 2, Handler::Keyspace(ttl))
     }),
     one_key(CommandSpec {
-        flags: KEY_READ_FAST,
+        flags: KEY_READ_NO_TOUCH,
         acl: &["keyspace", "read", "fast"],
         since: "2.6.0",
         summary: "Returns the expiration time in milliseconds of a key.",
@@ -1413,7 +1431,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("pttl", 2, Handler::Keyspace(pttl))
     }),
     one_key(CommandSpec {
-        flags: KEY_READ_FAST,
+        flags: KEY_READ_NO_TOUCH,
         acl: &["keyspace", "read", "fast"],
         since: "7.0.0",
         summary: "Returns the expiration time of a key as a Unix timestamp.",
@@ -1421,7 +1439,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("expiretime", 2, Handler::Keyspace(expiretime))
     }),
     one_key(CommandSpec {
-        flags: KEY_READ_FAST,
+        flags: KEY_READ_NO_TOUCH,
         acl: &["keyspace", "read", "fast"],
         since: "7.0.0",
         summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
@@ -2420,6 +2438,159 @@ mod tests {
         let slot = restored.keyspace.dbs[0].get_slot(b"moved", t.now_ms).unwrap();
         assert_eq!(encoding_name(&slot.value, slot.encoding_floor(), &limits), "raw");
         assert_eq!(restored.keyspace.dbs[0].version(b"s", t.now_ms), t.machine.version(0, b"s", t.now_ms));
+    }
+
+    /// Reads a command as a CLIENT NO-TOUCH connection does.
+    fn read_no_touch(t: &mut Harness, args: &[&str]) -> String {
+        let args: Vec<Bytes> = args.iter().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect();
+        let reply = t.machine.read(t.db as usize, &args, t.now_ms, false, &mut t.events);
+        crate::testing::render(&reply)
+    }
+
+    /// OBJECT IDLETIME grows with the time of the commands; commands naming the key reset it,
+    /// except those Redis looks up with LOOKUP_NOTOUCH and reads of a NO-TOUCH client.
+    #[test]
+    fn object_idletime_tracks_accesses() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":0");
+        t.now_ms += 10_500;
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":10");
+        for command in [
+            vec!["TYPE", "k"],
+            vec!["EXISTS", "k"],
+            vec!["TTL", "k"],
+            vec!["PTTL", "k"],
+            vec!["EXPIRETIME", "k"],
+            vec!["PEXPIRETIME", "k"],
+            vec!["OBJECT", "ENCODING", "k"],
+            vec!["OBJECT", "FREQ", "k"],
+            vec!["OBJECT", "REFCOUNT", "k"],
+        ] {
+            run(&mut t, &command);
+        }
+        assert_eq!(read_no_touch(&mut t, &["GET", "k"]), "$v");
+        assert_eq!(read_no_touch(&mut t, &["MGET", "k"]), "[$v]");
+        t.now_ms += 2_000;
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":12");
+        assert_eq!(run(&mut t, &["GET", "k"]), "$v");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":0");
+        // TOUCH touches, even for a NO-TOUCH client; so does a write.
+        t.now_ms += 5_000;
+        assert_eq!(read_no_touch(&mut t, &["TOUCH", "k", "missing"]), ":1");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":0");
+        t.now_ms += 5_000;
+        run(&mut t, &["APPEND", "k", "w"]);
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":0");
+        // Keys named in any position count (MGET's second key), others stay idle.
+        run(&mut t, &["SET", "other", "x"]);
+        t.now_ms += 4_000;
+        run(&mut t, &["MGET", "missing", "k"]);
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":0");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "other"]), ":4");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "missing"]), "nil");
+    }
+
+    /// Under an LFU policy a key's counter starts at 5, grows with accesses (logarithmically),
+    /// decays by one per idle minute, and survives an overwrite, as in Redis.
+    #[test]
+    fn object_freq_counts_accesses_under_lfu() {
+        let mut t = harness();
+        t.machine.keyspace.settings.lfu_policy = true;
+        run(&mut t, &["SET", "k", "v"]);
+        assert_eq!(run(&mut t, &["OBJECT", "FREQ", "k"]), ":5");
+        assert!(run(&mut t, &["OBJECT", "IDLETIME", "k"]).starts_with("-ERR An LFU maxmemory policy is selected"));
+        run(&mut t, &["TYPE", "k"]);
+        run(&mut t, &["EXISTS", "k"]);
+        read_no_touch(&mut t, &["GET", "k"]);
+        assert_eq!(run(&mut t, &["OBJECT", "FREQ", "k"]), ":5");
+        // The first access from the initial value always counts.
+        run(&mut t, &["GET", "k"]);
+        assert_eq!(run(&mut t, &["OBJECT", "FREQ", "k"]), ":6");
+        for _ in 0..1000 {
+            run(&mut t, &["GET", "k"]);
+        }
+        let frequency = |t: &mut Harness, key: &str| -> i64 {
+            run(t, &["OBJECT", "FREQ", key])[1..].parse().unwrap()
+        };
+        let counted = frequency(&mut t, "k");
+        assert!((15..=25).contains(&counted), "{counted} after 1000 reads");
+        // An overwrite keeps the counter (and counts as an access).
+        run(&mut t, &["SET", "k", "w"]);
+        assert!(frequency(&mut t, "k") >= counted);
+        let counted = frequency(&mut t, "k");
+        t.now_ms += 3 * 60_000;
+        assert_eq!(frequency(&mut t, "k"), counted - 3);
+        // OBJECT FREQ does not store the decay; with lfu-decay-time 0 there is none.
+        t.machine.keyspace.settings.lfu_decay_time = 0;
+        t.now_ms += 60 * 60_000;
+        assert_eq!(frequency(&mut t, "k"), counted);
+        t.machine.keyspace.settings.lfu_decay_time = 1;
+        // A deleted and recreated key starts over.
+        run(&mut t, &["DEL", "k"]);
+        run(&mut t, &["SET", "k", "v"]);
+        assert_eq!(frequency(&mut t, "k"), 5);
+        // Back under LRU the counter is not reported and the key reads as fresh.
+        t.machine.keyspace.settings.lfu_policy = false;
+        assert!(run(&mut t, &["OBJECT", "FREQ", "k"]).starts_with("-ERR An LFU maxmemory policy is not selected"));
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "k"]), ":0");
+    }
+
+    /// RESTORE's IDLETIME sets the access time under LRU and FREQ the counter under LFU.
+    #[test]
+    fn restore_sets_idle_time_or_frequency() {
+        let mut t = harness();
+        run(&mut t, &["SET", "k", "v"]);
+        let dumped = match t.command(&[b"DUMP", b"k"]) {
+            Reply::Bulk(bytes) => bytes,
+            other => panic!("{other:?}"),
+        };
+        let restore = |t: &mut Harness, args: &[&[u8]]| {
+            let mut command: Vec<&[u8]> = vec![b"RESTORE"];
+            command.extend_from_slice(args);
+            crate::testing::render(&t.command(&command))
+        };
+        assert_eq!(restore(&mut t, &[b"r", b"0", &dumped, b"IDLETIME", b"1000"]), "+OK");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "r"]), ":1000");
+        assert_eq!(run(&mut t, &["GET", "r"]), "$v");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "r"]), ":0");
+        // FREQ is ignored under LRU, IDLETIME under LFU.
+        assert_eq!(restore(&mut t, &[b"f", b"0", &dumped, b"FREQ", b"100"]), "+OK");
+        assert_eq!(run(&mut t, &["OBJECT", "IDLETIME", "f"]), ":0");
+        t.machine.keyspace.settings.lfu_policy = true;
+        assert_eq!(restore(&mut t, &[b"f", b"0", &dumped, b"REPLACE", b"FREQ", b"100"]), "+OK");
+        assert_eq!(run(&mut t, &["OBJECT", "FREQ", "f"]), ":100");
+        assert_eq!(restore(&mut t, &[b"i", b"0", &dumped, b"IDLETIME", b"1000"]), "+OK");
+        assert_eq!(run(&mut t, &["OBJECT", "FREQ", "i"]), ":5");
+        // RENAME and MOVE carry the counter with the value (plus their own access); COPY
+        // makes a new object.
+        let frequency = |t: &mut Harness, key: &str| -> i64 {
+            run(t, &["OBJECT", "FREQ", key])[1..].parse().unwrap()
+        };
+        run(&mut t, &["RENAME", "f", "g"]);
+        assert!((100..=101).contains(&frequency(&mut t, "g")));
+        run(&mut t, &["COPY", "g", "c"]);
+        assert_eq!(frequency(&mut t, "c"), 5);
+        assert_eq!(run(&mut t, &["MOVE", "g", "1"]), ":1");
+        t.db = 1;
+        assert!((100..=102).contains(&frequency(&mut t, "g")));
+    }
+
+    /// Access words are node-local: a replica that served reads equals one that did not.
+    #[test]
+    fn access_words_stay_out_of_replica_equality() {
+        let mut leader = harness();
+        let mut follower = harness();
+        for t in [&mut leader, &mut follower] {
+            run(t, &["SET", "k", "v"]);
+            run(t, &["RPUSH", "l", "a"]);
+        }
+        leader.now_ms += 50_000;
+        run(&mut leader, &["GET", "k"]);
+        assert_eq!(leader.machine.keyspace, follower.machine.keyspace);
+        follower.now_ms += 50_000;
+        assert_eq!(run(&mut follower, &["OBJECT", "IDLETIME", "k"]), ":50");
+        assert_eq!(run(&mut leader, &["OBJECT", "IDLETIME", "k"]), ":0");
     }
 
     /// DUMP and RESTORE round-trip every type with its TTL, and RESTORE answers Redis's errors
