@@ -600,15 +600,29 @@ fn blocked_clients_are_served_in_arrival_order() {
     admin.call("SET wrong x", b"+OK\r\n");
     let (mut loader, mut pusher) = (node.client(), node.client());
     let (mut first, mut second) = (node.client(), node.client());
+    let client_id = |client: &mut support::Client| {
+        client.send("CLIENT ID");
+        client.read_line().trim_start_matches(':').to_string()
+    };
+    let (first_id, second_id) = (client_id(&mut first), client_id(&mut second));
+    // Arrival is when the server reads the command (CLIENT LIST then names it): wait for
+    // it, so that a loaded machine cannot reorder the two sends.
+    fn arrived(admin: &mut support::Client, id: &str, command: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !admin.bulk(&format!("CLIENT LIST ID {id}")).contains(&format!(" cmd={command} ")) {
+            assert!(std::time::Instant::now() < deadline, "{command} never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     let large = "v".repeat(16 << 20);
     for _round in 0..3 {
         // Returns once the server has read most of it: it is about to be proposed.
         loader.send_args(&["SET", "large", &large]);
         std::thread::sleep(Duration::from_millis(2));
         first.send("BRPOPLPUSH src wrong 0");
-        std::thread::sleep(Duration::from_millis(2));
+        arrived(&mut admin, &first_id, "brpoplpush");
         second.send("BLPOP src 0");
-        std::thread::sleep(Duration::from_millis(2));
+        arrived(&mut admin, &second_id, "blpop");
         pusher.call("RPUSH src e1", b":1\r\n");
         first.expect(b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
         second.expect(b"*2\r\n$3\r\nsrc\r\n$2\r\ne1\r\n");
