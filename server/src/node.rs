@@ -67,6 +67,8 @@ pub struct Node {
     pub live: Arc<crate::settings::Live>,
     pub clock: Arc<Clock>,
     pub group: Arc<Group>,
+    /// The data group's log (for its tail cache's size in INFO).
+    pub log: crate::raft::log::GroupLog,
     pub transport: Arc<Transport>,
     pub pubsub: PubSub,
     pub monitors: crate::commands::monitor::Monitors,
@@ -139,6 +141,7 @@ impl Node {
         let machine = MachineStore::open(log_store.clone(), snapshots, DATA_GROUP, sink)
             .map_err(|e| format!("cannot load snapshot: {e}"))?;
         let log = crate::raft::log::GroupLog::new(log_store.clone(), DATA_GROUP, syncer);
+        let group_log = log.clone();
         let factory = NetworkFactory {
             transport: transport.clone(),
             group: DATA_GROUP,
@@ -147,6 +150,7 @@ impl Node {
             .await
             .map_err(|e| format!("cannot start raft: {e}"))?;
         crate::raft::machine::run_snapshot_policy(raft.clone(), &machine);
+        crate::raft::log::run_tail_release(raft.clone(), group_log.clone());
         let group = Group::new(raft.clone(), machine, clock.clone());
 
         let settings = Settings::from_args(&args);
@@ -157,6 +161,7 @@ impl Node {
             me,
             clock,
             group,
+            log: group_log,
             transport: transport.clone(),
             pubsub: PubSub::default(),
             monitors: Default::default(),
@@ -412,7 +417,7 @@ impl Node {
         };
         let _ = write!(
             out,
-            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={}\r\n",
+            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={},log_cache_bytes={}\r\n",
             self.me,
             DATA_GROUP,
             role,
@@ -423,6 +428,7 @@ impl Node {
             index(metrics.last_applied.as_ref()),
             index(metrics.snapshot.as_ref()),
             index(metrics.purged.as_ref()),
+            self.log.tail_cache_bytes(),
         );
     }
 

@@ -175,8 +175,14 @@ impl AccessWords {
         self.0.swap_remove(position);
     }
 
+    /// Removes every word and frees their memory.
     pub fn clear(&mut self) {
-        self.0.clear();
+        self.0 = Vec::new();
+    }
+
+    #[cfg(test)]
+    pub fn capacity(&self) -> usize {
+        self.0.capacity()
     }
 
     pub fn get(&self, position: usize) -> u32 {

@@ -388,7 +388,7 @@ impl Db {
 
     pub fn clear(&mut self) {
         self.map.clear();
-        self.expire_at.clear();
+        self.expire_at = HashMap::default();
         self.expires.clear();
     }
 

@@ -106,13 +106,21 @@ impl Syncer {
     }
 }
 
-/// Encoded bytes of the newest entries kept in a group's tail cache, at most.
-const TAIL_CACHE_BYTES_MAX: usize = 64 * 1024 * 1024;
+/// Encoded bytes of the newest entries kept in a group's tail cache, at most. An entry held
+/// here costs about four times its encoding in memory (the ops, their argument vectors and
+/// the connection read buffers their arguments point into), so this bounds the cache at
+/// about 64 MiB when a follower stops and the cache cannot be released (see `release_upto`).
+const TAIL_CACHE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// The newest entries of a group's log, as they were appended. Replication to each follower
 /// and the state machine read entries through the log reader; served from here they are
 /// shared (`Request` holds its entry in an `Arc`) instead of read back from fjall and decoded
 /// once per reader, which profiling showed as a large part of the leader's work.
+///
+/// Only entries some reader still wants are kept: once an entry is applied here and every
+/// follower holds it (`run_tail_release`), it leaves the cache; fjall keeps it until a
+/// snapshot purges it, and a reader that wants it later (a follower that fell behind, a new
+/// leader) reads it from there.
 #[derive(Default)]
 struct TailCache {
     /// Consecutive indexes, oldest first, with each entry's encoded size.
@@ -162,7 +170,8 @@ impl TailCache {
         }
     }
 
-    /// Removes entries up to and including `upto`.
+    /// Removes entries up to and including `upto` (purged from the log, or released: applied
+    /// and held by every follower).
     fn purge_upto(&mut self, upto: u64) {
         while self.first_index().is_some_and(|first| first <= upto) {
             self.pop_front();
@@ -198,6 +207,17 @@ impl GroupLog {
             syncer,
             tail: Arc::default(),
         }
+    }
+
+    /// Drops the cached entries up to and including `upto`: no reader needs them from memory
+    /// any more.
+    pub fn release_upto(&self, upto: u64) {
+        self.tail.lock().purge_upto(upto);
+    }
+
+    /// Encoded bytes of the entries in the tail cache.
+    pub fn tail_cache_bytes(&self) -> usize {
+        self.tail.lock().bytes
     }
 
     fn purged(&self) -> io::Result<Option<LogIdOf<TypeConfig>>> {
@@ -336,6 +356,38 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
     }
 }
 
+/// The newest log index whose entry no reader needs from the tail cache: applied here and, on
+/// a leader, held by every node it replicates to (None: keep them all).
+fn released_upto(metrics: &openraft::metrics::RaftDataMetrics<TypeConfig>) -> Option<u64> {
+    let applied = metrics.last_applied.as_ref()?.index();
+    let mut upto = applied;
+    if let Some(replication) = &metrics.replication {
+        for matched in replication.values() {
+            upto = upto.min(matched.as_ref()?.index());
+        }
+    }
+    Some(upto)
+}
+
+/// Releases the group's cached entries as they are applied and replicated, so that the cache
+/// holds only entries in flight instead of the newest `TAIL_CACHE_BYTES_MAX` of the log
+/// (which, after a bulk load, was most of the memory beside the keyspace).
+pub fn run_tail_release(raft: super::Raft, log: GroupLog) {
+    use openraft::async_runtime::WatchReceiver;
+    tokio::spawn(async move {
+        let mut metrics = raft.data_metrics();
+        loop {
+            let upto = released_upto(&metrics.borrow_and_update());
+            if let Some(upto) = upto {
+                log.release_upto(upto);
+            }
+            if metrics.changed().await.is_err() {
+                return;
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -410,6 +462,46 @@ mod tests {
         tail.truncate_after(None);
         assert_eq!(tail.first_index(), None);
         assert_eq!(tail.bytes, 0);
+    }
+
+    #[test]
+    fn entries_are_released_once_applied_and_held_by_every_follower() {
+        use openraft::metrics::RaftDataMetrics;
+        use std::collections::BTreeMap;
+        let log_id = |index| blank(index).log_id();
+        let mut metrics = RaftDataMetrics::<TypeConfig>::default();
+        assert_eq!(released_upto(&metrics), None, "nothing applied");
+        metrics.last_applied = Some(log_id(9));
+        assert_eq!(released_upto(&metrics), Some(9), "not a leader: applied is enough");
+        metrics.replication = Some(BTreeMap::from([(1, Some(log_id(12))), (2, Some(log_id(7)))]));
+        assert_eq!(released_upto(&metrics), Some(7), "the slowest follower holds 7");
+        metrics.replication = Some(BTreeMap::from([(1, Some(log_id(12))), (2, Some(log_id(11)))]));
+        assert_eq!(released_upto(&metrics), Some(9), "applied trails the followers");
+        metrics.replication = Some(BTreeMap::from([(1, Some(log_id(12))), (2, None)]));
+        assert_eq!(released_upto(&metrics), None, "a follower holds nothing yet");
+    }
+
+    #[tokio::test]
+    async fn released_entries_leave_the_cache_and_are_read_from_the_store() {
+        let dir = std::env::temp_dir().join(format!("flotilla-tail-release-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = LogStore::open(&dir).unwrap();
+        let syncer = Syncer::start(store.clone(), Fsync::No);
+        let mut log = GroupLog::new(store, 1, syncer);
+        log.append((0..6).map(blank), IOFlushed::noop()).await.unwrap();
+        assert!(log.tail_cache_bytes() > 0);
+        assert_eq!(indexes(log.tail.lock().get(0, 6)), Some(vec![0, 1, 2, 3, 4, 5]));
+        log.release_upto(3);
+        assert_eq!(log.tail.lock().first_index(), Some(4));
+        assert_eq!(indexes(Some(log.try_get_log_entries(0..6).await.unwrap())), Some(vec![0, 1, 2, 3, 4, 5]));
+        log.release_upto(5);
+        assert_eq!(log.tail_cache_bytes(), 0);
+        assert_eq!(log.tail.lock().first_index(), None);
+        assert_eq!(indexes(Some(log.try_get_log_entries(2..=4).await.unwrap())), Some(vec![2, 3, 4]));
+        // Appending goes on after the released entries.
+        log.append([blank(6)], IOFlushed::noop()).await.unwrap();
+        assert_eq!(indexes(log.tail.lock().get(6, 7)), Some(vec![6]));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

@@ -173,6 +173,12 @@ fn t01_writes_replicate_and_any_node_serves_them() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
+    // Entries applied everywhere and held by every follower leave the log's tail cache.
+    for node in &cluster.nodes {
+        wait_until(Duration::from_secs(5), "tail cache released", || {
+            node.raft_field("log_cache_bytes").as_deref() == Some("0")
+        });
+    }
 }
 
 #[test]
