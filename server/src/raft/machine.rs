@@ -196,7 +196,12 @@ pub async fn snapshot_before_exit(raft: &super::Raft, store: &MachineStore, time
 
 /// Takes a snapshot of everything applied so far and waits until it is durable (SAVE, and a
 /// clean shutdown). Ok(false) when the newest snapshot already covers every applied entry.
+///
+/// openraft ignores a trigger while a snapshot is being built, and the snapshot in progress
+/// may stop short of what this caller applied (SAVE right after a write, during a snapshot
+/// the policy started): so each time a snapshot lands that still falls short, trigger again.
 pub async fn snapshot_and_wait(raft: &super::Raft, store: &MachineStore, timeout: Duration) -> Result<bool, String> {
+    let deadline = tokio::time::Instant::now() + timeout;
     let metrics = raft.metrics().borrow_watched().clone();
     let Some(applied) = metrics.last_applied else {
         return Ok(false);
@@ -204,11 +209,18 @@ pub async fn snapshot_and_wait(raft: &super::Raft, store: &MachineStore, timeout
     if !store.snapshot_behind(metrics.snapshot.as_ref()) {
         return Ok(false);
     }
-    raft.trigger().snapshot().await.map_err(|error| error.to_string())?;
-    raft.wait(Some(timeout))
-        .metrics(|m| m.snapshot.as_ref() >= Some(&applied), "snapshot")
-        .await
-        .map_err(|error| error.to_string())?;
+    let mut snapshot = metrics.snapshot;
+    while snapshot.as_ref() < Some(&applied) {
+        raft.trigger().snapshot().await.map_err(|error| error.to_string())?;
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        let seen = snapshot;
+        let landed = raft
+            .wait(Some(left))
+            .metrics(|m| m.snapshot != seen, "a new snapshot")
+            .await
+            .map_err(|error| error.to_string())?;
+        snapshot = landed.snapshot;
+    }
     Ok(true)
 }
 

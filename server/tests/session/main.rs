@@ -600,15 +600,29 @@ fn blocked_clients_are_served_in_arrival_order() {
     admin.call("SET wrong x", b"+OK\r\n");
     let (mut loader, mut pusher) = (node.client(), node.client());
     let (mut first, mut second) = (node.client(), node.client());
+    let client_id = |client: &mut support::Client| {
+        client.send("CLIENT ID");
+        client.read_line().trim_start_matches(':').to_string()
+    };
+    let (first_id, second_id) = (client_id(&mut first), client_id(&mut second));
+    // Arrival is when the server reads the command (CLIENT LIST then names it): wait for
+    // it, so that a loaded machine cannot reorder the two sends.
+    fn arrived(admin: &mut support::Client, id: &str, command: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !admin.bulk(&format!("CLIENT LIST ID {id}")).contains(&format!(" cmd={command} ")) {
+            assert!(std::time::Instant::now() < deadline, "{command} never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
     let large = "v".repeat(16 << 20);
     for _round in 0..3 {
         // Returns once the server has read most of it: it is about to be proposed.
         loader.send_args(&["SET", "large", &large]);
         std::thread::sleep(Duration::from_millis(2));
         first.send("BRPOPLPUSH src wrong 0");
-        std::thread::sleep(Duration::from_millis(2));
+        arrived(&mut admin, &first_id, "brpoplpush");
         second.send("BLPOP src 0");
-        std::thread::sleep(Duration::from_millis(2));
+        arrived(&mut admin, &second_id, "blpop");
         pusher.call("RPUSH src e1", b":1\r\n");
         first.expect(b"-WRONGTYPE Operation against a key holding the wrong kind of value\r\n");
         second.expect(b"*2\r\n$3\r\nsrc\r\n$2\r\ne1\r\n");
@@ -646,6 +660,39 @@ fn save_takes_a_snapshot_before_replying_and_is_refused_in_multi() {
         b"-EXECABORT Transaction discarded because of previous errors.\r\n",
     );
     client.call("GET k", b"$1\r\nv\r\n");
+}
+
+/// A SAVE that arrives while another snapshot is being built, after a write that snapshot
+/// does not hold, still replies once a snapshot holding its write is durable (openraft
+/// ignores a trigger during a build, so SAVE must trigger again when that build lands).
+#[test]
+fn save_during_a_snapshot_build_waits_for_a_snapshot_with_its_writes() {
+    let node = Node::start(&[]);
+    let mut loader = node.client();
+    // Enough keys that building a snapshot takes a while (tens of milliseconds or more).
+    let value = "v".repeat(32);
+    for batch in 0..100 {
+        let mut args = vec!["MSET".to_string()];
+        for i in 0..3000 {
+            args.push(format!("key:{batch}:{i}"));
+            args.push(value.clone());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        loader.send_args(&args);
+    }
+    for _ in 0..100 {
+        loader.expect(b"+OK\r\n");
+    }
+    let (mut first, mut second) = (node.client(), node.client());
+    for round in 0..3 {
+        first.send("SAVE");
+        std::thread::sleep(Duration::from_millis(5));
+        second.call(&format!("SET late {round}"), b"+OK\r\n");
+        second.call("SAVE", b"+OK\r\n");
+        first.expect(b"+OK\r\n");
+        let persistence = second.bulk("INFO persistence");
+        assert_eq!(info_field(&persistence, "rdb_changes_since_last_save"), "0", "round {round}");
+    }
 }
 
 /// MEMORY USAGE measures the value from the layout that holds it: a 33,000-byte string costs
