@@ -882,6 +882,46 @@ fn lolwut(_session: &mut Session, args: &[Bytes]) -> Reply {
     Reply::Verbatim("txt", Bytes::from(format!("Redis ver. {REDIS_VERSION}\n")))
 }
 
+// ---------------------------------------------------------------- LATENCY
+//
+// Redis's latency monitor records events (slow commands, forks, fsyncs …) only above
+// `latency-monitor-threshold`, which is 0 (off) by default. Flotilla has no such setting, so,
+// like a Redis with the monitor off, it records no events: LATEST and HISTORY are empty and
+// RESET resets nothing. (DOCTOR, GRAPH and HISTOGRAM are not offered.)
+
+fn latency_latest(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(Vec::new())
+}
+
+fn latency_history(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(Vec::new())
+}
+
+/// LATENCY RESET [event ...]: the number of event series reset.
+fn latency_reset(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Int(0)
+}
+
+fn latency_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(
+        [
+            "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
+            "HELP",
+            "    Prints this help.",
+        ]
+        .iter()
+        .map(|line| Reply::Simple((*line).into()))
+        .collect(),
+    )
+}
+
 fn time(session: &mut Session, _args: &[Bytes]) -> Reply {
     let now_us = session.node.clock.now_us();
     Reply::Array(vec![
@@ -1107,7 +1147,52 @@ const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
+const LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns the latest latency samples for all events.",
+        ..CommandSpec::base("latency|latest", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns timestamp-latency samples for an event.",
+        syntax: "event",
+        ..CommandSpec::base("latency|history", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Resets the latency data for one or more events.",
+        syntax: "[event [event ...]]",
+        ..CommandSpec::base("latency|reset", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("latency|help", 2, Handler::Server)
+    },
+];
+
 pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        acl: &["slow"],
+        group: "server",
+        since: "2.8.13",
+        summary: "A container for latency diagnostics commands.",
+        subcommands: LATENCY_SUBCOMMANDS,
+        ..CommandSpec::base("latency", -2, Handler::Container)
+    },
     CommandSpec {
         acl: &["slow"],
         group: "server",
@@ -1242,6 +1327,10 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("debug", debug),
     ("memory|usage", memory_usage),
     ("memory|help", memory_help),
+    ("latency|latest", latency_latest),
+    ("latency|history", latency_history),
+    ("latency|reset", latency_reset),
+    ("latency|help", latency_help),
     ("lolwut", lolwut),
     ("time", time),
     ("lastsave", lastsave),

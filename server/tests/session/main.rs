@@ -841,3 +841,16 @@ fn debug_error_lolwut_and_command_list() {
     assert!(names.iter().any(|n| n == "lpop") && names.iter().any(|n| n == "blmove"), "{names:?}");
     assert!(!names.iter().any(|n| n == "get"), "{names:?}");
 }
+
+/// LATENCY answers as a Redis whose latency monitor is off (Flotilla records no latency
+/// events).
+#[test]
+fn latency_without_events() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("LATENCY LATEST", b"*0\r\n");
+    client.call("LATENCY HISTORY command", b"*0\r\n");
+    client.call("LATENCY RESET", b":0\r\n");
+    client.call("LATENCY RESET command fast-command", b":0\r\n");
+    client.call("LATENCY NOPE", b"-ERR unknown subcommand 'NOPE'. Try LATENCY HELP.\r\n");
+}
