@@ -18,6 +18,7 @@ mod docs;
 mod errors;
 mod node;
 mod notify;
+mod pause;
 mod pubsub;
 mod raft;
 mod session;

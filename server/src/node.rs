@@ -86,6 +86,8 @@ pub struct Node {
     pub event_hooks: RwLock<Vec<Box<dyn Fn(&Node, &[Event]) + Send + Sync>>>,
     /// Clients waiting in BLPOP and the other blocking commands.
     pub blocking: crate::blocking::Blocking,
+    /// CLIENT PAUSE: this node's clients' commands wait while it is in force.
+    pub pause: crate::pause::Pause,
 }
 
 /// A forwarded read: database and the commands to run, in order.
@@ -176,6 +178,7 @@ impl Node {
             shutdown: Notify::new(),
             event_hooks: RwLock::new(Vec::new()),
             blocking: crate::blocking::Blocking::default(),
+            pause: crate::pause::Pause::default(),
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 
@@ -364,8 +367,9 @@ impl Node {
     }
 
     /// One round of active expiry, on the leader: proposes deletion of keys whose TTL passed.
+    /// None while this node is paused (CLIENT PAUSE keeps the data set still, as in Redis).
     pub async fn expire_cycle(&self) {
-        if !self.group.is_leader() {
+        if !self.group.is_leader() || self.pause.is_paused(crate::clock::instant()) {
             return;
         }
         let now_ms = self.clock.now_ms();

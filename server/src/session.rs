@@ -211,6 +211,13 @@ impl Session {
         {
             return self.reject(Some(spec), Reply::error(errors::REPLICA_KEYSPACE));
         }
+        // CLIENT PAUSE postpones the command (ALL: every one; WRITE: those that write or may
+        // replicate, and an EXEC whose queue holds one) until the pause ends or is lifted.
+        if self.node.pause.holds(true) {
+            let writes = self.writes_or_replicates(spec);
+            let node = self.node.clone();
+            node.pause.wait(writes).await;
+        }
         if let Some(queue) = self.multi.as_mut().filter(|_| !runs_inside_multi(spec)) {
             queue.push((self.db as u32, args.to_vec()));
             return Dispatched::Queued(Reply::simple("QUEUED"));
@@ -272,6 +279,21 @@ impl Session {
         }
     }
 
+    /// What a WRITE pause holds back: commands flagged write or may-replicate, and an EXEC
+    /// whose queue holds one (Redis's `is_may_replicate_command`).
+    fn writes_or_replicates(&self, spec: &CommandSpec) -> bool {
+        let replicates = |spec: &CommandSpec| spec.is_write() || spec.flags.contains(Flags::MAY_REPLICATE);
+        replicates(spec)
+            || (spec.name == "exec"
+                && self.multi.as_ref().is_some_and(|queued| {
+                    queued.iter().any(|(_, args)| {
+                        commands::lookup(&args[0])
+                            .and_then(|spec| check(spec, args).ok())
+                            .is_some_and(replicates)
+                    })
+                }))
+    }
+
     /// Over `maxmemory`, commands that may grow memory are refused; so is an EXEC whose queue
     /// holds one (read-only transactions still run).
     fn out_of_memory_for(&self, spec: &CommandSpec) -> bool {
@@ -329,6 +351,7 @@ impl Session {
             || self.is_subscribed()
             || self.client.is_monitor.load(Ordering::Relaxed)
             || self.node.live.maxmemory_bytes.load(Ordering::Relaxed) != 0
+            || self.node.pause.holds(true)
         {
             return false;
         }

@@ -381,7 +381,7 @@ fn command(_session: &mut Session, args: &[Bytes]) -> Reply {
         return Reply::Int(super::all().len() as i64);
     }
     if is(sub, "LIST") {
-        return Reply::Array(super::all().into_iter().map(|s| bulk(s.name)).collect());
+        return command_list(&super::all(), args);
     }
     if is(sub, "INFO") {
         if args.len() == 2 {
@@ -431,6 +431,48 @@ fn command(_session: &mut Session, args: &[Bytes]) -> Reply {
         );
     }
     flotilla_storage::errors::unknown_subcommand("command", sub)
+}
+
+/// COMMAND LIST [FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]: the
+/// names of all commands and, as Redis 7 lists them, of all subcommands (`config|get`).
+/// No command comes from a module; categories and patterns match without regard to case.
+fn command_list(specs: &[&'static CommandSpec], args: &[Bytes]) -> Reply {
+    enum Filter<'a> {
+        All,
+        Module,
+        Category(&'a [u8]),
+        Pattern(&'a [u8]),
+    }
+    let filter = match args.len() {
+        2 => Filter::All,
+        5 if is(&args[2], "FILTERBY") => {
+            if is(&args[3], "MODULE") {
+                Filter::Module
+            } else if is(&args[3], "ACLCAT") {
+                Filter::Category(&args[4])
+            } else if is(&args[3], "PATTERN") {
+                Filter::Pattern(&args[4])
+            } else {
+                return Reply::error(errors::SYNTAX);
+            }
+        }
+        _ => return Reply::error(errors::SYNTAX),
+    };
+    let listed = |spec: &CommandSpec| match filter {
+        Filter::All => true,
+        Filter::Module => false,
+        Filter::Category(wanted) => spec.acl.iter().any(|c| c.as_bytes().eq_ignore_ascii_case(wanted)),
+        Filter::Pattern(pattern) => flotilla_storage::glob::matches(pattern, spec.name.as_bytes(), true),
+    };
+    let mut names = Vec::new();
+    for spec in specs {
+        for spec in std::iter::once(*spec).chain(spec.subcommands.iter()) {
+            if listed(spec) {
+                names.push(bulk(spec.name));
+            }
+        }
+    }
+    Reply::Array(names)
 }
 
 fn command_docs(spec: &CommandSpec) -> Reply {
@@ -679,6 +721,38 @@ fn client_no_touch(session: &mut Session, args: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
+/// CLIENT PAUSE timeout [WRITE | ALL]: postpones this node's clients' commands (all of them,
+/// or those that write or may replicate) for `timeout` milliseconds; see `crate::pause`.
+fn client_pause(session: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() > 4 {
+        return Reply::error(
+            "ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.",
+        );
+    }
+    let all = match args.get(3) {
+        None => true,
+        Some(mode) if is(mode, "WRITE") => false,
+        Some(mode) if is(mode, "ALL") => true,
+        Some(_) => return Reply::error("ERR CLIENT PAUSE mode must be WRITE or ALL"),
+    };
+    let timeout = match crate::pause::parse_timeout_ms(&args[2]) {
+        Ok(timeout) => timeout,
+        Err(reason) => return Reply::error_owned(format!("ERR {reason}")),
+    };
+    let now = crate::clock::instant();
+    let Some(until) = now.checked_add(timeout) else {
+        return Reply::error("ERR timeout is out of range");
+    };
+    session.node.pause.pause(until, all, now);
+    Reply::ok()
+}
+
+/// CLIENT UNPAUSE: lifts a CLIENT PAUSE; the postponed commands run.
+fn client_unpause(session: &mut Session, _args: &[Bytes]) -> Reply {
+    session.node.pause.unpause();
+    Reply::ok()
+}
+
 // ---------------------------------------------------------------- misc
 
 fn cluster(_session: &mut Session, _args: &[Bytes]) -> Reply {
@@ -722,10 +796,16 @@ fn debug(_session: &mut Session, args: &[Bytes]) -> Reply {
         tracing::warn!("DEBUG LOG: {}", String::from_utf8_lossy(&args[2]));
         return Reply::ok();
     }
+    if is(sub, "ERROR") && args.len() == 3 {
+        return debug_error(&args[2]);
+    }
     if is(sub, "HELP") && args.len() == 2 {
         return Reply::Array(
             [
                 "DEBUG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+                "ERROR <string>",
+                "    Returns a Redis protocol error with <string> as message. Useful for clients",
+                "    unit tests to simulate Redis errors.",
                 "LOG <message>",
                 "    Writes the message to the server log.",
                 "HELP",
@@ -740,6 +820,16 @@ fn debug(_session: &mut Session, args: &[Bytes]) -> Reply {
         "ERR unknown subcommand or wrong number of arguments for '{}'. Try DEBUG HELP.",
         String::from_utf8_lossy(sub)
     ))
+}
+
+/// DEBUG ERROR <string>: the string itself as an error reply (no `ERR ` added), with CR and
+/// LF turned into spaces, as Redis does; clients' tests use it to fake server errors.
+fn debug_error(text: &[u8]) -> Reply {
+    let text: String = String::from_utf8_lossy(text)
+        .chars()
+        .map(|c| if c == '\r' || c == '\n' { ' ' } else { c })
+        .collect();
+    Reply::error_owned(text)
 }
 
 /// MEMORY USAGE key [SAMPLES count]: the bytes the key and its value take, from the layout
@@ -773,6 +863,56 @@ fn memory_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
             "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
             "USAGE <key> [SAMPLES <count>]",
             "    Estimates the bytes a key and its value take.",
+            "HELP",
+            "    Prints this help.",
+        ]
+        .iter()
+        .map(|line| Reply::Simple((*line).into()))
+        .collect(),
+    )
+}
+
+/// LOLWUT [VERSION version]: Redis 7.2's own output, the version line. Redis draws computer
+/// art for VERSION 5 and 6 (from random numbers); Flotilla answers every version with the
+/// version line, and checks VERSION's argument as Redis does.
+fn lolwut(_session: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() >= 3 && is(&args[1], "VERSION") && parse_i64(&args[2]).is_none() {
+        return Reply::error(errors::NOT_INTEGER);
+    }
+    Reply::Verbatim("txt", Bytes::from(format!("Redis ver. {REDIS_VERSION}\n")))
+}
+
+// ---------------------------------------------------------------- LATENCY
+//
+// Redis's latency monitor records events (slow commands, forks, fsyncs …) only above
+// `latency-monitor-threshold`, which is 0 (off) by default. Flotilla has no such setting, so,
+// like a Redis with the monitor off, it records no events: LATEST and HISTORY are empty and
+// RESET resets nothing. (DOCTOR, GRAPH and HISTOGRAM are not offered.)
+
+fn latency_latest(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(Vec::new())
+}
+
+fn latency_history(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(Vec::new())
+}
+
+/// LATENCY RESET [event ...]: the number of event series reset.
+fn latency_reset(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Int(0)
+}
+
+fn latency_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(
+        [
+            "LATENCY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "HISTORY <event>",
+            "    Return time-latency samples for the <event> class.",
+            "LATEST",
+            "    Return the latest latency samples for all events.",
+            "RESET [<event> ...]",
+            "    Reset latency data of one or more <event> classes.",
+            "    (default: reset all data for all event classes)",
             "HELP",
             "    Prints this help.",
         ]
@@ -965,6 +1105,23 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         syntax: "client-id [TIMEOUT | ERROR]",
         ..CommandSpec::base("client|unblock", -3, Handler::Server)
     },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous", "connection"],
+        group: "connection",
+        since: "3.0.0",
+        summary: "Suspends commands processing.",
+        syntax: "timeout [WRITE | ALL]",
+        ..CommandSpec::base("client|pause", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous", "connection"],
+        group: "connection",
+        since: "6.2.0",
+        summary: "Resumes processing commands from paused clients.",
+        ..CommandSpec::base("client|unpause", 2, Handler::Server)
+    },
 ];
 
 const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
@@ -990,7 +1147,52 @@ const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
+const LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns the latest latency samples for all events.",
+        ..CommandSpec::base("latency|latest", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns timestamp-latency samples for an event.",
+        syntax: "event",
+        ..CommandSpec::base("latency|history", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: ADMIN,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Resets the latency data for one or more events.",
+        syntax: "[event [event ...]]",
+        ..CommandSpec::base("latency|reset", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("latency|help", 2, Handler::Server)
+    },
+];
+
 pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        acl: &["slow"],
+        group: "server",
+        since: "2.8.13",
+        summary: "A container for latency diagnostics commands.",
+        subcommands: LATENCY_SUBCOMMANDS,
+        ..CommandSpec::base("latency", -2, Handler::Container)
+    },
     CommandSpec {
         acl: &["slow"],
         group: "server",
@@ -1058,6 +1260,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("debug", -2, Handler::Server)
     },
     CommandSpec {
+        flags: Flags::READONLY.union(Flags::FAST),
+        acl: &["read", "fast"],
+        group: "server",
+        since: "5.0.0",
+        summary: "Displays computer art and the Redis version",
+        syntax: "[VERSION version]",
+        ..CommandSpec::base("lolwut", -1, Handler::Server)
+    },
+    CommandSpec {
         flags: Flags::LOADING.union(Flags::STALE).union(Flags::FAST),
         acl: &["fast"],
         group: "server",
@@ -1108,12 +1319,19 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("client|no-evict", client_no_evict),
     ("client|no-touch", client_no_touch),
     ("client|unblock", crate::blocking::client_unblock),
+    ("client|pause", client_pause),
+    ("client|unpause", client_unpause),
     ("command", command),
     ("cluster", cluster),
     ("shutdown", shutdown),
     ("debug", debug),
     ("memory|usage", memory_usage),
     ("memory|help", memory_help),
+    ("latency|latest", latency_latest),
+    ("latency|history", latency_history),
+    ("latency|reset", latency_reset),
+    ("latency|help", latency_help),
+    ("lolwut", lolwut),
     ("time", time),
     ("lastsave", lastsave),
     ("bgsave", bgsave),

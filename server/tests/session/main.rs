@@ -768,3 +768,89 @@ fn object_idletime_and_freq_track_accesses() {
     client.send("OBJECT FREQ counted");
     assert!(client.read_line().starts_with("-ERR An LFU maxmemory policy is not selected"));
 }
+
+/// CLIENT PAUSE WRITE postpones writes (the command has arrived, CLIENT LIST shows it, but has
+/// not run) while reads go on; CLIENT UNPAUSE runs it. Bad arguments are refused at once.
+#[test]
+fn client_pause_postpones_writes_until_unpause() {
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    let mut writer = node.client();
+    admin.call("CLIENT PAUSE x", b"-ERR timeout is not an integer or out of range\r\n");
+    admin.call("CLIENT PAUSE -1", b"-ERR timeout is negative\r\n");
+    admin.call("CLIENT PAUSE 10 SOME", b"-ERR CLIENT PAUSE mode must be WRITE or ALL\r\n");
+    admin.call(
+        "CLIENT PAUSE 10 WRITE x",
+        b"-ERR unknown subcommand or wrong number of arguments for 'pause'. Try CLIENT HELP.\r\n",
+    );
+    admin.call("CLIENT UNPAUSE", b"+OK\r\n");
+
+    writer.call("CLIENT SETNAME writer", b"+OK\r\n");
+    admin.call("CLIENT PAUSE 3600000 WRITE", b"+OK\r\n");
+    writer.send("SET k v");
+    let arrived = (0..500).any(|_| {
+        let listed = admin.bulk("CLIENT LIST");
+        let line = listed.lines().find(|l| l.contains(" name=writer ")).unwrap_or_default().to_string();
+        line.contains(" cmd=set ") || {
+            std::thread::sleep(Duration::from_millis(10));
+            false
+        }
+    });
+    assert!(arrived, "the SET never reached the server");
+    // Reads run during a WRITE pause; the write has not.
+    admin.call("GET k", b"$-1\r\n");
+    admin.call("CLIENT UNPAUSE", b"+OK\r\n");
+    writer.expect(b"+OK\r\n");
+    admin.call("GET k", b"$1\r\nv\r\n");
+
+    // A short pause ends by itself.
+    admin.call("CLIENT PAUSE 50", b"+OK\r\n");
+    writer.call("SET k again", b"+OK\r\n");
+    writer.call("GET k", b"$5\r\nagain\r\n");
+}
+
+/// DEBUG ERROR replies with the given text as an error (what client test suites use to fake
+/// LOADING, READONLY or OOM errors); LOLWUT gives the version line; COMMAND LIST includes
+/// subcommands and filters by category and pattern.
+#[test]
+fn debug_error_lolwut_and_command_list() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.send_args(&["DEBUG", "ERROR", "LOADING fake message"]);
+    client.expect(b"-LOADING fake message\r\n");
+    client.send_args(&["DEBUG", "ERROR", "two\r\nlines"]);
+    client.expect(b"-two  lines\r\n");
+    client.call("LOLWUT", b"$17\r\nRedis ver. 7.2.4\n\r\n");
+    client.call("LOLWUT VERSION 5 1 2", b"$17\r\nRedis ver. 7.2.4\n\r\n");
+    client.call("LOLWUT VERSION x", b"-ERR value is not an integer or out of range\r\n");
+
+    client.call("COMMAND LIST FILTERBY MODULE fakemod", b"*0\r\n");
+    client.call("COMMAND LIST FILTERBY PATTERN client|no-*", b"*2\r\n$15\r\nclient|no-evict\r\n$15\r\nclient|no-touch\r\n");
+    client.call("COMMAND LIST FILTERBY PATTERN LPUSH*", b"*2\r\n$5\r\nlpush\r\n$6\r\nlpushx\r\n");
+    client.call("COMMAND LIST FILTERBY ACLCAT list FILTERBY PATTERN l*", b"-ERR syntax error\r\n");
+    client.call("COMMAND LIST FILTERBY COLOR red", b"-ERR syntax error\r\n");
+    client.send("COMMAND LIST FILTERBY ACLCAT LIST");
+    let header = client.read_line();
+    let count: usize = header[1..].parse().expect("array");
+    let names: Vec<String> = (0..count)
+        .map(|_| {
+            client.read_line();
+            client.read_line()
+        })
+        .collect();
+    assert!(names.iter().any(|n| n == "lpop") && names.iter().any(|n| n == "blmove"), "{names:?}");
+    assert!(!names.iter().any(|n| n == "get"), "{names:?}");
+}
+
+/// LATENCY answers as a Redis whose latency monitor is off (Flotilla records no latency
+/// events).
+#[test]
+fn latency_without_events() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("LATENCY LATEST", b"*0\r\n");
+    client.call("LATENCY HISTORY command", b"*0\r\n");
+    client.call("LATENCY RESET", b":0\r\n");
+    client.call("LATENCY RESET command fast-command", b":0\r\n");
+    client.call("LATENCY NOPE", b"-ERR unknown subcommand 'NOPE'. Try LATENCY HELP.\r\n");
+}
