@@ -349,7 +349,7 @@ impl Node {
         let mut events = Vec::new();
         let now_ms = self.clock.now_ms();
         let replies = {
-            let mut shard = self.group.store.shard.lock();
+            let mut shard = self.group.store.lock_shard();
             commands
                 .iter()
                 .map(|args| shard.machine.read(db, args, now_ms, touch, &mut events))
@@ -363,7 +363,7 @@ impl Node {
 
     /// Runs `f` with the state machine locked (INFO keyspace, WATCH versions, DEBUG).
     pub fn with_machine<R>(&self, f: impl FnOnce(&mut StateMachine) -> R) -> R {
-        f(&mut self.group.store.shard.lock().machine)
+        f(&mut self.group.store.lock_shard().machine)
     }
 
     /// One round of active expiry, on the leader: proposes deletion of keys whose TTL passed.

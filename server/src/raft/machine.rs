@@ -157,7 +157,32 @@ impl MachineStore {
 
     /// Whether the state holds entries the current snapshot does not.
     pub fn snapshot_behind(&self, snapshot: Option<&LogIdOf<TypeConfig>>) -> bool {
-        self.shard.lock().last_applied.as_ref() > snapshot
+        self.lock_shard().last_applied.as_ref() > snapshot
+    }
+
+    /// Locks the shard from code that runs on the runtime. Building a snapshot holds the lock
+    /// for a while (about 0.2 µs per key); a task that waited for it on a runtime worker
+    /// would take the worker with it, and with every worker so taken the Raft core sends no
+    /// heartbeats and the followers depose a healthy leader (seen at 4M keys: two elections
+    /// during one fill). So a contended lock is waited for in `block_in_place`, which hands
+    /// the worker's other tasks to another thread first.
+    pub fn lock_shard(&self) -> parking_lot::MutexGuard<'_, Shard> {
+        match self.shard.try_lock() {
+            Some(guard) => guard,
+            None => off_workers(|| self.shard.lock()),
+        }
+    }
+}
+
+/// Runs blocking `work` without holding up the runtime: on a worker of the multi-threaded
+/// runtime the worker's other tasks move to another thread first (`block_in_place`);
+/// elsewhere (a blocking thread, a single-threaded test runtime) it simply runs.
+fn off_workers<R>(work: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(work)
+        }
+        _ => work(),
     }
 }
 
@@ -229,6 +254,21 @@ impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
         let started = crate::clock::instant();
+        // Encoding holds the lock and writing blocks on the disk: off the runtime's workers.
+        let built = off_workers(|| self.build_blocking(started));
+        let (file, snapshot_meta) = built?;
+        Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
+            meta: snapshot_meta,
+            snapshot: file,
+        })
+    }
+}
+
+impl MachineStore {
+    fn build_blocking(
+        &self,
+        started: std::time::Instant,
+    ) -> Result<(SnapshotFile, SnapshotMetaOf<TypeConfig>), io::Error> {
         let (image, snapshot_meta) = {
             let mut shard = self.shard.lock();
             let snapshot_meta = SnapshotMetaOf::<TypeConfig> {
@@ -247,10 +287,7 @@ impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
             total_ms = started.elapsed().as_millis() as u64,
             "snapshot built"
         );
-        Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
-            meta: snapshot_meta,
-            snapshot: file,
-        })
+        Ok((file, snapshot_meta))
     }
 }
 
@@ -261,7 +298,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
     async fn applied_state(
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
-        let shard = self.shard.lock();
+        let shard = self.lock_shard();
         Ok((shard.last_applied, shard.membership.clone()))
     }
 
@@ -273,7 +310,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
             let mut events = Vec::new();
             let mut want_snapshot = false;
             let response = {
-                let mut shard = self.shard.lock();
+                let mut shard = self.lock_shard();
                 // Raft indexes start at 0; the state machine's start at 1 (0 means "absent" to WATCH).
                 let index = entry.log_id.index() + 1;
                 shard.last_applied = Some(entry.log_id);
@@ -326,7 +363,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         let image = verified.image();
         let mut machine = StateMachine::restore(image).map_err(invalid)?;
         self.snapshots.install(self.group, &snapshot.path)?;
-        let mut shard = self.shard.lock();
+        let mut shard = self.lock_shard();
         // Node-local settings (CONFIG SET) are not in snapshots: keep this node's.
         machine.keyspace.settings = shard.machine.keyspace.settings;
         shard.machine = machine;
