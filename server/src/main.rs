@@ -90,6 +90,13 @@ async fn run(args: Args) -> i32 {
     tracing::info!(%address, "serving");
     eprintln!("flotilla {} ready on {address}", env!("CARGO_PKG_VERSION"));
 
+    // Signal handlers before the first client is accepted: until they are registered a
+    // SIGINT or SIGTERM takes its default action and kills the process without a clean stop.
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+    let mut interrupt =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).expect("SIGINT handler");
+
     tokio::spawn(expire_loop(node.clone()));
     let accept_node = node.clone();
     tokio::spawn(async move {
@@ -106,14 +113,12 @@ async fn run(args: Args) -> i32 {
         }
     });
 
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
     let shutdown = node.shutdown.notified();
     tokio::pin!(shutdown);
     if !node.shutting_down.load(Ordering::Acquire) {
         tokio::select! {
             _ = &mut shutdown => {}
-            _ = tokio::signal::ctrl_c() => {}
+            _ = interrupt.recv() => {}
             _ = terminate.recv() => {}
             why = raft_stopped(&node) => {
                 tracing::error!(%why, "raft stopped; exiting so that the node is restarted");

@@ -59,6 +59,9 @@ pub struct Stats {
     pub pubsub_messages: AtomicU64,
 }
 
+/// Runs on every batch of events an applied entry produced (after the shard lock is released).
+pub type EventHook = Box<dyn Fn(&Node, &[Event]) + Send + Sync>;
+
 pub struct Node {
     pub args: Args,
     pub me: NodeId,
@@ -83,7 +86,7 @@ pub struct Node {
     pub shutting_down: AtomicBool,
     pub shutdown: Notify,
     /// Observers of applied events (blocked clients register here).
-    pub event_hooks: RwLock<Vec<Box<dyn Fn(&Node, &[Event]) + Send + Sync>>>,
+    pub event_hooks: RwLock<Vec<EventHook>>,
     /// Clients waiting in BLPOP and the other blocking commands.
     pub blocking: crate::blocking::Blocking,
     /// CLIENT PAUSE: this node's clients' commands wait while it is in force.
@@ -248,13 +251,8 @@ impl Node {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
             let leader = self.group.leader();
-            let outcome: ForwardedWrite = if leader.is_none() || leader == Some(self.me) {
-                self.group
-                    .propose_indexed(ops.clone())
-                    .await
-                    .map_err(ForwardRefusal::from)
-            } else {
-                let target = leader.expect("checked");
+            let forward_to = leader.filter(|&id| id != self.me);
+            let outcome: ForwardedWrite = if let Some(target) = forward_to {
                 match self
                     .transport
                     .call(
@@ -272,6 +270,11 @@ impl Node {
                     Err(TransportError::Unreachable(_)) => Err(ForwardRefusal::NotLeader(None)),
                     Err(error) => Err(ForwardRefusal::Uncertain(error.to_string())),
                 }
+            } else {
+                self.group
+                    .propose_indexed(ops.clone())
+                    .await
+                    .map_err(ForwardRefusal::from)
             };
             match outcome {
                 Ok((replies, index)) => return (replies, Some(index)),
@@ -308,29 +311,30 @@ impl Node {
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
             let leader = self.group.leader();
-            let outcome: Forwarded = if leader.is_none() || leader == Some(self.me) {
-                match self.group.read_barrier().await {
+            let outcome: Forwarded = match leader.filter(|&id| id != self.me) {
+                None => match self.group.read_barrier().await {
                     Ok(()) => Ok(self.read_local(db, &commands, touch)),
                     Err(error) => Err(error.into()),
-                }
-            } else {
-                let request: ReadRequest = (db as u32, commands.clone());
-                match self
-                    .transport
-                    .call(
-                        leader.expect("checked"),
-                        if touch { kind::FORWARD_READ } else { kind::FORWARD_READ_NO_TOUCH },
-                        DATA_GROUP,
-                        network::encode(&request),
-                        Duration::from_millis(FORWARD_TIMEOUT_MS),
-                    )
-                    .await
-                {
-                    Ok(bytes) => {
-                        network::decode::<Forwarded>(&bytes).unwrap_or(Err(ForwardRefusal::NotLeader(None)))
+                },
+                Some(target) => {
+                    let request: ReadRequest = (db as u32, commands.clone());
+                    match self
+                        .transport
+                        .call(
+                            target,
+                            if touch { kind::FORWARD_READ } else { kind::FORWARD_READ_NO_TOUCH },
+                            DATA_GROUP,
+                            network::encode(&request),
+                            Duration::from_millis(FORWARD_TIMEOUT_MS),
+                        )
+                        .await
+                    {
+                        Ok(bytes) => {
+                            network::decode::<Forwarded>(&bytes).unwrap_or(Err(ForwardRefusal::NotLeader(None)))
+                        }
+                        // A read has no effect: any failure may simply be retried.
+                        Err(_) => Err(ForwardRefusal::NotLeader(None)),
                     }
-                    // A read has no effect: any failure may simply be retried.
-                    Err(_) => Err(ForwardRefusal::NotLeader(None)),
                 }
             };
             match outcome {

@@ -160,6 +160,10 @@ struct DurableMark {
     sync_order: Mutex<()>,
 }
 
+/// A decoded durable-mark slot: its sequence, each group's required log state, and each
+/// group's recorded vote term.
+type DecodedMark = (u64, BTreeMap<GroupId, Required>, BTreeMap<GroupId, u64>);
+
 impl MarkState {
     fn encode(&self) -> Vec<u8> {
         let groups: Vec<_> = self.durable.iter().filter(|(_, r)| !r.is_empty()).collect();
@@ -199,7 +203,7 @@ impl MarkState {
             .map_err(|e| LogError::Io(format!("writing the durable mark: {e}")))
     }
 
-    fn decode(slot: &[u8]) -> Option<(u64, BTreeMap<GroupId, Required>, BTreeMap<GroupId, u64>)> {
+    fn decode(slot: &[u8]) -> Option<DecodedMark> {
         let crc = u32::from_le_bytes(slot[..4].try_into().ok()?);
         let sequence = u64::from_le_bytes(slot[4..12].try_into().ok()?);
         let count = u32::from_le_bytes(slot[12..16].try_into().ok()?) as usize;

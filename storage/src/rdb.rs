@@ -345,7 +345,7 @@ fn parse_score(text: &[u8]) -> Option<f64> {
 }
 
 fn pairs_of(elements: Vec<Bytes>) -> Option<Vec<(Bytes, Bytes)>> {
-    if elements.len() % 2 != 0 {
+    if !elements.len().is_multiple_of(2) {
         return None;
     }
     let mut iter = elements.into_iter();

@@ -288,7 +288,7 @@ fn config_get(session: &mut Session, args: &[Bytes]) -> Reply {
 }
 
 fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return flotilla_storage::errors::wrong_arity("config|set");
     }
     let mut settings = session.node.settings.write();
@@ -343,7 +343,6 @@ fn config_rewrite(_session: &mut Session, _args: &[Bytes]) -> Reply {
 // ---------------------------------------------------------------- COMMAND
 
 fn command_spec_reply(spec: &CommandSpec) -> Reply {
-    let name_text = spec.name.replace('|', "|");
     let mut flags: Vec<Reply> = spec
         .flags
         .names()
@@ -354,7 +353,7 @@ fn command_spec_reply(spec: &CommandSpec) -> Reply {
         flags.push(Reply::simple("movablekeys"));
     }
     Reply::Array(vec![
-        bulk(name_text),
+        bulk(spec.name),
         Reply::Int(spec.arity as i64),
         Reply::Set(flags),
         Reply::Int(spec.first_key as i64),

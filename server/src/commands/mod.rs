@@ -26,7 +26,10 @@ pub type ServerFn = fn(&mut Session, &[Bytes]) -> Reply;
 /// a snapshot); the session's async dispatch runs them directly instead of through a `ServerFn`.
 pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec", "wait", "waitaof", "save"];
 
-pub const FAMILIES: &[(&[CommandSpec], &[(&str, ServerFn)])] = &[
+/// A command family: its table rows and the handlers of its server commands.
+pub type Family = (&'static [CommandSpec], &'static [(&'static str, ServerFn)]);
+
+pub const FAMILIES: &[Family] = &[
     (connection::COMMANDS, connection::HANDLERS),
     (admin::COMMANDS, admin::HANDLERS),
     (replication::COMMANDS, replication::HANDLERS),

@@ -286,7 +286,7 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
         let purged = self.purged()?;
         let last = match self.store.last(self.group)? {
             Some((_, bytes)) => Some(decode::<EntryOf<TypeConfig>>(&bytes)?.log_id()),
-            None => purged.clone(),
+            None => purged,
         };
         Ok(LogState {
             last_purged_log_id: purged,

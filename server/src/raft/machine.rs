@@ -155,11 +155,6 @@ impl MachineStore {
         Ok(file)
     }
 
-    /// Whether the state holds entries the current snapshot does not.
-    pub fn snapshot_behind(&self, snapshot: Option<&LogIdOf<TypeConfig>>) -> bool {
-        self.lock_shard().last_applied.as_ref() > snapshot
-    }
-
     /// Locks the shard from code that runs on the runtime. Building a snapshot holds the lock
     /// for a while (about 0.2 µs per key); a task that waited for it on a runtime worker
     /// would take the worker with it, and with every worker so taken the Raft core sends no
@@ -228,10 +223,12 @@ pub async fn snapshot_before_exit(raft: &super::Raft, store: &MachineStore, time
 pub async fn snapshot_and_wait(raft: &super::Raft, store: &MachineStore, timeout: Duration) -> Result<bool, String> {
     let deadline = tokio::time::Instant::now() + timeout;
     let metrics = raft.metrics().borrow_watched().clone();
-    let Some(applied) = metrics.last_applied else {
+    // What this node has applied, from the state itself: openraft's metrics learn of an apply
+    // after the write's reply may have gone out, and SAVE must cover every acknowledged write.
+    let Some(applied) = store.lock_shard().last_applied else {
         return Ok(false);
     };
-    if !store.snapshot_behind(metrics.snapshot.as_ref()) {
+    if metrics.snapshot.as_ref() >= Some(&applied) {
         return Ok(false);
     }
     let mut snapshot = metrics.snapshot;
