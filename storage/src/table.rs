@@ -164,47 +164,35 @@ impl CommandSpec {
 
     /// Calls `f` with the position of every key in `args`, as `key_positions` lists them,
     /// without allocating for the common fixed-range specs.
-    pub fn for_each_key(&self, args: &[Bytes], mut f: impl FnMut(usize)) {
-        if self.key_finder.is_some() {
-            self.key_positions(args).into_iter().for_each(f);
-            return;
-        }
-        if self.first_key <= 0 {
-            return;
-        }
-        let len = args.len() as i32;
-        let last = if self.last_key < 0 {
-            len + self.last_key
-        } else {
-            self.last_key.min(len - 1)
-        };
-        let step = self.step.max(1);
-        let mut position = self.first_key;
-        while position <= last {
-            f(position as usize);
-            position += step;
+    pub fn for_each_key(&self, args: &[Bytes], f: impl FnMut(usize)) {
+        match self.key_finder {
+            Some(finder) => finder(args).into_iter().for_each(f),
+            None => self.key_range(args).for_each(f),
         }
     }
 
     /// Positions of the keys in `args` (which include the command name).
     pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
-        if let Some(finder) = self.key_finder {
-            return finder(args);
+        match self.key_finder {
+            Some(finder) => finder(args),
+            None => self.key_range(args).collect(),
         }
-        if self.first_key <= 0 {
-            return Vec::new();
-        }
+    }
+
+    /// The positions the spec's fixed key range (first, last, step) names in `args`; none
+    /// when it has no keys (`first_key` 0).
+    fn key_range(&self, args: &[Bytes]) -> impl Iterator<Item = usize> {
         let len = args.len() as i32;
-        let last = if self.last_key < 0 {
+        let last = if self.first_key <= 0 {
+            0
+        } else if self.last_key < 0 {
             len + self.last_key
         } else {
             self.last_key.min(len - 1)
         };
-        let step = self.step.max(1);
-        (self.first_key..=last)
-            .step_by(step as usize)
-            .map(|p| p as usize)
-            .collect()
+        (self.first_key.max(1)..=last)
+            .step_by(self.step.max(1) as usize)
+            .map(|position| position as usize)
     }
 }
 
