@@ -13,7 +13,10 @@ set -euo pipefail
 BIN=${1:?usage: cpu_per_request.sh BINARY [TEST] [REQUESTS] [PIPELINE] [FSYNC] [NODES]}
 TEST=${2:-set}; N=${3:-200000}; P=${4:-16}; FSYNC=${5:-always}; NODES=${6:-3}
 WORK=$(mktemp -d /tmp/cpu-per-request.XXXX)
-BASE=$((21000 + RANDOM % 20000))
+# Client ports 12000-19999 and peer ports (+10000) below 32768: inside Linux's ephemeral range
+# (32768-60999) a port may be taken by some client's outgoing connection, and a node that
+# cannot bind its peer port exits at start.
+BASE=$((12000 + RANDOM % 8000))
 PIDS=()
 cleanup() { kill "${PIDS[@]}" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$WORK"; }
 trap cleanup EXIT

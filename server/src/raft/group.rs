@@ -25,6 +25,9 @@ use super::machine::MachineStore;
 use super::{NodeId, Raft, Request, TypeConfig};
 use crate::clock::Clock;
 
+/// Most times the proposer yields to let more proposals arrive before it builds an entry.
+const YIELDS_MAX: usize = 4;
+
 /// Most ops in one entry.
 pub const BATCH_OPS_MAX: usize = 4096;
 
@@ -218,7 +221,16 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
     while let Some(first) = queue.recv().await {
         // Let the connections that are ready to run queue their proposals first, so they
         // share this entry instead of each making its own.
-        tokio::task::yield_now().await;
+        // Keep yielding while more keep arriving (at most a few times).
+        let mut queued = queue.len();
+        for _ in 0..YIELDS_MAX {
+            tokio::task::yield_now().await;
+            let now_queued = queue.len();
+            if now_queued == queued {
+                break;
+            }
+            queued = now_queued;
+        }
         let mut batch = vec![first];
         let mut op_count = batch[0].ops.len();
         while op_count < BATCH_OPS_MAX {
