@@ -11,6 +11,7 @@ pub mod bitmaps;
 pub mod hashes;
 pub mod keys;
 pub mod lists;
+pub mod scripting;
 pub mod sets;
 pub mod strings;
 pub mod zsets;
@@ -24,6 +25,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     lists::COMMANDS,
     sets::COMMANDS,
     zsets::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 /// Longest command name; longer names cannot be commands.
