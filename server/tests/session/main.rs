@@ -863,7 +863,8 @@ fn lua_scripts() {
     let node = Node::start(&[]);
     let mut client = node.client();
     let sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
-    client.call("SCRIPT LOAD return 1", format!("$40\r\n{sha}\r\n").as_bytes());
+    client.send_args(&["SCRIPT", "LOAD", "return 1"]);
+    client.expect(format!("$40\r\n{sha}\r\n").as_bytes());
     client.call(&format!("EVALSHA {sha} 0"), b":1\r\n");
     client.call(&format!("EVALSHA {} 0", sha.to_uppercase()), b":1\r\n");
     client.call(&format!("SCRIPT EXISTS {sha} ffffffffffffffffffffffffffffffffffffffff"), b"*2\r\n:1\r\n:0\r\n");
