@@ -9,6 +9,7 @@ use crate::table::CommandSpec;
 
 pub mod bitmaps;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod scripting;
@@ -25,6 +26,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     lists::COMMANDS,
     sets::COMMANDS,
     zsets::COMMANDS,
+    hyperloglog::COMMANDS,
     scripting::COMMANDS,
 ];
 
