@@ -16,6 +16,7 @@ pub mod glob;
 pub mod keymap;
 pub mod log_store;
 pub mod lua;
+pub mod lua_msgpack;
 pub mod machine;
 pub mod memory;
 pub mod rdb;

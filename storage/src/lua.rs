@@ -4,8 +4,8 @@
 //! Scripts run inside the state machine, when their entry is applied, on every replica, so a
 //! script must compute the same thing everywhere:
 //! - every run gets a fresh Lua state with only the base, table, string and math libraries
-//!   (no os, io, package/require, dofile, loadfile; binary chunks refused), so nothing of one
-//!   run, nor of the node, leaks into the next;
+//!   and `cmsgpack` (no os, io, package/require, dofile, loadfile; binary chunks refused), so
+//!   nothing of one run, nor of the node, leaks into the next;
 //! - `math.random` is Redis's: a 48-bit LCG reseeded with 0 at the start of every run (as Redis
 //!   7 does), `math.randomseed` reseeds it;
 //! - `redis.call('TIME')` and every time-based command see the entry's time (`ctx.now_ms`);
@@ -152,6 +152,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
         Lua::unsafe_new_with(StdLib::TABLE | StdLib::STRING | StdLib::MATH | StdLib::DEBUG, LuaOptions::default())
     };
     lua.set_memory_limit(SCRIPT_MEMORY_BYTES_MAX).expect("the vendored Lua has a memory limit");
+    crate::lua_msgpack::install(&lua).expect("a fresh Lua state takes the cmsgpack table");
     let function = load_user_chunk(&lua, &script.body[skip..])?;
     let spent = Rc::new(Cell::new(0u64));
     let hook_spent = spent.clone();
@@ -882,6 +883,22 @@ mod tests {
         let expected: Vec<String> = pair.iter().map(|item| match item { Reply::Int(n) => n.to_string(), _ => panic!() }).collect();
         assert!(set.starts_with(&expected.join(",")), "{set} vs {expected:?}");
         assert_eq!(items.len(), 8);
+    }
+
+    #[test]
+    fn cmsgpack_packs_and_unpacks_as_redis() {
+        let mut machine = StateMachine::new();
+        // msgpack.dumps({"name": "Joe"}), as redis-py's test sends it.
+        let script = "local message = cmsgpack.unpack(ARGV[1]) return 'hello ' .. message['name']";
+        let mut args = vec![Bytes::from_static(b"EVAL"), Bytes::copy_from_slice(script.as_bytes()), Bytes::from_static(b"0")];
+        args.push(Bytes::from_static(b"\x81\xa4name\xa3Joe"));
+        let reply = machine.apply(1, &Entry { time_ms: 1, ops: vec![Op::Command { db: 0, args }] }, &mut Vec::new());
+        assert_eq!(reply, vec![bulk("hello Joe")]);
+        let packed = eval(&mut machine, 2, "return cmsgpack.pack({1, 2.5, 'x', true}, -1, 300, {a = false})", &["0"]);
+        let expected: &[u8] = b"\x94\x01\xca\x40\x20\x00\x00\xa1x\xc3\xff\xcd\x01\x2c\x81\xa1a\xc2";
+        assert_eq!(packed, Reply::Bulk(Bytes::from_static(expected)));
+        let round = eval(&mut machine, 3, "local t = cmsgpack.unpack(cmsgpack.pack({10, {20, 'y'}})) return {t[1], t[2][1], t[2][2]}", &["0"]);
+        assert_eq!(round, Reply::Array(vec![Reply::Int(10), Reply::Int(20), bulk("y")]));
     }
 
     #[test]
