@@ -442,6 +442,8 @@ fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
         Reply::Pairs(pairs) => sequence(pairs.into_iter().flat_map(|(key, value)| [key, value]).collect())?,
         Reply::Double(number) if resp3 => field("double", Value::Number(number))?,
         Reply::Double(number) => string(format_double(number).as_bytes())?,
+        Reply::HumanDouble(number) if resp3 => field("double", Value::Number(number))?,
+        Reply::HumanDouble(number) => string(flotilla_protocol::format_human_double(number).as_bytes())?,
         Reply::Bool(flag) if resp3 => Value::Boolean(flag),
         Reply::Bool(flag) => Value::Number(if flag { 1.0 } else { 0.0 }),
         Reply::Verbatim(format, bytes) if resp3 => {
