@@ -854,3 +854,69 @@ fn latency_without_events() {
     client.call("LATENCY RESET command fast-command", b":0\r\n");
     client.call("LATENCY NOPE", b"-ERR unknown subcommand 'NOPE'. Try LATENCY HELP.\r\n");
 }
+
+/// COMMAND GETKEYSANDFLAGS gives each key its key-spec flags from the table (Redis 7.2's
+/// replies, also where they depend on the arguments), COMMAND INFO lists the key specs, and
+/// COMMAND's own subcommands are subcommands: listed, with their arity errors and HELP.
+#[test]
+fn command_key_specs_and_subcommands() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call(
+        "COMMAND GETKEYSANDFLAGS LMOVE mylist1 mylist2 left left",
+        b"*2\r\n*2\r\n$7\r\nmylist1\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n*2\r\n$7\r\nmylist2\r\n*2\r\n+RW\r\n+insert\r\n",
+    );
+    client.call("COMMAND GETKEYSANDFLAGS SET k v", b"*1\r\n*2\r\n$1\r\nk\r\n*2\r\n+OW\r\n+update\r\n");
+    client.call(
+        "COMMAND GETKEYSANDFLAGS SET k v GET",
+        b"*1\r\n*2\r\n$1\r\nk\r\n*3\r\n+RW\r\n+access\r\n+update\r\n",
+    );
+    client.call("COMMAND GETKEYSANDFLAGS BITFIELD k GET u8 0", b"*1\r\n*2\r\n$1\r\nk\r\n*2\r\n+RO\r\n+access\r\n");
+    // Destination first, then the sources found through numkeys.
+    client.call(
+        "COMMAND GETKEYSANDFLAGS ZUNIONSTORE d 2 a b",
+        b"*3\r\n*2\r\n$1\r\nd\r\n*2\r\n+OW\r\n+update\r\n*2\r\n$1\r\na\r\n*2\r\n+RO\r\n+access\r\n\
+          *2\r\n$1\r\nb\r\n*2\r\n+RO\r\n+access\r\n",
+    );
+    client.call("COMMAND GETKEYSANDFLAGS DEL a", b"*1\r\n*2\r\n$1\r\na\r\n*2\r\n+RM\r\n+delete\r\n");
+    client.call("COMMAND GETKEYS MSET a 1 b 2", b"*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    client.call("COMMAND GETKEYSANDFLAGS PING", b"-ERR The command has no key arguments\r\n");
+    client.call("COMMAND GETKEYSANDFLAGS NOPE a", b"-ERR Invalid command specified\r\n");
+    client.call("COMMAND GETKEYSANDFLAGS GET", b"-ERR Invalid number of arguments specified for command\r\n");
+    client.call(
+        "COMMAND GETKEYSANDFLAGS",
+        b"-ERR wrong number of arguments for 'command|getkeysandflags' command\r\n",
+    );
+
+    // MSET's one key spec: from argument 1 to the last, every second.
+    client.send("HELLO 3");
+    while client.read_line() != "*0" {}
+    client.call(
+        "COMMAND INFO mset",
+        b"*1\r\n*10\r\n$4\r\nmset\r\n:-3\r\n~2\r\n+write\r\n+denyoom\r\n:1\r\n:-1\r\n:2\r\n\
+          ~3\r\n+@write\r\n+@string\r\n+@slow\r\n~0\r\n\
+          ~1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+OW\r\n+update\r\n\
+          $12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n\
+          $9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n\
+          $7\r\nlastkey\r\n:-1\r\n$7\r\nkeystep\r\n:2\r\n$5\r\nlimit\r\n:0\r\n\
+          *0\r\n",
+    );
+
+    client.call("COMMAND COUNT x", b"-ERR wrong number of arguments for 'command|count' command\r\n");
+    client.call("COMMAND NOPE", b"-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n");
+    client.call(
+        "COMMAND LIST FILTERBY PATTERN command|*",
+        b"*7\r\n$13\r\ncommand|count\r\n$12\r\ncommand|docs\r\n$15\r\ncommand|getkeys\r\n\
+          $23\r\ncommand|getkeysandflags\r\n$12\r\ncommand|help\r\n$12\r\ncommand|info\r\n$12\r\ncommand|list\r\n",
+    );
+    for container in ["COMMAND", "CONFIG", "CLIENT"] {
+        client.send(&format!("{container} HELP"));
+        let count: usize = client.read_line()[1..].parse().expect("array");
+        let lines: Vec<String> = (0..count).map(|_| client.read_line()).collect();
+        assert_eq!(
+            lines[0],
+            format!("+{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+        );
+        assert_eq!(lines[count - 2..], ["+HELP", "+    Prints this help."]);
+    }
+}
