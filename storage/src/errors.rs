@@ -188,4 +188,11 @@ pub mod zset {
     }
 }
 
+// --- hyperloglog ---
+
+pub const HLL_WRONGTYPE: &str = "WRONGTYPE Key is not a valid HyperLogLog string value.";
+pub const HLL_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
+pub const HLL_NO_KEY: &str = "ERR The specified key does not exist";
+pub const HLL_NOT_SPARSE: &str = "ERR HLL encoding is not sparse";
+
 // --- transactions ---

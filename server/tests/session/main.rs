@@ -2,6 +2,7 @@
 //! and RESP3, keyspace notifications, transactions, protocol errors, connection limits,
 //! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM, READONLY / READWRITE.
 
+mod hll_geo;
 mod support;
 
 use std::time::Duration;

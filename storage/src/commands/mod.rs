@@ -9,6 +9,7 @@ use crate::table::CommandSpec;
 
 pub mod bitmaps;
 pub mod hashes;
+pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
 pub mod sets;
@@ -24,6 +25,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     lists::COMMANDS,
     sets::COMMANDS,
     zsets::COMMANDS,
+    hyperloglog::COMMANDS,
 ];
 
 /// Longest command name; longer names cannot be commands.

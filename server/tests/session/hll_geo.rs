@@ -1,0 +1,42 @@
+//! HyperLogLog and GEO over the wire: exact reply bytes of the real binary, the stored bytes
+//! of an HLL (Redis's layout, so a value moves between Redis and Flotilla by GET/SET or
+//! DUMP/RESTORE), and the reply shapes redis-cli and client libraries parse.
+
+use crate::support::{request, Node};
+
+/// PFADD/PFCOUNT/PFMERGE, the stored bytes (as redis-server 7.0.15 stores `PFADD h a b c`),
+/// a RESTORE of Redis's own DUMP payload, and the error for a string that is not an HLL.
+#[test]
+fn hyperloglog_commands() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("PFADD h a b c", b":1\r\n");
+    client.call("PFADD h a", b":0\r\n");
+    client.call("PFCOUNT h", b":3\r\n");
+    let stored: &[u8] = b"HYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80`\xf3\x80P\xb1\x84K\xfb\x80BZ";
+    client.send("GET h");
+    client.expect(format!("${}\r\n", stored.len()).as_bytes());
+    client.expect(stored);
+    client.expect(b"\r\n");
+    // DUMP payload of that value from redis-server 7.0.15 (RDB version 10).
+    let payload: &[u8] = b"\x00\x1bHYLL\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x00\x80`\xf3\x80P\xb1\x84K\xfb\x80BZ\n\x00\x9fY\x0c\x06\xb6IpI";
+    client.send_raw(&request(&[b"RESTORE", b"r", b"0", payload]));
+    client.expect(b"+OK\r\n");
+    client.call("PFCOUNT r", b":3\r\n");
+    client.call("PFADD g c d e", b":1\r\n");
+    client.call("PFCOUNT h g", b":5\r\n");
+    client.call("PFMERGE m h g", b"+OK\r\n");
+    client.call("PFCOUNT m", b":5\r\n");
+    client.call("PFDEBUG ENCODING m", b"+sparse\r\n");
+    client.call("PFDEBUG TODENSE m", b":1\r\n");
+    client.call("PFCOUNT m", b":5\r\n");
+    client.call("STRLEN m", b":12304\r\n");
+    client.call("SET s notanhll", b"+OK\r\n");
+    client.call("PFADD s x", b"-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n");
+    client.call("PFCOUNT s h", b"-WRONGTYPE Key is not a valid HyperLogLog string value.\r\n");
+    client.call("PFADD", b"-ERR wrong number of arguments for 'pfadd' command\r\n");
+    client.call(
+        "COMMAND INFO pfcount",
+        b"*1\r\n*10\r\n$7\r\npfcount\r\n:-2\r\n*2\r\n+readonly\r\n+may_replicate\r\n:1\r\n:-1\r\n:1\r\n*3\r\n+@read\r\n+@hyperloglog\r\n+@slow\r\n*0\r\n*0\r\n*0\r\n",
+    );
+}
