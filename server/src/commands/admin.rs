@@ -114,7 +114,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                  tracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 clients.len(),
                 node.settings.read().maxclients,
-                node.blocking.blocked_clients(),
+                node.blocking.blocked_clients() + node.pause.held_clients(),
                 pubsub,
             );
         }

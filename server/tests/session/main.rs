@@ -771,7 +771,7 @@ fn object_idletime_and_freq_track_accesses() {
 }
 
 /// CLIENT PAUSE WRITE postpones writes (the command has arrived, CLIENT LIST shows it, but has
-/// not run) while reads go on; CLIENT UNPAUSE runs it. Bad arguments are refused at once.
+/// not run; the client counts as blocked) while reads go on; CLIENT UNPAUSE runs it. Bad arguments are refused at once.
 #[test]
 fn client_pause_postpones_writes_until_unpause() {
     let node = Node::start(&[]);
@@ -792,17 +792,26 @@ fn client_pause_postpones_writes_until_unpause() {
     let arrived = (0..500).any(|_| {
         let listed = admin.bulk("CLIENT LIST");
         let line = listed.lines().find(|l| l.contains(" name=writer ")).unwrap_or_default().to_string();
-        line.contains(" cmd=set ") || {
+        (line.contains(" cmd=set ") && line.contains(" flags=b ")) || {
             std::thread::sleep(Duration::from_millis(10));
             false
         }
     });
-    assert!(arrived, "the SET never reached the server");
+    assert!(arrived, "the SET never reached the server, or is not shown blocked");
+    // A held client counts as blocked, as Redis's postponed clients do.
+    let blocked_clients = |admin: &mut support::Client| {
+        let info = admin.bulk("INFO clients");
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap_or_default().to_string()
+    };
+    assert_eq!(blocked_clients(&mut admin), "1");
     // Reads run during a WRITE pause; the write has not.
     admin.call("GET k", b"$-1\r\n");
     admin.call("CLIENT UNPAUSE", b"+OK\r\n");
     writer.expect(b"+OK\r\n");
     admin.call("GET k", b"$1\r\nv\r\n");
+    assert_eq!(blocked_clients(&mut admin), "0");
+    let listed = admin.bulk("CLIENT LIST");
+    assert!(listed.lines().any(|l| l.contains(" name=writer ") && l.contains(" flags=N ")), "{listed}");
 
     // A short pause ends by itself.
     admin.call("CLIENT PAUSE 50", b"+OK\r\n");
