@@ -192,6 +192,9 @@ async fn linearize(raft: &Raft) -> Result<(), ProposeError> {
 
 async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedReceiver<Proposal>) {
     while let Some(first) = queue.recv().await {
+        // Let the connections that are ready to run queue their proposals first, so they
+        // share this entry instead of each making its own.
+        tokio::task::yield_now().await;
         let mut batch = vec![first];
         let mut op_count = batch[0].ops.len();
         while op_count < BATCH_OPS_MAX {

@@ -145,6 +145,19 @@ impl Transport {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, TransportError> {
+        self.send(target, kind, group, payload, timeout)?.await
+    }
+
+    /// Queues a request for `target` now and returns the wait for its reply; dropping the wait
+    /// (a caller that gave up) forgets the request instead of leaving it in `pending`.
+    fn send(
+        &self,
+        target: NodeId,
+        kind: u8,
+        group: u32,
+        payload: Bytes,
+        timeout: Duration,
+    ) -> Result<PendingReply, TransportError> {
         let peer = self
             .peers
             .get(&target)
@@ -172,18 +185,11 @@ impl Transport {
                 "queue to node {target} is full or closed"
             )));
         }
-        match tokio::time::timeout(timeout, reply_rx).await {
-            Ok(Ok(frame)) if frame.kind == KIND_ERROR | REPLY_BIT => Err(TransportError::Remote(
-                String::from_utf8_lossy(&frame.payload).into_owned(),
-            )),
-            Ok(Ok(frame)) => Ok(frame.payload),
-            // The connection dropped with the request in flight.
-            Ok(Err(_)) => Err(TransportError::Timeout),
-            Err(_) => {
-                link.pending.lock().remove(&id);
-                Err(TransportError::Timeout)
-            }
-        }
+        Ok(PendingReply {
+            id,
+            pending: link.pending.clone(),
+            reply: Box::pin(tokio::time::timeout(timeout, reply_rx)),
+        })
     }
 
     /// True when a connection to `target` is up.
@@ -311,19 +317,54 @@ impl Transport {
             return;
         };
         tokio::spawn(async move {
-            let (kind, payload) = match handler(from, frame.kind, frame.group, frame.payload).await {
-                Ok(payload) => (frame.kind | REPLY_BIT, Bytes::from(payload)),
-                Err(why) => (KIND_ERROR | REPLY_BIT, Bytes::from(why)),
-            };
-            let _ = outgoing
-                .send(Frame {
-                    id: frame.id,
-                    kind,
-                    group: frame.group,
-                    payload,
-                })
-                .await;
+            let key = (frame.id, frame.kind, frame.group);
+            let outcome = handler(from, frame.kind, frame.group, frame.payload).await;
+            let _ = outgoing.send(reply_frame(key, outcome)).await;
         });
+    }
+}
+
+/// The reply frame for a served request.
+fn reply_frame(request: (u64, u8, u32), outcome: Result<Vec<u8>, String>) -> Frame {
+    let (id, kind, group) = request;
+    let (kind, payload) = match outcome {
+        Ok(payload) => (kind | REPLY_BIT, Bytes::from(payload)),
+        Err(why) => (KIND_ERROR | REPLY_BIT, Bytes::from(why)),
+    };
+    Frame {
+        id,
+        kind,
+        group,
+        payload,
+    }
+}
+
+/// The wait for one request's reply (see `Transport::send`). Dropping it forgets the request.
+pub struct PendingReply {
+    id: u64,
+    pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Frame>>>>,
+    reply: Pin<Box<tokio::time::Timeout<oneshot::Receiver<Frame>>>>,
+}
+
+impl Future for PendingReply {
+    type Output = Result<Bytes, TransportError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<Self::Output> {
+        let outcome = std::task::ready!(self.reply.as_mut().poll(cx));
+        std::task::Poll::Ready(match outcome {
+            Ok(Ok(frame)) if frame.kind == KIND_ERROR | REPLY_BIT => Err(TransportError::Remote(
+                String::from_utf8_lossy(&frame.payload).into_owned(),
+            )),
+            Ok(Ok(frame)) => Ok(frame.payload),
+            // No reply in time, or the connection dropped with the request in flight.
+            Ok(Err(_)) | Err(_) => Err(TransportError::Timeout),
+        })
+    }
+}
+
+impl Drop for PendingReply {
+    fn drop(&mut self) {
+        self.pending.lock().remove(&self.id);
     }
 }
 
@@ -355,6 +396,10 @@ mod tests {
                 Box::pin(async move {
                     if kind == 9 {
                         return Err("refused".to_string());
+                    }
+                    if kind == 10 {
+                        // Never answers in a test's time.
+                        tokio::time::sleep(Duration::from_secs(60)).await;
                     }
                     let mut reply = vec![me, from as u8, kind, group as u8];
                     reply.extend_from_slice(&payload);
@@ -412,5 +457,17 @@ mod tests {
         for call in calls {
             call.await.unwrap();
         }
+    }
+
+    #[tokio::test]
+    async fn a_dropped_wait_forgets_its_request() {
+        let (a, _b) = pair().await;
+        let link = a.peers[&2].link.lock().clone().unwrap();
+        let reply = a
+            .send(2, 10, 0, Bytes::new(), Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(link.pending.lock().len(), 1);
+        drop(reply);
+        assert!(link.pending.lock().is_empty());
     }
 }
