@@ -26,6 +26,9 @@ pub enum Reply {
     Set(Vec<Reply>),
     /// RESP3 double; a bulk string in RESP2.
     Double(f64),
+    /// A double in Redis's "human" long double text (`%.17Lf`, trailing zeros removed), as
+    /// GEOPOS and WITHCOORD send coordinates: RESP3 double, bulk string in RESP2.
+    HumanDouble(f64),
     /// RESP3 boolean; integer 1/0 in RESP2.
     Bool(bool),
     /// RESP3 verbatim string with its 3-letter format (`txt`); a bulk string in RESP2.
@@ -152,6 +155,14 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
                 bulk(out, text.as_bytes());
             }
         }
+        Reply::HumanDouble(value) => {
+            let text = format_human_double(*value);
+            if resp3 {
+                line(out, b',', text.as_bytes());
+            } else {
+                bulk(out, text.as_bytes());
+            }
+        }
         Reply::Bool(value) => {
             if resp3 {
                 out.put_slice(if *value { b"#t\r\n" } else { b"#f\r\n" });
@@ -179,6 +190,20 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
         }
         Reply::Raw(bytes) => out.put_slice(bytes),
     }
+}
+
+/// Redis's `LD_STR_HUMAN` text of a double: 17 decimals (the exact binary value, rounded),
+/// then trailing zeros and a bare point removed; `-0` becomes `0`.
+pub fn format_human_double(value: f64) -> String {
+    let mut text = format!("{value:.17}");
+    if text.contains('.') {
+        let len = text.trim_end_matches('0').trim_end_matches('.').len();
+        text.truncate(len);
+    }
+    if text == "-0" {
+        text = "0".into();
+    }
+    text
 }
 
 /// Formats a double the way Redis 7.2 replies with one: the shortest text that reads back

@@ -26,6 +26,7 @@ enum Wire {
     Push(Vec<Wire>),
     Pairs(Vec<(Wire, Wire)>),
     Raw(Bytes),
+    HumanDouble(f64),
 }
 
 fn to_wire(reply: &Reply) -> Wire {
@@ -41,6 +42,7 @@ fn to_wire(reply: &Reply) -> Wire {
         Reply::Map(pairs) => Wire::Map(pairs.iter().map(|(k, v)| (to_wire(k), to_wire(v))).collect()),
         Reply::Set(items) => Wire::Set(list(items)),
         Reply::Double(value) => Wire::Double(*value),
+        Reply::HumanDouble(value) => Wire::HumanDouble(*value),
         Reply::Bool(value) => Wire::Bool(*value),
         Reply::Verbatim(format, bytes) => Wire::Verbatim(format.to_string(), bytes.clone()),
         Reply::BigNumber(text) => Wire::BigNumber(text.clone()),
@@ -63,6 +65,7 @@ fn from_wire(wire: Wire) -> Reply {
         Wire::Map(pairs) => Reply::Map(pairs.into_iter().map(|(k, v)| (from_wire(k), from_wire(v))).collect()),
         Wire::Set(items) => Reply::Set(list(items)),
         Wire::Double(value) => Reply::Double(value),
+        Wire::HumanDouble(value) => Reply::HumanDouble(value),
         Wire::Bool(value) => Reply::Bool(value),
         Wire::Verbatim(format, bytes) => Reply::Verbatim(if format == "mkd" { "mkd" } else { "txt" }, bytes),
         Wire::BigNumber(text) => Reply::BigNumber(text),

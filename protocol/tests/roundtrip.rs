@@ -56,7 +56,7 @@ fn expected3(reply: &Reply) -> Model {
                 .map(|(a, b)| Model::Array(vec![expected3(a), expected3(b)]))
                 .collect(),
         ),
-        Reply::Double(value) => Model::Double(*value),
+        Reply::Double(value) | Reply::HumanDouble(value) => Model::Double(*value),
         Reply::Bool(value) => Model::Bool(*value),
         Reply::BigNumber(text) => Model::BigNumber(text.as_bytes().to_vec()),
         Reply::Verbatim(format, bytes) => Model::Verbatim(format, bytes.to_vec()),
@@ -73,6 +73,7 @@ fn expected2(reply: &Reply) -> Model {
         Reply::Bool(value) => Model::Int(*value as i64),
         Reply::Bulk(bytes) | Reply::Verbatim(_, bytes) => Model::Bulk(bytes.to_vec()),
         Reply::Double(value) => Model::Bulk(flotilla_protocol::format_double(*value).into_bytes()),
+        Reply::HumanDouble(value) => Model::Bulk(flotilla_protocol::format_human_double(*value).into_bytes()),
         Reply::BigNumber(text) => Model::Bulk(text.as_bytes().to_vec()),
         Reply::Nil | Reply::NilArray => Model::Null,
         Reply::Array(items) | Reply::Set(items) | Reply::Push(items) => {

@@ -24,7 +24,7 @@ use crate::clients::Clients;
 use crate::clock::Clock;
 use crate::config::Args;
 use crate::pubsub::PubSub;
-use crate::raft::group::{Applied, Group, ProposeError};
+use crate::raft::group::{Applied, Group, ProposeError, Refused};
 use crate::raft::machine::MachineStore;
 use crate::raft::network::{self, kind, NetworkFactory};
 use crate::raft::transport::{Handler, Transport, TransportError};
@@ -246,7 +246,7 @@ impl Node {
     /// Proposes `ops` as (part of) one entry and returns one reply per op once applied, on
     /// this node or, if another node leads, through it; and the log index of the entry (None
     /// when it was refused or its fate is unknown), for WAIT.
-    pub async fn propose_indexed(&self, ops: Vec<Op>) -> (Vec<Reply>, Option<u64>) {
+    pub async fn propose_indexed(&self, mut ops: Vec<Op>) -> (Vec<Reply>, Option<u64>) {
         let count = ops.len();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
@@ -271,10 +271,21 @@ impl Node {
                     Err(error) => Err(ForwardRefusal::Uncertain(error.to_string())),
                 }
             } else {
-                self.group
-                    .propose_indexed(ops.clone())
-                    .await
-                    .map_err(ForwardRefusal::from)
+                // The ops move into the proposal (no copy); a refusal hands them back.
+                match self.group.propose_or_refuse(ops).await {
+                    Ok(applied) => {
+                        ops = Vec::new(); // moved; this outcome returns below
+                        Ok(applied)
+                    }
+                    Err(Refused::NotLeader(leader, back)) => {
+                        ops = back;
+                        Err(ForwardRefusal::NotLeader(leader))
+                    }
+                    Err(Refused::Uncertain(why)) => {
+                        ops = Vec::new();
+                        Err(ForwardRefusal::Uncertain(why))
+                    }
+                }
             };
             match outcome {
                 Ok((replies, index)) => return (replies, Some(index)),

@@ -195,4 +195,22 @@ pub const HLL_CORRUPT: &str = "INVALIDOBJ Corrupted HLL object detected";
 pub const HLL_NO_KEY: &str = "ERR The specified key does not exist";
 pub const HLL_NOT_SPARSE: &str = "ERR HLL encoding is not sparse";
 
+// --- geo ---
+
+pub mod geo {
+    pub const UNIT: &str = "ERR unsupported unit provided. please use M, KM, FT, MI";
+    pub const NEED_RADIUS: &str = "ERR need numeric radius";
+    pub const NEED_WIDTH: &str = "ERR need numeric width";
+    pub const NEED_HEIGHT: &str = "ERR need numeric height";
+    pub const RADIUS_NEGATIVE: &str = "ERR radius cannot be negative";
+    pub const BOX_NEGATIVE: &str = "ERR height or width cannot be negative";
+    pub const MEMBER_NOT_FOUND: &str = "ERR could not decode requested zset member";
+    pub const COUNT_NOT_POSITIVE: &str = "ERR COUNT must be > 0";
+    pub const ANY_NEEDS_COUNT: &str = "ERR the ANY argument requires COUNT argument";
+    pub const STORE_WITH: &str =
+        "ERR STORE option in GEORADIUS is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+    pub const GEOSEARCHSTORE_WITH: &str =
+        "ERR GEOSEARCHSTORE is not compatible with WITHDIST, WITHHASH and WITHCOORD options";
+}
+
 // --- transactions ---

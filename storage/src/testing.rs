@@ -93,6 +93,8 @@ pub fn render(reply: &Reply) -> String {
                 .join(", ")
         ),
         Reply::Double(value) => format!(",{}", flotilla_protocol::format_double(*value)),
+        // GEOPOS coordinates: rendered as RESP2 sends them.
+        Reply::HumanDouble(value) => format!("${}", flotilla_protocol::format_human_double(*value)),
         Reply::Bool(value) => format!("#{value}"),
         Reply::Verbatim(_, bytes) => format!("${}", String::from_utf8_lossy(bytes)),
         Reply::BigNumber(text) => format!("({text}"),

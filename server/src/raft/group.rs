@@ -43,9 +43,28 @@ type BarrierWaiter = oneshot::Sender<Result<(), ProposeError>>;
 /// One reply per op, and the log index of the entry that carried them.
 pub type Applied = (Vec<Reply>, u64);
 
+/// A proposal that produced no replies; a refused one hands its ops back, so the caller can
+/// retry without having kept a copy.
+#[derive(Debug)]
+pub enum Refused {
+    /// This node does not lead the group (the known leader, if any): nothing was executed.
+    NotLeader(Option<NodeId>, Vec<Op>),
+    /// The entry may or may not have been committed (leader lost mid-flight).
+    Uncertain(String),
+}
+
+impl From<Refused> for ProposeError {
+    fn from(refused: Refused) -> Self {
+        match refused {
+            Refused::NotLeader(leader, _) => ProposeError::NotLeader(leader),
+            Refused::Uncertain(why) => ProposeError::Uncertain(why),
+        }
+    }
+}
+
 struct Proposal {
     ops: Vec<Op>,
-    reply: oneshot::Sender<Result<Applied, ProposeError>>,
+    reply: oneshot::Sender<Result<Applied, Refused>>,
 }
 
 pub struct Group {
@@ -76,13 +95,18 @@ impl Group {
 
     /// As `propose`, also giving the entry's log index (what WAIT waits for).
     pub async fn propose_indexed(&self, ops: Vec<Op>) -> Result<Applied, ProposeError> {
+        self.propose_or_refuse(ops).await.map_err(ProposeError::from)
+    }
+
+    /// As `propose_indexed`, handing the ops back when this node could not propose them.
+    pub async fn propose_or_refuse(&self, ops: Vec<Op>) -> Result<Applied, Refused> {
         let (reply, receiver) = oneshot::channel();
-        if self.proposals.send(Proposal { ops, reply }).is_err() {
-            return Err(ProposeError::NotLeader(None));
+        if let Err(refused) = self.proposals.send(Proposal { ops, reply }) {
+            return Err(Refused::NotLeader(None, refused.0.ops));
         }
         receiver
             .await
-            .unwrap_or_else(|_| Err(ProposeError::Uncertain("proposal dropped".into())))
+            .unwrap_or_else(|_| Err(Refused::Uncertain("proposal dropped".into())))
     }
 
     /// The leader this node knows of, if any.
@@ -209,7 +233,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
         if !raft.is_leader() {
             let leader = raft.metrics().borrow_watched().current_leader;
             for proposal in batch {
-                let _ = proposal.reply.send(Err(ProposeError::NotLeader(leader)));
+                let _ = proposal.reply.send(Err(Refused::NotLeader(leader, proposal.ops)));
             }
             continue;
         }
@@ -219,15 +243,15 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
             shares.push((proposal.ops.len(), proposal.reply));
             ops.extend(proposal.ops);
         }
-        let entry = Entry {
+        let entry = Arc::new(Entry {
             time_ms: clock.now_ms(),
             ops,
-        };
+        });
         let (responder, completion) = ProgressResponder::complete_only();
-        if let Err(fatal) = raft.write(Request(Arc::new(entry))).responder(responder).await {
+        if let Err(fatal) = raft.write(Request(entry.clone())).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
-                let _ = reply.send(Err(ProposeError::Uncertain(why.clone())));
+                let _ = reply.send(Err(Refused::Uncertain(why.clone())));
             }
             continue;
         }
@@ -249,9 +273,19 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
                         let _ = reply.send(Ok((replies.by_ref().take(count).collect(), index)));
                     }
                 }
-                Err(error) => {
+                // Refused before it was appended (leadership lost since the check above):
+                // each proposal gets a copy of its ops back, a rare path.
+                Err(ProposeError::NotLeader(leader)) => {
+                    let mut start = 0;
+                    for (count, reply) in shares {
+                        let ops = entry.ops[start..start + count].to_vec();
+                        start += count;
+                        let _ = reply.send(Err(Refused::NotLeader(leader, ops)));
+                    }
+                }
+                Err(ProposeError::Uncertain(why)) => {
                     for (_, reply) in shares {
-                        let _ = reply.send(Err(error.clone()));
+                        let _ = reply.send(Err(Refused::Uncertain(why.clone())));
                     }
                 }
             }

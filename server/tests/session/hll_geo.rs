@@ -44,3 +44,41 @@ fn hyperloglog_commands() {
           *6\r\n$7\r\nlastkey\r\n:-1\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n*0\r\n",
     );
 }
+
+/// GEO replies byte for byte as redis-server 7.0.15 sends them for the same commands, in RESP2
+/// and RESP3 (coordinates as doubles there), and the scores GEOADD stores.
+#[test]
+fn geo_commands() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("GEOADD Sicily 13.361389 38.115556 Palermo 15.087269 37.502669 Catania", b":2\r\n");
+    client.call(
+        "ZRANGE Sicily 0 -1 WITHSCORES",
+        b"*4\r\n$7\r\nPalermo\r\n$16\r\n3479099956230698\r\n$7\r\nCatania\r\n$16\r\n3479447370796909\r\n",
+    );
+    client.call("GEODIST Sicily Palermo Catania km", b"$8\r\n166.2742\r\n");
+    client.call("GEOHASH Sicily Palermo x", b"*2\r\n$11\r\nsqc8b49rny0\r\n$-1\r\n");
+    client.call(
+        "GEOPOS Sicily Palermo nope",
+        b"*2\r\n*2\r\n$20\r\n13.36138933897018433\r\n$20\r\n38.11555639549629859\r\n*-1\r\n",
+    );
+    client.call(
+        "GEOSEARCH Sicily FROMLONLAT 15 37 BYRADIUS 200 km ASC WITHDIST",
+        b"*2\r\n*2\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n*2\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n",
+    );
+    client.call("GEORADIUS Sicily 15 37 200 km STORE {Sicily}out", b":2\r\n");
+    client.call("ZCARD {Sicily}out", b":2\r\n");
+    client.call(
+        "GEOADD Sicily 200 100 bad",
+        b"-ERR invalid longitude,latitude pair 200.000000,100.000000\r\n",
+    );
+    client.call("COMMAND GETKEYS GEORADIUS Sicily 15 37 200 km STORE dst", b"*2\r\n$6\r\nSicily\r\n$3\r\ndst\r\n");
+    client.send("HELLO 3");
+    assert_eq!(client.read_line(), "%7");
+    while client.read_line() != "*0" {}
+    client.call(
+        "GEOSEARCH Sicily FROMLONLAT 15 37 BYRADIUS 200 km WITHCOORD WITHDIST WITHHASH",
+        b"*2\r\n*4\r\n$7\r\nPalermo\r\n$8\r\n190.4424\r\n:3479099956230698\r\n*2\r\n,13.36138933897018433\r\n,38.11555639549629859\r\n\
+*4\r\n$7\r\nCatania\r\n$7\r\n56.4413\r\n:3479447370796909\r\n*2\r\n,15.08726745843887329\r\n,37.50266842333162032\r\n",
+    );
+}

@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use crate::table::CommandSpec;
 
 pub mod bitmaps;
+pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
@@ -26,6 +27,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     sets::COMMANDS,
     zsets::COMMANDS,
     hyperloglog::COMMANDS,
+    geo::COMMANDS,
 ];
 
 /// Longest command name; longer names cannot be commands.

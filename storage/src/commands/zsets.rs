@@ -259,7 +259,7 @@ fn parse_timeout(arg: &[u8], now_ms: u64) -> Result<u64, Reply> {
 // ---------------------------------------------------------------------------------------------
 
 /// The sorted set at `key`: `Ok(None)` if absent, `Err(WRONGTYPE)` if another type.
-fn read_zset<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, Reply> {
+pub(crate) fn read_zset<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c ZSet>, Reply> {
     match ctx.db_ref().get(key, ctx.now_ms) {
         None => Ok(None),
         Some(Value::ZSet(zset)) => Ok(Some(zset)),
@@ -303,7 +303,7 @@ fn remove_if_empty(ctx: &mut Ctx, key: &Bytes) -> bool {
 
 /// Stores the result of a *STORE command at `destination` (replacing whatever was there and
 /// its TTL), or deletes `destination` when the result is empty. Replies with the size.
-fn store_result(ctx: &mut Ctx, destination: &Bytes, result: ZSet, event: &'static str) -> Reply {
+pub(crate) fn store_result(ctx: &mut Ctx, destination: &Bytes, result: ZSet, event: &'static str) -> Reply {
     let now_ms = ctx.now_ms;
     let size = result.len();
     if size > 0 {
@@ -375,7 +375,7 @@ fn zincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 }
 
 /// ZADD and ZINCRBY (which is ZADD with INCR preset, and parses options the same way).
-fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut incr: bool) -> Reply {
+pub(crate) fn zadd_generic(ctx: &mut Ctx, args: &[Bytes], mut incr: bool) -> Reply {
     let key = &args[1];
     let (mut nx, mut xx, mut gt, mut lt, mut ch) = (false, false, false, false, false);
     let mut first = 2;
