@@ -15,7 +15,7 @@ use crate::ctx::Ctx;
 use crate::errors;
 use crate::lua::{self, Access, Script};
 use crate::sha1::sha1_hex;
-use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler};
+use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags};
 
 /// `numkeys key … arg …` after the script: (keys, args).
 fn split_keys(args: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> {
@@ -206,6 +206,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_FLAGS,
         key_finder: Some(eval_keys),
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         acl: &["slow", "scripting"],
         group: "scripting",
         since: "2.6.0",
@@ -216,6 +217,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_FLAGS,
         key_finder: Some(eval_keys),
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         acl: &["slow", "scripting"],
         group: "scripting",
         since: "2.6.0",
@@ -226,6 +228,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_RO_FLAGS,
         key_finder: Some(eval_keys),
+        key_flags: &[KeyFlags::RO_ACCESS],
         acl: &["slow", "scripting"],
         group: "scripting",
         since: "7.0.0",
@@ -236,6 +239,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_RO_FLAGS,
         key_finder: Some(eval_keys),
+        key_flags: &[KeyFlags::RO_ACCESS],
         acl: &["slow", "scripting"],
         group: "scripting",
         since: "7.0.0",
