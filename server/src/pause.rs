@@ -3,9 +3,10 @@
 //! `pauseActions(PAUSE_BY_CLIENT_COMMAND)`. A paused command is postponed, not refused: its
 //! connection waits and runs it when the pause ends or is lifted. The node's active expiry
 //! is suspended too, so the data set stays still. The pause is node-local, as a Redis
-//! server's: it holds the clients connected to this node.
+//! server's: it holds the clients connected to this node. A held client counts as blocked
+//! (INFO `blocked_clients`, flag `b` in CLIENT LIST), as Redis's postponed clients do.
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
@@ -24,6 +25,19 @@ pub struct Pause {
     /// Set while a pause may be in force: the command path reads only this when not paused.
     engaged: AtomicBool,
     lifted: Notify,
+    /// Clients whose command is held now.
+    held_clients: AtomicUsize,
+}
+
+/// Counts one held client while it lives (a client that disconnects while held drops it).
+pub struct Held<'a> {
+    pause: &'a Pause,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.pause.held_clients.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Pause {
@@ -78,6 +92,17 @@ impl Pause {
     /// flag and not the clock).
     pub fn holds(&self, writes: bool) -> bool {
         self.engaged.load(Ordering::Acquire) && self.deadline(writes, crate::clock::instant()).is_some()
+    }
+
+    /// Clients held by the pause now (they count in INFO `blocked_clients`).
+    pub fn held_clients(&self) -> usize {
+        self.held_clients.load(Ordering::Relaxed)
+    }
+
+    /// Marks a client as held until the returned guard is dropped.
+    pub fn hold(&self) -> Held<'_> {
+        self.held_clients.fetch_add(1, Ordering::Relaxed);
+        Held { pause: self }
     }
 
     /// Waits until a command of this kind may run: the pause ended or was lifted.
@@ -169,6 +194,19 @@ mod tests {
         tokio::time::timeout(Duration::from_secs(10), pause.wait(false))
             .await
             .expect("reads run");
+    }
+
+    #[test]
+    fn held_clients_are_counted_while_held() {
+        let pause = Pause::default();
+        assert_eq!(pause.held_clients(), 0);
+        let first = pause.hold();
+        let second = pause.hold();
+        assert_eq!(pause.held_clients(), 2);
+        drop(first);
+        assert_eq!(pause.held_clients(), 1);
+        drop(second);
+        assert_eq!(pause.held_clients(), 0);
     }
 
     #[test]

@@ -215,8 +215,14 @@ impl Session {
         // replicate, and an EXEC whose queue holds one) until the pause ends or is lifted.
         if self.node.pause.holds(true) {
             let writes = self.writes_or_replicates(spec);
-            let node = self.node.clone();
-            node.pause.wait(writes).await;
+            if self.node.pause.holds(writes) {
+                // Held, the client is blocked as Redis counts it (INFO, CLIENT LIST's `b`).
+                let node = self.node.clone();
+                let _held = node.pause.hold();
+                self.client.blocked.store(true, Ordering::Relaxed);
+                node.pause.wait(writes).await;
+                self.client.blocked.store(false, Ordering::Relaxed);
+            }
         }
         if let Some(queue) = self.multi.as_mut().filter(|_| !runs_inside_multi(spec)) {
             queue.push((self.db as u32, args.to_vec()));

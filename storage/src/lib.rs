@@ -29,5 +29,5 @@ pub mod zset;
 pub use ctx::{Ctx, Event};
 pub use db::{Db, Keyspace, DATABASES};
 pub use machine::{Entry, Op, StateMachine, Watch};
-pub use table::{CommandSpec, Flags, Handler};
+pub use table::{CommandSpec, Flags, Handler, KeyFlags, KeySearch};
 pub use value::Value;

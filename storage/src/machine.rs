@@ -252,7 +252,9 @@ pub fn check(spec: &'static CommandSpec, args: &[Bytes]) -> Result<&'static Comm
     if !spec.arity_ok(args.len()) {
         return Err(errors::wrong_arity(spec.name));
     }
-    if !matches!(spec.handler, Handler::Container) {
+    // A container needs its subcommand; a command with its own handler and subcommands
+    // (COMMAND) runs itself when called alone, as Redis's `lookupCommand`.
+    if spec.subcommands.is_empty() || (args.len() < 2 && !matches!(spec.handler, Handler::Container)) {
         return Ok(spec);
     }
     let sub = &args[1];

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 use flotilla_storage::args::{is, parse_i64};
-use flotilla_storage::{CommandSpec, Flags, Handler};
+use flotilla_storage::{CommandSpec, Flags, Handler, KeyFlags, KeySearch};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -114,7 +114,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                  tracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 clients.len(),
                 node.settings.read().maxclients,
-                node.blocking.blocked_clients(),
+                node.blocking.blocked_clients() + node.pause.held_clients(),
                 pubsub,
             );
         }
@@ -340,6 +340,22 @@ fn config_rewrite(_session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::error("ERR The server is running without a config file")
 }
 
+fn config_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    help_reply(&[
+        "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GET <pattern>",
+        "    Return parameters matching the glob-like <pattern> and their values.",
+        "SET <directive> <value>",
+        "    Set the configuration <directive> to <value>.",
+        "RESETSTAT",
+        "    Reset statistics reported by the INFO command.",
+        "REWRITE",
+        "    Rewrite the configuration file (refused: the server runs without one).",
+        "HELP",
+        "    Prints this help.",
+    ])
+}
+
 // ---------------------------------------------------------------- COMMAND
 
 fn command_spec_reply(spec: &CommandSpec) -> Reply {
@@ -366,70 +382,144 @@ fn command_spec_reply(spec: &CommandSpec) -> Reply {
                 .collect(),
         ),
         Reply::Set(Vec::new()),
-        Reply::Array(Vec::new()),
+        Reply::Set(spec.key_specs().into_iter().map(key_spec_reply).collect()),
         Reply::Array(spec.subcommands.iter().map(command_spec_reply).collect()),
     ])
 }
 
-fn command(_session: &mut Session, args: &[Bytes]) -> Reply {
-    if args.len() == 1 {
+fn key_flags_reply(flags: KeyFlags) -> Reply {
+    Reply::Set(flags.names().into_iter().map(|f| Reply::Simple(f.into())).collect())
+}
+
+/// One key spec as COMMAND INFO shows it: flags, begin_search and find_keys maps.
+fn key_spec_reply((flags, search): (KeyFlags, KeySearch)) -> Reply {
+    let int = |n: i32| Reply::Int(n as i64);
+    let (begin_search, find_keys) = match search {
+        KeySearch::Range { index, last_key, step } => (
+            Reply::Map(vec![
+                (bulk("type"), bulk("index")),
+                (bulk("spec"), Reply::Map(vec![(bulk("index"), int(index))])),
+            ]),
+            Reply::Map(vec![
+                (bulk("type"), bulk("range")),
+                (
+                    bulk("spec"),
+                    Reply::Map(vec![
+                        (bulk("lastkey"), int(last_key)),
+                        (bulk("keystep"), int(step)),
+                        (bulk("limit"), int(0)),
+                    ]),
+                ),
+            ]),
+        ),
+        KeySearch::Unknown => {
+            let unknown = || Reply::Map(vec![(bulk("type"), bulk("unknown")), (bulk("spec"), Reply::Map(Vec::new()))]);
+            (unknown(), unknown())
+        }
+    };
+    Reply::Map(vec![
+        (bulk("flags"), key_flags_reply(flags)),
+        (bulk("begin_search"), begin_search),
+        (bulk("find_keys"), find_keys),
+    ])
+}
+
+/// COMMAND alone: every command's description.
+fn command(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Array(super::all().into_iter().map(command_spec_reply).collect())
+}
+
+fn command_count(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Int(super::all().len() as i64)
+}
+
+fn command_list_all(_session: &mut Session, args: &[Bytes]) -> Reply {
+    command_list(&super::all(), args)
+}
+
+fn command_info(_session: &mut Session, args: &[Bytes]) -> Reply {
+    if args.len() == 2 {
         return Reply::Array(super::all().into_iter().map(command_spec_reply).collect());
     }
-    let sub = &args[1];
-    if is(sub, "COUNT") && args.len() == 2 {
-        return Reply::Int(super::all().len() as i64);
+    Reply::Array(
+        args[2..]
+            .iter()
+            .map(|name| super::lookup(name).map_or(Reply::NilArray, command_spec_reply))
+            .collect(),
+    )
+}
+
+fn command_docs_of(_session: &mut Session, args: &[Bytes]) -> Reply {
+    let specs: Vec<&CommandSpec> = if args.len() == 2 {
+        super::all()
+    } else {
+        args[2..].iter().filter_map(|name| super::lookup(name)).collect()
+    };
+    Reply::Map(
+        specs
+            .into_iter()
+            .map(|spec| (bulk(spec.name), command_docs(spec)))
+            .collect(),
+    )
+}
+
+fn command_getkeys(_session: &mut Session, args: &[Bytes]) -> Reply {
+    getkeys(args, false)
+}
+
+fn command_getkeysandflags(_session: &mut Session, args: &[Bytes]) -> Reply {
+    getkeys(args, true)
+}
+
+/// COMMAND GETKEYS / GETKEYSANDFLAGS command [arg …]: the keys the table finds in the given
+/// command, each with its key-spec flags in the second form.
+fn getkeys(args: &[Bytes], with_flags: bool) -> Reply {
+    let target = &args[2..];
+    let Some(spec) = super::lookup(&target[0]) else {
+        return Reply::error("ERR Invalid command specified");
+    };
+    let spec = match flotilla_storage::machine::check(spec, target) {
+        Ok(spec) => spec,
+        Err(_) => return Reply::error("ERR Invalid number of arguments specified for command"),
+    };
+    let keys = spec.keys_and_flags(target);
+    if keys.is_empty() {
+        return Reply::error("ERR The command has no key arguments");
     }
-    if is(sub, "LIST") {
-        return command_list(&super::all(), args);
-    }
-    if is(sub, "INFO") {
-        if args.len() == 2 {
-            return Reply::Array(super::all().into_iter().map(command_spec_reply).collect());
-        }
-        return Reply::Array(
-            args[2..]
-                .iter()
-                .map(|name| super::lookup(name).map_or(Reply::NilArray, command_spec_reply))
-                .collect(),
-        );
-    }
-    if is(sub, "DOCS") {
-        let specs: Vec<&CommandSpec> = if args.len() == 2 {
-            super::all()
-        } else {
-            args[2..].iter().filter_map(|name| super::lookup(name)).collect()
-        };
-        return Reply::Map(
-            specs
-                .into_iter()
-                .map(|spec| (bulk(spec.name), command_docs(spec)))
-                .collect(),
-        );
-    }
-    if is(sub, "GETKEYS") || is(sub, "GETKEYSANDFLAGS") {
-        if args.len() < 3 {
-            return flotilla_storage::errors::wrong_arity("command|getkeys");
-        }
-        let target = &args[2..];
-        let Some(spec) = super::lookup(&target[0]) else {
-            return Reply::error("ERR Invalid command specified");
-        };
-        let spec = match flotilla_storage::machine::check(spec, target) {
-            Ok(spec) => spec,
-            Err(_) => return Reply::error("ERR Invalid number of arguments specified for command"),
-        };
-        let keys = spec.key_positions(target);
-        if keys.is_empty() {
-            return Reply::error("ERR The command has no key arguments");
-        }
-        return Reply::Array(
-            keys.into_iter()
-                .filter_map(|p| target.get(p).cloned())
-                .map(Reply::Bulk)
-                .collect(),
-        );
-    }
-    flotilla_storage::errors::unknown_subcommand("command", sub)
+    Reply::Array(
+        keys.into_iter()
+            .filter_map(|(position, flags)| {
+                let key = Reply::Bulk(target.get(position)?.clone());
+                Some(if with_flags { Reply::Array(vec![key, key_flags_reply(flags)]) } else { key })
+            })
+            .collect(),
+    )
+}
+
+fn command_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    help_reply(&[
+        "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "(no subcommand)",
+        "    Return details about all commands.",
+        "COUNT",
+        "    Return the total number of commands in this server.",
+        "LIST [FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]",
+        "    Return a list of all commands (and subcommands) in this server.",
+        "INFO [<command-name> ...]",
+        "    Return details about multiple commands (all without names).",
+        "DOCS [<command-name> ...]",
+        "    Return documentation details about multiple commands (all without names).",
+        "GETKEYS <full-command>",
+        "    Return the keys from a full command.",
+        "GETKEYSANDFLAGS <full-command>",
+        "    Return the keys and the access flags from a full command.",
+        "HELP",
+        "    Prints this help.",
+    ])
+}
+
+fn help_reply(lines: &[&'static str]) -> Reply {
+    Reply::Array(lines.iter().map(|line| Reply::Simple((*line).into())).collect())
 }
 
 /// COMMAND LIST [FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]: the
@@ -498,6 +588,44 @@ fn command_docs(spec: &CommandSpec) -> Reply {
 }
 
 // ---------------------------------------------------------------- CLIENT
+
+fn client_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    help_reply(&[
+        "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "GETNAME",
+        "    Return the name of the current connection.",
+        "ID",
+        "    Return the ID of the current connection.",
+        "INFO",
+        "    Return information about the current client connection.",
+        "KILL <ip:port>",
+        "    Kill connection made from <ip:port>.",
+        "KILL <option> <value> [<option> <value> [...]]",
+        "    Kill connections. Options are: ID <client-id>, TYPE <NORMAL|MASTER|REPLICA|PUBSUB>,",
+        "    USER <username>, ADDR <ip:port>, LADDR <ip:port>, SKIPME (YES|NO).",
+        "LIST [options ...]",
+        "    Return information about client connections. Options: TYPE <NORMAL|MASTER|REPLICA|PUBSUB>,",
+        "    ID <client-id> [client-id ...].",
+        "UNPAUSE",
+        "    Stop the current client pause, resuming traffic.",
+        "PAUSE <timeout> [WRITE|ALL]",
+        "    Suspend all, or just write, clients for <timeout> milliseconds.",
+        "REPLY (ON|OFF|SKIP)",
+        "    Control the replies sent to the current connection.",
+        "SETNAME <name>",
+        "    Assign the name <name> to the current connection.",
+        "SETINFO <option> <value>",
+        "    Set client meta attr. Options are: LIB-NAME, LIB-VER.",
+        "UNBLOCK <clientid> [TIMEOUT|ERROR]",
+        "    Unblock the specified blocked client.",
+        "NO-EVICT (ON|OFF)",
+        "    Protect current client connection from eviction.",
+        "NO-TOUCH (ON|OFF)",
+        "    Will not touch LRU/LFU stats when this mode is on.",
+        "HELP",
+        "    Prints this help.",
+    ])
+}
 
 /// Client names may not contain spaces, newlines or special characters.
 pub fn validate_client_name(name: &[u8]) -> Result<(), Reply> {
@@ -1003,6 +1131,14 @@ const CONFIG_SUBCOMMANDS: &[CommandSpec] = &[
         summary: "Persists the effective configuration to file.",
         ..CommandSpec::base("config|rewrite", 2, Handler::Server)
     },
+    CommandSpec {
+        flags: Flags::LOADING.union(Flags::STALE),
+        acl: &["slow"],
+        group: "server",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("config|help", 2, Handler::Server)
+    },
 ];
 
 const CLIENT: Flags = Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE);
@@ -1121,6 +1257,80 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         summary: "Resumes processing commands from paused clients.",
         ..CommandSpec::base("client|unpause", 2, Handler::Server)
     },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("client|help", 2, Handler::Server)
+    },
+];
+
+const COMMAND_SUB: Flags = Flags::LOADING.union(Flags::STALE);
+
+const COMMAND_SUBCOMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: COMMAND_SUB,
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns a count of commands.",
+        ..CommandSpec::base("command|count", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: COMMAND_SUB,
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "7.0.0",
+        summary: "Returns documentary information about one, multiple or all commands.",
+        syntax: "[command-name [command-name ...]]",
+        ..CommandSpec::base("command|docs", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: COMMAND_SUB,
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Extracts the key names from an arbitrary command.",
+        syntax: "command [arg [arg ...]]",
+        ..CommandSpec::base("command|getkeys", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: COMMAND_SUB,
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "7.0.0",
+        summary: "Extracts the key names and access flags for an arbitrary command.",
+        syntax: "command [arg [arg ...]]",
+        ..CommandSpec::base("command|getkeysandflags", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: COMMAND_SUB,
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("command|help", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: COMMAND_SUB,
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "2.8.13",
+        summary: "Returns information about one, multiple or all commands.",
+        syntax: "[command-name [command-name ...]]",
+        ..CommandSpec::base("command|info", -2, Handler::Server)
+    },
+    CommandSpec {
+        flags: COMMAND_SUB,
+        acl: &["slow", "connection"],
+        group: "server",
+        since: "7.0.0",
+        summary: "Returns a list of command names.",
+        syntax: "[FILTERBY <MODULE module-name | ACLCAT category | PATTERN pattern>]",
+        ..CommandSpec::base("command|list", -2, Handler::Server)
+    },
 ];
 
 const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
@@ -1134,6 +1344,7 @@ const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
         since: "4.0.0",
         summary: "Estimates the memory usage of a key.",
         syntax: "key [SAMPLES count]",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("memory|usage", -3, Handler::Server)
     },
     CommandSpec {
@@ -1224,14 +1435,15 @@ pub const COMMANDS: &[CommandSpec] = &[
         subcommands: CLIENT_SUBCOMMANDS,
         ..CommandSpec::base("client", -2, Handler::Container)
     },
+    // COMMAND alone runs its own handler; with an argument the subcommand's (as in Redis,
+    // `machine::check` resolves subcommands of any command that has them).
     CommandSpec {
         flags: Flags::LOADING.union(Flags::STALE),
         acl: &["slow", "connection"],
         group: "server",
         since: "2.8.13",
         summary: "Returns detailed information about all commands.",
-        syntax:
-            "[COUNT | LIST | INFO [command-name ...] | DOCS [command-name ...] | GETKEYS command [arg ...]]",
+        subcommands: COMMAND_SUBCOMMANDS,
         ..CommandSpec::base("command", -1, Handler::Server)
     },
     CommandSpec {
@@ -1307,6 +1519,7 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("config|set", config_set),
     ("config|resetstat", config_resetstat),
     ("config|rewrite", config_rewrite),
+    ("config|help", config_help),
     ("client|id", client_id),
     ("client|setname", client_setname),
     ("client|getname", client_getname),
@@ -1320,7 +1533,15 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("client|unblock", crate::blocking::client_unblock),
     ("client|pause", client_pause),
     ("client|unpause", client_unpause),
+    ("client|help", client_help),
     ("command", command),
+    ("command|count", command_count),
+    ("command|docs", command_docs_of),
+    ("command|getkeys", command_getkeys),
+    ("command|getkeysandflags", command_getkeysandflags),
+    ("command|help", command_help),
+    ("command|info", command_info),
+    ("command|list", command_list_all),
     ("cluster", cluster),
     ("shutdown", shutdown),
     ("debug", debug),

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
-use flotilla_storage::{CommandSpec, Flags, Handler};
+use flotilla_storage::{CommandSpec, Flags, Handler, KeyFlags};
 use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 
@@ -353,6 +353,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         first_key: 1,
         last_key: -1,
         step: 1,
+        key_flags: &[KeyFlags::NOT_KEY],
         ..CommandSpec::base("ssubscribe", -2, Handler::Server)
     },
     CommandSpec {
@@ -365,6 +366,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         first_key: 1,
         last_key: -1,
         step: 1,
+        key_flags: &[KeyFlags::NOT_KEY],
         ..CommandSpec::base("sunsubscribe", -1, Handler::Server)
     },
     CommandSpec {
@@ -377,6 +379,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         first_key: 1,
         last_key: 1,
         step: 1,
+        key_flags: &[KeyFlags::NOT_KEY],
         ..CommandSpec::base("spublish", 3, Handler::Server)
     },
     CommandSpec {

@@ -8,7 +8,7 @@ use bytes::Bytes;
 use flotilla_protocol::Reply;
 use flotilla_storage::args::is;
 use flotilla_storage::table::keys_after_numkeys;
-use flotilla_storage::{CommandSpec, Flags, Handler};
+use flotilla_storage::{CommandSpec, Flags, Handler, KeyFlags};
 
 use super::ServerFn;
 use crate::session::Session;
@@ -249,6 +249,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Invokes a function.",
         syntax: "function numkeys [key [key ...]] [arg [arg ...]]",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..CommandSpec::base("fcall", -3, Handler::Server)
     },
     CommandSpec {
@@ -263,6 +264,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Invokes a read-only function.",
         syntax: "function numkeys [key [key ...]] [arg [arg ...]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("fcall_ro", -3, Handler::Server)
     },
 ];

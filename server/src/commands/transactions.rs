@@ -8,7 +8,7 @@
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 use flotilla_storage::args::parse_i64;
-use flotilla_storage::{CommandSpec, Flags, Handler, Op, Watch, DATABASES};
+use flotilla_storage::{CommandSpec, Flags, Handler, KeyFlags, Op, Watch, DATABASES};
 use std::sync::atomic::Ordering;
 
 use super::ServerFn;
@@ -175,6 +175,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Monitors changes to keys to determine the execution of a transaction.",
         syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("watch", -2, Handler::Server)
     },
     CommandSpec {

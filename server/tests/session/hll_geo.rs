@@ -37,7 +37,11 @@ fn hyperloglog_commands() {
     client.call("PFADD", b"-ERR wrong number of arguments for 'pfadd' command\r\n");
     client.call(
         "COMMAND INFO pfcount",
-        b"*1\r\n*10\r\n$7\r\npfcount\r\n:-2\r\n*2\r\n+readonly\r\n+may_replicate\r\n:1\r\n:-1\r\n:1\r\n*3\r\n+@read\r\n+@hyperloglog\r\n+@slow\r\n*0\r\n*0\r\n*0\r\n",
+        b"*1\r\n*10\r\n$7\r\npfcount\r\n:-2\r\n*2\r\n+readonly\r\n+may_replicate\r\n:1\r\n:-1\r\n:1\r\n*3\r\n+@read\r\n+@hyperloglog\r\n+@slow\r\n*0\r\n\
+          *1\r\n*6\r\n$5\r\nflags\r\n*2\r\n+RW\r\n+access\r\n\
+          $12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n*2\r\n$5\r\nindex\r\n:1\r\n\
+          $9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n\
+          *6\r\n$7\r\nlastkey\r\n:-1\r\n$7\r\nkeystep\r\n:1\r\n$5\r\nlimit\r\n:0\r\n*0\r\n",
     );
 }
 

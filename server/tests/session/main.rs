@@ -771,7 +771,7 @@ fn object_idletime_and_freq_track_accesses() {
 }
 
 /// CLIENT PAUSE WRITE postpones writes (the command has arrived, CLIENT LIST shows it, but has
-/// not run) while reads go on; CLIENT UNPAUSE runs it. Bad arguments are refused at once.
+/// not run; the client counts as blocked) while reads go on; CLIENT UNPAUSE runs it. Bad arguments are refused at once.
 #[test]
 fn client_pause_postpones_writes_until_unpause() {
     let node = Node::start(&[]);
@@ -792,17 +792,26 @@ fn client_pause_postpones_writes_until_unpause() {
     let arrived = (0..500).any(|_| {
         let listed = admin.bulk("CLIENT LIST");
         let line = listed.lines().find(|l| l.contains(" name=writer ")).unwrap_or_default().to_string();
-        line.contains(" cmd=set ") || {
+        (line.contains(" cmd=set ") && line.contains(" flags=b ")) || {
             std::thread::sleep(Duration::from_millis(10));
             false
         }
     });
-    assert!(arrived, "the SET never reached the server");
+    assert!(arrived, "the SET never reached the server, or is not shown blocked");
+    // A held client counts as blocked, as Redis's postponed clients do.
+    let blocked_clients = |admin: &mut support::Client| {
+        let info = admin.bulk("INFO clients");
+        info.lines().find_map(|l| l.strip_prefix("blocked_clients:")).unwrap_or_default().to_string()
+    };
+    assert_eq!(blocked_clients(&mut admin), "1");
     // Reads run during a WRITE pause; the write has not.
     admin.call("GET k", b"$-1\r\n");
     admin.call("CLIENT UNPAUSE", b"+OK\r\n");
     writer.expect(b"+OK\r\n");
     admin.call("GET k", b"$1\r\nv\r\n");
+    assert_eq!(blocked_clients(&mut admin), "0");
+    let listed = admin.bulk("CLIENT LIST");
+    assert!(listed.lines().any(|l| l.contains(" name=writer ") && l.contains(" flags=N ")), "{listed}");
 
     // A short pause ends by itself.
     admin.call("CLIENT PAUSE 50", b"+OK\r\n");
@@ -854,4 +863,70 @@ fn latency_without_events() {
     client.call("LATENCY RESET", b":0\r\n");
     client.call("LATENCY RESET command fast-command", b":0\r\n");
     client.call("LATENCY NOPE", b"-ERR unknown subcommand 'NOPE'. Try LATENCY HELP.\r\n");
+}
+
+/// COMMAND GETKEYSANDFLAGS gives each key its key-spec flags from the table (Redis 7.2's
+/// replies, also where they depend on the arguments), COMMAND INFO lists the key specs, and
+/// COMMAND's own subcommands are subcommands: listed, with their arity errors and HELP.
+#[test]
+fn command_key_specs_and_subcommands() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call(
+        "COMMAND GETKEYSANDFLAGS LMOVE mylist1 mylist2 left left",
+        b"*2\r\n*2\r\n$7\r\nmylist1\r\n*3\r\n+RW\r\n+access\r\n+delete\r\n*2\r\n$7\r\nmylist2\r\n*2\r\n+RW\r\n+insert\r\n",
+    );
+    client.call("COMMAND GETKEYSANDFLAGS SET k v", b"*1\r\n*2\r\n$1\r\nk\r\n*2\r\n+OW\r\n+update\r\n");
+    client.call(
+        "COMMAND GETKEYSANDFLAGS SET k v GET",
+        b"*1\r\n*2\r\n$1\r\nk\r\n*3\r\n+RW\r\n+access\r\n+update\r\n",
+    );
+    client.call("COMMAND GETKEYSANDFLAGS BITFIELD k GET u8 0", b"*1\r\n*2\r\n$1\r\nk\r\n*2\r\n+RO\r\n+access\r\n");
+    // Destination first, then the sources found through numkeys.
+    client.call(
+        "COMMAND GETKEYSANDFLAGS ZUNIONSTORE d 2 a b",
+        b"*3\r\n*2\r\n$1\r\nd\r\n*2\r\n+OW\r\n+update\r\n*2\r\n$1\r\na\r\n*2\r\n+RO\r\n+access\r\n\
+          *2\r\n$1\r\nb\r\n*2\r\n+RO\r\n+access\r\n",
+    );
+    client.call("COMMAND GETKEYSANDFLAGS DEL a", b"*1\r\n*2\r\n$1\r\na\r\n*2\r\n+RM\r\n+delete\r\n");
+    client.call("COMMAND GETKEYS MSET a 1 b 2", b"*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    client.call("COMMAND GETKEYSANDFLAGS PING", b"-ERR The command has no key arguments\r\n");
+    client.call("COMMAND GETKEYSANDFLAGS NOPE a", b"-ERR Invalid command specified\r\n");
+    client.call("COMMAND GETKEYSANDFLAGS GET", b"-ERR Invalid number of arguments specified for command\r\n");
+    client.call(
+        "COMMAND GETKEYSANDFLAGS",
+        b"-ERR wrong number of arguments for 'command|getkeysandflags' command\r\n",
+    );
+
+    // MSET's one key spec: from argument 1 to the last, every second.
+    client.send("HELLO 3");
+    while client.read_line() != "*0" {}
+    client.call(
+        "COMMAND INFO mset",
+        b"*1\r\n*10\r\n$4\r\nmset\r\n:-3\r\n~2\r\n+write\r\n+denyoom\r\n:1\r\n:-1\r\n:2\r\n\
+          ~3\r\n+@write\r\n+@string\r\n+@slow\r\n~0\r\n\
+          ~1\r\n%3\r\n$5\r\nflags\r\n~2\r\n+OW\r\n+update\r\n\
+          $12\r\nbegin_search\r\n%2\r\n$4\r\ntype\r\n$5\r\nindex\r\n$4\r\nspec\r\n%1\r\n$5\r\nindex\r\n:1\r\n\
+          $9\r\nfind_keys\r\n%2\r\n$4\r\ntype\r\n$5\r\nrange\r\n$4\r\nspec\r\n%3\r\n\
+          $7\r\nlastkey\r\n:-1\r\n$7\r\nkeystep\r\n:2\r\n$5\r\nlimit\r\n:0\r\n\
+          *0\r\n",
+    );
+
+    client.call("COMMAND COUNT x", b"-ERR wrong number of arguments for 'command|count' command\r\n");
+    client.call("COMMAND NOPE", b"-ERR unknown subcommand 'NOPE'. Try COMMAND HELP.\r\n");
+    client.call(
+        "COMMAND LIST FILTERBY PATTERN command|*",
+        b"*7\r\n$13\r\ncommand|count\r\n$12\r\ncommand|docs\r\n$15\r\ncommand|getkeys\r\n\
+          $23\r\ncommand|getkeysandflags\r\n$12\r\ncommand|help\r\n$12\r\ncommand|info\r\n$12\r\ncommand|list\r\n",
+    );
+    for container in ["COMMAND", "CONFIG", "CLIENT"] {
+        client.send(&format!("{container} HELP"));
+        let count: usize = client.read_line()[1..].parse().expect("array");
+        let lines: Vec<String> = (0..count).map(|_| client.read_line()).collect();
+        assert_eq!(
+            lines[0],
+            format!("+{container} <subcommand> [<arg> [value] [opt] ...]. Subcommands are:")
+        );
+        assert_eq!(lines[count - 2..], ["+HELP", "+    Prints this help."]);
+    }
 }

@@ -13,7 +13,7 @@ use crate::commands::keys::STRING_FLOOR_RAW;
 use crate::commands::strings::{add_string, expire_if_needed, get_string, modify_string, STRING_LEN_MAX};
 use crate::ctx::{class, Ctx};
 use crate::errors;
-use crate::table::{CommandSpec, Flags, Handler};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags};
 use crate::value::{stored, CompactBytes, Value};
 
 /// A bit offset as SETBIT, GETBIT and BITFIELD take it: non-negative and inside the string
@@ -661,6 +661,24 @@ const fn one_key(name: &'static str, arity: i32, handler: crate::table::Keyspace
     }
 }
 
+/// BITFIELD's key flags for COMMAND GETKEYSANDFLAGS: read-only when every operation is a GET
+/// (OVERFLOW alone changes nothing); anything else, a malformed one too, may write.
+fn bitfield_key_flags(args: &[Bytes]) -> KeyFlags {
+    let mut position = 2;
+    while position < args.len() {
+        let remaining = args.len() - position - 1;
+        let arg = &args[position];
+        if is(arg, "GET") && remaining >= 2 {
+            position += 3;
+        } else if is(arg, "OVERFLOW") && remaining >= 1 {
+            position += 2;
+        } else {
+            return KeyFlags::RW_ACCESS_UPDATE;
+        }
+    }
+    KeyFlags::RO_ACCESS
+}
+
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: BITMAP_WRITE,
@@ -668,6 +686,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Sets or clears the bit at offset of the string value. Creates the key if it doesn't exist.",
         syntax: "key offset value",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("setbit", 4, setbit)
     },
     CommandSpec {
@@ -676,6 +695,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Returns a bit value by offset.",
         syntax: "key offset",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("getbit", 3, getbit)
     },
     CommandSpec {
@@ -684,6 +704,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Counts the number of set bits (population counting) in a string.",
         syntax: "key [start end [BYTE | BIT]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("bitcount", -2, bitcount)
     },
     CommandSpec {
@@ -692,6 +713,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.8.7",
         summary: "Finds the first set (1) or clear (0) bit in a string.",
         syntax: "key bit [start [end [BYTE | BIT]]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("bitpos", -3, bitpos)
     },
     CommandSpec {
@@ -702,6 +724,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Performs bitwise operations on multiple strings, and stores the result.",
         syntax: "<AND | OR | XOR | NOT> destkey key [key ...]",
+        key_flags: &[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS],
         ..one_key("bitop", -4, bitop)
     },
     CommandSpec {
@@ -710,6 +733,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "3.2.0",
         summary: "Performs arbitrary bitfield integer operations on strings.",
         syntax: "key [GET encoding offset | [OVERFLOW <WRAP | SAT | FAIL>] <SET encoding offset value | INCRBY encoding offset increment> [GET encoding offset | [OVERFLOW <WRAP | SAT | FAIL>] <SET encoding offset value | INCRBY encoding offset increment> ...]]",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE_VARIABLE],
+        key_flags_finder: Some(bitfield_key_flags),
         ..one_key("bitfield", -2, bitfield)
     },
     CommandSpec {
@@ -718,6 +743,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.0.0",
         summary: "Performs arbitrary read-only bitfield integer operations on strings.",
         syntax: "key [GET encoding offset [encoding offset ...]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("bitfield_ro", -2, bitfield_ro)
     },
 ];

@@ -20,7 +20,7 @@ use crate::args::{is, parse_f64, parse_i64};
 use crate::commands::zsets::{limits, read_zset, store_result, zadd_generic};
 use crate::ctx::Ctx;
 use crate::errors::{self, geo as gerr};
-use crate::table::{CommandSpec, Flags, Handler, KeyspaceFn};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags, KeyspaceFn};
 use crate::zset::{ScoreRange, ZSet};
 
 #[cfg(test)]
@@ -912,6 +912,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "geo", "slow"],
         summary: "Adds one or more members to a geospatial index. The key is created if it doesn't exist.",
         syntax: "key [NX | XX] [CH] longitude latitude member [longitude latitude member ...]",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..one_key("geoadd", -5, geoadd)
     },
     CommandSpec {
@@ -919,6 +920,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["read", "geo", "slow"],
         summary: "Returns the distance between two members of a geospatial index.",
         syntax: "key member1 member2 [M | KM | FT | MI]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("geodist", -4, geodist)
     },
     CommandSpec {
@@ -926,6 +928,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["read", "geo", "slow"],
         summary: "Returns members from a geospatial index as geohash strings.",
         syntax: "key [member [member ...]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("geohash", -2, geohash)
     },
     CommandSpec {
@@ -933,6 +936,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["read", "geo", "slow"],
         summary: "Returns the longitude and latitude of members from a geospatial index.",
         syntax: "key [member [member ...]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("geopos", -2, geopos)
     },
     CommandSpec {
@@ -941,6 +945,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "geo", "slow"],
         summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
         syntax: RADIUS_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
         ..one_key("georadius", -6, georadius)
     },
     CommandSpec {
@@ -949,6 +954,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "3.2.10",
         summary: "Returns members from a geospatial index that are within a distance from a coordinate.",
         syntax: RADIUS_RO_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("georadius_ro", -6, georadius_ro)
     },
     CommandSpec {
@@ -957,6 +963,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "geo", "slow"],
         summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
         syntax: BYMEMBER_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
         ..one_key("georadiusbymember", -5, georadiusbymember)
     },
     CommandSpec {
@@ -965,6 +972,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "3.2.10",
         summary: "Returns members from a geospatial index that are within a distance from a member.",
         syntax: BYMEMBER_RO_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("georadiusbymember_ro", -5, georadiusbymember_ro)
     },
     CommandSpec {
@@ -973,6 +981,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Queries a geospatial index for members inside an area of a box or a circle.",
         syntax: "key <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("geosearch", -7, geosearch)
     },
     CommandSpec {
@@ -982,6 +991,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.",
         syntax: "destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]",
+        key_flags: &[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS],
         ..one_key("geosearchstore", -8, geosearchstore)
     },
 ];

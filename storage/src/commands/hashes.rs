@@ -15,7 +15,7 @@ use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::glob;
 use crate::scan;
-use crate::table::{CommandSpec, Flags, Handler};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags};
 use crate::value::{stored, HashValue, Value};
 
 /// Largest number of elements a random-count reply (HRANDFIELD, SRANDMEMBER with a negative
@@ -496,7 +496,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Creates or modifies the value of a field in a hash.",
         "key field value [field value ...]",
         hset,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_UPDATE]),
     hash_spec(
         "hsetnx",
         4,
@@ -506,7 +506,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Sets the value of a field in a hash only when the field doesn't exist.",
         "key field value",
         hsetnx,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_INSERT]),
     hash_spec(
         "hmset",
         -4,
@@ -516,7 +516,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Sets the values of multiple fields.",
         "key field value [field value ...]",
         hset,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_UPDATE]),
     hash_spec(
         "hget",
         3,
@@ -526,7 +526,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the value of a field in a hash.",
         "key field",
         hget,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     hash_spec(
         "hmget",
         -3,
@@ -536,7 +536,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the values of all fields in a hash.",
         "key field [field ...]",
         hmget,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     hash_spec(
         "hdel",
         -3,
@@ -546,7 +546,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Deletes one or more fields and their values from a hash. Deletes the hash if no fields remain.",
         "key field [field ...]",
         hdel,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_DELETE]),
     hash_spec(
         "hlen",
         2,
@@ -556,7 +556,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the number of fields in a hash.",
         "key",
         hlen,
-    ),
+    ).with_key_flags(&[KeyFlags::RO]),
     hash_spec(
         "hstrlen",
         3,
@@ -566,7 +566,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the length of the value of a field.",
         "key field",
         hstrlen,
-    ),
+    ).with_key_flags(&[KeyFlags::RO]),
     hash_spec(
         "hexists",
         3,
@@ -576,7 +576,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Determines whether a field exists in a hash.",
         "key field",
         hexists,
-    ),
+    ).with_key_flags(&[KeyFlags::RO]),
     hash_spec(
         "hkeys",
         2,
@@ -586,7 +586,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns all fields in a hash.",
         "key",
         hkeys,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     hash_spec(
         "hvals",
         2,
@@ -596,7 +596,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns all values in a hash.",
         "key",
         hvals,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     hash_spec(
         "hgetall",
         2,
@@ -606,7 +606,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns all fields and values in a hash.",
         "key",
         hgetall,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     hash_spec(
         "hincrby",
         4,
@@ -616,7 +616,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Increments the integer value of a field in a hash by a number. Uses 0 as initial value if the field doesn't exist.",
         "key field increment",
         hincrby,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_ACCESS_UPDATE]),
     hash_spec(
         "hincrbyfloat",
         4,
@@ -626,7 +626,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Increments the floating point value of a field by a number. Uses 0 as initial value if the field doesn't exist.",
         "key field increment",
         hincrbyfloat,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_ACCESS_UPDATE]),
     hash_spec(
         "hrandfield",
         -2,
@@ -636,7 +636,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns one or more random fields from a hash.",
         "key [count [WITHVALUES]]",
         hrandfield,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     hash_spec(
         "hscan",
         -3,
@@ -646,7 +646,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Iterates over fields and values of a hash.",
         "key cursor [MATCH pattern] [COUNT count]",
         hscan,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
 ];
 
 #[cfg(test)]

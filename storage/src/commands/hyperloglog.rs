@@ -29,7 +29,7 @@ use crate::commands::keys::STRING_FLOOR_RAW;
 use crate::commands::strings::{add_string, expire_if_needed, get_string, modify_string};
 use crate::ctx::{class, Ctx};
 use crate::errors;
-use crate::table::{CommandSpec, Flags, Handler};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags};
 use crate::value::CompactBytes;
 
 const HEADER_LEN: usize = 16;
@@ -666,6 +666,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "hyperloglog", "fast"],
         summary: "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
         syntax: "key [element [element ...]]",
+        key_flags: &[KeyFlags::RW_INSERT],
         ..keys("pfadd", -2, pfadd)
     },
     CommandSpec {
@@ -673,6 +674,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["read", "hyperloglog", "slow"],
         summary: "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
         syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RW_ACCESS],
         ..keys("pfcount", -2, pfcount)
     },
     CommandSpec {
@@ -680,6 +682,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "hyperloglog", "slow"],
         summary: "Merges one or more HyperLogLog values into a single key.",
         syntax: "destkey [sourcekey [sourcekey ...]]",
+        key_flags: &[KeyFlags::RW_ACCESS_INSERT, KeyFlags::RO_ACCESS],
         ..keys("pfmerge", -2, pfmerge)
     },
     CommandSpec {
@@ -689,6 +692,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "hyperloglog", "admin", "slow", "dangerous"],
         summary: "Internal commands for debugging HyperLogLog values.",
         syntax: "subcommand key",
+        key_flags: &[KeyFlags::RW_ACCESS],
         ..keys("pfdebug", 3, pfdebug)
     },
 ];

@@ -19,7 +19,7 @@ use crate::db::{EncodingLimits, DATABASES};
 use crate::errors;
 use crate::glob;
 use crate::scan;
-use crate::table::{CommandSpec, Flags, Handler};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags};
 use crate::value::{stored, Value};
 
 // --- shared helpers ---
@@ -1275,11 +1275,13 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     object_sub(CommandSpec {
         since: "2.2.3",
         summary: "Returns the internal encoding of a Redis object.",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("object|encoding", 3, Handler::Keyspace(object_encoding))
     }),
     object_sub(CommandSpec {
         since: "4.0.0",
         summary: "Returns the logarithmic access frequency counter of a Redis object.",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("object|freq", 3, Handler::Keyspace(object_freq))
     }),
     CommandSpec {
@@ -1292,11 +1294,13 @@ const OBJECT_SUBCOMMANDS: &[CommandSpec] = &[
     object_sub(CommandSpec {
         since: "2.2.3",
         summary: "Returns the time since the last access to a Redis object.",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("object|idletime", 3, Handler::Keyspace(object_idletime))
     }),
     object_sub(CommandSpec {
         since: "2.2.3",
         summary: "Returns the reference count of a value of a key.",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("object|refcount", 3, Handler::Keyspace(object_refcount))
     }),
 ];
@@ -1307,6 +1311,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "write", "slow"],
         summary: "Deletes one or more keys.",
         syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RM_DELETE],
         ..CommandSpec::base("del", -2, Handler::Keyspace(del))
     }),
     all_keys(CommandSpec {
@@ -1315,6 +1320,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "4.0.0",
         summary: "Asynchronously deletes one or more keys.",
         syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RM_DELETE],
         ..CommandSpec::base("unlink", -2, Handler::Keyspace(del))
     }),
     all_keys(CommandSpec {
@@ -1322,6 +1328,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "read", "fast"],
         summary: "Determines whether one or more keys exist.",
         syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("exists", -2, Handler::Keyspace(exists))
     }),
     all_keys(CommandSpec {
@@ -1330,6 +1337,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "3.2.1",
         summary: "Returns the number of existing keys out of those specified after updating the time they were last accessed.",
         syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("touch", -2, Handler::Keyspace(exists))
     }),
     one_key(CommandSpec {
@@ -1337,6 +1345,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "read", "fast"],
         summary: "Determines the type of value stored at a key.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("type", 2, Handler::Keyspace(type_))
     }),
     two_keys(CommandSpec {
@@ -1344,6 +1353,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "write", "slow"],
         summary: "Renames a key and overwrites the destination.",
         syntax: "key newkey",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE, KeyFlags::OW_UPDATE],
         ..CommandSpec::base("rename", 3, Handler::Keyspace(rename))
     }),
     two_keys(CommandSpec {
@@ -1351,6 +1361,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "write", "fast"],
         summary: "Renames a key only when the target key name doesn't exist.",
         syntax: "key newkey",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE, KeyFlags::OW_INSERT],
         ..CommandSpec::base("renamenx", 3, Handler::Keyspace(renamenx))
     }),
     one_key(CommandSpec {
@@ -1359,6 +1370,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Returns a serialized representation of the value stored at a key.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("dump", 2, Handler::Keyspace(dump))
     }),
     one_key(CommandSpec {
@@ -1367,6 +1379,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Creates a key from the serialized representation of a value.",
         syntax: "key ttl serialized-value [REPLACE] [ABSTTL] [IDLETIME seconds] [FREQ frequency]",
+        key_flags: &[KeyFlags::OW_UPDATE],
         ..CommandSpec::base("restore", -4, Handler::Keyspace(restore))
     }),
     two_keys(CommandSpec {
@@ -1375,6 +1388,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Copies the value of a key to a new key.",
         syntax: "source destination [DB destination-db] [REPLACE]",
+        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
         ..CommandSpec::base("copy", -3, Handler::Keyspace(copy))
     }),
     one_key(CommandSpec {
@@ -1382,6 +1396,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "write", "fast"],
         summary: "Moves a key to another database.",
         syntax: "key db",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..CommandSpec::base("move", 3, Handler::Keyspace(move_))
     }),
     one_key(CommandSpec {
@@ -1389,6 +1404,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "write", "fast"],
         summary: "Sets the expiration time of a key in seconds.",
         syntax: "key seconds [NX | XX | GT | LT]",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..CommandSpec::base("expire", -3, Handler::Keyspace(expire))
     }),
     one_key(CommandSpec {
@@ -1397,6 +1413,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Sets the expiration time of a key in milliseconds.",
         syntax: "key milliseconds [NX | XX | GT | LT]",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..CommandSpec::base("pexpire", -3, Handler::Keyspace(pexpire))
     }),
     one_key(CommandSpec {
@@ -1405,6 +1422,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Sets the expiration time of a key to a Unix timestamp.",
         syntax: "key unix-time-seconds [NX | XX | GT | LT]",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..CommandSpec::base("expireat", -3, Handler::Keyspace(expireat))
     }),
     one_key(CommandSpec {
@@ -1413,6 +1431,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Sets the expiration time of a key to a Unix milliseconds timestamp.",
         syntax: "key unix-time-milliseconds [NX | XX | GT | LT]",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..CommandSpec::base("pexpireat", -3, Handler::Keyspace(pexpireat))
     }),
     one_key(CommandSpec {
@@ -1420,6 +1439,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["keyspace", "read", "fast"],
         summary: "Returns the expiration time in seconds of a key.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("ttl", 2, Handler::Keyspace(ttl))
     }),
     one_key(CommandSpec {
@@ -1428,6 +1448,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Returns the expiration time in milliseconds of a key.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("pttl", 2, Handler::Keyspace(pttl))
     }),
     one_key(CommandSpec {
@@ -1436,6 +1457,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Returns the expiration time of a key as a Unix timestamp.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("expiretime", 2, Handler::Keyspace(expiretime))
     }),
     one_key(CommandSpec {
@@ -1444,6 +1466,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Returns the expiration time of a key as a Unix milliseconds timestamp.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("pexpiretime", 2, Handler::Keyspace(pexpiretime))
     }),
     one_key(CommandSpec {
@@ -1452,6 +1475,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Removes the expiration time of a key.",
         syntax: "key",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..CommandSpec::base("persist", 2, Handler::Keyspace(persist))
     }),
     CommandSpec {
@@ -1516,6 +1540,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "set", "sortedset", "list", "slow", "dangerous"],
         summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
         syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("sort", -2, Handler::Keyspace(sort))
     },
     one_key(CommandSpec {
@@ -1524,6 +1549,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Returns the sorted elements of a list, a set, or a sorted set.",
         syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("sort_ro", -2, Handler::Keyspace(sort_ro))
     }),
     CommandSpec {

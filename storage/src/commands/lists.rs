@@ -16,7 +16,7 @@ use flotilla_protocol::Reply;
 use crate::args::{self, parse_i64};
 use crate::ctx::{class, Ctx};
 use crate::errors;
-use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler};
+use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags};
 use crate::value::{stored, Value};
 
 type List = VecDeque<Bytes>;
@@ -642,6 +642,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Prepends one or more elements to a list. Creates the key if it doesn't exist.",
         syntax: "key element [element ...]",
+        key_flags: &[KeyFlags::RW_INSERT],
         ..CommandSpec::base("lpush", -3, Handler::Keyspace(lpush))
     },
     CommandSpec {
@@ -653,6 +654,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Appends one or more elements to a list. Creates the key if it doesn't exist.",
         syntax: "key element [element ...]",
+        key_flags: &[KeyFlags::RW_INSERT],
         ..CommandSpec::base("rpush", -3, Handler::Keyspace(rpush))
     },
     CommandSpec {
@@ -665,6 +667,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Prepends one or more elements to a list only when the list exists.",
         syntax: "key element [element ...]",
+        key_flags: &[KeyFlags::RW_INSERT],
         ..CommandSpec::base("lpushx", -3, Handler::Keyspace(lpushx))
     },
     CommandSpec {
@@ -677,6 +680,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Appends one or more elements to a list only when the list exists.",
         syntax: "key element [element ...]",
+        key_flags: &[KeyFlags::RW_INSERT],
         ..CommandSpec::base("rpushx", -3, Handler::Keyspace(rpushx))
     },
     CommandSpec {
@@ -688,6 +692,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Returns the first elements in a list after removing it. Deletes the list if the last element was popped.",
         syntax: "key [count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..CommandSpec::base("lpop", -2, Handler::Keyspace(lpop))
     },
     CommandSpec {
@@ -699,6 +704,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Returns and removes the last elements of a list. Deletes the list if the last element was popped.",
         syntax: "key [count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..CommandSpec::base("rpop", -2, Handler::Keyspace(rpop))
     },
     CommandSpec {
@@ -710,6 +716,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Returns the length of a list.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO],
         ..CommandSpec::base("llen", 2, Handler::Keyspace(llen))
     },
     CommandSpec {
@@ -721,6 +728,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Returns an element from a list by its index.",
         syntax: "key index",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("lindex", 3, Handler::Keyspace(lindex))
     },
     CommandSpec {
@@ -732,6 +740,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Sets the value of an element in a list by its index.",
         syntax: "key index element",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..CommandSpec::base("lset", 4, Handler::Keyspace(lset))
     },
     CommandSpec {
@@ -743,6 +752,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Returns a range of elements from a list.",
         syntax: "key start stop",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("lrange", 4, Handler::Keyspace(lrange))
     },
     CommandSpec {
@@ -754,6 +764,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Removes elements from both ends a list. Deletes the list if all elements were trimmed.",
         syntax: "key start stop",
+        key_flags: &[KeyFlags::RW_DELETE],
         ..CommandSpec::base("ltrim", 4, Handler::Keyspace(ltrim))
     },
     CommandSpec {
@@ -765,6 +776,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         group: "list",
         summary: "Removes elements from a list. Deletes the list if the last element was removed.",
         syntax: "key count element",
+        key_flags: &[KeyFlags::RW_DELETE],
         ..CommandSpec::base("lrem", 4, Handler::Keyspace(lrem))
     },
     CommandSpec {
@@ -777,6 +789,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Inserts an element before or after another element in a list.",
         syntax: "key <BEFORE | AFTER> pivot element",
+        key_flags: &[KeyFlags::RW_INSERT],
         ..CommandSpec::base("linsert", 5, Handler::Keyspace(linsert))
     },
     CommandSpec {
@@ -789,6 +802,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.0.6",
         summary: "Returns the index of matching elements in a list.",
         syntax: "key element [RANK rank] [COUNT num-matches] [MAXLEN len]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("lpos", -3, Handler::Keyspace(lpos))
     },
     CommandSpec {
@@ -801,6 +815,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns an element after popping it from one list and pushing it to another. Deletes the list if the last element was moved.",
         syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT>",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE, KeyFlags::RW_INSERT],
         ..CommandSpec::base("lmove", 5, Handler::Keyspace(lmove))
     },
     CommandSpec {
@@ -813,6 +828,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Returns the last element of a list after removing and pushing it to another list. Deletes the list if the last element was popped.",
         syntax: "source destination",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE, KeyFlags::RW_INSERT],
         ..CommandSpec::base("rpoplpush", 3, Handler::Keyspace(rpoplpush))
     },
     CommandSpec {
@@ -823,6 +839,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Returns multiple elements from a list after removing them. Deletes the list if the last element was popped.",
         syntax: "numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..CommandSpec::base("lmpop", -4, Handler::Keyspace(lmpop))
     },
     CommandSpec {
@@ -835,6 +852,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Removes and returns the first element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
         syntax: "key [key ...] timeout",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..CommandSpec::base("blpop", -3, Handler::Keyspace(blpop))
     },
     CommandSpec {
@@ -847,6 +865,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Removes and returns the last element in a list. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
         syntax: "key [key ...] timeout",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..CommandSpec::base("brpop", -3, Handler::Keyspace(brpop))
     },
     CommandSpec {
@@ -859,6 +878,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Pops an element from a list, pushes it to another list and returns it. Blocks until an element is available otherwise. Deletes the list if the last element was moved.",
         syntax: "source destination <LEFT | RIGHT> <LEFT | RIGHT> timeout",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE, KeyFlags::RW_INSERT],
         ..CommandSpec::base("blmove", 6, Handler::Keyspace(blmove))
     },
     CommandSpec {
@@ -871,6 +891,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Pops an element from a list, pushes it to another list and returns it. Block until an element is available otherwise. Deletes the list if the last element was popped.",
         syntax: "source destination timeout",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE, KeyFlags::RW_INSERT],
         ..CommandSpec::base("brpoplpush", 4, Handler::Keyspace(brpoplpush))
     },
     CommandSpec {
@@ -881,6 +902,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Pops the first element from one of multiple lists. Blocks until an element is available otherwise. Deletes the list if the last element was popped.",
         syntax: "timeout numkeys key [key ...] <LEFT | RIGHT> [COUNT count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..CommandSpec::base("blmpop", -5, Handler::Keyspace(blmpop))
     },
 ];

@@ -16,7 +16,7 @@ use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::glob;
 use crate::scan;
-use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler};
+use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags};
 use crate::value::{stored, FixedHasher, SetValue, Value};
 
 /// The set at `key` for reading: `Ok(None)` if absent, `Err(WRONGTYPE)` if another type.
@@ -479,7 +479,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Adds one or more members to a set. Creates the key if it doesn't exist.",
         "key member [member ...]",
         sadd,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_INSERT]),
     set_spec(
         "srem",
         -3,
@@ -490,7 +490,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Removes one or more members from a set. Deletes the set if the last member was removed.",
         "key member [member ...]",
         srem,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_DELETE]),
     set_spec(
         "smembers",
         2,
@@ -501,7 +501,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns all members of a set.",
         "key",
         smembers,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     set_spec(
         "sismember",
         3,
@@ -512,7 +512,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Determines whether a member belongs to a set.",
         "key member",
         sismember,
-    ),
+    ).with_key_flags(&[KeyFlags::RO]),
     set_spec(
         "smismember",
         -3,
@@ -523,7 +523,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Determines whether multiple members belong to a set.",
         "key member [member ...]",
         smismember,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     set_spec(
         "scard",
         2,
@@ -534,7 +534,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the number of members in a set.",
         "key",
         scard,
-    ),
+    ).with_key_flags(&[KeyFlags::RO]),
     set_spec(
         "spop",
         -2,
@@ -545,7 +545,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns one or more random members from a set after removing them. Deletes the set if the last member was popped.",
         "key [count]",
         spop,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_ACCESS_DELETE]),
     set_spec(
         "srandmember",
         -2,
@@ -556,7 +556,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Get one or multiple random members from a set.",
         "key [count]",
         srandmember,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     set_spec(
         "smove",
         4,
@@ -567,7 +567,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Moves a member from one set to another.",
         "source destination member",
         smove,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_ACCESS_DELETE, KeyFlags::RW_INSERT]),
     set_spec(
         "sinter",
         -2,
@@ -578,7 +578,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the intersect of multiple sets.",
         "key [key ...]",
         sinter,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     CommandSpec {
         flags: Flags::READONLY.union(Flags::MOVABLE_KEYS),
         key_finder: Some(sintercard_keys),
@@ -587,6 +587,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Returns the number of members of the intersect of multiple sets.",
         syntax: "numkeys key [key ...] [LIMIT limit]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..CommandSpec::base("sintercard", -3, Handler::Keyspace(sintercard))
     },
     set_spec(
@@ -599,7 +600,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Stores the intersect of multiple sets in a key.",
         "destination key [key ...]",
         sinterstore,
-    ),
+    ).with_key_flags(&[KeyFlags::RW_UPDATE, KeyFlags::RO_ACCESS]),
     set_spec(
         "sunion",
         -2,
@@ -610,7 +611,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the union of multiple sets.",
         "key [key ...]",
         sunion,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     set_spec(
         "sunionstore",
         -3,
@@ -621,7 +622,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Stores the union of multiple sets in a key.",
         "destination key [key ...]",
         sunionstore,
-    ),
+    ).with_key_flags(&[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS]),
     set_spec(
         "sdiff",
         -2,
@@ -632,7 +633,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Returns the difference of multiple sets.",
         "key [key ...]",
         sdiff,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
     set_spec(
         "sdiffstore",
         -3,
@@ -643,7 +644,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Stores the difference of multiple sets in a key.",
         "destination key [key ...]",
         sdiffstore,
-    ),
+    ).with_key_flags(&[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS]),
     set_spec(
         "sscan",
         -3,
@@ -654,7 +655,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         "Iterates over members of a set.",
         "key cursor [MATCH pattern] [COUNT count]",
         sscan,
-    ),
+    ).with_key_flags(&[KeyFlags::RO_ACCESS]),
 ];
 
 #[cfg(test)]

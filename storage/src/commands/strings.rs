@@ -15,7 +15,7 @@ use crate::args::{is, parse_i64};
 use crate::commands::keys::STRING_FLOOR_RAW;
 use crate::ctx::{class, Ctx};
 use crate::errors;
-use crate::table::{CommandSpec, Flags, Handler};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags};
 use crate::value::{stored, CompactBytes, Value};
 
 use long_double::LongDouble;
@@ -772,12 +772,23 @@ const fn one_key(name: &'static str, arity: i32, handler: crate::table::Keyspace
     }
 }
 
+/// SET's key flags for COMMAND GETKEYSANDFLAGS: with GET it reads the old value, otherwise
+/// it overwrites without reading (Redis's `setGetKeys`).
+fn set_key_flags(args: &[Bytes]) -> KeyFlags {
+    if args.iter().skip(3).any(|arg| is(arg, "GET")) {
+        KeyFlags::RW_ACCESS_UPDATE
+    } else {
+        KeyFlags::OW_UPDATE
+    }
+}
+
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: STRING_READ,
         acl: &["read", "string", "fast"],
         summary: "Returns the string value of a key.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("get", 2, get)
     },
     CommandSpec {
@@ -785,6 +796,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "string", "slow"],
         summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE_VARIABLE],
+        key_flags_finder: Some(set_key_flags),
         ..one_key("set", -3, set)
     },
     CommandSpec {
@@ -793,6 +806,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns the string value of a key after setting its expiration time.",
         syntax: "key [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | PERSIST]",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("getex", -2, getex)
     },
     CommandSpec {
@@ -801,6 +815,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns the string value of a key after deleting the key.",
         syntax: "key",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..one_key("getdel", 2, getdel)
     },
     CommandSpec {
@@ -808,6 +823,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "string", "fast"],
         summary: "Returns the previous string value of a key after setting it to a new value.",
         syntax: "key value",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("getset", 3, getset)
     },
     CommandSpec {
@@ -816,6 +832,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["read", "string", "fast"],
         summary: "Atomically returns the string values of one or more keys.",
         syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("mget", -2, mget)
     },
     CommandSpec {
@@ -826,6 +843,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.0.1",
         summary: "Atomically creates or modifies the string values of one or more keys.",
         syntax: "key value [key value ...]",
+        key_flags: &[KeyFlags::OW_UPDATE],
         ..one_key("mset", -3, mset)
     },
     CommandSpec {
@@ -836,6 +854,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.0.1",
         summary: "Atomically modifies the string values of one or more keys only when all keys don't exist.",
         syntax: "key value [key value ...]",
+        key_flags: &[KeyFlags::OW_INSERT],
         ..one_key("msetnx", -3, msetnx)
     },
     CommandSpec {
@@ -843,6 +862,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "string", "fast"],
         summary: "Set the string value of a key only when the key doesn't exist.",
         syntax: "key value",
+        key_flags: &[KeyFlags::OW_INSERT],
         ..one_key("setnx", 3, setnx)
     },
     CommandSpec {
@@ -851,6 +871,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
         syntax: "key seconds value",
+        key_flags: &[KeyFlags::OW_UPDATE],
         ..one_key("setex", 4, setex)
     },
     CommandSpec {
@@ -859,6 +880,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
         syntax: "key milliseconds value",
+        key_flags: &[KeyFlags::OW_UPDATE],
         ..one_key("psetex", 4, psetex)
     },
     CommandSpec {
@@ -866,6 +888,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "string", "fast"],
         summary: "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         syntax: "key",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("incr", 2, incr)
     },
     CommandSpec {
@@ -873,6 +896,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "string", "fast"],
         summary: "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
         syntax: "key",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("decr", 2, decr)
     },
     CommandSpec {
@@ -880,6 +904,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "string", "fast"],
         summary: "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         syntax: "key increment",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("incrby", 3, incrby)
     },
     CommandSpec {
@@ -887,6 +912,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "string", "fast"],
         summary: "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
         syntax: "key decrement",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("decrby", 3, decrby)
     },
     CommandSpec {
@@ -895,6 +921,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.6.0",
         summary: "Increment the floating point value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
         syntax: "key increment",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..one_key("incrbyfloat", 3, incrbyfloat)
     },
     CommandSpec {
@@ -903,6 +930,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Appends a string to the value of a key. Creates the key if it doesn't exist.",
         syntax: "key value",
+        key_flags: &[KeyFlags::RW_INSERT],
         ..one_key("append", 3, append)
     },
     CommandSpec {
@@ -911,6 +939,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Returns the length of a string value.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO],
         ..one_key("strlen", 2, strlen)
     },
     CommandSpec {
@@ -919,6 +948,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.4.0",
         summary: "Returns a substring of the string stored at a key.",
         syntax: "key start end",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("getrange", 4, getrange)
     },
     CommandSpec {
@@ -926,6 +956,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["read", "string", "slow"],
         summary: "Returns a substring from a string value.",
         syntax: "key start end",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("substr", 4, getrange)
     },
     CommandSpec {
@@ -934,6 +965,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Overwrites a part of a string value with another by an offset. Creates the key if it doesn't exist.",
         syntax: "key offset value",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..one_key("setrange", 4, setrange)
     },
     CommandSpec {
@@ -943,6 +975,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Finds the longest common substring.",
         syntax: "key1 key2 [LEN] [IDX] [MINMATCHLEN min-match-len] [WITHMATCHLEN]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..one_key("lcs", -3, lcs)
     },
 ];

@@ -24,7 +24,7 @@ use crate::ctx::{class, Ctx};
 use crate::errors::{self, zset as zerr};
 use crate::glob;
 use crate::scan;
-use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyspaceFn};
+use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags, KeyspaceFn};
 use crate::value::{stored, FixedHasher, SetValue, Value};
 use crate::zset::{CompactLimits, LexBound, LexRange, NodeId, ScoreRange, ZSet};
 
@@ -1653,6 +1653,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Adds one or more members to a sorted set, or updates their scores. Creates the key if it doesn't exist.",
         syntax: "key [NX | XX] [GT | LT] [CH] [INCR] score member [score member ...]",
+        key_flags: &[KeyFlags::RW_UPDATE],
         ..zcmd("zadd", -4, zadd)
     },
     CommandSpec {
@@ -1661,6 +1662,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Increments the score of a member in a sorted set.",
         syntax: "key increment member",
+        key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         ..zcmd("zincrby", 4, zincrby)
     },
     CommandSpec {
@@ -1669,6 +1671,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Removes one or more members from a sorted set. Deletes the sorted set if all members were removed.",
         syntax: "key member [member ...]",
+        key_flags: &[KeyFlags::RW_DELETE],
         ..zcmd("zrem", -3, zrem)
     },
     CommandSpec {
@@ -1677,6 +1680,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Returns the number of members in a sorted set.",
         syntax: "key",
+        key_flags: &[KeyFlags::RO],
         ..zcmd("zcard", 2, zcard)
     },
     CommandSpec {
@@ -1685,6 +1689,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Returns the score of a member in a sorted set.",
         syntax: "key member",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zscore", 3, zscore)
     },
     CommandSpec {
@@ -1693,6 +1698,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns the score of one or more members in a sorted set.",
         syntax: "key member [member ...]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zmscore", -3, zmscore)
     },
     CommandSpec {
@@ -1701,6 +1707,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Returns the index of a member in a sorted set ordered by ascending scores.",
         syntax: "key member [WITHSCORE]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrank", -3, zrank)
     },
     CommandSpec {
@@ -1709,6 +1716,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Returns the index of a member in a sorted set ordered by descending scores.",
         syntax: "key member [WITHSCORE]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrevrank", -3, zrevrank)
     },
     CommandSpec {
@@ -1717,6 +1725,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Returns the count of members in a sorted set that have scores within a range.",
         syntax: "key min max",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zcount", 4, zcount)
     },
     CommandSpec {
@@ -1725,6 +1734,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.8.9",
         summary: "Returns the number of members in a sorted set within a lexicographical range.",
         syntax: "key min max",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zlexcount", 4, zlexcount)
     },
     CommandSpec {
@@ -1733,6 +1743,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Returns members in a sorted set within a range of indexes.",
         syntax: "key start stop [BYSCORE | BYLEX] [REV] [LIMIT offset count] [WITHSCORES]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrange", -4, zrange)
     },
     CommandSpec {
@@ -1741,6 +1752,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.0.5",
         summary: "Returns members in a sorted set within a range of scores.",
         syntax: "key min max [WITHSCORES] [LIMIT offset count]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrangebyscore", -4, zrangebyscore)
     },
     CommandSpec {
@@ -1749,6 +1761,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.2.0",
         summary: "Returns members in a sorted set within a range of scores in reverse order.",
         syntax: "key max min [WITHSCORES] [LIMIT offset count]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrevrangebyscore", -4, zrevrangebyscore)
     },
     CommandSpec {
@@ -1757,6 +1770,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.8.9",
         summary: "Returns members in a sorted set within a lexicographical range.",
         syntax: "key min max [LIMIT offset count]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrangebylex", -4, zrangebylex)
     },
     CommandSpec {
@@ -1765,6 +1779,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.8.9",
         summary: "Returns members in a sorted set within a lexicographical range in reverse order.",
         syntax: "key max min [LIMIT offset count]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrevrangebylex", -4, zrevrangebylex)
     },
     CommandSpec {
@@ -1773,6 +1788,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Returns members in a sorted set within a range of indexes in reverse order.",
         syntax: "key start stop [WITHSCORES]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrevrange", -4, zrevrange)
     },
     CommandSpec {
@@ -1783,6 +1799,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Stores a range of members from sorted set in a key.",
         syntax: "dst src min max [BYSCORE | BYLEX] [REV] [LIMIT offset count]",
+        key_flags: &[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS],
         ..zcmd("zrangestore", -5, zrangestore)
     },
     CommandSpec {
@@ -1791,6 +1808,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Removes members in a sorted set within a range of indexes. Deletes the sorted set if all members were removed.",
         syntax: "key start stop",
+        key_flags: &[KeyFlags::RW_DELETE],
         ..zcmd("zremrangebyrank", 4, zremrangebyrank)
     },
     CommandSpec {
@@ -1799,6 +1817,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "1.2.0",
         summary: "Removes members in a sorted set within a range of scores. Deletes the sorted set if all members were removed.",
         syntax: "key min max",
+        key_flags: &[KeyFlags::RW_DELETE],
         ..zcmd("zremrangebyscore", 4, zremrangebyscore)
     },
     CommandSpec {
@@ -1807,6 +1826,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.8.9",
         summary: "Removes members in a sorted set within a lexicographical range. Deletes the sorted set if all members were removed.",
         syntax: "key min max",
+        key_flags: &[KeyFlags::RW_DELETE],
         ..zcmd("zremrangebylex", 4, zremrangebylex)
     },
     CommandSpec {
@@ -1815,6 +1835,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "5.0.0",
         summary: "Returns the lowest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
         syntax: "key [count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..zcmd("zpopmin", -2, zpopmin)
     },
     CommandSpec {
@@ -1823,6 +1844,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "5.0.0",
         summary: "Returns the highest-scoring members from a sorted set after removing them. Deletes the sorted set if the last member was popped.",
         syntax: "key [count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..zcmd("zpopmax", -2, zpopmax)
     },
     CommandSpec {
@@ -1835,6 +1857,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Returns the highest- or lowest-scoring members from one or more sorted sets after removing them. Deletes the sorted set if the last member was popped.",
         syntax: "numkeys key [key ...] <MIN | MAX> [COUNT count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..zcmd("zmpop", -4, zmpop)
     },
     CommandSpec {
@@ -1845,6 +1868,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "5.0.0",
         summary: "Removes and returns the member with the lowest score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         syntax: "key [key ...] timeout",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..zcmd("bzpopmin", -3, bzpopmin)
     },
     CommandSpec {
@@ -1855,6 +1879,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "5.0.0",
         summary: "Removes and returns the member with the highest score from one or more sorted sets. Blocks until a member available otherwise. Deletes the sorted set if the last element was popped.",
         syntax: "key [key ...] timeout",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..zcmd("bzpopmax", -3, bzpopmax)
     },
     CommandSpec {
@@ -1867,6 +1892,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Removes and returns a member by score from one or more sorted sets. Blocks until a member is available otherwise. Deletes the sorted set if the last element was popped.",
         syntax: "timeout numkeys key [key ...] <MIN | MAX> [COUNT count]",
+        key_flags: &[KeyFlags::RW_ACCESS_DELETE],
         ..zcmd("bzmpop", -5, bzmpop)
     },
     CommandSpec {
@@ -1875,6 +1901,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns one or more random members from a sorted set.",
         syntax: "key [count [WITHSCORES]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zrandmember", -2, zrandmember)
     },
     CommandSpec {
@@ -1887,6 +1914,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns the union of multiple sorted sets.",
         syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zunion", -3, zunion)
     },
     CommandSpec {
@@ -1899,6 +1927,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns the intersect of multiple sorted sets.",
         syntax: "numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>] [WITHSCORES]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zinter", -3, zinter)
     },
     CommandSpec {
@@ -1911,6 +1940,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Returns the difference between multiple sorted sets.",
         syntax: "numkeys key [key ...] [WITHSCORES]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zdiff", -3, zdiff)
     },
     CommandSpec {
@@ -1923,6 +1953,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "7.0.0",
         summary: "Returns the number of members of the intersect of multiple sorted sets.",
         syntax: "numkeys key [key ...] [LIMIT limit]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zintercard", -3, zintercard)
     },
     CommandSpec {
@@ -1932,6 +1963,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Stores the union of multiple sorted sets in a key.",
         syntax: "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+        key_flags: &[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS],
         ..zcmd("zunionstore", -4, zunionstore)
     },
     CommandSpec {
@@ -1941,6 +1973,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.0.0",
         summary: "Stores the intersect of multiple sorted sets in a key.",
         syntax: "destination numkeys key [key ...] [WEIGHTS weight [weight ...]] [AGGREGATE <SUM | MIN | MAX>]",
+        key_flags: &[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS],
         ..zcmd("zinterstore", -4, zinterstore)
     },
     CommandSpec {
@@ -1950,6 +1983,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "6.2.0",
         summary: "Stores the difference of multiple sorted sets in a key.",
         syntax: "destination numkeys key [key ...]",
+        key_flags: &[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS],
         ..zcmd("zdiffstore", -4, zdiffstore)
     },
     CommandSpec {
@@ -1958,6 +1992,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         since: "2.8.0",
         summary: "Iterates over members and scores of a sorted set.",
         syntax: "key cursor [MATCH pattern] [COUNT count]",
+        key_flags: &[KeyFlags::RO_ACCESS],
         ..zcmd("zscan", -3, zscan)
     },
 ];
