@@ -610,6 +610,9 @@ pub struct Keyspace {
     pub dbs: Vec<Db>,
     /// Node-local configuration (see `LocalSettings`).
     pub settings: LocalSettings,
+    /// The Lua script cache, SHA-1 hex (lower case) → body: replicated state, in snapshots
+    /// (see commands/scripting.rs). Ordered, so snapshots list it alike everywhere.
+    pub scripts: std::collections::BTreeMap<String, bytes::Bytes>,
 }
 
 impl Default for Keyspace {
@@ -617,6 +620,7 @@ impl Default for Keyspace {
         Self {
             dbs: (0..DATABASES).map(|_| Db::new()).collect(),
             settings: LocalSettings::default(),
+            scripts: std::collections::BTreeMap::new(),
         }
     }
 }

@@ -5,8 +5,11 @@
 //!
 //! Layout (little-endian): magic ‖ applied_index u64 ‖ last_time_ms u64 ‖ db count u32 ‖
 //! per db: epoch u64, key count u64, per key: key, expire_at_ms u64, version u64 (bits 61-62:
-//! the key's encoding floor, see db.rs), type u8, value ‖ crc32 u32. Byte strings are a u32
-//! length and the bytes.
+//! the key's encoding floor, see db.rs), type u8, value ‖ script count u64, per script: sha,
+//! body ‖ crc32 u32. Byte strings are a u32 length and the bytes.
+//!
+//! `FLOTSNP2` added the script cache; a `FLOTSNP1` image (no scripts section) still loads,
+//! with an empty cache.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -14,7 +17,9 @@ use std::collections::VecDeque;
 use crate::db::{Db, Keyspace};
 use crate::value::{CompactBytes, FixedHasher, HashValue, SetValue, Value, ZSet};
 
-const MAGIC: &[u8; 8] = b"FLOTSNP1";
+const MAGIC: &[u8; 8] = b"FLOTSNP2";
+/// The image before the script cache was replicated: read, never written.
+const MAGIC_V1: &[u8; 8] = b"FLOTSNP1";
 
 const TYPE_STR: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -48,6 +53,11 @@ pub fn encode(keyspace: &Keyspace, applied_index: u64, last_time_ms: u64) -> Vec
             put_u64(&mut out, version);
             encode_value(&mut out, value);
         }
+    }
+    put_u64(&mut out, keyspace.scripts.len() as u64);
+    for (sha, body) in &keyspace.scripts {
+        put_bytes(&mut out, sha.as_bytes());
+        put_bytes(&mut out, body);
     }
     let crc = crc32fast::hash(&out);
     put_u32(&mut out, crc);
@@ -95,9 +105,10 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
 
 /// Decodes a snapshot image: (keyspace, applied_index, last_time_ms).
 pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
-    if image.len() < MAGIC.len() + 4 || &image[..MAGIC.len()] != MAGIC {
+    if image.len() < MAGIC.len() + 4 || (&image[..MAGIC.len()] != MAGIC && &image[..MAGIC.len()] != MAGIC_V1) {
         return Err(SnapshotError("not a Flotilla snapshot".into()));
     }
+    let with_scripts = &image[..MAGIC.len()] == MAGIC;
     let (body, crc) = image.split_at(image.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
         return Err(SnapshotError("checksum mismatch".into()));
@@ -125,6 +136,15 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
             db.restore_slot(key, value, expire_at_ms, version);
         }
         keyspace.dbs[db_index] = db;
+    }
+    if with_scripts {
+        let scripts = reader.count()?;
+        for _ in 0..scripts {
+            let sha = String::from_utf8(reader.slice()?.to_vec())
+                .map_err(|_| SnapshotError("script name is not text".into()))?;
+            let body = reader.bytes()?;
+            keyspace.scripts.insert(sha, body);
+        }
     }
     if reader.position != body.len() {
         return Err(SnapshotError("trailing bytes".into()));
@@ -282,5 +302,27 @@ mod tests {
         image[middle] ^= 1;
         assert!(crate::machine::StateMachine::restore(&image).is_err());
         assert!(crate::machine::StateMachine::restore(b"garbage").is_err());
+    }
+
+    #[test]
+    fn the_script_cache_is_in_the_image_and_old_images_load() {
+        let mut h = Harness::new();
+        run(&mut h, &["SCRIPT", "LOAD", "return 1"]);
+        run(&mut h, &["SET", "k", "v"]);
+        let image = h.machine.snapshot();
+        let restored = crate::machine::StateMachine::restore(&image).unwrap();
+        assert_eq!(restored.keyspace.scripts.len(), 1);
+        assert!(restored.keyspace.scripts.contains_key("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
+        // A FLOTSNP1 image: no scripts section.
+        let mut h = Harness::new();
+        run(&mut h, &["SET", "k", "v"]);
+        let image = h.machine.snapshot();
+        let mut old = image[..image.len() - 4 - 8].to_vec();
+        old[..8].copy_from_slice(super::MAGIC_V1);
+        let crc = crc32fast::hash(&old);
+        old.extend_from_slice(&crc.to_le_bytes());
+        let restored = crate::machine::StateMachine::restore(&old).unwrap();
+        assert!(restored.keyspace.scripts.is_empty());
+        assert_eq!(restored.keyspace.dbs[0].len(), 1);
     }
 }

@@ -1,8 +1,8 @@
-//! FUNCTION, SCRIPT and FCALL without a scripting engine: Flotilla runs no Lua, so there
-//! are never any functions, libraries or cached scripts, and these commands answer exactly
-//! that (FLUSH is `+OK`, LIST is empty, EXISTS is all zeros, DELETE finds no library, KILL
-//! finds nothing running). Loading code (FUNCTION LOAD, SCRIPT LOAD, EVAL) is not offered, so
-//! clients see an unknown command or subcommand rather than a pretended success.
+//! FUNCTION and FCALL without Redis functions: Lua scripts (EVAL, EVALSHA, SCRIPT) run in the
+//! state machine (`flotilla_storage::commands::scripting`), but libraries are not offered, so
+//! there are never any functions, and these commands answer exactly that (FLUSH is `+OK`,
+//! LIST is empty, DELETE finds no library, KILL finds nothing running). FUNCTION LOAD is not
+//! offered, so clients see an unknown subcommand rather than a pretended success.
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
@@ -79,7 +79,7 @@ fn function_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
     help(&[
         "FUNCTION <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "DELETE <library-name>",
-        "    Deletes a library (this server has no scripting engine, so there are none).",
+        "    Deletes a library (this server offers no functions, so there are none).",
         "FLUSH [ASYNC|SYNC]",
         "    Deletes all libraries (there are none).",
         "KILL",
@@ -95,32 +95,6 @@ fn function_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
 
 fn fcall(_session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::error(FUNCTION_NOT_FOUND)
-}
-
-fn script_flush(_session: &mut Session, args: &[Bytes]) -> Reply {
-    if !flush_mode_ok(args) {
-        return Reply::error("ERR SCRIPT FLUSH only support SYNC|ASYNC option");
-    }
-    Reply::ok()
-}
-
-/// No script is ever cached.
-fn script_exists(_session: &mut Session, args: &[Bytes]) -> Reply {
-    Reply::Array(args[2..].iter().map(|_| Reply::Int(0)).collect())
-}
-
-fn script_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
-    help(&[
-        "SCRIPT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-        "EXISTS <sha1> [<sha1> ...]",
-        "    Tells which scripts are cached (this server has no scripting engine: none).",
-        "FLUSH [ASYNC|SYNC]",
-        "    Empties the script cache (it is always empty).",
-        "KILL",
-        "    Kills the running script (none ever runs).",
-        "HELP",
-        "    Prints this help.",
-    ])
 }
 
 fn fcall_keys(args: &[Bytes]) -> Vec<usize> {
@@ -183,43 +157,6 @@ const FUNCTION_SUBCOMMANDS: &[CommandSpec] = &[
     },
 ];
 
-const SCRIPT_SUBCOMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        flags: SCRIPTING,
-        acl: &["slow", "scripting"],
-        group: "scripting",
-        since: "2.6.0",
-        summary: "Determines whether server-side Lua scripts exist in the script cache.",
-        syntax: "sha1 [sha1 ...]",
-        ..CommandSpec::base("script|exists", -3, Handler::Server)
-    },
-    CommandSpec {
-        flags: SCRIPTING,
-        acl: &["slow", "scripting"],
-        group: "scripting",
-        since: "2.6.0",
-        summary: "Removes all server-side Lua scripts from the script cache.",
-        syntax: "[ASYNC | SYNC]",
-        ..CommandSpec::base("script|flush", -2, Handler::Server)
-    },
-    CommandSpec {
-        flags: SCRIPTING.union(Flags::ALLOW_BUSY),
-        acl: &["slow", "scripting"],
-        group: "scripting",
-        since: "2.6.0",
-        summary: "Terminates a server-side Lua script during execution.",
-        ..CommandSpec::base("script|kill", 2, Handler::Server)
-    },
-    CommandSpec {
-        flags: Flags::LOADING.union(Flags::STALE),
-        acl: &["slow", "scripting"],
-        group: "scripting",
-        since: "5.0.0",
-        summary: "Returns helpful text about the different subcommands.",
-        ..CommandSpec::base("script|help", 2, Handler::Server)
-    },
-];
-
 pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         acl: &["slow"],
@@ -228,14 +165,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "A container for function commands.",
         subcommands: FUNCTION_SUBCOMMANDS,
         ..CommandSpec::base("function", -2, Handler::Container)
-    },
-    CommandSpec {
-        acl: &["slow"],
-        group: "scripting",
-        since: "2.6.0",
-        summary: "A container for Lua scripts management commands.",
-        subcommands: SCRIPT_SUBCOMMANDS,
-        ..CommandSpec::base("script", -2, Handler::Container)
     },
     CommandSpec {
         flags: SCRIPTING
@@ -276,10 +205,6 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("function|list", function_list),
     ("function|stats", function_stats),
     ("function|help", function_help),
-    ("script|exists", script_exists),
-    ("script|flush", script_flush),
-    ("script|kill", not_busy),
-    ("script|help", script_help),
     ("fcall", fcall),
     ("fcall_ro", fcall),
 ];

@@ -574,6 +574,44 @@ fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) 
     }
 }
 
+/// The script cache is replicated state: a script loaded through one node runs by its SHA-1
+/// on every node, after the leader is killed, and on the old leader once it restarts (from
+/// its log or a snapshot).
+#[test]
+fn t08_evalsha_after_script_load_works_on_every_node_and_after_failover() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let follower = (leader + 1) % 3;
+    let script = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
+    let sha = cluster.nodes[follower].client().call(&["SCRIPT", "LOAD", script]).unwrap().text();
+    assert_eq!(sha.len(), 40, "{sha}");
+    let mut total = 0;
+    for node in &cluster.nodes {
+        total += 2;
+        let reply = node.client().call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap();
+        assert_eq!(reply, Value::Int(total));
+    }
+    cluster.nodes[leader].kill();
+    let new_leader = cluster.wait_for_leader(Duration::from_secs(10));
+    assert_ne!(new_leader, leader);
+    for index in [new_leader, 3 - leader - new_leader] {
+        total += 2;
+        let reply = cluster.nodes[index].client().call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap();
+        assert_eq!(reply, Value::Int(total));
+    }
+    cluster.restart(leader);
+    let port = cluster.nodes[leader].port;
+    wait_until(Duration::from_secs(10), "the old leader answers", || {
+        Client::connect(port).is_ok_and(|mut client| {
+            matches!(client.call(&["EVALSHA", &sha, "1", "counter", "0"]), Ok(Value::Int(_)))
+        })
+    });
+    let mut client = cluster.nodes[leader].client();
+    assert_eq!(client.call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap(), Value::Int(total + 2));
+    assert_eq!(client.call(&["SCRIPT", "EXISTS", &sha]).unwrap(), Value::Array(Some(vec![Value::Int(1)])));
+}
+
 #[test]
 fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
     let _serial = serial();

@@ -865,6 +865,75 @@ fn latency_without_events() {
     client.call("LATENCY NOPE", b"-ERR unknown subcommand 'NOPE'. Try LATENCY HELP.\r\n");
 }
 
+/// Lua scripting end to end: SCRIPT LOAD / EXISTS / FLUSH, EVAL and EVALSHA writing through
+/// the log, EVAL_RO on the read path refusing writes, EVAL queued by MULTI, COMMAND GETKEYS,
+/// and Redis's exact error texts.
+#[test]
+fn lua_scripts() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let sha = "e0e1f9fabfc9d4800c877a703b823ac0578ff8db";
+    client.send_args(&["SCRIPT", "LOAD", "return 1"]);
+    client.expect(format!("$40\r\n{sha}\r\n").as_bytes());
+    client.call(&format!("EVALSHA {sha} 0"), b":1\r\n");
+    client.call(&format!("EVALSHA {} 0", sha.to_uppercase()), b":1\r\n");
+    client.call(&format!("SCRIPT EXISTS {sha} ffffffffffffffffffffffffffffffffffffffff"), b"*2\r\n:1\r\n:0\r\n");
+    client.call(
+        "EVALSHA ffffffffffffffffffffffffffffffffffffffff 0",
+        b"-NOSCRIPT No matching script. Please use EVAL.\r\n",
+    );
+    client.send_args(&["EVAL", "return redis.call('SET', KEYS[1], ARGV[1])", "1", "k", "v"]);
+    client.expect(b"+OK\r\n");
+    client.call("GET k", b"$1\r\nv\r\n");
+    client.send_args(&["EVAL_RO", "return redis.call('GET', KEYS[1])", "1", "k"]);
+    client.expect(b"$1\r\nv\r\n");
+    client.send_args(&["EVAL_RO", "return redis.call('DEL', KEYS[1])", "1", "k"]);
+    let line = client.read_line();
+    assert!(line.starts_with("-ERR Write commands are not allowed from read-only scripts. script: "), "{line}");
+    assert!(line.ends_with(", on @user_script:1."), "{line}");
+    client.call("GET k", b"$1\r\nv\r\n");
+    // The script cached by EVAL runs by its SHA-1.
+    client.send_args(&["EVAL", "return {1, 'two', {ok='three'}, false, 5.7}", "0"]);
+    client.expect(b"*5\r\n:1\r\n$3\r\ntwo\r\n+three\r\n$-1\r\n:5\r\n");
+    let sha_array = flotilla_storage::sha1::sha1_hex(b"return {1, 'two', {ok='three'}, false, 5.7}");
+    client.call(&format!("SCRIPT EXISTS {sha_array}"), b"*1\r\n:1\r\n");
+    client.send_args(&["EVAL", "return a", "0"]);
+    let sha_a = flotilla_storage::sha1::sha1_hex(b"return a");
+    client.expect(
+        format!("-ERR user_script:1: Script attempted to access nonexistent global variable 'a' script: {sha_a}, on @user_script:1.\r\n")
+            .as_bytes(),
+    );
+    client.send_args(&["EVAL", "return redis.call('nosuch')", "0"]);
+    let line = client.read_line();
+    assert!(line.starts_with("-ERR Unknown Redis command called from script script: "), "{line}");
+    client.send_args(&["EVAL", "return 1", "2", "a"]);
+    client.expect(b"-ERR Number of keys can't be greater than number of args\r\n");
+    // Inside MULTI, EVAL queues and runs in the EXEC entry.
+    client.call("MULTI", b"+OK\r\n");
+    client.send_args(&["EVAL", "return redis.call('INCRBY', KEYS[1], ARGV[1])", "1", "n", "5"]);
+    client.expect(b"+QUEUED\r\n");
+    client.call("INCR n", b"+QUEUED\r\n");
+    client.call("EXEC", b"*2\r\n:5\r\n:6\r\n");
+    client.send_args(&["COMMAND", "GETKEYS", "EVAL", "return 1", "2", "a", "b", "c"]);
+    client.expect(b"*2\r\n$1\r\na\r\n$1\r\nb\r\n");
+    // A script that never ends is stopped by its instruction budget.
+    client.send_args(&["EVAL", "while true do end", "0"]);
+    let line = client.read_line();
+    assert!(line.starts_with("-ERR Script exceeded the instruction budget"), "{line}");
+    client.call("SCRIPT KILL", b"-NOTBUSY No scripts in execution right now.\r\n");
+    client.call("SCRIPT FLUSH", b"+OK\r\n");
+    client.call(&format!("SCRIPT EXISTS {sha} {sha_array}"), b"*2\r\n:0\r\n:0\r\n");
+    client.call(&format!("EVALSHA {sha} 0"), b"-NOSCRIPT No matching script. Please use EVAL.\r\n");
+    // RESP3 types under redis.setresp(3).
+    client.send("HELLO 3");
+    assert_eq!(client.read_line(), "%7");
+    while client.read_line() != "*0" {}
+    client.send_args(&["EVAL", "redis.setresp(3); return {map={a=true}}", "0"]);
+    client.expect(b"%1\r\n$1\r\na\r\n#t\r\n");
+    client.send_args(&["EVAL", "return {double=2.5}", "0"]);
+    client.expect(b",2.5\r\n");
+}
+
 /// COMMAND GETKEYSANDFLAGS gives each key its key-spec flags from the table (Redis 7.2's
 /// replies, also where they depend on the arguments), COMMAND INFO lists the key specs, and
 /// COMMAND's own subcommands are subcommands: listed, with their arity errors and HELP.

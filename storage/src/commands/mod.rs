@@ -13,6 +13,7 @@ pub mod hashes;
 pub mod hyperloglog;
 pub mod keys;
 pub mod lists;
+pub mod scripting;
 pub mod sets;
 pub mod strings;
 pub mod zsets;
@@ -28,6 +29,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zsets::COMMANDS,
     hyperloglog::COMMANDS,
     geo::COMMANDS,
+    scripting::COMMANDS,
 ];
 
 /// Longest command name; longer names cannot be commands.
