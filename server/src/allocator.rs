@@ -16,6 +16,9 @@ pub const NAME: &str = "jemalloc-5.3.0";
 pub struct Stats {
     /// Bytes in live allocations, rounded up to their size classes (Redis's `used_memory`).
     pub allocated_bytes: u64,
+    /// Bytes in the pages that hold live allocations (allocated plus their pages' free
+    /// space).
+    pub active_bytes: u64,
     /// Bytes in pages the allocator has touched and not returned to the OS.
     pub resident_bytes: u64,
 }
@@ -31,6 +34,7 @@ pub fn stats() -> Stats {
     }
     let stats = Stats {
         allocated_bytes: stats::allocated::read().unwrap_or(0) as u64,
+        active_bytes: stats::active::read().unwrap_or(0) as u64,
         resident_bytes: stats::resident::read().unwrap_or(0) as u64,
     };
     PEAK_ALLOCATED_BYTES.fetch_max(stats.allocated_bytes, Ordering::Relaxed);
@@ -39,4 +43,27 @@ pub fn stats() -> Stats {
 
 pub fn peak_allocated_bytes() -> u64 {
     PEAK_ALLOCATED_BYTES.load(Ordering::Relaxed)
+}
+
+/// `allocated_bytes` once the node had started, before its first client (Redis's
+/// `startup.allocated` in MEMORY STATS); 0 until recorded.
+static STARTUP_ALLOCATED_BYTES: AtomicU64 = AtomicU64::new(0);
+
+pub fn record_startup() {
+    STARTUP_ALLOCATED_BYTES.store(stats().allocated_bytes, Ordering::Relaxed);
+}
+
+pub fn startup_allocated_bytes() -> u64 {
+    STARTUP_ALLOCATED_BYTES.load(Ordering::Relaxed)
+}
+
+/// jemalloc's statistics report (`malloc_stats_print`), as MEMORY MALLOC-STATS prints it.
+pub fn stats_text() -> String {
+    let mut text = Vec::new();
+    if tikv_jemalloc_ctl::epoch::advance().is_err()
+        || tikv_jemalloc_ctl::stats_print::stats_print(&mut text, Default::default()).is_err()
+    {
+        return String::from("Stats not supported for the current allocator\n");
+    }
+    String::from_utf8_lossy(&text).into_owned()
 }

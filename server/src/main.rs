@@ -87,6 +87,7 @@ async fn run(args: Args) -> i32 {
             return 1;
         }
     };
+    crate::allocator::record_startup();
     tracing::info!(%address, "serving");
     eprintln!("flotilla {} ready on {address}", env!("CARGO_PKG_VERSION"));
 

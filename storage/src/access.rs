@@ -180,7 +180,6 @@ impl AccessWords {
         self.0 = Vec::new();
     }
 
-    #[cfg(test)]
     pub fn capacity(&self) -> usize {
         self.0.capacity()
     }

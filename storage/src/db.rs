@@ -142,6 +142,16 @@ impl Db {
         self.expires.len()
     }
 
+    /// (key map, expiry tables) bytes beside the keys' and values' own blocks, as MEMORY
+    /// STATS reports a database's `overhead.hashtable.main` / `.expires`. The expiry index
+    /// counts its entries, not its B-tree nodes' slack.
+    pub fn overhead_bytes(&self) -> (usize, usize) {
+        let expiry_entry = std::mem::size_of::<(CompactBytes, u64)>();
+        let expires = crate::memory::table_bytes(self.expire_at.capacity(), expiry_entry)
+            + self.expires.len() * expiry_entry;
+        (self.map.table_bytes(), expires)
+    }
+
     /// The expiry of the key stored in `slot`, if it has a TTL.
     fn ttl_of(&self, key: &[u8], slot: &Slot) -> Option<u64> {
         if !slot.has_ttl() {
@@ -679,6 +689,26 @@ mod tests {
         assert_eq!(db.take_expired_removed(), vec![key("a")]);
         assert_eq!(db.len(), 0);
         assert_eq!(db.expires_len(), 0);
+    }
+
+    /// MEMORY STATS' per-database overhead: the key map's tables at their capacity (entry
+    /// 56 bytes, index, access word), and the expiry tables only for keys with a TTL.
+    #[test]
+    fn overhead_follows_the_tables() {
+        let mut db = Db::new();
+        assert_eq!(db.overhead_bytes(), (0, 0));
+        for i in 0..1000 {
+            db.insert(key(&format!("k{i}")), Value::Str(b"v"[..].into()));
+        }
+        let (main, expires) = db.overhead_bytes();
+        assert_eq!(expires, 0);
+        // At least 56 + 5 + 4 bytes a key; capacity doubles, so at most about twice that.
+        assert!((65_000..=140_000).contains(&main), "{main}");
+        db.insert_with_expiry(key("t"), Value::Str(b"v"[..].into()), Some(100));
+        let (_, expires) = db.overhead_bytes();
+        assert!(expires >= 2 * std::mem::size_of::<(CompactBytes, u64)>(), "{expires}");
+        db.clear();
+        assert_eq!(db.overhead_bytes(), (0, 0));
     }
 
     #[test]

@@ -52,6 +52,14 @@ impl<V> KeyMap<V> {
         self.entries.is_empty()
     }
 
+    /// Bytes of the map's own tables at their capacity (entries, index, access words), the
+    /// keys' and values' separate heap blocks excluded: MEMORY STATS' hashtable overhead.
+    pub fn table_bytes(&self) -> usize {
+        crate::memory::allocation_size(self.entries.capacity() * std::mem::size_of::<(CompactBytes, V)>())
+            + crate::memory::table_bytes(self.indices.capacity(), std::mem::size_of::<u32>())
+            + crate::memory::allocation_size(self.access.capacity() * std::mem::size_of::<u32>())
+    }
+
     /// Removes every entry and gives the tables' memory back (FLUSHDB, FLUSHALL), as Redis
     /// frees a flushed database's dict: kept, a 1M-key map's capacity was ~73 MB.
     pub fn clear(&mut self) {

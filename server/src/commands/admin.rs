@@ -988,6 +988,12 @@ fn memory_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::Array(
         [
             "MEMORY <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+            "DOCTOR",
+            "    Return memory problems reports.",
+            "MALLOC-STATS",
+            "    Return internal statistics report from the memory allocator.",
+            "STATS",
+            "    Return information about the memory usage of the server.",
             "USAGE <key> [SAMPLES <count>]",
             "    Estimates the bytes a key and its value take.",
             "HELP",
@@ -997,6 +1003,140 @@ fn memory_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
         .map(|line| Reply::Simple((*line).into()))
         .collect(),
     )
+}
+
+/// MEMORY STATS: Redis's map of memory figures, from what this process measures. Allocation
+/// figures are jemalloc's (as Redis's); the overheads are the key maps' and expiry tables'
+/// sizes and the Raft log's tail cache, which stands where Redis's replication backlog does.
+/// What Flotilla has no counterpart for (replica output buffers, cluster bus links, Lua and
+/// function caches, the AOF buffer: the log is written straight to the log store) is 0.
+fn memory_stats(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let allocator = crate::allocator::stats();
+    let total = allocator.allocated_bytes;
+    let peak = crate::allocator::peak_allocated_bytes().max(total);
+    let startup = crate::allocator::startup_allocated_bytes();
+    let rss = resident_bytes();
+    let backlog = session.node.log.tail_cache_bytes() as u64;
+    let dbs: Vec<(usize, usize, usize, usize)> = session.node.with_machine(|m| {
+        m.keyspace
+            .dbs
+            .iter()
+            .enumerate()
+            .filter(|(_, db)| db.len() > 0)
+            .map(|(i, db)| {
+                let (main, expires) = db.overhead_bytes();
+                (i, db.len(), main, expires)
+            })
+            .collect()
+    });
+    let keys: u64 = dbs.iter().map(|db| db.1 as u64).sum();
+    let overhead = startup + backlog + dbs.iter().map(|db| (db.2 + db.3) as u64).sum::<u64>();
+    let net = total.saturating_sub(startup).max(1);
+    let dataset = total.saturating_sub(overhead);
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let int = |n: u64| Reply::Int(n as i64);
+    let signed = |a: u64, b: u64| Reply::Int(a as i64 - b as i64);
+    let mut fields = vec![
+        ("peak.allocated", int(peak)),
+        ("total.allocated", int(total)),
+        ("startup.allocated", int(startup)),
+        ("replication.backlog", int(backlog)),
+        ("clients.slaves", int(0)),
+        ("clients.normal", int(0)),
+        ("cluster.links", int(0)),
+        ("aof.buffer", int(0)),
+        ("lua.caches", int(0)),
+        ("functions.caches", int(0)),
+    ];
+    let mut map: Vec<(Reply, Reply)> = fields.drain(..).map(|(k, v)| (bulk(k), v)).collect();
+    for (db, _, main, expires) in &dbs {
+        map.push((
+            bulk(format!("db.{db}")),
+            Reply::Map(vec![
+                (bulk("overhead.hashtable.main"), int(*main as u64)),
+                (bulk("overhead.hashtable.expires"), int(*expires as u64)),
+                (bulk("overhead.hashtable.slot-to-keys"), int(0)),
+            ]),
+        ));
+    }
+    let rest = [
+        ("overhead.total", int(overhead)),
+        ("keys.count", int(keys)),
+        ("keys.bytes-per-key", int(if keys == 0 { 0 } else { net / keys })),
+        ("dataset.bytes", int(dataset)),
+        ("dataset.percentage", Reply::Double(ratio(dataset * 100, net))),
+        ("peak.percentage", Reply::Double(ratio(total * 100, peak))),
+        ("allocator.allocated", int(allocator.allocated_bytes)),
+        ("allocator.active", int(allocator.active_bytes)),
+        ("allocator.resident", int(allocator.resident_bytes)),
+        ("allocator-fragmentation.ratio", Reply::Double(ratio(allocator.active_bytes, allocator.allocated_bytes))),
+        ("allocator-fragmentation.bytes", signed(allocator.active_bytes, allocator.allocated_bytes)),
+        ("allocator-rss.ratio", Reply::Double(ratio(allocator.resident_bytes, allocator.active_bytes))),
+        ("allocator-rss.bytes", signed(allocator.resident_bytes, allocator.active_bytes)),
+        ("rss-overhead.ratio", Reply::Double(ratio(rss, allocator.resident_bytes))),
+        ("rss-overhead.bytes", signed(rss, allocator.resident_bytes)),
+        ("fragmentation", Reply::Double(ratio(rss, total))),
+        ("fragmentation.bytes", signed(rss, total)),
+    ];
+    map.extend(rest.into_iter().map(|(k, v)| (bulk(k), v)));
+    Reply::Map(map)
+}
+
+/// MEMORY MALLOC-STATS: jemalloc's own report, as Redis built with jemalloc prints it.
+fn memory_malloc_stats(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    Reply::Verbatim("txt", Bytes::from(crate::allocator::stats_text()))
+}
+
+/// Below this much memory allocated since start-up MEMORY DOCTOR has nothing to judge (Redis's
+/// threshold, counted above the ~32 MiB the process holds before any key).
+const DOCTOR_ALLOCATED_BYTES_MIN: u64 = 5 << 20;
+
+/// MEMORY DOCTOR: the checks Redis's report makes that apply to Flotilla (peak far above
+/// the current use, allocator and RSS fragmentation), in a short text report.
+fn memory_doctor(_session: &mut Session, _args: &[Bytes]) -> Reply {
+    let allocator = crate::allocator::stats();
+    let total = allocator.allocated_bytes;
+    let peak = crate::allocator::peak_allocated_bytes().max(total);
+    let rss = resident_bytes();
+    let ratio = |a: u64, b: u64| if b == 0 { 0.0 } else { a as f64 / b as f64 };
+    let mut findings = Vec::new();
+    if total.saturating_sub(crate::allocator::startup_allocated_bytes()) < DOCTOR_ALLOCATED_BYTES_MIN {
+        return Reply::Verbatim(
+            "txt",
+            Bytes::from_static(
+                b"This instance is empty or uses very little memory: there is nothing for the memory doctor to examine yet.\n",
+            ),
+        );
+    }
+    if peak as f64 > total as f64 * 1.5 {
+        findings.push(format!(
+            " * Peak memory: the peak allocation ({}) is more than 1.5 times the current one ({}); the memory the \
+             allocator holds for it may not go back to the system.",
+            human_bytes(peak),
+            human_bytes(total)
+        ));
+    }
+    let allocator_fragmentation = ratio(allocator.active_bytes, allocator.allocated_bytes);
+    if allocator_fragmentation > 1.1 && allocator.active_bytes - allocator.allocated_bytes > 10 << 20 {
+        findings.push(format!(
+            " * Allocator fragmentation: active pages hold {allocator_fragmentation:.2} times the allocated bytes \
+             ({} more); MEMORY PURGE is not offered, restarting the node compacts it.",
+            human_bytes(allocator.active_bytes - allocator.allocated_bytes)
+        ));
+    }
+    let fragmentation = ratio(rss, total);
+    if fragmentation > 1.4 && rss.saturating_sub(total) > 10 << 20 {
+        findings.push(format!(
+            " * High RSS overhead: the process's RSS is {fragmentation:.2} times the allocated bytes ({} more).",
+            human_bytes(rss - total)
+        ));
+    }
+    let report = if findings.is_empty() {
+        "No memory problems found: allocation, fragmentation and peak look normal.\n".to_string()
+    } else {
+        format!("The memory doctor found:\n\n{}\n", findings.join("\n\n"))
+    };
+    Reply::Verbatim("txt", Bytes::from(report))
 }
 
 /// LOLWUT [VERSION version]: Redis 7.2's own output, the version line. Redis draws computer
@@ -1355,6 +1495,27 @@ const MEMORY_SUBCOMMANDS: &[CommandSpec] = &[
         summary: "Returns helpful text about the different subcommands.",
         ..CommandSpec::base("memory|help", 2, Handler::Server)
     },
+    CommandSpec {
+        acl: &["slow"],
+        group: "server",
+        since: "4.0.0",
+        summary: "Outputs a memory problems report.",
+        ..CommandSpec::base("memory|doctor", 2, Handler::Server)
+    },
+    CommandSpec {
+        acl: &["slow"],
+        group: "server",
+        since: "4.0.0",
+        summary: "Returns the allocator statistics.",
+        ..CommandSpec::base("memory|malloc-stats", 2, Handler::Server)
+    },
+    CommandSpec {
+        acl: &["slow"],
+        group: "server",
+        since: "4.0.0",
+        summary: "Returns details about memory usage.",
+        ..CommandSpec::base("memory|stats", 2, Handler::Server)
+    },
 ];
 
 const LATENCY_SUBCOMMANDS: &[CommandSpec] = &[
@@ -1547,6 +1708,9 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("debug", debug),
     ("memory|usage", memory_usage),
     ("memory|help", memory_help),
+    ("memory|doctor", memory_doctor),
+    ("memory|malloc-stats", memory_malloc_stats),
+    ("memory|stats", memory_stats),
     ("latency|latest", latency_latest),
     ("latency|history", latency_history),
     ("latency|reset", latency_reset),

@@ -999,3 +999,72 @@ fn command_key_specs_and_subcommands() {
         assert_eq!(lines[count - 2..], ["+HELP", "+    Prints this help."]);
     }
 }
+
+/// MEMORY STATS answers Redis 7.2's map, field by field in its order, with a `db.N` map for
+/// each database holding keys; MEMORY MALLOC-STATS is jemalloc's report; MEMORY DOCTOR a text.
+#[test]
+fn memory_stats_malloc_stats_and_doctor() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("SET foo bar", b"+OK\r\n");
+    client.call("SELECT 3", b"+OK\r\n");
+    client.call("SET x y", b"+OK\r\n");
+    client.call("EXPIRE x 1000", b":1\r\n");
+    client.send("HELLO 3");
+    while client.read_line() != "*0" {}
+    client.send("MEMORY STATS");
+    let header = client.read_line();
+    let pairs: usize = header.strip_prefix('%').expect("a map").parse().expect("length");
+    let mut fields = Vec::new();
+    for _ in 0..pairs {
+        client.read_line();
+        let name = client.read_line();
+        let value = client.read_line();
+        if value.starts_with('%') {
+            let inner: Vec<(String, String)> = (0..3)
+                .map(|_| {
+                    client.read_line();
+                    (client.read_line(), client.read_line())
+                })
+                .collect();
+            fields.push((name, format!("{inner:?}")));
+        } else {
+            fields.push((name, value));
+        }
+    }
+    let names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "peak.allocated", "total.allocated", "startup.allocated", "replication.backlog", "clients.slaves",
+            "clients.normal", "cluster.links", "aof.buffer", "lua.caches", "functions.caches", "db.0", "db.3",
+            "overhead.total", "keys.count", "keys.bytes-per-key", "dataset.bytes", "dataset.percentage",
+            "peak.percentage", "allocator.allocated", "allocator.active", "allocator.resident",
+            "allocator-fragmentation.ratio", "allocator-fragmentation.bytes", "allocator-rss.ratio",
+            "allocator-rss.bytes", "rss-overhead.ratio", "rss-overhead.bytes", "fragmentation",
+            "fragmentation.bytes",
+        ]
+    );
+    let value = |name: &str| fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.clone()).expect(name);
+    assert_eq!(value("keys.count"), ":2");
+    assert!(value("peak.percentage").starts_with(','), "a double");
+    let int = |name: &str| value(name)[1..].parse::<i64>().expect(name);
+    assert!(int("total.allocated") > 0 && int("peak.allocated") >= int("total.allocated"));
+    assert!(int("startup.allocated") > 0 && int("startup.allocated") <= int("peak.allocated"));
+    assert!(int("allocator.resident") >= int("allocator.active"));
+    // Each database's overheads; only db 3 has a key with a TTL.
+    assert!(value("db.0").contains("(\"overhead.hashtable.expires\", \":0\")"), "{}", value("db.0"));
+    assert!(!value("db.3").contains("(\"overhead.hashtable.expires\", \":0\")"), "{}", value("db.3"));
+    assert!(value("db.3").contains("(\"overhead.hashtable.slot-to-keys\", \":0\")"), "{}", value("db.3"));
+
+    client.send("MEMORY MALLOC-STATS");
+    let header = client.read_line();
+    let len: usize = header.strip_prefix('=').expect("verbatim").parse().expect("length");
+    let body = String::from_utf8(client.read_exact_len(len + 2)).expect("text");
+    assert!(body.starts_with("txt:___ Begin jemalloc statistics ___"), "{}", &body[..80]);
+    assert!(body.contains("--- End jemalloc statistics ---"));
+    client.send("MEMORY DOCTOR");
+    assert!(client.read_line().starts_with('='));
+    assert!(client.read_line().starts_with("txt:"));
+    client.call("MEMORY STATS x", b"-ERR wrong number of arguments for 'memory|stats' command\r\n");
+}

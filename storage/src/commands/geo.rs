@@ -20,7 +20,7 @@ use crate::args::{is, parse_f64, parse_i64};
 use crate::commands::zsets::{limits, read_zset, store_result, zadd_generic};
 use crate::ctx::Ctx;
 use crate::errors::{self, geo as gerr};
-use crate::table::{CommandSpec, Flags, Handler, KeyspaceFn};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags, KeyspaceFn};
 use crate::zset::{ScoreRange, ZSet};
 
 #[cfg(test)]
@@ -513,7 +513,7 @@ fn geoadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
         first += 1;
     }
-    if (args.len() - first) % 3 != 0 || (nx && xx) {
+    if !(args.len() - first).is_multiple_of(3) || (nx && xx) {
         return Reply::error(errors::SYNTAX);
     }
     let mut zadd_args = Vec::with_capacity(2 + first - 2 + (args.len() - first) / 3 * 2);
@@ -887,6 +887,115 @@ fn georadius_keys(args: &[Bytes]) -> Vec<usize> {
     keys
 }
 
+const GEO_READ: Flags = Flags::READONLY;
+const GEO_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM);
+
+const fn one_key(name: &'static str, arity: i32, handler: KeyspaceFn) -> CommandSpec {
+    CommandSpec {
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        group: "geo",
+        since: "3.2.0",
+        ..CommandSpec::base(name, arity, Handler::Keyspace(handler))
+    }
+}
+
+const RADIUS_SYNTAX: &str = "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]";
+const RADIUS_RO_SYNTAX: &str = "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]";
+const BYMEMBER_SYNTAX: &str = "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]";
+const BYMEMBER_RO_SYNTAX: &str = "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]";
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: GEO_WRITE,
+        acl: &["write", "geo", "slow"],
+        summary: "Adds one or more members to a geospatial index. The key is created if it doesn't exist.",
+        syntax: "key [NX | XX] [CH] longitude latitude member [longitude latitude member ...]",
+        key_flags: &[KeyFlags::RW_UPDATE],
+        ..one_key("geoadd", -5, geoadd)
+    },
+    CommandSpec {
+        flags: GEO_READ,
+        acl: &["read", "geo", "slow"],
+        summary: "Returns the distance between two members of a geospatial index.",
+        syntax: "key member1 member2 [M | KM | FT | MI]",
+        key_flags: &[KeyFlags::RO_ACCESS],
+        ..one_key("geodist", -4, geodist)
+    },
+    CommandSpec {
+        flags: GEO_READ,
+        acl: &["read", "geo", "slow"],
+        summary: "Returns members from a geospatial index as geohash strings.",
+        syntax: "key [member [member ...]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
+        ..one_key("geohash", -2, geohash)
+    },
+    CommandSpec {
+        flags: GEO_READ,
+        acl: &["read", "geo", "slow"],
+        summary: "Returns the longitude and latitude of members from a geospatial index.",
+        syntax: "key [member [member ...]]",
+        key_flags: &[KeyFlags::RO_ACCESS],
+        ..one_key("geopos", -2, geopos)
+    },
+    CommandSpec {
+        flags: GEO_WRITE.union(Flags::MOVABLE_KEYS),
+        key_finder: Some(georadius_keys),
+        acl: &["write", "geo", "slow"],
+        summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
+        syntax: RADIUS_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
+        ..one_key("georadius", -6, georadius)
+    },
+    CommandSpec {
+        flags: GEO_READ,
+        acl: &["read", "geo", "slow"],
+        since: "3.2.10",
+        summary: "Returns members from a geospatial index that are within a distance from a coordinate.",
+        syntax: RADIUS_RO_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS],
+        ..one_key("georadius_ro", -6, georadius_ro)
+    },
+    CommandSpec {
+        flags: GEO_WRITE.union(Flags::MOVABLE_KEYS),
+        key_finder: Some(georadius_keys),
+        acl: &["write", "geo", "slow"],
+        summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
+        syntax: BYMEMBER_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
+        ..one_key("georadiusbymember", -5, georadiusbymember)
+    },
+    CommandSpec {
+        flags: GEO_READ,
+        acl: &["read", "geo", "slow"],
+        since: "3.2.10",
+        summary: "Returns members from a geospatial index that are within a distance from a member.",
+        syntax: BYMEMBER_RO_SYNTAX,
+        key_flags: &[KeyFlags::RO_ACCESS],
+        ..one_key("georadiusbymember_ro", -5, georadiusbymember_ro)
+    },
+    CommandSpec {
+        flags: GEO_READ,
+        acl: &["read", "geo", "slow"],
+        since: "6.2.0",
+        summary: "Queries a geospatial index for members inside an area of a box or a circle.",
+        syntax: "key <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]",
+        key_flags: &[KeyFlags::RO_ACCESS],
+        ..one_key("geosearch", -7, geosearch)
+    },
+    CommandSpec {
+        flags: GEO_WRITE,
+        last_key: 2,
+        acl: &["write", "geo", "slow"],
+        since: "6.2.0",
+        summary: "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.",
+        syntax: "destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]",
+        key_flags: &[KeyFlags::OW_UPDATE, KeyFlags::RO_ACCESS],
+        ..one_key("geosearchstore", -8, geosearchstore)
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1059,102 +1168,3 @@ mod tests {
         ]), vec![1, 7]);
     }
 }
-
-const GEO_READ: Flags = Flags::READONLY;
-const GEO_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM);
-
-const fn one_key(name: &'static str, arity: i32, handler: KeyspaceFn) -> CommandSpec {
-    CommandSpec {
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        group: "geo",
-        since: "3.2.0",
-        ..CommandSpec::base(name, arity, Handler::Keyspace(handler))
-    }
-}
-
-const RADIUS_SYNTAX: &str = "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]";
-const RADIUS_RO_SYNTAX: &str = "key longitude latitude radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]";
-const BYMEMBER_SYNTAX: &str = "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC] [STORE key | STOREDIST key]";
-const BYMEMBER_RO_SYNTAX: &str = "key member radius <M | KM | FT | MI> [WITHCOORD] [WITHDIST] [WITHHASH] [COUNT count [ANY]] [ASC | DESC]";
-
-pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        flags: GEO_WRITE,
-        acl: &["write", "geo", "slow"],
-        summary: "Adds one or more members to a geospatial index. The key is created if it doesn't exist.",
-        syntax: "key [NX | XX] [CH] longitude latitude member [longitude latitude member ...]",
-        ..one_key("geoadd", -5, geoadd)
-    },
-    CommandSpec {
-        flags: GEO_READ,
-        acl: &["read", "geo", "slow"],
-        summary: "Returns the distance between two members of a geospatial index.",
-        syntax: "key member1 member2 [M | KM | FT | MI]",
-        ..one_key("geodist", -4, geodist)
-    },
-    CommandSpec {
-        flags: GEO_READ,
-        acl: &["read", "geo", "slow"],
-        summary: "Returns members from a geospatial index as geohash strings.",
-        syntax: "key [member [member ...]]",
-        ..one_key("geohash", -2, geohash)
-    },
-    CommandSpec {
-        flags: GEO_READ,
-        acl: &["read", "geo", "slow"],
-        summary: "Returns the longitude and latitude of members from a geospatial index.",
-        syntax: "key [member [member ...]]",
-        ..one_key("geopos", -2, geopos)
-    },
-    CommandSpec {
-        flags: GEO_WRITE.union(Flags::MOVABLE_KEYS),
-        key_finder: Some(georadius_keys),
-        acl: &["write", "geo", "slow"],
-        summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
-        syntax: RADIUS_SYNTAX,
-        ..one_key("georadius", -6, georadius)
-    },
-    CommandSpec {
-        flags: GEO_READ,
-        acl: &["read", "geo", "slow"],
-        since: "3.2.10",
-        summary: "Returns members from a geospatial index that are within a distance from a coordinate.",
-        syntax: RADIUS_RO_SYNTAX,
-        ..one_key("georadius_ro", -6, georadius_ro)
-    },
-    CommandSpec {
-        flags: GEO_WRITE.union(Flags::MOVABLE_KEYS),
-        key_finder: Some(georadius_keys),
-        acl: &["write", "geo", "slow"],
-        summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
-        syntax: BYMEMBER_SYNTAX,
-        ..one_key("georadiusbymember", -5, georadiusbymember)
-    },
-    CommandSpec {
-        flags: GEO_READ,
-        acl: &["read", "geo", "slow"],
-        since: "3.2.10",
-        summary: "Returns members from a geospatial index that are within a distance from a member.",
-        syntax: BYMEMBER_RO_SYNTAX,
-        ..one_key("georadiusbymember_ro", -5, georadiusbymember_ro)
-    },
-    CommandSpec {
-        flags: GEO_READ,
-        acl: &["read", "geo", "slow"],
-        since: "6.2.0",
-        summary: "Queries a geospatial index for members inside an area of a box or a circle.",
-        syntax: "key <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [WITHCOORD] [WITHDIST] [WITHHASH]",
-        ..one_key("geosearch", -7, geosearch)
-    },
-    CommandSpec {
-        flags: GEO_WRITE,
-        last_key: 2,
-        acl: &["write", "geo", "slow"],
-        since: "6.2.0",
-        summary: "Queries a geospatial index for members inside an area of a box or a circle, optionally stores the result.",
-        syntax: "destination source <FROMMEMBER member | FROMLONLAT longitude latitude> <BYRADIUS radius <M | KM | FT | MI> | BYBOX width height <M | KM | FT | MI>> [ASC | DESC] [COUNT count [ANY]] [STOREDIST]",
-        ..one_key("geosearchstore", -8, geosearchstore)
-    },
-];

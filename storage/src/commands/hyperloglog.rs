@@ -50,7 +50,7 @@ const SPARSE_ZERO_LEN_MAX: usize = 64;
 const SPARSE_XZERO_LEN_MAX: usize = 16384;
 const HASH_SEED: u64 = 0xadc8_3b19;
 /// 1 / (2 ln 2), the bias constant of Ertl's estimator as Redis uses it.
-const ALPHA_INF: f64 = 0.721_347_520_444_481_703_680;
+const ALPHA_INF: f64 = 0.721_347_520_444_481_7;
 
 /// The value is not a well-formed HyperLogLog (a run past the last register …).
 #[derive(Debug, PartialEq)]
@@ -645,6 +645,58 @@ fn pfdebug(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     ))
 }
 
+const HLL_READ: Flags = Flags::READONLY;
+const HLL_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM);
+
+const fn keys(name: &'static str, arity: i32, handler: crate::table::KeyspaceFn) -> CommandSpec {
+    CommandSpec {
+        first_key: 1,
+        last_key: -1,
+        step: 1,
+        group: "hyperloglog",
+        since: "2.8.9",
+        ..CommandSpec::base(name, arity, Handler::Keyspace(handler))
+    }
+}
+
+pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: HLL_WRITE.union(Flags::FAST),
+        last_key: 1,
+        acl: &["write", "hyperloglog", "fast"],
+        summary: "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
+        syntax: "key [element [element ...]]",
+        key_flags: &[KeyFlags::RW_INSERT],
+        ..keys("pfadd", -2, pfadd)
+    },
+    CommandSpec {
+        flags: HLL_READ.union(Flags::MAY_REPLICATE),
+        acl: &["read", "hyperloglog", "slow"],
+        summary: "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
+        syntax: "key [key ...]",
+        key_flags: &[KeyFlags::RW_ACCESS],
+        ..keys("pfcount", -2, pfcount)
+    },
+    CommandSpec {
+        flags: HLL_WRITE,
+        acl: &["write", "hyperloglog", "slow"],
+        summary: "Merges one or more HyperLogLog values into a single key.",
+        syntax: "destkey [sourcekey [sourcekey ...]]",
+        key_flags: &[KeyFlags::RW_ACCESS_INSERT, KeyFlags::RO_ACCESS],
+        ..keys("pfmerge", -2, pfmerge)
+    },
+    CommandSpec {
+        flags: HLL_WRITE.union(Flags::ADMIN),
+        first_key: 2,
+        last_key: 2,
+        acl: &["write", "hyperloglog", "admin", "slow", "dangerous"],
+        summary: "Internal commands for debugging HyperLogLog values.",
+        syntax: "subcommand key",
+        key_flags: &[KeyFlags::RW_ACCESS],
+        ..keys("pfdebug", 3, pfdebug)
+    },
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -851,55 +903,3 @@ mod tests {
         assert_eq!(run(&mut t, &["PFCOUNT", "h"]), "-INVALIDOBJ Corrupted HLL object detected");
     }
 }
-
-const HLL_READ: Flags = Flags::READONLY;
-const HLL_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM);
-
-const fn keys(name: &'static str, arity: i32, handler: crate::table::KeyspaceFn) -> CommandSpec {
-    CommandSpec {
-        first_key: 1,
-        last_key: -1,
-        step: 1,
-        group: "hyperloglog",
-        since: "2.8.9",
-        ..CommandSpec::base(name, arity, Handler::Keyspace(handler))
-    }
-}
-
-pub const COMMANDS: &[CommandSpec] = &[
-    CommandSpec {
-        flags: HLL_WRITE.union(Flags::FAST),
-        last_key: 1,
-        acl: &["write", "hyperloglog", "fast"],
-        summary: "Adds elements to a HyperLogLog key. Creates the key if it doesn't exist.",
-        syntax: "key [element [element ...]]",
-        key_flags: &[KeyFlags::RW_INSERT],
-        ..keys("pfadd", -2, pfadd)
-    },
-    CommandSpec {
-        flags: HLL_READ.union(Flags::MAY_REPLICATE),
-        acl: &["read", "hyperloglog", "slow"],
-        summary: "Returns the approximated cardinality of the set(s) observed by the HyperLogLog key(s).",
-        syntax: "key [key ...]",
-        key_flags: &[KeyFlags::RW_ACCESS],
-        ..keys("pfcount", -2, pfcount)
-    },
-    CommandSpec {
-        flags: HLL_WRITE,
-        acl: &["write", "hyperloglog", "slow"],
-        summary: "Merges one or more HyperLogLog values into a single key.",
-        syntax: "destkey [sourcekey [sourcekey ...]]",
-        key_flags: &[KeyFlags::RW_ACCESS_INSERT, KeyFlags::RO_ACCESS],
-        ..keys("pfmerge", -2, pfmerge)
-    },
-    CommandSpec {
-        flags: HLL_WRITE.union(Flags::ADMIN),
-        first_key: 2,
-        last_key: 2,
-        acl: &["write", "hyperloglog", "admin", "slow", "dangerous"],
-        summary: "Internal commands for debugging HyperLogLog values.",
-        syntax: "subcommand key",
-        key_flags: &[KeyFlags::RW_ACCESS],
-        ..keys("pfdebug", 3, pfdebug)
-    },
-];
