@@ -198,6 +198,34 @@ impl Node {
             .status()
             .expect("kill");
         assert!(status.success());
+        if name == "STOP" {
+            self.wait_until_stopped();
+        }
+    }
+
+    /// `kill` returns once the signal is sent; a thread busy in the kernel (an fsync) stops
+    /// only when it leaves it. Waits until every thread of the process is stopped, so the
+    /// test's next step cannot race the stop.
+    fn wait_until_stopped(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let tasks = format!("/proc/{}/task", self.pid());
+        loop {
+            let all_stopped = std::fs::read_dir(&tasks)
+                .map(|threads| {
+                    threads.flatten().all(|thread| {
+                        std::fs::read_to_string(thread.path().join("stat"))
+                            .ok()
+                            .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.trim_start().starts_with('T')))
+                            .unwrap_or(true)
+                    })
+                })
+                .unwrap_or(true);
+            if all_stopped {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {} did not stop", self.id);
+            std::thread::sleep(Duration::from_millis(5));
+        }
     }
 
     /// A field of this node's `INFO flotilla_raft` group line (`role`, `leader`, `applied` …).
