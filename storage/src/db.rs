@@ -623,6 +623,9 @@ pub struct Keyspace {
     /// The Lua script cache, SHA-1 hex (lower case) → body: replicated state, in snapshots
     /// (see commands/scripting.rs). Ordered, so snapshots list it alike everywhere.
     pub scripts: std::collections::BTreeMap<String, bytes::Bytes>,
+    /// Redis Functions libraries (FUNCTION LOAD …): replicated state, in snapshots, kept by
+    /// FLUSHALL as in Redis (see functions.rs).
+    pub libraries: crate::functions::Libraries,
 }
 
 impl Default for Keyspace {
@@ -631,6 +634,7 @@ impl Default for Keyspace {
             dbs: (0..DATABASES).map(|_| Db::new()).collect(),
             settings: LocalSettings::default(),
             scripts: std::collections::BTreeMap::new(),
+            libraries: crate::functions::Libraries::default(),
         }
     }
 }

@@ -31,6 +31,7 @@ use crate::commands;
 use crate::ctx::{Ctx, Event};
 use crate::db::{Keyspace, DATABASES};
 use crate::machine::check;
+use crate::functions::{FunctionFlags, FunctionInfo};
 use crate::table::{Flags, Handler};
 
 /// Lua VM instructions one run may execute (about a quarter of a second of pure Lua on our
@@ -99,12 +100,12 @@ pub fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> {
 pub fn compile_check(body: &[u8]) -> Result<(), Reply> {
     let (_, skip) = parse_shebang(body)?;
     let lua = Lua::new_with(StdLib::NONE, LuaOptions::default()).expect("a bare Lua state");
-    load_user_chunk(&lua, &body[skip..]).map(|_| ())
+    load_user_chunk(&lua, &body[skip..], Program::Eval).map(|_| ())
 }
 
-fn load_user_chunk(lua: &Lua, body: &[u8]) -> Result<mlua::Function, Reply> {
+fn load_user_chunk(lua: &Lua, body: &[u8], program: Program) -> Result<mlua::Function, Reply> {
     lua.load(body)
-        .set_name("@user_script")
+        .set_name(program.chunk_name())
         .set_mode(mlua::chunk::ChunkMode::Text)
         .into_function()
         .map_err(|error| {
@@ -112,11 +113,99 @@ fn load_user_chunk(lua: &Lua, body: &[u8]) -> Result<mlua::Function, Reply> {
                 mlua::Error::SyntaxError { message, .. } => message,
                 other => other.to_string(),
             };
-            Reply::error_owned(format!(
-                "ERR Error compiling script (new function): {}",
-                sanitize(&message)
-            ))
+            let prefix = match program {
+                Program::Eval => "ERR Error compiling script (new function)",
+                _ => "ERR Error compiling function",
+            };
+            Reply::error_owned(format!("{prefix}: {}", sanitize(&message)))
         })
+}
+
+/// What a run executes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Program<'a> {
+    /// EVAL / EVALSHA: the body is a script (with an optional `#!lua flags=` line).
+    Eval,
+    /// FCALL: the body is a library's code (from its shebang's newline); it runs with the
+    /// load-time API, then the named function it registered is called with KEYS and ARGV.
+    Function(&'a str),
+    /// FUNCTION LOAD: runs a library's code and collects what it registers.
+    Load,
+}
+
+impl Program<'_> {
+    fn chunk_name(self) -> &'static str {
+        match self {
+            Program::Eval => "@user_script",
+            _ => "@user_function",
+        }
+    }
+
+    fn mode(self) -> &'static str {
+        match self {
+            Program::Eval => "eval",
+            Program::Function(_) => "function",
+            Program::Load => "load",
+        }
+    }
+}
+
+/// Lua VM instructions FUNCTION LOAD lets a library's code run before it gives up with
+/// Redis's "FUNCTION LOAD timeout" (Redis allows 500 ms of wall clock; a count is the same on
+/// every replica).
+pub const LOAD_INSTRUCTIONS_MAX: u64 = 10_000_000;
+
+/// Runs a library's code (`code` is the whole payload, shebang included) and returns the
+/// functions it registered, or FUNCTION LOAD's error reply.
+pub fn load_library(ctx: &mut Ctx, code: &[u8]) -> Result<Vec<FunctionInfo>, Reply> {
+    let start = code.iter().position(|&byte| byte == b'\n').unwrap_or(code.len());
+    let script = Script { body: &code[start..], sha: "", keys: &[], argv: &[], access: Access::ReadOnly, program: Program::Load };
+    let mut registered = Vec::new();
+    execute(ctx, &script, Access::ReadOnly, &code[start..], |outcome, exceeded, _| match outcome {
+        _ if exceeded => Err(Reply::error("ERR Error registering functions: ERR FUNCTION LOAD timeout")),
+        Err(error) if is_memory_error(&error) => Err(Reply::error(SCRIPT_MEMORY_ERROR)),
+        Err(error) => Err(Reply::error_owned(format!(
+            "ERR Error registering functions: ERR {}",
+            sanitize(&error.to_string())
+        ))),
+        Ok((true, Value::Table(list))) => {
+            for entry in list.sequence_values::<Table>() {
+                let entry = entry.map_err(|error| Reply::error_owned(format!("ERR {error}")))?;
+                let name: String = entry.raw_get("name").unwrap_or_default();
+                let description: Option<mlua::LuaString> = entry.raw_get("description").unwrap_or(None);
+                let flags: i64 = entry.raw_get("flags").unwrap_or(0);
+                registered.push(FunctionInfo {
+                    name,
+                    description: description.map(|text| Bytes::copy_from_slice(&text.as_bytes())),
+                    flags: FunctionFlags(flags as u8),
+                });
+            }
+            Ok(())
+        }
+        Ok((true, _)) => Err(Reply::error("ERR No functions registered")),
+        Ok((false, error)) => {
+            let text = match script_error(&error, "") {
+                Reply::Error(text) => text.to_string(),
+                _ => "ERR unknown error".to_string(),
+            };
+            if text == SCRIPT_MEMORY_ERROR {
+                return Err(Reply::error(SCRIPT_MEMORY_ERROR));
+            }
+            Err(Reply::error_owned(format!("ERR Error registering functions: {}", error_message(&error).unwrap_or(text))))
+        }
+    })??;
+    Ok(registered)
+}
+
+/// The `err` text of an error table, without the source and line Redis adds to run errors.
+fn error_message(error: &Value) -> Option<String> {
+    match error {
+        Value::Table(table) => match table.raw_get::<Value>("err") {
+            Ok(Value::String(text)) => Some(sanitize(&text.to_string_lossy())),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 /// One script run: what it is and what it may do.
@@ -127,6 +216,7 @@ pub struct Script<'a> {
     pub keys: &'a [Bytes],
     pub argv: &'a [Bytes],
     pub access: Access,
+    pub program: Program<'a>,
 }
 
 /// What `redis.call` needs from the command that runs the script.
@@ -141,11 +231,40 @@ struct CallState<'c> {
     access: Access,
 }
 
-/// Runs a script against the keyspace of `ctx`. `Err` is a compile error (the script is then
-/// not cached); `Ok` is the script's reply, an error reply included.
+/// Runs a script or a function against the keyspace of `ctx`. `Err` is a compile error (the
+/// script is then not cached); `Ok` is the script's reply, an error reply included.
 pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
-    let (flags, skip) = parse_shebang(script.body)?;
-    let access = if flags.no_writes { Access::ReadOnly } else { script.access };
+    let (access, body) = match script.program {
+        Program::Eval => {
+            let (flags, skip) = parse_shebang(script.body)?;
+            let access = if flags.no_writes { Access::ReadOnly } else { script.access };
+            (access, &script.body[skip..])
+        }
+        _ => (script.access, script.body),
+    };
+    execute(ctx, script, access, body, |outcome, exceeded, resp3| match outcome {
+        _ if exceeded => Reply::error(SCRIPT_BUDGET_ERROR),
+        Err(mlua::Error::MemoryError(_)) => Reply::error(SCRIPT_MEMORY_ERROR),
+        Err(error) if is_memory_error(&error) => Reply::error(SCRIPT_MEMORY_ERROR),
+        Err(error) => Reply::error_owned(format!("ERR Error running script {}, {}", script.sha, sanitize(&error.to_string()))),
+        Ok((true, value)) => lua_to_reply(&value, resp3, 0),
+        Ok((false, error)) => script_error(&error, script.sha),
+    })
+}
+
+/// Sets up a fresh Lua state for `script`, runs `body` in it and hands the outcome (with
+/// whether the instruction budget ran out, and the RESP version the script chose) to `finish`.
+fn execute<R>(
+    ctx: &mut Ctx,
+    script: &Script,
+    access: Access,
+    body: &[u8],
+    finish: impl FnOnce(mlua::Result<(bool, Value)>, bool, bool) -> R,
+) -> Result<R, Reply> {
+    let budget = match script.program {
+        Program::Load => LOAD_INSTRUCTIONS_MAX,
+        _ => SCRIPT_INSTRUCTIONS_MAX,
+    };
     // SAFETY: the debug library is loaded only for the error handler of the prelude, which
     // keeps it in a local; it is removed from the globals before the script runs.
     let lua = unsafe {
@@ -153,12 +272,20 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
     };
     lua.set_memory_limit(SCRIPT_MEMORY_BYTES_MAX).expect("the vendored Lua has a memory limit");
     crate::lua_msgpack::install(&lua).expect("a fresh Lua state takes the cmsgpack table");
-    let function = load_user_chunk(&lua, &script.body[skip..])?;
+    let wrap: mlua::Function = lua
+        .load(crate::lua_bit::WRAP)
+        .set_name("=flotilla_library")
+        .call(())
+        .expect("the library glue compiles");
+    crate::lua_bit::install(&lua, &wrap).expect("a fresh Lua state takes the bit table");
+    crate::lua_cjson::install(&lua, &wrap).expect("a fresh Lua state takes the cjson table");
+    crate::lua_struct::install(&lua, &wrap).expect("a fresh Lua state takes the struct table");
+    let function = load_user_chunk(&lua, body, script.program)?;
     let spent = Rc::new(Cell::new(0u64));
     let hook_spent = spent.clone();
     lua.set_hook(HookTriggers::new().every_nth_instruction(HOOK_INSTRUCTIONS), move |_, _| {
         hook_spent.set(hook_spent.get() + u64::from(HOOK_INSTRUCTIONS));
-        if hook_spent.get() > SCRIPT_INSTRUCTIONS_MAX {
+        if hook_spent.get() > budget {
             return Err(mlua::Error::RuntimeError(SCRIPT_BUDGET_ERROR.into()));
         }
         Ok(VmState::Continue)
@@ -191,7 +318,7 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
         };
         let budget_spent = {
             let spent = spent.clone();
-            lua.create_function(move |_, ()| Ok(spent.get() > SCRIPT_INSTRUCTIONS_MAX))?
+            lua.create_function(move |_, ()| Ok(spent.get() > budget))?
         };
         let setresp_raw = {
             let resp3 = resp3.clone();
@@ -216,22 +343,30 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
         })?;
         let keys = lua.create_sequence_from(script.keys.iter().map(|key| lua.create_string(key)).collect::<mlua::Result<Vec<_>>>()?)?;
         let argv = lua.create_sequence_from(script.argv.iter().map(|arg| lua.create_string(arg)).collect::<mlua::Result<Vec<_>>>()?)?;
-        let runner: mlua::Function = lua
-            .load(PRELUDE)
-            .set_name("=flotilla_prelude")
-            .call((call_raising, call_protected, take_call_error, budget_spent, setresp_raw, sha1hex, next_random, seed_random, keys, argv))?;
+        let function_name = match script.program {
+            Program::Function(name) => Some(name),
+            _ => None,
+        };
+        let runner: mlua::Function = lua.load(PRELUDE).set_name("=flotilla_prelude").call((
+            call_raising,
+            call_protected,
+            take_call_error,
+            budget_spent,
+            setresp_raw,
+            sha1hex,
+            next_random,
+            seed_random,
+            keys,
+            argv,
+            script.program.mode(),
+            function_name,
+            script.program.chunk_name(),
+        ))?;
         runner.call::<(bool, Value)>(function)
     });
-    let exceeded = spent.get() > SCRIPT_INSTRUCTIONS_MAX;
+    let exceeded = spent.get() > budget;
     let resp3 = resp3.get();
-    Ok(match outcome {
-        _ if exceeded => Reply::error(SCRIPT_BUDGET_ERROR),
-        Err(mlua::Error::MemoryError(_)) => Reply::error(SCRIPT_MEMORY_ERROR),
-        Err(error) if is_memory_error(&error) => Reply::error(SCRIPT_MEMORY_ERROR),
-        Err(error) => Reply::error_owned(format!("ERR Error running script {}, {}", script.sha, sanitize(&error.to_string()))),
-        Ok((true, value)) => lua_to_reply(&value, resp3, 0),
-        Ok((false, error)) => script_error(&error, script.sha),
-    })
+    Ok(finish(outcome, exceeded, resp3))
 }
 
 fn is_memory_error(error: &mlua::Error) -> bool {
@@ -561,8 +696,9 @@ fn lrand48_next(state: u64) -> (u64, u32) {
 /// Redis's `math.random`, the error handler that adds the script line to errors, `pcall`
 /// that cannot catch the instruction budget, and the protection of globals.
 const PRELUDE: &str = r#"
-local call_raising, call_protected, take_call_error, budget_spent, setresp_raw, sha1hex_raw, next_random, seed_random, keys, argv = ...
+local call_raising, call_protected, take_call_error, budget_spent, setresp_raw, sha1hex_raw, next_random, seed_random, keys, argv, mode, function_name, chunk_source = ...
 local dbg = debug
+local rawget, next, setfenv, string_lower, string_find = rawget, next, setfenv, string.lower, string.find
 local error, type, select, tostring, unpack, floor = error, type, select, tostring, unpack, math.floor
 local raw_pcall, raw_xpcall, raw_loadstring, raw_setmetatable = pcall, xpcall, loadstring, setmetatable
 local coroutine_resume = coroutine.resume
@@ -685,7 +821,17 @@ load = function(reader, name)
 end
 dofile, loadfile, print, debug, gcinfo = nil, nil, function() end, nil, nil
 
-KEYS, ARGV = keys, argv
+if mode == 'eval' then KEYS, ARGV = keys, argv end
+
+-- The libraries' tables are read-only, as in Redis: each global is an empty proxy.
+local function readonly(target)
+  return raw_setmetatable({}, {
+    __index = target,
+    __newindex = function() error('Attempt to modify a readonly table', 2) end,
+    __metatable = false,
+  })
+end
+redis, cjson, bit, struct, cmsgpack = readonly(redis), readonly(cjson), readonly(bit), readonly(struct), readonly(cmsgpack)
 
 -- Globals are read-only, and reading an unknown one is an error, as in Redis.
 local globals = _G
@@ -715,7 +861,7 @@ local function handler(err)
   for level = 2, 64 do
     local info = dbg.getinfo(level, 'Sl')
     if not info then break end
-    if info.source == '@user_script' then
+    if info.source == chunk_source then
       err.source, err.line = info.source, info.currentline
       break
     end
@@ -723,8 +869,120 @@ local function handler(err)
   return err
 end
 
-return function(script)
-  return raw_xpcall(script, handler)
+-- Redis Functions. A library's code runs with a load-time API only: its globals hold
+-- nothing but a `redis` table of register_function, log, the LOG_* levels and the version
+-- (anything else is a nonexistent global). The functions it registers run later with the
+-- ordinary globals. Both see one environment table whose lookups switch with `loading`,
+-- as Redis switches the __index of its globals around a load.
+local function readonly_error() error('Attempt to modify a readonly table', 2) end
+local loading = false
+local registered, registered_list = {}, {}
+local flag_bits = {['no-writes'] = 1, ['allow-oom'] = 2, ['allow-stale'] = 4, ['no-cluster'] = 8, ['allow-cross-slot-keys'] = 16}
+local function register_error(message) error({err = 'ERR ' .. message}) end
+local function is_text(value) return type(value) == 'string' or type(value) == 'number' end
+local function read_flags(flags)
+  local mask, position = 0, 1
+  while true do
+    local flag = flags[position]
+    if flag == nil then return mask end
+    if not is_text(flag) then return nil end
+    local bit_value = flag_bits[string_lower(tostring(flag))]
+    if not bit_value then return nil end
+    if mask % (bit_value * 2) < bit_value then mask = mask + bit_value end
+    position = position + 1
+  end
+end
+local function register_function(...)
+  if not loading then register_error('redis.register_function can only be called on FUNCTION LOAD command') end
+  local count = select('#', ...)
+  if count < 1 or count > 2 then register_error('wrong number of arguments to redis.register_function') end
+  local name, callback, description, flags = nil, nil, nil, 0
+  if count == 1 then
+    local named = ...
+    if type(named) ~= 'table' then
+      register_error('calling redis.register_function with a single argument is only applicable to Lua table (representing named arguments).')
+    end
+    for key, value in next, named do
+      if not is_text(key) then register_error('named argument key given to redis.register_function is not a string') end
+      local lower = string_lower(tostring(key))
+      if lower == 'function_name' then
+        if not is_text(value) then register_error('function_name argument given to redis.register_function must be a string') end
+        name = tostring(value)
+      elseif lower == 'description' then
+        if not is_text(value) then register_error('description argument given to redis.register_function must be a string') end
+        description = tostring(value)
+      elseif lower == 'callback' then
+        if type(value) ~= 'function' then register_error('callback argument given to redis.register_function must be a function') end
+        callback = value
+      elseif lower == 'flags' then
+        if type(value) ~= 'table' then register_error('flags argument to redis.register_function must be a table representing function flags') end
+        flags = read_flags(value)
+        if not flags then register_error('unknown flag given') end
+      else
+        register_error('unknown argument given to redis.register_function')
+      end
+    end
+    if name == nil then register_error('redis.register_function must get a function name argument') end
+    if callback == nil then register_error('redis.register_function must get a callback argument') end
+  else
+    local first, second = ...
+    if not is_text(first) then register_error('first argument to redis.register_function must be a string') end
+    if type(second) ~= 'function' then register_error('second argument to redis.register_function must be a function') end
+    name, callback = tostring(first), second
+  end
+  if name == '' or string_find(name, '[^%w_]') then
+    register_error('Library names can only contain letters, numbers, or underscores(_) and must be at least one character long')
+  end
+  if registered[name] then register_error('Function already exists in the library') end
+  registered[name] = callback
+  registered_list[#registered_list + 1] = {name = name, description = description, flags = flags}
+end
+local load_api = {
+  register_function = register_function, log = redis.log,
+  LOG_DEBUG = redis.LOG_DEBUG, LOG_VERBOSE = redis.LOG_VERBOSE, LOG_NOTICE = redis.LOG_NOTICE, LOG_WARNING = redis.LOG_WARNING,
+  REDIS_VERSION = redis.REDIS_VERSION, REDIS_VERSION_NUM = redis.REDIS_VERSION_NUM,
+}
+local load_redis = raw_setmetatable({}, {
+  __index = function(_, name)
+    local value = load_api[name]
+    if value == nil then
+      error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+    end
+    return value
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+local function_env = raw_setmetatable({}, {
+  __index = function(_, name)
+    if loading then
+      if name == 'redis' then return load_redis end
+    else
+      local value = rawget(globals, name)
+      if value ~= nil then return value end
+    end
+    error("Script attempted to access nonexistent global variable '" .. tostring(name) .. "'", 2)
+  end,
+  __newindex = readonly_error,
+  __metatable = false,
+})
+local function run_library(library)
+  setfenv(library, function_env)
+  loading = true
+  library()
+  loading = false
+  if mode == 'load' then
+    if #registered_list == 0 then return nil end
+    return registered_list
+  end
+  local callback = registered[function_name]
+  if not callback then error({err = 'ERR Function not found'}) end
+  return callback(keys, argv)
+end
+
+return function(chunk)
+  if mode == 'eval' then return raw_xpcall(chunk, handler) end
+  return raw_xpcall(function() return run_library(chunk) end, handler)
 end
 "#;
 

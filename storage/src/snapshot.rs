@@ -6,20 +6,26 @@
 //! Layout (little-endian): magic ‖ applied_index u64 ‖ last_time_ms u64 ‖ db count u32 ‖
 //! per db: epoch u64, key count u64, per key: key, expire_at_ms u64, version u64 (bits 61-62:
 //! the key's encoding floor, see db.rs), type u8, value ‖ script count u64, per script: sha,
-//! body ‖ crc32 u32. Byte strings are a u32 length and the bytes.
+//! body ‖ library count u64, per library: name, code, function count u64, per function: name,
+//! description flag u8 (0 none, 1 present), description, flags u8 ‖ crc32 u32. Byte strings
+//! are a u32 length and the bytes.
 //!
-//! `FLOTSNP2` added the script cache; a `FLOTSNP1` image (no scripts section) still loads,
-//! with an empty cache.
+//! `FLOTSNP2` added the script cache, `FLOTSNP3` the function libraries; a `FLOTSNP1` image
+//! (neither section) and a `FLOTSNP2` image (no libraries) still load, with what they lack
+//! empty.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
 
 use crate::db::{Db, Keyspace};
+use crate::functions::{FunctionFlags, FunctionInfo, Libraries, Library};
 use crate::value::{CompactBytes, FixedHasher, HashValue, SetValue, Value, ZSet};
 
-const MAGIC: &[u8; 8] = b"FLOTSNP2";
+const MAGIC: &[u8; 8] = b"FLOTSNP3";
 /// The image before the script cache was replicated: read, never written.
 const MAGIC_V1: &[u8; 8] = b"FLOTSNP1";
+/// The image with the script cache and without function libraries: read, never written.
+const MAGIC_V2: &[u8; 8] = b"FLOTSNP2";
 
 const TYPE_STR: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -58,6 +64,26 @@ pub fn encode(keyspace: &Keyspace, applied_index: u64, last_time_ms: u64) -> Vec
     for (sha, body) in &keyspace.scripts {
         put_bytes(&mut out, sha.as_bytes());
         put_bytes(&mut out, body);
+    }
+    put_u64(&mut out, keyspace.libraries.len() as u64);
+    for library in keyspace.libraries.iter() {
+        put_bytes(&mut out, library.name.as_bytes());
+        put_bytes(&mut out, &library.code);
+        put_u64(&mut out, library.functions.len() as u64);
+        for function in &library.functions {
+            put_bytes(&mut out, function.name.as_bytes());
+            match &function.description {
+                Some(description) => {
+                    out.push(1);
+                    put_bytes(&mut out, description);
+                }
+                None => {
+                    out.push(0);
+                    put_bytes(&mut out, b"");
+                }
+            }
+            out.push(function.flags.0);
+        }
     }
     let crc = crc32fast::hash(&out);
     put_u32(&mut out, crc);
@@ -105,10 +131,16 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
 
 /// Decodes a snapshot image: (keyspace, applied_index, last_time_ms).
 pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
-    if image.len() < MAGIC.len() + 4 || (&image[..MAGIC.len()] != MAGIC && &image[..MAGIC.len()] != MAGIC_V1) {
+    let magic = image.get(..MAGIC.len());
+    let version = match magic {
+        Some(magic) if magic == MAGIC_V1 => 1,
+        Some(magic) if magic == MAGIC_V2 => 2,
+        Some(magic) if magic == MAGIC => 3,
+        _ => return Err(SnapshotError("not a Flotilla snapshot".into())),
+    };
+    if image.len() < MAGIC.len() + 4 {
         return Err(SnapshotError("not a Flotilla snapshot".into()));
     }
-    let with_scripts = &image[..MAGIC.len()] == MAGIC;
     let (body, crc) = image.split_at(image.len() - 4);
     if crc32fast::hash(body) != u32::from_le_bytes(crc.try_into().expect("4 bytes")) {
         return Err(SnapshotError("checksum mismatch".into()));
@@ -137,7 +169,7 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
         }
         keyspace.dbs[db_index] = db;
     }
-    if with_scripts {
+    if version >= 2 {
         let scripts = reader.count()?;
         for _ in 0..scripts {
             let sha = String::from_utf8(reader.slice()?.to_vec())
@@ -146,10 +178,39 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
             keyspace.scripts.insert(sha, body);
         }
     }
+    if version >= 3 {
+        decode_libraries(&mut reader, &mut keyspace.libraries)?;
+    }
     if reader.position != body.len() {
         return Err(SnapshotError("trailing bytes".into()));
     }
     Ok((keyspace, applied_index, last_time_ms))
+}
+
+fn decode_libraries(reader: &mut Reader, libraries: &mut Libraries) -> Result<(), SnapshotError> {
+    let text = |bytes: &[u8]| {
+        String::from_utf8(bytes.to_vec()).map_err(|_| SnapshotError("library or function name is not text".into()))
+    };
+    let count = reader.count()?;
+    for _ in 0..count {
+        let name = text(reader.slice()?)?;
+        let code = reader.bytes()?;
+        let function_count = reader.count()?;
+        let mut functions = Vec::with_capacity(function_count);
+        for _ in 0..function_count {
+            let function_name = text(reader.slice()?)?;
+            let has_description = reader.u8()? == 1;
+            let description = reader.bytes()?;
+            let flags = FunctionFlags(reader.u8()?);
+            functions.push(FunctionInfo { name: function_name, description: has_description.then_some(description), flags });
+        }
+        let library = Library { name, code, functions };
+        if libraries.get(&library.name).is_some() || libraries.collision(&library).is_some() {
+            return Err(SnapshotError(format!("library {} collides with another", library.name)));
+        }
+        libraries.insert(library);
+    }
+    Ok(())
 }
 
 fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
@@ -313,16 +374,42 @@ mod tests {
         let restored = crate::machine::StateMachine::restore(&image).unwrap();
         assert_eq!(restored.keyspace.scripts.len(), 1);
         assert!(restored.keyspace.scripts.contains_key("e0e1f9fabfc9d4800c877a703b823ac0578ff8db"));
-        // A FLOTSNP1 image: no scripts section.
+        // A FLOTSNP1 image: no scripts section (nor libraries: two empty counts, 16 bytes).
         let mut h = Harness::new();
         run(&mut h, &["SET", "k", "v"]);
         let image = h.machine.snapshot();
-        let mut old = image[..image.len() - 4 - 8].to_vec();
+        let mut old = image[..image.len() - 4 - 16].to_vec();
         old[..8].copy_from_slice(super::MAGIC_V1);
         let crc = crc32fast::hash(&old);
         old.extend_from_slice(&crc.to_le_bytes());
         let restored = crate::machine::StateMachine::restore(&old).unwrap();
         assert!(restored.keyspace.scripts.is_empty());
         assert_eq!(restored.keyspace.dbs[0].len(), 1);
+    }
+
+    #[test]
+    fn function_libraries_are_in_the_image_and_v2_images_load() {
+        let mut h = Harness::new();
+        let code = "#!lua name=lib\nredis.register_function{function_name='f', callback=function() return 1 end, \
+                    flags={'no-writes'}, description='d'}\nredis.register_function('g', function() return 2 end)";
+        run(&mut h, &["FUNCTION", "LOAD", code]);
+        run(&mut h, &["SCRIPT", "LOAD", "return 1"]);
+        assert_eq!(h.machine.keyspace.libraries.function_count(), 2);
+        let image = h.machine.snapshot();
+        let restored = crate::machine::StateMachine::restore(&image).unwrap();
+        assert_eq!(restored.keyspace.libraries, h.machine.keyspace.libraries);
+        assert_eq!(restored.keyspace.scripts, h.machine.keyspace.scripts);
+        // A FLOTSNP2 image: scripts, and no libraries section (an image without libraries
+        // ends with their count, 8 bytes, before the crc).
+        let mut plain = Harness::new();
+        run(&mut plain, &["SCRIPT", "LOAD", "return 1"]);
+        let plain_image = plain.machine.snapshot();
+        let mut old = plain_image[..plain_image.len() - 4 - 8].to_vec();
+        old[..8].copy_from_slice(super::MAGIC_V2);
+        let crc = crc32fast::hash(&old);
+        old.extend_from_slice(&crc.to_le_bytes());
+        let restored = crate::machine::StateMachine::restore(&old).unwrap();
+        assert_eq!(restored.keyspace.scripts.len(), 1);
+        assert!(restored.keyspace.libraries.is_empty());
     }
 }

@@ -15,7 +15,6 @@ pub mod connection;
 pub mod monitor;
 pub mod pubsub;
 pub mod replication;
-pub mod scripting;
 pub mod slowlog;
 pub mod transactions;
 
@@ -37,7 +36,6 @@ pub const FAMILIES: &[Family] = &[
     (transactions::COMMANDS, transactions::HANDLERS),
     (monitor::COMMANDS, monitor::HANDLERS),
     (slowlog::COMMANDS, slowlog::HANDLERS),
-    (scripting::COMMANDS, scripting::HANDLERS),
 ];
 
 const NAME_LEN_MAX: usize = 32;

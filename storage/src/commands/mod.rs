@@ -8,6 +8,7 @@ use std::sync::OnceLock;
 use crate::table::CommandSpec;
 
 pub mod bitmaps;
+pub mod functions;
 pub mod geo;
 pub mod hashes;
 pub mod hyperloglog;
@@ -30,6 +31,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     hyperloglog::COMMANDS,
     geo::COMMANDS,
     scripting::COMMANDS,
+    functions::COMMANDS,
 ];
 
 /// Longest command name; longer names cannot be commands.

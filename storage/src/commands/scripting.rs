@@ -13,12 +13,12 @@ use flotilla_protocol::Reply;
 use crate::args::{is, parse_i64};
 use crate::ctx::Ctx;
 use crate::errors;
-use crate::lua::{self, Access, Script};
+use crate::lua::{self, Access, Program, Script};
 use crate::sha1::sha1_hex;
 use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags};
 
 /// `numkeys key … arg …` after the script: (keys, args).
-fn split_keys(args: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> {
+pub(crate) fn split_keys(args: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> {
     let Some(numkeys) = parse_i64(&args[2]) else {
         return Err(Reply::error(errors::NOT_INTEGER));
     };
@@ -34,7 +34,7 @@ fn split_keys(args: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> {
 
 fn run(ctx: &mut Ctx, body: &[u8], sha: &str, args: &[Bytes], access: Access) -> Result<Reply, Reply> {
     let (keys, argv) = split_keys(args)?;
-    lua::run(ctx, &Script { body, sha, keys, argv, access })
+    lua::run(ctx, &Script { body, sha, keys, argv, access, program: Program::Eval })
 }
 
 fn eval_generic(ctx: &mut Ctx, args: &[Bytes], access: Access) -> Reply {
