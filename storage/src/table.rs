@@ -180,6 +180,9 @@ pub enum KeySearch {
     /// Keys from argument `index`; `last_key` relative to it when >= 0, from the end when
     /// negative; every `step`th.
     Range { index: i32, last_key: i32, step: i32 },
+    /// `numkeys key [key …]`: the count at argument `index`, the keys after it (Redis's
+    /// begin_search `index` with find_keys `keynum`: keynumidx 0, firstkey 1, keystep 1).
+    Keynum { index: i32 },
     /// Found by the command's key finder (movable keys).
     Unknown,
 }
@@ -197,6 +200,10 @@ pub struct CommandSpec {
     pub step: i32,
     /// Key positions for commands with movable keys.
     pub key_finder: Option<KeyFinder>,
+    /// For a key finder of the `numkeys key [key …]` form: the position of numkeys (0: none).
+    /// COMMAND INFO then reports the last key spec as a `keynum` search from there, and the
+    /// ones before it as single keys at positions 1, 2 … (ZUNIONSTORE's destination).
+    pub numkeys_index: i32,
     /// Key-spec flags, Redis's key specs in order: the n-th key found takes the n-th entry,
     /// the last entry covers the remaining keys (`dest key [key …]` is `[OW_UPDATE,
     /// RO_ACCESS]`). Empty: derived from the command's flags (`key_flags_at`).
@@ -226,6 +233,7 @@ impl CommandSpec {
             last_key: 0,
             step: 0,
             key_finder: None,
+            numkeys_index: 0,
             key_flags: &[],
             key_flags_finder: None,
             acl: &[],
@@ -295,7 +303,8 @@ impl CommandSpec {
 
     /// The command's key specs as COMMAND INFO lists them: one per `key_flags` entry (one
     /// for a command with keys and no declared flags). With a fixed key range, spec n starts
-    /// at the n-th key and the last takes the rest of the range; movable keys are `Unknown`.
+    /// at the n-th key and the last takes the rest of the range; movable keys are `Keynum`
+    /// for the numkeys forms and `Unknown` otherwise.
     pub fn key_specs(&self) -> Vec<(KeyFlags, KeySearch)> {
         if self.first_key <= 0 && self.key_finder.is_none() {
             return Vec::new();
@@ -304,6 +313,12 @@ impl CommandSpec {
         (0..count)
             .map(|n| {
                 let flags = self.key_flags_at(n);
+                if self.key_finder.is_some() && self.numkeys_index > 0 {
+                    if n + 1 == count {
+                        return (flags, KeySearch::Keynum { index: self.numkeys_index });
+                    }
+                    return (flags, KeySearch::Range { index: n as i32 + 1, last_key: 0, step: 1 });
+                }
                 if self.key_finder.is_some() {
                     return (flags, KeySearch::Unknown);
                 }
@@ -417,7 +432,19 @@ mod tests {
             spec("mset").key_specs(),
             vec![(KeyFlags::OW_UPDATE, KeySearch::Range { index: 1, last_key: -1, step: 2 })]
         );
-        assert_eq!(spec("zunionstore").key_specs()[0], (KeyFlags::OW_UPDATE, KeySearch::Unknown));
+        assert_eq!(
+            spec("zunionstore").key_specs(),
+            vec![
+                (KeyFlags::OW_UPDATE, KeySearch::Range { index: 1, last_key: 0, step: 1 }),
+                (KeyFlags::RO_ACCESS, KeySearch::Keynum { index: 2 }),
+            ]
+        );
+        assert_eq!(spec("eval").key_specs(), vec![(KeyFlags::RW_ACCESS_UPDATE, KeySearch::Keynum { index: 2 })]);
+        assert_eq!(spec("fcall_ro").key_specs(), vec![(KeyFlags::RO_ACCESS, KeySearch::Keynum { index: 2 })]);
+        assert_eq!(spec("lmpop").key_specs()[0].1, KeySearch::Keynum { index: 1 });
+        assert_eq!(spec("blmpop").key_specs()[0].1, KeySearch::Keynum { index: 2 });
+        assert_eq!(spec("sintercard").key_specs()[0].1, KeySearch::Keynum { index: 1 });
+        assert_eq!(spec("zunion").key_specs()[0].1, KeySearch::Keynum { index: 1 });
         assert!(spec("dbsize").key_specs().is_empty());
     }
 

@@ -412,6 +412,23 @@ fn key_spec_reply((flags, search): (KeyFlags, KeySearch)) -> Reply {
                 ),
             ]),
         ),
+        KeySearch::Keynum { index } => (
+            Reply::Map(vec![
+                (bulk("type"), bulk("index")),
+                (bulk("spec"), Reply::Map(vec![(bulk("index"), int(index))])),
+            ]),
+            Reply::Map(vec![
+                (bulk("type"), bulk("keynum")),
+                (
+                    bulk("spec"),
+                    Reply::Map(vec![
+                        (bulk("keynumidx"), int(0)),
+                        (bulk("firstkey"), int(1)),
+                        (bulk("keystep"), int(1)),
+                    ]),
+                ),
+            ]),
+        ),
         KeySearch::Unknown => {
             let unknown = || Reply::Map(vec![(bulk("type"), bulk("unknown")), (bulk("spec"), Reply::Map(Vec::new()))]);
             (unknown(), unknown())

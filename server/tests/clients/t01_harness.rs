@@ -1,5 +1,5 @@
 //! The commands the Redis TCL suite's own harness sends in external-server mode, answered
-//! truthfully: FUNCTION FLUSH and friends with no functions offered, SCRIPT FLUSH / EXISTS, and the encoding parameters a unit's `overrides` set through
+//! truthfully: FUNCTION FLUSH and friends with no library loaded, SCRIPT FLUSH / EXISTS, and the encoding parameters a unit's `overrides` set through
 //! CONFIG GET / CONFIG SET (which OBJECT ENCODING then reports against).
 
 use crate::support::{Node, Value};
@@ -8,9 +8,9 @@ fn error(text: &str) -> Value {
     Value::Error(text.to_string())
 }
 
-/// With no functions offered there is nothing to flush, list, delete or kill.
+/// With no library loaded there is nothing to flush, list, delete or kill.
 #[test]
-fn functions_and_scripts_without_an_engine() {
+fn functions_and_scripts_without_libraries() {
     let node = Node::start();
     let mut client = node.client();
     let ok = Value::Simple("OK".into());
@@ -36,7 +36,15 @@ fn functions_and_scripts_without_an_engine() {
             Value::bulk("running_script"),
             Value::NilBulk,
             Value::bulk("engines"),
-            Value::Array(Vec::new()),
+            Value::Array(vec![
+                Value::bulk("LUA"),
+                Value::Array(vec![
+                    Value::bulk("libraries_count"),
+                    Value::Int(0),
+                    Value::bulk("functions_count"),
+                    Value::Int(0),
+                ]),
+            ]),
         ])
     );
     assert_eq!(client.call("FCALL myfunc 1 k a"), error("ERR Function not found"));
@@ -48,9 +56,8 @@ fn functions_and_scripts_without_an_engine() {
         Value::Array(vec![Value::Int(0), Value::Int(0)])
     );
     assert_eq!(client.call("SCRIPT KILL"), error("NOTBUSY No scripts in execution right now."));
-    // Loading functions is not offered: an error, never a pretended success. Scripts load
-    // when they compile.
-    assert!(client.call("FUNCTION LOAD code").is_error());
+    // A library needs its `#!lua name=` line; scripts load when they compile.
+    assert_eq!(client.call("FUNCTION LOAD code"), error("ERR Missing library metadata"));
     assert_eq!(client.call("SCRIPT LOAD return"), Value::bulk("63143b6f8007b98c53ca2149822777b3566f9241"));
     assert!(client.call("SCRIPT LOAD return+").is_error());
     assert!(matches!(client.call("FUNCTION HELP"), Value::Array(lines) if lines.len() > 2));
@@ -60,7 +67,16 @@ fn functions_and_scripts_without_an_engine() {
         client.call("FUNCTION STATS"),
         Value::Map(vec![
             (Value::bulk("running_script"), Value::Null),
-            (Value::bulk("engines"), Value::Map(Vec::new())),
+            (
+                Value::bulk("engines"),
+                Value::Map(vec![(
+                    Value::bulk("LUA"),
+                    Value::Map(vec![
+                        (Value::bulk("libraries_count"), Value::Int(0)),
+                        (Value::bulk("functions_count"), Value::Int(0)),
+                    ]),
+                )]),
+            ),
         ])
     );
     // The harness's per-block preamble, pipelined.

@@ -612,6 +612,60 @@ fn t08_evalsha_after_script_load_works_on_every_node_and_after_failover() {
     assert_eq!(client.call(&["SCRIPT", "EXISTS", &sha]).unwrap(), Value::Array(Some(vec![Value::Int(1)])));
 }
 
+/// Function libraries are replicated state: a library loaded through a follower runs on
+/// every node, FCALL_RO refuses a function that may write, FUNCTION DUMP / RESTORE round-trip,
+/// and a restarted node still has the libraries (from its log or a snapshot).
+#[test]
+fn t09_function_libraries_replicate_and_survive_a_restart() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let follower = (leader + 1) % 3;
+    let library = "#!lua name=counters\n\
+        redis.register_function('bump', function(keys, args) return redis.call('INCRBY', keys[1], args[1]) end)\n\
+        redis.register_function{function_name='peek', callback=function(keys) return redis.call('GET', keys[1]) end, \
+        flags={'no-writes'}, description='reads a counter'}";
+    let mut client = cluster.nodes[follower].client();
+    assert_eq!(client.call(&["FUNCTION", "LOAD", library]).unwrap(), Value::Bulk(Some(b"counters".to_vec())));
+    let mut total = 0;
+    for node in &cluster.nodes {
+        total += 3;
+        let mut client = node.client();
+        assert_eq!(client.call(&["FCALL", "bump", "1", "fn:counter", "3"]).unwrap(), Value::Int(total));
+        assert_eq!(client.call(&["FCALL_RO", "peek", "1", "fn:counter"]).unwrap().text(), total.to_string());
+        assert_eq!(
+            client.call(&["FCALL_RO", "bump", "1", "fn:counter", "1"]).unwrap(),
+            Value::Error("ERR Can not execute a script with write flag using *_ro command.".into())
+        );
+    }
+    let mut client = cluster.nodes[leader].client();
+    let Value::Bulk(Some(payload)) = client.call(&["FUNCTION", "DUMP"]).unwrap() else { panic!("a payload") };
+    assert_eq!(client.call(&["FUNCTION", "FLUSH"]).unwrap(), Value::Status("OK".into()));
+    assert_eq!(
+        client.call(&["FCALL", "bump", "1", "fn:counter", "1"]).unwrap(),
+        Value::Error("ERR Function not found".into())
+    );
+    let restored = client.call_bytes(&[b"FUNCTION", b"RESTORE", &payload]).unwrap();
+    assert_eq!(restored, Value::Status("OK".into()));
+    cluster.nodes[follower].kill();
+    total += 1;
+    assert_eq!(client.call(&["FCALL", "bump", "1", "fn:counter", "1"]).unwrap(), Value::Int(total));
+    cluster.restart(follower);
+    let port = cluster.nodes[follower].port;
+    wait_until(Duration::from_secs(10), "the restarted node runs the function", || {
+        Client::connect(port).is_ok_and(|mut client| {
+            matches!(client.call(&["FCALL_RO", "peek", "1", "fn:counter"]), Ok(Value::Bulk(Some(_))))
+        })
+    });
+    let mut client = cluster.nodes[follower].client();
+    total += 1;
+    assert_eq!(client.call(&["FCALL", "bump", "1", "fn:counter", "1"]).unwrap(), Value::Int(total));
+    let Value::Array(Some(list)) = client.call(&["FUNCTION", "LIST", "LIBRARYNAME", "count*"]).unwrap() else {
+        panic!("a list")
+    };
+    assert_eq!(list.len(), 1);
+}
+
 #[test]
 fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
     let _serial = serial();

@@ -92,6 +92,18 @@ impl Client {
         self.send(args)?;
         self.read()
     }
+
+    /// A command with binary arguments (a FUNCTION DUMP payload).
+    pub fn call_bytes(&mut self, args: &[&[u8]]) -> std::io::Result<Value> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for arg in args {
+            out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            out.extend_from_slice(arg);
+            out.extend_from_slice(b"\r\n");
+        }
+        self.writer.write_all(&out)?;
+        self.read()
+    }
 }
 
 pub struct Node {

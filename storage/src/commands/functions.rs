@@ -394,6 +394,7 @@ pub const COMMANDS: &[CommandSpec] = &[
             .union(Flags::MAY_REPLICATE)
             .union(Flags::MOVABLE_KEYS),
         key_finder: Some(fcall_keys),
+        numkeys_index: 2,
         key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         acl: &["slow", "scripting"],
         group: "scripting",
@@ -409,6 +410,7 @@ pub const COMMANDS: &[CommandSpec] = &[
             .union(Flags::SKIP_MONITOR)
             .union(Flags::MOVABLE_KEYS),
         key_finder: Some(fcall_keys),
+        numkeys_index: 2,
         key_flags: &[KeyFlags::RO_ACCESS],
         acl: &["slow", "scripting"],
         group: "scripting",

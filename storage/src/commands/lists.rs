@@ -834,6 +834,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: Flags::WRITE.union(Flags::MOVABLE_KEYS),
         key_finder: Some(lmpop_keys),
+        numkeys_index: 1,
         acl: &["write", "list", "slow"],
         group: "list",
         since: "7.0.0",
@@ -897,6 +898,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: LIST_BLOCKING.union(Flags::MOVABLE_KEYS),
         key_finder: Some(blmpop_keys),
+        numkeys_index: 2,
         acl: &["write", "list", "slow", "blocking"],
         group: "list",
         since: "7.0.0",

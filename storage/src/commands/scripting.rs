@@ -206,6 +206,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_FLAGS,
         key_finder: Some(eval_keys),
+        numkeys_index: 2,
         key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         acl: &["slow", "scripting"],
         group: "scripting",
@@ -217,6 +218,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_FLAGS,
         key_finder: Some(eval_keys),
+        numkeys_index: 2,
         key_flags: &[KeyFlags::RW_ACCESS_UPDATE],
         acl: &["slow", "scripting"],
         group: "scripting",
@@ -228,6 +230,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_RO_FLAGS,
         key_finder: Some(eval_keys),
+        numkeys_index: 2,
         key_flags: &[KeyFlags::RO_ACCESS],
         acl: &["slow", "scripting"],
         group: "scripting",
@@ -239,6 +242,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: EVAL_RO_FLAGS,
         key_finder: Some(eval_keys),
+        numkeys_index: 2,
         key_flags: &[KeyFlags::RO_ACCESS],
         acl: &["slow", "scripting"],
         group: "scripting",

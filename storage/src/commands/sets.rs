@@ -582,6 +582,7 @@ pub const COMMANDS: &[CommandSpec] = &[
     CommandSpec {
         flags: Flags::READONLY.union(Flags::MOVABLE_KEYS),
         key_finder: Some(sintercard_keys),
+        numkeys_index: 1,
         acl: READ_SLOW,
         group: "set",
         since: "7.0.0",
