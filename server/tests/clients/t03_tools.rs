@@ -31,7 +31,7 @@ fn command_docs_shape() {
         assert_eq!(top.len(), 1);
         assert_eq!(top[0].0, Value::bulk("set"));
         let docs = top[0].1.pairs();
-        assert_eq!(field(&docs, "summary").map(Value::text).is_some_and(|s| !s.is_empty()), true);
+        assert!(field(&docs, "summary").map(Value::text).is_some_and(|s| !s.is_empty()));
         assert_eq!(field(&docs, "since"), Some(&Value::bulk("1.0.0")));
         assert_eq!(field(&docs, "group"), Some(&Value::bulk("string")));
         let Some(Value::Array(arguments)) = field(&docs, "arguments") else {

@@ -11,9 +11,9 @@ mod support;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{info_field, wait_until, Client, Cluster, Value};
+use support::{info_field, now, wait_until, Client, Cluster, Value};
 
 /// What one writer saw: acknowledged (key → value) and unknown outcomes (key → value tried).
 #[derive(Default)]
@@ -142,15 +142,14 @@ fn t01_writes_replicate_and_any_node_serves_them() {
                 format!("v{i}")
             );
         }
-        assert_eq!(
+        assert!(
             client
                 .try_call(&["INCR", "counter"])
                 .unwrap()
                 .text()
                 .parse::<i64>()
                 .unwrap()
-                > 0,
-            true
+                > 0
         );
     }
     assert_eq!(
@@ -162,14 +161,14 @@ fn t01_writes_replicate_and_any_node_serves_them() {
         "3"
     );
     // Every replica applied the same entries.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = now() + Duration::from_secs(5);
     loop {
         let applied: Vec<Option<String>> = cluster.nodes.iter().map(|n| n.raft_field("applied")).collect();
         if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
             break;
         }
         assert!(
-            Instant::now() < deadline,
+            now() < deadline,
             "replicas did not converge: {applied:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -229,10 +228,10 @@ fn t03_paused_leader_never_serves_a_stale_read() {
     cluster.nodes[leader].signal("STOP");
     // After the election timeout another node takes over and accepts a new value.
     let other = (leader + 1) % 3;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = now() + Duration::from_secs(20);
     while cluster.nodes[other].raft_field("leader") == Some(cluster.nodes[leader].id.to_string()) {
         assert!(
-            Instant::now() < deadline,
+            now() < deadline,
             "no new leader while the old one is paused"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -283,13 +282,13 @@ fn t04_rolling_restart_and_a_wiped_node_keep_every_write() {
     check_outcomes(&cluster, &outcomes);
     // The rebuilt node's state machine catches up with the leader's.
     let leader = cluster.wait_for_leader(Duration::from_secs(10));
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = now() + Duration::from_secs(20);
     loop {
         let target = cluster.nodes[leader].raft_field("applied");
         if cluster.nodes[victim].raft_field("applied") == target && target.is_some() {
             break;
         }
-        assert!(Instant::now() < deadline, "wiped node did not catch up");
+        assert!(now() < deadline, "wiped node did not catch up");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -322,9 +321,8 @@ fn t05_five_nodes_survive_two_failures() {
 
 /// Asks until `check` accepts the INFO replication text of `port` (heartbeats and acks
 /// arrive every 100 ms), failing after `limit`.
-#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + limit;
+    let deadline = now() + limit;
     loop {
         let info = Client::try_connect(port)
             .and_then(|mut c| c.try_call(&["INFO", "replication"]))
@@ -334,7 +332,7 @@ fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) ->
             return info;
         }
         assert!(
-            Instant::now() < deadline,
+            now() < deadline,
             "INFO replication never matched: {info}"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -342,9 +340,8 @@ fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) ->
 }
 
 /// Waits until INFO clients on `port` reports `count` blocked clients.
-#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn wait_for_blocked_clients(port: u16, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = now() + Duration::from_secs(5);
     loop {
         let info = Client::try_connect(port)
             .and_then(|mut c| c.try_call(&["INFO", "clients"]))
@@ -353,13 +350,12 @@ fn wait_for_blocked_clients(port: u16, count: usize) {
         if info_field(&info, "blocked_clients") == Some(count.to_string()) {
             return;
         }
-        assert!(Instant::now() < deadline, "never {count} blocked clients: {info}");
+        assert!(now() < deadline, "never {count} blocked clients: {info}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 #[test]
-#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn t06_wait_role_and_info_replication_tell_the_truth() {
     let _serial = serial();
     let cluster = Cluster::start(3);
@@ -440,7 +436,7 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
         client.try_call(&["SET", "w3", "v"]).unwrap(),
         Value::Simple("OK".into())
     );
-    let started = Instant::now();
+    let started = now();
     assert_eq!(client.try_call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
     assert!(
         started.elapsed() >= Duration::from_millis(500),
@@ -511,10 +507,10 @@ fn t07_readonly_reads_a_follower_locally_and_readwrite_restores_linearizable_rea
     let mut writer = cluster.nodes[leader].client();
     assert_eq!(writer.try_call(&["SET", "fact", "v1"]).unwrap(), Value::Simple("OK".into()));
     // The follower has applied everything the leader applied.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = now() + Duration::from_secs(5);
     let leader_applied: u64 = cluster.nodes[leader].raft_field("applied").unwrap().parse().unwrap();
     while cluster.nodes[follower].raft_field("applied").unwrap().parse::<u64>().unwrap() < leader_applied {
-        assert!(Instant::now() < deadline, "follower did not catch up");
+        assert!(now() < deadline, "follower did not catch up");
         std::thread::sleep(Duration::from_millis(20));
     }
 

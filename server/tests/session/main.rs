@@ -602,9 +602,9 @@ fn blocked_clients_are_served_in_arrival_order() {
     // Arrival is when the server reads the command (CLIENT LIST then names it): wait for
     // it, so that a loaded machine cannot reorder the two sends.
     fn arrived(admin: &mut support::Client, id: &str, command: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = support::now() + Duration::from_secs(10);
         while !admin.bulk(&format!("CLIENT LIST ID {id}")).contains(&format!(" cmd={command} ")) {
-            assert!(std::time::Instant::now() < deadline, "{command} never arrived");
+            assert!(support::now() < deadline, "{command} never arrived");
             std::thread::sleep(Duration::from_millis(1));
         }
     }

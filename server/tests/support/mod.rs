@@ -10,8 +10,9 @@
 
 // Each crate uses only part of the module.
 #![allow(dead_code)]
-// Deadlines for replies and start-up need the clock, and `Bytes64` seeds from it. The ban in
-// clippy.toml keeps the state machine deterministic; it is not meant for test harnesses.
+// Tests need the clock for deadlines, and `Bytes64` seeds from it. The ban in clippy.toml
+// keeps the server deterministic (it reads time only in clock.rs); like clock.rs there, this
+// module is the one place the tests read it (`now()`).
 #![allow(clippy::disallowed_methods)]
 
 use std::io::{ErrorKind, Read, Write};
@@ -27,6 +28,11 @@ pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
 pub const START_TIMEOUT: Duration = Duration::from_secs(20);
 /// Tries at starting a standalone node on a port probed free (another test may take it first).
 const START_ATTEMPTS_MAX: usize = 10;
+
+/// The tests' clock, for deadlines and elapsed times.
+pub fn now() -> Instant {
+    Instant::now()
+}
 
 /// A free client port whose peer port (the client port + 10000, the default) is free too.
 pub fn free_port() -> u16 {
