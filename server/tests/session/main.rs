@@ -3,6 +3,7 @@
 //! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM, READONLY / READWRITE.
 
 mod hll_geo;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::time::Duration;
@@ -442,16 +443,11 @@ fn shutdown_exits_cleanly() {
 /// SIGTERM and SIGINT stop the node cleanly: exit status 0.
 #[test]
 fn signals_exit_cleanly() {
-    for signal in ["-TERM", "-INT"] {
+    for signal in ["TERM", "INT"] {
         let mut node = Node::start(&[]);
         let mut client = node.client();
         client.call("PING", b"+PONG\r\n");
-        let status = std::process::Command::new("kill")
-            .arg(signal)
-            .arg(node.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        node.signal(signal);
         let exit = node.wait_exit(Duration::from_secs(10));
         assert_eq!(exit.code(), Some(0), "after {signal}");
     }
@@ -492,12 +488,9 @@ fn slow_subscriber_is_disconnected() {
     admin.call("PING", b"+PONG\r\n");
 }
 
-/// A field of an INFO reply.
+/// A field of an INFO reply, which must be there.
 fn info_field(info: &str, name: &str) -> String {
-    info.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .to_string()
+    support::info_field(info, name).unwrap_or_else(|| panic!("no {name} in {info}"))
 }
 
 /// A single node: WAIT has no follower to wait for and answers 0 at once (also with timeout
@@ -609,9 +602,9 @@ fn blocked_clients_are_served_in_arrival_order() {
     // Arrival is when the server reads the command (CLIENT LIST then names it): wait for
     // it, so that a loaded machine cannot reorder the two sends.
     fn arrived(admin: &mut support::Client, id: &str, command: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = support::now() + Duration::from_secs(10);
         while !admin.bulk(&format!("CLIENT LIST ID {id}")).contains(&format!(" cmd={command} ")) {
-            assert!(std::time::Instant::now() < deadline, "{command} never arrived");
+            assert!(support::now() < deadline, "{command} never arrived");
             std::thread::sleep(Duration::from_millis(1));
         }
     }
