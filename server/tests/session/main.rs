@@ -1061,3 +1061,33 @@ fn memory_stats_malloc_stats_and_doctor() {
     assert!(client.read_line().starts_with("txt:"));
     client.call("MEMORY STATS x", b"-ERR wrong number of arguments for 'memory|stats' command\r\n");
 }
+
+/// With one worker thread (`--threads 1`) nothing that waits may hold the only worker: a
+/// blocked BLPOP is woken by another client's push, SAVE (whose snapshot build leaves the
+/// runtime's worker) replies, and pipelined writes come back in order.
+#[test]
+fn one_worker_thread_serves_waits_saves_and_pipelines() {
+    let node = Node::start(&["--threads", "1"]);
+    let mut waiter = node.client();
+    let mut pusher = node.client();
+    waiter.send("BLPOP queue 0");
+    // The push may only be sent once the BLPOP is parked, or it would be a plain pop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while info_field(&pusher.bulk("INFO clients"), "blocked_clients") != "1" {
+        assert!(std::time::Instant::now() < deadline, "BLPOP never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pusher.call("RPUSH queue job", b":1\r\n");
+    waiter.expect(b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n");
+    let mut pipeline = Vec::new();
+    for i in 0..200 {
+        pipeline.extend(support::request(&[b"INCR", b"counter"]));
+        pipeline.extend(support::request(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
+    }
+    pusher.send_raw(&pipeline);
+    for i in 1..=200 {
+        pusher.expect(format!(":{i}\r\n+OK\r\n").as_bytes());
+    }
+    pusher.call("SAVE", b"+OK\r\n");
+    pusher.call("DBSIZE", b":201\r\n");
+}
