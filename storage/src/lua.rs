@@ -699,7 +699,7 @@ const PRELUDE: &str = r#"
 local call_raising, call_protected, take_call_error, budget_spent, setresp_raw, sha1hex_raw, next_random, seed_random, keys, argv, mode, function_name, chunk_source = ...
 local dbg = debug
 local rawget, next, setfenv, string_lower, string_find = rawget, next, setfenv, string.lower, string.find
-local error, type, select, tostring, unpack, floor = error, type, select, tostring, unpack, math.floor
+local error, type, select, tostring, tonumber, unpack, floor = error, type, select, tostring, tonumber, unpack, math.floor
 local raw_pcall, raw_xpcall, raw_loadstring, raw_setmetatable = pcall, xpcall, loadstring, setmetatable
 local coroutine_resume = coroutine.resume
 
@@ -804,6 +804,21 @@ end
 pcall = function(...) return pass(raw_pcall(...)) end
 xpcall = function(...) return pass(raw_xpcall(...)) end
 coroutine.resume = function(...) return pass(coroutine_resume(...)) end
+
+-- unpack with a huge range (unpack(t, 0, 2147483647)) makes Lua 5.1 overflow its count
+-- and crash the process, on every replica at once; refuse it first, as Redis's patched Lua
+-- does, with the same message.
+local raw_unpack = unpack
+_G.unpack = function(list, first, last)
+  if type(list) ~= 'table' then
+    error("bad argument #1 to 'unpack' (table expected, got " .. (list == nil and 'no value' or type(list)) .. ")", 2)
+  end
+  first = first == nil and 1 or floor(tonumber(first) or error("bad argument #2 to 'unpack' (number expected, got " .. type(first) .. ")", 2))
+  last = last == nil and #list or floor(tonumber(last) or error("bad argument #3 to 'unpack' (number expected, got " .. type(last) .. ")", 2))
+  if first > last then return end
+  if last - first >= 8000 then error('too many results to unpack', 2) end
+  return raw_unpack(list, first, last)
+end
 
 -- No binary chunks, no files.
 loadstring = function(text, name)
@@ -1159,6 +1174,21 @@ mod tests {
         assert_eq!(packed, Reply::Bulk(Bytes::from_static(expected)));
         let round = eval(&mut machine, 3, "local t = cmsgpack.unpack(cmsgpack.pack({10, {20, 'y'}})) return {t[1], t[2][1], t[2][2]}", &["0"]);
         assert_eq!(round, Reply::Array(vec![Reply::Int(10), Reply::Int(20), bulk("y")]));
+    }
+
+    /// A huge unpack range is an error, not a crash of every replica.
+    #[test]
+    fn unpack_refuses_huge_ranges() {
+        let mut machine = StateMachine::new();
+        for (index, range) in ["-2, 2147483647", "0, 2147483647", "-2147483648, -2"].iter().enumerate() {
+            let script = format!("return {{unpack({{1,2,3}}, {range})}}");
+            let Reply::Error(text) = eval(&mut machine, index as u64 + 1, &script, &["0"]) else { panic!("{range}") };
+            assert!(text.contains("too many results to unpack"), "{text}");
+        }
+        let script = "local t = {unpack({1,2,3}, -1, 5)} return {select('#', unpack({1,2,3}, -1, 5)), t[3], t[5]}";
+        assert_eq!(eval(&mut machine, 10, script, &["0"]), Reply::Array(vec![Reply::Int(7), Reply::Int(1), Reply::Int(3)]));
+        assert_eq!(eval(&mut machine, 11, "return {unpack({1,2,3}, 1, -1)}", &["0"]), Reply::Array(vec![]));
+        assert_eq!(eval(&mut machine, 12, "return {unpack({1,2,3})}", &["0"]), Reply::Array(vec![Reply::Int(1), Reply::Int(2), Reply::Int(3)]));
     }
 
     #[test]
