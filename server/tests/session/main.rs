@@ -3,6 +3,7 @@
 //! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM, READONLY / READWRITE.
 
 mod hll_geo;
+mod streams;
 mod support;
 
 use std::time::Duration;
