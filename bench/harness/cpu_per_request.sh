@@ -5,7 +5,7 @@
 # leader, and reads utime+stime of every node from /proc/PID/stat before and after.
 #
 #   bench/harness/cpu_per_request.sh BINARY [TEST] [REQUESTS] [PIPELINE] [FSYNC] [NODES]
-#   defaults: set 200000 16 always 3
+#   defaults: set 200000 16 always 3; FILL=FILE pre-fills the leader (see below)
 #
 # Alternate two binaries over a few rounds and compare medians, e.g.
 #   for r in 1 2 3; do for b in old new; do bench/harness/cpu_per_request.sh /tmp/$b; done; done
@@ -41,12 +41,18 @@ done
 [ -n "$leader" ] || { echo "no leader elected" >&2; exit 1; }
 port=$((BASE + leader - 1))
 bench() { redis-benchmark -p "$port" -t "$TEST" -n "$1" -P "$P" -c 50 -r 1000000 -d 32 -q 2>&1 | tr '\r' '\n' | grep -v '^$' | tail -1; }
+# FILL=FILE: pipe a RESP file (e.g. SETs of key:%012d, the keys redis-benchmark -r draws) into
+# the leader first, so the run overwrites an existing keyspace as a long-lived server does.
+if [ -n "${FILL:-}" ]; then redis-cli -p "$port" --pipe < "$FILL" >/dev/null; fi
 bench 20000 >/dev/null   # warm-up: connections, first allocations
 
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -a before
 for i in $(seq 0 $((NODES - 1))); do before[i]=$(ticks "${PIDS[i]}"); done
+idle() { awk '/^cpu /{print $5 + $6}' /proc/stat; }
+idle_before=$(idle); start_ns=$(date +%s%N)
 result=$(bench "$N")
+idle_pct=$(awk -v i=$(( $(idle) - idle_before )) -v ns=$(( $(date +%s%N) - start_ns )) -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" 'BEGIN{printf "%.0f", 100 * i / hz / (ns / 1e9) / cpus}')
 hz=$(getconf CLK_TCK)
 line="leader=node$leader $result"
 total=0
@@ -55,5 +61,5 @@ for i in $(seq 0 $((NODES - 1))); do
   total=$((total + us))
   line+=" node$((i + 1))_us_per_req=$(awk -v u="$us" -v n="$N" 'BEGIN{printf "%.2f", u/n}')"
 done
-line+=" total_us_per_req=$(awk -v u="$total" -v n="$N" 'BEGIN{printf "%.2f", u/n}') load=$(cut -d' ' -f1 /proc/loadavg)"
+line+=" total_us_per_req=$(awk -v u="$total" -v n="$N" 'BEGIN{printf "%.2f", u/n}') idle=${idle_pct}% load=$(cut -d' ' -f1 /proc/loadavg)"
 echo "$line"

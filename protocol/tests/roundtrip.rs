@@ -320,7 +320,7 @@ proptest! {
             0..96),
         cuts in proptest::collection::vec(any::<usize>(), 0..8),
     ) {
-        let whole = parse_chunks(&[stream.clone()]);
+        let whole = parse_chunks(std::slice::from_ref(&stream));
         let split = parse_chunks(&pieces(&stream, &cuts));
         prop_assert_eq!(split, whole);
     }

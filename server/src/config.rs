@@ -39,6 +39,11 @@ pub struct Args {
     /// When writes reach the disk: always, everysec or no (Redis's appendfsync meanings).
     #[arg(long, value_enum, default_value_t = Fsync::Always)]
     pub fsync: Fsync,
+    /// Worker threads serving clients and Raft (0: one per CPU). 1 costs less CPU per request
+    /// (no hand-offs between threads), but then a long command (a big KEYS, a long script)
+    /// also delays this node's heartbeats and can cost it its leadership.
+    #[arg(long, default_value_t = 0)]
+    pub threads: usize,
     /// Require clients to AUTH with this password.
     #[arg(long)]
     pub requirepass: Option<String>,

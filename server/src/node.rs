@@ -96,15 +96,9 @@ pub struct Node {
 /// A forwarded read: database and the commands to run, in order.
 type ReadRequest = (u32, Vec<Vec<Bytes>>);
 /// What a forwarded request answers: replies, or why nothing ran.
-type Forwarded = Result<Vec<Reply>, ForwardRefusal>;
+type Forwarded = Result<Vec<Reply>, ProposeError>;
 /// What a forwarded write answers: replies and the entry's log index, or why nothing ran.
-type ForwardedWrite = Result<Applied, ForwardRefusal>;
-
-#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-enum ForwardRefusal {
-    NotLeader(Option<NodeId>),
-    Uncertain(String),
-}
+type ForwardedWrite = Result<Applied, ProposeError>;
 
 impl Node {
     /// Opens the node's storage, starts its Raft group and peer transport. The peer listener
@@ -219,11 +213,7 @@ impl Node {
         match rpc_kind {
             kind::FORWARD => {
                 let ops: Vec<Op> = network::decode(&payload)?;
-                let result: ForwardedWrite = self
-                    .group
-                    .propose_indexed(ops)
-                    .await
-                    .map_err(ForwardRefusal::from);
+                let result: ForwardedWrite = self.group.propose_indexed(ops).await;
                 Ok(network::encode(&result).to_vec())
             }
             kind::FORWARD_READ | kind::FORWARD_READ_NO_TOUCH => {
@@ -231,7 +221,7 @@ impl Node {
                 let touch = rpc_kind == kind::FORWARD_READ;
                 let result: Forwarded = match self.group.read_barrier().await {
                     Ok(()) => Ok(self.read_local(db as usize, &commands, touch)),
-                    Err(error) => Err(error.into()),
+                    Err(error) => Err(error),
                 };
                 Ok(network::encode(&result).to_vec())
             }
@@ -265,37 +255,30 @@ impl Node {
                     .await
                 {
                     Ok(bytes) => network::decode::<ForwardedWrite>(&bytes)
-                        .unwrap_or_else(|e| Err(ForwardRefusal::Uncertain(e))),
+                        .unwrap_or_else(|e| Err(ProposeError::Uncertain(e))),
                     // Not sent: as certain as "not leader".
-                    Err(TransportError::Unreachable(_)) => Err(ForwardRefusal::NotLeader(None)),
-                    Err(error) => Err(ForwardRefusal::Uncertain(error.to_string())),
+                    Err(TransportError::Unreachable(_)) => Err(ProposeError::NotLeader(None)),
+                    Err(error) => Err(ProposeError::Uncertain(error.to_string())),
                 }
             } else {
                 // The ops move into the proposal (no copy); a refusal hands them back.
                 match self.group.propose_or_refuse(ops).await {
-                    Ok(applied) => {
-                        ops = Vec::new(); // moved; this outcome returns below
-                        Ok(applied)
-                    }
-                    Err(Refused::NotLeader(leader, back)) => {
+                    Ok((replies, index)) => return (replies, Some(index)),
+                    Err(Refused { why, ops: back }) => {
                         ops = back;
-                        Err(ForwardRefusal::NotLeader(leader))
-                    }
-                    Err(Refused::Uncertain(why)) => {
-                        ops = Vec::new();
-                        Err(ForwardRefusal::Uncertain(why))
+                        Err(why)
                     }
                 }
             };
             match outcome {
                 Ok((replies, index)) => return (replies, Some(index)),
-                Err(ForwardRefusal::Uncertain(why)) => {
+                Err(ProposeError::Uncertain(why)) => {
                     let error = Reply::error_owned(format!(
                         "UNCERTAIN the write may or may not have been applied: {why}"
                     ));
                     return (vec![error; count], None);
                 }
-                Err(ForwardRefusal::NotLeader(_)) => {
+                Err(ProposeError::NotLeader(_)) => {
                     if tokio::time::Instant::now() >= deadline {
                         return (vec![Reply::error(TRYAGAIN_NO_LEADER); count], None);
                     }
@@ -325,7 +308,7 @@ impl Node {
             let outcome: Forwarded = match leader.filter(|&id| id != self.me) {
                 None => match self.group.read_barrier().await {
                     Ok(()) => Ok(self.read_local(db, &commands, touch)),
-                    Err(error) => Err(error.into()),
+                    Err(error) => Err(error),
                 },
                 Some(target) => {
                     let request: ReadRequest = (db as u32, commands.clone());
@@ -341,10 +324,10 @@ impl Node {
                         .await
                     {
                         Ok(bytes) => {
-                            network::decode::<Forwarded>(&bytes).unwrap_or(Err(ForwardRefusal::NotLeader(None)))
+                            network::decode::<Forwarded>(&bytes).unwrap_or(Err(ProposeError::NotLeader(None)))
                         }
                         // A read has no effect: any failure may simply be retried.
-                        Err(_) => Err(ForwardRefusal::NotLeader(None)),
+                        Err(_) => Err(ProposeError::NotLeader(None)),
                     }
                 }
             };
@@ -453,15 +436,6 @@ impl Node {
 
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
-    }
-}
-
-impl From<ProposeError> for ForwardRefusal {
-    fn from(error: ProposeError) -> Self {
-        match error {
-            ProposeError::NotLeader(leader) => ForwardRefusal::NotLeader(leader),
-            ProposeError::Uncertain(why) => ForwardRefusal::Uncertain(why),
-        }
     }
 }
 

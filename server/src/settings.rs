@@ -150,10 +150,8 @@ impl Settings {
             "hz" | "proto-max-bulk-len" => {
                 number()?;
             }
-            "list-compress-depth" => {
-                if number()? < 0 {
-                    return Err("argument must be between 0 and 2147483647 inclusive".to_string());
-                }
+            "list-compress-depth" if number()? < 0 => {
+                return Err("argument must be between 0 and 2147483647 inclusive".to_string());
             }
             "port" | "bind" | "dir" | "databases" | "cluster-enabled" => {
                 return Err("can't set immutable config".to_string());

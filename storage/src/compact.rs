@@ -172,7 +172,7 @@ mod tests {
             let compact = CompactBytes::new(text);
             assert_eq!(hasher.hash_one(&compact), hasher.hash_one(text));
         }
-        let mut sorted = vec![CompactBytes::new(b"b"), CompactBytes::new(&[b'a'; 30]), CompactBytes::new(b"a")];
+        let mut sorted = [CompactBytes::new(b"b"), CompactBytes::new(&[b'a'; 30]), CompactBytes::new(b"a")];
         sorted.sort();
         assert_eq!(sorted[0].as_slice(), b"a");
         assert_eq!(sorted[2].as_slice(), b"b");

@@ -691,6 +691,29 @@ impl Keyspace {
     }
 }
 
+/// Snapshot loading: puts a slot back exactly as it was saved (value, expiry, version).
+impl Db {
+    /// `version` is the word `raw_slots` gave: the log index with the encoding floor above it.
+    pub(crate) fn restore_slot(&mut self, key: &[u8], value: Value, expire_at_ms: u64, version: u64) {
+        let key = CompactBytes::new(key);
+        let mut slot = Slot::new(value, version & !FLOOR_MASK);
+        slot.set_encoding_floor(((version & FLOOR_MASK) >> FLOOR_SHIFT) as u8);
+        if expire_at_ms != 0 {
+            self.put_ttl(&key, expire_at_ms);
+            slot.set_has_ttl(true);
+        }
+        self.map.insert(key, slot, self.access.fresh(), false);
+    }
+
+    /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version with
+    /// the encoding floor in bits 61-62).
+    pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&CompactBytes, &Value, u64, u64)> {
+        self.map
+            .iter()
+            .map(|(key, slot)| (key, &slot.value, self.ttl_of(key, slot).unwrap_or(0), slot.version_and_floor()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -819,28 +842,5 @@ mod tests {
         db.set_expire_at(b"a", Some(1000), 0);
         assert_eq!(db.version(b"a", 0), 9);
         assert_eq!(db.version(b"missing", 0), 0);
-    }
-}
-
-/// Snapshot loading: puts a slot back exactly as it was saved (value, expiry, version).
-impl Db {
-    /// `version` is the word `raw_slots` gave: the log index with the encoding floor above it.
-    pub(crate) fn restore_slot(&mut self, key: &[u8], value: Value, expire_at_ms: u64, version: u64) {
-        let key = CompactBytes::new(key);
-        let mut slot = Slot::new(value, version & !FLOOR_MASK);
-        slot.set_encoding_floor(((version & FLOOR_MASK) >> FLOOR_SHIFT) as u8);
-        if expire_at_ms != 0 {
-            self.put_ttl(&key, expire_at_ms);
-            slot.set_has_ttl(true);
-        }
-        self.map.insert(key, slot, self.access.fresh(), false);
-    }
-
-    /// Every slot, expired or not, in map order: (key, value, expire_at_ms or 0, version with
-    /// the encoding floor in bits 61-62).
-    pub(crate) fn raw_slots(&self) -> impl Iterator<Item = (&CompactBytes, &Value, u64, u64)> {
-        self.map
-            .iter()
-            .map(|(key, slot)| (key, &slot.value, self.ttl_of(key, slot).unwrap_or(0), slot.version_and_floor()))
     }
 }

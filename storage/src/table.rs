@@ -26,107 +26,108 @@ pub enum Handler {
     Container,
 }
 
-/// Command flags, as COMMAND reports them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Flags(pub u32);
+/// Declares a set of named bits: a `Copy` newtype over an integer, one associated constant
+/// per flag, `union` / `contains` (const, so combinations can be named constants) and
+/// `names()`. A flag declared `=> "name"` is reported under that name, in declaration order;
+/// one without a name is internal and never reported.
+macro_rules! bitset {
+    (
+        $(#[$meta:meta])*
+        pub struct $set:ident($bits:ty);
+        $($(#[$flag_meta:meta])* $flag:ident = $value:expr $(=> $text:literal)?;)*
+    ) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+        pub struct $set(pub $bits);
 
-impl Flags {
-    pub const NONE: Flags = Flags(0);
-    pub const WRITE: Flags = Flags(1);
-    pub const READONLY: Flags = Flags(1 << 1);
-    pub const DENYOOM: Flags = Flags(1 << 2);
-    pub const ADMIN: Flags = Flags(1 << 3);
-    pub const PUBSUB: Flags = Flags(1 << 4);
-    pub const NOSCRIPT: Flags = Flags(1 << 5);
-    pub const BLOCKING: Flags = Flags(1 << 6);
-    pub const LOADING: Flags = Flags(1 << 7);
-    pub const STALE: Flags = Flags(1 << 8);
-    pub const FAST: Flags = Flags(1 << 9);
-    pub const NO_AUTH: Flags = Flags(1 << 10);
-    pub const MAY_REPLICATE: Flags = Flags(1 << 11);
-    pub const SKIP_MONITOR: Flags = Flags(1 << 12);
-    pub const SKIP_SLOWLOG: Flags = Flags(1 << 13);
-    pub const NO_MULTI: Flags = Flags(1 << 14);
-    pub const ALLOW_BUSY: Flags = Flags(1 << 15);
-    pub const MOVABLE_KEYS: Flags = Flags(1 << 16);
+        impl $set {
+            $($(#[$flag_meta])* pub const $flag: $set = $set($value);)*
+
+            const NAMES: &'static [($set, &'static str)] = &[$($(($set::$flag, $text),)?)*];
+
+            pub const fn union(self, other: $set) -> $set {
+                $set(self.0 | other.0)
+            }
+
+            pub const fn contains(self, other: $set) -> bool {
+                self.0 & other.0 == other.0
+            }
+
+            /// The names of the flags set, in the order Redis reports them.
+            pub fn names(self) -> Vec<&'static str> {
+                Self::NAMES
+                    .iter()
+                    .filter(|(flag, _)| self.contains(*flag))
+                    .map(|(_, name)| *name)
+                    .collect()
+            }
+        }
+
+        impl std::ops::BitOr for $set {
+            type Output = $set;
+            fn bitor(self, other: $set) -> $set {
+                self.union(other)
+            }
+        }
+    };
+}
+
+bitset! {
+    /// Command flags, as COMMAND reports them (declared in COMMAND's order).
+    pub struct Flags(u32);
+    NONE = 0;
+    WRITE = 1 => "write";
+    READONLY = 1 << 1 => "readonly";
+    DENYOOM = 1 << 2 => "denyoom";
+    ADMIN = 1 << 3 => "admin";
+    PUBSUB = 1 << 4 => "pubsub";
+    NOSCRIPT = 1 << 5 => "noscript";
+    BLOCKING = 1 << 6 => "blocking";
+    LOADING = 1 << 7 => "loading";
+    STALE = 1 << 8 => "stale";
+    SKIP_MONITOR = 1 << 12 => "skip_monitor";
+    SKIP_SLOWLOG = 1 << 13 => "skip_slowlog";
+    FAST = 1 << 9 => "fast";
+    NO_AUTH = 1 << 10 => "no_auth";
+    MAY_REPLICATE = 1 << 11 => "may_replicate";
+    NO_MULTI = 1 << 14 => "no_multi";
+    ALLOW_BUSY = 1 << 15 => "allow_busy";
+    MOVABLE_KEYS = 1 << 16 => "movablekeys";
     /// Needs the wall clock or a random choice on apply (documentation only: the entry's time
     /// and the log-index seed make it deterministic).
-    pub const NONDETERMINISTIC_OUTPUT: Flags = Flags(1 << 17);
+    NONDETERMINISTIC_OUTPUT = 1 << 17;
     /// Looks at its keys without counting as an access (Redis's `LOOKUP_NOTOUCH`: TYPE,
     /// EXISTS, the TTL family, OBJECT): the state machine leaves their access words alone.
     /// Internal, not reported by COMMAND.
-    pub const NO_TOUCH: Flags = Flags(1 << 18);
-
-    const NAMES: &'static [(Flags, &'static str)] = &[
-        (Flags::WRITE, "write"),
-        (Flags::READONLY, "readonly"),
-        (Flags::DENYOOM, "denyoom"),
-        (Flags::ADMIN, "admin"),
-        (Flags::PUBSUB, "pubsub"),
-        (Flags::NOSCRIPT, "noscript"),
-        (Flags::BLOCKING, "blocking"),
-        (Flags::LOADING, "loading"),
-        (Flags::STALE, "stale"),
-        (Flags::SKIP_MONITOR, "skip_monitor"),
-        (Flags::SKIP_SLOWLOG, "skip_slowlog"),
-        (Flags::FAST, "fast"),
-        (Flags::NO_AUTH, "no_auth"),
-        (Flags::MAY_REPLICATE, "may_replicate"),
-        (Flags::NO_MULTI, "no_multi"),
-        (Flags::ALLOW_BUSY, "allow_busy"),
-        (Flags::MOVABLE_KEYS, "movablekeys"),
-    ];
-
-    pub const fn union(self, other: Flags) -> Flags {
-        Flags(self.0 | other.0)
-    }
-
-    pub const fn contains(self, other: Flags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Flag names in COMMAND's order.
-    pub fn names(self) -> Vec<&'static str> {
-        Self::NAMES
-            .iter()
-            .filter(|(flag, _)| self.contains(*flag))
-            .map(|(_, name)| *name)
-            .collect()
-    }
+    NO_TOUCH = 1 << 18;
 }
 
-impl std::ops::BitOr for Flags {
-    type Output = Flags;
-    fn bitor(self, other: Flags) -> Flags {
-        self.union(other)
-    }
+bitset! {
+    /// Key-spec flags (Redis's `CMD_KEY_*`): what a command does with one of its keys, as
+    /// COMMAND INFO's key specs and COMMAND GETKEYSANDFLAGS report them (declared in Redis's
+    /// order).
+    pub struct KeyFlags(u16);
+    /// Read only.
+    RO = 1 => "RO";
+    /// Read and write.
+    RW = 1 << 1 => "RW";
+    /// Overwrite: the old value is not read.
+    OW = 1 << 2 => "OW";
+    /// Removes the key.
+    RM = 1 << 3 => "RM";
+    /// Returns, copies or uses the value's data.
+    ACCESS = 1 << 4 => "access";
+    UPDATE = 1 << 5 => "update";
+    INSERT = 1 << 6 => "insert";
+    DELETE = 1 << 7 => "delete";
+    /// A name in the key's slot that is not a key (shard channels).
+    NOT_KEY = 1 << 8 => "not_key";
+    INCOMPLETE = 1 << 9 => "incomplete";
+    /// The flags depend on the arguments (SET … GET, BITFIELD's operations).
+    VARIABLE_FLAGS = 1 << 10 => "variable_flags";
 }
-
-/// Key-spec flags (Redis's `CMD_KEY_*`): what a command does with one of its keys, as COMMAND
-/// INFO's key specs and COMMAND GETKEYSANDFLAGS report them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct KeyFlags(pub u16);
 
 impl KeyFlags {
-    /// Read only.
-    pub const RO: KeyFlags = KeyFlags(1);
-    /// Read and write.
-    pub const RW: KeyFlags = KeyFlags(1 << 1);
-    /// Overwrite: the old value is not read.
-    pub const OW: KeyFlags = KeyFlags(1 << 2);
-    /// Removes the key.
-    pub const RM: KeyFlags = KeyFlags(1 << 3);
-    /// Returns, copies or uses the value's data.
-    pub const ACCESS: KeyFlags = KeyFlags(1 << 4);
-    pub const UPDATE: KeyFlags = KeyFlags(1 << 5);
-    pub const INSERT: KeyFlags = KeyFlags(1 << 6);
-    pub const DELETE: KeyFlags = KeyFlags(1 << 7);
-    /// A name in the key's slot that is not a key (shard channels).
-    pub const NOT_KEY: KeyFlags = KeyFlags(1 << 8);
-    pub const INCOMPLETE: KeyFlags = KeyFlags(1 << 9);
-    /// The flags depend on the arguments (SET … GET, BITFIELD's operations).
-    pub const VARIABLE_FLAGS: KeyFlags = KeyFlags(1 << 10);
-
     // The combinations the table uses, named so each entry stays one line.
     pub const RO_ACCESS: KeyFlags = KeyFlags::RO.union(KeyFlags::ACCESS);
     pub const RW_ACCESS: KeyFlags = KeyFlags::RW.union(KeyFlags::ACCESS);
@@ -140,37 +141,6 @@ impl KeyFlags {
     pub const OW_UPDATE: KeyFlags = KeyFlags::OW.union(KeyFlags::UPDATE);
     pub const OW_INSERT: KeyFlags = KeyFlags::OW.union(KeyFlags::INSERT);
     pub const RM_DELETE: KeyFlags = KeyFlags::RM.union(KeyFlags::DELETE);
-
-    const NAMES: &'static [(KeyFlags, &'static str)] = &[
-        (KeyFlags::RO, "RO"),
-        (KeyFlags::RW, "RW"),
-        (KeyFlags::OW, "OW"),
-        (KeyFlags::RM, "RM"),
-        (KeyFlags::ACCESS, "access"),
-        (KeyFlags::UPDATE, "update"),
-        (KeyFlags::INSERT, "insert"),
-        (KeyFlags::DELETE, "delete"),
-        (KeyFlags::NOT_KEY, "not_key"),
-        (KeyFlags::INCOMPLETE, "incomplete"),
-        (KeyFlags::VARIABLE_FLAGS, "variable_flags"),
-    ];
-
-    pub const fn union(self, other: KeyFlags) -> KeyFlags {
-        KeyFlags(self.0 | other.0)
-    }
-
-    pub const fn contains(self, other: KeyFlags) -> bool {
-        self.0 & other.0 == other.0
-    }
-
-    /// Flag names in Redis's order.
-    pub fn names(self) -> Vec<&'static str> {
-        Self::NAMES
-            .iter()
-            .filter(|(flag, _)| self.contains(*flag))
-            .map(|(_, name)| *name)
-            .collect()
-    }
 }
 
 /// Where a key spec's keys are, as COMMAND INFO reports it (Redis's begin_search /
@@ -445,5 +415,15 @@ mod tests {
         assert_eq!(write.key_flags_at(0), KeyFlags::RW_ACCESS_UPDATE);
         assert_eq!(read.key_flags_at(3), KeyFlags::RO_ACCESS);
         assert_eq!(write.with_key_flags(&[KeyFlags::RM_DELETE]).key_flags_at(0), KeyFlags::RM_DELETE);
+    }
+
+    /// Names come in the declared (Redis's) order, not bit order, and internal flags have none.
+    #[test]
+    fn flag_names_follow_the_declared_order() {
+        let flags = Flags::FAST | Flags::SKIP_MONITOR | Flags::WRITE | Flags::NO_TOUCH;
+        assert_eq!(flags.names(), ["write", "skip_monitor", "fast"]);
+        assert!(flags.contains(Flags::NO_TOUCH) && !flags.contains(Flags::READONLY));
+        assert_eq!(Flags::NONE.names(), Vec::<&str>::new());
+        assert_eq!((KeyFlags::VARIABLE_FLAGS | KeyFlags::RO).names(), ["RO", "variable_flags"]);
     }
 }

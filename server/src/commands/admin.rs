@@ -965,12 +965,9 @@ fn debug_error(text: &[u8]) -> Reply {
 fn memory_usage(session: &mut Session, args: &[Bytes]) -> Reply {
     match args.get(3) {
         None => {}
-        Some(option) if is(option, "SAMPLES") && args.len() == 5 => {
-            if parse_i64(&args[4]).is_none_or(|count| count < 0) {
-                return Reply::error(errors::NOT_INTEGER);
-            }
-        }
-        Some(_) => return Reply::error(errors::SYNTAX),
+        Some(option) if !(is(option, "SAMPLES") && args.len() == 5) => return Reply::error(errors::SYNTAX),
+        Some(_) if parse_i64(&args[4]).is_none_or(|count| count < 0) => return Reply::error(errors::NOT_INTEGER),
+        Some(_) => {}
     }
     let now_ms = session.node.clock.now_ms();
     let db = session.db;
@@ -1022,7 +1019,7 @@ fn memory_stats(session: &mut Session, _args: &[Bytes]) -> Reply {
             .dbs
             .iter()
             .enumerate()
-            .filter(|(_, db)| db.len() > 0)
+            .filter(|(_, db)| !db.is_empty())
             .map(|(i, db)| {
                 let (main, expires) = db.overhead_bytes();
                 (i, db.len(), main, expires)
@@ -1062,7 +1059,7 @@ fn memory_stats(session: &mut Session, _args: &[Bytes]) -> Reply {
     let rest = [
         ("overhead.total", int(overhead)),
         ("keys.count", int(keys)),
-        ("keys.bytes-per-key", int(if keys == 0 { 0 } else { net / keys })),
+        ("keys.bytes-per-key", int(net.checked_div(keys).unwrap_or(0))),
         ("dataset.bytes", int(dataset)),
         ("dataset.percentage", Reply::Double(ratio(dataset * 100, net))),
         ("peak.percentage", Reply::Double(ratio(total * 100, peak))),

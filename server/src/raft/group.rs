@@ -31,8 +31,8 @@ const YIELDS_MAX: usize = 4;
 /// Most ops in one entry.
 pub const BATCH_OPS_MAX: usize = 4096;
 
-/// Why a proposal produced no replies.
-#[derive(Debug, Clone, PartialEq)]
+/// Why a proposal produced no replies (also the answer of a forwarded one, on the wire).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ProposeError {
     /// This node does not lead the group (the known leader, if any): nothing was executed.
     NotLeader(Option<NodeId>),
@@ -46,22 +46,21 @@ type BarrierWaiter = oneshot::Sender<Result<(), ProposeError>>;
 /// One reply per op, and the log index of the entry that carried them.
 pub type Applied = (Vec<Reply>, u64);
 
-/// A proposal that produced no replies; a refused one hands its ops back, so the caller can
-/// retry without having kept a copy.
+/// A proposal that produced no replies: why, and, when nothing ran (`NotLeader`), its ops
+/// handed back so the caller can retry without having kept a copy (empty otherwise).
 #[derive(Debug)]
-pub enum Refused {
-    /// This node does not lead the group (the known leader, if any): nothing was executed.
-    NotLeader(Option<NodeId>, Vec<Op>),
-    /// The entry may or may not have been committed (leader lost mid-flight).
-    Uncertain(String),
+pub struct Refused {
+    pub why: ProposeError,
+    pub ops: Vec<Op>,
 }
 
-impl From<Refused> for ProposeError {
-    fn from(refused: Refused) -> Self {
-        match refused {
-            Refused::NotLeader(leader, _) => ProposeError::NotLeader(leader),
-            Refused::Uncertain(why) => ProposeError::Uncertain(why),
-        }
+impl Refused {
+    fn not_leader(leader: Option<NodeId>, ops: Vec<Op>) -> Refused {
+        Refused { why: ProposeError::NotLeader(leader), ops }
+    }
+
+    fn uncertain(why: String) -> Refused {
+        Refused { why: ProposeError::Uncertain(why), ops: Vec::new() }
     }
 }
 
@@ -98,18 +97,18 @@ impl Group {
 
     /// As `propose`, also giving the entry's log index (what WAIT waits for).
     pub async fn propose_indexed(&self, ops: Vec<Op>) -> Result<Applied, ProposeError> {
-        self.propose_or_refuse(ops).await.map_err(ProposeError::from)
+        self.propose_or_refuse(ops).await.map_err(|refused| refused.why)
     }
 
     /// As `propose_indexed`, handing the ops back when this node could not propose them.
     pub async fn propose_or_refuse(&self, ops: Vec<Op>) -> Result<Applied, Refused> {
         let (reply, receiver) = oneshot::channel();
         if let Err(refused) = self.proposals.send(Proposal { ops, reply }) {
-            return Err(Refused::NotLeader(None, refused.0.ops));
+            return Err(Refused::not_leader(None, refused.0.ops));
         }
         receiver
             .await
-            .unwrap_or_else(|_| Err(Refused::Uncertain("proposal dropped".into())))
+            .unwrap_or_else(|_| Err(Refused::uncertain("proposal dropped".into())))
     }
 
     /// The leader this node knows of, if any.
@@ -245,7 +244,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
         if !raft.is_leader() {
             let leader = raft.metrics().borrow_watched().current_leader;
             for proposal in batch {
-                let _ = proposal.reply.send(Err(Refused::NotLeader(leader, proposal.ops)));
+                let _ = proposal.reply.send(Err(Refused::not_leader(leader, proposal.ops)));
             }
             continue;
         }
@@ -263,7 +262,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
         if let Err(fatal) = raft.write(Request(entry.clone())).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
-                let _ = reply.send(Err(Refused::Uncertain(why.clone())));
+                let _ = reply.send(Err(Refused::uncertain(why.clone())));
             }
             continue;
         }
@@ -292,12 +291,12 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
                     for (count, reply) in shares {
                         let ops = entry.ops[start..start + count].to_vec();
                         start += count;
-                        let _ = reply.send(Err(Refused::NotLeader(leader, ops)));
+                        let _ = reply.send(Err(Refused::not_leader(leader, ops)));
                     }
                 }
                 Err(ProposeError::Uncertain(why)) => {
                     for (_, reply) in shares {
-                        let _ = reply.send(Err(Refused::Uncertain(why.clone())));
+                        let _ = reply.send(Err(Refused::uncertain(why.clone())));
                     }
                 }
             }

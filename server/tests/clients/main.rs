@@ -2,6 +2,7 @@
 //! suite's harness commands, StackExchange.Redis's handshake and lock sequences, and
 //! redis-cli / redis-benchmark when they are installed.
 
+#[path = "../support/mod.rs"]
 mod support;
 mod t01_harness;
 mod t02_stackexchange;

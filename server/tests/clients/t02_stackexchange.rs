@@ -180,7 +180,7 @@ fn handshake(node: &Node, handshake: Handshake) -> Client {
     }
     assert!(client.nothing_more(Duration::from_millis(200)), "{handshake:?}: an extra reply");
     // After the batch: INFO replication again, and PING as keep-alive (a simple string).
-    let fields = info_fields(&client.call("INFO replication"), resp3);
+    let fields = info_fields(&client.query("INFO replication"), resp3);
     assert_eq!(field(&fields, "role"), "master");
     let (_, raw) = {
         client.send_raw(&words("PING"));
@@ -193,7 +193,7 @@ fn handshake(node: &Node, handshake: Handshake) -> Client {
 /// Every handshake variant gets one reply per command, in order, with the right shapes.
 #[test]
 fn handshake_batches() {
-    let node = Node::start();
+    let node = Node::start(&[]);
     for variant in [
         Handshake::V3Resp3,
         Handshake::V3Resp2,
@@ -201,7 +201,7 @@ fn handshake_batches() {
         Handshake::V2Resp3,
     ] {
         let mut client = handshake(&node, variant);
-        let list = client.call("CLIENT LIST").text();
+        let list = client.query("CLIENT LIST").text();
         assert!(list.contains(&format!("name={CLIENT_NAME}")), "{list}");
     }
 }
@@ -210,7 +210,7 @@ fn handshake_batches() {
 /// to the master-changed channel in one batch.
 #[test]
 fn subscription_connection_resp2() {
-    let node = Node::start();
+    let node = Node::start(&[]);
     let echo = echo_payload();
     let mut client = node.client();
     let mut batch = words(&format!("CLIENT SETNAME {CLIENT_NAME}"));
@@ -231,17 +231,17 @@ fn subscription_connection_resp2() {
     );
     assert!(client.nothing_more(Duration::from_millis(200)));
     // Keep-alive while subscribed in RESP2.
-    assert_eq!(client.call("PING"), Value::Array(vec![Value::bulk("pong"), Value::bulk("")]));
+    assert_eq!(client.query("PING"), Value::Array(vec![Value::bulk("pong"), Value::bulk("")]));
 }
 
 /// The lock helpers for redis_version < 8.4, in one protocol.
 fn locks(resp3: bool) {
-    let node = Node::start();
+    let node = Node::start(&[]);
     let mut owner = node.client();
     let mut other = node.client();
     if resp3 {
-        owner.call("HELLO 3");
-        other.call("HELLO 3");
+        owner.query("HELLO 3");
+        other.query("HELLO 3");
     }
     let nil: &[u8] = if resp3 { b"_\r\n" } else { b"$-1\r\n" };
     let nil_array: &[u8] = if resp3 { b"_\r\n" } else { b"*-1\r\n" };
@@ -253,12 +253,12 @@ fn locks(resp3: bool) {
     other.send_raw(&words("SET lock token-b EX 30 NX"));
     assert_eq!(read_raw(&mut other), nil);
     // LockQuery.
-    assert_eq!(other.call("GET lock"), Value::bulk("token-a"));
+    assert_eq!(other.query("GET lock"), Value::bulk("token-a"));
 
     // LockExtend by the owner: WATCH, GET (awaited), then MULTI / PEXPIRE / EXEC as one batch.
     owner.send_raw(&words("WATCH lock"));
     assert_eq!(read_raw(&mut owner), b"+OK\r\n");
-    assert_eq!(owner.call("GET lock"), Value::bulk("token-a"));
+    assert_eq!(owner.query("GET lock"), Value::bulk("token-a"));
     let mut batch = words("MULTI");
     batch.extend(words("PEXPIRE lock 60000"));
     batch.extend(words("EXEC"));
@@ -266,7 +266,7 @@ fn locks(resp3: bool) {
     assert_eq!(read_raw(&mut owner), b"+OK\r\n");
     assert_eq!(read_raw(&mut owner), b"+QUEUED\r\n");
     assert_eq!(read_raw(&mut owner), b"*1\r\n:1\r\n");
-    let Value::Int(ttl_ms) = owner.call("PTTL lock") else {
+    let Value::Int(ttl_ms) = owner.query("PTTL lock") else {
         panic!("PTTL")
     };
     assert!(ttl_ms > 30_000 && ttl_ms <= 60_000, "extended TTL {ttl_ms}");
@@ -274,15 +274,15 @@ fn locks(resp3: bool) {
     // LockExtend / LockRelease by a non-owner: the value differs, so UNWATCH and give up.
     other.send_raw(&words("WATCH lock"));
     assert_eq!(read_raw(&mut other), b"+OK\r\n");
-    assert_eq!(other.call("GET lock"), Value::bulk("token-a"));
+    assert_eq!(other.query("GET lock"), Value::bulk("token-a"));
     other.send_raw(&words("UNWATCH"));
     assert_eq!(read_raw(&mut other), b"+OK\r\n");
-    assert_eq!(other.call("EXISTS lock"), Value::Int(1));
+    assert_eq!(other.query("EXISTS lock"), Value::Int(1));
 
     // A release whose watched key changes in between fails with a null array ...
     owner.send_raw(&words("WATCH lock"));
     assert_eq!(read_raw(&mut owner), b"+OK\r\n");
-    assert_eq!(owner.call("GET lock"), Value::bulk("token-a"));
+    assert_eq!(owner.query("GET lock"), Value::bulk("token-a"));
     other.send_raw(&words("SET lock token-a KEEPTTL"));
     assert_eq!(read_raw(&mut other), b"+OK\r\n");
     let mut batch = words("MULTI");
@@ -292,12 +292,12 @@ fn locks(resp3: bool) {
     assert_eq!(read_raw(&mut owner), b"+OK\r\n");
     assert_eq!(read_raw(&mut owner), b"+QUEUED\r\n");
     assert_eq!(read_raw(&mut owner), nil_array);
-    assert_eq!(owner.call("GET lock"), Value::bulk("token-a"));
+    assert_eq!(owner.query("GET lock"), Value::bulk("token-a"));
 
     // ... and EXEC cleared the WATCH, so the retry succeeds: LockRelease deletes the key.
     owner.send_raw(&words("WATCH lock"));
     assert_eq!(read_raw(&mut owner), b"+OK\r\n");
-    assert_eq!(owner.call("GET lock"), Value::bulk("token-a"));
+    assert_eq!(owner.query("GET lock"), Value::bulk("token-a"));
     owner.send_raw(&batch);
     assert_eq!(read_raw(&mut owner), b"+OK\r\n");
     assert_eq!(read_raw(&mut owner), b"+QUEUED\r\n");
@@ -308,8 +308,8 @@ fn locks(resp3: bool) {
     // Released: the other client can take it now; EXPIRE on a missing key is 0.
     other.send_raw(&words("SET lock token-b EX 30 NX"));
     assert_eq!(read_raw(&mut other), b"+OK\r\n");
-    assert_eq!(owner.call("EXPIRE missing 10"), Value::Int(0));
-    assert_eq!(owner.call("DEL missing"), Value::Int(0));
+    assert_eq!(owner.query("EXPIRE missing 10"), Value::Int(0));
+    assert_eq!(owner.query("DEL missing"), Value::Int(0));
 }
 
 #[test]

@@ -19,19 +19,19 @@ fn field<'a>(pairs: &'a [(Value, Value)], name: &str) -> Option<&'a Value> {
 /// arguments for oneof), in RESP3 and in RESP2.
 #[test]
 fn command_docs_shape() {
-    let node = Node::start();
+    let node = Node::start(&[]);
     let mut client = node.client();
     for resp3 in [false, true] {
         if resp3 {
-            client.call("HELLO 3");
+            client.query("HELLO 3");
         }
-        let reply = client.call("COMMAND DOCS set");
+        let reply = client.query("COMMAND DOCS set");
         assert_eq!(matches!(reply, Value::Map(_)), resp3);
         let top = reply.pairs();
         assert_eq!(top.len(), 1);
         assert_eq!(top[0].0, Value::bulk("set"));
         let docs = top[0].1.pairs();
-        assert_eq!(field(&docs, "summary").map(Value::text).is_some_and(|s| !s.is_empty()), true);
+        assert!(field(&docs, "summary").map(Value::text).is_some_and(|s| !s.is_empty()));
         assert_eq!(field(&docs, "since"), Some(&Value::bulk("1.0.0")));
         assert_eq!(field(&docs, "group"), Some(&Value::bulk("string")));
         let Some(Value::Array(arguments)) = field(&docs, "arguments") else {
@@ -81,7 +81,7 @@ fn command_docs_shape() {
 #[test]
 fn redis_cli_interactive_with_hints() {
     let Some(cli) = tool("redis-cli") else { return };
-    let node = Node::start();
+    let node = Node::start(&[]);
     let mut child = Command::new(cli)
         .args(["-p", &node.port.to_string()])
         .stdin(Stdio::piped())
@@ -109,7 +109,7 @@ fn redis_cli_interactive_with_hints() {
 #[test]
 fn redis_cli_pipe_mass_insert() {
     let Some(cli) = tool("redis-cli") else { return };
-    let node = Node::start();
+    let node = Node::start(&[]);
     const KEYS: usize = 100_000;
     let mut input = Vec::new();
     for n in 0..KEYS {
@@ -132,8 +132,8 @@ fn redis_cli_pipe_mass_insert() {
     assert!(output.status.success(), "{stdout}");
     assert!(stdout.contains(&format!("errors: 0, replies: {KEYS}")), "{stdout}");
     let mut client = node.client();
-    assert_eq!(client.call("DBSIZE"), Value::Int(KEYS as i64));
-    assert_eq!(client.call("GET key:099999"), Value::bulk("value:99999"));
+    assert_eq!(client.query("DBSIZE"), Value::Int(KEYS as i64));
+    assert_eq!(client.query("GET key:099999"), Value::bulk("value:99999"));
 }
 
 /// Every default redis-benchmark test completes without an error reply (redis-benchmark exits
@@ -142,7 +142,7 @@ fn redis_cli_pipe_mass_insert() {
 #[test]
 fn redis_benchmark_default_tests() {
     let Some(benchmark) = tool("redis-benchmark") else { return };
-    let node = Node::start();
+    let node = Node::start(&[]);
     let default_tests = [
         "ping_inline", "ping_mbulk", "set", "get", "incr", "lpush", "rpush", "lpop", "rpop", "sadd", "hset",
         "spop", "zadd", "zpopmin", "lrange_100", "lrange_300", "lrange_500", "lrange_600", "mset",

@@ -5,14 +5,15 @@
 //! not at all.
 
 mod corruption;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use support::{Client, Cluster, Value};
+use support::{info_field, now, wait_until, Client, Cluster, Value};
 
 /// What one writer saw: acknowledged (key → value) and unknown outcomes (key → value tried).
 #[derive(Default)]
@@ -32,7 +33,7 @@ fn writer(ports: Vec<u16>, prefix: String, stop: Arc<AtomicBool>) -> Outcomes {
     let mut client: Option<Client> = None;
     while !stop.load(Ordering::Relaxed) {
         let Some(connection) = client.as_mut() else {
-            client = Client::connect(ports[port_index % ports.len()]).ok();
+            client = Client::try_connect(ports[port_index % ports.len()]).ok();
             if client.is_none() {
                 port_index += 1;
                 std::thread::sleep(Duration::from_millis(20));
@@ -45,7 +46,7 @@ fn writer(ports: Vec<u16>, prefix: String, stop: Arc<AtomicBool>) -> Outcomes {
         next += BATCH;
         let mut sent = 0;
         for (key, value) in &batch {
-            if connection.send(&["SET", key, value]).is_err() {
+            if connection.try_send_args(&["SET", key, value]).is_err() {
                 break;
             }
             sent += 1;
@@ -56,8 +57,8 @@ fn writer(ports: Vec<u16>, prefix: String, stop: Arc<AtomicBool>) -> Outcomes {
                 outcomes.unknown.insert(key.clone(), value.clone());
                 continue;
             }
-            match connection.read() {
-                Ok(Value::Status(s)) if s == "OK" => {
+            match connection.try_read() {
+                Ok(Value::Simple(s)) if s == "OK" => {
                     outcomes.acked.insert(key.clone(), value.clone());
                 }
                 Ok(Value::Error(e)) if e.starts_with("UNCERTAIN") => {
@@ -82,7 +83,7 @@ fn writer(ports: Vec<u16>, prefix: String, stop: Arc<AtomicBool>) -> Outcomes {
 /// GET that retries while the cluster answers TRYAGAIN (no leader yet: nothing ran).
 fn get(reader: &mut Client, key: &str) -> Value {
     for _ in 0..20 {
-        match reader.call(&["GET", key]).expect("GET") {
+        match reader.try_call(&["GET", key]).expect("GET") {
             Value::Error(e) if e.starts_with("TRYAGAIN") => std::thread::sleep(Duration::from_millis(200)),
             other => return other,
         }
@@ -99,14 +100,14 @@ fn serial() -> std::sync::MutexGuard<'static, ()> {
 
 fn check_outcomes(cluster: &Cluster, all: &[Outcomes]) {
     let port = cluster.nodes[cluster.wait_for_leader(Duration::from_secs(20))].port;
-    let mut reader = Client::connect(port).expect("connect");
+    let mut reader = Client::try_connect(port).expect("connect");
     let mut acked = 0;
     for outcomes in all {
         for (key, value) in &outcomes.acked {
             let got = get(&mut reader, key);
             assert_eq!(
                 got,
-                Value::Bulk(Some(value.clone().into_bytes())),
+                Value::Bulk(value.clone().into_bytes()),
                 "acknowledged write of {key} lost"
             );
             acked += 1;
@@ -114,7 +115,7 @@ fn check_outcomes(cluster: &Cluster, all: &[Outcomes]) {
         for (key, value) in &outcomes.unknown {
             let got = get(&mut reader, key);
             assert!(
-                got == Value::Bulk(None) || got == Value::Bulk(Some(value.clone().into_bytes())),
+                got == Value::NilBulk || got == Value::Bulk(value.clone().into_bytes()),
                 "write of {key} with unknown outcome is neither absent nor whole: {got:?}"
             );
         }
@@ -129,46 +130,45 @@ fn t01_writes_replicate_and_any_node_serves_them() {
     for (i, node) in cluster.nodes.iter().enumerate() {
         let mut client = node.client();
         assert_eq!(
-            client.call(&["SET", &format!("k{i}"), &format!("v{i}")]).unwrap(),
-            Value::Status("OK".into())
+            client.try_call(&["SET", &format!("k{i}"), &format!("v{i}")]).unwrap(),
+            Value::Simple("OK".into())
         );
     }
     for node in &cluster.nodes {
         let mut client = node.client();
         for i in 0..3 {
             assert_eq!(
-                client.call(&["GET", &format!("k{i}")]).unwrap().text(),
+                client.try_call(&["GET", &format!("k{i}")]).unwrap().text(),
                 format!("v{i}")
             );
         }
-        assert_eq!(
+        assert!(
             client
-                .call(&["INCR", "counter"])
+                .try_call(&["INCR", "counter"])
                 .unwrap()
                 .text()
                 .parse::<i64>()
                 .unwrap()
-                > 0,
-            true
+                > 0
         );
     }
     assert_eq!(
         cluster.nodes[0]
             .client()
-            .call(&["GET", "counter"])
+            .try_call(&["GET", "counter"])
             .unwrap()
             .text(),
         "3"
     );
     // Every replica applied the same entries.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = now() + Duration::from_secs(5);
     loop {
         let applied: Vec<Option<String>> = cluster.nodes.iter().map(|n| n.raft_field("applied")).collect();
         if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
             break;
         }
         assert!(
-            Instant::now() < deadline,
+            now() < deadline,
             "replicas did not converge: {applied:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -210,7 +210,7 @@ fn t02_kill_leader_during_pipelined_writes_loses_no_acknowledged_write() {
     let mut client = cluster.nodes[leader].client();
     for outcomes in &outcomes {
         for (key, value) in outcomes.acked.iter().take(50) {
-            assert_eq!(client.call(&["GET", key]).unwrap().text(), *value);
+            assert_eq!(client.try_call(&["GET", key]).unwrap().text(), *value);
         }
     }
 }
@@ -222,29 +222,29 @@ fn t03_paused_leader_never_serves_a_stale_read() {
     let leader = cluster.wait_for_leader(Duration::from_secs(10));
     let mut old = cluster.nodes[leader].client();
     assert_eq!(
-        old.call(&["SET", "fact", "before"]).unwrap(),
-        Value::Status("OK".into())
+        old.try_call(&["SET", "fact", "before"]).unwrap(),
+        Value::Simple("OK".into())
     );
     cluster.nodes[leader].signal("STOP");
     // After the election timeout another node takes over and accepts a new value.
     let other = (leader + 1) % 3;
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = now() + Duration::from_secs(20);
     while cluster.nodes[other].raft_field("leader") == Some(cluster.nodes[leader].id.to_string()) {
         assert!(
-            Instant::now() < deadline,
+            now() < deadline,
             "no new leader while the old one is paused"
         );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut client = cluster.nodes[other].client();
     assert_eq!(
-        client.call(&["SET", "fact", "after"]).unwrap(),
-        Value::Status("OK".into())
+        client.try_call(&["SET", "fact", "after"]).unwrap(),
+        Value::Simple("OK".into())
     );
     cluster.nodes[leader].signal("CONT");
     // The old leader resumes believing it leads; a read through it must still see "after".
     for _ in 0..20 {
-        let got = old.call(&["GET", "fact"]).unwrap();
+        let got = old.try_call(&["GET", "fact"]).unwrap();
         assert_eq!(got.text(), "after", "stale read from a deposed leader");
         std::thread::sleep(Duration::from_millis(25));
     }
@@ -282,13 +282,13 @@ fn t04_rolling_restart_and_a_wiped_node_keep_every_write() {
     check_outcomes(&cluster, &outcomes);
     // The rebuilt node's state machine catches up with the leader's.
     let leader = cluster.wait_for_leader(Duration::from_secs(10));
-    let deadline = Instant::now() + Duration::from_secs(20);
+    let deadline = now() + Duration::from_secs(20);
     loop {
         let target = cluster.nodes[leader].raft_field("applied");
         if cluster.nodes[victim].raft_field("applied") == target && target.is_some() {
             break;
         }
-        assert!(Instant::now() < deadline, "wiped node did not catch up");
+        assert!(now() < deadline, "wiped node did not catch up");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -299,48 +299,40 @@ fn t05_five_nodes_survive_two_failures() {
     let mut cluster = Cluster::start(5);
     let mut client = cluster.nodes[0].client();
     assert_eq!(
-        client.call(&["SET", "a", "1"]).unwrap(),
-        Value::Status("OK".into())
+        client.try_call(&["SET", "a", "1"]).unwrap(),
+        Value::Simple("OK".into())
     );
     let leader = cluster.wait_for_leader(Duration::from_secs(10));
     let second = (leader + 1) % 5;
     cluster.nodes[leader].kill();
     cluster.nodes[second].kill();
     let port = cluster.any_running_port(None);
-    let mut client = Client::connect(port).unwrap();
+    let mut client = Client::try_connect(port).unwrap();
     assert_eq!(
-        client.call(&["SET", "b", "2"]).unwrap(),
-        Value::Status("OK".into())
+        client.try_call(&["SET", "b", "2"]).unwrap(),
+        Value::Simple("OK".into())
     );
-    assert_eq!(client.call(&["GET", "a"]).unwrap().text(), "1");
+    assert_eq!(client.try_call(&["GET", "a"]).unwrap().text(), "1");
     cluster.wait_for_leader(Duration::from_secs(10));
     for node in cluster.nodes.iter().filter(|n| n.is_running()) {
-        assert_eq!(node.client().call(&["GET", "b"]).unwrap().text(), "2");
+        assert_eq!(node.client().try_call(&["GET", "b"]).unwrap().text(), "2");
     }
-}
-
-/// A field of an INFO reply.
-fn info_field(info: &str, name: &str) -> Option<String> {
-    info.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}:")))
-        .map(str::to_string)
 }
 
 /// Asks until `check` accepts the INFO replication text of `port` (heartbeats and acks
 /// arrive every 100 ms), failing after `limit`.
-#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) -> bool) -> String {
-    let deadline = Instant::now() + limit;
+    let deadline = now() + limit;
     loop {
-        let info = Client::connect(port)
-            .and_then(|mut c| c.call(&["INFO", "replication"]))
+        let info = Client::try_connect(port)
+            .and_then(|mut c| c.try_call(&["INFO", "replication"]))
             .map(|v| v.text())
             .unwrap_or_default();
         if check(&info) {
             return info;
         }
         assert!(
-            Instant::now() < deadline,
+            now() < deadline,
             "INFO replication never matched: {info}"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -348,24 +340,22 @@ fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) ->
 }
 
 /// Waits until INFO clients on `port` reports `count` blocked clients.
-#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn wait_for_blocked_clients(port: u16, count: usize) {
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = now() + Duration::from_secs(5);
     loop {
-        let info = Client::connect(port)
-            .and_then(|mut c| c.call(&["INFO", "clients"]))
+        let info = Client::try_connect(port)
+            .and_then(|mut c| c.try_call(&["INFO", "clients"]))
             .map(|v| v.text())
             .unwrap_or_default();
         if info_field(&info, "blocked_clients") == Some(count.to_string()) {
             return;
         }
-        assert!(Instant::now() < deadline, "never {count} blocked clients: {info}");
+        assert!(now() < deadline, "never {count} blocked clients: {info}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
 
 #[test]
-#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
 fn t06_wait_role_and_info_replication_tell_the_truth() {
     let _serial = serial();
     let cluster = Cluster::start(3);
@@ -376,14 +366,14 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
     // On the leader: both followers hold the write, and are listed with their client ports.
     let mut client = cluster.nodes[leader].client();
     assert_eq!(
-        client.call(&["SET", "w1", "v"]).unwrap(),
-        Value::Status("OK".into())
+        client.try_call(&["SET", "w1", "v"]).unwrap(),
+        Value::Simple("OK".into())
     );
-    assert_eq!(client.call(&["WAIT", "2", "5000"]).unwrap(), Value::Int(2));
+    assert_eq!(client.try_call(&["WAIT", "2", "5000"]).unwrap(), Value::Int(2));
     // The harness runs --fsync always: an acknowledged entry is on each disk that has it.
     assert_eq!(
-        client.call(&["WAITAOF", "1", "2", "5000"]).unwrap(),
-        Value::Array(Some(vec![Value::Int(1), Value::Int(2)]))
+        client.try_call(&["WAITAOF", "1", "2", "5000"]).unwrap(),
+        Value::Array(vec![Value::Int(1), Value::Int(2)])
     );
     let info = wait_for_replication_info(leader_port, Duration::from_secs(5), |info| {
         info_field(info, "connected_slaves").as_deref() == Some("2")
@@ -398,12 +388,12 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
             "follower {follower} not listed: {info}"
         );
     }
-    match client.call(&["ROLE"]).unwrap() {
-        Value::Array(Some(items)) => {
-            assert_eq!(items[0], Value::Bulk(Some(b"master".to_vec())));
+    match client.try_call(&["ROLE"]).unwrap() {
+        Value::Array(items) => {
+            assert_eq!(items[0], Value::Bulk(b"master".to_vec()));
             assert!(matches!(items[1], Value::Int(offset) if offset > 0), "{items:?}");
             assert!(
-                matches!(&items[2], Value::Array(Some(replicas)) if replicas.len() == 2),
+                matches!(&items[2], Value::Array(replicas) if replicas.len() == 2),
                 "{items:?}"
             );
         }
@@ -426,41 +416,41 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
         info_field(&info, "flotilla_leader_port"),
         Some(leader_port.to_string())
     );
-    match cluster.nodes[followers[0]].client().call(&["ROLE"]).unwrap() {
-        Value::Array(Some(items)) => {
-            assert_eq!(items[0], Value::Bulk(Some(b"master".to_vec())));
-            assert_eq!(items[2], Value::Array(Some(Vec::new())));
+    match cluster.nodes[followers[0]].client().try_call(&["ROLE"]).unwrap() {
+        Value::Array(items) => {
+            assert_eq!(items[0], Value::Bulk(b"master".to_vec()));
+            assert_eq!(items[2], Value::Array(Vec::new()));
         }
         other => panic!("ROLE: {other:?}"),
     }
-    let mut via_follower = Client::connect(follower_port).unwrap();
+    let mut via_follower = Client::try_connect(follower_port).unwrap();
     assert_eq!(
-        via_follower.call(&["SET", "w2", "v"]).unwrap(),
-        Value::Status("OK".into())
+        via_follower.try_call(&["SET", "w2", "v"]).unwrap(),
+        Value::Simple("OK".into())
     );
-    assert_eq!(via_follower.call(&["WAIT", "2", "5000"]).unwrap(), Value::Int(2));
+    assert_eq!(via_follower.try_call(&["WAIT", "2", "5000"]).unwrap(), Value::Int(2));
 
     // One follower paused: only the other one gets new writes; WAIT gives up at its timeout.
     cluster.nodes[followers[1]].signal("STOP");
     assert_eq!(
-        client.call(&["SET", "w3", "v"]).unwrap(),
-        Value::Status("OK".into())
+        client.try_call(&["SET", "w3", "v"]).unwrap(),
+        Value::Simple("OK".into())
     );
-    let started = Instant::now();
-    assert_eq!(client.call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
+    let started = now();
+    assert_eq!(client.try_call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
     assert!(
         started.elapsed() >= Duration::from_millis(500),
         "WAIT returned before its timeout"
     );
-    assert_eq!(client.call(&["WAIT", "1", "0"]).unwrap(), Value::Int(1));
+    assert_eq!(client.try_call(&["WAIT", "1", "0"]).unwrap(), Value::Int(1));
     assert_eq!(
-        via_follower.call(&["SET", "w4", "v"]).unwrap(),
-        Value::Status("OK".into())
+        via_follower.try_call(&["SET", "w4", "v"]).unwrap(),
+        Value::Simple("OK".into())
     );
-    assert_eq!(via_follower.call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
+    assert_eq!(via_follower.try_call(&["WAIT", "2", "500"]).unwrap(), Value::Int(1));
     assert_eq!(
-        via_follower.call(&["WAITAOF", "1", "2", "300"]).unwrap(),
-        Value::Array(Some(vec![Value::Int(1), Value::Int(1)]))
+        via_follower.try_call(&["WAITAOF", "1", "2", "300"]).unwrap(),
+        Value::Array(vec![Value::Int(1), Value::Int(1)])
     );
     wait_for_replication_info(leader_port, Duration::from_secs(10), |info| {
         info_field(info, "connected_slaves").as_deref() == Some("1")
@@ -470,41 +460,41 @@ fn t06_wait_role_and_info_replication_tell_the_truth() {
     // UNBLOCK ends it, with what the command answers at its timeout (the followers holding
     // the write so far) or with the UNBLOCKED error, as Redis does.
     let unblock = |waiter: &mut Client, port: u16, command: &[&str], reason: &str| {
-        let id = waiter.call(&["CLIENT", "ID"]).unwrap().text();
-        assert_eq!(waiter.call(&["SET", "w5", "v"]).unwrap(), Value::Status("OK".into()));
-        waiter.send(command).unwrap();
+        let id = waiter.try_call(&["CLIENT", "ID"]).unwrap().text();
+        assert_eq!(waiter.try_call(&["SET", "w5", "v"]).unwrap(), Value::Simple("OK".into()));
+        waiter.try_send_args(command).unwrap();
         wait_for_blocked_clients(port, 1);
-        let mut admin = Client::connect(port).unwrap();
-        assert_eq!(admin.call(&["CLIENT", "UNBLOCK", &id, reason]).unwrap(), Value::Int(1));
-        let reply = waiter.read().unwrap();
+        let mut admin = Client::try_connect(port).unwrap();
+        assert_eq!(admin.try_call(&["CLIENT", "UNBLOCK", &id, reason]).unwrap(), Value::Int(1));
+        let reply = waiter.try_read().unwrap();
         wait_for_blocked_clients(port, 0);
-        assert_eq!(admin.call(&["CLIENT", "UNBLOCK", &id, reason]).unwrap(), Value::Int(0));
+        assert_eq!(admin.try_call(&["CLIENT", "UNBLOCK", &id, reason]).unwrap(), Value::Int(0));
         reply
     };
     let mut waiter = cluster.nodes[leader].client();
     assert_eq!(unblock(&mut waiter, leader_port, &["WAIT", "2", "0"], "TIMEOUT"), Value::Int(1));
     assert_eq!(
         unblock(&mut waiter, leader_port, &["WAITAOF", "1", "2", "0"], "TIMEOUT"),
-        Value::Array(Some(vec![Value::Int(1), Value::Int(1)]))
+        Value::Array(vec![Value::Int(1), Value::Int(1)])
     );
     assert_eq!(
         unblock(&mut waiter, leader_port, &["WAIT", "2", "0"], "ERROR"),
         Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
     );
     // On a follower the client blocks there (the leader answers its WAIT).
-    let mut waiter = Client::connect(follower_port).unwrap();
+    let mut waiter = Client::try_connect(follower_port).unwrap();
     assert_eq!(
         unblock(&mut waiter, follower_port, &["WAITAOF", "0", "2", "0"], "ERROR"),
         Value::Error("UNBLOCKED client unblocked via CLIENT UNBLOCK".into())
     );
     assert_eq!(unblock(&mut waiter, follower_port, &["WAIT", "2", "0"], "TIMEOUT"), Value::Int(1));
     // The connection goes on as usual.
-    assert_eq!(waiter.call(&["GET", "w5"]).unwrap(), Value::Bulk(Some(b"v".to_vec())));
+    assert_eq!(waiter.try_call(&["GET", "w5"]).unwrap(), Value::Bulk(b"v".to_vec()));
 
     // Resumed, it catches up: a WAIT without timeout returns once it does.
     cluster.nodes[followers[1]].signal("CONT");
-    assert_eq!(client.call(&["WAIT", "2", "0"]).unwrap(), Value::Int(2));
-    assert_eq!(via_follower.call(&["WAIT", "2", "0"]).unwrap(), Value::Int(2));
+    assert_eq!(client.try_call(&["WAIT", "2", "0"]).unwrap(), Value::Int(2));
+    assert_eq!(via_follower.try_call(&["WAIT", "2", "0"]).unwrap(), Value::Int(2));
 }
 
 #[test]
@@ -515,31 +505,31 @@ fn t07_readonly_reads_a_follower_locally_and_readwrite_restores_linearizable_rea
     let follower = (leader + 1) % 3;
     let third = (leader + 2) % 3;
     let mut writer = cluster.nodes[leader].client();
-    assert_eq!(writer.call(&["SET", "fact", "v1"]).unwrap(), Value::Status("OK".into()));
+    assert_eq!(writer.try_call(&["SET", "fact", "v1"]).unwrap(), Value::Simple("OK".into()));
     // The follower has applied everything the leader applied.
-    let deadline = Instant::now() + Duration::from_secs(5);
+    let deadline = now() + Duration::from_secs(5);
     let leader_applied: u64 = cluster.nodes[leader].raft_field("applied").unwrap().parse().unwrap();
     while cluster.nodes[follower].raft_field("applied").unwrap().parse::<u64>().unwrap() < leader_applied {
-        assert!(Instant::now() < deadline, "follower did not catch up");
+        assert!(now() < deadline, "follower did not catch up");
         std::thread::sleep(Duration::from_millis(20));
     }
 
     let mut replica = cluster.nodes[follower].client();
-    assert_eq!(replica.call(&["READONLY"]).unwrap(), Value::Status("OK".into()));
-    assert_eq!(replica.call(&["GET", "fact"]).unwrap().text(), "v1");
+    assert_eq!(replica.try_call(&["READONLY"]).unwrap(), Value::Simple("OK".into()));
+    assert_eq!(replica.try_call(&["GET", "fact"]).unwrap().text(), "v1");
     // Writes on a READONLY connection still go through the leader.
-    assert_eq!(replica.call(&["SET", "from-replica", "w"]).unwrap(), Value::Status("OK".into()));
-    assert_eq!(writer.call(&["GET", "from-replica"]).unwrap().text(), "w");
+    assert_eq!(replica.try_call(&["SET", "from-replica", "w"]).unwrap(), Value::Simple("OK".into()));
+    assert_eq!(writer.try_call(&["GET", "from-replica"]).unwrap().text(), "w");
 
     // With the two other nodes paused no leader can exist, so no linearizable read could be
     // answered: the READONLY connection is served from the follower's own state.
     cluster.nodes[leader].signal("STOP");
     cluster.nodes[third].signal("STOP");
-    let local = replica.call(&["GET", "fact"]);
+    let local = replica.try_call(&["GET", "fact"]);
     let pipelined = replica
-        .send(&["GET", "fact"])
-        .and_then(|_| replica.send(&["EXISTS", "fact"]))
-        .and_then(|_| Ok((replica.read()?, replica.read()?)));
+        .try_send_args(&["GET", "fact"])
+        .and_then(|_| replica.try_send_args(&["EXISTS", "fact"]))
+        .and_then(|_| Ok((replica.try_read()?, replica.try_read()?)));
     cluster.nodes[leader].signal("CONT");
     cluster.nodes[third].signal("CONT");
     assert_eq!(local.unwrap().text(), "v1");
@@ -548,30 +538,20 @@ fn t07_readonly_reads_a_follower_locally_and_readwrite_restores_linearizable_rea
 
     // READWRITE: reads on the follower are linearizable again, so each one sees the increment
     // the leader acknowledged just before, however far the follower's own state lags.
-    assert_eq!(replica.call(&["READWRITE"]).unwrap(), Value::Status("OK".into()));
+    assert_eq!(replica.try_call(&["READWRITE"]).unwrap(), Value::Simple("OK".into()));
     let leader = cluster.wait_for_leader(Duration::from_secs(20));
     let follower_port = cluster.nodes[(leader + 1) % 3].port;
     let mut writer = cluster.nodes[leader].client();
-    let mut plain = Client::connect(follower_port).unwrap();
+    let mut plain = Client::try_connect(follower_port).unwrap();
     for expected in 1..=200 {
-        assert_eq!(writer.call(&["INCR", "counter"]).unwrap(), Value::Int(expected));
+        assert_eq!(writer.try_call(&["INCR", "counter"]).unwrap(), Value::Int(expected));
         assert_eq!(
-            plain.call(&["GET", "counter"]).unwrap().text(),
+            plain.try_call(&["GET", "counter"]).unwrap().text(),
             expected.to_string(),
             "stale read on a follower's plain connection"
         );
     }
-    assert_eq!(replica.call(&["GET", "counter"]).unwrap().text(), "200");
-}
-
-/// Polls `condition` every 100 ms until it holds, failing with `what` after `limit`.
-#[allow(clippy::disallowed_methods)] // a test's deadlines need the clock
-fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
-    while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    assert_eq!(replica.try_call(&["GET", "counter"]).unwrap().text(), "200");
 }
 
 /// The script cache is replicated state: a script loaded through one node runs by its SHA-1
@@ -584,12 +564,12 @@ fn t08_evalsha_after_script_load_works_on_every_node_and_after_failover() {
     let leader = cluster.wait_for_leader(Duration::from_secs(10));
     let follower = (leader + 1) % 3;
     let script = "return redis.call('INCRBY', KEYS[1], ARGV[1])";
-    let sha = cluster.nodes[follower].client().call(&["SCRIPT", "LOAD", script]).unwrap().text();
+    let sha = cluster.nodes[follower].client().try_call(&["SCRIPT", "LOAD", script]).unwrap().text();
     assert_eq!(sha.len(), 40, "{sha}");
     let mut total = 0;
     for node in &cluster.nodes {
         total += 2;
-        let reply = node.client().call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap();
+        let reply = node.client().try_call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap();
         assert_eq!(reply, Value::Int(total));
     }
     cluster.nodes[leader].kill();
@@ -597,19 +577,19 @@ fn t08_evalsha_after_script_load_works_on_every_node_and_after_failover() {
     assert_ne!(new_leader, leader);
     for index in [new_leader, 3 - leader - new_leader] {
         total += 2;
-        let reply = cluster.nodes[index].client().call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap();
+        let reply = cluster.nodes[index].client().try_call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap();
         assert_eq!(reply, Value::Int(total));
     }
     cluster.restart(leader);
     let port = cluster.nodes[leader].port;
     wait_until(Duration::from_secs(10), "the old leader answers", || {
-        Client::connect(port).is_ok_and(|mut client| {
-            matches!(client.call(&["EVALSHA", &sha, "1", "counter", "0"]), Ok(Value::Int(_)))
+        Client::try_connect(port).is_ok_and(|mut client| {
+            matches!(client.try_call(&["EVALSHA", &sha, "1", "counter", "0"]), Ok(Value::Int(_)))
         })
     });
     let mut client = cluster.nodes[leader].client();
-    assert_eq!(client.call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap(), Value::Int(total + 2));
-    assert_eq!(client.call(&["SCRIPT", "EXISTS", &sha]).unwrap(), Value::Array(Some(vec![Value::Int(1)])));
+    assert_eq!(client.try_call(&["EVALSHA", &sha, "1", "counter", "2"]).unwrap(), Value::Int(total + 2));
+    assert_eq!(client.try_call(&["SCRIPT", "EXISTS", &sha]).unwrap(), Value::Array(vec![Value::Int(1)]));
 }
 
 #[test]
@@ -625,21 +605,21 @@ fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
     for i in 0..1100 {
         let value = i.to_string();
         assert_eq!(
-            client.call(&["SET", &format!("small:{i}"), &value]).unwrap(),
-            Value::Status("OK".into())
+            client.try_call(&["SET", &format!("small:{i}"), &value]).unwrap(),
+            Value::Simple("OK".into())
         );
     }
     // About 4 MB of values: a snapshot of several 1 MiB chunks.
     let big = |i: usize| format!("{i}:{}", "x".repeat(100_000));
     for i in 0..40 {
-        client.send(&["SET", &format!("big:{i}"), &big(i)]).unwrap();
+        client.try_send_args(&["SET", &format!("big:{i}"), &big(i)]).unwrap();
     }
     for _ in 0..40 {
-        assert_eq!(client.read().unwrap(), Value::Status("OK".into()));
+        assert_eq!(client.try_read().unwrap(), Value::Simple("OK".into()));
     }
     assert_eq!(
-        client.call(&["BGSAVE"]).unwrap(),
-        Value::Status("Background saving started".into())
+        client.try_call(&["BGSAVE"]).unwrap(),
+        Value::Simple("Background saving started".into())
     );
     let purged = || {
         cluster.nodes[leader]
@@ -658,7 +638,7 @@ fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
     });
     let keyspace = cluster.nodes[victim]
         .client()
-        .call(&["INFO", "keyspace"])
+        .try_call(&["INFO", "keyspace"])
         .unwrap()
         .text();
     assert!(keyspace.contains("db0:keys=1140,"), "{keyspace}");
@@ -668,8 +648,8 @@ fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
     cluster.wait_for_leader(Duration::from_secs(20));
     let mut client = cluster.nodes[victim].client();
     for i in [0, 17, 39] {
-        let got = client.call(&["GET", &format!("big:{i}")]).unwrap();
-        assert_eq!(got, Value::Bulk(Some(big(i).into_bytes())));
+        let got = client.try_call(&["GET", &format!("big:{i}")]).unwrap();
+        assert_eq!(got, Value::Bulk(big(i).into_bytes()));
     }
-    assert_eq!(client.call(&["GET", "small:1099"]).unwrap().text(), "1099");
+    assert_eq!(client.try_call(&["GET", "small:1099"]).unwrap().text(), "1099");
 }

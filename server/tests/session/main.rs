@@ -4,6 +4,7 @@
 
 mod hll_geo;
 mod streams;
+#[path = "../support/mod.rs"]
 mod support;
 
 use std::time::Duration;
@@ -443,16 +444,11 @@ fn shutdown_exits_cleanly() {
 /// SIGTERM and SIGINT stop the node cleanly: exit status 0.
 #[test]
 fn signals_exit_cleanly() {
-    for signal in ["-TERM", "-INT"] {
+    for signal in ["TERM", "INT"] {
         let mut node = Node::start(&[]);
         let mut client = node.client();
         client.call("PING", b"+PONG\r\n");
-        let status = std::process::Command::new("kill")
-            .arg(signal)
-            .arg(node.child.id().to_string())
-            .status()
-            .expect("kill");
-        assert!(status.success());
+        node.signal(signal);
         let exit = node.wait_exit(Duration::from_secs(10));
         assert_eq!(exit.code(), Some(0), "after {signal}");
     }
@@ -493,12 +489,9 @@ fn slow_subscriber_is_disconnected() {
     admin.call("PING", b"+PONG\r\n");
 }
 
-/// A field of an INFO reply.
+/// A field of an INFO reply, which must be there.
 fn info_field(info: &str, name: &str) -> String {
-    info.lines()
-        .find_map(|line| line.strip_prefix(&format!("{name}:")))
-        .unwrap_or_else(|| panic!("no {name} in {info}"))
-        .to_string()
+    support::info_field(info, name).unwrap_or_else(|| panic!("no {name} in {info}"))
 }
 
 /// A single node: WAIT has no follower to wait for and answers 0 at once (also with timeout
@@ -610,9 +603,9 @@ fn blocked_clients_are_served_in_arrival_order() {
     // Arrival is when the server reads the command (CLIENT LIST then names it): wait for
     // it, so that a loaded machine cannot reorder the two sends.
     fn arrived(admin: &mut support::Client, id: &str, command: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        let deadline = support::now() + Duration::from_secs(10);
         while !admin.bulk(&format!("CLIENT LIST ID {id}")).contains(&format!(" cmd={command} ")) {
-            assert!(std::time::Instant::now() < deadline, "{command} never arrived");
+            assert!(support::now() < deadline, "{command} never arrived");
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -1068,4 +1061,34 @@ fn memory_stats_malloc_stats_and_doctor() {
     assert!(client.read_line().starts_with('='));
     assert!(client.read_line().starts_with("txt:"));
     client.call("MEMORY STATS x", b"-ERR wrong number of arguments for 'memory|stats' command\r\n");
+}
+
+/// With one worker thread (`--threads 1`) nothing that waits may hold the only worker: a
+/// blocked BLPOP is woken by another client's push, SAVE (whose snapshot build leaves the
+/// runtime's worker) replies, and pipelined writes come back in order.
+#[test]
+fn one_worker_thread_serves_waits_saves_and_pipelines() {
+    let node = Node::start(&["--threads", "1"]);
+    let mut waiter = node.client();
+    let mut pusher = node.client();
+    waiter.send("BLPOP queue 0");
+    // The push may only be sent once the BLPOP is parked, or it would be a plain pop.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while info_field(&pusher.bulk("INFO clients"), "blocked_clients") != "1" {
+        assert!(std::time::Instant::now() < deadline, "BLPOP never blocked");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    pusher.call("RPUSH queue job", b":1\r\n");
+    waiter.expect(b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n");
+    let mut pipeline = Vec::new();
+    for i in 0..200 {
+        pipeline.extend(support::request(&[b"INCR", b"counter"]));
+        pipeline.extend(support::request(&[b"SET", format!("k{i}").as_bytes(), b"v"]));
+    }
+    pusher.send_raw(&pipeline);
+    for i in 1..=200 {
+        pusher.expect(format!(":{i}\r\n+OK\r\n").as_bytes());
+    }
+    pusher.call("SAVE", b"+OK\r\n");
+    pusher.call("DBSIZE", b":201\r\n");
 }

@@ -1,0 +1,784 @@
+//! What the integration test crates (`session`, `clients`, `cluster`) share: real `flotilla`
+//! processes on loopback ports probed free, each with its own temp data directory — one
+//! standalone node, or a cluster whose nodes a test kills, pauses (SIGSTOP), resumes,
+//! restarts and wipes — and a raw RESP client that writes bytes and reads either exact bytes
+//! or whole RESP2/RESP3 values (with the bytes each one took). Also: INFO field lookup,
+//! polling with a deadline, a seeded byte generator and the lookup of Redis's own tools.
+//!
+//! Each crate includes it as `#[path = "../support/mod.rs"] mod support;` (Cargo builds no
+//! test of its own from a folder without `main.rs`).
+
+// Each crate uses only part of the module.
+#![allow(dead_code)]
+// Tests need the clock for deadlines, and `Bytes64` seeds from it. The ban in clippy.toml
+// keeps the server deterministic (it reads time only in clock.rs); like clock.rs there, this
+// module is the one place the tests read it (`now()`).
+#![allow(clippy::disallowed_methods)]
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+/// How long a reply may take before a test fails (and a fallible read gives up).
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(15);
+/// How long a node may take to accept connections after it was spawned.
+pub const START_TIMEOUT: Duration = Duration::from_secs(20);
+/// Tries at starting a standalone node on a port probed free (another test may take it first).
+const START_ATTEMPTS_MAX: usize = 10;
+
+/// The tests' clock, for deadlines and elapsed times.
+pub fn now() -> Instant {
+    Instant::now()
+}
+
+/// A free client port whose peer port (the client port + 10000, the default) is free too.
+pub fn free_port() -> u16 {
+    loop {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
+        let port = listener.local_addr().expect("local addr").port();
+        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            return port;
+        }
+    }
+}
+
+/// A fresh, empty directory under the system's temp dir, unique within this test process.
+pub fn temp_dir() -> PathBuf {
+    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "flotilla-test-{}-{}",
+        std::process::id(),
+        COUNTER.fetch_add(1, Ordering::Relaxed)
+    ));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    dir
+}
+
+/// A field (`name:value` line) of an INFO reply.
+pub fn info_field(info: &str, name: &str) -> Option<String> {
+    info.lines()
+        .find_map(|line| line.strip_prefix(&format!("{name}:")))
+        .map(str::to_string)
+}
+
+/// Polls `condition` every 100 ms until it holds, failing with `what` after `limit`.
+pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + limit;
+    while !condition() {
+        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// One `flotilla` process (running or not) with its port, data directory and arguments, so
+/// it can be stopped and started again on the same data. Dropping it kills the process and
+/// removes the directory.
+pub struct Node {
+    /// The Raft node id (1 for a standalone node).
+    pub id: u64,
+    pub port: u16,
+    pub dir: PathBuf,
+    args: Vec<String>,
+    child: Option<Child>,
+}
+
+impl Node {
+    /// Starts a standalone node on a free port, with `--fsync no` (these tests are not about
+    /// durability) and `extra_args`. A port probed free may be taken by another test's node
+    /// before this one binds it, so the node is only accepted once it reports its own pid.
+    pub fn start(extra_args: &[&str]) -> Node {
+        let password = extra_args
+            .iter()
+            .position(|a| *a == "--requirepass")
+            .and_then(|i| extra_args.get(i + 1).copied());
+        for _ in 0..START_ATTEMPTS_MAX {
+            let port = free_port();
+            let dir = temp_dir();
+            let mut args: Vec<String> = vec![
+                "--port".into(),
+                port.to_string(),
+                "--dir".into(),
+                dir.display().to_string(),
+                "--fsync".into(),
+                "no".into(),
+            ];
+            args.extend(extra_args.iter().map(|a| a.to_string()));
+            let mut node = Node { id: 1, port, dir, args, child: None };
+            node.launch();
+            if node.answers_as_itself(password) {
+                return node;
+            }
+        }
+        panic!("could not start a node");
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("running").id()
+    }
+
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    pub fn client(&self) -> Client {
+        Client::connect(self.port)
+    }
+
+    /// Spawns the process. `FLOTILLA_TEST_LOGS=dir` keeps each node's log there (for
+    /// debugging a failure).
+    fn launch(&mut self) {
+        assert!(self.child.is_none(), "node {} is running", self.id);
+        let logs = std::env::var("FLOTILLA_TEST_LOGS").ok();
+        let stderr = match &logs {
+            Some(dir) => {
+                let path = PathBuf::from(dir).join(format!("node-{}-{}.log", self.port, self.id));
+                let file = std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)
+                    .expect("log file");
+                Stdio::from(file)
+            }
+            None => Stdio::null(),
+        };
+        let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
+        command.args(&self.args);
+        if logs.is_some() {
+            command.args(["--log", "info"]);
+        }
+        let child = command
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("start flotilla");
+        self.child = Some(child);
+    }
+
+    /// Whether the process has exited (reaped, but the node counts as running until killed).
+    fn has_exited(&mut self) -> bool {
+        let child = self.child.as_mut().expect("running");
+        child.try_wait().expect("try_wait").is_some()
+    }
+
+    /// Whether the server answering on the port is this process (INFO server names its pid);
+    /// false once the process has exited (it could not bind: the port was taken meanwhile).
+    fn answers_as_itself(&mut self, password: Option<&str>) -> bool {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if self.has_exited() {
+                return false;
+            }
+            assert!(Instant::now() < deadline, "node {} did not start", self.id);
+            let Ok(mut client) = Client::try_connect(self.port) else {
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            };
+            if let Some(password) = password {
+                client.call(&format!("AUTH {password}"), b"+OK\r\n");
+            }
+            client.send("INFO server");
+            let header = client.read_line();
+            if !header.starts_with('$') {
+                // Refused (maxclients while the last probe is still counted): retry.
+                std::thread::sleep(Duration::from_millis(20));
+                continue;
+            }
+            let len: usize = header[1..].parse().expect("bulk length");
+            let info = String::from_utf8_lossy(&client.read_exact_len(len + 2)).into_owned();
+            let own = format!("process_id:{}\r\n", self.pid());
+            return info.contains(&own);
+        }
+    }
+
+    /// Starts the (stopped) node again on its port and data; returns once it listens.
+    pub fn spawn(&mut self) {
+        self.launch();
+        let deadline = Instant::now() + START_TIMEOUT;
+        while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            assert!(Instant::now() < deadline, "node {} did not start listening", self.id);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// Starts the node expecting it to refuse to start: waits (up to `limit`) for it to exit
+    /// and returns its exit code and what it wrote to stderr.
+    pub fn start_expecting_exit(&mut self, limit: Duration) -> (Option<i32>, String) {
+        assert!(self.child.is_none(), "node {} is running", self.id);
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flotilla"))
+            .args(&self.args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start flotilla");
+        let deadline = Instant::now() + limit;
+        let status = loop {
+            if let Some(status) = child.try_wait().expect("wait") {
+                break status;
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("node {} kept running on a damaged data directory", self.id);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        };
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .expect("piped")
+            .read_to_string(&mut stderr)
+            .expect("stderr");
+        (status.code(), stderr)
+    }
+
+    /// Waits for the process to exit by itself.
+    pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
+        let deadline = Instant::now() + limit;
+        let child = self.child.as_mut().expect("running");
+        loop {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "node {} did not exit", self.id);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// kill -9.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// Sends signal `name` (`STOP`, `CONT`, `TERM` …) with kill(1). After `STOP`, returns once
+    /// the process is stopped.
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{name}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+        if name == "STOP" {
+            self.wait_until_stopped();
+        }
+    }
+
+    /// `kill` returns once the signal is sent; a thread busy in the kernel (an fsync) stops
+    /// only when it leaves it. Waits until every thread of the process is stopped, so the
+    /// test's next step cannot race the stop.
+    fn wait_until_stopped(&self) {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let tasks = format!("/proc/{}/task", self.pid());
+        loop {
+            let all_stopped = std::fs::read_dir(&tasks)
+                .map(|threads| {
+                    threads.flatten().all(|thread| {
+                        std::fs::read_to_string(thread.path().join("stat"))
+                            .ok()
+                            .and_then(|stat| stat.rsplit(')').next().map(|rest| rest.trim_start().starts_with('T')))
+                            .unwrap_or(true)
+                    })
+                })
+                .unwrap_or(true);
+            if all_stopped {
+                return;
+            }
+            assert!(Instant::now() < deadline, "node {} did not stop", self.id);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    /// A field of this node's `INFO flotilla_raft` group line (`role`, `leader`, `applied` …).
+    pub fn raft_field(&self, field: &str) -> Option<String> {
+        let mut client = Client::try_connect(self.port).ok()?;
+        let info = client.try_call(&["INFO", "flotilla_raft"]).ok()?.text();
+        let line = info.lines().find(|l| l.starts_with("group1:"))?;
+        line["group1:".len()..]
+            .split(',')
+            .find_map(|kv| kv.strip_prefix(&format!("{field}=")).map(str::to_string))
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Real nodes on loopback forming one Raft cluster (`--initial-cluster`), each with its own
+/// data directory, started with the durability defaults.
+pub struct Cluster {
+    pub nodes: Vec<Node>,
+}
+
+impl Cluster {
+    /// Starts `size` nodes and waits until they agree on a leader.
+    pub fn start(size: usize) -> Cluster {
+        let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let initial = ports
+            .iter()
+            .enumerate()
+            .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let mut nodes = Vec::new();
+        for (i, port) in ports.iter().enumerate() {
+            let dir = temp_dir();
+            let args = vec![
+                "--port".into(),
+                port.to_string(),
+                "--dir".into(),
+                dir.display().to_string(),
+                "--node-id".into(),
+                (i + 1).to_string(),
+                "--initial-cluster".into(),
+                initial.clone(),
+            ];
+            nodes.push(Node {
+                id: i as u64 + 1,
+                port: *port,
+                dir,
+                args,
+                child: None,
+            });
+        }
+        for node in &mut nodes {
+            node.spawn();
+        }
+        let cluster = Cluster { nodes };
+        cluster.wait_for_leader(START_TIMEOUT);
+        cluster
+    }
+
+    /// Index (into `nodes`) of the node every running node agrees leads, once they agree.
+    pub fn wait_for_leader(&self, limit: Duration) -> usize {
+        let deadline = Instant::now() + limit;
+        loop {
+            let running: Vec<&Node> = self.nodes.iter().filter(|n| n.is_running()).collect();
+            let leaders: Vec<Option<String>> = running.iter().map(|n| n.raft_field("leader")).collect();
+            if let Some(Some(leader)) = leaders.first() {
+                if leader != "-1" && leaders.iter().all(|l| l.as_deref() == Some(leader.as_str())) {
+                    let id: u64 = leader.parse().expect("leader id");
+                    if let Some(index) = self.nodes.iter().position(|n| n.id == id && n.is_running()) {
+                        if self.nodes[index].raft_field("role").as_deref() == Some("leader") {
+                            return index;
+                        }
+                    }
+                }
+            }
+            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    pub fn restart(&mut self, index: usize) {
+        self.nodes[index].spawn();
+    }
+
+    /// Kills node `index` and removes its data directory.
+    pub fn wipe(&mut self, index: usize) {
+        self.nodes[index].kill();
+        let _ = std::fs::remove_dir_all(&self.nodes[index].dir);
+    }
+
+    pub fn any_running_port(&self, except: Option<usize>) -> u16 {
+        self.nodes
+            .iter()
+            .enumerate()
+            .find(|(i, n)| n.is_running() && Some(*i) != except)
+            .map(|(_, n)| n.port)
+            .expect("a running node")
+    }
+}
+
+/// One RESP2 or RESP3 value as it arrived.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Value {
+    Simple(String),
+    Error(String),
+    Int(i64),
+    Bulk(Vec<u8>),
+    /// `$-1`
+    NilBulk,
+    /// `*-1`
+    NilArray,
+    /// RESP3 `_`
+    Null,
+    Array(Vec<Value>),
+    Map(Vec<(Value, Value)>),
+    Set(Vec<Value>),
+    Push(Vec<Value>),
+    Double(String),
+    Bool(bool),
+    BigNumber(String),
+    Verbatim(String, Vec<u8>),
+}
+
+impl Value {
+    /// The text of a string, error or number; `(nil)` for a null; an aggregate as debug text.
+    pub fn text(&self) -> String {
+        match self {
+            Value::Simple(s) | Value::Error(s) | Value::Double(s) | Value::BigNumber(s) => s.clone(),
+            Value::Bulk(b) | Value::Verbatim(_, b) => String::from_utf8_lossy(b).into_owned(),
+            Value::Int(i) => i.to_string(),
+            Value::NilBulk | Value::NilArray | Value::Null => "(nil)".into(),
+            other => format!("{other:?}"),
+        }
+    }
+
+    pub fn is_error(&self) -> bool {
+        matches!(self, Value::Error(_))
+    }
+
+    pub fn bulk(text: &str) -> Value {
+        Value::Bulk(text.as_bytes().to_vec())
+    }
+
+    /// Key/value pairs of a RESP3 map or of a RESP2 flat array of even length.
+    pub fn pairs(&self) -> Vec<(Value, Value)> {
+        match self {
+            Value::Map(pairs) => pairs.clone(),
+            Value::Array(items) if items.len() % 2 == 0 => {
+                items.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect()
+            }
+            other => panic!("not a map: {other:?}"),
+        }
+    }
+}
+
+/// Encodes a command as a RESP multibulk request.
+pub fn request(args: &[&[u8]]) -> Vec<u8> {
+    let mut out = format!("*{}\r\n", args.len()).into_bytes();
+    for arg in args {
+        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+        out.extend_from_slice(arg);
+        out.extend_from_slice(b"\r\n");
+    }
+    out
+}
+
+/// Encodes a command given as space-separated words.
+pub fn words(command: &str) -> Vec<u8> {
+    let words: Vec<&[u8]> = command.split(' ').map(str::as_bytes).collect();
+    request(&words)
+}
+
+/// Encodes a command given as separate arguments (which may contain spaces).
+pub fn args(args: &[&str]) -> Vec<u8> {
+    let args: Vec<&[u8]> = args.iter().map(|a| a.as_bytes()).collect();
+    request(&args)
+}
+
+/// A blocking connection that writes raw bytes and reads replies from a buffer. Methods
+/// named `try_*` report I/O failures (for tests where nodes die); the others panic on them.
+pub struct Client {
+    pub stream: TcpStream,
+    buffer: Vec<u8>,
+}
+
+impl Client {
+    pub fn connect(port: u16) -> Client {
+        Client::try_connect(port).expect("connect")
+    }
+
+    pub fn try_connect(port: u16) -> std::io::Result<Client> {
+        let stream = TcpStream::connect(("127.0.0.1", port))?;
+        stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        stream.set_nodelay(true)?;
+        Ok(Client {
+            stream,
+            buffer: Vec::new(),
+        })
+    }
+
+    /// Writes bytes in one `write_all` (one batch, as a pipelining client does).
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// Sends a command (space-separated words) without reading the reply.
+    pub fn send(&mut self, command: &str) {
+        self.send_raw(&words(command));
+    }
+
+    /// Sends a command given as separate arguments (which may contain spaces).
+    pub fn send_args(&mut self, command: &[&str]) {
+        self.send_raw(&args(command));
+    }
+
+    pub fn try_send_args(&mut self, command: &[&str]) -> std::io::Result<()> {
+        self.stream.write_all(&args(command))
+    }
+
+    /// Reads exactly `expected.len()` bytes and asserts they are `expected`.
+    pub fn expect(&mut self, expected: &[u8]) {
+        let got = self.read_exact_len(expected.len());
+        assert_eq!(
+            String::from_utf8_lossy(&got),
+            String::from_utf8_lossy(expected),
+            "reply bytes differ"
+        );
+    }
+
+    /// Sends a command (space-separated words) and asserts its exact reply bytes.
+    pub fn call(&mut self, command: &str, expected: &[u8]) {
+        self.send(command);
+        self.expect(expected);
+    }
+
+    /// Sends a command (space-separated words) and reads its reply as a value.
+    pub fn query(&mut self, command: &str) -> Value {
+        self.send(command);
+        self.read()
+    }
+
+    /// Sends a command given as separate arguments and reads its reply as a value.
+    pub fn try_call(&mut self, command: &[&str]) -> std::io::Result<Value> {
+        self.try_send_args(command)?;
+        self.try_read()
+    }
+
+    /// Appends what the socket has to the buffer (waiting up to the read timeout).
+    fn fill(&mut self) -> std::io::Result<()> {
+        let mut chunk = [0u8; 16 * 1024];
+        match self.stream.read(&mut chunk) {
+            Ok(0) => Err(std::io::Error::new(ErrorKind::UnexpectedEof, "connection closed")),
+            Ok(n) => {
+                self.buffer.extend_from_slice(&chunk[..n]);
+                Ok(())
+            }
+            Err(e) if e.kind() == ErrorKind::Interrupted => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Fills the buffer until `ready` finds what it needs in it, within `REPLY_TIMEOUT`.
+    fn try_read_until<T>(&mut self, mut ready: impl FnMut(&mut Vec<u8>) -> Option<T>) -> std::io::Result<T> {
+        let deadline = Instant::now() + REPLY_TIMEOUT;
+        loop {
+            if let Some(found) = ready(&mut self.buffer) {
+                return Ok(found);
+            }
+            if Instant::now() >= deadline {
+                return Err(std::io::Error::new(ErrorKind::TimedOut, "timed out waiting for a reply"));
+            }
+            self.fill()?;
+        }
+    }
+
+    /// `try_read_until`, panicking with what arrived so far when it fails.
+    fn read_until<T>(&mut self, ready: impl FnMut(&mut Vec<u8>) -> Option<T>) -> T {
+        match self.try_read_until(ready) {
+            Ok(found) => found,
+            Err(e) => panic!("{e}; have {:?}", String::from_utf8_lossy(&self.buffer)),
+        }
+    }
+
+    pub fn read_exact_len(&mut self, len: usize) -> Vec<u8> {
+        self.read_until(|buffer| (buffer.len() >= len).then(|| buffer.drain(..len).collect()))
+    }
+
+    /// Reads one CRLF-terminated line (without the CRLF).
+    pub fn read_line(&mut self) -> String {
+        self.read_until(|buffer| {
+            let end = buffer.windows(2).position(|w| w == b"\r\n")?;
+            let line: Vec<u8> = buffer.drain(..end + 2).collect();
+            Some(String::from_utf8_lossy(&line[..end]).into_owned())
+        })
+    }
+
+    /// Reads one whole value and the exact bytes it was made of.
+    pub fn try_read_with_bytes(&mut self) -> std::io::Result<(Value, Vec<u8>)> {
+        self.try_read_until(take_value)
+    }
+
+    pub fn read_with_bytes(&mut self) -> (Value, Vec<u8>) {
+        self.read_until(take_value)
+    }
+
+    /// Reads one whole value.
+    pub fn try_read(&mut self) -> std::io::Result<Value> {
+        Ok(self.try_read_with_bytes()?.0)
+    }
+
+    pub fn read(&mut self) -> Value {
+        self.read_with_bytes().0
+    }
+
+    /// Sends a command whose reply is one bulk string and returns its text.
+    pub fn bulk(&mut self, command: &str) -> String {
+        self.send(command);
+        let header = self.read_line();
+        let len: usize = header
+            .strip_prefix('$')
+            .or_else(|| header.strip_prefix('='))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("not a bulk reply: {header}"));
+        let body = self.read_exact_len(len + 2);
+        String::from_utf8_lossy(&body[..len]).into_owned()
+    }
+
+    /// True when the server closes the connection within `limit` (whatever else arrives
+    /// meanwhile is kept for the next read).
+    pub fn closed_within(&mut self, limit: Duration) -> bool {
+        self.stream.set_read_timeout(Some(limit)).expect("timeout");
+        let closed = loop {
+            match self.fill() {
+                Ok(()) => {}
+                Err(e) => break matches!(e.kind(), ErrorKind::UnexpectedEof | ErrorKind::ConnectionReset),
+            }
+        };
+        self.stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("timeout");
+        closed
+    }
+
+    /// True when nothing more arrives within `quiet` (no extra reply was sent).
+    pub fn nothing_more(&mut self, quiet: Duration) -> bool {
+        if !self.buffer.is_empty() {
+            return false;
+        }
+        self.stream.set_read_timeout(Some(quiet)).expect("timeout");
+        let nothing = match self.fill() {
+            Ok(()) => self.buffer.is_empty(),
+            Err(_) => true,
+        };
+        self.stream.set_read_timeout(Some(REPLY_TIMEOUT)).expect("timeout");
+        nothing
+    }
+}
+
+/// Takes one whole value off the front of `buffer`, with its bytes.
+fn take_value(buffer: &mut Vec<u8>) -> Option<(Value, Vec<u8>)> {
+    let (value, used) = parse(buffer)?;
+    Some((value, buffer.drain(..used).collect()))
+}
+
+fn line(buf: &[u8]) -> Option<(&[u8], usize)> {
+    let end = buf.windows(2).position(|w| w == b"\r\n")?;
+    Some((&buf[..end], end + 2))
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8(bytes.to_vec()).expect("utf-8 line")
+}
+
+fn number(bytes: &[u8]) -> i64 {
+    text(bytes).parse().unwrap_or_else(|_| panic!("bad length {:?}", text(bytes)))
+}
+
+/// Parses one value from the front of `buf`: the value and the bytes it used, or None when
+/// more bytes are needed. Panics on bytes that are not RESP.
+pub fn parse(buf: &[u8]) -> Option<(Value, usize)> {
+    let kind = *buf.first()?;
+    let (head, mut used) = line(&buf[1..])?;
+    used += 1;
+    let aggregate = |count: usize, used: &mut usize| -> Option<Vec<Value>> {
+        let mut items = Vec::with_capacity(count);
+        for _ in 0..count {
+            let (item, n) = parse(&buf[*used..])?;
+            *used += n;
+            items.push(item);
+        }
+        Some(items)
+    };
+    let value = match kind {
+        b'+' => Value::Simple(text(head)),
+        b'-' => Value::Error(text(head)),
+        b':' => Value::Int(number(head)),
+        b',' => Value::Double(text(head)),
+        b'(' => Value::BigNumber(text(head)),
+        b'#' => Value::Bool(head == b"t"),
+        b'_' => Value::Null,
+        b'$' | b'=' => {
+            let len = number(head);
+            if len < 0 {
+                Value::NilBulk
+            } else {
+                let len = len as usize;
+                if buf.len() < used + len + 2 {
+                    return None;
+                }
+                let body = buf[used..used + len].to_vec();
+                assert_eq!(&buf[used + len..used + len + 2], b"\r\n", "bulk not CRLF-terminated");
+                used += len + 2;
+                if kind == b'=' {
+                    Value::Verbatim(text(&body[..3]), body[4..].to_vec())
+                } else {
+                    Value::Bulk(body)
+                }
+            }
+        }
+        b'*' | b'~' | b'>' => {
+            let count = number(head);
+            if count < 0 {
+                Value::NilArray
+            } else {
+                let items = aggregate(count as usize, &mut used)?;
+                match kind {
+                    b'*' => Value::Array(items),
+                    b'~' => Value::Set(items),
+                    _ => Value::Push(items),
+                }
+            }
+        }
+        b'%' => {
+            let count = number(head) as usize;
+            let items = aggregate(2 * count, &mut used)?;
+            Value::Map(items.chunks(2).map(|c| (c[0].clone(), c[1].clone())).collect())
+        }
+        other => panic!("not RESP: type byte {:?} in {:?}", other as char, String::from_utf8_lossy(buf)),
+    };
+    Some((value, used))
+}
+
+/// A deterministic byte generator for test data (xorshift64*), seeded per test so a failure
+/// can be reproduced from the printed seed.
+pub struct Bytes64(u64);
+
+impl Bytes64 {
+    pub fn seeded() -> Bytes64 {
+        let seed = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+            | 1;
+        println!("random seed {seed}");
+        Bytes64(seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    pub fn bytes(&mut self, len: usize) -> Vec<u8> {
+        (0..len).map(|_| self.next() as u8).collect()
+    }
+}
+
+/// The path of a Redis tool (`redis-cli`, `redis-benchmark`) when installed, else None after
+/// printing why the caller skips.
+pub fn tool(name: &str) -> Option<PathBuf> {
+    let found = std::env::var_os("PATH").and_then(|paths| {
+        std::env::split_paths(&paths)
+            .map(|dir| dir.join(name))
+            .find(|path| path.is_file())
+    });
+    if found.is_none() {
+        println!("skipped: {name} is not installed");
+    }
+    found
+}
