@@ -30,7 +30,12 @@ fn stream_groups_and_blocking_reads() {
     client.call("XADD s 2-0 a b", b"$3\r\n2-0\r\n");
     reader.expect(b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n2-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n");
 
-    // A group reader blocked on `>` is served by the next XADD.
+    // A group reader gets what the group has not delivered yet at once; blocked on `>`, it is
+    // served by the next XADD.
+    reader.call(
+        "XREADGROUP GROUP g bob BLOCK 0 STREAMS s >",
+        b"*1\r\n*2\r\n$1\r\ns\r\n*1\r\n*2\r\n$3\r\n2-0\r\n*2\r\n$1\r\na\r\n$1\r\nb\r\n",
+    );
     reader.send("XREADGROUP GROUP g bob BLOCK 0 STREAMS s >");
     std::thread::sleep(Duration::from_millis(200));
     client.call("XADD s 3-0 c d", b"$3\r\n3-0\r\n");
