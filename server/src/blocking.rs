@@ -151,7 +151,7 @@ fn wait_target(
             keys.push(key.clone());
         }
     }
-    let timeout_ms = flotilla_storage::commands::lists::parse_timeout_ms(&args[timeout_at], now_ms).ok()?;
+    let timeout_ms = flotilla_storage::args::parse_timeout_ms(&args[timeout_at], now_ms).ok()?;
     Some((keys, timeout_ms, value_type, nil))
 }
 

@@ -169,9 +169,6 @@ pub mod zset {
     pub const NUMKEYS_NOT_POSITIVE: &str = "ERR numkeys should be greater than 0";
     pub const COUNT_NOT_POSITIVE: &str = "ERR count should be greater than 0";
     pub const VALUE_OUT_OF_RANGE: &str = "ERR value is out of range";
-    pub const TIMEOUT_NOT_FLOAT: &str = "ERR timeout is not a float or out of range";
-    pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
-    pub const TIMEOUT_OUT_OF_RANGE: &str = "ERR timeout is out of range";
     pub const INVALID_CURSOR: &str = "ERR invalid cursor";
 
     /// `numkeys` of 0 for ZUNION and friends.

@@ -58,6 +58,27 @@ impl Harness {
                 .read(self.db as usize, &args, self.now_ms, true, &mut self.events)
         }
     }
+
+    /// Takes the events so far and keeps the keyspace notifications: (class, event, key).
+    pub fn take_notifications(&mut self) -> Vec<(u8, &'static str, String)> {
+        self.events
+            .drain(..)
+            .filter_map(|event| match event {
+                Event::Notify { class, event, key, .. } => {
+                    Some((class, event, String::from_utf8_lossy(&key).into_owned()))
+                }
+                _ => None,
+            })
+            .collect()
+    }
+
+    /// `take_notifications` as `event:key` texts.
+    pub fn take_notification_texts(&mut self) -> Vec<String> {
+        self.take_notifications()
+            .into_iter()
+            .map(|(_, event, key)| format!("{event}:{key}"))
+            .collect()
+    }
 }
 
 /// Runs a command given as text arguments and renders the reply.

@@ -40,8 +40,6 @@ pub const FAMILIES: &[Family] = &[
     (scripting::COMMANDS, scripting::HANDLERS),
 ];
 
-const NAME_LEN_MAX: usize = 32;
-
 fn server_table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
     static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
     TABLE.get_or_init(|| {
@@ -79,14 +77,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     if let Some(spec) = flotilla_storage::commands::lookup(name) {
         return Some(spec);
     }
-    if name.len() > NAME_LEN_MAX {
-        return None;
-    }
-    let mut lower = [0u8; NAME_LEN_MAX];
-    let lower = &mut lower[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    server_table().get(&*lower).copied()
+    flotilla_storage::commands::with_lowercase_name(name, |lower| server_table().get(lower).copied())
 }
 
 /// The handler of a server command or subcommand (`client|setname`).

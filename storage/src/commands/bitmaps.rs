@@ -750,20 +750,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 #[cfg(test)]
 mod tests {
-    use crate::ctx::Event;
     use crate::testing::{run, Harness};
-
-    fn events(t: &mut Harness) -> Vec<String> {
-        t.events
-            .drain(..)
-            .filter_map(|event| match event {
-                Event::Notify { event, key, .. } => {
-                    Some(format!("{event}:{}", String::from_utf8_lossy(&key)))
-                }
-                _ => None,
-            })
-            .collect()
-    }
 
     fn set_bytes(t: &mut Harness, key: &str, bytes: &[u8]) {
         t.command(&[b"SET", key.as_bytes(), bytes]);
@@ -785,9 +772,9 @@ mod tests {
         let mut t = Harness::new();
         assert_eq!(run(&mut t, &["SETBIT", "k", "1", "1"]), ":0");
         assert_eq!(get_bytes(&mut t, "k"), [0b0100_0000]);
-        assert_eq!(events(&mut t), ["new:k", "setbit:k"]);
+        assert_eq!(t.take_notification_texts(), ["new:k", "setbit:k"]);
         assert_eq!(run(&mut t, &["SETBIT", "k", "1", "1"]), ":1");
-        assert!(events(&mut t).is_empty());
+        assert!(t.take_notification_texts().is_empty());
         assert_eq!(run(&mut t, &["SETBIT", "k", "1", "0"]), ":1");
         assert_eq!(run(&mut t, &["SETBIT", "k", "9", "0"]), ":0");
         assert_eq!(get_bytes(&mut t, "k"), [0, 0]);
@@ -897,10 +884,10 @@ mod tests {
             "-ERR BITOP NOT must be called with a single source key."
         );
         assert_eq!(run(&mut t, &["BITOP", "NAND", "d", "a"]), "-ERR syntax error");
-        events(&mut t);
+        t.take_notification_texts();
         assert_eq!(run(&mut t, &["BITOP", "AND", "d", "x", "y"]), ":0");
         assert_eq!(run(&mut t, &["EXISTS", "d"]), ":0");
-        assert_eq!(events(&mut t), ["del:d"]);
+        assert_eq!(t.take_notification_texts(), ["del:d"]);
         wrong_type(&mut t, b"h");
         assert!(run(&mut t, &["BITOP", "AND", "d", "a", "h"]).starts_with("-WRONGTYPE"));
         // The destination may hold any type: it is overwritten.
@@ -919,7 +906,7 @@ mod tests {
             "[:0, :6]"
         );
         assert_eq!(get_bytes(&mut t, "k"), [100]);
-        assert_eq!(events(&mut t), ["new:k", "setbit:k"]);
+        assert_eq!(t.take_notification_texts(), ["new:k", "setbit:k"]);
         assert_eq!(
             run(&mut t, &["BITFIELD", "k", "INCRBY", "i8", "0", "100"]),
             "[:-56]"

@@ -651,20 +651,8 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 #[cfg(test)]
 mod tests {
-    use crate::ctx::{class, Event};
+    use crate::ctx::class;
     use crate::testing::{run, Harness};
-
-    fn events(t: &mut Harness) -> Vec<(u8, &'static str, String)> {
-        t.events
-            .drain(..)
-            .filter_map(|event| match event {
-                Event::Notify {
-                    class, event, key, ..
-                } => Some((class, event, String::from_utf8_lossy(&key).into_owned())),
-                _ => None,
-            })
-            .collect()
-    }
 
     #[test]
     fn hset_hget_hmset_and_counts() {
@@ -712,7 +700,7 @@ mod tests {
         assert_eq!(run(&mut t, &["HSETNX", "h", "a", "1"]), ":1");
         assert_eq!(run(&mut t, &["HSETNX", "h", "a", "2"]), ":0");
         assert_eq!(run(&mut t, &["HGET", "h", "a"]), "$1");
-        assert_eq!(events(&mut t), vec![(class::HASH, "hset", "h".to_string())]);
+        assert_eq!(t.take_notifications(), vec![(class::HASH, "hset", "h".to_string())]);
     }
 
     #[test]
@@ -764,12 +752,12 @@ mod tests {
         t.events.clear();
         assert_eq!(run(&mut t, &["HDEL", "h", "x"]), ":0");
         assert_eq!(run(&mut t, &["HDEL", "nokey", "x"]), ":0");
-        assert_eq!(events(&mut t), vec![]);
+        assert_eq!(t.take_notifications(), vec![]);
         assert_eq!(run(&mut t, &["HDEL", "h", "a", "a", "x"]), ":1");
         assert_eq!(run(&mut t, &["HDEL", "h", "b", "c", "d"]), ":2");
         assert_eq!(run(&mut t, &["EXISTS", "h"]), ":0");
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![
                 (class::HASH, "hdel", "h".to_string()),
                 (class::HASH, "hdel", "h".to_string()),
@@ -809,7 +797,7 @@ mod tests {
         );
         t.events.clear();
         run(&mut t, &["HINCRBY", "h", "n", "1"]);
-        assert_eq!(events(&mut t), vec![(class::HASH, "hincrby", "h".to_string())]);
+        assert_eq!(t.take_notifications(), vec![(class::HASH, "hincrby", "h".to_string())]);
     }
 
     #[test]
@@ -856,7 +844,7 @@ mod tests {
         t.events.clear();
         run(&mut t, &["HINCRBYFLOAT", "h", "f", "1"]);
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![(class::HASH, "hincrbyfloat", "h".to_string())]
         );
     }

@@ -13,7 +13,7 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 
-use crate::args::{self, parse_i64};
+use crate::args::{self, parse_i64, parse_timeout_ms};
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags};
@@ -138,46 +138,6 @@ fn bulks(items: impl IntoIterator<Item = Bytes>) -> Reply {
 }
 
 // --- argument parsing ---
-
-/// A blocking command's timeout in seconds (a float, as Redis's `strtold` reads it), as
-/// milliseconds: 0 waits forever.
-pub fn parse_timeout_ms(arg: &[u8], now_ms: u64) -> Result<u64, Reply> {
-    let seconds = args::parse_f64(arg)
-        .or_else(|| parse_hex_float(arg))
-        .ok_or(Reply::error(errors::TIMEOUT_NOT_FLOAT))?;
-    let millis = seconds * 1000.0;
-    if millis > i64::MAX as f64 {
-        return Err(Reply::error(errors::TIMEOUT_OUT_OF_RANGE));
-    }
-    let millis = millis.ceil();
-    if millis < 0.0 {
-        return Err(Reply::error(errors::TIMEOUT_NEGATIVE));
-    }
-    let millis = millis as u64;
-    // Redis stores now + timeout in a signed 64-bit deadline.
-    if millis > 0 && millis > i64::MAX as u64 - now_ms {
-        return Err(Reply::error(errors::TIMEOUT_OUT_OF_RANGE));
-    }
-    Ok(millis)
-}
-
-/// `strtold` also reads hexadecimal integers (`0x7FFF`); the timeout tests rely on it.
-fn parse_hex_float(arg: &[u8]) -> Option<f64> {
-    let (negative, rest) = match arg.first()? {
-        b'-' => (true, &arg[1..]),
-        b'+' => (false, &arg[1..]),
-        _ => (false, arg),
-    };
-    let digits = rest.strip_prefix(b"0x").or_else(|| rest.strip_prefix(b"0X"))?;
-    if digits.is_empty() {
-        return None;
-    }
-    let mut value = 0f64;
-    for &digit in digits {
-        value = value * 16.0 + (digit as char).to_digit(16)? as f64;
-    }
-    Some(if negative { -value } else { value })
-}
 
 /// `numkeys key [key …] LEFT|RIGHT [COUNT count]` starting at `numkeys_at`: the keys' range
 /// in `args`, the end to pop from and the count (1 when not given).

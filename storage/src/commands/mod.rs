@@ -34,8 +34,8 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     scripting::COMMANDS,
 ];
 
-/// Longest command name; longer names cannot be commands.
-const NAME_LEN_MAX: usize = 32;
+/// Longest command name (the server's commands too); longer names cannot be commands.
+pub const NAME_LEN_MAX: usize = 32;
 
 fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
     static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
@@ -54,6 +54,12 @@ fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
 
 /// Finds a keyspace command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    with_lowercase_name(name, |lower| table().get(lower).copied())
+}
+
+/// Runs `find` on `name` in lower case (command names are case-insensitive), without
+/// allocating; None for a name longer than any command's.
+pub fn with_lowercase_name<T>(name: &[u8], find: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
     if name.len() > NAME_LEN_MAX {
         return None;
     }
@@ -61,7 +67,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     let lower = &mut lower[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    table().get(&*lower).copied()
+    find(lower)
 }
 
 /// All keyspace command specs.

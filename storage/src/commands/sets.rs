@@ -660,20 +660,8 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 #[cfg(test)]
 mod tests {
-    use crate::ctx::{class, Event};
+    use crate::ctx::class;
     use crate::testing::{run, Harness};
-
-    fn events(t: &mut Harness) -> Vec<(u8, &'static str, String)> {
-        t.events
-            .drain(..)
-            .filter_map(|event| match event {
-                Event::Notify {
-                    class, event, key, ..
-                } => Some((class, event, String::from_utf8_lossy(&key).into_owned())),
-                _ => None,
-            })
-            .collect()
-    }
 
     fn sorted(reply: &str) -> String {
         let inner = reply.trim_start_matches('[').trim_end_matches(']');
@@ -708,7 +696,7 @@ mod tests {
         assert_eq!(run(&mut t, &["SREM", "s", "b"]), ":1");
         assert_eq!(run(&mut t, &["EXISTS", "s"]), ":0");
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![
                 (class::SET, "srem", "s".into()),
                 (class::SET, "srem", "s".into()),
@@ -804,7 +792,7 @@ mod tests {
         all.sort();
         assert_eq!(all, vec!["$a", "$b", "$c", "$d", "$e"]);
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![
                 (class::SET, "spop", "s".into()),
                 (class::SET, "spop", "s".into()),
@@ -831,7 +819,7 @@ mod tests {
         assert_eq!(run(&mut t, &["SPOP", "s"]), "$only");
         assert_eq!(run(&mut t, &["EXISTS", "s"]), ":0");
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![
                 (class::SET, "spop", "s".into()),
                 (class::GENERIC, "del", "s".into())
@@ -885,10 +873,10 @@ mod tests {
         assert_eq!(run(&mut t, &["SMOVE", "src", "dst", "z"]), ":0");
         assert_eq!(run(&mut t, &["SMOVE", "src", "src", "a"]), ":1");
         assert_eq!(run(&mut t, &["SMOVE", "src", "src", "z"]), ":0");
-        assert_eq!(events(&mut t), vec![]);
+        assert_eq!(t.take_notifications(), vec![]);
         assert_eq!(run(&mut t, &["SMOVE", "src", "dst", "a"]), ":1");
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![
                 (class::SET, "srem", "src".into()),
                 (class::SET, "sadd", "dst".into())
@@ -897,7 +885,7 @@ mod tests {
         // Already in the destination: removed from the source only.
         assert_eq!(run(&mut t, &["SMOVE", "src", "dst", "b"]), ":1");
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![
                 (class::SET, "srem", "src".into()),
                 (class::GENERIC, "del", "src".into())
@@ -971,7 +959,7 @@ mod tests {
         // The destination may be one of the sources.
         assert_eq!(run(&mut t, &["SUNIONSTORE", "a", "a", "b"]), ":4");
         assert_eq!(
-            events(&mut t),
+            t.take_notifications(),
             vec![
                 (class::SET, "sinterstore", "d".into()),
                 (class::SET, "sunionstore", "d".into()),
@@ -981,9 +969,9 @@ mod tests {
         );
         assert_eq!(run(&mut t, &["SINTERSTORE", "d", "a", "nokey"]), ":0");
         assert_eq!(run(&mut t, &["EXISTS", "d"]), ":0");
-        assert_eq!(events(&mut t), vec![(class::GENERIC, "del", "d".into())]);
+        assert_eq!(t.take_notifications(), vec![(class::GENERIC, "del", "d".into())]);
         assert_eq!(run(&mut t, &["SDIFFSTORE", "d", "nokey"]), ":0");
-        assert_eq!(events(&mut t), vec![]);
+        assert_eq!(t.take_notifications(), vec![]);
     }
 
     #[test]

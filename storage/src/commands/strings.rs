@@ -982,20 +982,7 @@ pub const COMMANDS: &[CommandSpec] = &[
 
 #[cfg(test)]
 mod tests {
-    use crate::ctx::Event;
     use crate::testing::{run, Harness};
-
-    fn events(t: &mut Harness) -> Vec<String> {
-        t.events
-            .drain(..)
-            .filter_map(|event| match event {
-                Event::Notify { event, key, .. } => {
-                    Some(format!("{event}:{}", String::from_utf8_lossy(&key)))
-                }
-                _ => None,
-            })
-            .collect()
-    }
 
     #[test]
     fn set_then_get() {
@@ -1132,14 +1119,14 @@ mod tests {
     fn set_notifications() {
         let mut t = Harness::new();
         run(&mut t, &["SET", "k", "v"]);
-        assert_eq!(events(&mut t), ["new:k", "set:k"]);
+        assert_eq!(t.take_notification_texts(), ["new:k", "set:k"]);
         run(&mut t, &["SET", "k", "v", "EX", "5"]);
-        assert_eq!(events(&mut t), ["set:k", "expire:k"]);
+        assert_eq!(t.take_notification_texts(), ["set:k", "expire:k"]);
         run(&mut t, &["SET", "k", "v", "NX"]);
-        assert!(events(&mut t).is_empty());
+        assert!(t.take_notification_texts().is_empty());
         t.now_ms += 5000;
         run(&mut t, &["SET", "k", "v"]);
-        assert_eq!(events(&mut t), ["expired:k", "new:k", "set:k"]);
+        assert_eq!(t.take_notification_texts(), ["expired:k", "new:k", "set:k"]);
     }
 
     #[test]
@@ -1171,20 +1158,20 @@ mod tests {
         let now = t.now_ms;
         assert_eq!(run(&mut t, &["GETEX", "missing", "EX", "abc"]), "nil");
         run(&mut t, &["SET", "k", "v"]);
-        events(&mut t);
+        t.take_notification_texts();
         assert_eq!(run(&mut t, &["GETEX", "k"]), "$v");
-        assert!(events(&mut t).is_empty());
+        assert!(t.take_notification_texts().is_empty());
         assert_eq!(run(&mut t, &["GETEX", "k", "EX", "10"]), "$v");
         assert_eq!(
             t.machine.keyspace.dbs[0].expire_at(b"k", now),
             Some(Some(now + 10_000))
         );
-        assert_eq!(events(&mut t), ["expire:k"]);
+        assert_eq!(t.take_notification_texts(), ["expire:k"]);
         assert_eq!(run(&mut t, &["GETEX", "k", "PERSIST"]), "$v");
         assert_eq!(t.machine.keyspace.dbs[0].expire_at(b"k", now), Some(None));
-        assert_eq!(events(&mut t), ["persist:k"]);
+        assert_eq!(t.take_notification_texts(), ["persist:k"]);
         assert_eq!(run(&mut t, &["GETEX", "k", "PERSIST"]), "$v");
-        assert!(events(&mut t).is_empty());
+        assert!(t.take_notification_texts().is_empty());
         assert_eq!(
             run(&mut t, &["GETEX", "k", "EX", "0"]),
             "-ERR invalid expire time in 'getex' command"
@@ -1197,7 +1184,7 @@ mod tests {
         assert_eq!(run(&mut t, &["GETEX", "k", "KEEPTTL"]), "-ERR syntax error");
         let past = (now - 1).to_string();
         assert_eq!(run(&mut t, &["GETEX", "k", "PXAT", &past]), "$v");
-        assert_eq!(events(&mut t), ["del:k"]);
+        assert_eq!(t.take_notification_texts(), ["del:k"]);
         assert_eq!(run(&mut t, &["EXISTS", "k"]), ":0");
         assert_eq!(
             run(&mut t, &["GETEX"]),
@@ -1209,14 +1196,14 @@ mod tests {
     fn getdel_and_getset() {
         let mut t = Harness::new();
         run(&mut t, &["SET", "k", "v", "EX", "100"]);
-        events(&mut t);
+        t.take_notification_texts();
         assert_eq!(run(&mut t, &["GETDEL", "k"]), "$v");
-        assert_eq!(events(&mut t), ["del:k"]);
+        assert_eq!(t.take_notification_texts(), ["del:k"]);
         assert_eq!(run(&mut t, &["GETDEL", "k"]), "nil");
         assert_eq!(run(&mut t, &["GETSET", "k", "a"]), "nil");
         assert_eq!(run(&mut t, &["GETSET", "k", "b"]), "$a");
         assert_eq!(run(&mut t, &["GET", "k"]), "$b");
-        assert_eq!(events(&mut t), ["new:k", "set:k", "set:k"]);
+        assert_eq!(t.take_notification_texts(), ["new:k", "set:k", "set:k"]);
     }
 
     #[test]
@@ -1236,10 +1223,10 @@ mod tests {
         assert_eq!(run(&mut t, &["GET", "a"]), "$y");
         assert_eq!(run(&mut t, &["MSETNX", "c", "1", "a", "2"]), ":0");
         assert_eq!(run(&mut t, &["EXISTS", "c"]), ":0");
-        events(&mut t);
+        t.take_notification_texts();
         assert_eq!(run(&mut t, &["MSETNX", "c", "1", "c", "2"]), ":1");
         assert_eq!(run(&mut t, &["GET", "c"]), "$2");
-        assert_eq!(events(&mut t), ["new:c", "set:c", "set:c"]);
+        assert_eq!(t.take_notification_texts(), ["new:c", "set:c", "set:c"]);
     }
 
     #[test]
@@ -1273,7 +1260,7 @@ mod tests {
         );
         t.machine.keyspace.dbs[0].insert(bytes::Bytes::from_static(b"h"), crate::value::Value::new_hash());
         assert!(run(&mut t, &["INCR", "h"]).starts_with("-WRONGTYPE"));
-        events(&mut t);
+        t.take_notification_texts();
         let now = t.now_ms;
         run(&mut t, &["SET", "ttl", "5", "EX", "100"]);
         assert_eq!(run(&mut t, &["INCR", "ttl"]), ":6");
@@ -1281,7 +1268,7 @@ mod tests {
             t.machine.keyspace.dbs[0].expire_at(b"ttl", now),
             Some(Some(now + 100_000))
         );
-        assert_eq!(events(&mut t), ["new:ttl", "set:ttl", "expire:ttl", "incrby:ttl"]);
+        assert_eq!(t.take_notification_texts(), ["new:ttl", "set:ttl", "expire:ttl", "incrby:ttl"]);
     }
 
     #[test]
@@ -1313,9 +1300,9 @@ mod tests {
             run(&mut t, &["INCRBYFLOAT", "f", "1"]),
             "-ERR value is not a valid float"
         );
-        events(&mut t);
+        t.take_notification_texts();
         run(&mut t, &["INCRBYFLOAT", "g", "1"]);
-        assert_eq!(events(&mut t), ["new:g", "incrbyfloat:g"]);
+        assert_eq!(t.take_notification_texts(), ["new:g", "incrbyfloat:g"]);
     }
 
     #[test]
@@ -1326,7 +1313,7 @@ mod tests {
         assert_eq!(run(&mut t, &["GET", "k"]), "$foobar");
         assert_eq!(run(&mut t, &["STRLEN", "k"]), ":6");
         assert_eq!(run(&mut t, &["STRLEN", "none"]), ":0");
-        assert_eq!(events(&mut t), ["new:k", "append:k", "append:k"]);
+        assert_eq!(t.take_notification_texts(), ["new:k", "append:k", "append:k"]);
         t.machine.keyspace.dbs[0].insert(bytes::Bytes::from_static(b"h"), crate::value::Value::new_hash());
         assert!(run(&mut t, &["APPEND", "h", "x"]).starts_with("-WRONGTYPE"));
         assert!(run(&mut t, &["STRLEN", "h"]).starts_with("-WRONGTYPE"));
@@ -1379,9 +1366,9 @@ mod tests {
             run(&mut t, &["SETRANGE", "k", "9223372036854775807", "A"]),
             too_long
         );
-        events(&mut t);
+        t.take_notification_texts();
         run(&mut t, &["SETRANGE", "z", "0", "a"]);
-        assert_eq!(events(&mut t), ["new:z", "setrange:z"]);
+        assert_eq!(t.take_notification_texts(), ["new:z", "setrange:z"]);
     }
 
     #[test]
