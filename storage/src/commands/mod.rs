@@ -15,6 +15,7 @@ pub mod keys;
 pub mod lists;
 pub mod scripting;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod zsets;
 
@@ -29,6 +30,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zsets::COMMANDS,
     hyperloglog::COMMANDS,
     geo::COMMANDS,
+    streams::COMMANDS,
     scripting::COMMANDS,
 ];
 
