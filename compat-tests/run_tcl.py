@@ -25,7 +25,7 @@ import compat_common as cc  # noqa: E402
 DEFAULT_UNITS = [
     "type/string", "type/incr", "type/hash", "type/list", "type/set",
     "type/zset", "keyspace", "expire", "multi", "pubsub", "protocol",
-    "info-command", "scripting", "functions",
+    "info-command", "type/stream", "type/stream-cgroups", "scripting", "functions",
 ]
 
 # Tags of tests that need features Flotilla does not claim (README.md says why).

@@ -40,6 +40,9 @@ pub enum Reply {
     /// Ordered pairs (ZRANGE WITHSCORES, HRANDFIELD WITHVALUES …): an array of two-element
     /// arrays in RESP3, one flat array in RESP2, as Redis 7 replies (a map would lose order).
     Pairs(Vec<(Reply, Reply)>),
+    /// A map of keys to aggregates (XREAD, XREADGROUP): a RESP3 map, and in RESP2 an array
+    /// of two-element arrays (`[[key, value], …]`), as Redis replies to a RESP2 client.
+    PairMap(Vec<(Reply, Reply)>),
     /// Bytes that are already encoded (used to relay replies verbatim).
     Raw(Bytes),
 }
@@ -145,6 +148,16 @@ pub fn encode(reply: &Reply, resp3: bool, out: &mut BytesMut) {
                 }
                 encode(first, resp3, out);
                 encode(second, resp3, out);
+            }
+        }
+        Reply::PairMap(pairs) => {
+            int_line(out, if resp3 { b'%' } else { b'*' }, pairs.len() as i64);
+            for (key, value) in pairs {
+                if !resp3 {
+                    out.put_slice(b"*2\r\n");
+                }
+                encode(key, resp3, out);
+                encode(value, resp3, out);
             }
         }
         Reply::Double(value) => {

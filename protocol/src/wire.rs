@@ -27,6 +27,7 @@ enum Wire {
     Pairs(Vec<(Wire, Wire)>),
     Raw(Bytes),
     HumanDouble(f64),
+    PairMap(Vec<(Wire, Wire)>),
 }
 
 fn to_wire(reply: &Reply) -> Wire {
@@ -49,6 +50,7 @@ fn to_wire(reply: &Reply) -> Wire {
         Reply::Push(items) => Wire::Push(list(items)),
         Reply::Pairs(pairs) => Wire::Pairs(pairs.iter().map(|(k, v)| (to_wire(k), to_wire(v))).collect()),
         Reply::Raw(bytes) => Wire::Raw(bytes.clone()),
+        Reply::PairMap(pairs) => Wire::PairMap(pairs.iter().map(|(k, v)| (to_wire(k), to_wire(v))).collect()),
     }
 }
 
@@ -72,6 +74,7 @@ fn from_wire(wire: Wire) -> Reply {
         Wire::Push(items) => Reply::Push(list(items)),
         Wire::Pairs(pairs) => Reply::Pairs(pairs.into_iter().map(|(k, v)| (from_wire(k), from_wire(v))).collect()),
         Wire::Raw(bytes) => Reply::Raw(bytes),
+        Wire::PairMap(pairs) => Reply::PairMap(pairs.into_iter().map(|(k, v)| (from_wire(k), from_wire(v))).collect()),
     }
 }
 

@@ -45,7 +45,7 @@ fn expected3(reply: &Reply) -> Model {
         Reply::Bulk(bytes) => Model::Bulk(bytes.to_vec()),
         Reply::Nil | Reply::NilArray => Model::Null,
         Reply::Array(items) => Model::Array(items.iter().map(expected3).collect()),
-        Reply::Map(pairs) => Model::Map(sorted(
+        Reply::Map(pairs) | Reply::PairMap(pairs) => Model::Map(sorted(
             pairs.iter().map(|(k, v)| (expected3(k), expected3(v))).collect(),
         )),
         Reply::Set(items) => Model::Set(sorted(items.iter().map(expected3).collect())),
@@ -83,6 +83,12 @@ fn expected2(reply: &Reply) -> Model {
             pairs
                 .iter()
                 .flat_map(|(k, v)| [expected2(k), expected2(v)])
+                .collect(),
+        ),
+        Reply::PairMap(pairs) => Model::Array(
+            pairs
+                .iter()
+                .map(|(k, v)| Model::Array(vec![expected2(k), expected2(v)]))
                 .collect(),
         ),
         Reply::Raw(_) => unreachable!("not generated"),
@@ -187,6 +193,8 @@ fn reply() -> impl Strategy<Value = Reply> {
             proptest::collection::vec(inner.clone(), 0..6).prop_map(Reply::Push),
             proptest::collection::vec((binary(), inner.clone()), 0..5)
                 .prop_map(|pairs| Reply::Map(distinct_keys(pairs))),
+            proptest::collection::vec((binary(), inner.clone()), 0..5)
+                .prop_map(|pairs| Reply::PairMap(distinct_keys(pairs))),
             proptest::collection::vec(binary(), 0..5).prop_map(|members| {
                 let mut seen = std::collections::HashSet::new();
                 Reply::Set(

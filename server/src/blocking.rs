@@ -1,4 +1,5 @@
-//! Blocked clients (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP):
+//! Blocked clients (BLPOP, BRPOP, BLMOVE, BRPOPLPUSH, BLMPOP, BZPOPMIN, BZPOPMAX, BZMPOP,
+//! XREAD and XREADGROUP with BLOCK):
 //! waiting for a key to become servable; and clients blocked in WAIT / WAITAOF, which only
 //! need counting and CLIENT UNBLOCK.
 //!
@@ -127,6 +128,10 @@ fn wait_target(
     args: &[Bytes],
     now_ms: u64,
 ) -> Option<(Vec<Bytes>, u64, &'static str, Reply)> {
+    if spec.name == "xread" || spec.name == "xreadgroup" {
+        let (keys, timeout_ms) = flotilla_storage::commands::streams::blocking_target(args, now_ms)?;
+        return Some((keys, timeout_ms, "stream", Reply::NilArray));
+    }
     let (value_type, timeout_at) = match spec.name {
         "blpop" | "brpop" | "blmove" | "brpoplpush" => ("list", args.len() - 1),
         "blmpop" => ("list", 1),
@@ -515,6 +520,7 @@ impl Blocking {
     /// Runs newly arrived blocking commands, in the order they arrived: each replies now if it
     /// found something (or failed), or stays as a blocked waiter.
     async fn first_runs(&self, node: &Node, ids: Vec<u64>) {
+        self.resolve_last_ids(node, &ids);
         let mut running = Vec::with_capacity(ids.len());
         let mut ops = Vec::with_capacity(ids.len());
         {
@@ -565,8 +571,34 @@ impl Blocking {
         }
     }
 
+    /// XREAD's `$` means the stream's last id when the command arrived: resolved now, before
+    /// its first run, so that running it again when it is woken returns what came since.
+    fn resolve_last_ids(&self, node: &Node, ids: &[u64]) {
+        let reads: Vec<(u64, usize, Vec<Bytes>)> = {
+            let state = self.state.lock();
+            ids.iter()
+                .filter_map(|id| state.waiters.get(id).map(|waiter| (*id, waiter)))
+                .filter(|(_, waiter)| waiter.args[0].eq_ignore_ascii_case(b"xread"))
+                .map(|(id, waiter)| (id, waiter.db, waiter.args.clone()))
+                .collect()
+        };
+        for (id, db, args) in reads {
+            let now_ms = node.clock.now_ms();
+            let resolved = node.with_machine(|machine| {
+                let now_ms = now_ms.max(machine.last_time_ms());
+                flotilla_storage::commands::streams::resolve_last_ids(&machine.keyspace.dbs[db], now_ms, &args)
+            });
+            if let Some(resolved) = resolved {
+                if let Some(waiter) = self.state.lock().waiters.get_mut(&id) {
+                    waiter.args = resolved;
+                }
+            }
+        }
+    }
+
     /// Serves the waiters of one key in the order they arrived, while the key holds a value
-    /// of the type they wait for.
+    /// of the type they wait for. A client blocked in XREADGROUP whose stream went away (or
+    /// became another type) gets Redis's error instead.
     async fn serve_key(&self, node: &Node, db: usize, key: &Bytes) {
         let waiting: Vec<u64> = {
             let state = self.state.lock();
@@ -596,13 +628,14 @@ impl Blocking {
                 (waiter.args.clone(), waiter.value_type)
             };
             if !holds_type(node, db, key, value_type) {
-                self.state
-                    .lock()
-                    .waiters
-                    .get_mut(&id)
-                    .expect("a running waiter stays")
-                    .running = false;
-                return;
+                let mut state = self.state.lock();
+                let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
+                waiter.running = false;
+                if waiter.args[0].eq_ignore_ascii_case(b"xreadgroup") {
+                    let waiter = state.remove(id);
+                    let _ = waiter.sender.send(Reply::error(flotilla_storage::errors::stream::DELETED_WHILE_BLOCKED));
+                }
+                continue;
             }
             let (reply, index) = node.write_indexed(db, args).await;
             let mut state = self.state.lock();

@@ -453,6 +453,10 @@ pub struct LocalSettings {
     pub lfu_decay_time: u32,
     /// `cluster-enabled yes`: MOVE, SWAPDB and COPY … DB refuse, as Redis does.
     pub cluster_enabled: bool,
+    /// `stream-node-max-bytes` / `stream-node-max-entries`: where XADD starts a new stream
+    /// node. Unlike the limits above this shapes replicated state (what `~` trimming
+    /// removes), so every member must be configured alike (see ARCHITECTURE.md).
+    pub stream_node: crate::stream::NodeLimits,
 }
 
 impl Default for LocalSettings {
@@ -463,6 +467,7 @@ impl Default for LocalSettings {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             cluster_enabled: false,
+            stream_node: crate::stream::NodeLimits::default(),
         }
     }
 }
@@ -514,6 +519,8 @@ impl LocalSettings {
         parameters.push(("list-max-ziplist-size", limits.list_max_listpack_size.to_string()));
         parameters.push(("lfu-log-factor", self.lfu_log_factor.to_string()));
         parameters.push(("lfu-decay-time", self.lfu_decay_time.to_string()));
+        parameters.push(("stream-node-max-bytes", self.stream_node.max_bytes.to_string()));
+        parameters.push(("stream-node-max-entries", self.stream_node.max_entries.to_string()));
         parameters
     }
 
@@ -547,6 +554,20 @@ impl LocalSettings {
                     Ok(())
                 }
                 Ok(_) => Err("argument must be between 0 and 2147483647 inclusive".to_string()),
+                Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
+            });
+        }
+        if name == "stream-node-max-bytes" || name == "stream-node-max-entries" {
+            return Some(match value.parse::<i64>() {
+                Ok(number) if number >= 0 => {
+                    if name == "stream-node-max-bytes" {
+                        self.stream_node.max_bytes = number as u64;
+                    } else {
+                        self.stream_node.max_entries = number as u64;
+                    }
+                    Ok(())
+                }
+                Ok(_) => Err("argument must be between 0 and 9223372036854775807 inclusive".to_string()),
                 Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
             });
         }

@@ -211,3 +211,85 @@ pub mod geo {
 }
 
 // --- transactions ---
+
+// --- streams ---
+
+/// Stream texts, namespaced like the sorted sets'.
+pub mod stream {
+    use flotilla_protocol::Reply;
+
+    pub const INVALID_ID: &str = "ERR Invalid stream ID specified as stream command argument";
+    pub const XADD_ID_ZERO: &str = "ERR The ID specified in XADD must be greater than 0-0";
+    pub const XADD_ID_TOO_SMALL: &str =
+        "ERR The ID specified in XADD is equal or smaller than the target stream top item";
+    pub const EXHAUSTED: &str = "ERR The stream has exhausted the last possible ID, unable to add more items";
+    pub const MAXLEN_NEGATIVE: &str = "ERR The MAXLEN argument must be >= 0.";
+    pub const LIMIT_NEGATIVE: &str = "ERR The LIMIT argument must be >= 0.";
+    pub const MAXLEN_AND_MINID: &str =
+        "ERR syntax error, MAXLEN and MINID options at the same time are not compatible";
+    pub const LIMIT_WITHOUT_STRATEGY: &str =
+        "ERR syntax error, LIMIT cannot be used without specifying a trimming strategy";
+    pub const XTRIM_WITHOUT_STRATEGY: &str = "ERR syntax error, XTRIM must be called with a trimming strategy";
+    pub const LIMIT_WITHOUT_APPROX: &str = "ERR syntax error, LIMIT cannot be used without the special ~ option";
+    pub const INVALID_START: &str = "ERR invalid start ID for the interval";
+    pub const INVALID_END: &str = "ERR invalid end ID for the interval";
+    pub const BUSYGROUP: &str = "BUSYGROUP Consumer Group name already exists";
+    pub const XGROUP_NEEDS_KEY: &str = "ERR The XGROUP subcommand requires the key to exist. Note that for CREATE you may want to use the MKSTREAM option to create an empty stream automatically.";
+    pub const ENTRIESREAD: &str = "ERR value for ENTRIESREAD must be positive or -1";
+    pub const GROUP_ONLY_XREADGROUP: &str =
+        "ERR The GROUP option is only supported by XREADGROUP. You called XREAD instead.";
+    pub const NOACK_ONLY_XREADGROUP: &str =
+        "ERR The NOACK option is only supported by XREADGROUP. You called XREAD instead.";
+    pub const MISSING_GROUP: &str = "ERR Missing GROUP option for XREADGROUP";
+    pub const DOLLAR_IN_XREADGROUP: &str = "ERR The $ ID is meaningless in the context of XREADGROUP: you want to read the history of this consumer by specifying a proper ID, or use the > ID to get new messages. The $ ID would just return an empty result set.";
+    pub const GT_IN_XREAD: &str =
+        "ERR The > ID can be specified only when calling XREADGROUP using the GROUP <group> <consumer> option.";
+    pub const TIMEOUT_NOT_INTEGER: &str = "ERR timeout is not an integer or out of range";
+    pub const TIMEOUT_NEGATIVE: &str = "ERR timeout is negative";
+    pub const TIMEOUT_OUT_OF_RANGE: &str = "ERR timeout is out of range";
+    pub const XSETID_TOO_SMALL: &str = "ERR The ID specified in XSETID is smaller than the target stream top item";
+    pub const XSETID_ENTRIES_ADDED: &str =
+        "ERR The entries_added specified in XSETID is smaller than the target stream length";
+    pub const XSETID_BELOW_GIVEN_TOMBSTONE: &str =
+        "ERR The ID specified in XSETID is smaller than the provided max_deleted_entry_id";
+    pub const XSETID_BELOW_TOMBSTONE: &str =
+        "ERR The ID specified in XSETID is smaller than current max_deleted_entry_id";
+    pub const ENTRIES_ADDED_NEGATIVE: &str = "ERR entries_added must be positive";
+    pub const XCLAIM_MIN_IDLE: &str = "ERR Invalid min-idle-time argument for XCLAIM";
+    pub const XCLAIM_IDLE: &str = "ERR Invalid IDLE option argument for XCLAIM";
+    pub const XCLAIM_TIME: &str = "ERR Invalid TIME option argument for XCLAIM";
+    pub const XCLAIM_RETRYCOUNT: &str = "ERR Invalid RETRYCOUNT option argument for XCLAIM";
+    pub const XAUTOCLAIM_MIN_IDLE: &str = "ERR Invalid min-idle-time argument for XAUTOCLAIM";
+    pub const XAUTOCLAIM_COUNT: &str = "ERR COUNT must be > 0";
+    /// A blocked XREADGROUP whose stream was deleted (or replaced by another type).
+    pub const DELETED_WHILE_BLOCKED: &str = "UNBLOCKED the stream key no longer exists";
+    /// Flotilla does not write streams in the RDB format.
+    pub const DUMP_UNSUPPORTED: &str = "ERR DUMP of a stream is not supported by this server";
+
+    pub fn unbalanced(command: &str, symbol: char) -> Reply {
+        Reply::error_owned(format!(
+            "ERR Unbalanced '{command}' list of streams: for each stream key an ID or '{symbol}' must be specified."
+        ))
+    }
+
+    pub fn no_group_for_key(group: &[u8], key: &[u8]) -> Reply {
+        Reply::error_owned(format!(
+            "NOGROUP No such consumer group '{}' for key name '{}'",
+            String::from_utf8_lossy(group),
+            String::from_utf8_lossy(key)
+        ))
+    }
+
+    /// XPENDING, XCLAIM, XAUTOCLAIM (`suffix` empty) and XREADGROUP.
+    pub fn no_key_or_group(key: &[u8], group: &[u8], suffix: &str) -> Reply {
+        Reply::error_owned(format!(
+            "NOGROUP No such key '{}' or consumer group '{}'{suffix}",
+            String::from_utf8_lossy(key),
+            String::from_utf8_lossy(group)
+        ))
+    }
+
+    pub fn unrecognized_xclaim_option(option: &[u8]) -> Reply {
+        Reply::error_owned(format!("ERR Unrecognized XCLAIM option '{}'", String::from_utf8_lossy(option)))
+    }
+}

@@ -28,6 +28,7 @@ pub mod scan;
 pub mod sha1;
 pub mod snapshot;
 pub mod snapshot_file;
+pub mod stream;
 pub mod table;
 pub mod testing;
 pub mod value;

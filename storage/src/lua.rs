@@ -571,6 +571,10 @@ fn reply_to_lua(lua: &Lua, reply: Reply, resp3: bool) -> mlua::Result<Value> {
             field("map", Value::Table(map))?
         }
         Reply::Map(pairs) => sequence(pairs.into_iter().flat_map(|(key, value)| [key, value]).collect())?,
+        Reply::PairMap(pairs) if resp3 => reply_to_lua(lua, Reply::Map(pairs), resp3)?,
+        Reply::PairMap(pairs) => {
+            sequence(pairs.into_iter().map(|(key, value)| Reply::Array(vec![key, value])).collect())?
+        }
         Reply::Pairs(pairs) if resp3 => {
             sequence(pairs.into_iter().map(|(key, value)| Reply::Array(vec![key, value])).collect())?
         }

@@ -93,6 +93,7 @@ pub fn value_heap(value: &Value) -> usize {
                 + set.iter().map(bytes_heap).sum::<usize>()
         }
         Value::ZSet(zset) => allocation_size(size_of_val(&**zset)) + zset.heap_bytes(),
+        Value::Stream(stream) => allocation_size(size_of_val(&**stream)) + stream.heap_bytes(),
     }
 }
 

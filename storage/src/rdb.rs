@@ -91,6 +91,7 @@ pub fn dump(value: &Value) -> Vec<u8> {
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }
+        Value::Stream(_) => unreachable!("DUMP refuses streams before encoding"),
     }
     out.extend_from_slice(&RDB_VERSION.to_le_bytes());
     let crc = crc64(0, &out);

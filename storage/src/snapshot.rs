@@ -19,6 +19,7 @@ use std::collections::VecDeque;
 
 use crate::db::{Db, Keyspace};
 use crate::functions::{FunctionFlags, FunctionInfo, Libraries, Library};
+use crate::stream::{Consumer, Group, Node, Pending, Stream, StreamId};
 use crate::value::{CompactBytes, FixedHasher, HashValue, SetValue, Value, ZSet};
 
 const MAGIC: &[u8; 8] = b"FLOTSNP3";
@@ -32,6 +33,8 @@ const TYPE_LIST: u8 = 1;
 const TYPE_HASH: u8 = 2;
 const TYPE_SET: u8 = 3;
 const TYPE_ZSET: u8 = 4;
+/// Added with streams; older images never hold it, so they still load.
+const TYPE_STREAM: u8 = 5;
 
 #[derive(Debug, PartialEq, Eq)]
 pub struct SnapshotError(pub String);
@@ -125,6 +128,10 @@ fn encode_value(out: &mut Vec<u8>, value: &Value) {
                 put_bytes(out, member);
                 put_u64(out, score.to_bits());
             }
+        }
+        Value::Stream(stream) => {
+            out.push(TYPE_STREAM);
+            encode_stream(out, stream);
         }
     }
 }
@@ -255,8 +262,116 @@ fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
             }
             Value::ZSet(Box::new(zset))
         }
+        TYPE_STREAM => Value::Stream(Box::new(decode_stream(reader)?)),
         other => return Err(SnapshotError(format!("unknown value type {other}"))),
     })
+}
+
+/// A stream: ids and counters, its nodes, its entries, its groups (each group's PEL with
+/// the owning consumer's name; consumers' own PELs are rebuilt from it).
+fn encode_stream(out: &mut Vec<u8>, stream: &Stream) {
+    for id in [stream.last_id, stream.first_id, stream.max_deleted_id] {
+        put_id(out, id);
+    }
+    put_u64(out, stream.entries_added);
+    put_u64(out, stream.nodes.len() as u64);
+    for (first, node) in &stream.nodes {
+        put_id(out, *first);
+        put_id(out, node.last_id);
+        put_u64(out, node.live);
+        put_u64(out, node.deleted);
+        put_u64(out, node.entry_bytes);
+        put_u64(out, node.master_fields.len() as u64);
+        for field in node.master_fields.iter() {
+            put_bytes(out, field);
+        }
+    }
+    put_u64(out, stream.entries.len() as u64);
+    for (id, fields) in &stream.entries {
+        put_id(out, *id);
+        put_u64(out, fields.len() as u64);
+        for part in fields.iter() {
+            put_bytes(out, part);
+        }
+    }
+    put_u64(out, stream.groups.len() as u64);
+    for (name, group) in &stream.groups {
+        put_bytes(out, name);
+        put_id(out, group.last_id);
+        put_u64(out, group.entries_read as u64);
+        put_u64(out, group.consumers.len() as u64);
+        for (name, consumer) in &group.consumers {
+            put_bytes(out, name);
+            put_u64(out, consumer.seen_time_ms);
+            put_u64(out, consumer.active_time_ms.unwrap_or(u64::MAX));
+        }
+        put_u64(out, group.pel.len() as u64);
+        for (id, pending) in &group.pel {
+            put_id(out, *id);
+            put_u64(out, pending.delivery_time_ms);
+            put_u64(out, pending.delivery_count);
+            put_bytes(out, &pending.consumer);
+        }
+    }
+}
+
+fn decode_stream(reader: &mut Reader) -> Result<Stream, SnapshotError> {
+    let mut stream = Stream::new();
+    stream.last_id = reader.id()?;
+    stream.first_id = reader.id()?;
+    stream.max_deleted_id = reader.id()?;
+    stream.entries_added = reader.u64()?;
+    for _ in 0..reader.count()? {
+        let first = reader.id()?;
+        let last_id = reader.id()?;
+        let live = reader.u64()?;
+        let deleted = reader.u64()?;
+        let entry_bytes = reader.u64()?;
+        let mut master_fields = Vec::new();
+        for _ in 0..reader.count()? {
+            master_fields.push(reader.bytes()?);
+        }
+        let master_fields = master_fields.into_boxed_slice();
+        stream.nodes.insert(first, Node { master_fields, live, deleted, last_id, entry_bytes });
+    }
+    for _ in 0..reader.count()? {
+        let id = reader.id()?;
+        let mut fields = Vec::new();
+        for _ in 0..reader.count()? {
+            fields.push(reader.bytes()?);
+        }
+        stream.entries.insert(id, fields.into_boxed_slice());
+    }
+    for _ in 0..reader.count()? {
+        let name = reader.bytes()?;
+        let mut group = Group::new(reader.id()?, reader.u64()? as i64);
+        for _ in 0..reader.count()? {
+            let name = reader.bytes()?;
+            let seen_time_ms = reader.u64()?;
+            let active_time_ms = Some(reader.u64()?).filter(|time| *time != u64::MAX);
+            group.consumers.insert(name, Consumer { seen_time_ms, active_time_ms, pel: Default::default() });
+        }
+        for _ in 0..reader.count()? {
+            let id = reader.id()?;
+            let delivery_time_ms = reader.u64()?;
+            let delivery_count = reader.u64()?;
+            let consumer = reader.bytes()?;
+            group
+                .consumers
+                .get_mut(&consumer)
+                .ok_or_else(|| SnapshotError("pending entry of an unknown consumer".into()))?
+                .pel
+                .insert(id);
+            group.pel.insert(id, Pending { delivery_time_ms, delivery_count, consumer });
+        }
+        stream.groups.insert(name, group);
+    }
+    Ok(stream)
+}
+
+fn put_id(out: &mut Vec<u8>, id: StreamId) {
+    put_u64(out, id.ms);
+    put_u64(out, id.seq);
 }
 
 fn put_u32(out: &mut Vec<u8>, value: u32) {
@@ -305,6 +420,10 @@ impl<'a> Reader<'a> {
             return Err(SnapshotError("element count exceeds the image".into()));
         }
         Ok(count)
+    }
+
+    fn id(&mut self) -> Result<StreamId, SnapshotError> {
+        Ok(StreamId::new(self.u64()?, self.u64()?))
     }
 
     fn slice(&mut self) -> Result<&'a [u8], SnapshotError> {

@@ -105,7 +105,7 @@ pub fn render(reply: &Reply) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        Reply::Map(pairs) => format!(
+        Reply::Map(pairs) | Reply::PairMap(pairs) => format!(
             "{{{}}}",
             pairs
                 .iter()

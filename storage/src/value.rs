@@ -11,6 +11,7 @@ use std::collections::VecDeque;
 
 pub use crate::compact::CompactBytes;
 
+pub use crate::stream::Stream;
 pub use crate::zset::ZSet;
 
 /// Fixed-seed hasher: deterministic across processes and replicas.
@@ -28,6 +29,7 @@ pub enum Value {
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSet>),
+    Stream(Box<Stream>),
 }
 
 impl Value {
@@ -39,6 +41,7 @@ impl Value {
             Value::Hash(_) => "hash",
             Value::Set(_) => "set",
             Value::ZSet(_) => "zset",
+            Value::Stream(_) => "stream",
         }
     }
 
@@ -58,6 +61,8 @@ impl Value {
             Value::Hash(hash) => hash.is_empty(),
             Value::Set(set) => set.is_empty(),
             Value::ZSet(zset) => zset.is_empty(),
+            // Redis keeps an empty stream (its ids and groups are state).
+            Value::Stream(_) => false,
         }
     }
 }

@@ -3,6 +3,7 @@
 //! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM, READONLY / READWRITE.
 
 mod hll_geo;
+mod streams;
 #[path = "../support/mod.rs"]
 mod support;
 

@@ -69,7 +69,7 @@ fn notify_new(ctx: &mut Ctx, db: usize, key: &Bytes) {
 /// A key was created with a value that blocked clients may wait for (Redis's dbAdd signals
 /// every new key; only lists and sorted sets have blocking readers here).
 fn signal_if_blocking_type(ctx: &mut Ctx, db: usize, key: &Bytes, value: &Value) {
-    if matches!(value, Value::List(_) | Value::ZSet(_)) {
+    if matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_)) {
         ctx.events.push(Event::Ready { db, key: key.clone() });
     }
 }
@@ -139,7 +139,7 @@ fn rename_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
     let value = db.remove(source, now_ms).expect("source checked live above");
     db.remove(target, now_ms);
     let target_key = stored(target);
-    let ready = matches!(value, Value::List(_) | Value::ZSet(_));
+    let ready = matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_));
     db.insert_with_expiry(target_key.clone(), value, expire_at_ms);
     db.raise_encoding_floor(&target_key, floor);
     if let Some(word) = access {
@@ -264,6 +264,7 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// DUMP key: the value in Redis's RDB serialization (see rdb.rs), nil if absent.
 fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.db_ref().get(&args[1], ctx.now_ms) {
+        Some(Value::Stream(_)) => Reply::error(errors::stream::DUMP_UNSUPPORTED),
         Some(value) => Reply::Bulk(Bytes::from(crate::rdb::dump(value))),
         None => Reply::Nil,
     }
@@ -1151,6 +1152,7 @@ pub fn encoding_name(value: &Value, floor: u8, limits: &EncodingLimits) -> &'sta
         },
         // The sorted set tracks its own (sticky) encoding, as Redis's conversion is one-way.
         Value::ZSet(zset) => zset.encoding(),
+        Value::Stream(_) => "stream",
     }
 }
 

@@ -16,6 +16,7 @@ pub mod keys;
 pub mod lists;
 pub mod scripting;
 pub mod sets;
+pub mod streams;
 pub mod strings;
 pub mod zsets;
 
@@ -30,6 +31,7 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
     zsets::COMMANDS,
     hyperloglog::COMMANDS,
     geo::COMMANDS,
+    streams::COMMANDS,
     scripting::COMMANDS,
     functions::COMMANDS,
 ];
