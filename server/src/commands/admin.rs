@@ -295,6 +295,15 @@ fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_string();
         let value = String::from_utf8_lossy(&pair[1]).to_string();
+        // These shape replicated data (which entries `~` trimming removes), yet CONFIG SET
+        // reaches one member only: members set differently would hold different streams.
+        let shapes_streams = name.eq_ignore_ascii_case("stream-node-max-bytes")
+            || name.eq_ignore_ascii_case("stream-node-max-entries");
+        if shapes_streams && session.node.args.members().map_or(false, |members| members.len() > 1) {
+            return Reply::error_owned(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - it decides what stream trimming removes on every replica, so a cluster keeps the default"
+            ));
+        }
         let local = session
             .node
             .with_machine(|m| m.keyspace.settings.set(&name, &value));

@@ -708,3 +708,42 @@ fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
     }
     assert_eq!(client.try_call(&["GET", "small:1099"]).unwrap().text(), "1099");
 }
+
+/// The stream node size decides which entries `~` trimming removes, so a member may not
+/// change it on its own (CONFIG SET reaches one node): refused in a cluster, and trimming
+/// leaves every replica with the same stream.
+#[test]
+fn stream_node_size_is_not_set_per_member() {
+    let _serial = serial();
+    let cluster = Cluster::start(3);
+    let mut client = cluster.nodes[1].client();
+    let refused = client.try_call(&["CONFIG", "SET", "stream-node-max-entries", "10"]).unwrap();
+    assert!(
+        matches!(&refused, Value::Error(text) if text.contains("stream-node-max-entries")),
+        "{refused:?}"
+    );
+    for i in 0..300 {
+        client.try_call(&["XADD", "s", "MAXLEN", "~", "120", "*", "n", &i.to_string()]).unwrap();
+    }
+    // Followers may trail the leader for a moment; diverged replicas never agree.
+    let xlen_everywhere = || -> Vec<String> {
+        cluster
+            .nodes
+            .iter()
+            .map(|node| {
+                let mut reader = node.client();
+                reader.try_call(&["READONLY"]).unwrap();
+                reader.try_call(&["XLEN", "s"]).unwrap().text()
+            })
+            .collect()
+    };
+    let deadline = now() + Duration::from_secs(10);
+    let mut lengths = xlen_everywhere();
+    while lengths.iter().any(|len| len != &lengths[0]) && now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+        lengths = xlen_everywhere();
+    }
+    assert!(lengths.iter().all(|len| len == &lengths[0]), "{lengths:?}");
+    let length = lengths[0].parse::<u64>().unwrap();
+    assert!((120..300).contains(&length), "{lengths:?}");
+}
