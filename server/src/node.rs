@@ -348,6 +348,9 @@ impl Node {
         let now_ms = self.clock.now_ms();
         let replies = {
             let mut shard = self.group.store.lock_shard();
+            if commands.len() > 1 {
+                shard.machine.prefetch(commands.iter().map(|args| (db, &args[..])));
+            }
             commands
                 .iter()
                 .map(|args| shard.machine.read(db, args, now_ms, touch, &mut events))

@@ -180,6 +180,21 @@ impl Db {
         self.get_slot(key, now_ms).map(|slot| &slot.value)
     }
 
+    /// Warms the cache for a batch of lookups of `keys` about to run (see `KeyMap::prefetch`):
+    /// the keys' entries, access words and, for a string kept off the entry or a collection,
+    /// the value's heap block.
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        self.map.prefetch(keys, |slot| match &slot.value {
+            Value::Str(CompactBytes::Heap(bytes)) => Some(bytes.as_ptr()),
+            Value::Str(CompactBytes::Inline { .. }) => None,
+            Value::List(list) => Some((&**list as *const std::collections::VecDeque<Bytes>).cast()),
+            Value::Hash(hash) => Some((&**hash as *const crate::value::HashValue).cast()),
+            Value::Set(set) => Some((&**set as *const crate::value::SetValue).cast()),
+            Value::ZSet(zset) => Some((&**zset as *const crate::zset::ZSet).cast()),
+            Value::Stream(stream) => Some((&**stream as *const crate::stream::Stream).cast()),
+        });
+    }
+
     pub fn get_slot(&self, key: &[u8], now_ms: u64) -> Option<&Slot> {
         let slot = self.map.get(key)?;
         (!self.is_expired(key, slot, now_ms)).then_some(slot)

@@ -69,6 +69,10 @@ impl Entry {
     }
 }
 
+/// Ops whose keys are prefetched together when an entry is applied (see `prefetch`): enough
+/// for their cache misses to overlap, few enough that the lines stay cached until used.
+const PREFETCH_OPS: usize = 32;
+
 #[derive(Debug, Default)]
 pub struct StateMachine {
     pub keyspace: Keyspace,
@@ -117,6 +121,13 @@ impl StateMachine {
         let now_ms = self.last_time_ms;
         let mut replies = Vec::with_capacity(entry.ops.len());
         for (position, op) in entry.ops.iter().enumerate() {
+            if position % PREFETCH_OPS == 0 && entry.ops.len() > 1 {
+                let window = &entry.ops[position..entry.ops.len().min(position + PREFETCH_OPS)];
+                self.prefetch(window.iter().filter_map(|op| match op {
+                    Op::Command { db, args } => Some((*db as usize, &args[..])),
+                    _ => None,
+                }));
+            }
             let seed = index.wrapping_mul(1_000_003).wrapping_add(position as u64);
             let reply = match op {
                 Op::Command { db, args } => self.run(*db as usize, args, now_ms, index, seed, true, events),
@@ -130,6 +141,27 @@ impl StateMachine {
 
     /// Records that log entry `index` carried nothing for the keyspace (a Raft blank or
     /// membership entry), so indexes stay in step with the log.
+    /// Warms the CPU cache for the keys `commands` (db, args) name, before they run as a
+    /// batch: their lookups' cache misses then overlap instead of running one after another
+    /// (see `KeyMap::prefetch`). Perf put a third of a follower's CPU at SET -P 16 over 1M
+    /// keys in the first lookup of each op's key.
+    pub fn prefetch<'a>(&self, commands: impl IntoIterator<Item = (usize, &'a [Bytes])>) {
+        let mut keys: Vec<(usize, &[u8])> = Vec::with_capacity(PREFETCH_OPS);
+        for (db, args) in commands {
+            if let (true, Some(Ok(spec))) = (db < DATABASES, resolve(args)) {
+                spec.for_each_key(args, |position| keys.push((db, &args[position])));
+            }
+        }
+        let mut seen = 0u32;
+        for &(db, _) in &keys {
+            if seen & (1 << db) == 0 {
+                seen |= 1 << db;
+                let batch: Vec<&[u8]> = keys.iter().filter(|(of, _)| *of == db).map(|(_, key)| *key).collect();
+                self.keyspace.dbs[db].prefetch(&batch);
+            }
+        }
+    }
+
     pub fn skip(&mut self, index: u64) {
         assert!(index > self.applied_index, "entries are applied in log order");
         self.applied_index = index;
