@@ -389,6 +389,18 @@ impl Node {
         f(&mut self.group.store.lock_shard().machine)
     }
 
+    /// Waits (at most `wait`) until this node's state machine has applied log `index`: a
+    /// write acknowledged by the leader is then visible to this node's local reads.
+    pub async fn applied_here(&self, index: u64, wait: Duration) {
+        const POLL: Duration = Duration::from_millis(2);
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.with_machine(|machine| machine.applied_index()) < index
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(POLL).await;
+        }
+    }
+
     /// One round of active expiry, on the leader: proposes deletion of keys whose TTL passed.
     /// None while this node is paused (CLIENT PAUSE keeps the data set still, as in Redis).
     pub async fn expire_cycle(&self) {
