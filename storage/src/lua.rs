@@ -508,6 +508,7 @@ fn call(state: &mut CallState, args: &[Bytes]) -> Reply {
         spec.for_each_key(args, |position| database.touch(&args[position], state.now_ms, seed, position));
     }
     let mut ctx = Ctx::new(state.keyspace, state.db, state.now_ms, state.index, seed, state.events);
+    ctx.from_script = true;
     let reply = handler(&mut ctx, args);
     ctx.flush_expired();
     commands::keys::settle_encoding_floors(state.keyspace);
@@ -1167,6 +1168,18 @@ mod tests {
         let Reply::Bulk(set) = apply(&mut first, 3, vec![command(&["GET", "k"])]).pop().unwrap() else { panic!() };
         assert_ne!(again, Reply::Bulk(set), "a run repeated the sequence of an earlier one");
         assert_eq!(items.len(), 8);
+    }
+
+    /// SORT of a set without sorting (BY a constant) hands a script the elements sorted,
+    /// as Redis does for scripts; a client gets them in the set's order.
+    #[test]
+    fn sort_by_a_constant_is_ordered_for_scripts() {
+        let mut machine = StateMachine::new();
+        apply(&mut machine, 1, vec![command(&["SADD", "s", "b", "aa", "c", "a"])]);
+        let sorted = eval(&mut machine, 2, "return redis.call('SORT', KEYS[1], 'BY', '_')", &["1", "s"]);
+        assert_eq!(sorted, Reply::Array(["a", "aa", "b", "c"].iter().map(|e| bulk(e)).collect()));
+        let plain = apply(&mut machine, 3, vec![command(&["SORT", "s", "BY", "_"])]).pop().unwrap();
+        assert_eq!(plain, Reply::Array(["b", "aa", "c", "a"].iter().map(|e| bulk(e)).collect()));
     }
 
     #[test]
