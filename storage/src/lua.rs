@@ -869,8 +869,22 @@ raw_setmetatable(globals, {
   end,
   __metatable = false,
 })
+-- A script runs in an empty proxy of the globals, so assigning any global, existing ones
+-- (`redis = …`, `_G = …`) included, is refused; what getmetatable gives for it and for
+-- strings is read-only too (Redis 7's readonly tables).
+local readonly_metatable = raw_setmetatable({}, {
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = false,
+})
+local eval_env = raw_setmetatable({}, {
+  __index = globals,
+  __newindex = function() error('Attempt to modify a readonly table', 2) end,
+  __metatable = readonly_metatable,
+})
+rawset(globals, '_G', eval_env)
+dbg.getmetatable('').__metatable = readonly_metatable
 setmetatable = function(target, metatable)
-  if target == globals then error('Attempt to modify a readonly table', 2) end
+  if target == globals or target == eval_env then error('Attempt to modify a readonly table', 2) end
   return raw_setmetatable(target, metatable)
 end
 
@@ -1006,7 +1020,7 @@ local function run_library(library)
 end
 
 return function(chunk)
-  if mode == 'eval' then return raw_xpcall(chunk, handler) end
+  if mode == 'eval' then return raw_xpcall(setfenv(chunk, eval_env), handler) end
   return raw_xpcall(function() return run_library(chunk) end, handler)
 end
 "#;
@@ -1180,6 +1194,36 @@ mod tests {
         assert_eq!(sorted, Reply::Array(["a", "aa", "b", "c"].iter().map(|e| bulk(e)).collect()));
         let plain = apply(&mut machine, 3, vec![command(&["SORT", "s", "BY", "_"])]).pop().unwrap();
         assert_eq!(plain, Reply::Array(["b", "aa", "c", "a"].iter().map(|e| bulk(e)).collect()));
+    }
+
+    /// No global can be replaced, nor the metatables a script can reach changed.
+    #[test]
+    fn globals_and_reachable_metatables_are_read_only() {
+        let mut machine = StateMachine::new();
+        for (index, script) in [
+            "redis = function() return 1 end",
+            "_G = {}",
+            "_G.redis = 1",
+            "local g = getmetatable(_G) g.__index = {}",
+            "getmetatable('').__index = function() return 1 end",
+            "setmetatable(_G, {})",
+            "function f() end",
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            let reply = eval(&mut machine, index as u64 + 1, script, &["0"]);
+            assert!(
+                matches!(&reply, Reply::Error(text) if text.contains("Attempt to modify a readonly table")),
+                "{script}: {reply:?}"
+            );
+        }
+        // Reading them still works, and so do locals and an unknown global's error.
+        let script = "local t = {} t.x = 1 return {redis.call('PING'), _G.KEYS[1], t.x, type(getfenv().redis), string.len('abc')}";
+        assert_eq!(
+            eval(&mut machine, 20, script, &["1", "k"]),
+            Reply::Array(vec![Reply::simple("PONG"), bulk("k"), Reply::Int(1), bulk("table"), Reply::Int(3)])
+        );
     }
 
     #[test]
