@@ -389,12 +389,15 @@ impl Node {
         f(&mut self.group.store.lock_shard().machine)
     }
 
-    /// Waits (at most `wait`) until this node's state machine has applied log `index`: a
-    /// write acknowledged by the leader is then visible to this node's local reads.
+    /// Waits (at most `wait`) until this node's state machine has applied the entry at Raft
+    /// log index `index` (as `propose_indexed` gives it): a write acknowledged by the leader is
+    /// then visible to this node's local reads.
     pub async fn applied_here(&self, index: u64, wait: Duration) {
         const POLL: Duration = Duration::from_millis(2);
+        // Raft indexes start at 0, the state machine's at 1 (see raft/machine.rs).
+        let machine_index = index + 1;
         let deadline = tokio::time::Instant::now() + wait;
-        while self.with_machine(|machine| machine.applied_index()) < index
+        while self.with_machine(|machine| machine.applied_index()) < machine_index
             && tokio::time::Instant::now() < deadline
         {
             tokio::time::sleep(POLL).await;
