@@ -1710,6 +1710,14 @@ mod tests {
         let groups = run(&mut t, &["XINFO", "GROUPS", "x"]);
         assert!(groups.contains("$lag: nil"), "a tombstone after the group's position: {groups}");
         assert_eq!(run(&mut t, &["XINFO", "STREAM", "nokey"]), "-ERR no such key");
+        // A group behind the first entry with no tombstone after it has every entry to read,
+        // whatever ENTRIESREAD claimed (Redis 7.2 said 1 - 7 = -6 here).
+        run(&mut t, &["XADD", "y", "1-1", "a", "1"]);
+        run(&mut t, &["XGROUP", "CREATE", "y", "g", "0", "ENTRIESREAD", "7"]);
+        let groups = run(&mut t, &["XINFO", "GROUPS", "y"]);
+        assert!(groups.contains("$entries-read: :7, $lag: :1}"), "{groups}");
+        run(&mut t, &["XDEL", "y", "1-1"]);
+        assert!(run(&mut t, &["XINFO", "GROUPS", "y"]).contains("$lag: :0}"), "an emptied stream");
         assert_eq!(run(&mut t, &["XINFO", "CONSUMERS", "x", "nog"]), "-NOGROUP No such consumer group 'nog' for key name 'x'");
         assert_eq!(run(&mut t, &["XINFO", "STREAM", "x", "FULL", "COUNT"]), "-ERR syntax error");
     }
