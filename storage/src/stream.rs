@@ -228,7 +228,7 @@ impl Stream {
     /// Appends an entry whose id the caller checked is above `last_id`.
     pub fn append(&mut self, id: StreamId, fields: Box<[Bytes]>, limits: NodeLimits) {
         assert!(id > self.last_id, "stream ids only grow");
-        assert!(fields.len() % 2 == 0 && !fields.is_empty());
+        assert!(fields.len().is_multiple_of(2) && !fields.is_empty());
         let raw_len: u64 = fields.iter().map(|part| part.len() as u64).sum();
         let max_bytes = match limits.max_bytes {
             0 => LISTPACK_SIZE_MAX,

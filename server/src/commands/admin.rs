@@ -299,7 +299,7 @@ fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
         // reaches one member only: members set differently would hold different streams.
         let shapes_streams = name.eq_ignore_ascii_case("stream-node-max-bytes")
             || name.eq_ignore_ascii_case("stream-node-max-entries");
-        if shapes_streams && session.node.args.members().map_or(false, |members| members.len() > 1) {
+        if shapes_streams && session.node.args.members().is_ok_and(|members| members.len() > 1) {
             return Reply::error_owned(format!(
                 "ERR CONFIG SET failed (possibly related to argument '{name}') - it decides what stream trimming removes on every replica, so a cluster keeps the default"
             ));
