@@ -264,7 +264,6 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// DUMP key: the value in Redis's RDB serialization (see rdb.rs), nil if absent.
 fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.db_ref().get(&args[1], ctx.now_ms) {
-        Some(Value::Stream(_)) => Reply::error(errors::stream::DUMP_UNSUPPORTED),
         Some(value) => Reply::Bulk(Bytes::from(crate::rdb::dump(value))),
         None => Reply::Nil,
     }
