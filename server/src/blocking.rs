@@ -25,6 +25,20 @@
 //! a push that arrives after a blocking command finds it already blocked. The other way round,
 //! a blocking command's first run waits for the writes that arrived before it, and for the
 //! clients those writes make servable: it cannot take an element from a client blocked earlier.
+//!
+//! All of this happens on the shard's leader, so that clients blocked on any node are served
+//! in one order, the order their waits reached the leader. A node that does not lead keeps its
+//! blocked client's state (timeout, CLIENT UNBLOCK, disconnect, `blocked_clients`) and queues
+//! the wait on the leader (`BLOCK_WAIT`), where it is a waiter like a local one but for who
+//! runs the command: when it is its turn (first run or serve), the leader asks the client's
+//! node (`BLOCK_SERVE`), which proposes the command itself (through the leader, as any write)
+//! and answers whether the client was served. The node that delivers the element is the one
+//! that proposed the pop, so a cancel racing with a serve is decided there (a pop already
+//! proposed wins), and a leader that steps down or dies never leaves a pop of unknown fate
+//! behind: the client's node only queues the wait again on the new leader (its proposal, if one
+//! is in flight, ends as any forwarded write: the reply, or `-UNCERTAIN`). A node checks every
+//! `REHOME_PERIOD_MS` whether it still leads: if not, its own waiters move to the new leader and
+//! the waits of other nodes are dropped (those nodes queue them again).
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
@@ -39,13 +53,28 @@ use tokio::sync::{oneshot, Notify};
 use tokio::time::{Duration, Instant};
 
 use crate::clients::ClientHandle;
-use crate::node::Node;
+use crate::node::{Node, DATA_GROUP};
+use crate::raft::network::{self, kind};
+use crate::raft::transport::{HandlerFuture, PendingReply};
+use crate::raft::NodeId;
 use crate::session::Session;
 
 /// The error a waiter gets from `CLIENT UNBLOCK id ERROR`.
 pub const UNBLOCKED_ERROR: &str = "UNBLOCKED client unblocked via CLIENT UNBLOCK";
 /// Most first runs proposed together as one entry.
 const FIRST_RUNS_MAX: usize = 256;
+/// How often a node checks that it still leads the waiters queued on it.
+pub const REHOME_PERIOD_MS: u64 = 50;
+/// Pause before a wait is queued again (no leader known, or the leader refused it).
+const REQUEUE_RETRY_MS: u64 = 20;
+/// How often a forwarded wait checks that its leader is still the leader.
+const LEADER_POLL_MS: u64 = 100;
+/// Time the leader allows the client's node to run a waiter's command; past it the
+/// registration is dropped (the client's node queues it again; its pop, if any, goes on).
+const SERVE_TIMEOUT_MS: u64 = 2000;
+/// Time allowed for withdrawing a registration (best effort: a stale one is refused when the
+/// leader asks to serve it).
+const CANCEL_TIMEOUT_MS: u64 = 1000;
 
 /// A pending blocked command; the connection awaits it and sends its reply.
 pub struct Wait {
@@ -97,8 +126,27 @@ enum Work {
     Key(usize, Bytes),
 }
 
+/// Where a waiter is queued and who runs its command.
+enum Route {
+    /// A client of this node, queued here (this node leads the shard).
+    Here,
+    /// A client of this node, queued on the shard's leader, which says when to run it. The
+    /// task that keeps it queued there ends when this is dropped.
+    Leader { _ended: oneshot::Sender<()> },
+    /// A wait queued here by node `from` for its waiter `wait_id` (registration `attempt`);
+    /// `from` runs the command when asked.
+    Peer { from: NodeId, wait_id: u64, attempt: u64 },
+}
+
 struct Waiter {
-    client: Arc<ClientHandle>,
+    /// The blocked client (None for a wait queued by another node).
+    client: Option<Arc<ClientHandle>>,
+    route: Route,
+    /// Registrations on a leader so far: the leader names the one it serves, and an older one
+    /// is refused.
+    attempt: u64,
+    /// The leader asked to serve it while its command was running: run it again after.
+    serve_again: bool,
     db: usize,
     args: Vec<Bytes>,
     keys: Vec<Bytes>,
@@ -164,8 +212,11 @@ pub fn block(session: &mut Session, spec: &CommandSpec, args: Vec<Bytes>) -> Opt
     let (sender, mut receiver) = oneshot::channel();
     let written = Arc::new(AtomicU64::new(0));
     let _ = node.blocking.node.set(Arc::downgrade(&node));
-    let id = node.blocking.register(Waiter {
-        client: session.client.clone(),
+    let waiter = Waiter {
+        client: Some(session.client.clone()),
+        route: Route::Here,
+        attempt: 0,
+        serve_again: false,
         db: session.db,
         args,
         keys,
@@ -177,7 +228,12 @@ pub fn block(session: &mut Session, spec: &CommandSpec, args: Vec<Bytes>) -> Opt
         cancelled: None,
         written: written.clone(),
         writes_before: 0,
-    });
+    };
+    let id = if leads(&node) {
+        node.blocking.register(waiter)
+    } else {
+        node.blocking.register_forwarded(&node, waiter)
+    };
     let deadline = (timeout_ms > 0).then(|| Instant::now() + Duration::from_millis(timeout_ms));
     // Made before the future so that dropping it unpolled also cancels the wait.
     let mut guard = CancelOnDrop {
@@ -294,7 +350,8 @@ impl Blocking {
     /// found nothing, and clients in WAIT / WAITAOF.
     pub fn blocked_clients(&self) -> usize {
         let state = self.state.lock();
-        state.waiters.values().filter(|waiter| !waiter.fresh).count() + state.others.len()
+        let blocked = |waiter: &&Waiter| waiter.client.is_some() && !waiter.fresh;
+        state.waiters.values().filter(blocked).count() + state.others.len()
     }
 
     /// CLIENT UNBLOCK: ends the client's wait with its timeout reply (or the UNBLOCKED
@@ -308,7 +365,9 @@ impl Blocking {
             state
                 .waiters
                 .iter()
-                .find(|(_, waiter)| waiter.client.id == client_id && !waiter.fresh)
+                .find(|(_, waiter)| {
+                    waiter.client.as_ref().is_some_and(|client| client.id == client_id) && !waiter.fresh
+                })
                 .map(|(id, _)| *id)
         };
         match id {
@@ -372,15 +431,17 @@ impl Blocking {
         id
     }
 
-    /// Ends a wait with `reply` (None: the waiter's nil). A waiter whose command has not run
-    /// yet or is running gets the reply only if the command then finds nothing.
+    /// Ends a wait with `reply` (None: the waiter's nil). A waiter whose command is running,
+    /// or has not run yet here, gets the reply only if the command then finds nothing. (One
+    /// queued on the leader that has not run yet ends at once: nothing ran for it, and its
+    /// first run may be long in coming while there is no leader.)
     fn cancel(&self, id: u64, reply: Option<Reply>) {
         let mut state = self.state.lock();
         let Some(waiter) = state.waiters.get_mut(&id) else {
             return;
         };
         let reply = reply.unwrap_or_else(|| waiter.nil.clone());
-        if waiter.running || waiter.fresh {
+        if waiter.running || (waiter.fresh && matches!(waiter.route, Route::Here)) {
             waiter.cancelled = Some(reply);
             return;
         }
@@ -488,24 +549,8 @@ impl Blocking {
                     // clients they make servable (the keys they made ready were queued behind
                     // these commands: taken out and served now).
                     self.writes_ended(writes_before).await;
-                    let keys: Vec<(usize, Bytes)> = {
-                        let mut state = self.state.lock();
-                        let (keys, rest): (VecDeque<Work>, VecDeque<Work>) =
-                            state.work.drain(..).partition(|work| matches!(work, Work::Key(..)));
-                        state.work = rest;
-                        keys.into_iter()
-                            .filter_map(|work| match work {
-                                Work::Key(db, key) => Some((db, key)),
-                                Work::Run(_) => None,
-                            })
-                            .collect()
-                    };
-                    let count = ids.len() + keys.len();
-                    for (db, key) in keys {
-                        self.serve_key(node, db, &key).await;
-                    }
-                    self.first_runs(node, ids).await;
-                    count
+                    let keys_served = self.serve_ready_keys(node).await;
+                    ids.len() + keys_served + self.first_runs(node, ids).await
                 }
                 Some(Err((db, key))) => {
                     self.serve_key(node, db, &key).await;
@@ -517,10 +562,70 @@ impl Blocking {
         }
     }
 
+    /// Takes the ready keys out of the queued work and serves them, in order; returns how many.
+    async fn serve_ready_keys(&self, node: &Node) -> usize {
+        let keys: Vec<(usize, Bytes)> = {
+            let mut state = self.state.lock();
+            let (keys, rest): (VecDeque<Work>, VecDeque<Work>) =
+                state.work.drain(..).partition(|work| matches!(work, Work::Key(..)));
+            state.work = rest;
+            keys.into_iter()
+                .filter_map(|work| match work {
+                    Work::Key(db, key) => Some((db, key)),
+                    Work::Run(_) => None,
+                })
+                .collect()
+        };
+        let count = keys.len();
+        for (db, key) in keys {
+            self.serve_key(node, db, &key).await;
+        }
+        count
+    }
+
     /// Runs newly arrived blocking commands, in the order they arrived: each replies now if it
-    /// found something (or failed), or stays as a blocked waiter.
-    async fn first_runs(&self, node: &Node, ids: Vec<u64>) {
+    /// found something (or failed), or stays as a blocked waiter. Those of this node's clients
+    /// go out together; one queued by another node runs there, alone, and the keys made ready
+    /// meanwhile are served before the next (a client blocked earlier goes first). Returns how
+    /// many ready keys it served.
+    async fn first_runs(&self, node: &Node, ids: Vec<u64>) -> usize {
+        if !leads(node) {
+            // Not the leader (any more): `rehome` moves these waits to the one that is.
+            return 0;
+        }
         self.resolve_last_ids(node, &ids);
+        let mut keys_served = 0;
+        let mut here = Vec::new();
+        let mut ran_any = false;
+        for id in ids {
+            let route = {
+                let state = self.state.lock();
+                state.waiters.get(&id).map(|waiter| matches!(waiter.route, Route::Peer { .. }))
+            };
+            match route {
+                None => {}
+                Some(false) => here.push(id),
+                Some(true) => {
+                    if ran_any || !here.is_empty() {
+                        self.first_runs_here(node, std::mem::take(&mut here)).await;
+                        keys_served += self.serve_ready_keys(node).await;
+                    }
+                    self.run_for_peer(node, id).await;
+                    ran_any = true;
+                }
+            }
+        }
+        if !here.is_empty() {
+            if ran_any {
+                keys_served += self.serve_ready_keys(node).await;
+            }
+            self.first_runs_here(node, here).await;
+        }
+        keys_served
+    }
+
+    /// First runs of this node's own clients, proposed as one entry.
+    async fn first_runs_here(&self, node: &Node, ids: Vec<u64>) {
         let mut running = Vec::with_capacity(ids.len());
         let mut ops = Vec::with_capacity(ids.len());
         {
@@ -529,6 +634,9 @@ impl Blocking {
                 let Some(waiter) = state.waiters.get_mut(&id) else {
                     continue;
                 };
+                if !matches!(waiter.route, Route::Here) {
+                    continue;
+                }
                 if waiter.sender.is_closed() {
                     // The client left before its command ran: it never runs.
                     state.remove(id);
@@ -559,7 +667,9 @@ impl Blocking {
                     Some(cancelled) => cancelled,
                     None => {
                         // Nothing to take: now it is blocked.
-                        waiter.client.blocked.store(true, Ordering::Relaxed);
+                        if let Some(client) = &waiter.client {
+                            client.blocked.store(true, Ordering::Relaxed);
+                        }
                         continue;
                     }
                 }
@@ -569,6 +679,23 @@ impl Blocking {
             let waiter = state.remove(id);
             let _ = waiter.sender.send(outcome);
         }
+    }
+
+    /// The first run of a wait queued by another node: that node runs it.
+    async fn run_for_peer(&self, node: &Node, id: u64) {
+        let args = {
+            let mut state = self.state.lock();
+            let Some(waiter) = state.waiters.get_mut(&id) else {
+                return;
+            };
+            if waiter.sender.is_closed() {
+                state.remove(id);
+                return;
+            }
+            waiter.running = true;
+            waiter.args.clone()
+        };
+        self.serve_remote(node, id, ServeAction::Run(args)).await;
     }
 
     /// XREAD's `$` means the stream's last id when the command arrived: resolved now, before
@@ -600,6 +727,9 @@ impl Blocking {
     /// of the type they wait for. A client blocked in XREADGROUP whose stream went away (or
     /// became another type) gets Redis's error instead.
     async fn serve_key(&self, node: &Node, db: usize, key: &Bytes) {
+        if !leads(node) {
+            return;
+        }
         let waiting: Vec<u64> = {
             let state = self.state.lock();
             match state.queues.get(&(db, key.clone())) {
@@ -608,7 +738,7 @@ impl Blocking {
             }
         };
         for id in waiting {
-            let (args, value_type) = {
+            let (args, value_type, peer) = {
                 let mut state = self.state.lock();
                 let Some(waiter) = state.waiters.get_mut(&id) else {
                     continue;
@@ -625,16 +755,27 @@ impl Blocking {
                     continue;
                 }
                 waiter.running = true;
-                (waiter.args.clone(), waiter.value_type)
+                let peer = matches!(waiter.route, Route::Peer { .. });
+                (waiter.args.clone(), waiter.value_type, peer)
             };
             if !holds_type(node, db, key, value_type) {
+                let deleted = args[0].eq_ignore_ascii_case(b"xreadgroup");
+                let error = || Reply::error(flotilla_storage::errors::stream::DELETED_WHILE_BLOCKED);
+                if deleted && peer {
+                    self.serve_remote(node, id, ServeAction::Deliver(error())).await;
+                    continue;
+                }
                 let mut state = self.state.lock();
                 let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
                 waiter.running = false;
-                if waiter.args[0].eq_ignore_ascii_case(b"xreadgroup") {
+                if deleted {
                     let waiter = state.remove(id);
-                    let _ = waiter.sender.send(Reply::error(flotilla_storage::errors::stream::DELETED_WHILE_BLOCKED));
+                    let _ = waiter.sender.send(error());
                 }
+                continue;
+            }
+            if peer {
+                self.serve_remote(node, id, ServeAction::Run(args)).await;
                 continue;
             }
             let (reply, index) = node.write_indexed(db, args).await;
@@ -703,10 +844,455 @@ impl Drop for Arrival<'_> {
     }
 }
 
+/// A wait queued on the leader by the client's node (`BLOCK_WAIT`): its waiter id there, the
+/// registration, and what the leader needs to queue and serve it.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct WaitRequest {
+    wait_id: u64,
+    attempt: u64,
+    db: u32,
+    args: Vec<Bytes>,
+    keys: Vec<Bytes>,
+    value_type: String,
+    nil: Reply,
+}
+
+/// The leader's turn for a waiter of the receiving node (`BLOCK_SERVE`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct ServeRequest {
+    wait_id: u64,
+    attempt: u64,
+    action: ServeAction,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+pub enum ServeAction {
+    /// Run the command (these arguments: XREAD's `$` resolved by the leader).
+    Run(Vec<Bytes>),
+    /// End the wait with this reply (XREADGROUP whose stream went away).
+    Deliver(Reply),
+}
+
+/// What became of a waiter the leader asked to serve.
+#[derive(serde::Serialize, serde::Deserialize)]
+pub enum ServeAnswer {
+    /// The client got its reply: the wait is over.
+    Done,
+    /// Its command found nothing: it keeps its place.
+    Waiting,
+    /// No such wait (any more), or not this registration of it: drop it.
+    Gone,
+}
+
+/// The client's node withdraws registration `attempt` of its waiter `wait_id` (`BLOCK_CANCEL`).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub struct CancelRequest {
+    wait_id: u64,
+    attempt: u64,
+}
+
+/// What `send_wait` did.
+enum Queued {
+    /// Sent to `leader` as registration `attempt`: the reply comes when it ends there.
+    Sent(NodeId, u64, PendingReply),
+    /// This node leads now: the waiter is queued here.
+    Adopted,
+    /// The wait is over.
+    Gone,
+    /// No leader to send it to now.
+    Later,
+}
+
+/// The static name of a value type a peer sent.
+fn value_type_named(name: &str) -> Option<&'static str> {
+    ["list", "zset", "stream"].into_iter().find(|known| *known == name)
+}
+
+impl Blocking {
+    /// Registers a waiter of this node's client whose wait is queued on the shard's leader,
+    /// and queues it there; a task keeps it queued (on the next leader too) until it ends.
+    fn register_forwarded(&self, node: &Arc<Node>, mut waiter: Waiter) -> u64 {
+        let (ended, ended_receiver) = oneshot::channel();
+        waiter.route = Route::Leader { _ended: ended };
+        let id = {
+            let mut state = self.state.lock();
+            state.next_id += 1;
+            let id = state.next_id;
+            state.waiters.insert(id, waiter);
+            id
+        };
+        // Sent now, from the connection's task: a write this client's node forwards after
+        // it reaches the leader after it.
+        let sent = self.send_wait(node, id);
+        tokio::spawn(forward_wait(node.clone(), id, ended_receiver, sent));
+        id
+    }
+
+    /// Queues a forwarded waiter on the leader as a new registration (or here, if this node
+    /// leads now).
+    fn send_wait(&self, node: &Node, id: u64) -> Queued {
+        let (leader, request) = {
+            let mut state = self.state.lock();
+            let leader = node.group.leader();
+            let next_write = state.next_write;
+            let Some(waiter) = state.waiters.get_mut(&id) else {
+                return Queued::Gone;
+            };
+            if !matches!(waiter.route, Route::Leader { .. }) {
+                return Queued::Gone;
+            }
+            match leader {
+                None => return Queued::Later,
+                Some(leader) if leader == node.me => {
+                    if waiter.running {
+                        return Queued::Later;
+                    }
+                    // Queued behind the waiters already here; its command runs again first
+                    // (it may be servable now).
+                    waiter.route = Route::Here;
+                    waiter.writes_before = next_write;
+                    let (db, keys) = (waiter.db, waiter.keys.clone());
+                    for key in keys {
+                        state.queues.entry((db, key)).or_default().push_back(id);
+                    }
+                    drop(state);
+                    self.signal([Work::Run(id)]);
+                    return Queued::Adopted;
+                }
+                Some(leader) => {
+                    waiter.attempt += 1;
+                    let request = WaitRequest {
+                        wait_id: id,
+                        attempt: waiter.attempt,
+                        db: waiter.db as u32,
+                        args: waiter.args.clone(),
+                        keys: waiter.keys.clone(),
+                        value_type: waiter.value_type.to_string(),
+                        nil: waiter.nil.clone(),
+                    };
+                    (leader, request)
+                }
+            }
+        };
+        match node.transport.send(leader, kind::BLOCK_WAIT, DATA_GROUP, network::encode(&request), Duration::MAX) {
+            Ok(reply) => Queued::Sent(leader, request.attempt, reply),
+            Err(_) => Queued::Later,
+        }
+    }
+
+    /// `BLOCK_WAIT` on the leader: queues another node's waiter like a local one, before the
+    /// next request from that node is handled. The reply is sent when the registration ends
+    /// (served, withdrawn, dropped); a node that does not lead answers at once.
+    pub fn register_peer(&self, node: &Arc<Node>, from: NodeId, payload: &[u8]) -> HandlerFuture {
+        let request: WaitRequest = match network::decode(payload) {
+            Ok(request) => request,
+            Err(error) => return Box::pin(async move { Err(error) }),
+        };
+        let Some(value_type) = value_type_named(&request.value_type) else {
+            return Box::pin(async { Err("unknown value type".to_string()) });
+        };
+        if !leads(node) {
+            return Box::pin(async { Ok(Vec::new()) });
+        }
+        let _ = self.node.set(Arc::downgrade(node));
+        {
+            // A registration again of the same waiter replaces the earlier one.
+            let mut state = self.state.lock();
+            let earlier: Vec<u64> = state
+                .waiters
+                .iter()
+                .filter(|(_, waiter)| {
+                    !waiter.running
+                        && matches!(waiter.route, Route::Peer { from: at, wait_id, .. } if at == from && wait_id == request.wait_id)
+                })
+                .map(|(id, _)| *id)
+                .collect();
+            for id in earlier {
+                state.remove(id);
+            }
+        }
+        let (sender, receiver) = oneshot::channel();
+        self.register(Waiter {
+            client: None,
+            route: Route::Peer {
+                from,
+                wait_id: request.wait_id,
+                attempt: request.attempt,
+            },
+            attempt: request.attempt,
+            serve_again: false,
+            db: request.db as usize,
+            args: request.args,
+            keys: request.keys,
+            value_type,
+            nil: request.nil,
+            sender,
+            fresh: true,
+            running: false,
+            cancelled: None,
+            written: Arc::new(AtomicU64::new(0)),
+            writes_before: 0,
+        });
+        Box::pin(async move {
+            let _ = receiver.await;
+            Ok(Vec::new())
+        })
+    }
+
+    /// `BLOCK_CANCEL` on the leader: drops the registration (one being served ends when its
+    /// node answers).
+    pub fn cancel_peer(&self, from: NodeId, request: CancelRequest) {
+        let mut state = self.state.lock();
+        let found = state.waiters.iter().find_map(|(id, waiter)| {
+            matches!(waiter.route, Route::Peer { from: at, wait_id, attempt }
+                if at == from && wait_id == request.wait_id && attempt == request.attempt)
+            .then_some(*id)
+        });
+        let Some(id) = found else {
+            return;
+        };
+        let waiter = state.waiters.get_mut(&id).expect("found");
+        if waiter.running {
+            waiter.cancelled = Some(Reply::Nil);
+        } else {
+            state.remove(id);
+        }
+    }
+
+    /// On the leader: asks the node of a queued wait (marked running) to serve it, and keeps
+    /// it queued only if that node says it still waits.
+    async fn serve_remote(&self, node: &Node, id: u64, action: ServeAction) {
+        let (from, request) = {
+            let state = self.state.lock();
+            let waiter = state.waiters.get(&id).expect("a running waiter stays");
+            let Route::Peer { from, wait_id, attempt } = waiter.route else {
+                unreachable!("served remotely: a peer's wait");
+            };
+            (from, ServeRequest { wait_id, attempt, action })
+        };
+        let answer = match node
+            .transport
+            .call(from, kind::BLOCK_SERVE, DATA_GROUP, network::encode(&request), Duration::from_millis(SERVE_TIMEOUT_MS))
+            .await
+        {
+            Ok(bytes) => network::decode(&bytes).unwrap_or(ServeAnswer::Gone),
+            // Unanswered: the node queues it again if its client still waits.
+            Err(_) => ServeAnswer::Gone,
+        };
+        let mut state = self.state.lock();
+        let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
+        waiter.running = false;
+        match answer {
+            ServeAnswer::Waiting if waiter.cancelled.is_none() => waiter.fresh = false,
+            _ => {
+                state.remove(id);
+            }
+        }
+    }
+
+    /// `BLOCK_SERVE` on the client's node: runs the waiter's command (proposed through the
+    /// leader as any write) and delivers what it finds. The one place a forwarded waiter's
+    /// command runs, so a cancel racing with it is decided here: a pop already proposed wins.
+    pub async fn serve_for_leader(&self, node: &Node, request: ServeRequest) -> ServeAnswer {
+        let id = request.wait_id;
+        let (db, mut args) = {
+            let mut state = self.state.lock();
+            let Some(waiter) = state.waiters.get_mut(&id) else {
+                return ServeAnswer::Gone;
+            };
+            if !matches!(waiter.route, Route::Leader { .. }) || waiter.attempt != request.attempt {
+                return ServeAnswer::Gone;
+            }
+            if waiter.sender.is_closed() {
+                state.remove(id);
+                return ServeAnswer::Gone;
+            }
+            if waiter.running {
+                // Asked by a new leader while the last run is in flight: one run at a time,
+                // and one more after it.
+                waiter.serve_again = true;
+                return ServeAnswer::Waiting;
+            }
+            match request.action {
+                ServeAction::Deliver(reply) => {
+                    let waiter = state.remove(id);
+                    let _ = waiter.sender.send(reply);
+                    return ServeAnswer::Done;
+                }
+                ServeAction::Run(args) => {
+                    waiter.args = args;
+                    waiter.running = true;
+                    (waiter.db, waiter.args.clone())
+                }
+            }
+        };
+        loop {
+            let (reply, index) = node.write_indexed(db, args).await;
+            let mut state = self.state.lock();
+            let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
+            waiter.running = false;
+            if let Some(index) = index {
+                waiter.written.store(index, Ordering::Relaxed);
+            }
+            let outcome = if matches!(reply, Reply::Nil | Reply::NilArray) {
+                waiter.fresh = false;
+                match waiter.cancelled.take() {
+                    Some(cancelled) => cancelled,
+                    None if waiter.serve_again => {
+                        waiter.serve_again = false;
+                        waiter.running = true;
+                        args = waiter.args.clone();
+                        continue;
+                    }
+                    None => {
+                        if let Some(client) = &waiter.client {
+                            client.blocked.store(true, Ordering::Relaxed);
+                        }
+                        return ServeAnswer::Waiting;
+                    }
+                }
+            } else {
+                reply
+            };
+            let waiter = state.remove(id);
+            let _ = waiter.sender.send(outcome);
+            return ServeAnswer::Done;
+        }
+    }
+
+    /// Called every `REHOME_PERIOD_MS`: on a node that no longer leads, its own waiters move
+    /// to the leader (in the order they arrived) and the waits other nodes queued here are
+    /// dropped (they queue them again). Waiters whose command is running move on a later call.
+    pub fn rehome(&self, node: &Arc<Node>) {
+        if leads(node) {
+            return;
+        }
+        let mut moved = Vec::new();
+        {
+            let mut state = self.state.lock();
+            if state.waiters.is_empty() {
+                return;
+            }
+            let mut ids: Vec<u64> = state
+                .waiters
+                .iter()
+                .filter(|(_, waiter)| !waiter.running && !matches!(waiter.route, Route::Leader { .. }))
+                .map(|(id, _)| *id)
+                .collect();
+            ids.sort_unstable();
+            for id in ids {
+                let waiter = state.waiters.get_mut(&id).expect("listed");
+                if matches!(waiter.route, Route::Peer { .. }) {
+                    state.remove(id);
+                    continue;
+                }
+                if let Some(cancelled) = waiter.cancelled.take() {
+                    // Timed out (or unblocked) before its first run: nothing ran for it.
+                    let waiter = state.remove(id);
+                    let _ = waiter.sender.send(cancelled);
+                    continue;
+                }
+                let (ended, ended_receiver) = oneshot::channel();
+                waiter.route = Route::Leader { _ended: ended };
+                state.unqueue(id);
+                moved.push((id, ended_receiver));
+            }
+        }
+        for (id, ended) in moved {
+            let sent = self.send_wait(node, id);
+            tokio::spawn(forward_wait(node.clone(), id, ended, sent));
+        }
+    }
+}
+
+/// Keeps a forwarded waiter queued on the shard's leader until its wait ends (`ended`: the
+/// waiter was dropped): queues it again when the leader ends the registration (stepped down,
+/// link lost) or another node becomes leader, and withdraws it when the client stops waiting.
+async fn forward_wait(node: Arc<Node>, id: u64, mut ended: oneshot::Receiver<()>, mut sent: Queued) {
+    loop {
+        let (leader, attempt, reply) = match sent {
+            Queued::Sent(leader, attempt, reply) => (leader, attempt, reply),
+            Queued::Adopted | Queued::Gone => return,
+            Queued::Later => {
+                tokio::select! {
+                    _ = &mut ended => return,
+                    _ = tokio::time::sleep(Duration::from_millis(REQUEUE_RETRY_MS)) => {}
+                }
+                sent = node.blocking.send_wait(&node, id);
+                continue;
+            }
+        };
+        let moved = tokio::select! {
+            _ = &mut ended => {
+                withdraw(&node, leader, id, attempt);
+                return;
+            }
+            _ = reply => false,
+            _ = leader_moved(&node, leader) => true,
+        };
+        if moved {
+            withdraw(&node, leader, id, attempt);
+        } else {
+            // Ended by the leader: not at once again (it may not lead yet or any more).
+            tokio::select! {
+                _ = &mut ended => return,
+                _ = tokio::time::sleep(Duration::from_millis(REQUEUE_RETRY_MS)) => {}
+            }
+        }
+        sent = node.blocking.send_wait(&node, id);
+    }
+}
+
+/// Resolves once this node knows of a leader other than `leader`.
+async fn leader_moved(node: &Node, leader: NodeId) {
+    loop {
+        tokio::time::sleep(Duration::from_millis(LEADER_POLL_MS)).await;
+        if node.group.leader().is_some_and(|now| now != leader) {
+            return;
+        }
+    }
+}
+
+/// Withdraws registration `attempt` of waiter `id` from `leader`, without waiting. If it is
+/// lost, the leader drops the registration when it next asks to serve it.
+fn withdraw(node: &Arc<Node>, leader: NodeId, id: u64, attempt: u64) {
+    let request = CancelRequest { wait_id: id, attempt };
+    let node = node.clone();
+    tokio::spawn(async move {
+        let _ = node
+            .transport
+            .call(leader, kind::BLOCK_CANCEL, DATA_GROUP, network::encode(&request), Duration::from_millis(CANCEL_TIMEOUT_MS))
+            .await;
+    });
+}
+
+/// Moves waits to the leader when this node stops leading (see `Blocking::rehome`).
+pub async fn rehome_loop(node: Weak<Node>) {
+    let mut tick = tokio::time::interval(Duration::from_millis(REHOME_PERIOD_MS));
+    loop {
+        tick.tick().await;
+        let Some(node) = node.upgrade() else {
+            return;
+        };
+        node.blocking.rehome(&node);
+    }
+}
+
 impl State {
     fn remove(&mut self, id: u64) -> Waiter {
+        self.unqueue(id);
         let waiter = self.waiters.remove(&id).expect("waiter registered");
-        waiter.client.blocked.store(false, Ordering::Relaxed);
+        if let Some(client) = &waiter.client {
+            client.blocked.store(false, Ordering::Relaxed);
+        }
+        waiter
+    }
+
+    /// Takes a waiter out of the queues of its keys (it stays registered).
+    fn unqueue(&mut self, id: u64) {
+        let Some(waiter) = self.waiters.get(&id) else {
+            return;
+        };
         for key in &waiter.keys {
             let slot = (waiter.db, key.clone());
             if let Some(queue) = self.queues.get_mut(&slot) {
@@ -716,8 +1302,12 @@ impl State {
                 }
             }
         }
-        waiter
     }
+}
+
+/// True when this node queues and serves the waits itself: it leads the shard (or is alone).
+fn leads(node: &Node) -> bool {
+    !node.transport.has_peers() || node.group.leader() == Some(node.me)
 }
 
 /// True if `key` in `db` holds a live value of `value_type` now.

@@ -181,11 +181,18 @@ impl Node {
 
         if let Some(listener) = peer_listener {
             let handler_node = Arc::downgrade(&node);
-            let handler: Handler = Arc::new(move |_from, rpc_kind, group, payload| {
+            let handler: Handler = Arc::new(move |from, rpc_kind, group, payload| {
                 let node = handler_node.clone();
+                if rpc_kind == kind::BLOCK_WAIT && group == DATA_GROUP {
+                    // Queued now, before the next request from that node is handled.
+                    return match node.upgrade() {
+                        Some(node) => node.blocking.register_peer(&node, from, &payload),
+                        None => Box::pin(async { Err("node stopped".to_string()) }),
+                    };
+                }
                 Box::pin(async move {
                     let node = node.upgrade().ok_or("node stopped")?;
-                    node.serve_peer(rpc_kind, group, payload).await
+                    node.serve_peer(from, rpc_kind, group, payload).await
                 })
             });
             transport.start(listener, handler);
@@ -206,7 +213,13 @@ impl Node {
         Ok(node)
     }
 
-    async fn serve_peer(&self, rpc_kind: u8, group: GroupId, payload: Bytes) -> Result<Vec<u8>, String> {
+    async fn serve_peer(
+        &self,
+        from: NodeId,
+        rpc_kind: u8,
+        group: GroupId,
+        payload: Bytes,
+    ) -> Result<Vec<u8>, String> {
         if group != DATA_GROUP {
             return Err(format!("unknown group {group}"));
         }
@@ -224,6 +237,15 @@ impl Node {
                     Err(error) => Err(error),
                 };
                 Ok(network::encode(&result).to_vec())
+            }
+            kind::BLOCK_SERVE => {
+                let request: crate::blocking::ServeRequest = network::decode(&payload)?;
+                Ok(network::encode(&self.blocking.serve_for_leader(self, request).await).to_vec())
+            }
+            kind::BLOCK_CANCEL => {
+                let request: crate::blocking::CancelRequest = network::decode(&payload)?;
+                self.blocking.cancel_peer(from, request);
+                Ok(Vec::new())
             }
             kind::FORWARD_WAIT => {
                 let request: crate::commands::replication::WaitRequest = network::decode(&payload)?;

@@ -38,6 +38,13 @@ pub mod kind {
     pub const FORWARD_WAIT: u8 = 7;
     /// FORWARD_READ for a CLIENT NO-TOUCH connection: the leader leaves access times alone.
     pub const FORWARD_READ_NO_TOUCH: u8 = 8;
+    /// A blocked client of the sender waits in the leader's queue (answered when that
+    /// registration ends; see `blocking.rs`).
+    pub const BLOCK_WAIT: u8 = 9;
+    /// The leader tells a blocked client's node that it is the client's turn to run.
+    pub const BLOCK_SERVE: u8 = 10;
+    /// The client's node withdraws a registration (its client stopped waiting).
+    pub const BLOCK_CANCEL: u8 = 11;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

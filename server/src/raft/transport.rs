@@ -57,7 +57,7 @@ impl std::fmt::Display for TransportError {
 
 impl std::error::Error for TransportError {}
 
-type HandlerFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
+pub type HandlerFuture = Pin<Box<dyn Future<Output = Result<Vec<u8>, String>> + Send>>;
 /// Serves an incoming request: (from, kind, group, payload) → reply payload.
 pub type Handler = Arc<dyn Fn(NodeId, u8, u32, Bytes) -> HandlerFuture + Send + Sync>;
 
@@ -149,8 +149,9 @@ impl Transport {
     }
 
     /// Queues a request for `target` now and returns the wait for its reply; dropping the wait
-    /// (a caller that gave up) forgets the request instead of leaving it in `pending`.
-    fn send(
+    /// (a caller that gave up) forgets the request instead of leaving it in `pending`. Requests
+    /// queued for one peer are handed to its handler in the order they were queued.
+    pub fn send(
         &self,
         target: NodeId,
         kind: u8,
@@ -190,6 +191,11 @@ impl Transport {
             pending: link.pending.clone(),
             reply: Box::pin(tokio::time::timeout(timeout, reply_rx)),
         })
+    }
+
+    /// True when the cluster has other members (false for a single node).
+    pub fn has_peers(&self) -> bool {
+        !self.peers.is_empty()
     }
 
     /// True when a connection to `target` is up.
@@ -316,9 +322,13 @@ impl Transport {
         let Some(handler) = self.handler.lock().clone() else {
             return;
         };
+        // The handler is called here, in the order frames arrive, and only its future runs in
+        // a task of its own: work a handler does before returning its future (queueing a
+        // blocked client's wait) is done before the next frame from that peer is handled.
+        let key = (frame.id, frame.kind, frame.group);
+        let serving = handler(from, frame.kind, frame.group, frame.payload);
         tokio::spawn(async move {
-            let key = (frame.id, frame.kind, frame.group);
-            let outcome = handler(from, frame.kind, frame.group, frame.payload).await;
+            let outcome = serving.await;
             let _ = outgoing.send(reply_frame(key, outcome)).await;
         });
     }
