@@ -39,9 +39,10 @@ pub struct Args {
     /// When writes reach the disk: always, everysec or no (Redis's appendfsync meanings).
     #[arg(long, value_enum, default_value_t = Fsync::Always)]
     pub fsync: Fsync,
-    /// Worker threads serving clients and Raft (0: one per CPU). 1 costs less CPU per request
-    /// (no hand-offs between threads), but then a long command (a big KEYS, a long script)
-    /// also delays this node's heartbeats and can cost it its leadership.
+    /// Worker threads serving clients and Raft (0: 1 for a single node, else one per CPU).
+    /// 1 costs less CPU per request (no hand-offs between threads), but in a cluster a long
+    /// command (a big KEYS, a long script) then also delays this node's heartbeats and can
+    /// cost it its leadership.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Require clients to AUTH with this password.
@@ -75,6 +76,18 @@ pub struct Member {
 }
 
 impl Args {
+    /// The runtime's worker threads, None for one per CPU. A single node runs one, as
+    /// Redis serves commands on one thread: it has no heartbeats for a long command to hold
+    /// up, every data command waits for the one shard lock anyway, and one worker measured
+    /// 10-25% less CPU per SET than two (docs/BENCHMARKS.md).
+    pub fn worker_threads(&self) -> Option<usize> {
+        match self.threads {
+            0 if self.members().is_ok_and(|members| members.len() == 1) => Some(1),
+            0 => None,
+            threads => Some(threads),
+        }
+    }
+
     /// The cluster's members: `--initial-cluster`, or this node alone.
     pub fn members(&self) -> Result<Vec<Member>, String> {
         if self.initial_cluster.trim().is_empty() {
@@ -126,6 +139,17 @@ impl Args {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_single_node_runs_one_worker_unless_told_otherwise() {
+        let threads = |extra: &[&str]| Args::parse_from(["flotilla"].iter().chain(extra)).worker_threads();
+        assert_eq!(threads(&[]), Some(1));
+        assert_eq!(threads(&["--initial-cluster", "1=127.0.0.1:7001"]), Some(1));
+        assert_eq!(threads(&["--threads", "4"]), Some(4));
+        let cluster = ["--initial-cluster", "1=127.0.0.1:7001,2=127.0.0.1:7002"];
+        assert_eq!(threads(&cluster), None);
+        assert_eq!(threads(&[&cluster[..], &["--threads", "1"]].concat()), Some(1));
+    }
 
     #[test]
     fn initial_cluster_parses_with_default_peer_ports() {

@@ -34,8 +34,8 @@ fn main() {
         .with_writer(std::io::stderr)
         .init();
     let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if args.threads > 0 {
-        runtime.worker_threads(args.threads);
+    if let Some(threads) = args.worker_threads() {
+        runtime.worker_threads(threads);
     }
     let runtime = runtime.enable_all().build().expect("tokio runtime");
     let code = runtime.block_on(run(args));

@@ -370,6 +370,9 @@ impl Node {
         let now_ms = self.clock.now_ms();
         let replies = {
             let mut shard = self.group.store.lock_shard();
+            if commands.len() > 1 {
+                shard.machine.prefetch(commands.iter().map(|args| (db, &args[..])));
+            }
             commands
                 .iter()
                 .map(|args| shard.machine.read(db, args, now_ms, touch, &mut events))
@@ -384,6 +387,18 @@ impl Node {
     /// Runs `f` with the state machine locked (INFO keyspace, WATCH versions, DEBUG).
     pub fn with_machine<R>(&self, f: impl FnOnce(&mut StateMachine) -> R) -> R {
         f(&mut self.group.store.lock_shard().machine)
+    }
+
+    /// Waits (at most `wait`) until this node's state machine has applied log `index`: a
+    /// write acknowledged by the leader is then visible to this node's local reads.
+    pub async fn applied_here(&self, index: u64, wait: Duration) {
+        const POLL: Duration = Duration::from_millis(2);
+        let deadline = tokio::time::Instant::now() + wait;
+        while self.with_machine(|machine| machine.applied_index()) < index
+            && tokio::time::Instant::now() < deadline
+        {
+            tokio::time::sleep(POLL).await;
+        }
     }
 
     /// One round of active expiry, on the leader: proposes deletion of keys whose TTL passed.

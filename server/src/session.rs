@@ -267,6 +267,9 @@ impl Session {
                 }
             }
             Handler::Server if spec.name == "save" => Dispatched::Ran(spec, crate::commands::admin::save(self).await),
+            Handler::Server if spec.name == "config|set" => {
+                Dispatched::Ran(spec, crate::commands::admin::config_set(self, args).await)
+            }
             Handler::Server if commands::ASYNC_SERVER_COMMANDS.contains(&spec.name) => {
                 Dispatched::Ran(spec, crate::commands::transactions::exec(self, args).await)
             }

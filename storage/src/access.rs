@@ -191,6 +191,11 @@ impl AccessWords {
     pub fn set(&self, position: usize, word: u32) {
         self.0[position].store(word, Ordering::Relaxed);
     }
+
+    /// Where the word at `position` lives, for a prefetch (never dereferenced).
+    pub fn address(&self, position: usize) -> *const u8 {
+        self.0.as_ptr().wrapping_add(position).cast()
+    }
 }
 
 impl Clone for AccessWords {

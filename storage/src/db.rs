@@ -180,6 +180,21 @@ impl Db {
         self.get_slot(key, now_ms).map(|slot| &slot.value)
     }
 
+    /// Warms the cache for a batch of lookups of `keys` about to run (see `KeyMap::prefetch`):
+    /// the keys' entries, access words and, for a string kept off the entry or a collection,
+    /// the value's heap block.
+    pub fn prefetch(&self, keys: &[&[u8]]) {
+        self.map.prefetch(keys, |slot| match &slot.value {
+            Value::Str(CompactBytes::Heap(bytes)) => Some(bytes.as_ptr()),
+            Value::Str(CompactBytes::Inline { .. }) => None,
+            Value::List(list) => Some((&**list as *const std::collections::VecDeque<Bytes>).cast()),
+            Value::Hash(hash) => Some((&**hash as *const crate::value::HashValue).cast()),
+            Value::Set(set) => Some((&**set as *const crate::value::SetValue).cast()),
+            Value::ZSet(zset) => Some((&**zset as *const crate::zset::ZSet).cast()),
+            Value::Stream(stream) => Some((&**stream as *const crate::stream::Stream).cast()),
+        });
+    }
+
     pub fn get_slot(&self, key: &[u8], now_ms: u64) -> Option<&Slot> {
         let slot = self.map.get(key)?;
         (!self.is_expired(key, slot, now_ms)).then_some(slot)
@@ -453,10 +468,6 @@ pub struct LocalSettings {
     pub lfu_decay_time: u32,
     /// `cluster-enabled yes`: MOVE, SWAPDB and COPY … DB refuse, as Redis does.
     pub cluster_enabled: bool,
-    /// `stream-node-max-bytes` / `stream-node-max-entries`: where XADD starts a new stream
-    /// node. Unlike the limits above this shapes replicated state (what `~` trimming
-    /// removes), so every member must be configured alike (see ARCHITECTURE.md).
-    pub stream_node: crate::stream::NodeLimits,
 }
 
 impl Default for LocalSettings {
@@ -467,7 +478,6 @@ impl Default for LocalSettings {
             lfu_log_factor: 10,
             lfu_decay_time: 1,
             cluster_enabled: false,
-            stream_node: crate::stream::NodeLimits::default(),
         }
     }
 }
@@ -519,8 +529,6 @@ impl LocalSettings {
         parameters.push(("list-max-ziplist-size", limits.list_max_listpack_size.to_string()));
         parameters.push(("lfu-log-factor", self.lfu_log_factor.to_string()));
         parameters.push(("lfu-decay-time", self.lfu_decay_time.to_string()));
-        parameters.push(("stream-node-max-bytes", self.stream_node.max_bytes.to_string()));
-        parameters.push(("stream-node-max-entries", self.stream_node.max_entries.to_string()));
         parameters
     }
 
@@ -557,20 +565,6 @@ impl LocalSettings {
                 Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
             });
         }
-        if name == "stream-node-max-bytes" || name == "stream-node-max-entries" {
-            return Some(match value.parse::<i64>() {
-                Ok(number) if number >= 0 => {
-                    if name == "stream-node-max-bytes" {
-                        self.stream_node.max_bytes = number as u64;
-                    } else {
-                        self.stream_node.max_entries = number as u64;
-                    }
-                    Ok(())
-                }
-                Ok(_) => Err("argument must be between 0 and 9223372036854775807 inclusive".to_string()),
-                Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
-            });
-        }
         let limits = &mut self.encoding;
         let field: &mut usize = match name.as_str() {
             "hash-max-listpack-entries" | "hash-max-ziplist-entries" => &mut limits.hash_max_listpack_entries,
@@ -599,6 +593,65 @@ impl LocalSettings {
             Ok(_) => Err("argument must be between 0 and 9223372036854775807 inclusive".to_string()),
             Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
         })
+    }
+}
+
+/// Configuration that shapes replicated state, so it is replicated state itself: CONFIG SET
+/// of these parameters is proposed as `Op::ConfigSet` and applied in log order, snapshots
+/// carry it, and every replica and every replay of the log uses the value in force at
+/// each entry. Today: the stream node size, which decides where XADD starts a node and so
+/// which entries `~` trimming removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct ReplicatedSettings {
+    /// `stream-node-max-bytes` / `stream-node-max-entries`, with Redis's defaults.
+    pub stream_node: crate::stream::NodeLimits,
+}
+
+impl ReplicatedSettings {
+    /// The parameters held here, in the order CONFIG GET and snapshots list them.
+    pub const NAMES: &'static [&'static str] = &["stream-node-max-bytes", "stream-node-max-entries"];
+
+    /// Whether CONFIG parameter `name` (any case) is held here.
+    pub fn holds(name: &str) -> bool {
+        Self::NAMES.iter().any(|held| held.eq_ignore_ascii_case(name))
+    }
+
+    /// Every parameter with its value, as CONFIG GET shows them.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
+        vec![
+            ("stream-node-max-bytes", self.stream_node.max_bytes.to_string()),
+            ("stream-node-max-entries", self.stream_node.max_entries.to_string()),
+        ]
+    }
+
+    /// Sets one parameter; Err(reason) as CONFIG SET words it, for a value Redis refuses or
+    /// a name not held here (the settings are then unchanged).
+    pub fn set(&mut self, name: &str, value: &str) -> Result<(), String> {
+        let field = if name.eq_ignore_ascii_case("stream-node-max-bytes") {
+            &mut self.stream_node.max_bytes
+        } else if name.eq_ignore_ascii_case("stream-node-max-entries") {
+            &mut self.stream_node.max_entries
+        } else {
+            return Err(format!("Unknown option or number of arguments for CONFIG SET - '{name}'"));
+        };
+        match value.parse::<i64>() {
+            Ok(number) if number >= 0 => {
+                *field = number as u64;
+                Ok(())
+            }
+            Ok(_) => Err("argument must be between 0 and 9223372036854775807 inclusive".to_string()),
+            Err(_) => Err("argument couldn't be parsed into an integer".to_string()),
+        }
+    }
+
+    /// Sets every (name, value) pair or, if one is refused, none: Err(name, reason).
+    pub fn set_all<'a>(&mut self, pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<(), (String, String)> {
+        let mut changed = *self;
+        for (name, value) in pairs {
+            changed.set(name, value).map_err(|reason| (name.to_string(), reason))?;
+        }
+        *self = changed;
+        Ok(())
     }
 }
 
@@ -641,6 +694,8 @@ pub struct Keyspace {
     pub dbs: Vec<Db>,
     /// Node-local configuration (see `LocalSettings`).
     pub settings: LocalSettings,
+    /// Replicated configuration, in snapshots (see `ReplicatedSettings`).
+    pub replicated_settings: ReplicatedSettings,
     /// The Lua script cache, SHA-1 hex (lower case) → body: replicated state, in snapshots
     /// (see commands/scripting.rs). Ordered, so snapshots list it alike everywhere.
     pub scripts: std::collections::BTreeMap<String, bytes::Bytes>,
@@ -654,6 +709,7 @@ impl Default for Keyspace {
         Self {
             dbs: (0..DATABASES).map(|_| Db::new()).collect(),
             settings: LocalSettings::default(),
+            replicated_settings: ReplicatedSettings::default(),
             scripts: std::collections::BTreeMap::new(),
             libraries: crate::functions::Libraries::default(),
         }

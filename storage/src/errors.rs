@@ -20,6 +20,12 @@ pub fn wrong_arity(name: &str) -> Reply {
     ))
 }
 
+/// CONFIG SET's refusal of a value: `ERR CONFIG SET failed (possibly related to argument
+/// 'name') - reason`.
+pub fn config_set_failed(name: &str, reason: &str) -> String {
+    format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}")
+}
+
 /// `ERR unknown command 'foo', with args beginning with: 'a' 'b' ` — as Redis words it.
 pub fn unknown_command(args: &[bytes::Bytes]) -> Reply {
     let name = args

@@ -154,6 +154,58 @@ impl<V> KeyMap<V> {
         true
     }
 
+    /// Brings into the CPU cache what looking up `keys` will read, for a batch of lookups
+    /// about to run (an entry's ops, a connection's pipelined reads).
+    ///
+    /// A lookup in a large map is a chain of dependent cache misses (index control bytes and
+    /// slot, entry, access word, the value's heap block), about 1 µs at 1M keys against
+    /// ~150 ns when cached. Run one key after another the chains do not overlap; here each
+    /// stage is issued for every key before the next stage starts, so the misses of the whole
+    /// batch overlap (bench: 1M keys, batches of 180, ~1000 → ~150 ns per lookup).
+    /// `value_block` names the heap block of a value worth warming too.
+    ///
+    /// Prefetches are hints: a wrong address costs a wasted fetch, never a fault, so the
+    /// index addresses below follow hashbrown's layout (buckets stored backwards before the
+    /// control bytes, probing from `hash & mask`) without depending on it for correctness;
+    /// `index_layout_is_as_prefetch_assumes` checks the layout.
+    pub fn prefetch(&self, keys: &[&[u8]], value_block: impl Fn(&V) -> Option<*const u8>) {
+        const WINDOW: usize = 32;
+        let Some(control) = self.control_bytes() else {
+            return;
+        };
+        let mask = self.indices.num_buckets() - 1;
+        for keys in keys.chunks(WINDOW) {
+            let mut hashes = [0u64; WINDOW];
+            for (hash, key) in hashes.iter_mut().zip(keys) {
+                *hash = self.hash(key);
+                let bucket = *hash as usize & mask;
+                prefetch_line(control.wrapping_add(bucket));
+                prefetch_line(control.wrapping_sub((bucket + 1) * std::mem::size_of::<u32>()));
+            }
+            // The first slot whose tag matches is almost always the key's: warm its entry
+            // without comparing keys (that would wait for the entry's line).
+            for hash in &hashes[..keys.len()] {
+                if let Some(&position) = self.indices.find(*hash, |_| true) {
+                    prefetch_line(self.entries.as_ptr().wrapping_add(position as usize).cast());
+                    prefetch_line(self.access.address(position as usize));
+                }
+            }
+            for key in keys {
+                if let Some(block) = self.get(key).and_then(&value_block) {
+                    prefetch_line(block);
+                }
+            }
+        }
+    }
+
+    /// The start of the index's control bytes (None while the index is empty).
+    fn control_bytes(&self) -> Option<*const u8> {
+        let occupied = self.indices.iter_buckets().next()?;
+        // SAFETY: `occupied` is the index of an occupied bucket.
+        let bucket: *const u32 = unsafe { self.indices.get_bucket_unchecked(occupied) };
+        Some(bucket.cast::<u8>().wrapping_add((occupied + 1) * std::mem::size_of::<u32>()))
+    }
+
     /// Entry by position (`0..len()`), for SCAN and random picks.
     pub fn get_index(&self, position: usize) -> Option<(&CompactBytes, &V)> {
         self.entries.get(position).map(|(key, value)| (key, value))
@@ -179,6 +231,18 @@ impl<V: std::fmt::Debug> std::fmt::Debug for KeyMap<V> {
     }
 }
 
+/// A hint to fetch the cache line holding `address`; a no-op where there is no such hint.
+#[inline(always)]
+fn prefetch_line(address: *const u8) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch reads nothing the program sees and never faults, whatever the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(address.cast());
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = address;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -189,6 +253,40 @@ mod tests {
 
     fn order(map: &KeyMap<u32>) -> Vec<(Vec<u8>, u32)> {
         map.iter().map(|(k, v)| (k.to_vec(), *v)).collect()
+    }
+
+    /// `prefetch` computes index addresses from hashbrown's layout; a hashbrown that lays its
+    /// table out otherwise fails here instead of silently prefetching the wrong lines.
+    #[test]
+    fn index_layout_is_as_prefetch_assumes() {
+        let mut map = KeyMap::default();
+        assert!(map.control_bytes().is_none());
+        for i in 0..5000u32 {
+            map.insert(key(&format!("key:{i}")), i, 0, false);
+        }
+        let control = map.control_bytes().unwrap();
+        for occupied in map.indices.iter_buckets() {
+            let bucket: *const u32 = unsafe { map.indices.get_bucket_unchecked(occupied) };
+            assert_eq!(bucket.cast::<u8>(), control.wrapping_sub((occupied + 1) * 4));
+        }
+        // A key's probe starts at its hash masked by the bucket count: the bucket found for
+        // a key that has no collisions there is that one or within the probe's first group.
+        let mask = map.indices.num_buckets() - 1;
+        let near = (0..5000u32)
+            .filter(|i| {
+                let name = format!("key:{i}");
+                let hash = map.hash(name.as_bytes());
+                let found = map.indices.find_bucket_index(hash, |&p| map.entries[p as usize].0.as_slice() == name.as_bytes()).unwrap();
+                found.wrapping_sub(hash as usize & mask) & mask < 16
+            })
+            .count();
+        assert!(near > 4000, "{near} of 5000 keys found near their probe start");
+        // Prefetching is only a hint: any keys, present or not, leave the map as it was.
+        let keys: Vec<Vec<u8>> = (0..100).map(|i| format!("key:{}", i * 77).into_bytes()).collect();
+        let refs: Vec<&[u8]> = keys.iter().map(|k| k.as_slice()).chain([&b"absent"[..]]).collect();
+        map.prefetch(&refs, |value| Some((value as *const u32).cast()));
+        assert_eq!(map.len(), 5000);
+        assert_eq!(map.get(b"key:77"), Some(&77));
     }
 
     #[test]

@@ -7,12 +7,13 @@
 //! per db: epoch u64, key count u64, per key: key, expire_at_ms u64, version u64 (bits 61-62:
 //! the key's encoding floor, see db.rs), type u8, value ‖ script count u64, per script: sha,
 //! body ‖ library count u64, per library: name, code, function count u64, per function: name,
-//! description flag u8 (0 none, 1 present), description, flags u8 ‖ crc32 u32. Byte strings
-//! are a u32 length and the bytes.
+//! description flag u8 (0 none, 1 present), description, flags u8 ‖ setting count u64, per
+//! replicated setting: name, value (CONFIG text) ‖ crc32 u32. Byte strings are a u32 length
+//! and the bytes.
 //!
-//! `FLOTSNP2` added the script cache, `FLOTSNP3` the function libraries; a `FLOTSNP1` image
-//! (neither section) and a `FLOTSNP2` image (no libraries) still load, with what they lack
-//! empty.
+//! `FLOTSNP2` added the script cache, `FLOTSNP3` the function libraries, `FLOTSNP4` the
+//! replicated settings; older images still load, with what they lack empty (settings at
+//! Redis's defaults). Settings go by name, so adding one needs no new image version.
 
 use bytes::Bytes;
 use std::collections::VecDeque;
@@ -22,11 +23,13 @@ use crate::functions::{FunctionFlags, FunctionInfo, Libraries, Library};
 use crate::stream::{Consumer, Group, Node, Pending, Stream, StreamId};
 use crate::value::{CompactBytes, FixedHasher, HashValue, SetValue, Value, ZSet};
 
-const MAGIC: &[u8; 8] = b"FLOTSNP3";
+const MAGIC: &[u8; 8] = b"FLOTSNP4";
 /// The image before the script cache was replicated: read, never written.
 const MAGIC_V1: &[u8; 8] = b"FLOTSNP1";
 /// The image with the script cache and without function libraries: read, never written.
 const MAGIC_V2: &[u8; 8] = b"FLOTSNP2";
+/// The image with function libraries and without replicated settings: read, never written.
+const MAGIC_V3: &[u8; 8] = b"FLOTSNP3";
 
 const TYPE_STR: u8 = 0;
 const TYPE_LIST: u8 = 1;
@@ -88,6 +91,12 @@ pub fn encode(keyspace: &Keyspace, applied_index: u64, last_time_ms: u64) -> Vec
             out.push(function.flags.0);
         }
     }
+    let settings = keyspace.replicated_settings.parameters();
+    put_u64(&mut out, settings.len() as u64);
+    for (name, value) in settings {
+        put_bytes(&mut out, name.as_bytes());
+        put_bytes(&mut out, value.as_bytes());
+    }
     let crc = crc32fast::hash(&out);
     put_u32(&mut out, crc);
     out
@@ -142,7 +151,8 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
     let version = match magic {
         Some(magic) if magic == MAGIC_V1 => 1,
         Some(magic) if magic == MAGIC_V2 => 2,
-        Some(magic) if magic == MAGIC => 3,
+        Some(magic) if magic == MAGIC_V3 => 3,
+        Some(magic) if magic == MAGIC => 4,
         _ => return Err(SnapshotError("not a Flotilla snapshot".into())),
     };
     if image.len() < MAGIC.len() + 4 {
@@ -187,6 +197,20 @@ pub fn decode(image: &[u8]) -> Result<(Keyspace, u64, u64), SnapshotError> {
     }
     if version >= 3 {
         decode_libraries(&mut reader, &mut keyspace.libraries)?;
+    }
+    if version >= 4 {
+        let text = |bytes: &[u8]| {
+            String::from_utf8(bytes.to_vec()).map_err(|_| SnapshotError("setting is not text".into()))
+        };
+        let count = reader.count()?;
+        for _ in 0..count {
+            let name = text(reader.slice()?)?;
+            let value = text(reader.slice()?)?;
+            keyspace
+                .replicated_settings
+                .set(&name, &value)
+                .map_err(|reason| SnapshotError(format!("setting {name}: {reason}")))?;
+        }
     }
     if reader.position != body.len() {
         return Err(SnapshotError("trailing bytes".into()));
@@ -441,6 +465,24 @@ impl<'a> Reader<'a> {
 mod tests {
     use crate::testing::{run, Harness};
 
+    /// The image's body (no crc) without its trailing settings section, as a `FLOTSNP3`
+    /// writer ended it.
+    fn body_without_settings(image: &[u8], settings: &crate::db::ReplicatedSettings) -> Vec<u8> {
+        let section: usize = 8 + settings
+            .parameters()
+            .iter()
+            .map(|(name, value)| 8 + name.len() + value.len())
+            .sum::<usize>();
+        image[..image.len() - 4 - section].to_vec()
+    }
+
+    fn with_magic_and_crc(mut body: Vec<u8>, magic: &[u8; 8]) -> Vec<u8> {
+        body[..8].copy_from_slice(magic);
+        let crc = crc32fast::hash(&body);
+        body.extend_from_slice(&crc.to_le_bytes());
+        body
+    }
+
     #[test]
     fn a_restored_state_answers_like_the_original() {
         let mut h = Harness::new();
@@ -497,10 +539,9 @@ mod tests {
         let mut h = Harness::new();
         run(&mut h, &["SET", "k", "v"]);
         let image = h.machine.snapshot();
-        let mut old = image[..image.len() - 4 - 16].to_vec();
-        old[..8].copy_from_slice(super::MAGIC_V1);
-        let crc = crc32fast::hash(&old);
-        old.extend_from_slice(&crc.to_le_bytes());
+        let mut old = body_without_settings(&image, &h.machine.keyspace.replicated_settings);
+        old.truncate(old.len() - 16);
+        let old = with_magic_and_crc(old, super::MAGIC_V1);
         let restored = crate::machine::StateMachine::restore(&old).unwrap();
         assert!(restored.keyspace.scripts.is_empty());
         assert_eq!(restored.keyspace.dbs[0].len(), 1);
@@ -523,12 +564,40 @@ mod tests {
         let mut plain = Harness::new();
         run(&mut plain, &["SCRIPT", "LOAD", "return 1"]);
         let plain_image = plain.machine.snapshot();
-        let mut old = plain_image[..plain_image.len() - 4 - 8].to_vec();
-        old[..8].copy_from_slice(super::MAGIC_V2);
-        let crc = crc32fast::hash(&old);
-        old.extend_from_slice(&crc.to_le_bytes());
+        let mut old = body_without_settings(&plain_image, &plain.machine.keyspace.replicated_settings);
+        old.truncate(old.len() - 8);
+        let old = with_magic_and_crc(old, super::MAGIC_V2);
         let restored = crate::machine::StateMachine::restore(&old).unwrap();
         assert_eq!(restored.keyspace.scripts.len(), 1);
         assert!(restored.keyspace.libraries.is_empty());
+    }
+
+    #[test]
+    fn replicated_settings_are_in_the_image_and_v3_images_load_with_defaults() {
+        let mut h = Harness::new();
+        h.config_set(&[("stream-node-max-entries", "7"), ("STREAM-NODE-MAX-BYTES", "0")]);
+        run(&mut h, &["XADD", "s", "1-1", "f", "v"]);
+        let expected = crate::stream::NodeLimits { max_bytes: 0, max_entries: 7 };
+        assert_eq!(h.machine.keyspace.replicated_settings.stream_node, expected);
+        let image = h.machine.snapshot();
+        let restored = crate::machine::StateMachine::restore(&image).unwrap();
+        assert_eq!(restored.keyspace.replicated_settings.stream_node, expected);
+        // A FLOTSNP3 image ends after the libraries: it loads with Redis's defaults.
+        let old = with_magic_and_crc(
+            body_without_settings(&image, &h.machine.keyspace.replicated_settings),
+            super::MAGIC_V3,
+        );
+        let restored = crate::machine::StateMachine::restore(&old).unwrap();
+        assert_eq!(restored.keyspace.replicated_settings, crate::db::ReplicatedSettings::default());
+        assert_eq!(restored.keyspace.dbs[0].len(), 1);
+        // A value no CONFIG SET accepts is a damaged image, not a silent default.
+        let mut bad = Harness::new();
+        bad.config_set(&[("stream-node-max-entries", "12345")]);
+        let mut image = bad.machine.snapshot();
+        let at = image.windows(5).position(|w| w == b"12345").expect("value in the image");
+        image[at] = b'-';
+        let body = image[..image.len() - 4].to_vec();
+        let damaged = with_magic_and_crc(body, super::MAGIC);
+        assert!(crate::machine::StateMachine::restore(&damaged).is_err());
     }
 }

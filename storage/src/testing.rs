@@ -59,6 +59,17 @@ impl Harness {
         }
     }
 
+    /// Applies CONFIG SET of replicated settings as its own log entry (`Op::ConfigSet`).
+    pub fn config_set(&mut self, pairs: &[(&str, &str)]) -> Reply {
+        self.index += 1;
+        let pairs = pairs
+            .iter()
+            .map(|(name, value)| (Bytes::copy_from_slice(name.as_bytes()), Bytes::copy_from_slice(value.as_bytes())))
+            .collect();
+        let entry = Entry { time_ms: self.now_ms, ops: vec![Op::ConfigSet { pairs }] };
+        self.machine.apply(self.index, &entry, &mut self.events).pop().unwrap()
+    }
+
     /// Takes the events so far and keeps the keyspace notifications: (class, event, key).
     pub fn take_notifications(&mut self) -> Vec<(u8, &'static str, String)> {
         self.events

@@ -4,7 +4,8 @@
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 use flotilla_storage::args::{is, parse_i64};
-use flotilla_storage::{CommandSpec, Flags, Handler, KeyFlags, KeySearch};
+use flotilla_storage::db::ReplicatedSettings;
+use flotilla_storage::{CommandSpec, Flags, Handler, KeyFlags, KeySearch, Op};
 use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
@@ -268,7 +269,11 @@ fn config_get(session: &mut Session, args: &[Bytes]) -> Reply {
     let settings = session.node.settings.read();
     let mut pairs = Vec::new();
     for pattern in &args[2..] {
-        let local = session.node.with_machine(|m| m.keyspace.settings.parameters());
+        let local = session.node.with_machine(|m| {
+            let mut parameters = m.keyspace.settings.parameters();
+            parameters.extend(m.keyspace.replicated_settings.parameters());
+            parameters
+        });
         for (name, value) in local
             .into_iter()
             .filter(|(name, _)| flotilla_storage::glob::matches(pattern, name.as_bytes(), true))
@@ -287,44 +292,75 @@ fn config_get(session: &mut Session, args: &[Bytes]) -> Reply {
     )
 }
 
-fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
+/// CONFIG SET (async: see `commands::ASYNC_SERVER_COMMANDS`). Parameters that shape
+/// replicated state (`ReplicatedSettings`: the stream node size) are checked here, then
+/// proposed together as one `Op::ConfigSet`, so every replica, and every replay of the log,
+/// changes them at the same point between writes; the others are this node's own and set
+/// at once, first (a refusal among them proposes nothing).
+pub async fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
     if !args.len().is_multiple_of(2) {
         return flotilla_storage::errors::wrong_arity("config|set");
     }
+    let mut replicated = Vec::new();
+    let mut checked = ReplicatedSettings::default();
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]);
+        if ReplicatedSettings::holds(&name) {
+            if let Err(reason) = checked.set(&name, &String::from_utf8_lossy(&pair[1])) {
+                return Reply::error_owned(flotilla_storage::errors::config_set_failed(&name, &reason));
+            }
+            replicated.push((pair[0].clone(), pair[1].clone()));
+        }
+    }
+    if let Err(reply) = config_set_local(session, args) {
+        return reply;
+    }
+    if replicated.is_empty() {
+        return Reply::ok();
+    }
+    let (mut replies, index) = session
+        .node
+        .propose_indexed(vec![Op::ConfigSet { pairs: replicated }])
+        .await;
+    session.wrote_at(index);
+    if let Some(index) = index {
+        // Applied on the leader; this node's CONFIG GET (and READONLY reads) should see it
+        // once it is applied here too.
+        session.node.applied_here(index, CONFIG_APPLIED_WAIT).await;
+    }
+    replies.pop().expect("one reply per op")
+}
+
+/// How long CONFIG SET waits for its entry to be applied on this node after the leader
+/// applied it (a follower normally trails by a heartbeat).
+const CONFIG_APPLIED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// CONFIG SET of the node-local parameters in `args` (replicated ones are skipped).
+fn config_set_local(session: &mut Session, args: &[Bytes]) -> Result<(), Reply> {
     let mut settings = session.node.settings.write();
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_string();
         let value = String::from_utf8_lossy(&pair[1]).to_string();
-        // These shape replicated data (which entries `~` trimming removes), yet CONFIG SET
-        // reaches one member only: members set differently would hold different streams.
-        let shapes_streams = name.eq_ignore_ascii_case("stream-node-max-bytes")
-            || name.eq_ignore_ascii_case("stream-node-max-entries");
-        if shapes_streams && session.node.args.members().is_ok_and(|members| members.len() > 1) {
-            return Reply::error_owned(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - it decides what stream trimming removes on every replica, so a cluster keeps the default"
-            ));
+        if ReplicatedSettings::holds(&name) {
+            continue;
         }
         let local = session
             .node
             .with_machine(|m| m.keyspace.settings.set(&name, &value));
         if let Some(result) = local {
             if let Err(reason) = result {
-                return Reply::error_owned(format!(
-                    "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
-                ));
+                return Err(Reply::error_owned(flotilla_storage::errors::config_set_failed(&name, &reason)));
             }
             continue;
         }
         if let Err(reason) = settings.set(&name, &value) {
             if reason.starts_with("Unknown option") {
-                return Reply::error_owned(format!("ERR {reason}"));
+                return Err(Reply::error_owned(format!("ERR {reason}")));
             }
-            return Reply::error_owned(format!(
-                "ERR CONFIG SET failed (possibly related to argument '{name}') - {reason}"
-            ));
+            return Err(Reply::error_owned(flotilla_storage::errors::config_set_failed(&name, &reason)));
         }
     }
-    Reply::ok()
+    Ok(())
 }
 
 fn config_resetstat(session: &mut Session, _args: &[Bytes]) -> Reply {
@@ -1716,7 +1752,6 @@ pub const COMMANDS: &[CommandSpec] = &[
 pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("info", info),
     ("config|get", config_get),
-    ("config|set", config_set),
     ("config|resetstat", config_resetstat),
     ("config|rewrite", config_rewrite),
     ("config|help", config_help),

@@ -114,6 +114,7 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
         let reply = match step {
             Step::Keyspace => keyspace_replies.next().expect("one reply per queued command"),
             Step::Server if spec.name == "wait" => super::replication::wait_at_once(session, &args).await,
+            Step::Server if spec.name == "config|set" => super::admin::config_set(session, &args).await,
             Step::Server if spec.name == "waitaof" => {
                 super::replication::waitaof_at_once(session, &args).await
             }

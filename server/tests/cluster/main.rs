@@ -710,41 +710,106 @@ fn t20_a_snapshot_of_several_chunks_rebuilds_a_wiped_node() {
     assert_eq!(client.try_call(&["GET", "small:1099"]).unwrap().text(), "1099");
 }
 
-/// The stream node size decides which entries `~` trimming removes, so a member may not
-/// change it on its own (CONFIG SET reaches one node): refused in a cluster, and trimming
-/// leaves every replica with the same stream.
-#[test]
-fn stream_node_size_is_not_set_per_member() {
-    let _serial = serial();
-    let cluster = Cluster::start(3);
-    let mut client = cluster.nodes[1].client();
-    let refused = client.try_call(&["CONFIG", "SET", "stream-node-max-entries", "10"]).unwrap();
-    assert!(
-        matches!(&refused, Value::Error(text) if text.contains("stream-node-max-entries")),
-        "{refused:?}"
-    );
-    for i in 0..300 {
-        client.try_call(&["XADD", "s", "MAXLEN", "~", "120", "*", "n", &i.to_string()]).unwrap();
-    }
-    // Followers may trail the leader for a moment; diverged replicas never agree.
-    let xlen_everywhere = || -> Vec<String> {
+/// What every running node's READONLY view says of stream `key`: XLEN, and XINFO STREAM's
+/// node count and first entry id. Followers may trail the leader for a moment, so this
+/// waits (up to 10 s) until all nodes agree; replicas that diverged never would.
+fn stream_everywhere(cluster: &Cluster, key: &str) -> Vec<(String, String, String)> {
+    let view = || -> Vec<(String, String, String)> {
         cluster
             .nodes
             .iter()
+            .filter(|node| node.is_running())
             .map(|node| {
                 let mut reader = node.client();
                 reader.try_call(&["READONLY"]).unwrap();
-                reader.try_call(&["XLEN", "s"]).unwrap().text()
+                let length = reader.try_call(&["XLEN", key]).unwrap().text();
+                let info = reader.try_call(&["XINFO", "STREAM", key]).unwrap().pairs();
+                let field = |name: &str| {
+                    let value = info.iter().find(|(k, _)| k.text() == name).map(|(_, v)| v.clone());
+                    value.unwrap_or_else(|| panic!("XINFO STREAM without {name}"))
+                };
+                let first = match field("first-entry") {
+                    Value::Array(entry) => entry[0].text(),
+                    other => panic!("first-entry {other:?}"),
+                };
+                (length, field("radix-tree-keys").text(), first)
             })
             .collect()
     };
     let deadline = now() + Duration::from_secs(10);
-    let mut lengths = xlen_everywhere();
-    while lengths.iter().any(|len| len != &lengths[0]) && now() < deadline {
+    let mut views = view();
+    while views.iter().any(|v| v != &views[0]) && now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
-        lengths = xlen_everywhere();
+        views = view();
     }
-    assert!(lengths.iter().all(|len| len == &lengths[0]), "{lengths:?}");
-    let length = lengths[0].parse::<u64>().unwrap();
-    assert!((120..300).contains(&length), "{lengths:?}");
+    assert!(views.iter().all(|v| v == &views[0]), "{views:?}");
+    views
+}
+
+/// The stream node size decides which entries `~` trimming removes, so it is replicated
+/// state: CONFIG SET on a follower goes through the log, every node's CONFIG GET shows it,
+/// and every replica trims the same entries.
+#[test]
+fn t10_stream_node_size_is_set_through_the_log() {
+    let _serial = serial();
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let follower = (leader + 1) % 3;
+    let mut client = cluster.nodes[follower].client();
+    let refused = client.try_call(&["CONFIG", "SET", "stream-node-max-entries", "-1"]).unwrap();
+    assert!(
+        matches!(&refused, Value::Error(text) if text.contains("'stream-node-max-entries'")),
+        "{refused:?}"
+    );
+    let set = client.try_call(&["CONFIG", "SET", "stream-node-max-entries", "10", "stream-node-max-bytes", "0"]);
+    assert_eq!(set.unwrap(), Value::Simple("OK".into()));
+    // Applied on this follower before the reply: its own CONFIG GET sees the new value.
+    let got = client.try_call(&["CONFIG", "GET", "stream-node-max-entries"]).unwrap();
+    assert_eq!(got, Value::Array(vec![Value::bulk("stream-node-max-entries"), Value::bulk("10")]));
+    wait_until(Duration::from_secs(10), "every node reports the new node size", || {
+        let expected = ["stream-node-max-bytes", "0", "stream-node-max-entries", "10"];
+        let expected = Value::Array(expected.iter().map(|text| Value::bulk(text)).collect());
+        cluster.nodes.iter().all(|node| {
+            node.client().try_call(&["CONFIG", "GET", "stream-node-max-*"]).unwrap() == expected
+        })
+    });
+    for i in 0..100 {
+        client.try_call(&["XADD", "s", "MAXLEN", "~", "25", "*", "n", &i.to_string()]).unwrap();
+    }
+    let views = stream_everywhere(&cluster, "s");
+    let (length, nodes, _) = &views[0];
+    // Nodes of 10 entries: ~25 keeps 25 to 34. With the default (100) nothing is removed.
+    let length: u64 = length.parse().unwrap();
+    assert!((25..35).contains(&length), "{views:?}");
+    assert_eq!(nodes, &length.div_ceil(10).to_string(), "{views:?}");
+}
+
+/// A node replays its log after a restart with the node size each entry was applied under,
+/// not the one in force at the restart: the stream it rebuilds is the one it acknowledged.
+#[test]
+fn t11_a_restart_replays_stream_trimming_with_the_logged_node_size() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(1);
+    let mut client = cluster.nodes[0].client();
+    let set = client.try_call(&["CONFIG", "SET", "stream-node-max-entries", "4"]).unwrap();
+    assert_eq!(set, Value::Simple("OK".into()));
+    for i in 0..30 {
+        client.try_call(&["XADD", "s", "MAXLEN", "~", "10", "*", "n", &i.to_string()]).unwrap();
+    }
+    let set = client.try_call(&["CONFIG", "SET", "stream-node-max-entries", "50"]).unwrap();
+    assert_eq!(set, Value::Simple("OK".into()));
+    for i in 30..35 {
+        client.try_call(&["XADD", "s", "MAXLEN", "~", "10", "*", "n", &i.to_string()]).unwrap();
+    }
+    let before = stream_everywhere(&cluster, "s");
+    let range_before = client.try_call(&["XRANGE", "s", "-", "+"]).unwrap();
+    cluster.nodes[0].kill();
+    cluster.restart(0);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let after = stream_everywhere(&cluster, "s");
+    assert_eq!(after, before);
+    let mut client = cluster.nodes[0].client();
+    assert_eq!(client.try_call(&["XRANGE", "s", "-", "+"]).unwrap(), range_before);
+    let got = client.try_call(&["CONFIG", "GET", "stream-node-max-entries"]).unwrap();
+    assert_eq!(got, Value::Array(vec![Value::bulk("stream-node-max-entries"), Value::bulk("50")]));
 }

@@ -39,10 +39,14 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
 /// Longest command name (the server's commands too); longer names cannot be commands.
 pub const NAME_LEN_MAX: usize = 32;
 
-fn table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+/// Name → spec. foldhash rather than SipHash: every command is looked up here (several times
+/// on its way: dispatch, prefetch, apply), and names come from clients only as lookups.
+type Table = HashMap<&'static [u8], &'static CommandSpec, crate::value::FixedHasher>;
+
+fn table() -> &'static Table {
+    static TABLE: OnceLock<Table> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut map = HashMap::new();
+        let mut map = Table::default();
         for family in FAMILIES {
             for spec in family.iter() {
                 assert!(spec.name.len() <= NAME_LEN_MAX);

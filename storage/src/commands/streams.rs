@@ -232,7 +232,7 @@ fn parse_add_or_trim(
             return Err(Reply::error(e::LIMIT_WITHOUT_APPROX));
         }
     } else if trim.approx {
-        let entries = ctx.keyspace.settings.stream_node.max_entries;
+        let entries = ctx.keyspace.replicated_settings.stream_node.max_entries;
         trim.limit = match entries.saturating_mul(100) {
             0 => APPROX_TRIM_LIMIT_MAX,
             limit => limit.min(APPROX_TRIM_LIMIT_MAX),
@@ -280,7 +280,7 @@ fn xadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     if id <= last_id {
         return Reply::error(e::XADD_ID_TOO_SMALL);
     }
-    let limits = ctx.keyspace.settings.stream_node;
+    let limits = ctx.keyspace.replicated_settings.stream_node;
     if ctx.db_ref().get(key, ctx.now_ms).is_none() {
         ctx.db().insert(stored(key), Value::Stream(Box::default()));
     }
