@@ -45,6 +45,8 @@ pub struct Ctx<'a> {
     /// Log index of the entry being applied (0 on the read path).
     pub index: u64,
     pub events: &'a mut Vec<Event>,
+    /// The command was called by a Lua script (`redis.call`), as Redis's CLIENT_SCRIPT.
+    pub from_script: bool,
     rng_state: u64,
 }
 
@@ -65,6 +67,7 @@ impl<'a> Ctx<'a> {
             now_ms,
             index,
             events,
+            from_script: false,
             rng_state: seed ^ 0x9E37_79B9_7F4A_7C15,
         }
     }

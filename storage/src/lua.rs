@@ -6,8 +6,9 @@
 //! - every run gets a fresh Lua state with only the base, table, string and math libraries
 //!   and `cmsgpack` (no os, io, package/require, dofile, loadfile; binary chunks refused), so
 //!   nothing of one run, nor of the node, leaks into the next;
-//! - `math.random` is Redis's: a 48-bit LCG reseeded with 0 at the start of every run (as Redis
-//!   7 does), `math.randomseed` reseeds it;
+//! - `math.random` is Redis's: a 48-bit LCG (`lrand48`), seeded at the start of every run from
+//!   the entry's random source, so runs differ (as in Redis 7, which no longer reseeds with 0)
+//!   yet every replica draws the same numbers; `math.randomseed` reseeds it;
 //! - `redis.call('TIME')` and every time-based command see the entry's time (`ctx.now_ms`);
 //! - a run is bounded by an instruction budget (`SCRIPT_INSTRUCTIONS_MAX`, with every
 //!   `redis.call` charged `CALL_INSTRUCTIONS`) and a memory limit: a script that never ends is
@@ -328,7 +329,8 @@ fn execute<R>(
             })?
         };
         let sha1hex = lua.create_function(|_, text: mlua::LuaString| Ok(crate::sha1::sha1_hex(&text.as_bytes())))?;
-        let random = Rc::new(Cell::new(lrand48_seed(0)));
+        // From the run's seed (the log index and op position), never a fixed value.
+        let random = Rc::new(Cell::new(lrand48_seed((seed ^ (seed >> 32)) as i32)));
         let next_random = {
             let random = random.clone();
             lua.create_function(move |_, ()| {
@@ -506,6 +508,7 @@ fn call(state: &mut CallState, args: &[Bytes]) -> Reply {
         spec.for_each_key(args, |position| database.touch(&args[position], state.now_ms, seed, position));
     }
     let mut ctx = Ctx::new(state.keyspace, state.db, state.now_ms, state.index, seed, state.events);
+    ctx.from_script = true;
     let reply = handler(&mut ctx, args);
     ctx.flush_expired();
     commands::keys::settle_encoding_floors(state.keyspace);
@@ -812,8 +815,11 @@ coroutine.resume = function(...) return pass(coroutine_resume(...)) end
 -- unpack with a huge range (unpack(t, 0, 2147483647)) makes Lua 5.1 overflow its count
 -- and crash the process, on every replica at once; refuse it first, as Redis's patched Lua
 -- does, with the same message.
+-- The arguments go through as given: each one passed on takes a slot of the 8000 Lua lets a
+-- C function use, and unpack of 7999 values with one argument fits, as in Redis.
 local raw_unpack = unpack
-_G.unpack = function(list, first, last)
+_G.unpack = function(...)
+  local list, first, last = ...
   if type(list) ~= 'table' then
     error("bad argument #1 to 'unpack' (table expected, got " .. (list == nil and 'no value' or type(list)) .. ")", 2)
   end
@@ -821,7 +827,7 @@ _G.unpack = function(list, first, last)
   last = last == nil and #list or floor(tonumber(last) or error("bad argument #3 to 'unpack' (number expected, got " .. type(last) .. ")", 2))
   if first > last then return end
   if last - first >= 8000 then error('too many results to unpack', 2) end
-  return raw_unpack(list, first, last)
+  return raw_unpack(...)
 end
 
 -- No binary chunks, no files.
@@ -838,7 +844,7 @@ load = function(reader, name)
   end
   return loadstring(table.concat(parts), name)
 end
-dofile, loadfile, print, debug, gcinfo = nil, nil, function() end, nil, nil
+dofile, loadfile, print, debug, gcinfo = nil, nil, nil, nil, nil
 
 if mode == 'eval' then KEYS, ARGV = keys, argv end
 
@@ -1153,15 +1159,43 @@ mod tests {
         let two = eval(&mut second, 1, script, &["2", "k", "s"]);
         assert_eq!(one, two);
         assert_eq!(first.snapshot(), second.snapshot());
-        // Every run starts from the same seed, as in Redis 7.
-        let again = eval(&mut first, 2, "return {math.random(1000), math.random(1000)}", &["0"]);
+        // Runs from other entries draw other numbers (Redis 7 no longer reseeds with 0), the
+        // same on both machines.
+        let draw = "local out = {} for i = 1, 5 do out[i] = math.random(1000) end return table.concat(out, ',')";
+        let again = eval(&mut first, 2, draw, &["0"]);
+        assert_eq!(again, eval(&mut second, 2, draw, &["0"]));
         let Reply::Array(items) = &one else { panic!() };
         let Reply::Bulk(set) = apply(&mut first, 3, vec![command(&["GET", "k"])]).pop().unwrap() else { panic!() };
-        let set = String::from_utf8(set.to_vec()).unwrap();
-        let Reply::Array(pair) = again else { panic!() };
-        let expected: Vec<String> = pair.iter().map(|item| match item { Reply::Int(n) => n.to_string(), _ => panic!() }).collect();
-        assert!(set.starts_with(&expected.join(",")), "{set} vs {expected:?}");
+        assert_ne!(again, Reply::Bulk(set), "a run repeated the sequence of an earlier one");
         assert_eq!(items.len(), 8);
+    }
+
+    /// SORT of a set without sorting (BY a constant) hands a script the elements sorted,
+    /// as Redis does for scripts; a client gets them in the set's order.
+    #[test]
+    fn sort_by_a_constant_is_ordered_for_scripts() {
+        let mut machine = StateMachine::new();
+        apply(&mut machine, 1, vec![command(&["SADD", "s", "b", "aa", "c", "a"])]);
+        let sorted = eval(&mut machine, 2, "return redis.call('SORT', KEYS[1], 'BY', '_')", &["1", "s"]);
+        assert_eq!(sorted, Reply::Array(["a", "aa", "b", "c"].iter().map(|e| bulk(e)).collect()));
+        let plain = apply(&mut machine, 3, vec![command(&["SORT", "s", "BY", "_"])]).pop().unwrap();
+        assert_eq!(plain, Reply::Array(["b", "aa", "c", "a"].iter().map(|e| bulk(e)).collect()));
+    }
+
+    #[test]
+    fn print_is_gone_and_unpack_fills_the_c_stack_as_redis() {
+        let mut machine = StateMachine::new();
+        let reply = eval(&mut machine, 1, "print('x')", &["0"]);
+        assert!(
+            matches!(&reply, Reply::Error(text) if text.contains("Script attempted to access nonexistent global variable 'print'")),
+            "{reply:?}"
+        );
+        let script = "local a = {} for i = 1, 7999 do a[i] = 1 end return redis.call('RPUSH', KEYS[1], unpack(a))";
+        assert_eq!(eval(&mut machine, 2, script, &["1", "l"]), Reply::Int(7999));
+        let script = "local a = {} for i = 1, 9000 do a[i] = 1 end return #{unpack(a, 1, 8001)}";
+        let reply = eval(&mut machine, 3, script, &["0"]);
+        assert!(matches!(&reply, Reply::Error(text) if text.contains("too many results to unpack")), "{reply:?}");
+        assert_eq!(eval(&mut machine, 4, "return {unpack({1, 2, 3}, 2)}", &["0"]), Reply::Array(vec![Reply::Int(2), Reply::Int(3)]));
     }
 
     #[test]

@@ -127,11 +127,18 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             let used = allocator.allocated_bytes;
             let peak = crate::allocator::peak_allocated_bytes();
             let fragmentation = if used > 0 { rss as f64 / used as f64 } else { 0.0 };
+            // The script cache and the function libraries are replicated state: this node's
+            // copy of the shard's.
+            let (scripts, functions, libraries) = node.with_machine(|m| {
+                let keyspace = &m.keyspace;
+                (keyspace.scripts.len(), keyspace.libraries.function_count(), keyspace.libraries.len())
+            });
             let _ = write!(
                 out,
                 "# Memory\r\nused_memory:{used}\r\nused_memory_human:{}\r\nused_memory_rss:{rss}\r\n\
                  used_memory_rss_human:{}\r\nused_memory_peak:{peak}\r\nused_memory_peak_human:{}\r\n\
-                 allocator_resident:{}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n\
+                 allocator_resident:{}\r\nnumber_of_cached_scripts:{scripts}\r\n\
+                 number_of_functions:{functions}\r\nnumber_of_libraries:{libraries}\r\nmaxmemory:0\r\nmaxmemory_human:0B\r\n\
                  maxmemory_policy:noeviction\r\nmem_fragmentation_ratio:{fragmentation:.2}\r\nmem_allocator:{}\r\n",
                 human_bytes(used),
                 human_bytes(rss),

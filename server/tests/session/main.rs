@@ -859,6 +859,29 @@ fn latency_without_events() {
     client.call("LATENCY NOPE", b"-ERR unknown subcommand 'NOPE'. Try LATENCY HELP.\r\n");
 }
 
+/// INFO memory counts the cached scripts and the function libraries, as Redis 7 does (the
+/// TCL suite checks SCRIPT FLUSH by it).
+#[test]
+fn info_memory_counts_scripts_and_functions() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let counts = |client: &mut support::Client| {
+        let info = client.try_call(&["INFO", "memory"]).unwrap().text();
+        ["number_of_cached_scripts", "number_of_functions", "number_of_libraries"]
+            .map(|name| support::info_field(&info, name).unwrap_or_else(|| panic!("{name} in {info}")))
+    };
+    assert_eq!(counts(&mut client), ["0", "0", "0"]);
+    for i in 0..3 {
+        client.try_call(&["SCRIPT", "LOAD", &format!("return {i}")]).unwrap();
+    }
+    let library = "#!lua name=lib\nredis.register_function('f', function() return 1 end)\n\
+                   redis.register_function('g', function() return 2 end)";
+    assert_eq!(client.try_call(&["FUNCTION", "LOAD", library]).unwrap(), support::Value::bulk("lib"));
+    assert_eq!(counts(&mut client), ["3", "2", "1"]);
+    client.try_call(&["SCRIPT", "FLUSH", "ASYNC"]).unwrap();
+    assert_eq!(counts(&mut client), ["0", "2", "1"]);
+}
+
 /// Lua scripting end to end: SCRIPT LOAD / EXISTS / FLUSH, EVAL and EVALSHA writing through
 /// the log, EVAL_RO on the read path refusing writes, EVAL queued by MULTI, COMMAND GETKEYS,
 /// and Redis's exact error texts.

@@ -844,8 +844,9 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         Some(value @ (Value::List(_) | Value::Set(_) | Value::ZSet(_))) => value,
         Some(_) => return Reply::error(errors::WRONGTYPE),
     };
-    // A set has no order of its own: stored results are sorted so every replica agrees.
-    if request.dont_sort && matches!(value, Value::Set(_)) && request.store.is_some() {
+    // A set has no order of its own: results that are stored, or handed to a script, are
+    // sorted (as Redis does, so that what a script does with them is reproducible).
+    if request.dont_sort && matches!(value, Value::Set(_)) && (request.store.is_some() || ctx.from_script) {
         request.dont_sort = false;
         request.alpha = true;
         request.by = None;
