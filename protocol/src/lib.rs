@@ -6,5 +6,5 @@ mod parser;
 mod reply;
 mod wire;
 
-pub use parser::{ProtocolError, RequestParser, BULK_LEN_MAX, INLINE_LEN_MAX, MULTIBULK_LEN_MAX};
+pub use parser::{split_args, ProtocolError, RequestParser, BULK_LEN_MAX, INLINE_LEN_MAX, MULTIBULK_LEN_MAX};
 pub use reply::{encode, format_double, format_human_double, Reply};

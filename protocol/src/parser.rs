@@ -208,8 +208,9 @@ fn parse_inline(buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError>
 }
 
 /// Splits an inline request into arguments with the quoting rules of redis-cli / sdssplitargs:
-/// double quotes with backslash escapes (`\n`, `\xHH` …), single quotes with `\'`.
-pub(crate) fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
+/// double quotes with backslash escapes (`\n`, `\xHH` …), single quotes with `\'`. None when a
+/// quote is unbalanced or not followed by a space. Also splits a function library's `#!` line.
+pub fn split_args(line: &[u8]) -> Option<Vec<Bytes>> {
     let mut args = Vec::new();
     let mut pos = 0;
     loop {
@@ -381,5 +382,19 @@ mod tests {
     fn inline_escapes() {
         let got = parse_all(b"SET k \"\\x41\\n\"\r\n").unwrap();
         assert_eq!(got[0][2], Bytes::from("A\n"));
+    }
+
+    /// split_args is public for function libraries' `#!lua name=…` lines: the quoting rules
+    /// apply there as in an inline request.
+    #[test]
+    fn split_args_quoting() {
+        let split = |line: &[u8]| {
+            split_args(line).map(|args| args.iter().map(|arg| arg.to_vec()).collect::<Vec<_>>())
+        };
+        let expected = vec![b"#!lua".to_vec(), b"name=it's".to_vec(), b"a\tb".to_vec()];
+        assert_eq!(split(b"#!lua  name='it\\'s' \"a\\tb\""), Some(expected));
+        assert_eq!(split(b"   "), Some(vec![]));
+        assert_eq!(split(b"name=\"x\"y"), None);
+        assert_eq!(split(b"'open"), None);
     }
 }

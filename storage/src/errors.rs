@@ -269,8 +269,6 @@ pub mod stream {
     pub const XAUTOCLAIM_COUNT: &str = "ERR COUNT must be > 0";
     /// A blocked XREADGROUP whose stream was deleted (or replaced by another type).
     pub const DELETED_WHILE_BLOCKED: &str = "UNBLOCKED the stream key no longer exists";
-    /// Flotilla does not write streams in the RDB format.
-    pub const DUMP_UNSUPPORTED: &str = "ERR DUMP of a stream is not supported by this server";
 
     pub fn unbalanced(command: &str, symbol: char) -> Reply {
         Reply::error_owned(format!(

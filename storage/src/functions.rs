@@ -213,7 +213,7 @@ pub fn parse_metadata(code: &[u8]) -> Result<(String, String), String> {
     let Some(end) = code.iter().position(|&byte| byte == b'\n') else {
         return Err("Invalid library metadata".into());
     };
-    let Some(parts) = split_args(&code[..end]) else {
+    let Some(parts) = flotilla_protocol::split_args(&code[..end]) else {
         return Err("Invalid library metadata".into());
     };
     if parts.is_empty() {
@@ -233,78 +233,6 @@ pub fn parse_metadata(code: &[u8]) -> Result<(String, String), String> {
     }
     let name = name.ok_or_else(|| "Library name was not given".to_string())?;
     Ok((engine, name))
-}
-
-/// Splits a line into arguments as Redis's `sdssplitargs`: spaces separate, "double quotes"
-/// take `\n`, `\t`, `\xHH`-style escapes, 'single quotes' take `\'`. None when a quote is
-/// unbalanced or not followed by a space.
-pub fn split_args(line: &[u8]) -> Option<Vec<Vec<u8>>> {
-    let mut parts = Vec::new();
-    let mut position = 0;
-    loop {
-        while position < line.len() && line[position].is_ascii_whitespace() {
-            position += 1;
-        }
-        if position >= line.len() {
-            return Some(parts);
-        }
-        let mut current = Vec::new();
-        let (mut in_double, mut in_single) = (false, false);
-        loop {
-            if in_double {
-                let byte = *line.get(position)?;
-                if byte == b'\\' && position + 3 < line.len() && line[position + 1] == b'x'
-                    && line[position + 2].is_ascii_hexdigit() && line[position + 3].is_ascii_hexdigit()
-                {
-                    let hex = std::str::from_utf8(&line[position + 2..position + 4]).ok()?;
-                    current.push(u8::from_str_radix(hex, 16).ok()?);
-                    position += 3;
-                } else if byte == b'\\' && position + 1 < line.len() {
-                    position += 1;
-                    current.push(match line[position] {
-                        b'n' => b'\n',
-                        b'r' => b'\r',
-                        b't' => b'\t',
-                        b'b' => 8,
-                        b'a' => 7,
-                        other => other,
-                    });
-                } else if byte == b'"' {
-                    if position + 1 < line.len() && !line[position + 1].is_ascii_whitespace() {
-                        return None;
-                    }
-                    position += 1;
-                    break;
-                } else {
-                    current.push(byte);
-                }
-            } else if in_single {
-                let byte = *line.get(position)?;
-                if byte == b'\\' && line.get(position + 1) == Some(&b'\'') {
-                    position += 1;
-                    current.push(b'\'');
-                } else if byte == b'\'' {
-                    if position + 1 < line.len() && !line[position + 1].is_ascii_whitespace() {
-                        return None;
-                    }
-                    position += 1;
-                    break;
-                } else {
-                    current.push(byte);
-                }
-            } else {
-                match line.get(position) {
-                    None => break,
-                    Some(byte) if byte.is_ascii_whitespace() => break,
-                    Some(b'"') => in_double = true,
-                    Some(b'\'') => in_single = true,
-                    Some(byte) => current.push(*byte),
-                }
-            }
-            position += 1;
-        }
-        parts.push(current);
-    }
 }
 
 const DUMP_MAGIC: &[u8; 8] = b"FLOTFUN1";

@@ -123,10 +123,14 @@ pub fn tohex(value: i32, digits: i32) -> String {
     String::from_utf8(out).expect("hex digits")
 }
 
+type Unary = fn(i32) -> i32;
+type Fold = fn(i32, i32) -> i32;
+type Shift = fn(i32, u32) -> i32;
+
 /// Adds the `bit` table to the globals of `lua`.
 pub fn install(lua: &Lua, wrap: &Function) -> mlua::Result<()> {
     let bit: Table = lua.create_table()?;
-    let unary: &[(&'static str, fn(i32) -> i32)] = &[
+    let unary: &[(&'static str, Unary)] = &[
         ("tobit", |x| x),
         ("bnot", |x| !x),
         ("bswap", |x| x.swap_bytes()),
@@ -134,7 +138,7 @@ pub fn install(lua: &Lua, wrap: &Function) -> mlua::Result<()> {
     for &(name, op) in unary {
         bit.raw_set(name, library_function(lua, wrap, move |_, args| number(op(bit_arg(&args, 1, name)?)))?)?;
     }
-    let folds: &[(&'static str, fn(i32, i32) -> i32)] =
+    let folds: &[(&'static str, Fold)] =
         &[("band", |a, b| a & b), ("bor", |a, b| a | b), ("bxor", |a, b| a ^ b)];
     for &(name, op) in folds {
         bit.raw_set(
@@ -148,7 +152,7 @@ pub fn install(lua: &Lua, wrap: &Function) -> mlua::Result<()> {
             })?,
         )?;
     }
-    let shifts: &[(&'static str, fn(i32, u32) -> i32)] = &[
+    let shifts: &[(&'static str, Shift)] = &[
         ("lshift", |x, n| ((x as u32) << n) as i32),
         ("rshift", |x, n| ((x as u32) >> n) as i32),
         ("arshift", |x, n| x >> n),

@@ -586,6 +586,9 @@ fn switch(value: &Value, name: &str, extra: &[&str]) -> Result<String, String> {
     }
 }
 
+/// A setting of `cjson.*`: its cell in the config, minimum and maximum.
+type Setting = fn(&Config) -> (&Cell<i64>, i64, i64);
+
 /// Adds the `cjson` table to the globals of `lua`.
 pub fn install(lua: &Lua, wrap: &Function) -> mlua::Result<()> {
     let config = Rc::new(Config::default());
@@ -625,7 +628,7 @@ pub fn install(lua: &Lua, wrap: &Function) -> mlua::Result<()> {
             })?,
         )?;
     }
-    let settings: [(&str, fn(&Config) -> (&Cell<i64>, i64, i64)); 3] = [
+    let settings: [(&str, Setting); 3] = [
         ("encode_max_depth", |config| (&config.encode_depth_max, 1, i64::from(i32::MAX))),
         ("decode_max_depth", |config| (&config.decode_depth_max, 1, i64::from(i32::MAX))),
         ("encode_number_precision", |config| (&config.precision, 1, 14)),
@@ -721,7 +724,7 @@ mod tests {
             (1e20, "1e+20"),
             (123456789012345.0, "1.2345678901234e+14"),
             (12345678901234.0, "12345678901234"),
-            (3.141592653589793, "3.1415926535898"),
+            (std::f64::consts::PI, "3.1415926535898"),
             (0.0001, "0.0001"),
             (0.00001, "1e-05"),
             (1e100, "1e+100"),

@@ -228,7 +228,7 @@ impl Stream {
     /// Appends an entry whose id the caller checked is above `last_id`.
     pub fn append(&mut self, id: StreamId, fields: Box<[Bytes]>, limits: NodeLimits) {
         assert!(id > self.last_id, "stream ids only grow");
-        assert!(fields.len() % 2 == 0 && !fields.is_empty());
+        assert!(fields.len().is_multiple_of(2) && !fields.is_empty());
         let raw_len: u64 = fields.iter().map(|part| part.len() as u64).sum();
         let max_bytes = match limits.max_bytes {
             0 => LISTPACK_SIZE_MAX,
@@ -389,10 +389,17 @@ impl Stream {
         start <= self.max_deleted_id
     }
 
-    /// A group's lag (XINFO), None when it cannot be known.
+    /// A group's lag (XINFO), None when it cannot be known. Redis 7.2's rules, with the two
+    /// cases Redis fixed later (in 8.0, redis/redis#13473) that 7.2 got wrong: an emptied
+    /// stream has no lag, and a group whose position and the last tombstone both lie before
+    /// the first entry has every entry still to read (7.2 subtracted a read counter that may
+    /// exceed entries-added, as XGROUP CREATE … ENTRIESREAD allows, and answered negative).
     pub fn lag(&self, group: &Group) -> Option<i64> {
-        if self.entries_added == 0 {
+        if self.entries_added == 0 || self.entries.is_empty() {
             return Some(0);
+        }
+        if group.last_id < self.first_id && self.max_deleted_id < self.first_id {
+            return Some(self.entries.len() as i64);
         }
         if group.entries_read != ENTRIES_READ_UNKNOWN && !self.has_tombstones_from(group.last_id) {
             return Some(self.entries_added as i64 - group.entries_read);

@@ -144,7 +144,7 @@ impl KeyFlags {
 }
 
 /// Where a key spec's keys are, as COMMAND INFO reports it (Redis's begin_search /
-/// find_keys pairs, in the two forms the table can state).
+/// find_keys pairs, in the forms the table can state).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum KeySearch {
     /// Keys from argument `index`; `last_key` relative to it when >= 0, from the end when
@@ -153,7 +153,12 @@ pub enum KeySearch {
     /// `numkeys key [key …]`: the count at argument `index`, the keys after it (Redis's
     /// begin_search `index` with find_keys `keynum`: keynumidx 0, firstkey 1, keystep 1).
     Keynum { index: i32 },
-    /// Found by the command's key finder (movable keys).
+    /// The one argument after the first `keyword` (any case) found scanning forward from
+    /// argument `start_from` (Redis's begin_search `keyword` with find_keys `range` 0 1 0:
+    /// GEORADIUS's `STORE key`).
+    Keyword { keyword: &'static str, start_from: i32 },
+    /// Found by the command's key finder (movable keys), or not at all (SORT's BY/GET
+    /// patterns name keys Redis does not declare).
     Unknown,
 }
 
@@ -178,6 +183,11 @@ pub struct CommandSpec {
     /// the last entry covers the remaining keys (`dest key [key …]` is `[OW_UPDATE,
     /// RO_ACCESS]`). Empty: derived from the command's flags (`key_flags_at`).
     pub key_flags: &'static [KeyFlags],
+    /// Key specs stated outright, for the commands whose specs neither the key range nor the
+    /// numkeys form derives (a key after a keyword, keys Redis reports `unknown`). COMMAND
+    /// INFO reports exactly these; when none is `Unknown` they also find the keys (spec by
+    /// spec, as Redis's `getKeysUsingKeySpecs`) and no key finder is needed.
+    pub declared_key_specs: &'static [(KeyFlags, KeySearch)],
     /// Flags that depend on the arguments (SET … GET), for COMMAND GETKEYSANDFLAGS.
     pub key_flags_finder: Option<fn(&[Bytes]) -> KeyFlags>,
     /// ACL categories without the `@` (`string`, `fast`, `write` …).
@@ -205,6 +215,7 @@ impl CommandSpec {
             key_finder: None,
             numkeys_index: 0,
             key_flags: &[],
+            declared_key_specs: &[],
             key_flags_finder: None,
             acl: &[],
             group: "generic",
@@ -237,11 +248,67 @@ impl CommandSpec {
 
     /// Calls `f` with the position of every key in `args`, as `key_positions` lists them,
     /// without allocating for the common fixed-range specs.
-    pub fn for_each_key(&self, args: &[Bytes], f: impl FnMut(usize)) {
+    pub fn for_each_key(&self, args: &[Bytes], mut f: impl FnMut(usize)) {
         match self.key_finder {
             Some(finder) => finder(args).into_iter().for_each(f),
+            None if self.searches_declared_keys() => {
+                self.keys_by_declared_specs(args).into_iter().for_each(|(position, _)| f(position))
+            }
             None => self.key_range(args).for_each(f),
         }
+    }
+
+    /// True when the declared key specs find the keys: there are some, none is `Unknown`,
+    /// and no key finder overrides them.
+    fn searches_declared_keys(&self) -> bool {
+        self.key_finder.is_none()
+            && !self.declared_key_specs.is_empty()
+            && self.declared_key_specs.iter().all(|(_, search)| *search != KeySearch::Unknown)
+    }
+
+    /// The keys the declared specs find in `args`, each with its spec's flags, in spec order.
+    /// A spec whose keyword is absent finds nothing; one that would reach past the arguments
+    /// (a syntax error the command reports) finds nothing either.
+    fn keys_by_declared_specs(&self, args: &[Bytes]) -> Vec<(usize, KeyFlags)> {
+        let argc = args.len();
+        let mut keys = Vec::new();
+        for (flags, search) in self.declared_key_specs {
+            let (first, last, step) = match *search {
+                KeySearch::Range { index, last_key, step } => {
+                    let first = index as usize;
+                    let last = if last_key >= 0 {
+                        first + last_key as usize
+                    } else {
+                        (argc as i32 + last_key).max(0) as usize
+                    };
+                    (first, last, step.max(1) as usize)
+                }
+                KeySearch::Keynum { index } => {
+                    let index = index as usize;
+                    let Some(count) = args.get(index).and_then(|n| std::str::from_utf8(n).ok()) else {
+                        continue;
+                    };
+                    let Ok(count) = count.parse::<usize>() else { continue };
+                    if count == 0 {
+                        continue;
+                    }
+                    (index + 1, index + count, 1)
+                }
+                KeySearch::Keyword { keyword, start_from } => {
+                    // Scans up to the argument before the last: a keyword needs its key after it.
+                    let found = (start_from.max(1) as usize..argc.saturating_sub(1))
+                        .find(|&position| args[position].eq_ignore_ascii_case(keyword.as_bytes()));
+                    let Some(position) = found else { continue };
+                    (position + 1, position + 1, 1)
+                }
+                KeySearch::Unknown => continue,
+            };
+            if first >= argc || last >= argc || last < first {
+                continue;
+            }
+            keys.extend((first..=last).step_by(step).map(|position| (position, *flags)));
+        }
+        keys
     }
 
     /// The key-spec flags of the `n`-th key the command names (0-based), from the table or,
@@ -258,6 +325,9 @@ impl CommandSpec {
     /// The key flags of every key in `args` (which include the command name), in the order
     /// of `key_positions`, with variable flags resolved from the arguments.
     pub fn keys_and_flags(&self, args: &[Bytes]) -> Vec<(usize, KeyFlags)> {
+        if self.searches_declared_keys() {
+            return self.keys_by_declared_specs(args);
+        }
         self.key_positions(args)
             .into_iter()
             .enumerate()
@@ -274,8 +344,11 @@ impl CommandSpec {
     /// The command's key specs as COMMAND INFO lists them: one per `key_flags` entry (one
     /// for a command with keys and no declared flags). With a fixed key range, spec n starts
     /// at the n-th key and the last takes the rest of the range; movable keys are `Keynum`
-    /// for the numkeys forms and `Unknown` otherwise.
+    /// for the numkeys forms and `Unknown` otherwise. Declared specs replace all of that.
     pub fn key_specs(&self) -> Vec<(KeyFlags, KeySearch)> {
+        if !self.declared_key_specs.is_empty() {
+            return self.declared_key_specs.to_vec();
+        }
         if self.first_key <= 0 && self.key_finder.is_none() {
             return Vec::new();
         }
@@ -308,10 +381,18 @@ impl CommandSpec {
 
     /// Positions of the keys in `args` (which include the command name).
     pub fn key_positions(&self, args: &[Bytes]) -> Vec<usize> {
-        match self.key_finder {
-            Some(finder) => finder(args),
-            None => self.key_range(args).collect(),
-        }
+        let mut positions = Vec::new();
+        self.for_each_key(args, |position| positions.push(position));
+        positions
+    }
+
+    /// True when the keys' positions depend on the arguments (COMMAND's `movablekeys`): the
+    /// flag, a key finder, or a key spec that is not a fixed index and range (Redis derives
+    /// it from the key specs the same way).
+    pub fn movable_keys(&self) -> bool {
+        self.flags.contains(Flags::MOVABLE_KEYS)
+            || self.key_finder.is_some()
+            || self.key_specs().iter().any(|(_, search)| !matches!(search, KeySearch::Range { .. }))
     }
 
     /// The positions the spec's fixed key range (first, last, step) names in `args`; none
@@ -416,6 +497,49 @@ mod tests {
         assert_eq!(spec("sintercard").key_specs()[0].1, KeySearch::Keynum { index: 1 });
         assert_eq!(spec("zunion").key_specs()[0].1, KeySearch::Keynum { index: 1 });
         assert!(spec("dbsize").key_specs().is_empty());
+    }
+
+    /// Declared key specs: COMMAND INFO reports them as stated (Redis 7.2's SORT and
+    /// GEORADIUS), they find the keys when all are known, and a key finder still finds SORT's
+    /// STORE key, which its spec leaves `unknown`.
+    #[test]
+    fn declared_key_specs_are_reported_and_searched() {
+        let range_at_1 = KeySearch::Range { index: 1, last_key: 0, step: 1 };
+        let sort = spec("sort");
+        assert_eq!(
+            sort.key_specs(),
+            vec![
+                (KeyFlags::RO_ACCESS, range_at_1),
+                (KeyFlags::RO_ACCESS, KeySearch::Unknown),
+                (KeyFlags::OW_UPDATE, KeySearch::Unknown),
+            ]
+        );
+        assert_eq!(
+            sort.keys_and_flags(&args(&["SORT", "k", "BY", "w_*", "STORE", "dst"])),
+            vec![(1, KeyFlags::RO_ACCESS), (5, KeyFlags::OW_UPDATE)]
+        );
+        let sort_ro = spec("sort_ro");
+        assert_eq!(sort_ro.key_specs().len(), 2);
+        assert_eq!(sort_ro.key_positions(&args(&["SORT_RO", "k", "GET", "#"])), vec![1]);
+        assert!(sort_ro.movable_keys() && !spec("get").movable_keys());
+        let georadius = spec("georadius");
+        assert_eq!(
+            georadius.key_specs(),
+            vec![
+                (KeyFlags::RO_ACCESS, range_at_1),
+                (KeyFlags::OW_UPDATE, KeySearch::Keyword { keyword: "STORE", start_from: 6 }),
+                (KeyFlags::OW_UPDATE, KeySearch::Keyword { keyword: "STOREDIST", start_from: 6 }),
+            ]
+        );
+        let store_args = args(&["GEORADIUS", "k", "15", "37", "200", "km", "STOREDIST", "d"]);
+        assert_eq!(georadius.key_positions(&store_args), vec![1, 7]);
+        let mut touched = Vec::new();
+        georadius.for_each_key(&store_args, |position| touched.push(position));
+        assert_eq!(touched, vec![1, 7]);
+        // The keyword is looked for only from start_from, and never as the last argument.
+        let bymember = spec("georadiusbymember");
+        assert_eq!(bymember.key_positions(&args(&["GEORADIUSBYMEMBER", "k", "STORE", "1", "km"])), vec![1]);
+        assert_eq!(bymember.key_positions(&args(&["GEORADIUSBYMEMBER", "k", "m", "1", "km", "STORE"])), vec![1]);
     }
 
     /// SET and BITFIELD resolve their variable flags from the arguments, as Redis's

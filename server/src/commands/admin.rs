@@ -417,7 +417,7 @@ fn command_spec_reply(spec: &CommandSpec) -> Reply {
         .into_iter()
         .map(|f| Reply::Simple(f.into()))
         .collect();
-    if spec.key_finder.is_some() && !flags.iter().any(|f| *f == Reply::simple("movablekeys")) {
+    if spec.movable_keys() && !flags.iter().any(|f| *f == Reply::simple("movablekeys")) {
         flags.push(Reply::simple("movablekeys"));
     }
     Reply::Array(vec![
@@ -478,6 +478,22 @@ fn key_spec_reply((flags, search): (KeyFlags, KeySearch)) -> Reply {
                         (bulk("firstkey"), int(1)),
                         (bulk("keystep"), int(1)),
                     ]),
+                ),
+            ]),
+        ),
+        KeySearch::Keyword { keyword, start_from } => (
+            Reply::Map(vec![
+                (bulk("type"), bulk("keyword")),
+                (
+                    bulk("spec"),
+                    Reply::Map(vec![(bulk("keyword"), bulk(keyword)), (bulk("startfrom"), int(start_from))]),
+                ),
+            ]),
+            Reply::Map(vec![
+                (bulk("type"), bulk("range")),
+                (
+                    bulk("spec"),
+                    Reply::Map(vec![(bulk("lastkey"), int(0)), (bulk("keystep"), int(1)), (bulk("limit"), int(0))]),
                 ),
             ]),
         ),

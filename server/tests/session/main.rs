@@ -1017,6 +1017,35 @@ fn command_key_specs_and_subcommands() {
     }
 }
 
+/// SORT's STORE key and GEORADIUS's STORE / STOREDIST keys are keys for COMMAND GETKEYS
+/// (SORT's through its key finder, GEORADIUS's through its keyword key specs, both as Redis
+/// 7.2), and COMMAND INFO states GEORADIUS's keyword search as Redis 7.2 does.
+#[test]
+fn sort_and_georadius_store_keys() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("COMMAND GETKEYS SORT k STORE dst", b"*2\r\n$1\r\nk\r\n$3\r\ndst\r\n");
+    client.call(
+        "COMMAND GETKEYSANDFLAGS SORT k BY w_* STORE dst",
+        b"*2\r\n*2\r\n$1\r\nk\r\n*2\r\n+RO\r\n+access\r\n*2\r\n$3\r\ndst\r\n*2\r\n+OW\r\n+update\r\n",
+    );
+    client.call("COMMAND GETKEYS SORT_RO k BY w_*", b"*1\r\n$1\r\nk\r\n");
+    client.call(
+        "COMMAND GETKEYS GEORADIUS k 15 37 200 km STORE a STOREDIST b",
+        b"*3\r\n$1\r\nk\r\n$1\r\na\r\n$1\r\nb\r\n",
+    );
+    client.call("COMMAND GETKEYS GEORADIUSBYMEMBER k store 200 km", b"*1\r\n$1\r\nk\r\n");
+    client.send("COMMAND INFO georadiusbymember sort_ro");
+    let (_, bytes) = client.read_with_bytes();
+    let text = String::from_utf8(bytes).expect("utf-8");
+    let keyword_spec = "$12\r\nbegin_search\r\n*4\r\n$4\r\ntype\r\n$7\r\nkeyword\r\n$4\r\nspec\r\n\
+        *4\r\n$7\r\nkeyword\r\n$9\r\nSTOREDIST\r\n$9\r\nstartfrom\r\n:5\r\n\
+        $9\r\nfind_keys\r\n*4\r\n$4\r\ntype\r\n$5\r\nrange\r\n";
+    assert!(text.contains(keyword_spec), "{text}");
+    assert_eq!(text.matches("+movablekeys").count(), 2, "{text}");
+    assert_eq!(text.matches("$7\r\nunknown").count(), 2, "sort_ro's pattern spec: {text}");
+}
+
 /// MEMORY STATS answers Redis 7.2's map, field by field in its order, with a `db.N` map for
 /// each database holding keys; MEMORY MALLOC-STATS is jemalloc's report; MEMORY DOCTOR a text.
 #[test]

@@ -20,7 +20,7 @@ use crate::args::{is, parse_f64, parse_i64};
 use crate::commands::zsets::{limits, read_zset, store_result, zadd_generic};
 use crate::ctx::Ctx;
 use crate::errors::{self, geo as gerr};
-use crate::table::{CommandSpec, Flags, Handler, KeyFlags, KeyspaceFn};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags, KeySearch, KeyspaceFn};
 use crate::zset::{ScoreRange, ZSet};
 
 #[cfg(test)]
@@ -871,21 +871,18 @@ fn georadiusbymember_ro(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     search_generic(ctx, args, 1, RADIUS_MEMBER | RADIUS_NOSTORE)
 }
 
-/// Keys of GEORADIUS / GEORADIUSBYMEMBER: the source, and the last STORE / STOREDIST key.
-fn georadius_keys(args: &[Bytes]) -> Vec<usize> {
-    let mut store = None;
-    let mut i = 5;
-    while i < args.len() {
-        if (is(&args[i], "store") || is(&args[i], "storedist")) && i + 1 < args.len() {
-            store = Some(i + 1);
-            i += 1;
-        }
-        i += 1;
-    }
-    let mut keys = vec![1];
-    keys.extend(store);
-    keys
+/// GEORADIUS's key specs, as Redis 7.2 states them: the source, and a STORE and a STOREDIST
+/// key searched from the first option (`start_from`: argument 6 for GEORADIUS, 5 for
+/// GEORADIUSBYMEMBER). COMMAND GETKEYS reports both when both are given, as Redis does.
+const fn radius_key_specs(start_from: i32) -> [(KeyFlags, KeySearch); 3] {
+    [
+        (KeyFlags::RO_ACCESS, KeySearch::Range { index: 1, last_key: 0, step: 1 }),
+        (KeyFlags::OW_UPDATE, KeySearch::Keyword { keyword: "STORE", start_from }),
+        (KeyFlags::OW_UPDATE, KeySearch::Keyword { keyword: "STOREDIST", start_from }),
+    ]
 }
+const RADIUS_KEY_SPECS: [(KeyFlags, KeySearch); 3] = radius_key_specs(6);
+const BYMEMBER_KEY_SPECS: [(KeyFlags, KeySearch); 3] = radius_key_specs(5);
 
 const GEO_READ: Flags = Flags::READONLY;
 const GEO_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM);
@@ -941,11 +938,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         flags: GEO_WRITE.union(Flags::MOVABLE_KEYS),
-        key_finder: Some(georadius_keys),
         acl: &["write", "geo", "slow"],
         summary: "Queries a geospatial index for members within a distance from a coordinate, optionally stores the result.",
         syntax: RADIUS_SYNTAX,
-        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
+        declared_key_specs: &RADIUS_KEY_SPECS,
         ..one_key("georadius", -6, georadius)
     },
     CommandSpec {
@@ -959,11 +955,10 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
     CommandSpec {
         flags: GEO_WRITE.union(Flags::MOVABLE_KEYS),
-        key_finder: Some(georadius_keys),
         acl: &["write", "geo", "slow"],
         summary: "Queries a geospatial index for members within a distance from a member, optionally stores the result.",
         syntax: BYMEMBER_SYNTAX,
-        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
+        declared_key_specs: &BYMEMBER_KEY_SPECS,
         ..one_key("georadiusbymember", -5, georadiusbymember)
     },
     CommandSpec {
@@ -1156,15 +1151,28 @@ mod tests {
         );
         assert_eq!(run(&mut t, &["GEORADIUS", "missing", "15", "37", "200", "km", "STORE", "out"]), ":0");
         assert_eq!(run(&mut t, &["EXISTS", "out"]), ":0");
-        assert_eq!(georadius_keys(&[
-            Bytes::from_static(b"georadius"),
-            Bytes::from_static(b"k"),
-            Bytes::from_static(b"1"),
-            Bytes::from_static(b"2"),
-            Bytes::from_static(b"3"),
-            Bytes::from_static(b"km"),
-            Bytes::from_static(b"STORE"),
-            Bytes::from_static(b"d"),
-        ]), vec![1, 7]);
+    }
+
+    /// The STORE / STOREDIST keys are found by keyword from the first option on, so a member
+    /// named "store" is no key; both are reported when both are given, as Redis 7.2 does.
+    #[test]
+    fn radius_keys_follow_the_keyword_specs() {
+        let keys = |parts: &[&str]| {
+            let args: Vec<Bytes> = parts.iter().map(|part| Bytes::copy_from_slice(part.as_bytes())).collect();
+            crate::commands::lookup(parts[0].as_bytes()).expect("in the table").keys_and_flags(&args)
+        };
+        let (read, write) = (KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE);
+        assert_eq!(keys(&["georadius", "k", "1", "2", "3", "km", "store", "d"]), vec![(1, read), (7, write)]);
+        assert_eq!(keys(&["georadius", "k", "1", "2", "3", "km", "ASC"]), vec![(1, read)]);
+        assert_eq!(keys(&["georadius", "k", "1", "2", "3", "km", "STORE"]), vec![(1, read)]);
+        assert_eq!(
+            keys(&["georadius", "k", "1", "2", "3", "km", "STOREDIST", "b", "STORE", "a"]),
+            vec![(1, read), (9, write), (7, write)]
+        );
+        assert_eq!(keys(&["georadiusbymember", "k", "store", "3", "km", "STORE", "d"]), vec![(1, read), (6, write)]);
+        let spec = crate::commands::lookup(b"georadiusbymember").expect("in the table");
+        assert_eq!(spec.key_positions(&[Bytes::from("georadiusbymember"), Bytes::from("k")]), vec![1]);
+        assert!(spec.movable_keys());
+        assert_eq!(spec.key_specs()[2].1, KeySearch::Keyword { keyword: "STOREDIST", start_from: 5 });
     }
 }

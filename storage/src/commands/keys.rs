@@ -19,7 +19,7 @@ use crate::db::{EncodingLimits, DATABASES};
 use crate::errors;
 use crate::glob;
 use crate::scan;
-use crate::table::{CommandSpec, Flags, Handler, KeyFlags};
+use crate::table::{CommandSpec, Flags, Handler, KeyFlags, KeySearch};
 use crate::value::{stored, Value};
 
 // --- shared helpers ---
@@ -264,7 +264,6 @@ fn move_(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 /// DUMP key: the value in Redis's RDB serialization (see rdb.rs), nil if absent.
 fn dump(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match ctx.db_ref().get(&args[1], ctx.now_ms) {
-        Some(Value::Stream(_)) => Reply::error(errors::stream::DUMP_UNSUPPORTED),
         Some(value) => Reply::Bulk(Bytes::from(crate::rdb::dump(value))),
         None => Reply::Nil,
     }
@@ -1040,6 +1039,12 @@ fn sort_keys(args: &[Bytes]) -> Vec<usize> {
     std::iter::once(1).chain(store).collect()
 }
 
+/// SORT's key specs, as Redis 7.2 states them: the sorted key at 1; the keys BY and GET
+/// patterns name (derived from the sorted values, so `unknown`); SORT's STORE key, `unknown`
+/// too since the keyword may come anywhere (sort_keys finds it for GETKEYS and routing).
+const SORT_KEY_SPEC: (KeyFlags, KeySearch) = (KeyFlags::RO_ACCESS, KeySearch::Range { index: 1, last_key: 0, step: 1 });
+const SORT_PATTERN_KEY_SPEC: (KeyFlags, KeySearch) = (KeyFlags::RO_ACCESS, KeySearch::Unknown);
+
 // --- OBJECT ---
 
 /// Bytes one element takes in a listpack (encoding, data and back-length), as Redis lays
@@ -1543,7 +1548,8 @@ pub const COMMANDS: &[CommandSpec] = &[
         acl: &["write", "set", "sortedset", "list", "slow", "dangerous"],
         summary: "Sorts the elements in a list, a set, or a sorted set, optionally storing the result.",
         syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA] [STORE destination]",
-        key_flags: &[KeyFlags::RO_ACCESS],
+        key_flags: &[KeyFlags::RO_ACCESS, KeyFlags::OW_UPDATE],
+        declared_key_specs: &[SORT_KEY_SPEC, SORT_PATTERN_KEY_SPEC, (KeyFlags::OW_UPDATE, KeySearch::Unknown)],
         ..CommandSpec::base("sort", -2, Handler::Keyspace(sort))
     },
     one_key(CommandSpec {
@@ -1553,6 +1559,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         summary: "Returns the sorted elements of a list, a set, or a sorted set.",
         syntax: "key [BY pattern] [LIMIT offset count] [GET pattern [GET pattern ...]] [ASC | DESC] [ALPHA]",
         key_flags: &[KeyFlags::RO_ACCESS],
+        declared_key_specs: &[SORT_KEY_SPEC, SORT_PATTERN_KEY_SPEC],
         ..CommandSpec::base("sort_ro", -2, Handler::Keyspace(sort_ro))
     }),
     CommandSpec {

@@ -163,11 +163,15 @@ struct TrimArgs {
 /// Redis's `streamParseAddOrTrimArgsOrReply`, from argument 2: the trim options, NOMKSTREAM,
 /// and for XADD the id (None for `*`, with whether its sequence was given) and the position
 /// of the id argument.
+/// What XADD / XTRIM parse before their entry: trimming, NOMKSTREAM, the id (with whether its
+/// sequence was given) and the position of the id argument.
+type AddOrTrimArgs = (TrimArgs, bool, Option<(StreamId, bool)>, usize);
+
 fn parse_add_or_trim(
     ctx: &Ctx,
     args: &[Bytes],
     xadd: bool,
-) -> Result<(TrimArgs, bool, Option<(StreamId, bool)>, usize), Reply> {
+) -> Result<AddOrTrimArgs, Reply> {
     let mut trim = TrimArgs { trim: None, approx: false, limit: 0 };
     let (mut no_mkstream, mut id, mut limit_given) = (false, None, false);
     let mut i = 2;
@@ -176,7 +180,7 @@ fn parse_add_or_trim(
         let option = &args[i];
         if xadd && option.as_ref() == b"*" {
             break;
-        } else if args::is(option, "maxlen") && more > 0 || args::is(option, "minid") && more > 0 {
+        } else if (args::is(option, "maxlen") || args::is(option, "minid")) && more > 0 {
             if trim.trim.is_some() {
                 return Err(Reply::error(e::MAXLEN_AND_MINID));
             }
@@ -339,11 +343,10 @@ fn range_entries(stream: &Stream, start: StreamId, end: StreamId, reverse: bool,
     }
     let range = stream.entries.range(start..=end);
     let limit = if count == 0 { usize::MAX } else { count };
-    let render = |(id, fields): (&StreamId, &Box<[Bytes]>)| entry_reply(*id, fields);
     if reverse {
-        range.rev().take(limit).map(render).collect()
+        range.rev().take(limit).map(|(id, fields)| entry_reply(*id, fields)).collect()
     } else {
-        range.take(limit).map(render).collect()
+        range.take(limit).map(|(id, fields)| entry_reply(*id, fields)).collect()
     }
 }
 
@@ -498,7 +501,7 @@ fn parse_read(args: &[Bytes], group_form: bool, now_ms: u64) -> Result<ReadReque
         } else if args::is(option, "streams") && more > 0 {
             request.streams_at = i + 1;
             let remaining = args.len() - request.streams_at;
-            if remaining % 2 != 0 {
+            if !remaining.is_multiple_of(2) {
                 return Err(e::unbalanced(name, if group_form { '>' } else { '$' }));
             }
             request.stream_count = remaining / 2;
@@ -1324,7 +1327,7 @@ fn xinfo_stream(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::Map(info);
     }
     let limit = if count == 0 { usize::MAX } else { count as usize };
-    info.push((bulk("entries"), Reply::Array(range_entries(stream, StreamId::ZERO, StreamId::MAX, false, limit.min(usize::MAX)))));
+    info.push((bulk("entries"), Reply::Array(range_entries(stream, StreamId::ZERO, StreamId::MAX, false, limit))));
     let groups = stream
         .groups
         .iter()
@@ -1463,6 +1466,212 @@ fn xinfo_help(_ctx: &mut Ctx, _args: &[Bytes]) -> Reply {
         "    Print this help.",
     ])
 }
+
+// --- table ---
+
+const STREAM_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST);
+const STREAM_READ: Flags = Flags::READONLY;
+
+#[allow(clippy::too_many_arguments)] // one table entry per call, its fields in order
+const fn stream_spec(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    acl: &'static [&'static str],
+    since: &'static str,
+    summary: &'static str,
+    syntax: &'static str,
+    handler: crate::table::KeyspaceFn,
+) -> CommandSpec {
+    CommandSpec {
+        flags,
+        first_key: 1,
+        last_key: 1,
+        step: 1,
+        acl,
+        group: "stream",
+        since,
+        summary,
+        syntax,
+        ..CommandSpec::base(name, arity, Handler::Keyspace(handler))
+    }
+}
+
+/// A subcommand whose key is argument 2 (`XGROUP CREATE key …`).
+#[allow(clippy::too_many_arguments)] // one table entry per call, its fields in order
+const fn sub_spec(
+    name: &'static str,
+    arity: i32,
+    flags: Flags,
+    acl: &'static [&'static str],
+    since: &'static str,
+    summary: &'static str,
+    syntax: &'static str,
+    handler: crate::table::KeyspaceFn,
+) -> CommandSpec {
+    CommandSpec { first_key: 2, last_key: 2, ..stream_spec(name, arity, flags, acl, since, summary, syntax, handler) }
+}
+
+/// XREAD / XREADGROUP keys: the first half of the arguments after the STREAMS option
+/// (skipping the options before it, whose values may read "STREAMS"), as `xreadGetKeys`.
+fn read_keys(args: &[Bytes]) -> Vec<usize> {
+    let mut i = 1;
+    let mut streams_at = None;
+    while i < args.len() {
+        let arg = &args[i];
+        if args::is(arg, "block") || args::is(arg, "count") {
+            i += 1;
+        } else if args::is(arg, "group") {
+            i += 2;
+        } else if args::is(arg, "noack") {
+        } else if args::is(arg, "streams") {
+            streams_at = Some(i);
+            break;
+        } else {
+            break;
+        }
+        i += 1;
+    }
+    let Some(at) = streams_at else {
+        return Vec::new();
+    };
+    let remaining = args.len() - at - 1;
+    if remaining == 0 || !remaining.is_multiple_of(2) {
+        return Vec::new();
+    }
+    (at + 1..at + 1 + remaining / 2).collect()
+}
+
+const READ_ACL: &[&str] = &["read", "stream", "slow", "blocking"];
+const WRITE_FAST_ACL: &[&str] = &["write", "stream", "fast"];
+
+const XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
+    sub_spec("xgroup|create", -5, Flags::WRITE.union(Flags::DENYOOM), &["write", "stream", "slow"], "5.0.0",
+        "Creates a consumer group.", "key group <id | $> [MKSTREAM] [ENTRIESREAD entries-read]", xgroup_create)
+        .with_key_flags(&[KeyFlags::RW_INSERT]),
+    sub_spec("xgroup|createconsumer", 5, Flags::WRITE.union(Flags::DENYOOM), &["write", "stream", "slow"], "6.2.0",
+        "Creates a consumer in a consumer group.", "key group consumer", xgroup_createconsumer)
+        .with_key_flags(&[KeyFlags::RW_INSERT]),
+    sub_spec("xgroup|delconsumer", 5, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
+        "Deletes a consumer from a consumer group.", "key group consumer", xgroup_delconsumer)
+        .with_key_flags(&[KeyFlags::RW_DELETE]),
+    sub_spec("xgroup|destroy", 4, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
+        "Destroys a consumer group.", "key group", xgroup_destroy)
+        .with_key_flags(&[KeyFlags::RW_DELETE]),
+    CommandSpec {
+        flags: Flags::READONLY.union(Flags::LOADING).union(Flags::STALE),
+        acl: &["stream", "slow"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("xgroup|help", 2, Handler::Keyspace(xgroup_help))
+    },
+    sub_spec("xgroup|setid", -5, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
+        "Sets the last-delivered ID of a consumer group.", "key group <id | $> [ENTRIESREAD entries-read]", xgroup_setid)
+        .with_key_flags(&[KeyFlags::RW_UPDATE]),
+];
+
+const XINFO_SUBCOMMANDS: &[CommandSpec] = &[
+    sub_spec("xinfo|consumers", 4, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
+        "Returns a list of the consumers in a consumer group.", "key group", xinfo_consumers)
+        .with_key_flags(&[KeyFlags::RO_ACCESS]),
+    sub_spec("xinfo|groups", 3, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
+        "Returns a list of the consumer groups of a stream.", "key", xinfo_groups)
+        .with_key_flags(&[KeyFlags::RO_ACCESS]),
+    CommandSpec {
+        flags: Flags::READONLY.union(Flags::LOADING).union(Flags::STALE),
+        acl: &["stream", "slow"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Returns helpful text about the different subcommands.",
+        ..CommandSpec::base("xinfo|help", 2, Handler::Keyspace(xinfo_help))
+    },
+    sub_spec("xinfo|stream", -3, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
+        "Returns information about a stream.", "key [FULL [COUNT count]]", xinfo_stream)
+        .with_key_flags(&[KeyFlags::RO_ACCESS]),
+];
+
+pub const COMMANDS: &[CommandSpec] = &[
+    stream_spec("xack", -4, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "5.0.0",
+        "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.",
+        "key group id [id ...]", xack)
+        .with_key_flags(&[KeyFlags::RW_UPDATE]),
+    stream_spec("xadd", -5, STREAM_WRITE, WRITE_FAST_ACL, "5.0.0",
+        "Appends a new message to a stream. Creates the key if it doesn't exist.",
+        "key [NOMKSTREAM] [<MAXLEN | MINID> [= | ~] threshold [LIMIT count]] <* | id> field value [field value ...]",
+        xadd)
+        .with_key_flags(&[KeyFlags::RW_UPDATE]),
+    stream_spec("xautoclaim", -6, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "6.2.0",
+        "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.",
+        "key group consumer min-idle-time start [COUNT count] [JUSTID]", xautoclaim)
+        .with_key_flags(&[KeyFlags::RW_UPDATE]),
+    stream_spec("xclaim", -6, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "5.0.0",
+        "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.",
+        "key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]",
+        xclaim)
+        .with_key_flags(&[KeyFlags::RW_UPDATE]),
+    stream_spec("xdel", -3, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "5.0.0",
+        "Returns the number of messages after removing them from a stream.", "key id [id ...]", xdel)
+        .with_key_flags(&[KeyFlags::RW_DELETE]),
+    CommandSpec {
+        group: "stream",
+        since: "5.0.0",
+        summary: "A container for consumer groups commands.",
+        subcommands: XGROUP_SUBCOMMANDS,
+        ..CommandSpec::base("xgroup", -2, Handler::Container)
+    },
+    CommandSpec {
+        group: "stream",
+        since: "5.0.0",
+        summary: "A container for stream introspection commands.",
+        subcommands: XINFO_SUBCOMMANDS,
+        ..CommandSpec::base("xinfo", -2, Handler::Container)
+    },
+    stream_spec("xlen", 2, STREAM_READ.union(Flags::FAST), &["read", "stream", "fast"], "5.0.0",
+        "Return the number of messages in a stream.", "key", xlen)
+        .with_key_flags(&[KeyFlags::RO]),
+    stream_spec("xpending", -3, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
+        "Returns the information and entries from a stream consumer group's pending entries list.",
+        "key group [[IDLE min-idle-time] start end count [consumer]]", xpending)
+        .with_key_flags(&[KeyFlags::RO_ACCESS]),
+    stream_spec("xrange", -4, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
+        "Returns the messages from a stream within a range of IDs.", "key start end [COUNT count]", xrange)
+        .with_key_flags(&[KeyFlags::RO_ACCESS]),
+    CommandSpec {
+        flags: STREAM_READ.union(Flags::BLOCKING).union(Flags::MOVABLE_KEYS),
+        key_finder: Some(read_keys),
+        acl: READ_ACL,
+        group: "stream",
+        since: "5.0.0",
+        summary: "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
+        syntax: "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
+        key_flags: &[KeyFlags::RO_ACCESS],
+        ..CommandSpec::base("xread", -4, Handler::Keyspace(xread))
+    },
+    CommandSpec {
+        flags: Flags::WRITE.union(Flags::BLOCKING).union(Flags::MOVABLE_KEYS),
+        key_finder: Some(read_keys),
+        acl: &["write", "stream", "slow", "blocking"],
+        group: "stream",
+        since: "5.0.0",
+        summary: "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
+        syntax: "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]",
+        key_flags: &[KeyFlags::RW_UPDATE],
+        ..CommandSpec::base("xreadgroup", -7, Handler::Keyspace(xreadgroup))
+    },
+    stream_spec("xrevrange", -4, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
+        "Returns the messages from a stream within a range of IDs in reverse order.", "key end start [COUNT count]",
+        xrevrange)
+        .with_key_flags(&[KeyFlags::RO_ACCESS]),
+    stream_spec("xsetid", -3, STREAM_WRITE, WRITE_FAST_ACL, "5.0.0",
+        "An internal command for replicating stream values.",
+        "key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]", xsetid)
+        .with_key_flags(&[KeyFlags::RW_UPDATE]),
+    stream_spec("xtrim", -4, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
+        "Deletes messages from the beginning of a stream.",
+        "key <MAXLEN | MINID> [= | ~] threshold [LIMIT count]", xtrim)
+        .with_key_flags(&[KeyFlags::RW_DELETE]),
+];
 
 #[cfg(test)]
 mod tests {
@@ -1710,6 +1919,14 @@ mod tests {
         let groups = run(&mut t, &["XINFO", "GROUPS", "x"]);
         assert!(groups.contains("$lag: nil"), "a tombstone after the group's position: {groups}");
         assert_eq!(run(&mut t, &["XINFO", "STREAM", "nokey"]), "-ERR no such key");
+        // A group behind the first entry with no tombstone after it has every entry to read,
+        // whatever ENTRIESREAD claimed (Redis 7.2 said 1 - 7 = -6 here).
+        run(&mut t, &["XADD", "y", "1-1", "a", "1"]);
+        run(&mut t, &["XGROUP", "CREATE", "y", "g", "0", "ENTRIESREAD", "7"]);
+        let groups = run(&mut t, &["XINFO", "GROUPS", "y"]);
+        assert!(groups.contains("$entries-read: :7, $lag: :1}"), "{groups}");
+        run(&mut t, &["XDEL", "y", "1-1"]);
+        assert!(run(&mut t, &["XINFO", "GROUPS", "y"]).contains("$lag: :0}"), "an emptied stream");
         assert_eq!(run(&mut t, &["XINFO", "CONSUMERS", "x", "nog"]), "-NOGROUP No such consumer group 'nog' for key name 'x'");
         assert_eq!(run(&mut t, &["XINFO", "STREAM", "x", "FULL", "COUNT"]), "-ERR syntax error");
     }
@@ -1742,213 +1959,13 @@ mod tests {
         assert_eq!(run(&mut t, &["XRANGE", "d", "-", "+"]), "[[$1-0, [$f, $v]]]");
         let value = t.machine.keyspace.dbs[0].get(b"s", t.now_ms).expect("present").clone();
         assert!(crate::memory::key_usage(b"s", &value, false) > 100);
-        assert!(run(&mut t, &["DUMP", "s"]).starts_with("-ERR"));
+        // DUMP writes Redis's stream type 21; RESTORE gives back the same stream.
+        let Reply::Bulk(payload) = t.command(&[b"DUMP", b"s"]) else { panic!("DUMP of a stream") };
+        assert_eq!(payload[0], 21);
+        assert_eq!(render(&t.command(&[b"RESTORE", b"r", b"0", &payload])), "+OK");
+        assert_eq!(run(&mut t, &["XRANGE", "r", "-", "+"]), "[[$1-0, [$f, $v]]]");
         t.events.clear();
         run(&mut t, &["XADD", "s", "2", "f", "v"]);
         assert!(t.events.iter().any(|event| matches!(event, Event::Ready { .. })), "XADD wakes blocked readers");
     }
 }
-
-// --- table ---
-
-const STREAM_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM).union(Flags::FAST);
-const STREAM_READ: Flags = Flags::READONLY;
-
-const fn stream_spec(
-    name: &'static str,
-    arity: i32,
-    flags: Flags,
-    acl: &'static [&'static str],
-    since: &'static str,
-    summary: &'static str,
-    syntax: &'static str,
-    handler: crate::table::KeyspaceFn,
-) -> CommandSpec {
-    CommandSpec {
-        flags,
-        first_key: 1,
-        last_key: 1,
-        step: 1,
-        acl,
-        group: "stream",
-        since,
-        summary,
-        syntax,
-        ..CommandSpec::base(name, arity, Handler::Keyspace(handler))
-    }
-}
-
-/// A subcommand whose key is argument 2 (`XGROUP CREATE key …`).
-const fn sub_spec(
-    name: &'static str,
-    arity: i32,
-    flags: Flags,
-    acl: &'static [&'static str],
-    since: &'static str,
-    summary: &'static str,
-    syntax: &'static str,
-    handler: crate::table::KeyspaceFn,
-) -> CommandSpec {
-    CommandSpec { first_key: 2, last_key: 2, ..stream_spec(name, arity, flags, acl, since, summary, syntax, handler) }
-}
-
-/// XREAD / XREADGROUP keys: the first half of the arguments after the STREAMS option
-/// (skipping the options before it, whose values may read "STREAMS"), as `xreadGetKeys`.
-fn read_keys(args: &[Bytes]) -> Vec<usize> {
-    let mut i = 1;
-    let mut streams_at = None;
-    while i < args.len() {
-        let arg = &args[i];
-        if args::is(arg, "block") || args::is(arg, "count") {
-            i += 1;
-        } else if args::is(arg, "group") {
-            i += 2;
-        } else if args::is(arg, "noack") {
-        } else if args::is(arg, "streams") {
-            streams_at = Some(i);
-            break;
-        } else {
-            break;
-        }
-        i += 1;
-    }
-    let Some(at) = streams_at else {
-        return Vec::new();
-    };
-    let remaining = args.len() - at - 1;
-    if remaining == 0 || remaining % 2 != 0 {
-        return Vec::new();
-    }
-    (at + 1..at + 1 + remaining / 2).collect()
-}
-
-const READ_ACL: &[&str] = &["read", "stream", "slow", "blocking"];
-const WRITE_FAST_ACL: &[&str] = &["write", "stream", "fast"];
-
-const XGROUP_SUBCOMMANDS: &[CommandSpec] = &[
-    sub_spec("xgroup|create", -5, Flags::WRITE.union(Flags::DENYOOM), &["write", "stream", "slow"], "5.0.0",
-        "Creates a consumer group.", "key group <id | $> [MKSTREAM] [ENTRIESREAD entries-read]", xgroup_create)
-        .with_key_flags(&[KeyFlags::RW_INSERT]),
-    sub_spec("xgroup|createconsumer", 5, Flags::WRITE.union(Flags::DENYOOM), &["write", "stream", "slow"], "6.2.0",
-        "Creates a consumer in a consumer group.", "key group consumer", xgroup_createconsumer)
-        .with_key_flags(&[KeyFlags::RW_INSERT]),
-    sub_spec("xgroup|delconsumer", 5, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
-        "Deletes a consumer from a consumer group.", "key group consumer", xgroup_delconsumer)
-        .with_key_flags(&[KeyFlags::RW_DELETE]),
-    sub_spec("xgroup|destroy", 4, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
-        "Destroys a consumer group.", "key group", xgroup_destroy)
-        .with_key_flags(&[KeyFlags::RW_DELETE]),
-    CommandSpec {
-        flags: Flags::READONLY.union(Flags::LOADING).union(Flags::STALE),
-        acl: &["stream", "slow"],
-        group: "stream",
-        since: "5.0.0",
-        summary: "Returns helpful text about the different subcommands.",
-        ..CommandSpec::base("xgroup|help", 2, Handler::Keyspace(xgroup_help))
-    },
-    sub_spec("xgroup|setid", -5, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
-        "Sets the last-delivered ID of a consumer group.", "key group <id | $> [ENTRIESREAD entries-read]", xgroup_setid)
-        .with_key_flags(&[KeyFlags::RW_UPDATE]),
-];
-
-const XINFO_SUBCOMMANDS: &[CommandSpec] = &[
-    sub_spec("xinfo|consumers", 4, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
-        "Returns a list of the consumers in a consumer group.", "key group", xinfo_consumers)
-        .with_key_flags(&[KeyFlags::RO_ACCESS]),
-    sub_spec("xinfo|groups", 3, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
-        "Returns a list of the consumer groups of a stream.", "key", xinfo_groups)
-        .with_key_flags(&[KeyFlags::RO_ACCESS]),
-    CommandSpec {
-        flags: Flags::READONLY.union(Flags::LOADING).union(Flags::STALE),
-        acl: &["stream", "slow"],
-        group: "stream",
-        since: "5.0.0",
-        summary: "Returns helpful text about the different subcommands.",
-        ..CommandSpec::base("xinfo|help", 2, Handler::Keyspace(xinfo_help))
-    },
-    sub_spec("xinfo|stream", -3, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
-        "Returns information about a stream.", "key [FULL [COUNT count]]", xinfo_stream)
-        .with_key_flags(&[KeyFlags::RO_ACCESS]),
-];
-
-pub const COMMANDS: &[CommandSpec] = &[
-    stream_spec("xack", -4, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "5.0.0",
-        "Returns the number of messages that were successfully acknowledged by the consumer group member of a stream.",
-        "key group id [id ...]", xack)
-        .with_key_flags(&[KeyFlags::RW_UPDATE]),
-    stream_spec("xadd", -5, STREAM_WRITE, WRITE_FAST_ACL, "5.0.0",
-        "Appends a new message to a stream. Creates the key if it doesn't exist.",
-        "key [NOMKSTREAM] [<MAXLEN | MINID> [= | ~] threshold [LIMIT count]] <* | id> field value [field value ...]",
-        xadd)
-        .with_key_flags(&[KeyFlags::RW_UPDATE]),
-    stream_spec("xautoclaim", -6, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "6.2.0",
-        "Changes, or acquires, ownership of messages in a consumer group, as if the messages were delivered to as consumer group member.",
-        "key group consumer min-idle-time start [COUNT count] [JUSTID]", xautoclaim)
-        .with_key_flags(&[KeyFlags::RW_UPDATE]),
-    stream_spec("xclaim", -6, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "5.0.0",
-        "Changes, or acquires, ownership of a message in a consumer group, as if the message was delivered a consumer group member.",
-        "key group consumer min-idle-time id [id ...] [IDLE ms] [TIME unix-time-milliseconds] [RETRYCOUNT count] [FORCE] [JUSTID] [LASTID lastid]",
-        xclaim)
-        .with_key_flags(&[KeyFlags::RW_UPDATE]),
-    stream_spec("xdel", -3, Flags::WRITE.union(Flags::FAST), WRITE_FAST_ACL, "5.0.0",
-        "Returns the number of messages after removing them from a stream.", "key id [id ...]", xdel)
-        .with_key_flags(&[KeyFlags::RW_DELETE]),
-    CommandSpec {
-        group: "stream",
-        since: "5.0.0",
-        summary: "A container for consumer groups commands.",
-        subcommands: XGROUP_SUBCOMMANDS,
-        ..CommandSpec::base("xgroup", -2, Handler::Container)
-    },
-    CommandSpec {
-        group: "stream",
-        since: "5.0.0",
-        summary: "A container for stream introspection commands.",
-        subcommands: XINFO_SUBCOMMANDS,
-        ..CommandSpec::base("xinfo", -2, Handler::Container)
-    },
-    stream_spec("xlen", 2, STREAM_READ.union(Flags::FAST), &["read", "stream", "fast"], "5.0.0",
-        "Return the number of messages in a stream.", "key", xlen)
-        .with_key_flags(&[KeyFlags::RO]),
-    stream_spec("xpending", -3, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
-        "Returns the information and entries from a stream consumer group's pending entries list.",
-        "key group [[IDLE min-idle-time] start end count [consumer]]", xpending)
-        .with_key_flags(&[KeyFlags::RO_ACCESS]),
-    stream_spec("xrange", -4, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
-        "Returns the messages from a stream within a range of IDs.", "key start end [COUNT count]", xrange)
-        .with_key_flags(&[KeyFlags::RO_ACCESS]),
-    CommandSpec {
-        flags: STREAM_READ.union(Flags::BLOCKING).union(Flags::MOVABLE_KEYS),
-        key_finder: Some(read_keys),
-        acl: READ_ACL,
-        group: "stream",
-        since: "5.0.0",
-        summary: "Returns messages from multiple streams with IDs greater than the ones requested. Blocks until a message is available otherwise.",
-        syntax: "[COUNT count] [BLOCK milliseconds] STREAMS key [key ...] id [id ...]",
-        key_flags: &[KeyFlags::RO_ACCESS],
-        ..CommandSpec::base("xread", -4, Handler::Keyspace(xread))
-    },
-    CommandSpec {
-        flags: Flags::WRITE.union(Flags::BLOCKING).union(Flags::MOVABLE_KEYS),
-        key_finder: Some(read_keys),
-        acl: &["write", "stream", "slow", "blocking"],
-        group: "stream",
-        since: "5.0.0",
-        summary: "Returns new or historical messages from a stream for a consumer in a group. Blocks until a message is available otherwise.",
-        syntax: "GROUP group consumer [COUNT count] [BLOCK milliseconds] [NOACK] STREAMS key [key ...] id [id ...]",
-        key_flags: &[KeyFlags::RW_UPDATE],
-        ..CommandSpec::base("xreadgroup", -7, Handler::Keyspace(xreadgroup))
-    },
-    stream_spec("xrevrange", -4, STREAM_READ, &["read", "stream", "slow"], "5.0.0",
-        "Returns the messages from a stream within a range of IDs in reverse order.", "key end start [COUNT count]",
-        xrevrange)
-        .with_key_flags(&[KeyFlags::RO_ACCESS]),
-    stream_spec("xsetid", -3, STREAM_WRITE, WRITE_FAST_ACL, "5.0.0",
-        "An internal command for replicating stream values.",
-        "key last-id [ENTRIESADDED entries-added] [MAXDELETEDID max-deleted-id]", xsetid)
-        .with_key_flags(&[KeyFlags::RW_UPDATE]),
-    stream_spec("xtrim", -4, Flags::WRITE, &["write", "stream", "slow"], "5.0.0",
-        "Deletes messages from the beginning of a stream.",
-        "key <MAXLEN | MINID> [= | ~] threshold [LIMIT count]", xtrim)
-        .with_key_flags(&[KeyFlags::RW_DELETE]),
-];
