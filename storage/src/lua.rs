@@ -1243,6 +1243,17 @@ mod tests {
     }
 
     #[test]
+    fn cmsgpack_packs_tables_larger_than_the_lua_stack() {
+        let mut machine = StateMachine::new();
+        let script = "local array, map = {}, {} for i = 1, 100000 do array[i] = i map[tostring(i)] = 'v' .. i end \
+                      local a, m = cmsgpack.unpack(cmsgpack.pack(array, map)) return {#a, a[100000], m['99999']}";
+        assert_eq!(
+            eval(&mut machine, 1, script, &["0"]),
+            Reply::Array(vec![Reply::Int(100000), Reply::Int(100000), bulk("v99999")])
+        );
+    }
+
+    #[test]
     fn cmsgpack_packs_and_unpacks_as_redis() {
         let mut machine = StateMachine::new();
         // msgpack.dumps({"name": "Joe"}), as redis-py's test sends it.

@@ -109,17 +109,22 @@ fn encode_integer(out: &mut Vec<u8>, number: i64) {
 }
 
 fn encode_table(out: &mut Vec<u8>, table: &Table, depth: usize) -> mlua::Result<()> {
-    let mut pairs = Vec::new();
-    for pair in table.pairs::<Value, Value>() {
-        pairs.push(pair?);
-    }
+    // Two walks over the table, each holding one pair at a time: every value held from Rust
+    // takes a slot of Lua's stack, and a table of 100,000 strings would overflow it.
     // An array when the keys are exactly the integers 1..n.
-    let count = pairs.len();
-    let is_array = pairs.iter().all(|(key, _)| match key {
-        Value::Integer(index) => *index >= 1 && (*index as usize) <= count,
-        Value::Number(index) => index.fract() == 0.0 && *index >= 1.0 && (*index as usize) <= count,
-        _ => false,
-    });
+    let mut count = 0usize;
+    let mut largest_index = 0f64;
+    let mut integer_keys = true;
+    for pair in table.pairs::<Value, Value>() {
+        let (key, _) = pair?;
+        count += 1;
+        match key {
+            Value::Integer(index) if index >= 1 => largest_index = largest_index.max(index as f64),
+            Value::Number(index) if index.fract() == 0.0 && index >= 1.0 => largest_index = largest_index.max(index),
+            _ => integer_keys = false,
+        }
+    }
+    let is_array = integer_keys && largest_index <= count as f64;
     let header = |out: &mut Vec<u8>, fix: u8, sixteen: u8, thirty_two: u8| {
         if count < 16 {
             out.push(fix | count as u8);
@@ -138,9 +143,10 @@ fn encode_table(out: &mut Vec<u8>, table: &Table, depth: usize) -> mlua::Result<
         }
     } else {
         header(out, 0x80, 0xde, 0xdf);
-        for (key, value) in &pairs {
-            encode(out, key, depth + 1)?;
-            encode(out, value, depth + 1)?;
+        for pair in table.pairs::<Value, Value>() {
+            let (key, value) = pair?;
+            encode(out, &key, depth + 1)?;
+            encode(out, &value, depth + 1)?;
         }
     }
     Ok(())
