@@ -478,14 +478,9 @@ fn string_element(text: &[u8]) -> u64 {
     encoded + backlen_bytes(encoded)
 }
 
+/// Bytes of the back-length after a listpack entry of `encoded` bytes.
 fn backlen_bytes(encoded: u64) -> u64 {
-    match encoded {
-        0..=127 => 1,
-        128..=16382 => 2,
-        16383..=2_097_150 => 3,
-        2_097_151..=268_435_454 => 4,
-        _ => 5,
-    }
+    crate::rdb::listpack_backlen_len(encoded as usize) as u64
 }
 
 #[cfg(test)]
