@@ -656,12 +656,8 @@ impl Blocking {
         let (replies, index) = node.propose_indexed(ops).await;
         let mut state = self.state.lock();
         for (id, reply) in running.into_iter().zip(replies) {
-            let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
-            waiter.running = false;
+            let waiter = state.ran(id, index);
             waiter.fresh = false;
-            if let Some(index) = index {
-                waiter.written.store(index, Ordering::Relaxed);
-            }
             let outcome = if matches!(reply, Reply::Nil | Reply::NilArray) {
                 match waiter.cancelled.take() {
                     Some(cancelled) => cancelled,
@@ -766,8 +762,7 @@ impl Blocking {
                     continue;
                 }
                 let mut state = self.state.lock();
-                let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
-                waiter.running = false;
+                state.ran(id, None);
                 if deleted {
                     let waiter = state.remove(id);
                     let _ = waiter.sender.send(error());
@@ -780,11 +775,7 @@ impl Blocking {
             }
             let (reply, index) = node.write_indexed(db, args).await;
             let mut state = self.state.lock();
-            let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
-            waiter.running = false;
-            if let Some(index) = index {
-                waiter.written.store(index, Ordering::Relaxed);
-            }
+            let waiter = state.ran(id, index);
             let outcome = if matches!(reply, Reply::Nil | Reply::NilArray) {
                 // Still nothing to take for it: it keeps waiting unless it was cancelled.
                 match waiter.cancelled.take() {
@@ -1080,8 +1071,7 @@ impl Blocking {
             Err(_) => ServeAnswer::Gone,
         };
         let mut state = self.state.lock();
-        let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
-        waiter.running = false;
+        let waiter = state.ran(id, None);
         match answer {
             ServeAnswer::Waiting if waiter.cancelled.is_none() => waiter.fresh = false,
             _ => {
@@ -1129,11 +1119,7 @@ impl Blocking {
         loop {
             let (reply, index) = node.write_indexed(db, args).await;
             let mut state = self.state.lock();
-            let waiter = state.waiters.get_mut(&id).expect("a running waiter stays");
-            waiter.running = false;
-            if let Some(index) = index {
-                waiter.written.store(index, Ordering::Relaxed);
-            }
+            let waiter = state.ran(id, index);
             let outcome = if matches!(reply, Reply::Nil | Reply::NilArray) {
                 waiter.fresh = false;
                 match waiter.cancelled.take() {
@@ -1279,6 +1265,17 @@ pub async fn rehome_loop(node: Weak<Node>) {
 }
 
 impl State {
+    /// The waiter whose command has just run: no longer running, and the log index of the
+    /// entry the command was written in (if it got one) kept for WAIT.
+    fn ran(&mut self, id: u64, index: Option<u64>) -> &mut Waiter {
+        let waiter = self.waiters.get_mut(&id).expect("a running waiter stays");
+        waiter.running = false;
+        if let Some(index) = index {
+            waiter.written.store(index, Ordering::Relaxed);
+        }
+        waiter
+    }
+
     fn remove(&mut self, id: u64) -> Waiter {
         self.unqueue(id);
         let waiter = self.waiters.remove(&id).expect("waiter registered");
