@@ -446,66 +446,34 @@ fn key_flags_reply(flags: KeyFlags) -> Reply {
 /// One key spec as COMMAND INFO shows it: flags, begin_search and find_keys maps.
 fn key_spec_reply((flags, search): (KeyFlags, KeySearch)) -> Reply {
     let int = |n: i32| Reply::Int(n as i64);
+    let at_index = |index: i32| search_part("index", vec![("index", int(index))]);
+    let range = |last_key: i32, step: i32| {
+        search_part("range", vec![("lastkey", int(last_key)), ("keystep", int(step)), ("limit", int(0))])
+    };
     let (begin_search, find_keys) = match search {
-        KeySearch::Range { index, last_key, step } => (
-            Reply::Map(vec![
-                (bulk("type"), bulk("index")),
-                (bulk("spec"), Reply::Map(vec![(bulk("index"), int(index))])),
-            ]),
-            Reply::Map(vec![
-                (bulk("type"), bulk("range")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![
-                        (bulk("lastkey"), int(last_key)),
-                        (bulk("keystep"), int(step)),
-                        (bulk("limit"), int(0)),
-                    ]),
-                ),
-            ]),
-        ),
+        KeySearch::Range { index, last_key, step } => (at_index(index), range(last_key, step)),
         KeySearch::Keynum { index } => (
-            Reply::Map(vec![
-                (bulk("type"), bulk("index")),
-                (bulk("spec"), Reply::Map(vec![(bulk("index"), int(index))])),
-            ]),
-            Reply::Map(vec![
-                (bulk("type"), bulk("keynum")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![
-                        (bulk("keynumidx"), int(0)),
-                        (bulk("firstkey"), int(1)),
-                        (bulk("keystep"), int(1)),
-                    ]),
-                ),
-            ]),
+            at_index(index),
+            search_part("keynum", vec![("keynumidx", int(0)), ("firstkey", int(1)), ("keystep", int(1))]),
         ),
         KeySearch::Keyword { keyword, start_from } => (
-            Reply::Map(vec![
-                (bulk("type"), bulk("keyword")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![(bulk("keyword"), bulk(keyword)), (bulk("startfrom"), int(start_from))]),
-                ),
-            ]),
-            Reply::Map(vec![
-                (bulk("type"), bulk("range")),
-                (
-                    bulk("spec"),
-                    Reply::Map(vec![(bulk("lastkey"), int(0)), (bulk("keystep"), int(1)), (bulk("limit"), int(0))]),
-                ),
-            ]),
+            search_part("keyword", vec![("keyword", bulk(keyword)), ("startfrom", int(start_from))]),
+            range(0, 1),
         ),
-        KeySearch::Unknown => {
-            let unknown = || Reply::Map(vec![(bulk("type"), bulk("unknown")), (bulk("spec"), Reply::Map(Vec::new()))]);
-            (unknown(), unknown())
-        }
+        KeySearch::Unknown => (search_part("unknown", Vec::new()), search_part("unknown", Vec::new())),
     };
     Reply::Map(vec![
         (bulk("flags"), key_flags_reply(flags)),
         (bulk("begin_search"), begin_search),
         (bulk("find_keys"), find_keys),
+    ])
+}
+
+/// One half of a key spec: `{type: kind, spec: {name: value, ...}}`.
+fn search_part(kind: &str, spec: Vec<(&str, Reply)>) -> Reply {
+    Reply::Map(vec![
+        (bulk("type"), bulk(kind)),
+        (bulk("spec"), Reply::Map(spec.into_iter().map(|(name, value)| (bulk(name), value)).collect())),
     ])
 }
 
