@@ -16,7 +16,7 @@ use flotilla_storage::snapshot_file::SnapshotDir;
 use flotilla_storage::value::Value as Stored;
 use flotilla_storage::StateMachine;
 
-use crate::support::{Client, Cluster, Node, Value};
+use crate::support::{now, Client, Cluster, Node, Value};
 
 /// The writer's op number `seq`, over `keys` filled keys: an overwrite or a delete of a
 /// filled key (so a snapshot in progress needs pre-images), or a new key.
@@ -88,7 +88,7 @@ fn writer(port: u16, keys: usize, stop: Arc<AtomicBool>) -> Written {
     let mut client = Client::connect(port);
     let mut written = Written { acked: 0, batches: Vec::new() };
     while !stop.load(Ordering::Relaxed) {
-        let sent_at = Instant::now();
+        let sent_at = now();
         for seq in written.acked..written.acked + BATCH {
             let (args, _, _) = op(seq, keys);
             let args: Vec<&str> = args.iter().map(String::as_str).collect();
@@ -156,7 +156,7 @@ fn save_under_load(keys: usize) -> (Duration, Duration, usize) {
         std::thread::spawn(move || writer(port, keys, stop))
     };
     std::thread::sleep(Duration::from_millis(300));
-    let started = Instant::now();
+    let started = now();
     assert_eq!(client.try_call(&["SAVE"]).unwrap(), Value::Simple("OK".into()));
     let save = started.elapsed();
     std::thread::sleep(Duration::from_millis(300));
@@ -172,7 +172,7 @@ fn save_under_load(keys: usize) -> (Duration, Duration, usize) {
     let longest = during.iter().copied().max().unwrap_or_default();
     let acked_during = during.len() * 16;
 
-    let (index, image) = snapshot_state(&node);
+    let (index, image) = snapshot_state(node);
     let prefix = prefix_in_image(&image, keys, written.acked);
     assert!(prefix > 0 && prefix <= written.acked, "prefix {prefix} of {}", written.acked);
     eprintln!(
