@@ -63,6 +63,14 @@ impl PartialEq for AccessClock {
 }
 
 impl AccessClock {
+    /// Field-wise equality (`==` is always true, see above).
+    pub fn same_as(&self, other: &AccessClock) -> bool {
+        self.now_ms == other.now_ms
+            && self.lfu == other.lfu
+            && self.log_factor == other.log_factor
+            && self.decay_minutes == other.decay_minutes
+    }
+
     fn seconds(&self) -> u32 {
         (self.now_ms / 1000) as u32 & SECONDS_MASK
     }

@@ -126,6 +126,9 @@ impl<'a> Ctx<'a> {
     /// Moves keys found expired during this command into `expired` notifications.
     pub(crate) fn flush_expired(&mut self) {
         for db in 0..self.keyspace.dbs.len() {
+            if !self.keyspace.dbs[db].has_expired_removed() {
+                continue;
+            }
             for key in self.keyspace.dbs[db].take_expired_removed() {
                 self.events.push(Event::Notify {
                     db,

@@ -26,6 +26,7 @@ pub mod memory;
 pub mod rdb;
 pub mod scan;
 pub mod sha1;
+pub mod shared_bytes;
 pub mod snapshot;
 pub mod snapshot_file;
 pub mod stream;

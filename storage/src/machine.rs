@@ -23,8 +23,13 @@ pub struct Watch {
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Op {
-    /// One command (name and arguments) against database `db`.
-    Command { db: u32, args: Vec<Bytes> },
+    /// One command (name and arguments) against database `db`. A follower decodes the
+    /// arguments as slices of the frame they arrived in (see shared_bytes.rs).
+    Command {
+        db: u32,
+        #[serde(deserialize_with = "crate::shared_bytes::args")]
+        args: Vec<Bytes>,
+    },
     /// MULTI … EXEC: aborts with a null reply if a watched key changed, else runs every
     /// command atomically and replies with the array of their replies.
     Exec {

@@ -311,10 +311,14 @@ pub async fn serve_rpc(
     raft: &super::Raft,
     store: &MachineStore,
     rpc_kind: u8,
-    payload: &[u8],
+    payload: &Bytes,
 ) -> Result<Vec<u8>, String> {
     let reply = match rpc_kind {
-        kind::APPEND_ENTRIES => encode(&raft.append_entries(decode(payload)?).await),
+        // Entries' arguments are decoded as slices of the frame (see shared_bytes.rs).
+        kind::APPEND_ENTRIES => {
+            let request = flotilla_storage::shared_bytes::decode_sharing(payload, |bytes| decode(bytes))?;
+            encode(&raft.append_entries(request).await)
+        }
         kind::VOTE => encode(&raft.vote(decode(payload)?).await),
         kind::PRE_VOTE => encode(&raft.pre_vote(decode(payload)?).await),
         kind::SNAPSHOT => encode(&receive_chunk(raft, store, payload).await),
