@@ -117,6 +117,40 @@ pub struct Db {
     touched: Vec<CompactBytes>,
     /// The node's access clock and policy for access words (node-local, always equal).
     access: AccessClock,
+    /// The snapshot being encoded a chunk at a time, if any: which positions it has encoded
+    /// and the pre-images of slots changed since it started (see `ImageInProgress`).
+    image: ImageState,
+}
+
+/// A database's part in a chunked snapshot (snapshot.rs `Building`). The image holds the
+/// slots at positions `0..len` as they were when the snapshot started; `cursor` walks them
+/// up, a chunk at a time, and between chunks commands change the database. Before a change
+/// to the slot at an unvisited position (`cursor..len`) that position's pre-image, the bytes
+/// the image holds for it, is encoded and kept: so a visit finds either a kept pre-image or
+/// the slot exactly as it was at the start, and the image is the one encoded at the start,
+/// byte for byte, in the same order (see docs/ARCHITECTURE.md "Snapshots").
+#[derive(Debug, Clone)]
+pub(crate) struct ImageInProgress {
+    /// The database's number when the snapshot started: SWAPDB moves the contents, and this
+    /// travels with them.
+    pub(crate) number: usize,
+    /// Keys at the start: the image holds positions `0..len`.
+    pub(crate) len: usize,
+    /// Positions below it are in the image.
+    pub(crate) cursor: usize,
+    /// Position → its pre-image. One allocation each: a single growing buffer would copy
+    /// itself, megabytes at a time, under the lock of the write that outgrew it.
+    saved: HashMap<u32, Vec<u8>, FixedHasher>,
+}
+
+/// A chunked snapshot's state in a `Db`: node-local bookkeeping, equal whatever it holds.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ImageState(Option<Box<ImageInProgress>>);
+
+impl PartialEq for ImageState {
+    fn eq(&self, _: &Self) -> bool {
+        true
+    }
 }
 
 impl Db {
@@ -208,6 +242,7 @@ impl Db {
     /// changed by the current entry.
     pub fn get_mut(&mut self, key: &[u8], now_ms: u64) -> Option<&mut Value> {
         self.remove_if_expired(key, now_ms);
+        self.before_change(key);
         let index = self.change_index;
         let slot = self.map.get_mut(key)?;
         slot.set_version(index);
@@ -235,6 +270,7 @@ impl Db {
     /// otherwise the key reads as new.
     pub fn insert_with_expiry(&mut self, key: impl AsRef<[u8]>, value: Value, expire_at_ms: Option<u64>) {
         let key = CompactBytes::new(key.as_ref());
+        self.before_change(&key);
         if tracks_encoding(&value) {
             self.touched.push(key.clone());
         }
@@ -256,6 +292,7 @@ impl Db {
 
     /// Removes a key whatever its expiry (used when the leader's expiry entry deletes it).
     pub fn remove_slot(&mut self, key: &[u8]) -> Option<Slot> {
+        self.before_remove(key);
         let (key, slot) = self.map.swap_remove_entry(key)?;
         if slot.has_ttl() {
             self.take_ttl(&key);
@@ -275,6 +312,7 @@ impl Db {
             return false;
         };
         let stored_key = stored_key.clone();
+        self.before_change(key);
         self.take_ttl(&stored_key);
         let expire_at_ms = expire_at_ms.filter(|at| *at != 0);
         if let Some(at) = expire_at_ms {
@@ -303,17 +341,19 @@ impl Db {
     /// would have made: APPEND making a string raw, or a key keeping the floor it had under
     /// another name). Not a change of the value: the WATCH version stays.
     pub fn raise_encoding_floor(&mut self, key: &[u8], floor: u8) {
-        if let Some(slot) = self.map.get_mut(key) {
-            if floor > slot.encoding_floor() {
-                slot.set_encoding_floor(floor);
-            }
+        if self.map.get(key).is_some_and(|slot| floor > slot.encoding_floor()) {
+            self.before_change(key);
+            let slot = self.map.get_mut(key).expect("the key was just found");
+            slot.set_encoding_floor(floor);
         }
     }
 
     /// Clears the encoding floor of a stored key whose value was replaced in place by a new
     /// object (INCR's result is a fresh integer, never a raw string).
     pub fn reset_encoding_floor(&mut self, key: &[u8]) {
-        if let Some(slot) = self.map.get_mut(key) {
+        if self.map.get(key).is_some_and(|slot| slot.encoding_floor() != 0) {
+            self.before_change(key);
+            let slot = self.map.get_mut(key).expect("the key was just found");
             slot.set_encoding_floor(0);
         }
     }
@@ -326,11 +366,14 @@ impl Db {
             return;
         }
         for key in std::mem::take(&mut self.touched) {
-            if let Some(slot) = self.map.get_mut(key.as_slice()) {
-                let level = level_of(&slot.value);
-                if level > slot.encoding_floor() {
-                    slot.set_encoding_floor(level);
-                }
+            let Some(slot) = self.map.get(key.as_slice()) else {
+                continue;
+            };
+            let level = level_of(&slot.value);
+            if level > slot.encoding_floor() {
+                self.before_change(&key);
+                let slot = self.map.get_mut(key.as_slice()).expect("the key was just found");
+                slot.set_encoding_floor(level);
             }
         }
     }
@@ -418,6 +461,7 @@ impl Db {
     }
 
     pub fn clear(&mut self) {
+        self.keep_unvisited();
         self.map.clear();
         self.expire_at = HashMap::default();
         self.expires.clear();
@@ -444,6 +488,7 @@ impl Db {
         if !self.is_expired_at(key, now_ms) {
             return false;
         }
+        self.before_remove(key);
         let Some((key, _)) = self.map.swap_remove_entry(key) else {
             return false;
         };
@@ -787,6 +832,116 @@ impl Db {
             .iter()
             .map(|(key, slot)| (key, &slot.value, self.ttl_of(key, slot).unwrap_or(0), slot.version_and_floor()))
     }
+}
+
+/// Chunked snapshots (see `ImageInProgress`).
+impl Db {
+    /// Starts this database's part of a snapshot, as database `number`, at its present state.
+    pub(crate) fn begin_image(&mut self, number: usize) {
+        self.image.0 = Some(Box::new(ImageInProgress {
+            number,
+            len: self.map.len(),
+            cursor: 0,
+            saved: HashMap::default(),
+        }));
+    }
+
+    /// The snapshot this database takes part in: its number and progress.
+    pub(crate) fn image(&self) -> Option<&ImageInProgress> {
+        self.image.0.as_deref()
+    }
+
+    /// Forgets the snapshot in progress (it is done, or abandoned).
+    pub(crate) fn end_image(&mut self) {
+        self.image.0 = None;
+    }
+
+    /// Appends the next unvisited positions to `out`: at most `keys` of them, and none once
+    /// `out` has grown by `bytes`. Slots unchanged since the start are encoded as they are,
+    /// changed ones from their pre-image. True once every position is in `out`.
+    /// `start_index` is the snapshot's index: no unchanged slot can be newer.
+    pub(crate) fn image_step(&mut self, out: &mut Vec<u8>, keys: usize, bytes: usize, start_index: u64) -> bool {
+        let image = self.image.0.as_deref_mut().expect("a snapshot in progress");
+        let limit = out.len() + bytes;
+        let end = image.len.min(image.cursor.saturating_add(keys));
+        while image.cursor < end && out.len() < limit {
+            let position = image.cursor;
+            if let Some(saved) = image.saved.remove(&(position as u32)) {
+                out.extend_from_slice(&saved);
+            } else {
+                let (key, slot) = self.map.get_index(position).expect("an unvisited position left empty has a pre-image");
+                assert!(
+                    slot.version() <= start_index,
+                    "slot changed at {} after the snapshot at {start_index} without a pre-image",
+                    slot.version()
+                );
+                let expire_at_ms = ttl_in(&self.expire_at, key, slot).unwrap_or(0);
+                crate::snapshot::encode_slot(out, key, &slot.value, expire_at_ms, slot.version_and_floor());
+            }
+            image.cursor += 1;
+        }
+        image.cursor == image.len
+    }
+
+    /// Keeps the pre-image of the slot of `key` before it changes in place.
+    fn before_change(&mut self, key: &[u8]) {
+        if self.image.0.is_none() {
+            return;
+        }
+        if let Some(position) = self.map.position(key) {
+            self.keep(position);
+        }
+    }
+
+    /// Keeps what a removal of `key` would lose: its slot's pre-image, and the last slot's,
+    /// which `swap_remove` moves down into the hole (below the cursor it would never be
+    /// visited; elsewhere its position would hold another slot).
+    fn before_remove(&mut self, key: &[u8]) {
+        if self.image.0.is_none() {
+            return;
+        }
+        if let Some(position) = self.map.position(key) {
+            self.keep(position);
+            self.keep(self.map.len() - 1);
+        }
+    }
+
+    /// Keeps the pre-image of every unvisited position: the contents are about to go as a
+    /// whole (FLUSHDB, FLUSHALL), and the snapshot still needs them.
+    fn keep_unvisited(&mut self) {
+        let Some(image) = self.image.0.as_deref() else {
+            return;
+        };
+        for position in image.cursor..image.len {
+            self.keep(position);
+        }
+    }
+
+    /// Encodes the slot at `position` as its pre-image, unless the position is visited,
+    /// outside the image (a key added since the start) or already kept.
+    fn keep(&mut self, position: usize) {
+        let Some(image) = self.image.0.as_deref_mut() else {
+            return;
+        };
+        if position < image.cursor || position >= image.len || image.saved.contains_key(&(position as u32)) {
+            return;
+        }
+        // An unvisited position in the image that no longer holds a slot was vacated by a
+        // removal, which kept its pre-image: so this one holds the slot it held at the start.
+        let (key, slot) = self.map.get_index(position).expect("an unkept position in the image holds its slot");
+        let mut saved = Vec::new();
+        let expire_at_ms = ttl_in(&self.expire_at, key, slot).unwrap_or(0);
+        crate::snapshot::encode_slot(&mut saved, key, &slot.value, expire_at_ms, slot.version_and_floor());
+        image.saved.insert(position as u32, saved);
+    }
+}
+
+/// `Db::ttl_of` over the expiry table alone, for code that borrows the rest of the database.
+fn ttl_in(expire_at: &HashMap<CompactBytes, u64, FixedHasher>, key: &[u8], slot: &Slot) -> Option<u64> {
+    if !slot.has_ttl() {
+        return None;
+    }
+    Some(*expire_at.get(key).expect("a key flagged with a TTL has an expiry"))
 }
 
 #[cfg(test)]

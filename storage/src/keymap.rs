@@ -72,7 +72,8 @@ impl<V> KeyMap<V> {
         self.hasher.hash_one(key)
     }
 
-    fn position(&self, key: &[u8]) -> Option<usize> {
+    /// The position of `key` in map order (`0..len()`).
+    pub fn position(&self, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.indices
             .find(self.hash(key), |&position| entries[position as usize].0.as_slice() == key)

@@ -98,6 +98,8 @@ pub struct StateMachine {
     /// The node's access clock (see access.rs): the largest entry or read time seen here.
     /// Node-local, like the access words it stamps.
     access_ms: u64,
+    /// The snapshot being encoded a chunk at a time, if any (`begin_snapshot`).
+    building: Option<Box<crate::snapshot::Building>>,
 }
 
 impl StateMachine {
@@ -117,7 +119,42 @@ impl StateMachine {
     /// Rebuilds a state machine from a snapshot image.
     pub fn restore(image: &[u8]) -> Result<StateMachine, crate::snapshot::SnapshotError> {
         let (keyspace, applied_index, last_time_ms) = crate::snapshot::decode(image)?;
-        Ok(StateMachine { keyspace, applied_index, last_time_ms, reads: 0, access_ms: last_time_ms })
+        Ok(StateMachine { keyspace, applied_index, last_time_ms, reads: 0, access_ms: last_time_ms, building: None })
+    }
+
+    /// Starts a snapshot of the state as it is now, to be encoded by `snapshot_step` a chunk
+    /// at a time while entries keep being applied in between; the image is the one
+    /// `snapshot` would give now (see snapshot.rs `Building`). A snapshot still in progress
+    /// is dropped. Returns the index the image will be of.
+    pub fn begin_snapshot(&mut self) -> u64 {
+        if let Some(building) = self.building.take() {
+            building.abandon(&mut self.keyspace);
+        }
+        let building = crate::snapshot::Building::begin(&mut self.keyspace, self.applied_index, self.last_time_ms);
+        self.building = Some(Box::new(building));
+        self.applied_index
+    }
+
+    /// Encodes the next `keys` keys (fewer once `bytes` bytes are written) of the snapshot in
+    /// progress. Once every key is in, returns the snapshot, detached from the state: its
+    /// `finish` (joining and sealing the image) needs no lock.
+    pub fn snapshot_step(&mut self, keys: usize, bytes: usize) -> Option<Box<crate::snapshot::Building>> {
+        let building = self.building.as_mut().expect("a snapshot in progress");
+        if !building.step(&mut self.keyspace, keys, bytes) {
+            return None;
+        }
+        self.building.take()
+    }
+
+    /// Completes the snapshot in progress at once: its image, or None if none is in progress.
+    pub fn finish_snapshot(&mut self) -> Option<Vec<u8>> {
+        self.building.as_ref()?;
+        self.snapshot_step(usize::MAX, usize::MAX).map(|building| building.finish())
+    }
+
+    /// Whether a snapshot is in progress.
+    pub fn building_snapshot(&self) -> bool {
+        self.building.is_some()
     }
 
     /// The time the last applied entry ran at.

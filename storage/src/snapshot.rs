@@ -1,7 +1,9 @@
 //! Snapshot encoding of a shard's state: every database with its keys in map order (so a
 //! restored replica iterates, scans and picks randomly exactly as the original), each key's
 //! value, expiry and version, and the state machine's applied index and time. The whole
-//! image ends with a crc32; a bad checksum is an error, never a partial restore.
+//! image ends with a crc32; a bad checksum is an error, never a partial restore. `encode`
+//! writes it at once; `Building` writes the same bytes a chunk at a time while commands run
+//! between chunks.
 //!
 //! Layout (little-endian): magic ‖ applied_index u64 ‖ last_time_ms u64 ‖ db count u32 ‖
 //! per db: epoch u64, key count u64, per key: key, expire_at_ms u64, version u64 (bits 61-62:
@@ -50,53 +52,178 @@ impl std::fmt::Display for SnapshotError {
 
 impl std::error::Error for SnapshotError {}
 
+/// Encodes the whole state at once (the shard is not changed meanwhile).
 pub fn encode(keyspace: &Keyspace, applied_index: u64, last_time_ms: u64) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
-    out.extend_from_slice(MAGIC);
-    put_u64(&mut out, applied_index);
-    put_u64(&mut out, last_time_ms);
-    put_u32(&mut out, keyspace.dbs.len() as u32);
+    encode_head(&mut out, keyspace, applied_index, last_time_ms);
     for db in &keyspace.dbs {
         put_u64(&mut out, db.epoch());
         put_u64(&mut out, db.len() as u64);
         for (key, value, expire_at_ms, version) in db.raw_slots() {
-            put_bytes(&mut out, key);
-            put_u64(&mut out, expire_at_ms);
-            put_u64(&mut out, version);
-            encode_value(&mut out, value);
+            encode_slot(&mut out, key, value, expire_at_ms, version);
         }
     }
-    put_u64(&mut out, keyspace.scripts.len() as u64);
-    for (sha, body) in &keyspace.scripts {
-        put_bytes(&mut out, sha.as_bytes());
-        put_bytes(&mut out, body);
+    encode_tail(&mut out, keyspace);
+    seal(out)
+}
+
+/// A snapshot encoded a chunk at a time while commands keep running between chunks: the
+/// image of the state at `begin`, byte for byte what `encode` would have written then.
+///
+/// `begin` writes the head and encodes the small parts that are not keys (scripts,
+/// libraries, replicated settings) at once, and marks every database with its number and
+/// key count (see db.rs `ImageInProgress`); each `step` then appends the next keys in map
+/// order, from the slots or, for slots changed since `begin`, from their pre-images.
+#[derive(Debug)]
+pub struct Building {
+    /// The image so far: full pieces, and the one being written. Pieces, not one buffer: a
+    /// buffer of tens of megabytes that doubles copies itself under the shard lock (a 50 ms
+    /// chunk at 1M keys).
+    pieces: Vec<Vec<u8>>,
+    out: Vec<u8>,
+    /// (epoch, key count) of each database number at `begin`.
+    headers: Vec<(u64, u64)>,
+    /// Everything after the databases, as it was at `begin`.
+    tail: Vec<u8>,
+    applied_index: u64,
+    /// The database number being encoded, and whether its header is written.
+    db: usize,
+    header_written: bool,
+}
+
+impl Building {
+    /// Starts a snapshot of `keyspace` as it is now, at `applied_index`.
+    pub fn begin(keyspace: &mut Keyspace, applied_index: u64, last_time_ms: u64) -> Building {
+        let mut out = Vec::with_capacity(1024);
+        encode_head(&mut out, keyspace, applied_index, last_time_ms);
+        let mut tail = Vec::new();
+        encode_tail(&mut tail, keyspace);
+        let mut headers = Vec::with_capacity(keyspace.dbs.len());
+        for (number, db) in keyspace.dbs.iter_mut().enumerate() {
+            headers.push((db.epoch(), db.len() as u64));
+            db.begin_image(number);
+        }
+        Building { pieces: Vec::new(), out, headers, tail, applied_index, db: 0, header_written: false }
     }
-    put_u64(&mut out, keyspace.libraries.len() as u64);
+
+    /// The index the image is of.
+    pub fn applied_index(&self) -> u64 {
+        self.applied_index
+    }
+
+    /// Appends the next `keys` keys (fewer once `bytes` more bytes are written). True when
+    /// every database is in the image (then `finish`).
+    pub fn step(&mut self, keyspace: &mut Keyspace, keys: usize, bytes: usize) -> bool {
+        if self.out.len() >= PIECE_BYTES {
+            let full = std::mem::replace(&mut self.out, Vec::with_capacity(2 * PIECE_BYTES));
+            self.pieces.push(full);
+        }
+        let limit = self.out.len().saturating_add(bytes);
+        let mut keys_left = keys;
+        while self.db < self.headers.len() {
+            if keys_left == 0 || self.out.len() >= limit {
+                return false;
+            }
+            // SWAPDB moves contents between numbers: find where this number's went.
+            let db = keyspace
+                .dbs
+                .iter_mut()
+                .find(|db| db.image().is_some_and(|image| image.number == self.db))
+                .expect("every database number not yet encoded is marked");
+            if !self.header_written {
+                let (epoch, len) = self.headers[self.db];
+                put_u64(&mut self.out, epoch);
+                put_u64(&mut self.out, len);
+                self.header_written = true;
+            }
+            let before = db.image().expect("marked").cursor;
+            let bytes_left = limit.saturating_sub(self.out.len());
+            let done = db.image_step(&mut self.out, keys_left, bytes_left, self.applied_index);
+            keys_left -= db.image().expect("marked").cursor - before;
+            if done {
+                db.end_image();
+                self.db += 1;
+                self.header_written = false;
+            }
+        }
+        true
+    }
+
+    /// The image, once `step` has returned true: the pieces joined and sealed (needs no
+    /// lock: it no longer reads the keyspace).
+    pub fn finish(self) -> Vec<u8> {
+        assert_eq!(self.db, self.headers.len(), "every database is encoded");
+        let len = self.pieces.iter().map(Vec::len).sum::<usize>() + self.out.len() + self.tail.len();
+        let mut image = Vec::with_capacity(len + 4);
+        for piece in self.pieces.iter().chain([&self.out, &self.tail]) {
+            image.extend_from_slice(piece);
+        }
+        seal(image)
+    }
+
+    /// Drops the snapshot: the databases forget their part in it.
+    pub fn abandon(self, keyspace: &mut Keyspace) {
+        for db in &mut keyspace.dbs {
+            db.end_image();
+        }
+    }
+}
+
+/// The size at which `Building` starts a new piece of its image.
+const PIECE_BYTES: usize = 1 << 20;
+
+fn encode_head(out: &mut Vec<u8>, keyspace: &Keyspace, applied_index: u64, last_time_ms: u64) {
+    out.extend_from_slice(MAGIC);
+    put_u64(out, applied_index);
+    put_u64(out, last_time_ms);
+    put_u32(out, keyspace.dbs.len() as u32);
+}
+
+/// One key: key, expire_at_ms (0: none), version word, type and value.
+pub(crate) fn encode_slot(out: &mut Vec<u8>, key: &[u8], value: &Value, expire_at_ms: u64, version: u64) {
+    put_bytes(out, key);
+    put_u64(out, expire_at_ms);
+    put_u64(out, version);
+    encode_value(out, value);
+}
+
+/// Scripts, libraries and replicated settings: what follows the databases.
+fn encode_tail(out: &mut Vec<u8>, keyspace: &Keyspace) {
+    put_u64(out, keyspace.scripts.len() as u64);
+    for (sha, body) in &keyspace.scripts {
+        put_bytes(out, sha.as_bytes());
+        put_bytes(out, body);
+    }
+    put_u64(out, keyspace.libraries.len() as u64);
     for library in keyspace.libraries.iter() {
-        put_bytes(&mut out, library.name.as_bytes());
-        put_bytes(&mut out, &library.code);
-        put_u64(&mut out, library.functions.len() as u64);
+        put_bytes(out, library.name.as_bytes());
+        put_bytes(out, &library.code);
+        put_u64(out, library.functions.len() as u64);
         for function in &library.functions {
-            put_bytes(&mut out, function.name.as_bytes());
+            put_bytes(out, function.name.as_bytes());
             match &function.description {
                 Some(description) => {
                     out.push(1);
-                    put_bytes(&mut out, description);
+                    put_bytes(out, description);
                 }
                 None => {
                     out.push(0);
-                    put_bytes(&mut out, b"");
+                    put_bytes(out, b"");
                 }
             }
             out.push(function.flags.0);
         }
     }
     let settings = keyspace.replicated_settings.parameters();
-    put_u64(&mut out, settings.len() as u64);
+    put_u64(out, settings.len() as u64);
     for (name, value) in settings {
-        put_bytes(&mut out, name.as_bytes());
-        put_bytes(&mut out, value.as_bytes());
+        put_bytes(out, name.as_bytes());
+        put_bytes(out, value.as_bytes());
     }
+}
+
+/// Appends the crc32 of everything before it.
+fn seal(mut out: Vec<u8>) -> Vec<u8> {
     let crc = crc32fast::hash(&out);
     put_u32(&mut out, crc);
     out
@@ -599,5 +726,265 @@ mod tests {
         let body = image[..image.len() - 4].to_vec();
         let damaged = with_magic_and_crc(body, super::MAGIC);
         assert!(crate::machine::StateMachine::restore(&damaged).is_err());
+    }
+}
+
+/// Chunked snapshots (`Building`): whatever runs between chunks, the image is the one encoded
+/// at the start, and a replica that loads it and applies the log after it ends in the
+/// leader's state, key order included.
+#[cfg(test)]
+mod chunked_tests {
+    use bytes::Bytes;
+
+    use crate::machine::{Entry, Op, StateMachine, Watch};
+
+    /// splitmix64: the tests' random source, a function of the seed.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = self.0;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+    }
+
+    /// A state machine fed log entries, which it also records (index, entry) for a replica.
+    struct Node {
+        machine: StateMachine,
+        index: u64,
+        now_ms: u64,
+        log: Vec<(u64, Entry)>,
+    }
+
+    impl Node {
+        fn new() -> Node {
+            Node { machine: StateMachine::new(), index: 0, now_ms: 1_700_000_000_000, log: Vec::new() }
+        }
+
+        fn apply(&mut self, ops: Vec<Op>) {
+            self.index += 1;
+            let entry = Entry { time_ms: self.now_ms, ops };
+            self.machine.apply(self.index, &entry, &mut Vec::new());
+            self.log.push((self.index, entry));
+        }
+
+        fn command(&mut self, db: u32, args: &[&str]) {
+            let args = args.iter().map(|arg| Bytes::copy_from_slice(arg.as_bytes())).collect();
+            self.apply(vec![Op::Command { db, args }]);
+        }
+
+        /// Every database's keys in map order, with what the image holds for each.
+        fn order(&self) -> Vec<Vec<(Vec<u8>, u64, u64)>> {
+            self.machine
+                .keyspace
+                .dbs
+                .iter()
+                .map(|db| db.raw_slots().map(|(key, _, at, version)| (key.to_vec(), at, version)).collect())
+                .collect()
+        }
+    }
+
+    /// One random write: keys from a small pool (so they collide), over three databases,
+    /// long lists among them, and now and then a whole-database or non-key change.
+    fn random_write(node: &mut Node, rng: &mut Rng) {
+        let db = rng.below(3) as u32;
+        let key = format!("k{}", rng.below(64));
+        let other = format!("k{}", rng.below(64));
+        let value = format!("v{}", rng.next() % 1000);
+        let seconds = (1 + rng.below(4)).to_string();
+        let members: Vec<String> = (0..1 + rng.below(40)).map(|i| format!("m{}", (rng.next() % 500) + i)).collect();
+        let mut args: Vec<&str> = Vec::new();
+        match rng.below(100) {
+            0..=17 => args.extend(["SET", &key, &value]),
+            18..=23 => args.extend(["SET", &key, &value, "EX", &seconds]),
+            24..=31 => args.extend(["DEL", &key]),
+            32..=36 => args.extend(["RENAME", &key, &other]),
+            37..=40 => args.extend(["EXPIRE", &key, &seconds]),
+            41..=42 => args.extend(["PERSIST", &key]),
+            43..=44 => args.extend(["PEXPIREAT", &key, "1"]),
+            45..=51 => {
+                args.extend(["LPUSH", "biglist", &key]);
+                args.extend(members.iter().map(String::as_str));
+            }
+            52..=53 => args.extend(["RPOP", "biglist", "30"]),
+            54..=58 => {
+                args.extend(["HSET", &key]);
+                for member in &members {
+                    args.extend([member.as_str(), value.as_str()]);
+                }
+            }
+            59..=62 => {
+                args.extend(["SADD", &key]);
+                args.extend(members.iter().map(String::as_str));
+            }
+            63..=65 => args.extend(["APPEND", &key, &value]),
+            66..=67 => args.extend(["INCR", &key]),
+            68..=70 => args.extend(["ZADD", &key, "1.5", &value]),
+            71..=72 => args.extend(["XADD", &key, "*", "f", &value]),
+            73..=75 => args.extend(["MOVE", &key, "1"]),
+            76..=77 => args.extend(["COPY", &key, &other, "DB", "2"]),
+            78..=80 => {
+                let (first, second) = (rng.below(3).to_string(), rng.below(3).to_string());
+                node.command(db, &["SWAPDB", &first, &second]);
+                return;
+            }
+            81 => args.extend(["FLUSHDB"]),
+            82 if rng.below(3) == 0 => args.extend(["FLUSHALL"]),
+            83..=84 => args.extend(["SCRIPT", "LOAD", if rng.below(2) == 0 { "return 1" } else { "return 2" }]),
+            85 => args.extend(["SCRIPT", "FLUSH"]),
+            86..=87 => args.extend(["EVAL", "redis.call('SET', KEYS[1], ARGV[1]) return redis.call('DEL', KEYS[2])", "2", &key, &other, &value]),
+            88..=89 => {
+                let commands = vec![
+                    (db, vec![Bytes::from("SET"), Bytes::from(key.clone()), Bytes::from(value.clone())]),
+                    (db, vec![Bytes::from("DEL"), Bytes::from(other.clone())]),
+                ];
+                let watched = vec![Watch { db, key: Bytes::from(key.clone()), version: 0 }];
+                node.apply(vec![Op::Exec { watched: Vec::new(), commands: commands.clone() }]);
+                node.apply(vec![Op::Exec { watched, commands }]);
+                return;
+            }
+            90 => {
+                let value = (1 + rng.below(50)).to_string();
+                let pairs = vec![(Bytes::from("stream-node-max-entries"), Bytes::from(value))];
+                node.apply(vec![Op::ConfigSet { pairs }]);
+                return;
+            }
+            91..=93 => {
+                // The leader's deletion of due keys.
+                let due = node.machine.keyspace.dbs[db as usize].expired_keys(node.now_ms, 5);
+                node.apply(vec![Op::ExpireKeys { db, keys: due }]);
+                return;
+            }
+            _ => {
+                node.now_ms += rng.below(1500);
+                args.extend(["SET", &key, &value, "KEEPTTL"]);
+            }
+        }
+        node.command(db, &args);
+    }
+
+    #[test]
+    fn a_chunked_image_is_the_image_at_its_start_and_replicas_end_in_the_same_order() {
+        let mut steps_with_writes_between = 0;
+        for seed in 0..400u64 {
+            let mut rng = Rng(seed);
+            let mut node = Node::new();
+            for _ in 0..rng.below(600) {
+                random_write(&mut node, &mut rng);
+            }
+            let reference = node.machine.snapshot();
+            let start = node.machine.begin_snapshot();
+            assert_eq!(start, node.index);
+            let log_start = node.log.len();
+            let image = loop {
+                let keys = 1 + rng.below(6) as usize;
+                let bytes = if rng.below(4) == 0 { 1 + rng.below(300) as usize } else { usize::MAX };
+                if let Some(building) = node.machine.snapshot_step(keys, bytes) {
+                    break building.finish();
+                }
+                for _ in 0..rng.below(5) {
+                    random_write(&mut node, &mut rng);
+                }
+                steps_with_writes_between += 1;
+            };
+            assert!(image == reference, "seed {seed}: the chunked image differs from the image at its start");
+            assert!(!node.machine.building_snapshot());
+            // A replica installs the image and applies the log after it.
+            let mut replica = StateMachine::restore(&image).unwrap();
+            assert_eq!(replica.applied_index(), start);
+            for (index, entry) in &node.log[log_start..] {
+                replica.apply(*index, entry, &mut Vec::new());
+            }
+            let replica_order = Node { machine: replica, index: 0, now_ms: 0, log: Vec::new() }.order();
+            assert_eq!(replica_order, node.order(), "seed {seed}: the replica's key order differs");
+            // And a snapshot now (stop-the-world and chunked alike) is the same on both.
+            let mut replica = StateMachine::restore(&image).unwrap();
+            for (index, entry) in &node.log[log_start..] {
+                replica.apply(*index, entry, &mut Vec::new());
+            }
+            assert!(replica.snapshot() == node.machine.snapshot(), "seed {seed}: states differ after the log");
+        }
+        assert!(steps_with_writes_between > 4000, "{steps_with_writes_between}");
+    }
+
+    /// The cases the pre-images exist for, one at a time, over one database of ten keys.
+    #[test]
+    fn removals_moves_and_flushes_around_the_cursor() {
+        type Case = fn(&mut Node);
+        let cases: [(&str, Case); 7] = [
+            // The hole below the cursor, the moved (last) key above it.
+            ("delete visited", |n| n.command(0, &["DEL", "k1"])),
+            ("delete unvisited", |n| n.command(0, &["DEL", "k6"])),
+            ("delete then re-add", |n| {
+                n.command(0, &["DEL", "k6"]);
+                n.command(0, &["DEL", "k9"]);
+                n.command(0, &["SET", "k6", "new"]);
+                n.command(0, &["SET", "new", "new"]);
+            }),
+            ("overwrite and expire unvisited", |n| {
+                n.command(0, &["SET", "k7", "changed"]);
+                n.command(0, &["EXPIRE", "k8", "100"]);
+                n.command(0, &["PERSIST", "k5"]);
+            }),
+            ("flush", |n| n.command(0, &["FLUSHDB"])),
+            ("swap", |n| {
+                n.command(0, &["SWAPDB", "0", "1"]);
+                n.command(0, &["SET", "k0", "in the other"]);
+                n.command(1, &["DEL", "k9"]);
+            }),
+            ("rename across the cursor", |n| {
+                n.command(0, &["RENAME", "k8", "k0"]);
+                n.command(0, &["RENAME", "k2", "k9"]);
+            }),
+        ];
+        for (name, change) in cases {
+            let mut node = Node::new();
+            for i in 0..10 {
+                node.command(0, &["SET", &format!("k{i}"), &format!("v{i}")]);
+            }
+            node.command(0, &["EXPIRE", "k5", "1000"]);
+            node.command(1, &["SET", "other", "1"]);
+            let reference = node.machine.snapshot();
+            node.machine.begin_snapshot();
+            assert!(node.machine.snapshot_step(4, usize::MAX).is_none(), "{name}");
+            change(&mut node);
+            let image = loop {
+                if let Some(building) = node.machine.snapshot_step(2, usize::MAX) {
+                    break building.finish();
+                }
+            };
+            assert!(image == reference, "{name}: the chunked image differs from the image at its start");
+            assert!(node.machine.snapshot() != reference, "{name}: the change changed nothing");
+        }
+    }
+
+    /// A state replaced while a snapshot is in progress (a snapshot installed) first finishes
+    /// it; a new snapshot drops one left unfinished.
+    #[test]
+    fn finish_completes_and_begin_restarts() {
+        let mut node = Node::new();
+        for i in 0..100 {
+            node.command(0, &["SET", &format!("k{i}"), "v"]);
+        }
+        let reference = node.machine.snapshot();
+        node.machine.begin_snapshot();
+        assert!(node.machine.snapshot_step(10, usize::MAX).is_none());
+        node.command(0, &["DEL", "k50"]);
+        assert!(node.machine.finish_snapshot().unwrap() == reference);
+        assert!(node.machine.finish_snapshot().is_none());
+        node.machine.begin_snapshot();
+        assert!(node.machine.snapshot_step(10, usize::MAX).is_none());
+        node.command(0, &["DEL", "k60"]);
+        let now = node.machine.snapshot();
+        node.machine.begin_snapshot();
+        node.command(0, &["DEL", "k70"]);
+        assert!(node.machine.finish_snapshot().unwrap() == now);
     }
 }

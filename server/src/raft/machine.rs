@@ -9,7 +9,8 @@
 //! restart loads the snapshot and replays only the log after it. A snapshot is taken when the
 //! entries applied since the last one (in encoded bytes) reach the size of the last snapshot's
 //! image (at least `SNAPSHOT_MIN_LOG_BYTES`), like Redis's auto-aof-rewrite-percentage 100,
-//! and on a clean shutdown.
+//! and on a clean shutdown. A build encodes the state at its start a chunk at a time, with
+//! the shard lock released between chunks (`build_blocking`).
 
 use flotilla_storage::log_store::{meta, LogStore};
 use flotilla_storage::snapshot_file::{SnapshotDir, SnapshotFile};
@@ -38,6 +39,9 @@ pub struct Shard {
     /// a million-element list every 100,000 LPUSHes (a quarter of the CPU at LPUSH -P 16).
     log_bytes_since_snapshot: u64,
     image_bytes_at_snapshot: u64,
+    /// Snapshots installed so far: a build that sees it change was overtaken by an install
+    /// (which replaced the state it was encoding) and gives up.
+    installs: u64,
 }
 
 impl Shard {
@@ -46,6 +50,11 @@ impl Shard {
         self.image_bytes_at_snapshot = image_bytes as u64;
     }
 }
+
+/// A chunk of a snapshot build: keys encoded per hold of the shard lock (and at most this
+/// many bytes, for long values). ~0.3 µs a key: a chunk holds the lock for about 1-2 ms.
+const SNAPSHOT_CHUNK_KEYS: usize = 4096;
+const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 
 /// Snapshots written by this process (INFO persistence, LASTSAVE).
 #[derive(Debug, Default)]
@@ -67,6 +76,9 @@ pub struct MachineStore {
     snapshot_wanted: Arc<Notify>,
     /// The snapshot transfer this follower is receiving, if any (see `network.rs`).
     pub incoming: Arc<tokio::sync::Mutex<Option<super::network::Incoming>>>,
+    /// Held while the snapshot file is replaced, by a build or an install, so that a build
+    /// overtaken by an install never writes its older image over the installed one.
+    snapshot_file: Arc<Mutex<()>>,
 }
 
 fn invalid(error: impl std::fmt::Display) -> io::Error {
@@ -87,6 +99,7 @@ impl MachineStore {
             membership: StoredMembershipOf::<TypeConfig>::default(),
             log_bytes_since_snapshot: 0,
             image_bytes_at_snapshot: 0,
+            installs: 0,
         };
         let started = crate::clock::instant();
         let from_file = match snapshots.current(group)? {
@@ -133,6 +146,7 @@ impl MachineStore {
             events,
             snapshot_wanted: Arc::new(Notify::new()),
             incoming: Arc::default(),
+            snapshot_file: Arc::default(),
         })
     }
 
@@ -152,8 +166,9 @@ impl MachineStore {
         Ok(file)
     }
 
-    /// Locks the shard from code that runs on the runtime. Building a snapshot holds the lock
-    /// for a while (about 0.2 µs per key); a task that waited for it on a runtime worker
+    /// Locks the shard from code that runs on the runtime. Building a snapshot held the lock
+    /// for a while (about 0.2 µs per key; now a chunk at a time, a few ms at most, but a
+    /// FLUSHALL during a build still encodes the rest at once); a task that waited for it on a runtime worker
     /// would take the worker with it, and with every worker so taken the Raft core sends no
     /// heartbeats and the followers depose a healthy leader (seen at 4M keys: two elections
     /// during one fill). So a contended lock is waited for in `block_in_place`, which hands
@@ -258,7 +273,8 @@ impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
 
     async fn build_snapshot(&mut self) -> Result<SnapshotOf<TypeConfig, SnapshotFile>, io::Error> {
         let started = crate::clock::instant();
-        // Encoding holds the lock and writing blocks on the disk: off the runtime's workers.
+        // Encoding takes the lock (a chunk at a time) and writing blocks on the disk: off the
+        // runtime's workers.
         let built = off_workers(|| self.build_blocking(started));
         let (file, snapshot_meta) = built?;
         Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
@@ -269,26 +285,73 @@ impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
 }
 
 impl MachineStore {
+    /// Builds the snapshot of the state as it is now, at index S: the meta names S, and the
+    /// image is encoded a chunk at a time, the shard lock released between chunks so that
+    /// entries after S apply and reads run meanwhile (the image stays the state at S: see
+    /// storage/src/snapshot.rs `Building`).
     fn build_blocking(
         &self,
         started: std::time::Instant,
     ) -> Result<(SnapshotFile, SnapshotMetaOf<TypeConfig>), io::Error> {
-        let (image, snapshot_meta) = {
+        let (snapshot_meta, installs) = {
             let mut shard = self.shard.lock();
             let snapshot_meta = SnapshotMetaOf::<TypeConfig> {
                 last_log_id: shard.last_applied,
                 last_membership: shard.membership.clone(),
             };
-            let image = shard.machine.snapshot();
-            shard.snapshot_taken(image.len());
-            (image, snapshot_meta)
+            shard.machine.begin_snapshot();
+            // Entries from here on are the log the next snapshot must cover.
+            shard.log_bytes_since_snapshot = 0;
+            (snapshot_meta, shard.installs)
         };
-        let locked_ms = started.elapsed().as_millis() as u64;
-        let file = self.save_snapshot(&snapshot_meta, &image)?;
+        let mut chunks = 0u64;
+        let mut longest = Duration::ZERO;
+        let mut locked = Duration::ZERO;
+        let image = loop {
+            let mut shard = self.shard.lock();
+            if shard.installs != installs {
+                // An install replaced the state (and the snapshot in progress with it).
+                break None;
+            }
+            let chunk_started = crate::clock::instant();
+            let built = shard.machine.snapshot_step(SNAPSHOT_CHUNK_KEYS, SNAPSHOT_CHUNK_BYTES);
+            let held = chunk_started.elapsed();
+            // Fair: a waiting apply or read gets the lock before the next chunk does.
+            parking_lot::MutexGuard::unlock_fair(shard);
+            chunks += 1;
+            longest = longest.max(held);
+            locked += held;
+            if let Some(built) = built {
+                let image = built.finish();
+                self.shard.lock().image_bytes_at_snapshot = image.len() as u64;
+                break Some(image);
+            }
+        };
+        let written = {
+            let _file = off_workers(|| self.snapshot_file.lock());
+            let overtaken = self.shard.lock().installs != installs;
+            match image {
+                Some(image) if !overtaken => {
+                    Some((self.save_snapshot(&snapshot_meta, &image)?, image.len()))
+                }
+                _ => None,
+            }
+        };
+        let Some((file, bytes)) = written else {
+            tracing::info!(group = self.group, "snapshot build overtaken by an install; the installed one stands");
+            let mut file = self
+                .snapshots
+                .current(self.group)?
+                .ok_or_else(|| io::Error::other("a snapshot was installed, yet there is no snapshot file"))?;
+            let installed_meta = decode(&file.read_meta()?)?;
+            return Ok((file, installed_meta));
+        };
         tracing::info!(
             group = self.group,
-            bytes = image.len(),
-            locked_ms,
+            bytes,
+            chunks,
+            locked_ms = longest.as_secs_f64() * 1000.0,
+            locked_total_ms = locked.as_millis() as u64,
             total_ms = started.elapsed().as_millis() as u64,
             "snapshot built"
         );
@@ -367,10 +430,15 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         let verified = snapshot.read_verified()?;
         let image = verified.image();
         let mut machine = StateMachine::restore(image).map_err(invalid)?;
+        let file_guard = off_workers(|| self.snapshot_file.lock());
         self.snapshots.install(self.group, &snapshot.path)?;
         let mut shard = self.lock_shard();
+        drop(file_guard);
         // Node-local settings (CONFIG SET) are not in snapshots: keep this node's.
         machine.keyspace.settings = shard.machine.keyspace.settings;
+        // A snapshot build in progress goes with the state it was encoding: it sees
+        // `installs` change and gives up (the installed snapshot is newer).
+        shard.installs += 1;
         shard.machine = machine;
         shard.last_applied = snapshot_meta.last_log_id;
         shard.membership = snapshot_meta.last_membership.clone();

@@ -6,6 +6,7 @@
 
 mod blocking;
 mod corruption;
+mod snapshots;
 #[path = "../support/mod.rs"]
 mod support;
 
