@@ -156,6 +156,8 @@ pub struct ClientHandle {
     push: mpsc::UnboundedSender<Reply>,
     pub killed: AtomicBool,
     pub kill: Notify,
+    /// The ACL user the connection is authenticated as.
+    user: Mutex<Arc<str>>,
 }
 
 impl ClientHandle {
@@ -193,6 +195,7 @@ impl ClientHandle {
             push,
             killed: AtomicBool::new(false),
             kill: Notify::new(),
+            user: Mutex::new(Arc::from("default")),
         }
     }
 
@@ -254,6 +257,14 @@ impl ClientHandle {
             > 0
     }
 
+    pub fn user(&self) -> Arc<str> {
+        self.user.lock().clone()
+    }
+
+    pub fn set_user(&self, name: &str) {
+        *self.user.lock() = Arc::from(name);
+    }
+
     pub fn age_s(&self) -> u64 {
         self.created.elapsed().as_secs()
     }
@@ -302,7 +313,7 @@ impl ClientHandle {
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
-             cmd={} user=default redir=-1 resp={} lib-name={} lib-ver={}",
+             cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -318,6 +329,7 @@ impl ClientHandle {
             self.query_buffer_bytes.load(Ordering::Relaxed),
             self.push_pending_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
+            self.user(),
             self.resp.load(Ordering::Relaxed),
             text(&self.lib_name),
             text(&self.lib_ver),

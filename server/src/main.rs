@@ -7,6 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
+mod acl;
 mod allocator;
 mod blocking;
 mod clients;

@@ -91,6 +91,8 @@ pub struct Node {
     pub blocking: crate::blocking::Blocking,
     /// CLIENT PAUSE: this node's clients' commands wait while it is in force.
     pub pause: crate::pause::Pause,
+    /// ACL users and the ACL LOG (node-local, as Redis's).
+    pub acl: crate::acl::Acl,
 }
 
 /// A forwarded read: database and the commands to run, in order.
@@ -153,6 +155,7 @@ impl Node {
         let group = Group::new(raft.clone(), machine, clock.clone());
 
         let settings = Settings::from_args(&args);
+        let acl = crate::acl::Acl::new(settings.requirepass.as_deref());
         let node = Arc::new(Node {
             live: settings.live.clone(),
             settings: RwLock::new(settings),
@@ -176,6 +179,7 @@ impl Node {
             event_hooks: RwLock::new(Vec::new()),
             blocking: crate::blocking::Blocking::default(),
             pause: crate::pause::Pause::default(),
+            acl,
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 

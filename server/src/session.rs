@@ -9,6 +9,7 @@ use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use crate::acl::{Denied, LogEntry, User};
 use crate::clients::ClientHandle;
 use crate::clock;
 use crate::commands;
@@ -55,6 +56,9 @@ pub struct Session {
     blocked: Option<Blocked>,
     /// Log index of the entry of this connection's last write (what WAIT waits for).
     pub last_write_index: u64,
+    /// The ACL user, as of `acl_epoch` (refreshed when the node's users change).
+    acl_user: Arc<User>,
+    acl_epoch: u64,
 }
 
 /// A command the connection awaits (a blocking command, WAIT): what to account for when it
@@ -90,7 +94,9 @@ enum Dispatched {
 
 impl Session {
     pub fn new(node: Arc<Node>, client: Arc<ClientHandle>) -> Session {
-        let authenticated = node.settings.read().requirepass.is_none();
+        let acl_epoch = node.acl.epoch();
+        let acl_user = node.acl.user("default").expect("the default user is never removed");
+        let authenticated = acl_user.accepts_without_password();
         Session {
             node,
             client,
@@ -111,7 +117,72 @@ impl Session {
             closing: false,
             blocked: None,
             last_write_index: 0,
+            acl_user,
+            acl_epoch,
         }
+    }
+
+    /// Authenticated as `user` (AUTH, HELLO … AUTH).
+    pub fn login(&mut self, user: Arc<User>) {
+        self.authenticated = true;
+        self.client.set_user(&user.name);
+        self.acl_user = user;
+    }
+
+    /// Back to the default user, authenticated only if it needs no password (new
+    /// connections, RESET).
+    pub fn login_default(&mut self) {
+        self.acl_epoch = self.node.acl.epoch();
+        self.acl_user = self.node.acl.user("default").expect("the default user is never removed");
+        self.authenticated = self.acl_user.accepts_without_password();
+        self.client.set_user("default");
+    }
+
+    /// The connection's user, refreshed if the node's users changed since it was read.
+    pub fn acl_user(&mut self) -> &Arc<User> {
+        let epoch = self.node.acl.epoch();
+        if epoch != self.acl_epoch {
+            // A removed user's connections are being closed: keep the last rules until then.
+            if let Some(user) = self.node.acl.user(&self.acl_user.name) {
+                self.acl_user = user;
+            }
+            self.acl_epoch = epoch;
+        }
+        &self.acl_user
+    }
+
+    /// Records an ACL refusal in the ACL LOG.
+    pub fn acl_log(&self, reason: &'static str, object: String, username: String) {
+        let now_ms = self.node.clock.now_ms();
+        self.node.acl.log(LogEntry {
+            id: 0,
+            count: 1,
+            reason,
+            context: if self.multi.is_some() { "multi" } else { "toplevel" },
+            object,
+            username,
+            client_info: self.client.describe(),
+            created_ms: now_ms,
+            updated_ms: now_ms,
+        });
+    }
+
+    /// Checks the command against the connection's ACL user; the NOPERM reply if refused.
+    fn acl_refusal(&mut self, spec: &'static CommandSpec, args: &[Bytes]) -> Option<Reply> {
+        let user = self.acl_user();
+        if user.unrestricted() {
+            return None;
+        }
+        let user = user.clone();
+        let denied = user.check(spec, args).err()?;
+        let (reason, object) = match denied {
+            Denied::Command => ("command", spec.name.to_string()),
+            Denied::Key(position) => ("key", String::from_utf8_lossy(&args[position]).into_owned()),
+            Denied::Channel(position) => ("channel", String::from_utf8_lossy(&args[position]).into_owned()),
+        };
+        self.acl_log(reason, object, user.name.clone());
+        let message = crate::acl::denied_message(denied, &user.name, spec, args, false);
+        Some(Reply::error_owned(format!("NOPERM {message}")))
     }
 
     pub fn is_subscribed(&self) -> bool {
@@ -190,6 +261,9 @@ impl Session {
         self.client.touch(spec.name);
         if !self.authenticated && !spec.flags.contains(Flags::NO_AUTH) {
             return self.reject(Some(spec), Reply::error(errors::NOAUTH));
+        }
+        if let Some(refusal) = self.acl_refusal(spec, args) {
+            return self.reject(Some(spec), refusal);
         }
         if self.multi.is_some() && spec.flags.contains(Flags::NO_MULTI) {
             return self.reject(Some(spec), Reply::error(errors::NOT_IN_MULTI));
@@ -355,6 +429,8 @@ impl Session {
     fn batchable(&self, args: &[Bytes], write: bool) -> bool {
         if self.multi.is_some()
             || !self.authenticated
+            || !self.acl_user.unrestricted()
+            || self.node.acl.epoch() != self.acl_epoch
             || self.reply_mode != ReplyMode::On
             || self.skip_current
             || self.is_subscribed()

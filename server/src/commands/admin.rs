@@ -366,6 +366,10 @@ fn config_set_local(session: &mut Session, args: &[Bytes]) -> Result<(), Reply> 
             }
             return Err(Reply::error_owned(flotilla_storage::errors::config_set_failed(&name, &reason)));
         }
+        if name.eq_ignore_ascii_case("requirepass") {
+            // As Redis: the default user's only password, or `nopass` when empty.
+            session.node.acl.set_default_password(&value);
+        }
     }
     Ok(())
 }
@@ -571,7 +575,7 @@ fn command_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
     ])
 }
 
-fn help_reply(lines: &[&'static str]) -> Reply {
+pub(crate) fn help_reply(lines: &[&'static str]) -> Reply {
     Reply::Array(lines.iter().map(|line| Reply::Simple((*line).into())).collect())
 }
 
@@ -777,6 +781,7 @@ fn client_kill(session: &mut Session, args: &[Bytes]) -> Reply {
     }
     let text = |b: &Bytes| String::from_utf8_lossy(b).into_owned();
     let (mut id, mut kind, mut addr, mut laddr, mut max_age_s) = (None, None, None, None, None);
+    let mut user: Option<String> = None;
     let mut skip_me = true;
     if args.len() == 3 {
         addr = Some(text(&args[2]));
@@ -806,9 +811,10 @@ fn client_kill(session: &mut Session, args: &[Bytes]) -> Reply {
             } else if is(option, "LADDR") {
                 laddr = Some(text(value));
             } else if is(option, "USER") {
-                if !is(value, "default") {
+                if session.node.acl.user(&text(value)).is_none() {
                     return Reply::error_owned(format!("ERR No such user '{}'", text(value)));
                 }
+                user = Some(text(value));
             } else if is(option, "SKIPME") {
                 if is(value, "yes") {
                     skip_me = true;
@@ -839,6 +845,7 @@ fn client_kill(session: &mut Session, args: &[Bytes]) -> Reply {
             && laddr.as_ref().is_none_or(|a| client.local_addr.to_string() == *a)
             && kind.as_ref().is_none_or(|k| *k == client_type)
             && id.is_none_or(|id| client.id == id)
+            && user.as_ref().is_none_or(|u| *client.user() == **u)
             && max_age_s.is_none_or(|age| client.age_s() as i64 >= age)
             && !(skip_me && client.id == session.client.id);
         if matched {

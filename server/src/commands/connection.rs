@@ -52,14 +52,19 @@ fn select(session: &mut Session, args: &[Bytes]) -> Reply {
     Reply::ok()
 }
 
-/// Checks a password for the default user.
-fn check_password(session: &Session, user: &[u8], password: &[u8]) -> bool {
-    if !user.eq_ignore_ascii_case(b"default") {
-        return false;
-    }
-    match &session.node.settings.read().requirepass {
-        Some(expected) => expected.as_bytes() == password,
-        None => true,
+/// Authenticates the connection as `user` if it exists, is enabled and accepts the
+/// password; a refusal goes to the ACL LOG (its object is the command as sent, as Redis's).
+fn check_password(session: &mut Session, command: &Bytes, user: &[u8], password: &[u8]) -> bool {
+    let name = String::from_utf8_lossy(user);
+    match session.node.acl.user(&name).filter(|u| u.accepts(password)) {
+        Some(user) => {
+            session.login(user);
+            true
+        }
+        None => {
+            session.acl_log("auth", String::from_utf8_lossy(command).into_owned(), name.into_owned());
+            false
+        }
     }
 }
 
@@ -67,7 +72,8 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Reply {
     if args.len() > 3 {
         return Reply::error(errors::SYNTAX);
     }
-    if args.len() == 2 && session.node.settings.read().requirepass.is_none() {
+    let default_nopass = session.node.acl.user("default").is_some_and(|u| u.nopass);
+    if args.len() == 2 && default_nopass {
         return Reply::error(errors::AUTH_NOT_CONFIGURED);
     }
     let (user, password) = if args.len() == 3 {
@@ -75,8 +81,7 @@ fn auth(session: &mut Session, args: &[Bytes]) -> Reply {
     } else {
         (&b"default"[..], &args[1][..])
     };
-    if check_password(session, user, password) {
-        session.authenticated = true;
+    if check_password(session, &args[0], user, password) {
         Reply::ok()
     } else {
         Reply::error(errors::WRONGPASS)
@@ -98,10 +103,9 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Reply {
     while position < args.len() {
         let remaining = args.len() - position - 1;
         if is(&args[position], "AUTH") && remaining >= 2 {
-            if !check_password(session, &args[position + 1], &args[position + 2]) {
+            if !check_password(session, &args[0], &args[position + 1], &args[position + 2]) {
                 return Reply::error(errors::WRONGPASS);
             }
-            session.authenticated = true;
             position += 3;
         } else if is(&args[position], "SETNAME") && remaining >= 1 {
             if let Err(reply) = crate::commands::admin::validate_client_name(&args[position + 1]) {
@@ -162,7 +166,7 @@ fn reset(session: &mut Session, _args: &[Bytes]) -> Reply {
     session.client.resp.store(2, Ordering::Relaxed);
     session.reply_mode = ReplyMode::On;
     *session.client.name.lock() = None;
-    session.authenticated = session.node.settings.read().requirepass.is_none();
+    session.login_default();
     Reply::simple("RESET")
 }
 

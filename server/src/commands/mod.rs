@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 use crate::session::Session;
 
+pub mod acl;
 pub mod admin;
 pub mod connection;
 pub mod monitor;
@@ -32,6 +33,7 @@ pub type Family = (&'static [CommandSpec], &'static [(&'static str, ServerFn)]);
 pub const FAMILIES: &[Family] = &[
     (connection::COMMANDS, connection::HANDLERS),
     (admin::COMMANDS, admin::HANDLERS),
+    (acl::COMMANDS, acl::HANDLERS),
     (replication::COMMANDS, replication::HANDLERS),
     (pubsub::COMMANDS, pubsub::HANDLERS),
     (transactions::COMMANDS, transactions::HANDLERS),

@@ -429,7 +429,48 @@ pub async fn waitaof_at_once(session: &mut Session, args: &[Bytes]) -> Reply {
     waitaof_count(&session.node, session.last_write_index, args, true).await
 }
 
+/// REPLICAOF / SLAVEOF: `NO ONE` succeeds, since every node already presents itself as a
+/// master; following another server is refused, as Flotilla nodes replicate through Raft
+/// (a node joins a cluster with `--join`), not through Redis's replication stream.
+fn replicaof(_session: &mut Session, args: &[Bytes]) -> Reply {
+    replicaof_reply(args)
+}
+
+fn replicaof_reply(args: &[Bytes]) -> Reply {
+    use flotilla_storage::args::is;
+    if is(&args[1], "NO") && is(&args[2], "ONE") {
+        return Reply::ok();
+    }
+    if parse_i64(&args[2]).is_none_or(|port| !(0..=65535).contains(&port)) {
+        return Reply::error("ERR Invalid master port");
+    }
+    Reply::error_owned(format!(
+        "ERR {} is not supported: Flotilla nodes replicate through Raft (start a node with --join to add it to a cluster)",
+        String::from_utf8_lossy(&args[0]).to_ascii_uppercase()
+    ))
+}
+
+const REPLICAOF_FLAGS: Flags = Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE);
+
 pub const COMMANDS: &[CommandSpec] = &[
+    CommandSpec {
+        flags: REPLICAOF_FLAGS,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "5.0.0",
+        summary: "Configures a server as replica of another, or promotes it to a master.",
+        syntax: "<host port | NO ONE>",
+        ..CommandSpec::base("replicaof", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: REPLICAOF_FLAGS,
+        acl: &["admin", "slow", "dangerous"],
+        group: "server",
+        since: "1.0.0",
+        summary: "Sets a Redis server as a replica of another, or promotes it to being a master.",
+        syntax: "<host port | NO ONE>",
+        ..CommandSpec::base("slaveof", 3, Handler::Server)
+    },
     CommandSpec {
         flags: Flags::NOSCRIPT.union(Flags::LOADING).union(Flags::STALE).union(Flags::FAST),
         acl: &["admin", "fast", "dangerous"],
@@ -458,4 +499,23 @@ pub const COMMANDS: &[CommandSpec] = &[
     },
 ];
 
-pub const HANDLERS: &[(&str, ServerFn)] = &[("role", role)];
+pub const HANDLERS: &[(&str, ServerFn)] = &[("role", role), ("replicaof", replicaof), ("slaveof", replicaof)];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call(words: &[&str]) -> Reply {
+        let args: Vec<Bytes> = words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        replicaof_reply(&args)
+    }
+
+    #[test]
+    fn replicaof_no_one_succeeds_and_following_a_server_is_refused() {
+        assert_eq!(call(&["replicaof", "no", "one"]), Reply::ok());
+        assert_eq!(call(&["SLAVEOF", "NO", "ONE"]), Reply::ok());
+        assert_eq!(call(&["replicaof", "host", "port"]), Reply::error("ERR Invalid master port"));
+        let Reply::Error(text) = call(&["replicaof", "127.0.0.1", "6379"]) else { panic!("an error") };
+        assert!(text.starts_with("ERR REPLICAOF is not supported"), "{text}");
+    }
+}

@@ -2,6 +2,7 @@
 //! and RESP3, keyspace notifications, transactions, protocol errors, connection limits,
 //! CLIENT REPLY / KILL, MONITOR, SLOWLOG, SHUTDOWN and SIGTERM, READONLY / READWRITE.
 
+mod acl;
 mod hll_geo;
 mod streams;
 #[path = "../support/mod.rs"]
