@@ -191,8 +191,11 @@ impl<V> KeyMap<V> {
                     prefetch_line(self.access.address(position as usize));
                 }
             }
-            for key in keys {
-                if let Some(block) = self.get(key).and_then(&value_block) {
+            // The stage-1 hashes again: hashing each key a second time showed in profiles.
+            let entries = &self.entries;
+            for (hash, key) in hashes.iter().zip(keys) {
+                let found = self.indices.find(*hash, |&position| entries[position as usize].0.as_slice() == *key);
+                if let Some(block) = found.and_then(|&position| value_block(&entries[position as usize].1)) {
                     prefetch_line(block);
                 }
             }
