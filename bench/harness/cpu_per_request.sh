@@ -40,7 +40,7 @@ for _ in $(seq 1 150); do
 done
 [ -n "$leader" ] || { echo "no leader elected" >&2; exit 1; }
 port=$((BASE + leader - 1))
-bench() { redis-benchmark -p "$port" -t "$TEST" -n "$1" -P "$P" -c 50 -r 1000000 -d 32 -q 2>&1 | tr '\r' '\n' | grep -v '^$' | tail -1; }
+bench() { redis-benchmark -p "$port" -t "$TEST" -n "$1" -P "$P" -c ${CLIENTS:-50} -r 1000000 -d 32 -q 2>&1 | tr '\r' '\n' | grep -v '^$' | tail -1; }
 # FILL=FILE: pipe a RESP file (e.g. SETs of key:%012d, the keys redis-benchmark -r draws) into
 # the leader first, so the run overwrites an existing keyspace as a long-lived server does.
 if [ -n "${FILL:-}" ]; then redis-cli -p "$port" --pipe < "$FILL" >/dev/null; fi
