@@ -103,14 +103,19 @@ fn quote(bytes: &[u8], out: &mut String) {
 }
 
 /// The arguments with secrets replaced by `(redacted)`, as Redis shows them in MONITOR and
-/// the slow log: AUTH's arguments, HELLO's AUTH credentials, MIGRATE's AUTH / AUTH2, and the
-/// password parameters of CONFIG SET.
+/// the slow log: AUTH's arguments, HELLO's AUTH credentials, MIGRATE's AUTH / AUTH2, the
+/// password parameters of CONFIG SET, and everything after ACL SETUSER (its rules hold passwords).
 pub fn redacted(spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
     let mut out = args.to_vec();
     let redacted = Bytes::from_static(REDACTED);
     match spec.name {
         "auth" => {
             for arg in out.iter_mut().skip(1) {
+                *arg = redacted.clone();
+            }
+        }
+        "acl|setuser" => {
+            for arg in out.iter_mut().skip(2) {
                 *arg = redacted.clone();
             }
         }
@@ -236,6 +241,12 @@ mod tests {
         assert_eq!(
             redacted(hello, &args(&["hello", "3", "AUTH", "u", "p", "SETNAME", "n"])),
             args(&["hello", "3", "AUTH", "(redacted)", "(redacted)", "SETNAME", "n"])
+        );
+        let setuser_args = args(&["acl", "setuser", "bob", "on", ">secret"]);
+        let setuser = flotilla_storage::machine::check(super::super::lookup(b"acl").unwrap(), &setuser_args).unwrap();
+        assert_eq!(
+            redacted(setuser, &setuser_args),
+            args(&["acl", "setuser", "(redacted)", "(redacted)", "(redacted)"])
         );
     }
 }
