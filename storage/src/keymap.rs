@@ -74,9 +74,14 @@ impl<V> KeyMap<V> {
 
     /// The position of `key` in map order (`0..len()`).
     pub fn position(&self, key: &[u8]) -> Option<usize> {
+        self.position_hashed(self.hash(key), key)
+    }
+
+    /// `position` for a key whose hash the caller already has.
+    fn position_hashed(&self, hash: u64, key: &[u8]) -> Option<usize> {
         let entries = &self.entries;
         self.indices
-            .find(self.hash(key), |&position| entries[position as usize].0.as_slice() == key)
+            .find(hash, |&position| entries[position as usize].0.as_slice() == key)
             .map(|&position| position as usize)
     }
 
@@ -192,10 +197,9 @@ impl<V> KeyMap<V> {
                 }
             }
             // The stage-1 hashes again: hashing each key a second time showed in profiles.
-            let entries = &self.entries;
             for (hash, key) in hashes.iter().zip(keys) {
-                let found = self.indices.find(*hash, |&position| entries[position as usize].0.as_slice() == *key);
-                if let Some(block) = found.and_then(|&position| value_block(&entries[position as usize].1)) {
+                let value = self.position_hashed(*hash, key).map(|position| &self.entries[position].1);
+                if let Some(block) = value.and_then(&value_block) {
                     prefetch_line(block);
                 }
             }
