@@ -303,7 +303,7 @@ impl Selector {
                 if self.all_channels {
                     return Err(rule_error(op, "Adding a pattern after the * pattern (or the 'allchannels' flag) is not valid and does not have any effect. Try 'resetchannels' to start with an empty list of channels"));
                 }
-                let pattern = op[1..].as_bytes().to_vec();
+                let pattern = op.as_bytes()[1..].to_vec();
                 if !self.channels.contains(&pattern) {
                     self.channels.push(pattern);
                 }

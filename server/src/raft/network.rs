@@ -316,7 +316,7 @@ pub async fn serve_rpc(
     let reply = match rpc_kind {
         // Entries' arguments are decoded as slices of the frame (see shared_bytes.rs).
         kind::APPEND_ENTRIES => {
-            let request = flotilla_storage::shared_bytes::decode_sharing(payload, |bytes| decode(bytes))?;
+            let request = flotilla_storage::shared_bytes::decode_sharing(payload, decode)?;
             encode(&raft.append_entries(request).await)
         }
         kind::VOTE => encode(&raft.vote(decode(payload)?).await),
