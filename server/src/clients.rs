@@ -158,6 +158,9 @@ pub struct ClientHandle {
     pub kill: Notify,
     /// The ACL user the connection is authenticated as.
     user: Mutex<Arc<str>>,
+    /// CLIENT TRACKING mode (see `tracking.rs`); `tracking_on` mirrors `mode.on` lock-free.
+    pub tracking: Mutex<crate::tracking::Mode>,
+    pub tracking_on: AtomicBool,
 }
 
 impl ClientHandle {
@@ -196,6 +199,8 @@ impl ClientHandle {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             user: Mutex::new(Arc::from("default")),
+            tracking: Mutex::new(crate::tracking::Mode::default()),
+            tracking_on: AtomicBool::new(false),
         }
     }
 
@@ -301,6 +306,21 @@ impl ClientHandle {
         if self.blocked.load(Ordering::Relaxed) {
             flags.push('b');
         }
+        let redirect = {
+            let tracking = self.tracking.lock();
+            if tracking.on {
+                flags.push('t');
+                if tracking.broken_redirect {
+                    flags.push('R');
+                }
+                if tracking.bcast {
+                    flags.push('B');
+                }
+                tracking.redirect as i64
+            } else {
+                -1
+            }
+        };
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
         }
@@ -313,7 +333,7 @@ impl ClientHandle {
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
-             cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+             cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -330,6 +350,7 @@ impl ClientHandle {
             self.push_pending_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.user(),
+            redirect,
             self.resp.load(Ordering::Relaxed),
             text(&self.lib_name),
             text(&self.lib_ver),
@@ -363,6 +384,10 @@ impl Clients {
 
     pub fn register(&self, client: Arc<ClientHandle>) {
         self.all.lock().insert(client.id, client);
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.all.lock().get(&id).cloned()
     }
 
     pub fn unregister(&self, id: u64) {

@@ -203,7 +203,9 @@ impl Session {
             Dispatched::Ran(spec, reply) => {
                 let duration_us = started.elapsed().as_micros() as u64;
                 slowlog::record(self, spec, &args, &reply, duration_us);
-                monitor::feed(self, spec, &args);
+                if !monitor::shown_before_running(spec) {
+                    monitor::feed(self, spec, &args);
+                }
                 reply
             }
             Dispatched::Blocked(spec, wait) => {
@@ -222,7 +224,14 @@ impl Session {
                 return Outcome::Blocked(wait);
             }
         };
-        // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command
+        // CLIENT CACHING applies to the next command, or to the transaction it starts.
+        if self.client.tracking_on.load(Ordering::Relaxed)
+            && self.multi.is_none()
+            && !args[0].eq_ignore_ascii_case(b"client")
+        {
+            self.client.tracking.lock().caching = false;
+        }
+                // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command
         // (unless that one is CLIENT REPLY ON, which clears it).
         let skip_this = std::mem::take(&mut self.skip_current);
         let silent = match self.reply_mode {
@@ -320,9 +329,14 @@ impl Session {
         arrival.settled().await;
         match spec.handler {
             Handler::Keyspace(_) => {
+                if monitor::shown_before_running(spec) {
+                    monitor::feed(self, spec, args);
+                }
+                let marked = self.track(spec, args);
                 if spec.is_write() {
                     let (reply, index) = self.node.write_indexed(self.db, args.to_vec()).await;
                     self.wrote_at(index);
+                    self.tracked(&marked);
                     Dispatched::Ran(spec, reply)
                 } else {
                     let reply = self.read(vec![args.to_vec()]).await.pop();
@@ -478,6 +492,12 @@ impl Session {
         for (spec, args) in specs.iter().zip(&batch) {
             monitor::feed(self, spec, args);
         }
+        let mut marked = Vec::new();
+        if self.client.tracking_on.load(Ordering::Relaxed) {
+            for (spec, args) in specs.iter().zip(&batch) {
+                marked.extend(self.track(spec, args));
+            }
+        }
         let replies = if write {
             let ops = batch
                 .iter()
@@ -488,6 +508,7 @@ impl Session {
                 .collect();
             let (replies, index) = node.propose_indexed(ops).await;
             self.wrote_at(index);
+            self.tracked(&marked);
             replies
         } else {
             self.read(batch.clone()).await
@@ -507,6 +528,37 @@ impl Session {
             self.node.read_local(self.db, &commands, touch)
         } else {
             self.node.read_many(self.db, commands, touch).await
+        }
+    }
+
+    /// CLIENT TRACKING, before a keyspace command runs: remembers the keys a read (or a
+    /// script, which may read its keys) is about to read, and marks the keys a NOLOOP client
+    /// is about to write. Returns the marked keys, for `tracked` once the reply is in.
+    pub fn track(&self, spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
+        if !self.client.tracking_on.load(Ordering::Relaxed) || spec.flags.contains(Flags::PUBSUB) {
+            return Vec::new();
+        }
+        let keys: Vec<Bytes> = spec.key_positions(args).into_iter().map(|at| args[at].clone()).collect();
+        if keys.is_empty() {
+            return keys;
+        }
+        let script = matches!(spec.name, "eval" | "evalsha" | "fcall");
+        if spec.flags.contains(Flags::READONLY) || script {
+            self.node.tracking.remember(&self.client, keys.iter().cloned());
+            let max_keys = self.node.live.tracking_table_max_keys.load(Ordering::Relaxed) as usize;
+            self.node.tracking.enforce_limit(&self.node, max_keys);
+        }
+        if spec.is_write() {
+            self.node.tracking.writing(&self.client, &keys);
+            return keys;
+        }
+        Vec::new()
+    }
+
+    /// The write `track` marked has its reply: clears what is left of the marks.
+    pub fn tracked(&self, marked: &[Bytes]) {
+        if !marked.is_empty() {
+            self.node.tracking.written(&self.client, marked);
         }
     }
 

@@ -33,6 +33,8 @@ pub struct Live {
     pub maxmemory_bytes: AtomicU64,
     /// `timeout`: idle seconds before a client is closed (0: never).
     pub timeout_s: AtomicU64,
+    /// `tracking-table-max-keys`: keys CLIENT TRACKING remembers at most (0: no limit).
+    pub tracking_table_max_keys: AtomicU64,
 }
 
 impl Default for Live {
@@ -42,6 +44,7 @@ impl Default for Live {
             slowlog_max_len: AtomicU64::new(128),
             maxmemory_bytes: AtomicU64::new(0),
             timeout_s: AtomicU64::new(0),
+            tracking_table_max_keys: AtomicU64::new(1_000_000),
         }
     }
 }
@@ -68,6 +71,7 @@ const PARAMETERS: &[(&str, &str)] = &[
     ("slowlog-log-slower-than", "10000"),
     ("slowlog-max-len", "128"),
     ("timeout", "0"),
+    ("tracking-table-max-keys", "1000000"),
     ("cluster-enabled", "no"),
     // Lists are not compressed; the depth is kept so CONFIG GET reads back what was set.
     ("list-compress-depth", "0"),
@@ -146,6 +150,13 @@ impl Settings {
                 let bytes = crate::clients::parse_memory(value)
                     .ok_or_else(|| "argument must be a memory value".to_string())?;
                 self.live.maxmemory_bytes.store(bytes, Ordering::Relaxed);
+            }
+            "tracking-table-max-keys" => {
+                let max = number()?;
+                if max < 0 {
+                    return Err("argument must be between 0 and 9223372036854775807 inclusive".to_string());
+                }
+                self.live.tracking_table_max_keys.store(max as u64, Ordering::Relaxed);
             }
             "hz" | "proto-max-bulk-len" => {
                 number()?;

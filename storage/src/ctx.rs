@@ -34,6 +34,9 @@ pub enum Event {
     Ready { db: usize, key: Bytes },
     /// A whole database changed at once (FLUSHDB, FLUSHALL, SWAPDB, SELECT-crossing MOVE).
     DbChanged { db: usize },
+    /// A script ran a command (`redis.call` / `redis.pcall`), for MONITOR's `[db lua]` lines:
+    /// the database selected after it ran, and its arguments.
+    ScriptCommand { db: usize, args: Vec<Bytes> },
 }
 
 pub struct Ctx<'a> {
