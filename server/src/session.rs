@@ -73,6 +73,15 @@ struct Blocked {
     written: Option<Arc<AtomicU64>>,
 }
 
+/// What `Session::track` registered for a command, to clear once its reply is in.
+#[derive(Default)]
+pub struct Tracked {
+    /// Keys a NOLOOP client's write marked.
+    marked: Vec<Bytes>,
+    /// Declared keys of a script registered with the tracking table.
+    script: Vec<Bytes>,
+}
+
 /// What a request produced.
 pub enum Outcome {
     Reply(Reply),
@@ -332,14 +341,15 @@ impl Session {
                 if monitor::shown_before_running(spec) {
                     monitor::feed(self, spec, args);
                 }
-                let marked = self.track(spec, args);
+                let tracked = self.track(spec, args);
                 if spec.is_write() {
                     let (reply, index) = self.node.write_indexed(self.db, args.to_vec()).await;
                     self.wrote_at(index);
-                    self.tracked(&marked);
+                    self.tracked(&tracked);
                     Dispatched::Ran(spec, reply)
                 } else {
                     let reply = self.read(vec![args.to_vec()]).await.pop();
+                    self.tracked(&tracked);
                     Dispatched::Ran(spec, reply.expect("one reply per command"))
                 }
             }
@@ -492,10 +502,10 @@ impl Session {
         for (spec, args) in specs.iter().zip(&batch) {
             monitor::feed(self, spec, args);
         }
-        let mut marked = Vec::new();
+        let mut tracked = Vec::new();
         if self.client.tracking_on.load(Ordering::Relaxed) {
             for (spec, args) in specs.iter().zip(&batch) {
-                marked.extend(self.track(spec, args));
+                tracked.push(self.track(spec, args));
             }
         }
         let replies = if write {
@@ -508,11 +518,13 @@ impl Session {
                 .collect();
             let (replies, index) = node.propose_indexed(ops).await;
             self.wrote_at(index);
-            self.tracked(&marked);
             replies
         } else {
             self.read(batch.clone()).await
         };
+        for tracked in &tracked {
+            self.tracked(tracked);
+        }
         let duration_us = started.elapsed().as_micros() as u64 / batch.len().max(1) as u64;
         for ((spec, args), reply) in specs.iter().zip(&batch).zip(&replies) {
             slowlog::record(self, spec, args, reply, duration_us);
@@ -531,34 +543,45 @@ impl Session {
         }
     }
 
-    /// CLIENT TRACKING, before a keyspace command runs: remembers the keys a read (or a
-    /// script, which may read its keys) is about to read, and marks the keys a NOLOOP client
-    /// is about to write. Returns the marked keys, for `tracked` once the reply is in.
-    pub fn track(&self, spec: &CommandSpec, args: &[Bytes]) -> Vec<Bytes> {
+    /// CLIENT TRACKING, before a keyspace command runs: remembers the keys a read is about to
+    /// read, registers a script (its keys are remembered if it reads), and marks the keys a
+    /// NOLOOP client is about to write. What it returns goes to `tracked` once the reply is in.
+    pub fn track(&self, spec: &CommandSpec, args: &[Bytes]) -> Tracked {
+        let mut tracked = Tracked::default();
         if !self.client.tracking_on.load(Ordering::Relaxed) || spec.flags.contains(Flags::PUBSUB) {
-            return Vec::new();
+            return tracked;
         }
         let keys: Vec<Bytes> = spec.key_positions(args).into_iter().map(|at| args[at].clone()).collect();
         if keys.is_empty() {
-            return keys;
+            return tracked;
         }
-        let script = matches!(spec.name, "eval" | "evalsha" | "fcall");
-        if spec.flags.contains(Flags::READONLY) || script {
-            self.node.tracking.remember(&self.client, keys.iter().cloned());
+        let tracking = &self.node.tracking;
+        if matches!(
+            spec.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        ) {
+            if tracking.script_sent(&self.client, &keys) {
+                tracked.script = keys.clone();
+            }
+        } else if spec.flags.contains(Flags::READONLY) {
+            tracking.remember(&self.client, keys.iter().cloned());
             let max_keys = self.node.live.tracking_table_max_keys.load(Ordering::Relaxed) as usize;
-            self.node.tracking.enforce_limit(&self.node, max_keys);
+            tracking.enforce_limit(&self.node, max_keys);
         }
         if spec.is_write() {
-            self.node.tracking.writing(&self.client, &keys);
-            return keys;
+            tracking.writing(&self.client, &keys);
+            tracked.marked = keys;
         }
-        Vec::new()
+        tracked
     }
 
-    /// The write `track` marked has its reply: clears what is left of the marks.
-    pub fn tracked(&self, marked: &[Bytes]) {
-        if !marked.is_empty() {
-            self.node.tracking.written(&self.client, marked);
+    /// The command `track` saw has its reply: clears what is left of its marks.
+    pub fn tracked(&self, tracked: &Tracked) {
+        if !tracked.marked.is_empty() {
+            self.node.tracking.written(&self.client, &tracked.marked);
+        }
+        if !tracked.script.is_empty() {
+            self.node.tracking.script_done(&self.client, &tracked.script);
         }
     }
 

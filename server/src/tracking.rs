@@ -166,6 +166,8 @@ struct Table {
     prefixes: BTreeMap<Bytes, BTreeSet<u64>>,
     /// NOLOOP marks: client id → key → writes proposed and not yet seen applied.
     own_writes: HashMap<u64, HashMap<Bytes, usize>>,
+    /// Scripts sent by tracking clients and not answered yet: (client id, declared keys).
+    scripts: Vec<(u64, Vec<Bytes>)>,
 }
 
 /// The node's tracking table.
@@ -238,14 +240,37 @@ impl Tracking {
         client.tracking_on.store(false, Ordering::Relaxed);
     }
 
+    /// Whether `client` remembers the keys it reads now (default mode, and OPTIN/OPTOUT as
+    /// CLIENT CACHING says).
+    fn remembers(client: &ClientHandle) -> bool {
+        let mode = client.tracking.lock();
+        mode.on && !mode.bcast && !(mode.optin && !mode.caching) && !(mode.optout && mode.caching)
+    }
+
+    /// A script of `client` with these declared keys is about to run: if it runs a read-only
+    /// command, its keys are remembered then (`Event::ScriptRead`), as Redis remembers a
+    /// script's keys only when it reads. False when nothing is to be remembered.
+    pub fn script_sent(&self, client: &ClientHandle, keys: &[Bytes]) -> bool {
+        if keys.is_empty() || !Self::remembers(client) {
+            return false;
+        }
+        self.table.lock().scripts.push((client.id, keys.to_vec()));
+        true
+    }
+
+    /// The script registered by `script_sent` got its reply.
+    pub fn script_done(&self, client: &ClientHandle, keys: &[Bytes]) {
+        let mut table = self.table.lock();
+        if let Some(at) = table.scripts.iter().position(|(id, k)| *id == client.id && k == keys) {
+            table.scripts.remove(at);
+        }
+    }
+
     /// A read-only command of `client` is about to read `keys`: remember them for it
     /// (default mode, and OPTIN/OPTOUT as CLIENT CACHING says).
     pub fn remember(&self, client: &ClientHandle, keys: impl IntoIterator<Item = Bytes>) {
-        {
-            let mode = client.tracking.lock();
-            if !mode.on || mode.bcast || (mode.optin && !mode.caching) || (mode.optout && mode.caching) {
-                return;
-            }
+        if !Self::remembers(client) {
+            return;
         }
         let mut table = self.table.lock();
         let table = &mut *table;
@@ -329,6 +354,25 @@ impl Tracking {
                             for client in node.clients.list() {
                                 if client.tracking_on.load(Ordering::Relaxed) {
                                     messages.push((client, None));
+                                }
+                            }
+                        }
+                        continue;
+                    }
+                    Event::ScriptRead { keys } => {
+                        // The script's sender is not in the event: every pending script with
+                        // the same declared keys is taken as its (at worst an extra
+                        // invalidation later, never a missed one).
+                        let readers: Vec<u64> = table
+                            .scripts
+                            .iter()
+                            .filter(|(_, declared)| declared == keys)
+                            .map(|(id, _)| *id)
+                            .collect();
+                        for id in readers {
+                            for key in keys {
+                                if table.keys.entry(key.clone()).or_default().insert(id) {
+                                    table.items += 1;
                                 }
                             }
                         }

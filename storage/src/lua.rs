@@ -230,6 +230,9 @@ struct CallState<'c> {
     seed: u64,
     calls: u64,
     access: Access,
+    /// The keys the script was given, reported once when it first runs a read-only command.
+    declared_keys: &'c [Bytes],
+    read_reported: bool,
 }
 
 /// Runs a script or a function against the keyspace of `ctx`. `Err` is a compile error (the
@@ -304,6 +307,8 @@ fn execute<R>(
         seed,
         calls: 0,
         access,
+        declared_keys: script.keys,
+        read_reported: false,
     });
     let shared = &Shared { state: &state, spent: &spent, pending: &pending, resp3: &resp3 };
     let outcome = lua.scope(|scope| {
@@ -530,6 +535,12 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
     let reply = handler(&mut ctx, args);
     ctx.flush_expired();
     commands::keys::settle_encoding_floors(state.keyspace);
+    if spec.flags.contains(Flags::READONLY) && !state.read_reported {
+        state.read_reported = true;
+        state.events.push(Event::ScriptRead {
+            keys: state.declared_keys.to_vec(),
+        });
+    }
     reply
 }
 
@@ -1095,6 +1106,13 @@ mod tests {
                 (2, strings(&["incr", "k"])),
             ]
         );
+        // It ran no read-only command: nothing for CLIENT TRACKING to remember.
+        assert!(!events.iter().any(|event| matches!(event, Event::ScriptRead { .. })));
+        let mut events = Vec::new();
+        let op = command(&["EVAL", "redis.call('set', 'x', 1) redis.call('get', 'x') redis.call('get', 'y')", "2", "a", "b"]);
+        machine.apply(2, &Entry { time_ms: 1_700_000_000_123, ops: vec![op] }, &mut events);
+        let reads: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::ScriptRead { .. })).collect();
+        assert_eq!(reads, vec![&Event::ScriptRead { keys: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")] }]);
     }
 
     #[test]

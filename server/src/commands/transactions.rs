@@ -96,11 +96,11 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     }
     // CLIENT TRACKING: the transaction's reads are remembered, its writes marked, before
     // the entry is proposed.
-    let mut marked = Vec::new();
+    let mut tracked = Vec::new();
     if session.client.tracking_on.load(Ordering::Relaxed) {
         for (step, (spec, args)) in &steps {
             if let Step::Keyspace = step {
-                marked.extend(session.track(spec, args));
+                tracked.push(session.track(spec, args));
             }
         }
     }
@@ -114,7 +114,9 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
         session.wrote_at(index);
         replies.pop().expect("one reply")
     };
-    session.tracked(&marked);
+    for tracked in &tracked {
+        session.tracked(tracked);
+    }
     let Reply::Array(keyspace_replies) = keyspace_reply else {
         return keyspace_reply; // aborted: a watched key changed
     };

@@ -248,3 +248,31 @@ fn noloop_and_table_limit() {
     assert_eq!(info_field(&info, "tracking_total_keys").as_deref(), Some("1"));
     writer.call("CONFIG SET tracking-table-max-keys 0", b"+OK\r\n");
 }
+
+/// A script's declared keys are remembered only when it runs a read-only command (as in
+/// Redis), for EVAL and EVAL_RO alike.
+#[test]
+fn scripts_are_tracked_when_they_read() {
+    let node = Node::start(&[]);
+    let mut tracker = node.client();
+    let mut writer = node.client();
+    hello3(&mut tracker);
+    tracker.call("CLIENT TRACKING on", b"+OK\r\n");
+    tracker.send_args(&["EVAL", "redis.call('set', 'other', 'x')", "2", "k1", "k2"]);
+    tracker.expect(b"_\r\n");
+    writer.call("MSET k1 1 k2 1", b"+OK\r\n");
+    assert!(tracker.nothing_more(QUIET), "a script that only wrote tracks nothing");
+    tracker.send_args(&["EVAL", "redis.call('get', 'other')", "2", "k1", "k2"]);
+    tracker.expect(b"_\r\n");
+    writer.call("MSET k2 2 k1 2", b"+OK\r\n");
+    assert_eq!(tracker.read(), invalidate(&["k2"]));
+    assert_eq!(tracker.read(), invalidate(&["k1"]));
+    tracker.send_args(&["EVAL_RO", "redis.call('ping')", "1", "k1"]);
+    tracker.expect(b"_\r\n");
+    writer.call("SET k1 3", b"+OK\r\n");
+    assert!(tracker.nothing_more(QUIET));
+    tracker.send_args(&["EVAL_RO", "return redis.call('get', KEYS[1])", "1", "k1"]);
+    tracker.expect(b"$1\r\n3\r\n");
+    writer.call("SET k1 4", b"+OK\r\n");
+    assert_eq!(tracker.read(), invalidate(&["k1"]));
+}
