@@ -287,6 +287,12 @@ impl ClientHandle {
 
     /// One line of CLIENT LIST / CLIENT INFO.
     pub fn describe(&self) -> String {
+        self.describe_running(0)
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO for the client running it: `qbuf` also counts
+    /// the request being run (`request_bytes`), as Redis's query buffer still holds it.
+    pub fn describe_running(&self, request_bytes: usize) -> String {
         let text = |b: &Mutex<Option<Bytes>>| {
             b.lock()
                 .as_ref()
@@ -346,7 +352,7 @@ impl ClientHandle {
             self.psubscriptions.load(Ordering::Relaxed),
             self.ssubscriptions.load(Ordering::Relaxed),
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
-            self.query_buffer_bytes.load(Ordering::Relaxed),
+            self.query_buffer_bytes.load(Ordering::Relaxed) + request_bytes,
             self.push_pending_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.user(),

@@ -349,9 +349,49 @@ pub async fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
 /// applied it (a follower normally trails by a heartbeat).
 const CONFIG_APPLIED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// CONFIG SET of the node-local parameters in `args` (replicated ones are skipped).
+/// CONFIG SET of the node-local parameters in `args` (replicated ones are skipped). All or
+/// nothing, as Redis: a parameter named twice is refused, and a failure puts back the values
+/// of the parameters set before it.
 fn config_set_local(session: &mut Session, args: &[Bytes]) -> Result<(), Reply> {
+    let mut seen: Vec<String> = Vec::new();
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        if seen.contains(&name) {
+            return Err(Reply::error_owned(flotilla_storage::errors::config_set_failed(
+                &String::from_utf8_lossy(&pair[0]),
+                "duplicate parameter",
+            )));
+        }
+        seen.push(name);
+    }
     let mut settings = session.node.settings.write();
+    let previous: Vec<(String, String)> = args[2..]
+        .chunks(2)
+        .filter_map(|pair| {
+            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            settings
+                .get(name.as_bytes())
+                .into_iter()
+                .find(|(found, _)| *found == name)
+                .map(|(found, value)| (found.to_string(), value))
+        })
+        .collect();
+    let result = config_set_pairs(session, &mut settings, args);
+    if result.is_err() {
+        for (name, value) in previous.iter().rev() {
+            if settings.set(name, value).is_ok() && name == "requirepass" {
+                session.node.acl.set_default_password(value);
+            }
+        }
+    }
+    result
+}
+
+fn config_set_pairs(
+    session: &Session,
+    settings: &mut crate::settings::Settings,
+    args: &[Bytes],
+) -> Result<(), Reply> {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_string();
         let value = String::from_utf8_lossy(&pair[1]).to_string();
@@ -774,14 +814,25 @@ fn client_list(session: &mut Session, args: &[Bytes]) -> Reply {
         .iter()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
     {
-        text.push_str(&client.describe());
+        if client.id == session.client.id {
+            text.push_str(&client.describe_running(request_bytes(args)));
+        } else {
+            text.push_str(&client.describe());
+        }
         text.push('\n');
     }
     Reply::Verbatim("txt", Bytes::from(text))
 }
 
-fn client_info(session: &mut Session, _args: &[Bytes]) -> Reply {
-    Reply::Verbatim("txt", Bytes::from(format!("{}\n", session.client.describe())))
+fn client_info(session: &mut Session, args: &[Bytes]) -> Reply {
+    let line = session.client.describe_running(request_bytes(args));
+    Reply::Verbatim("txt", Bytes::from(format!("{line}\n")))
+}
+
+/// The size of `args` as a RESP multibulk request (what the query buffer held for it).
+fn request_bytes(args: &[Bytes]) -> usize {
+    let header = |n: usize| n.to_string().len() + 3;
+    header(args.len()) + args.iter().map(|arg| header(arg.len()) + arg.len() + 2).sum::<usize>()
 }
 
 /// CLIENT KILL addr:port (old form: OK or "No such client", may kill the caller) or

@@ -1182,3 +1182,25 @@ fn one_worker_thread_serves_waits_saves_and_pipelines() {
     pusher.call("SAVE", b"+OK\r\n");
     pusher.call("DBSIZE", b":201\r\n");
 }
+
+/// CONFIG SET is all or nothing: a parameter named twice is refused, and a failing one puts
+/// back those set before it. CLIENT INFO's `qbuf` counts the request being run, as Redis's.
+#[test]
+fn config_set_is_all_or_nothing() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call(
+        "CONFIG SET maxmemory 10000001 maxmemory 10000002",
+        b"-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter\r\n",
+    );
+    client.call("CONFIG SET maxmemory 10000002", b"+OK\r\n");
+    client.call(
+        "CONFIG SET maxmemory 10000001 maxmemory-clients 200%",
+        b"-ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100\r\n",
+    );
+    client.call("CONFIG GET maxmemory", b"*2\r\n$9\r\nmaxmemory\r\n$8\r\n10000002\r\n");
+    client.call("CONFIG SET maxmemory 0", b"+OK\r\n");
+    let info = client.query("CLIENT INFO").text();
+    // *2\r\n $6\r\nCLIENT\r\n $4\r\nINFO\r\n
+    assert!(info.contains(" qbuf=26 "), "{info}");
+}
