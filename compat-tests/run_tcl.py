@@ -26,6 +26,7 @@ DEFAULT_UNITS = [
     "type/string", "type/incr", "type/hash", "type/list", "type/set",
     "type/zset", "keyspace", "expire", "multi", "pubsub", "protocol",
     "info-command", "type/stream", "type/stream-cgroups", "scripting", "functions",
+    "tracking", "introspection", "introspection-2",
 ]
 
 # Tags of tests that need features Flotilla does not claim (README.md says why).

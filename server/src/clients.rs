@@ -158,6 +158,9 @@ pub struct ClientHandle {
     pub kill: Notify,
     /// The ACL user the connection is authenticated as.
     user: Mutex<Arc<str>>,
+    /// CLIENT TRACKING mode (see `tracking.rs`); `tracking_on` mirrors `mode.on` lock-free.
+    pub tracking: Mutex<crate::tracking::Mode>,
+    pub tracking_on: AtomicBool,
 }
 
 impl ClientHandle {
@@ -196,6 +199,8 @@ impl ClientHandle {
             killed: AtomicBool::new(false),
             kill: Notify::new(),
             user: Mutex::new(Arc::from("default")),
+            tracking: Mutex::new(crate::tracking::Mode::default()),
+            tracking_on: AtomicBool::new(false),
         }
     }
 
@@ -282,6 +287,12 @@ impl ClientHandle {
 
     /// One line of CLIENT LIST / CLIENT INFO.
     pub fn describe(&self) -> String {
+        self.describe_running(0)
+    }
+
+    /// One line of CLIENT LIST / CLIENT INFO for the client running it: `qbuf` also counts
+    /// the request being run (`request_bytes`), as Redis's query buffer still holds it.
+    pub fn describe_running(&self, request_bytes: usize) -> String {
         let text = |b: &Mutex<Option<Bytes>>| {
             b.lock()
                 .as_ref()
@@ -301,6 +312,21 @@ impl ClientHandle {
         if self.blocked.load(Ordering::Relaxed) {
             flags.push('b');
         }
+        let redirect = {
+            let tracking = self.tracking.lock();
+            if tracking.on {
+                flags.push('t');
+                if tracking.broken_redirect {
+                    flags.push('R');
+                }
+                if tracking.bcast {
+                    flags.push('B');
+                }
+                tracking.redirect as i64
+            } else {
+                -1
+            }
+        };
         if self.no_evict.load(Ordering::Relaxed) {
             flags.push('e');
         }
@@ -313,7 +339,7 @@ impl ClientHandle {
         format!(
             "id={} addr={} laddr={} fd=8 name={} age={} idle={} flags={} db={} sub={} psub={} ssub={} multi={} \
              qbuf={} qbuf-free=0 argv-mem=0 multi-mem=0 rbs=16384 rbp=0 obl=0 oll=0 omem={} tot-mem=0 events=r \
-             cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+             cmd={} user={} redir={} resp={} lib-name={} lib-ver={}",
             self.id,
             self.addr,
             self.local_addr,
@@ -326,10 +352,11 @@ impl ClientHandle {
             self.psubscriptions.load(Ordering::Relaxed),
             self.ssubscriptions.load(Ordering::Relaxed),
             if self.in_multi.load(Ordering::Relaxed) { 0 } else { -1 },
-            self.query_buffer_bytes.load(Ordering::Relaxed),
+            self.query_buffer_bytes.load(Ordering::Relaxed) + request_bytes,
             self.push_pending_bytes.load(Ordering::Relaxed),
             self.last_command.lock(),
             self.user(),
+            redirect,
             self.resp.load(Ordering::Relaxed),
             text(&self.lib_name),
             text(&self.lib_ver),
@@ -363,6 +390,10 @@ impl Clients {
 
     pub fn register(&self, client: Arc<ClientHandle>) {
         self.all.lock().insert(client.id, client);
+    }
+
+    pub fn get(&self, id: u64) -> Option<Arc<ClientHandle>> {
+        self.all.lock().get(&id).cloned()
     }
 
     pub fn unregister(&self, id: u64) {

@@ -204,6 +204,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
     }
     crate::commands::pubsub::unsubscribe_all(&mut session);
     crate::commands::monitor::stop(&session);
+    node.tracking.disable(&client);
     node.clients.unregister(client.id);
 }
 

@@ -24,6 +24,7 @@ mod pubsub;
 mod raft;
 mod session;
 mod settings;
+mod tracking;
 
 use config::Args;
 use node::Node;

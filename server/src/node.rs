@@ -93,6 +93,8 @@ pub struct Node {
     pub pause: crate::pause::Pause,
     /// ACL users and the ACL LOG (node-local, as Redis's).
     pub acl: crate::acl::Acl,
+    /// CLIENT TRACKING's table (node-local, as Redis's).
+    pub tracking: crate::tracking::Tracking,
 }
 
 /// A forwarded read: database and the commands to run, in order.
@@ -180,6 +182,7 @@ impl Node {
             blocking: crate::blocking::Blocking::default(),
             pause: crate::pause::Pause::default(),
             acl,
+            tracking: Default::default(),
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 
@@ -447,7 +450,9 @@ impl Node {
     /// which may propose entries of their own.
     fn publish_events(&self, events: &[Event]) {
         let order = self.notify_order.lock();
+        crate::commands::monitor::script_commands(self, events);
         crate::notify::keyspace_events(self, events);
+        self.tracking.on_events(self, events);
         drop(order);
         for hook in self.event_hooks.read().iter() {
             hook(self, events);

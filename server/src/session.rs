@@ -73,6 +73,15 @@ struct Blocked {
     written: Option<Arc<AtomicU64>>,
 }
 
+/// What `Session::track` registered for a command, to clear once its reply is in.
+#[derive(Default)]
+pub struct Tracked {
+    /// Keys a NOLOOP client's write marked.
+    marked: Vec<Bytes>,
+    /// Declared keys of a script registered with the tracking table.
+    script: Vec<Bytes>,
+}
+
 /// What a request produced.
 pub enum Outcome {
     Reply(Reply),
@@ -203,7 +212,9 @@ impl Session {
             Dispatched::Ran(spec, reply) => {
                 let duration_us = started.elapsed().as_micros() as u64;
                 slowlog::record(self, spec, &args, &reply, duration_us);
-                monitor::feed(self, spec, &args);
+                if !monitor::shown_before_running(spec) {
+                    monitor::feed(self, spec, &args);
+                }
                 reply
             }
             Dispatched::Blocked(spec, wait) => {
@@ -222,7 +233,14 @@ impl Session {
                 return Outcome::Blocked(wait);
             }
         };
-        // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command
+        // CLIENT CACHING applies to the next command, or to the transaction it starts.
+        if self.client.tracking_on.load(Ordering::Relaxed)
+            && self.multi.is_none()
+            && !args[0].eq_ignore_ascii_case(b"client")
+        {
+            self.client.tracking.lock().caching = false;
+        }
+                // CLIENT REPLY OFF / SKIP are not answered themselves; SKIP silences the next command
         // (unless that one is CLIENT REPLY ON, which clears it).
         let skip_this = std::mem::take(&mut self.skip_current);
         let silent = match self.reply_mode {
@@ -320,12 +338,18 @@ impl Session {
         arrival.settled().await;
         match spec.handler {
             Handler::Keyspace(_) => {
+                if monitor::shown_before_running(spec) {
+                    monitor::feed(self, spec, args);
+                }
+                let tracked = self.track(spec, args);
                 if spec.is_write() {
                     let (reply, index) = self.node.write_indexed(self.db, args.to_vec()).await;
                     self.wrote_at(index);
+                    self.tracked(&tracked);
                     Dispatched::Ran(spec, reply)
                 } else {
                     let reply = self.read(vec![args.to_vec()]).await.pop();
+                    self.tracked(&tracked);
                     Dispatched::Ran(spec, reply.expect("one reply per command"))
                 }
             }
@@ -478,6 +502,12 @@ impl Session {
         for (spec, args) in specs.iter().zip(&batch) {
             monitor::feed(self, spec, args);
         }
+        let mut tracked = Vec::new();
+        if self.client.tracking_on.load(Ordering::Relaxed) {
+            for (spec, args) in specs.iter().zip(&batch) {
+                tracked.push(self.track(spec, args));
+            }
+        }
         let replies = if write {
             let ops = batch
                 .iter()
@@ -492,6 +522,9 @@ impl Session {
         } else {
             self.read(batch.clone()).await
         };
+        for tracked in &tracked {
+            self.tracked(tracked);
+        }
         let duration_us = started.elapsed().as_micros() as u64 / batch.len().max(1) as u64;
         for ((spec, args), reply) in specs.iter().zip(&batch).zip(&replies) {
             slowlog::record(self, spec, args, reply, duration_us);
@@ -507,6 +540,48 @@ impl Session {
             self.node.read_local(self.db, &commands, touch)
         } else {
             self.node.read_many(self.db, commands, touch).await
+        }
+    }
+
+    /// CLIENT TRACKING, before a keyspace command runs: remembers the keys a read is about to
+    /// read, registers a script (its keys are remembered if it reads), and marks the keys a
+    /// NOLOOP client is about to write. What it returns goes to `tracked` once the reply is in.
+    pub fn track(&self, spec: &CommandSpec, args: &[Bytes]) -> Tracked {
+        let mut tracked = Tracked::default();
+        if !self.client.tracking_on.load(Ordering::Relaxed) || spec.flags.contains(Flags::PUBSUB) {
+            return tracked;
+        }
+        let keys: Vec<Bytes> = spec.key_positions(args).into_iter().map(|at| args[at].clone()).collect();
+        if keys.is_empty() {
+            return tracked;
+        }
+        let tracking = &self.node.tracking;
+        if matches!(
+            spec.name,
+            "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+        ) {
+            if tracking.script_sent(&self.client, &keys) {
+                tracked.script = keys.clone();
+            }
+        } else if spec.flags.contains(Flags::READONLY) {
+            tracking.remember(&self.client, keys.iter().cloned());
+            let max_keys = self.node.live.tracking_table_max_keys.load(Ordering::Relaxed) as usize;
+            tracking.enforce_limit(&self.node, max_keys);
+        }
+        if spec.is_write() {
+            tracking.writing(&self.client, &keys);
+            tracked.marked = keys;
+        }
+        tracked
+    }
+
+    /// The command `track` saw has its reply: clears what is left of its marks.
+    pub fn tracked(&self, tracked: &Tracked) {
+        if !tracked.marked.is_empty() {
+            self.node.tracking.written(&self.client, &tracked.marked);
+        }
+        if !tracked.script.is_empty() {
+            self.node.tracking.script_done(&self.client, &tracked.script);
         }
     }
 

@@ -33,6 +33,8 @@ pub struct Live {
     pub maxmemory_bytes: AtomicU64,
     /// `timeout`: idle seconds before a client is closed (0: never).
     pub timeout_s: AtomicU64,
+    /// `tracking-table-max-keys`: keys CLIENT TRACKING remembers at most (0: no limit).
+    pub tracking_table_max_keys: AtomicU64,
 }
 
 impl Default for Live {
@@ -42,6 +44,7 @@ impl Default for Live {
             slowlog_max_len: AtomicU64::new(128),
             maxmemory_bytes: AtomicU64::new(0),
             timeout_s: AtomicU64::new(0),
+            tracking_table_max_keys: AtomicU64::new(1_000_000),
         }
     }
 }
@@ -68,9 +71,20 @@ const PARAMETERS: &[(&str, &str)] = &[
     ("slowlog-log-slower-than", "10000"),
     ("slowlog-max-len", "128"),
     ("timeout", "0"),
+    ("tracking-table-max-keys", "1000000"),
     ("cluster-enabled", "no"),
     // Lists are not compressed; the depth is kept so CONFIG GET reads back what was set.
     ("list-compress-depth", "0"),
+    // Read by tools, checked as Redis checks them, kept so CONFIG GET reads back what was set;
+    // Flotilla has no replication backlog, no eviction sampling and no client eviction.
+    ("repl-backlog-size", "1048576"),
+    ("maxmemory-samples", "5"),
+    ("maxmemory-clients", "0"),
+    ("client-query-buffer-limit", "1073741824"),
+    // Immutable, as in Redis: a Flotilla node is never a Redis replica and never daemonizes.
+    ("daemonize", "no"),
+    ("replicaof", ""),
+    ("slaveof", ""),
 ];
 
 impl Settings {
@@ -147,13 +161,45 @@ impl Settings {
                     .ok_or_else(|| "argument must be a memory value".to_string())?;
                 self.live.maxmemory_bytes.store(bytes, Ordering::Relaxed);
             }
+            "tracking-table-max-keys" => {
+                let max = number()?;
+                if max < 0 {
+                    return Err("argument must be between 0 and 9223372036854775807 inclusive".to_string());
+                }
+                self.live.tracking_table_max_keys.store(max as u64, Ordering::Relaxed);
+            }
+            "repl-backlog-size" | "client-query-buffer-limit" => {
+                crate::clients::parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
+            }
+            "maxmemory-samples" => {
+                if !(1..=i64::from(i32::MAX)).contains(&number()?) {
+                    return Err("argument must be between 1 and 2147483647 inclusive".to_string());
+                }
+            }
+            "maxmemory-clients" => match value.strip_suffix('%') {
+                Some(percent) => {
+                    let percent = percent
+                        .parse::<u64>()
+                        .map_err(|_| "argument must be a memory or percent value".to_string())?;
+                    if percent > 100 {
+                        return Err("percentage argument must be less or equal to 100".to_string());
+                    }
+                }
+                None => {
+                    crate::clients::parse_memory(value)
+                        .ok_or_else(|| "argument must be a memory or percent value".to_string())?;
+                }
+            },
             "hz" | "proto-max-bulk-len" => {
                 number()?;
             }
             "list-compress-depth" if number()? < 0 => {
                 return Err("argument must be between 0 and 2147483647 inclusive".to_string());
             }
-            "port" | "bind" | "dir" | "databases" | "cluster-enabled" => {
+            // Redis can move its listener; a Flotilla node cannot, but setting the value it has
+            // is no change (tools that write back what CONFIG GET read).
+            "port" | "bind" if self.values.get(key).is_some_and(|current| current == value) => {}
+            "port" | "bind" | "dir" | "databases" | "cluster-enabled" | "daemonize" | "replicaof" | "slaveof" => {
                 return Err("can't set immutable config".to_string());
             }
             _ => {}
@@ -202,4 +248,33 @@ fn parse_notify_flags(value: &str) -> Result<String, String> {
         out.push('E');
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    fn settings() -> Settings {
+        Settings::from_args(&Args::parse_from(["flotilla", "--port", "7000"]))
+    }
+
+    #[test]
+    fn parameters_tools_read_are_checked_and_read_back() {
+        let mut settings = settings();
+        settings.set("maxmemory-clients", "50%").unwrap();
+        assert_eq!(
+            settings.set("maxmemory-clients", "200%").unwrap_err(),
+            "percentage argument must be less or equal to 100"
+        );
+        settings.set("repl-backlog-size", "10mb").unwrap();
+        assert_eq!(settings.get(b"repl-backlog-size"), vec![("repl-backlog-size", "10mb".to_string())]);
+        assert!(settings.set("maxmemory-samples", "0").is_err());
+        assert_eq!(settings.get(b"*of").len(), 2, "replicaof and its alias slaveof");
+        assert_eq!(settings.set("daemonize", "yes").unwrap_err(), "can't set immutable config");
+        assert_eq!(settings.set("daemonize", "no").unwrap_err(), "can't set immutable config");
+        // The node cannot move its listener, but writing back its own port is no change.
+        settings.set("port", "7000").unwrap();
+        assert_eq!(settings.set("port", "7001").unwrap_err(), "can't set immutable config");
+    }
 }

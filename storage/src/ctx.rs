@@ -34,6 +34,12 @@ pub enum Event {
     Ready { db: usize, key: Bytes },
     /// A whole database changed at once (FLUSHDB, FLUSHALL, SWAPDB, SELECT-crossing MOVE).
     DbChanged { db: usize },
+    /// A script ran a command (`redis.call` / `redis.pcall`), for MONITOR's `[db lua]` lines:
+    /// the database selected after it ran, and its arguments.
+    ScriptCommand { db: usize, args: Vec<Bytes> },
+    /// A script (or function) ran its first read-only command; `keys` are the keys it was
+    /// given. CLIENT TRACKING remembers them for the client that sent it, as Redis does.
+    ScriptRead { keys: Vec<Bytes> },
 }
 
 pub struct Ctx<'a> {

@@ -230,6 +230,9 @@ struct CallState<'c> {
     seed: u64,
     calls: u64,
     access: Access,
+    /// The keys the script was given, reported once when it first runs a read-only command.
+    declared_keys: &'c [Bytes],
+    read_reported: bool,
 }
 
 /// Runs a script or a function against the keyspace of `ctx`. `Err` is a compile error (the
@@ -304,6 +307,8 @@ fn execute<R>(
         seed,
         calls: 0,
         access,
+        declared_keys: script.keys,
+        read_reported: false,
     });
     let shared = &Shared { state: &state, spent: &spent, pending: &pending, resp3: &resp3 };
     let outcome = lua.scope(|scope| {
@@ -451,11 +456,28 @@ fn command_args(args: &MultiValue) -> Result<Vec<Bytes>, Reply> {
         .collect()
 }
 
-/// Runs one command for `redis.call` / `redis.pcall`.
+/// Runs one command for `redis.call` / `redis.pcall`; a command that ran (not one refused
+/// before running) is reported for MONITOR.
 fn call(state: &mut CallState, args: &[Bytes]) -> Reply {
+    let mut ran = false;
+    let reply = run_call(state, args, &mut ran);
+    if ran {
+        state.events.push(Event::ScriptCommand {
+            db: state.db,
+            args: args.to_vec(),
+        });
+    }
+    reply
+}
+
+fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
     let name = args[0].to_ascii_lowercase();
     // The server commands a script may use that only need the entry: TIME is the entry's
     // time, never a clock; SELECT changes the script's database.
+    *ran = matches!(
+        (&name[..], args.len()),
+        (b"time", 1) | (b"select", 2) | (b"ping", 1 | 2) | (b"echo", 2)
+    );
     match &name[..] {
         b"time" if args.len() == 1 => {
             return Reply::Array(vec![
@@ -502,6 +524,7 @@ fn call(state: &mut CallState, args: &[Bytes]) -> Reply {
         return Reply::error("ERR Write commands are not allowed from read-only scripts.");
     }
     state.calls += 1;
+    *ran = true;
     let seed = state.seed.wrapping_add(state.calls.wrapping_mul(0x9E37_79B9));
     if !spec.flags.contains(Flags::NO_TOUCH) {
         let database = &state.keyspace.dbs[state.db];
@@ -512,6 +535,12 @@ fn call(state: &mut CallState, args: &[Bytes]) -> Reply {
     let reply = handler(&mut ctx, args);
     ctx.flush_expired();
     commands::keys::settle_encoding_floors(state.keyspace);
+    if spec.flags.contains(Flags::READONLY) && !state.read_reported {
+        state.read_reported = true;
+        state.events.push(Event::ScriptRead {
+            keys: state.declared_keys.to_vec(),
+        });
+    }
     reply
 }
 
@@ -1046,6 +1075,44 @@ mod tests {
 
     fn bulk(text: &str) -> Reply {
         Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    /// Every command a script ran is reported (for MONITOR), with the database selected after
+    /// it; one refused before running (unknown, wrong arity) is not.
+    #[test]
+    fn commands_a_script_ran_are_reported() {
+        let mut machine = StateMachine::new();
+        let mut events = Vec::new();
+        let script = "redis.call('set', KEYS[1], 'v') redis.pcall('nosuch') redis.pcall('get') \
+                      redis.call('select', '2') redis.pcall('incr', KEYS[1]) return 1";
+        let op = command(&["EVAL", script, "1", "k"]);
+        machine.apply(1, &Entry { time_ms: 1_700_000_000_123, ops: vec![op] }, &mut events);
+        let ran: Vec<(usize, Vec<String>)> = events
+            .iter()
+            .filter_map(|event| match event {
+                Event::ScriptCommand { db, args } => Some((
+                    *db,
+                    args.iter().map(|a| String::from_utf8_lossy(a).into_owned()).collect(),
+                )),
+                _ => None,
+            })
+            .collect();
+        let strings = |words: &[&str]| words.iter().map(|w| w.to_string()).collect::<Vec<_>>();
+        assert_eq!(
+            ran,
+            vec![
+                (0, strings(&["set", "k", "v"])),
+                (2, strings(&["select", "2"])),
+                (2, strings(&["incr", "k"])),
+            ]
+        );
+        // It ran no read-only command: nothing for CLIENT TRACKING to remember.
+        assert!(!events.iter().any(|event| matches!(event, Event::ScriptRead { .. })));
+        let mut events = Vec::new();
+        let op = command(&["EVAL", "redis.call('set', 'x', 1) redis.call('get', 'x') redis.call('get', 'y')", "2", "a", "b"]);
+        machine.apply(2, &Entry { time_ms: 1_700_000_000_123, ops: vec![op] }, &mut events);
+        let reads: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::ScriptRead { .. })).collect();
+        assert_eq!(reads, vec![&Event::ScriptRead { keys: vec![Bytes::from_static(b"a"), Bytes::from_static(b"b")] }]);
     }
 
     #[test]

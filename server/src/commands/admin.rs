@@ -112,10 +112,11 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                 out,
                 "# Clients\r\nconnected_clients:{}\r\ncluster_connections:0\r\nmaxclients:{}\r\n\
                  client_recent_max_input_buffer:0\r\nclient_recent_max_output_buffer:0\r\nblocked_clients:{}\r\n\
-                 tracking_clients:0\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
+                 tracking_clients:{}\r\npubsub_clients:{}\r\nclients_in_timeout_table:0\r\n",
                 clients.len(),
                 node.settings.read().maxclients,
                 node.blocking.blocked_clients() + node.pause.held_clients(),
+                node.tracking.tracking_clients(),
                 pubsub,
             );
         }
@@ -150,12 +151,15 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
         "persistence" => info_persistence(node, out),
         "stats" => {
             let load = |v: &std::sync::atomic::AtomicU64| v.load(Ordering::Relaxed);
+            let (tracking_keys, tracking_items, tracking_prefixes) = node.tracking.totals();
             let _ = write!(
                 out,
                 "# Stats\r\ntotal_connections_received:{}\r\ntotal_commands_processed:{}\r\n\
                  instantaneous_ops_per_sec:0\r\ntotal_net_input_bytes:{}\r\ntotal_net_output_bytes:{}\r\n\
                  rejected_connections:{}\r\nexpired_keys:{}\r\nevicted_keys:0\r\nkeyspace_hits:{}\r\n\
-                 keyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n",
+                 keyspace_misses:{}\r\npubsub_channels:{}\r\npubsub_patterns:{}\r\ntotal_error_replies:{}\r\n\
+                 tracking_total_keys:{tracking_keys}\r\ntracking_total_items:{tracking_items}\r\n\
+                 tracking_total_prefixes:{tracking_prefixes}\r\n",
                 load(&stats.connections_received),
                 load(&stats.commands_processed),
                 load(&stats.net_input_bytes),
@@ -322,6 +326,9 @@ pub async fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
     if let Err(reply) = config_set_local(session, args) {
         return reply;
     }
+    // A lower `tracking-table-max-keys` takes effect at once.
+    let max_keys = session.node.live.tracking_table_max_keys.load(Ordering::Relaxed) as usize;
+    session.node.tracking.enforce_limit(&session.node, max_keys);
     if replicated.is_empty() {
         return Reply::ok();
     }
@@ -342,9 +349,49 @@ pub async fn config_set(session: &mut Session, args: &[Bytes]) -> Reply {
 /// applied it (a follower normally trails by a heartbeat).
 const CONFIG_APPLIED_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
-/// CONFIG SET of the node-local parameters in `args` (replicated ones are skipped).
+/// CONFIG SET of the node-local parameters in `args` (replicated ones are skipped). All or
+/// nothing, as Redis: a parameter named twice is refused, and a failure puts back the values
+/// of the parameters set before it.
 fn config_set_local(session: &mut Session, args: &[Bytes]) -> Result<(), Reply> {
+    let mut seen: Vec<String> = Vec::new();
+    for pair in args[2..].chunks(2) {
+        let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+        if seen.contains(&name) {
+            return Err(Reply::error_owned(flotilla_storage::errors::config_set_failed(
+                &String::from_utf8_lossy(&pair[0]),
+                "duplicate parameter",
+            )));
+        }
+        seen.push(name);
+    }
     let mut settings = session.node.settings.write();
+    let previous: Vec<(String, String)> = args[2..]
+        .chunks(2)
+        .filter_map(|pair| {
+            let name = String::from_utf8_lossy(&pair[0]).to_ascii_lowercase();
+            settings
+                .get(name.as_bytes())
+                .into_iter()
+                .find(|(found, _)| *found == name)
+                .map(|(found, value)| (found.to_string(), value))
+        })
+        .collect();
+    let result = config_set_pairs(session, &mut settings, args);
+    if result.is_err() {
+        for (name, value) in previous.iter().rev() {
+            if settings.set(name, value).is_ok() && name == "requirepass" {
+                session.node.acl.set_default_password(value);
+            }
+        }
+    }
+    result
+}
+
+fn config_set_pairs(
+    session: &Session,
+    settings: &mut crate::settings::Settings,
+    args: &[Bytes],
+) -> Result<(), Reply> {
     for pair in args[2..].chunks(2) {
         let name = String::from_utf8_lossy(&pair[0]).to_string();
         let value = String::from_utf8_lossy(&pair[1]).to_string();
@@ -665,6 +712,15 @@ fn client_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
         "    ID <client-id> [client-id ...].",
         "UNPAUSE",
         "    Stop the current client pause, resuming traffic.",
+        "CACHING (YES|NO)",
+        "    Enable/disable tracking of the keys for next command in OPTIN/OPTOUT modes.",
+        "GETREDIR",
+        "    Return the client ID we are redirecting to when tracking is enabled.",
+        "TRACKING (ON|OFF) [REDIRECT <id>] [BCAST] [PREFIX <prefix> [...]]",
+        "         [OPTIN] [OPTOUT] [NOLOOP]",
+        "    Control server assisted client side caching.",
+        "TRACKINGINFO",
+        "    Report tracking status for the current connection.",
         "PAUSE <timeout> [WRITE|ALL]",
         "    Suspend all, or just write, clients for <timeout> milliseconds.",
         "REPLY (ON|OFF|SKIP)",
@@ -758,14 +814,25 @@ fn client_list(session: &mut Session, args: &[Bytes]) -> Reply {
         .iter()
         .filter(|c| ids.as_ref().is_none_or(|ids| ids.contains(&c.id)))
     {
-        text.push_str(&client.describe());
+        if client.id == session.client.id {
+            text.push_str(&client.describe_running(request_bytes(args)));
+        } else {
+            text.push_str(&client.describe());
+        }
         text.push('\n');
     }
     Reply::Verbatim("txt", Bytes::from(text))
 }
 
-fn client_info(session: &mut Session, _args: &[Bytes]) -> Reply {
-    Reply::Verbatim("txt", Bytes::from(format!("{}\n", session.client.describe())))
+fn client_info(session: &mut Session, args: &[Bytes]) -> Reply {
+    let line = session.client.describe_running(request_bytes(args));
+    Reply::Verbatim("txt", Bytes::from(format!("{line}\n")))
+}
+
+/// The size of `args` as a RESP multibulk request (what the query buffer held for it).
+fn request_bytes(args: &[Bytes]) -> usize {
+    let header = |n: usize| n.to_string().len() + 3;
+    header(args.len()) + args.iter().map(|arg| header(arg.len()) + arg.len() + 2).sum::<usize>()
 }
 
 /// CLIENT KILL addr:port (old form: OK or "No such client", may kill the caller) or
@@ -906,6 +973,85 @@ fn client_no_touch(session: &mut Session, args: &[Bytes]) -> Reply {
     };
     session.client.no_touch.store(on, Ordering::Relaxed);
     Reply::ok()
+}
+
+/// CLIENT TRACKING ON|OFF [REDIRECT id] [PREFIX p …] [BCAST] [OPTIN] [OPTOUT] [NOLOOP].
+fn client_tracking(session: &mut Session, args: &[Bytes]) -> Reply {
+    let node = session.node.clone();
+    let options = match crate::tracking::parse(&args[2..], |id| node.clients.get(id).is_some()) {
+        Ok(options) => options,
+        Err(text) => return Reply::error_owned(text),
+    };
+    if options.on {
+        let current = session.client.tracking.lock().clone();
+        if let Err(text) = crate::tracking::check_enable(&current, &options) {
+            return Reply::error_owned(text);
+        }
+        node.tracking.enable(&session.client, &options);
+    } else {
+        node.tracking.disable(&session.client);
+    }
+    Reply::ok()
+}
+
+/// CLIENT CACHING YES|NO: whether the next command's keys are remembered (OPTIN / OPTOUT).
+fn client_caching(session: &mut Session, args: &[Bytes]) -> Reply {
+    let mut mode = session.client.tracking.lock();
+    if !mode.on {
+        return Reply::error(
+            "ERR CLIENT CACHING can be called only when the client is in tracking mode with OPTIN or OPTOUT mode enabled",
+        );
+    }
+    if is(&args[2], "YES") {
+        if !mode.optin {
+            return Reply::error("ERR CLIENT CACHING YES is only valid when tracking is enabled in OPTIN mode.");
+        }
+    } else if is(&args[2], "NO") {
+        if !mode.optout {
+            return Reply::error("ERR CLIENT CACHING NO is only valid when tracking is enabled in OPTOUT mode.");
+        }
+    } else {
+        return Reply::error(errors::SYNTAX);
+    }
+    mode.caching = true;
+    Reply::ok()
+}
+
+fn client_getredir(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let mode = session.client.tracking.lock();
+    Reply::Int(if mode.on { mode.redirect as i64 } else { -1 })
+}
+
+fn client_trackinginfo(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let mode = session.client.tracking.lock().clone();
+    let mut flags = vec![if mode.on { "on" } else { "off" }];
+    if mode.bcast {
+        flags.push("bcast");
+    }
+    if mode.optin {
+        flags.push("optin");
+        if mode.caching {
+            flags.push("caching-yes");
+        }
+    }
+    if mode.optout {
+        flags.push("optout");
+        if mode.caching {
+            flags.push("caching-no");
+        }
+    }
+    if mode.noloop {
+        flags.push("noloop");
+    }
+    if mode.broken_redirect {
+        flags.push("broken_redirect");
+    }
+    let bulk = |text: &'static str| Reply::Bulk(Bytes::from_static(text.as_bytes()));
+    Reply::Map(vec![
+        (bulk("flags"), Reply::Set(flags.into_iter().map(bulk).collect())),
+        (bulk("redirect"), Reply::Int(if mode.on { mode.redirect as i64 } else { -1 })),
+        (bulk("prefixes"), Reply::Array(mode.prefixes.into_iter().map(Reply::Bulk).collect())),
+    ])
 }
 
 /// CLIENT PAUSE timeout [WRITE | ALL]: postpones this node's clients' commands (all of them,
@@ -1458,6 +1604,40 @@ const CLIENT_SUBCOMMANDS: &[CommandSpec] = &[
         flags: CLIENT,
         acl: &["slow", "connection"],
         group: "connection",
+        since: "6.0.0",
+        summary: "Controls server-assisted client-side caching for the connection.",
+        syntax: "<ON | OFF> [REDIRECT client-id] [PREFIX prefix [PREFIX prefix ...]] [BCAST] [OPTIN] [OPTOUT] [NOLOOP]",
+        ..CommandSpec::base("client|tracking", -3, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "6.0.0",
+        summary: "Instructs the server whether to track the keys in the next request.",
+        syntax: "<YES | NO>",
+        ..CommandSpec::base("client|caching", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "6.0.0",
+        summary: "Returns the client ID to which the connection's tracking notifications are redirected.",
+        ..CommandSpec::base("client|getredir", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
+        since: "6.2.0",
+        summary: "Returns information about server-assisted client-side caching for the connection.",
+        ..CommandSpec::base("client|trackinginfo", 2, Handler::Server)
+    },
+    CommandSpec {
+        flags: CLIENT,
+        acl: &["slow", "connection"],
+        group: "connection",
         since: "5.0.0",
         summary: "Returns helpful text about the different subcommands.",
         ..CommandSpec::base("client|help", 2, Handler::Server)
@@ -1751,6 +1931,10 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("client|pause", client_pause),
     ("client|unpause", client_unpause),
     ("client|help", client_help),
+    ("client|tracking", client_tracking),
+    ("client|caching", client_caching),
+    ("client|getredir", client_getredir),
+    ("client|trackinginfo", client_trackinginfo),
     ("command", command),
     ("command|count", command_count),
     ("command|docs", command_docs_of),

@@ -158,6 +158,7 @@ fn reset(session: &mut Session, _args: &[Bytes]) -> Reply {
     session.readonly = false;
     crate::commands::pubsub::unsubscribe_all(session);
     crate::commands::monitor::stop(session);
+    session.node.tracking.disable(&session.client);
     session.client.no_evict.store(false, Ordering::Relaxed);
     session.client.no_touch.store(false, Ordering::Relaxed);
     session.db = 0;

@@ -51,7 +51,12 @@ impl Monitors {
 /// Shows a command that ran on every monitor.
 pub fn feed(session: &Session, spec: &CommandSpec, args: &[Bytes]) {
     let monitors = &session.node.monitors;
-    if monitors.is_empty() || spec.flags.contains(Flags::ADMIN) || spec.flags.contains(Flags::SKIP_MONITOR) {
+    // Scripts carry Redis's `skip_monitor` flag because Redis shows them itself, before they
+    // run; so are they shown here (`shown_before_running`).
+    if monitors.is_empty()
+        || spec.flags.contains(Flags::ADMIN)
+        || (spec.flags.contains(Flags::SKIP_MONITOR) && !shown_before_running(spec))
+    {
         return;
     }
     let line = format_line(
@@ -64,6 +69,35 @@ pub fn feed(session: &Session, spec: &CommandSpec, args: &[Bytes]) {
     let reply = Reply::Simple(line.into());
     for client in monitors.clients.read().iter() {
         client.push(reply.clone(), size);
+    }
+}
+
+/// Scripts are shown before they run, as Redis 7.0 does, so that the commands they run
+/// (`script_commands`) follow their line; every other command after it ran.
+pub fn shown_before_running(spec: &CommandSpec) -> bool {
+    matches!(
+        spec.name,
+        "eval" | "evalsha" | "eval_ro" | "evalsha_ro" | "fcall" | "fcall_ro"
+    )
+}
+
+/// Shows the commands the scripts of an applied entry (or of a read) ran, as Redis shows a
+/// script's calls: `+1700000000.123456 [0 lua] "set" "k" "v"`. They are reported by the
+/// state machine on every node that applies the entry, so each node's monitors see them.
+pub fn script_commands(node: &crate::node::Node, events: &[flotilla_storage::Event]) {
+    if node.monitors.is_empty() {
+        return;
+    }
+    for event in events {
+        let flotilla_storage::Event::ScriptCommand { db, args } = event else {
+            continue;
+        };
+        let line = format_line(node.clock.now_us(), *db, "lua", args);
+        let size = line.len();
+        let reply = Reply::Simple(line.into());
+        for client in node.monitors.clients.read().iter() {
+            client.push(reply.clone(), size);
+        }
     }
 }
 

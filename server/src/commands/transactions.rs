@@ -94,6 +94,16 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
             steps.push((Step::Server, (spec, args)));
         }
     }
+    // CLIENT TRACKING: the transaction's reads are remembered, its writes marked, before
+    // the entry is proposed.
+    let mut tracked = Vec::new();
+    if session.client.tracking_on.load(Ordering::Relaxed) {
+        for (step, (spec, args)) in &steps {
+            if let Step::Keyspace = step {
+                tracked.push(session.track(spec, args));
+            }
+        }
+    }
     let keyspace_reply = if commands.is_empty() && watched.is_empty() {
         Reply::Array(Vec::new())
     } else {
@@ -104,6 +114,9 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
         session.wrote_at(index);
         replies.pop().expect("one reply")
     };
+    for tracked in &tracked {
+        session.tracked(tracked);
+    }
     let Reply::Array(keyspace_replies) = keyspace_reply else {
         return keyspace_reply; // aborted: a watched key changed
     };

@@ -5,6 +5,7 @@
 mod acl;
 mod hll_geo;
 mod streams;
+mod tracking;
 #[path = "../support/mod.rs"]
 mod support;
 
@@ -346,6 +347,42 @@ fn monitor_lines() {
     client.call("CONFIG SET timeout 0", b"+OK\r\n");
     client.call("echo e", b"$1\r\ne\r\n");
     assert!(monitor.read_line().ends_with("\"echo\" \"e\""));
+}
+
+/// The commands a script or function runs are shown after the script's own line, as
+/// `[db lua]`; a command the script could not run (unknown) is not.
+#[test]
+fn monitor_shows_script_commands() {
+    let node = Node::start(&[]);
+    let mut monitor = node.client();
+    let mut client = node.client();
+    monitor.call("MONITOR", b"+OK\r\n");
+    client.send_args(&[
+        "EVAL",
+        "redis.call('set',KEYS[1],ARGV[1]) redis.pcall('nosuch') redis.call('select','3') return redis.call('get',KEYS[1])",
+        "1",
+        "foo",
+        "bar",
+    ]);
+    client.expect(b"$-1\r\n");
+    assert!(monitor.read_line().contains("\"EVAL\""));
+    let line = monitor.read_line();
+    assert!(line.ends_with("[0 lua] \"set\" \"foo\" \"bar\""), "{line}");
+    assert!(monitor.read_line().ends_with("[3 lua] \"select\" \"3\""));
+    assert!(monitor.read_line().ends_with("[3 lua] \"get\" \"foo\""));
+    client.send_args(&[
+        "FUNCTION",
+        "LOAD",
+        "#!lua name=lib\nredis.register_function('f', function(keys) return redis.call('incr', keys[1]) end)",
+    ]);
+    client.expect(b"$3\r\nlib\r\n");
+    assert!(monitor.read_line().contains("\"FUNCTION\" \"LOAD\""));
+    client.call("FCALL f 1 n", b":1\r\n");
+    let line = monitor.read_line();
+    assert!(line.contains("\"FCALL\" \"f\" \"1\" \"n\""), "{line}");
+    assert!(monitor.read_line().ends_with("[0 lua] \"incr\" \"n\""));
+    client.call("PING", b"+PONG\r\n");
+    assert!(monitor.read_line().ends_with("\"PING\""));
 }
 
 /// SLOWLOG records commands at least slowlog-log-slower-than long, newest first.
@@ -1144,4 +1181,26 @@ fn one_worker_thread_serves_waits_saves_and_pipelines() {
     }
     pusher.call("SAVE", b"+OK\r\n");
     pusher.call("DBSIZE", b":201\r\n");
+}
+
+/// CONFIG SET is all or nothing: a parameter named twice is refused, and a failing one puts
+/// back those set before it. CLIENT INFO's `qbuf` counts the request being run, as Redis's.
+#[test]
+fn config_set_is_all_or_nothing() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call(
+        "CONFIG SET maxmemory 10000001 maxmemory 10000002",
+        b"-ERR CONFIG SET failed (possibly related to argument 'maxmemory') - duplicate parameter\r\n",
+    );
+    client.call("CONFIG SET maxmemory 10000002", b"+OK\r\n");
+    client.call(
+        "CONFIG SET maxmemory 10000001 maxmemory-clients 200%",
+        b"-ERR CONFIG SET failed (possibly related to argument 'maxmemory-clients') - percentage argument must be less or equal to 100\r\n",
+    );
+    client.call("CONFIG GET maxmemory", b"*2\r\n$9\r\nmaxmemory\r\n$8\r\n10000002\r\n");
+    client.call("CONFIG SET maxmemory 0", b"+OK\r\n");
+    let info = client.query("CLIENT INFO").text();
+    // *2\r\n $6\r\nCLIENT\r\n $4\r\nINFO\r\n
+    assert!(info.contains(" qbuf=26 "), "{info}");
 }

@@ -883,7 +883,7 @@ mod tests {
                     Some(format!("{event}:{}", String::from_utf8_lossy(&key)))
                 }
                 Event::Ready { key, .. } => Some(format!("ready:{}", String::from_utf8_lossy(&key))),
-                Event::DbChanged { .. } => None,
+                Event::DbChanged { .. } | Event::ScriptCommand { .. } | Event::ScriptRead { .. } => None,
             })
             .collect()
     }
