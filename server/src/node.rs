@@ -451,6 +451,7 @@ impl Node {
     fn publish_events(&self, events: &[Event]) {
         let order = self.notify_order.lock();
         crate::commands::monitor::script_commands(self, events);
+        crate::commands::slowlog::script_calls(events);
         crate::notify::keyspace_events(self, events);
         self.tracking.on_events(self, events);
         drop(order);

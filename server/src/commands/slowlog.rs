@@ -140,6 +140,23 @@ pub fn record_rejected(spec: Option<&CommandSpec>, reply: &Reply) {
 }
 
 /// A command that ran: counters, error statistics and the slow log.
+/// Counts the commands the scripts of an applied entry ran in INFO commandstats, as Redis
+/// counts a script's calls (their time is the script's; failures are not known here).
+pub fn script_calls(events: &[flotilla_storage::Event]) {
+    for event in events {
+        let flotilla_storage::Event::ScriptCommand { args, .. } = event else {
+            continue;
+        };
+        let Some(spec) = super::lookup(&args[0]) else {
+            continue;
+        };
+        let spec = flotilla_storage::machine::check(spec, args).unwrap_or(spec);
+        if let Some(counters) = stats().counters(spec) {
+            counters.calls.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
 pub fn record(session: &Session, spec: &CommandSpec, args: &[Bytes], reply: &Reply, duration_us: u64) {
     if let Some(counters) = stats().counters(spec) {
         counters.calls.fetch_add(1, Ordering::Relaxed);

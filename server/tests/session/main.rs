@@ -1204,3 +1204,28 @@ fn config_set_is_all_or_nothing() {
     // *2\r\n $6\r\nCLIENT\r\n $4\r\nINFO\r\n
     assert!(info.contains(" qbuf=26 "), "{info}");
 }
+
+/// The commands a script runs count in INFO commandstats, as Redis counts them; COMMAND
+/// GETKEYS of a script given no keys is an empty list.
+#[test]
+fn script_calls_count_in_commandstats() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("CONFIG RESETSTAT", b"+OK\r\n");
+    client.call("SET k v", b"+OK\r\n");
+    client.send_args(&["EVAL", "redis.call('set', KEYS[1], 0) redis.call('expire', KEYS[1], 100)", "1", "k"]);
+    client.expect(b"$-1\r\n");
+    let stats = client.query("INFO commandstats").text();
+    let calls = |name: &str| {
+        let line = stats
+            .lines()
+            .find(|l| l.starts_with(&format!("cmdstat_{name}:")))
+            .unwrap_or_else(|| panic!("no {name} in {stats}"));
+        line.split(',').next().unwrap().rsplit('=').next().unwrap().to_string()
+    };
+    assert_eq!(calls("eval"), "1");
+    assert_eq!(calls("set"), "2");
+    assert_eq!(calls("expire"), "1");
+    client.call("COMMAND GETKEYS EVAL \"return\" 0", b"*0\r\n");
+    client.call("COMMAND GETKEYS PING", b"-ERR The command has no key arguments\r\n");
+}
