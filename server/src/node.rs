@@ -202,6 +202,9 @@ impl Node {
                     node.serve_peer(from, rpc_kind, group, payload).await
                 })
             });
+            // The leader keeps several AppendEntries in flight to each follower
+            // (`Network::stream_append`); they must reach this node's Raft core in order.
+            transport.serve_in_order(kind::APPEND_ENTRIES);
             transport.start(listener, handler);
         }
 

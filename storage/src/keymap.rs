@@ -17,6 +17,7 @@
 
 use hashbrown::HashTable;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::access::AccessWords;
 use crate::compact::CompactBytes;
@@ -30,6 +31,20 @@ pub struct KeyMap<V> {
     /// The access word of `entries[i]` at `access[i]`.
     access: AccessWords,
     hasher: FixedHasher,
+    /// The position the last lookup found. A command looks its key up several times (the
+    /// touch, the expiry check, the write), and a repeat then costs one key comparison instead
+    /// of a hash and a probe. Never wrong, only stale: it is used only if the entry at that
+    /// position holds the key looked up, and keys are unique.
+    last_found: LastFound,
+}
+
+#[derive(Default)]
+struct LastFound(AtomicU32);
+
+impl Clone for LastFound {
+    fn clone(&self) -> Self {
+        LastFound(AtomicU32::new(self.0.load(Ordering::Relaxed)))
+    }
 }
 
 impl<V> Default for KeyMap<V> {
@@ -39,6 +54,7 @@ impl<V> Default for KeyMap<V> {
             indices: HashTable::new(),
             access: AccessWords::default(),
             hasher: FixedHasher::default(),
+            last_found: LastFound::default(),
         }
     }
 }
@@ -74,7 +90,15 @@ impl<V> KeyMap<V> {
 
     /// The position of `key` in map order (`0..len()`).
     pub fn position(&self, key: &[u8]) -> Option<usize> {
-        self.position_hashed(self.hash(key), key)
+        let last = self.last_found.0.load(Ordering::Relaxed) as usize;
+        if self.entries.get(last).is_some_and(|(stored, _)| stored.as_slice() == key) {
+            return Some(last);
+        }
+        let found = self.position_hashed(self.hash(key), key);
+        if let Some(position) = found {
+            self.last_found.0.store(position as u32, Ordering::Relaxed);
+        }
+        found
     }
 
     /// `position` for a key whose hash the caller already has.
@@ -119,6 +143,7 @@ impl<V> KeyMap<V> {
         });
         entries.push((key, value));
         self.access.push(access);
+        self.last_found.0.store(position, Ordering::Relaxed);
         None
     }
 
@@ -295,6 +320,27 @@ mod tests {
         map.prefetch(&refs, |value| Some((value as *const u32).cast()));
         assert_eq!(map.len(), 5000);
         assert_eq!(map.get(b"key:77"), Some(&77));
+    }
+
+    #[test]
+    fn a_remembered_position_is_used_only_while_it_holds_the_key() {
+        let mut map: KeyMap<u32> = KeyMap::default();
+        for (i, name) in ["a", "b", "c", "d"].iter().enumerate() {
+            map.insert(key(name), i as u32, 0, false);
+        }
+        assert_eq!(map.position(b"b"), Some(1));
+        // "b" leaves; "d" moves into its position, which the map still remembers.
+        map.swap_remove_entry(b"b");
+        assert_eq!(map.position(b"b"), None);
+        assert_eq!(map.get(b"d"), Some(&3));
+        assert_eq!(map.position(b"d"), Some(1));
+        map.swap_remove_entry(b"d");
+        assert_eq!(map.position(b"d"), None, "a remembered position past the end is ignored");
+        map.clear();
+        assert_eq!(map.get(b"a"), None);
+        map.insert(key("z"), 9, 0, false);
+        assert_eq!(map.get(b"z"), Some(&9));
+        assert_eq!(map.get(b"a"), None);
     }
 
     #[test]

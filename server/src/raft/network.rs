@@ -12,15 +12,16 @@ use flotilla_storage::snapshot_file::{self, SnapshotFile};
 use openraft::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, VoteOf};
 use openraft::error::{NetworkError, RPCError, RaftError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::{RPCOption, RaftNetworkFactory, RaftNetworkV2};
+use openraft::base::{BoxFuture, BoxStream};
 use openraft::raft::{
-    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse,
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, StreamAppendResult, VoteRequest, VoteResponse,
 };
 use std::future::Future;
 use std::io::Write;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::transport::{Transport, TransportError};
+use super::transport::{PendingReply, Transport, TransportError};
 use super::machine::MachineStore;
 use super::{GroupId, NodeId, TypeConfig};
 
@@ -97,6 +98,130 @@ fn rpc_error(error: TransportError) -> RPCError<TypeConfig> {
     }
 }
 
+/// AppendEntries sent to one follower before the first of them is answered.
+const APPENDS_IN_FLIGHT: usize = 4;
+
+// openraft suggests the heartbeat interval as the deadline; an append that carries a large
+// batch to a follower that must fsync it can take longer, and timing it out would make
+// replication retry the same batch forever. Heartbeats keep openraft's own timeout.
+fn append_ttl(option: &RPCOption) -> Duration {
+    option.hard_ttl().max(APPEND_TIMEOUT)
+}
+
+fn encode_append(request: &AppendEntriesRequest<TypeConfig>) -> Bytes {
+    let hint = 64 + request.entries.iter().map(super::log::entry_len_hint).sum::<usize>();
+    Bytes::from(postcard::to_extend(request, Vec::with_capacity(hint)).expect("serializable"))
+}
+
+fn decode_reply<Resp: serde::de::DeserializeOwned>(reply: Bytes) -> Result<Resp, RPCError<TypeConfig>> {
+    let result: Result<Resp, RaftError<TypeConfig>> =
+        decode(&reply).map_err(|e| rpc_error(TransportError::Remote(e)))?;
+    result.map_err(|e| RPCError::Network(NetworkError::new(&e)))
+}
+
+/// One request on its way: its reply, and the log ids it covers (prev, last].
+struct InFlight {
+    reply: PendingReply,
+    prev: Option<LogIdOf<TypeConfig>>,
+    last: Option<LogIdOf<TypeConfig>>,
+}
+
+/// The state of a pipelined `stream_append`.
+struct AppendPipeline<S> {
+    transport: Arc<Transport>,
+    target: NodeId,
+    group: GroupId,
+    ttl: Duration,
+    input: S,
+    input_done: bool,
+    in_flight: std::collections::VecDeque<InFlight>,
+    /// An error or a partial success ended the stream: openraft starts a new one.
+    stopped: bool,
+}
+
+impl<S> AppendPipeline<S>
+where
+    S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
+{
+    fn send(&mut self, request: AppendEntriesRequest<TypeConfig>) -> Result<(), RPCError<TypeConfig>> {
+        let prev = request.prev_log_id.clone();
+        let last = request.entries.last().map(|entry| entry.log_id.clone()).or_else(|| prev.clone());
+        let reply = self
+            .transport
+            .send(self.target, kind::APPEND_ENTRIES, self.group, encode_append(&request), self.ttl)
+            .map_err(rpc_error)?;
+        self.in_flight.push_back(InFlight { reply, prev, last });
+        Ok(())
+    }
+
+    /// The result of the oldest request in flight, sending newer requests meanwhile while
+    /// there is room. None when the stream is over.
+    async fn next_result(&mut self) -> Option<Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>> {
+        use futures::StreamExt;
+        if self.stopped {
+            return None;
+        }
+        loop {
+            if self.in_flight.is_empty() {
+                if self.input_done {
+                    return None;
+                }
+                match self.input.next().await {
+                    Some(request) => {
+                        if let Err(error) = self.send(request) {
+                            self.stopped = true;
+                            return Some(Err(error));
+                        }
+                    }
+                    None => {
+                        self.input_done = true;
+                        return None;
+                    }
+                }
+                continue;
+            }
+            let room = self.in_flight.len() < APPENDS_IN_FLIGHT && !self.input_done;
+            let oldest = self.in_flight.front_mut().expect("a request in flight");
+            let reply = if room {
+                tokio::select! {
+                    biased;
+                    reply = &mut oldest.reply => reply,
+                    request = self.input.next() => {
+                        match request {
+                            Some(request) => {
+                                if let Err(error) = self.send(request) {
+                                    self.stopped = true;
+                                    return Some(Err(error));
+                                }
+                            }
+                            None => self.input_done = true,
+                        }
+                        continue;
+                    }
+                }
+            } else {
+                (&mut oldest.reply).await
+            };
+            let InFlight { prev, last, .. } = self.in_flight.pop_front().expect("a request in flight");
+            let response: AppendEntriesResponse<TypeConfig> = match reply.map_err(rpc_error).and_then(decode_reply) {
+                Ok(response) => response,
+                Err(error) => {
+                    self.stopped = true;
+                    return Some(Err(error));
+                }
+            };
+            let partial = matches!(&response, AppendEntriesResponse::PartialSuccess(upto) if *upto != last);
+            let result = response.into_stream_result(prev, last);
+            // After a refusal or a partial append the requests behind it cannot apply:
+            // openraft starts over from what the follower reported.
+            if result.is_err() || partial {
+                self.stopped = true;
+            }
+            return Some(Ok(result));
+        }
+    }
+}
+
 impl Network {
     async fn call<Req, Resp>(
         &self,
@@ -139,17 +264,44 @@ impl RaftNetworkV2<TypeConfig> for Network {
         request: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        // openraft suggests the heartbeat interval as the deadline; an append that carries a
-        // large batch to a follower that must fsync it can take longer, and timing it out would
-        // make replication retry the same batch forever. Heartbeats keep openraft's own timeout.
-        let hint = 64 + request.entries.iter().map(super::log::entry_len_hint).sum::<usize>();
-        let payload = postcard::to_extend(&request, Vec::with_capacity(hint)).expect("serializable");
-        self.call_encoded(
-            kind::APPEND_ENTRIES,
-            Bytes::from(payload),
-            option.hard_ttl().max(APPEND_TIMEOUT),
-        )
-        .await
+        let pending = self
+            .transport
+            .send(self.target, kind::APPEND_ENTRIES, self.group, encode_append(&request), append_ttl(&option))
+            .map_err(rpc_error)?;
+        decode_reply(pending.await.map_err(rpc_error)?)
+    }
+
+    /// Up to `APPENDS_IN_FLIGHT` AppendEntries on the way to the follower at once, their
+    /// replies taken in order. openraft's default sends one and waits for its reply, so each
+    /// batch waited out the follower's fsync and two wake-ups before the next could leave. The
+    /// follower hands requests to its Raft core in the order they arrive (the transport keeps
+    /// a connection's ordered kinds in order, see `Transport::start`).
+    fn stream_append<'s, S>(
+        &'s mut self,
+        input: S,
+        option: RPCOption,
+    ) -> BoxFuture<'s, Result<BoxStream<'s, Result<StreamAppendResult<TypeConfig>, RPCError<TypeConfig>>>, RPCError<TypeConfig>>>
+    where
+        S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Send + Unpin + 'static,
+    {
+        let pipeline = AppendPipeline {
+            transport: self.transport.clone(),
+            target: self.target,
+            group: self.group,
+            ttl: append_ttl(&option),
+            input,
+            input_done: false,
+            in_flight: std::collections::VecDeque::new(),
+            stopped: false,
+        };
+        Box::pin(async move {
+            let stream = futures::stream::unfold(pipeline, |mut pipeline| async move {
+                let item = pipeline.next_result().await?;
+                Some((item, pipeline))
+            });
+            let stream: BoxStream<'s, _> = Box::pin(stream);
+            Ok(stream)
+        })
     }
 
     async fn vote(

@@ -86,7 +86,13 @@ pub struct Transport {
     peers: HashMap<NodeId, Arc<Peer>>,
     next_id: AtomicU64,
     handler: Mutex<Option<Handler>>,
+    /// Kinds (bit `kind`, kinds below 64) whose requests from one peer start in the order
+    /// they arrived (see `serve_in_order`).
+    ordered_kinds: AtomicU64,
 }
+
+/// A served request's future, with what its reply frame needs.
+type Serving = (Frame, HandlerFuture);
 
 impl Transport {
     pub fn new(me: NodeId, peers: &HashMap<NodeId, SocketAddr>) -> Arc<Transport> {
@@ -110,7 +116,17 @@ impl Transport {
             peers,
             next_id: AtomicU64::new(1),
             handler: Mutex::new(None),
+            ordered_kinds: AtomicU64::new(0),
         })
+    }
+
+    /// Requests of `kind` from one peer are then started in the order they arrived: their
+    /// futures are polled for the first time one after another, in one task per connection,
+    /// instead of each in a task of its own, where the scheduler may start a later one first.
+    /// A pipelined sender relies on it (AppendEntries: a follower must see them in order).
+    pub fn serve_in_order(&self, kind: u8) {
+        assert!(kind < 64, "ordered kinds are below 64");
+        self.ordered_kinds.fetch_or(1 << kind, Ordering::Relaxed);
     }
 
     /// Starts accepting peers on `listener` and dialing the peers with higher ids.
@@ -268,6 +284,9 @@ impl Transport {
             }
         });
 
+        let (ordered, ordered_queue) = mpsc::unbounded_channel();
+        let ordered_task = tokio::spawn(serve_ordered(ordered_queue, outgoing.clone()));
+
         let mut buf = BytesMut::with_capacity(64 * 1024);
         'read: loop {
             match reader.read_buf(&mut buf).await {
@@ -303,11 +322,12 @@ impl Transport {
                         let _ = waiter.send(frame);
                     }
                 } else {
-                    self.serve_request(id, frame, outgoing.clone());
+                    self.serve_request(id, frame, outgoing.clone(), &ordered);
                 }
             }
         }
         write_task.abort();
+        ordered_task.abort();
         {
             let mut current = peer.link.lock();
             if current.as_ref().is_some_and(|l| Arc::ptr_eq(l, &link)) {
@@ -318,19 +338,49 @@ impl Transport {
         tracing::info!(peer = id, "peer disconnected");
     }
 
-    fn serve_request(&self, from: NodeId, frame: Frame, outgoing: mpsc::Sender<Frame>) {
+    fn serve_request(&self, from: NodeId, frame: Frame, outgoing: mpsc::Sender<Frame>, ordered: &mpsc::UnboundedSender<Serving>) {
         let Some(handler) = self.handler.lock().clone() else {
             return;
         };
         // The handler is called here, in the order frames arrive, and only its future runs in
         // a task of its own: work a handler does before returning its future (queueing a
         // blocked client's wait) is done before the next frame from that peer is handled.
+        let in_order = frame.kind < 64 && self.ordered_kinds.load(Ordering::Relaxed) & (1 << frame.kind) != 0;
+        let serving = handler(from, frame.kind, frame.group, frame.payload.clone());
+        if in_order {
+            let _ = ordered.send((frame, serving));
+            return;
+        }
         let key = (frame.id, frame.kind, frame.group);
-        let serving = handler(from, frame.kind, frame.group, frame.payload);
         tokio::spawn(async move {
             let outcome = serving.await;
             let _ = outgoing.send(reply_frame(key, outcome)).await;
         });
+    }
+}
+
+/// Runs one connection's ordered requests: every future is first polled in arrival order
+/// (`FuturesUnordered` polls newly pushed futures in the order they were pushed), and they
+/// then run concurrently, each replying when done.
+async fn serve_ordered(mut queue: mpsc::UnboundedReceiver<Serving>, outgoing: mpsc::Sender<Frame>) {
+    use futures::stream::{FuturesUnordered, StreamExt};
+    let mut running = FuturesUnordered::new();
+    loop {
+        tokio::select! {
+            biased;
+            next = queue.recv() => match next {
+                Some((frame, serving)) => {
+                    let outgoing = outgoing.clone();
+                    let key = (frame.id, frame.kind, frame.group);
+                    running.push(async move {
+                        let outcome = serving.await;
+                        let _ = outgoing.send(reply_frame(key, outcome)).await;
+                    });
+                }
+                None => break,
+            },
+            Some(()) = running.next(), if !running.is_empty() => {}
+        }
     }
 }
 
@@ -426,6 +476,45 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
         (a, b)
+    }
+
+    /// Requests of an ordered kind start in the order they were sent, though they run (and
+    /// are answered) concurrently.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn ordered_kinds_start_in_arrival_order() {
+        const ORDERED: u8 = 5;
+        let a_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let b_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peers: HashMap<NodeId, SocketAddr> =
+            [(1, a_listener.local_addr().unwrap()), (2, b_listener.local_addr().unwrap())].into();
+        let a = Transport::new(1, &peers);
+        let b = Transport::new(2, &peers);
+        let started = Arc::new(Mutex::new(Vec::new()));
+        let record = started.clone();
+        let handler: Handler = Arc::new(move |_, _, _, payload| {
+            let record = record.clone();
+            Box::pin(async move {
+                let n = u32::from_be_bytes(payload[..4].try_into().unwrap());
+                record.lock().push(n);
+                // Later requests finish first: replies come back out of order.
+                tokio::time::sleep(Duration::from_micros(u64::from(2000 - n))).await;
+                Ok(payload.to_vec())
+            })
+        });
+        b.serve_in_order(ORDERED);
+        a.start(a_listener, handler.clone());
+        b.start(b_listener, handler);
+        while !(a.is_connected(2) && b.is_connected(1)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let timeout = Duration::from_secs(10);
+        let pending: Vec<_> = (0..1000u32)
+            .map(|n| a.send(2, ORDERED, 0, Bytes::copy_from_slice(&n.to_be_bytes()), timeout).unwrap())
+            .collect();
+        for (n, reply) in pending.into_iter().enumerate() {
+            assert_eq!(&reply.await.unwrap()[..], &(n as u32).to_be_bytes());
+        }
+        assert_eq!(*started.lock(), (0..1000).collect::<Vec<u32>>());
     }
 
     #[tokio::test]

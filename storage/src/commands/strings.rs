@@ -16,7 +16,7 @@ use crate::commands::keys::STRING_FLOOR_RAW;
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::table::{CommandSpec, Flags, Handler, KeyFlags};
-use crate::value::{stored, CompactBytes, Value};
+use crate::value::{CompactBytes, Value};
 
 use long_double::LongDouble;
 
@@ -80,9 +80,8 @@ pub fn modify_string<R>(ctx: &mut Ctx, key: &[u8], change: impl FnOnce(&mut Vec<
 /// Stores a new string under `key`, which does not exist: emits `new` as Redis does when a
 /// key is added.
 pub fn add_string(ctx: &mut Ctx, key: &Bytes, value: CompactBytes) {
-    let key = stored(key);
-    ctx.db().insert(key.clone(), Value::Str(value));
-    ctx.notify(class::NEW, "new", &key);
+    ctx.db().insert(key, Value::Str(value));
+    ctx.notify(class::NEW, "new", key);
 }
 
 /// Replaces the value of an existing string key, keeping its TTL (Redis's dbReplaceValue).
@@ -228,20 +227,21 @@ fn set_generic(ctx: &mut Ctx, request: SetRequest) -> Reply {
             None => request.aborted,
         };
     }
-    let stored_key = stored(key);
+    // The map stores its own copy of the key; the events share the argument (they live only
+    // until the entry's apply is done), so no copy of the key is made for them.
     let value = Value::Str(CompactBytes::new(request.value));
     if !found {
-        ctx.notify(class::NEW, "new", &stored_key);
+        ctx.notify(class::NEW, "new", key);
     }
     let now_ms = ctx.now_ms;
     match request.expire {
-        Some(at) => ctx.db().insert_with_expiry(stored_key.clone(), value, Some(at)),
-        None if request.keep_ttl => ctx.db().insert_keep_ttl(stored_key.clone(), value, now_ms),
-        None => ctx.db().insert(stored_key.clone(), value),
+        Some(at) => ctx.db().insert_with_expiry(key, value, Some(at)),
+        None if request.keep_ttl => ctx.db().insert_keep_ttl(key, value, now_ms),
+        None => ctx.db().insert(key, value),
     }
-    ctx.notify(class::STRING, "set", &stored_key);
+    ctx.notify(class::STRING, "set", key);
     if request.expire.is_some() {
-        ctx.notify(class::GENERIC, "expire", &stored_key);
+        ctx.notify(class::GENERIC, "expire", key);
     }
     match old {
         Some(old) => bulk_or_nil(old),
@@ -432,12 +432,12 @@ fn mset_generic(ctx: &mut Ctx, args: &[Bytes], nx: bool) -> Reply {
         }
     }
     for pair in args[1..].chunks(2) {
-        let key = stored(&pair[0]);
-        if !expire_if_needed(ctx, &key) {
-            ctx.notify(class::NEW, "new", &key);
+        let key = &pair[0];
+        if !expire_if_needed(ctx, key) {
+            ctx.notify(class::NEW, "new", key);
         }
-        ctx.db().insert(&key, Value::Str(CompactBytes::new(&pair[1])));
-        ctx.notify(class::STRING, "set", &key);
+        ctx.db().insert(key, Value::Str(CompactBytes::new(&pair[1])));
+        ctx.notify(class::STRING, "set", key);
     }
     if nx {
         Reply::Int(1)
