@@ -1077,6 +1077,43 @@ mod tests {
         Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
     }
 
+    /// cmsgpack.unpack_one / unpack_limit walk a stream of packed values by offset, -1 at
+    /// its end, as lua-cmsgpack does.
+    #[test]
+    fn cmsgpack_unpacks_a_stream_by_offset() {
+        let mut machine = StateMachine::new();
+        let script = "local s = cmsgpack.pack('a', 7, {1, 2}) \
+                      local o1, a = cmsgpack.unpack_one(s) \
+                      local o2, b, c = cmsgpack.unpack_limit(s, 2, o1) \
+                      local o3, none = cmsgpack.unpack_limit(s, 1, #s) \
+                      return {o1, a, o2, b, c[2], o3, tostring(none)}";
+        let reply = eval(&mut machine, 1, script, &["0"]);
+        assert_eq!(
+            reply,
+            Reply::Array(vec![
+                Reply::Int(2),
+                bulk("a"),
+                Reply::Int(-1),
+                Reply::Int(7),
+                Reply::Int(2),
+                Reply::Int(-1),
+                bulk("nil"),
+            ])
+        );
+        let reply = eval(&mut machine, 2, "return cmsgpack.unpack_one('a', 5)", &["0"]);
+        assert!(matches!(&reply, Reply::Error(text) if text.contains("Start offset 5 greater than input length 1.")), "{reply:?}");
+    }
+
+    /// XREAD / XREADGROUP with BLOCK are refused inside a script, as Redis refuses them.
+    #[test]
+    fn scripts_cannot_ask_xread_to_block() {
+        let mut machine = StateMachine::new();
+        let reply = eval(&mut machine, 1, "return redis.pcall('xread','BLOCK',0,'STREAMS','s','$')", &["1", "s"]);
+        assert_eq!(reply, Reply::error("ERR xread command is not allowed with BLOCK option from scripts"));
+        let reply = eval(&mut machine, 2, "return redis.pcall('xread','STREAMS','s','$')", &["1", "s"]);
+        assert!(!matches!(reply, Reply::Error(_)), "{reply:?}");
+    }
+
     /// Every command a script ran is reported (for MONITOR), with the database selected after
     /// it; one refused before running (unknown, wrong arity) is not.
     #[test]

@@ -35,7 +35,43 @@ pub fn install(lua: &Lua) -> mlua::Result<()> {
             Ok(MultiValue::from_iter(values))
         })?,
     )?;
+    // unpack_one(s [, offset]) and unpack_limit(s, limit [, offset]) decode at most that many
+    // values from `offset` and return the offset after them first (-1 at the end of `s`).
+    cmsgpack.raw_set(
+        "unpack_one",
+        lua.create_function(|lua, (data, offset): (LuaString, Option<i64>)| {
+            unpack_some(lua, &data.as_bytes(), 1, offset.unwrap_or(0))
+        })?,
+    )?;
+    cmsgpack.raw_set(
+        "unpack_limit",
+        lua.create_function(|lua, (data, limit, offset): (LuaString, i64, Option<i64>)| {
+            unpack_some(lua, &data.as_bytes(), limit, offset.unwrap_or(0))
+        })?,
+    )?;
     lua.globals().raw_set("cmsgpack", cmsgpack)
+}
+
+fn unpack_some(lua: &Lua, data: &[u8], limit: i64, offset: i64) -> mlua::Result<MultiValue> {
+    if offset < 0 || limit < 0 {
+        return Err(mlua::Error::RuntimeError(format!(
+            "Invalid request to unpack with offset of {offset} and limit of {}.",
+            data.len()
+        )));
+    }
+    if offset as usize > data.len() {
+        return Err(mlua::Error::RuntimeError(format!(
+            "Start offset {offset} greater than input length {}.",
+            data.len()
+        )));
+    }
+    let mut reader = Reader { data, position: offset as usize };
+    let mut values = vec![Value::Nil];
+    while reader.position < data.len() && ((values.len() - 1) as i64) < limit {
+        values.push(decode(lua, &mut reader, 0)?);
+    }
+    values[0] = Value::Integer(if reader.position == data.len() { -1 } else { reader.position as i64 });
+    Ok(MultiValue::from_iter(values))
 }
 
 fn encode(out: &mut Vec<u8>, value: &Value, depth: usize) -> mlua::Result<()> {

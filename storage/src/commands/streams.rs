@@ -608,6 +608,13 @@ fn xread_generic(ctx: &mut Ctx, args: &[Bytes], group_form: bool) -> Reply {
         Ok(request) => request,
         Err(reply) => return reply,
     };
+    if request.block_ms.is_some() && ctx.from_script {
+        // As Redis: a script cannot wait, and BLOCK asks to.
+        return Reply::error_owned(format!(
+            "ERR {} command is not allowed with BLOCK option from scripts",
+            String::from_utf8_lossy(&args[0])
+        ));
+    }
     let (keys_at, n) = (request.streams_at, request.stream_count);
     let mut ids = Vec::with_capacity(n);
     for i in 0..n {
