@@ -388,13 +388,20 @@ impl DurableMark {
     }
 
     /// Entries of `group` up to `upto` are about to be purged: no longer required.
-    fn purging(&self, group: GroupId, upto: u64) {
+    /// The raised mark is made durable at once: a purge drops log tables for good straight
+    /// after, and a mark that still demanded their entries would refuse the next start.
+    fn purging(&self, group: GroupId, upto: u64) -> Result<()> {
         let state = &mut *self.state();
         for map in [&mut state.written, &mut state.durable] {
             if let Some(required) = map.get_mut(&group) {
                 required.from = required.from.max(upto.saturating_add(1));
             }
         }
+        state.write()?;
+        state
+            .file
+            .sync_data()
+            .map_err(|e| LogError::Io(format!("syncing the durable mark: {e}")))
     }
 
     fn begin_sync(&self) -> BTreeMap<GroupId, Required> {
@@ -611,8 +618,13 @@ impl LogStore {
     /// merged with the tombstones. The tombstones are still needed: fjall replays its journal
     /// from the newest record its remaining tables hold, so without them the entries of a
     /// dropped table that the journal still holds would come back at a restart.
+    ///
+    /// A dropped table is gone at once, durably, so first everything that says its entries
+    /// may go is made durable: the caller's record of the purge (in the journal, by this
+    /// sync) and the durable mark.
     pub fn purge_upto(&self, group: GroupId, index: u64) -> Result<()> {
-        self.mark.purging(group, index);
+        self.sync()?;
+        self.mark.purging(group, index)?;
         let first = match self.log.range(log_key(group, 0)..=log_key(group, index)).next() {
             Some(item) => {
                 let key = item.key()?;
@@ -752,10 +764,13 @@ mod tests {
             range.map(|i| (i, format!("entry {i}").into_bytes())).collect()
         };
         store.append(1, &entries(1..=100)).unwrap();
+        store.sync().unwrap();
         store.flush_memtables().unwrap();
         store.append(1, &entries(101..=200)).unwrap();
+        store.sync().unwrap();
         store.flush_memtables().unwrap();
         store.append(1, &entries(201..=250)).unwrap();
+        store.sync().unwrap();
         assert_eq!(store.log.table_count(), 2, "two flushes, two tables, not merged");
         // 1..=100 fill a table of their own; 101..=150 share one with 151..=200; 201..=250
         // are still in the memtable. fjall's journal still holds all of them.
@@ -765,9 +780,11 @@ mod tests {
         store.purge_upto(1, 220).unwrap();
         assert_eq!(store.log.table_count(), 0);
         assert_eq!(store.entries(1, ..).unwrap(), entries(221..=250));
-        // A restart replays the journal: the dropped entries must stay purged.
+        // A restart replays the journal: the dropped entries must stay purged, and the
+        // durable mark must not demand them (nothing was synced since the purge).
         drop(store);
         let store = LogStore::open(&dir).unwrap();
+        store.verify().expect("the mark demands no purged entry");
         assert_eq!(store.entries(1, ..).unwrap(), entries(221..=250));
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -221,3 +221,52 @@ fn snapshot_of_a_million_keys_keeps_serving_writes() {
     assert!(acked_during > 0, "no write was served during the SAVE");
     assert!(longest * 4 < save, "a write waited {longest:?} during a SAVE of {save:?}");
 }
+
+/// A log long enough for fjall to write tables and for snapshots to purge them (dropping
+/// whole tables), then clean shutdowns (SHUTDOWN takes a snapshot and purges again) and
+/// restarts: the node starts each time with every write. The durable mark once still
+/// demanded entries of tables a purge had dropped, and the node refused to start.
+#[test]
+fn t31_restarts_after_purges_that_dropped_log_tables_keep_every_write() {
+    let _serial = crate::serial();
+    let mut cluster = Cluster::start(1);
+    let node = &mut cluster.nodes[0];
+    let mut client = node.client();
+    // ~100 MB of log: more than the 64 MiB that triggers a snapshot, many 8 MiB tables.
+    let value = "v".repeat(1000);
+    const KEYS: usize = 100_000;
+    for start in (0..KEYS).step_by(1000) {
+        for i in start..start + 1000 {
+            let key = format!("big:{i}");
+            client.try_send_args(&["SET", &key, &value]).unwrap();
+        }
+        for _ in start..start + 1000 {
+            assert_eq!(client.try_read().unwrap(), Value::Simple("OK".into()));
+        }
+    }
+    for round in 0..2 {
+        let _ = client.try_call(&["SHUTDOWN"]);
+        assert!(node.wait_exit(Duration::from_secs(60)).success(), "a clean shutdown");
+        node.kill(); // forgets the exited process
+        node.spawn();
+        client = Client::connect(node.port);
+        let mut dbsize = Value::NilBulk;
+        crate::support::wait_until(Duration::from_secs(30), "the restarted node serves", || {
+            dbsize = client.try_call(&["DBSIZE"]).unwrap();
+            !dbsize.is_error()
+        });
+        // Each round adds 1000 keys and deletes one of them.
+        assert_eq!(dbsize, Value::Int((KEYS + 999 * round) as i64), "restart {round}");
+        let last = format!("big:{}", KEYS - 1);
+        assert_eq!(client.try_call(&["STRLEN", &last]).unwrap(), Value::Int(1000));
+        // More writes between the restarts, so the next shutdown purges again.
+        for i in 0..1000 {
+            let key = format!("more:{round}:{i}");
+            client.try_send_args(&["SET", &key, &value]).unwrap();
+        }
+        for _ in 0..1000 {
+            assert_eq!(client.try_read().unwrap(), Value::Simple("OK".into()));
+        }
+        assert_eq!(client.try_call(&["DEL", &format!("more:{round}:0")]).unwrap(), Value::Int(1));
+    }
+}
