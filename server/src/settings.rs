@@ -171,11 +171,10 @@ impl Settings {
             "repl-backlog-size" | "client-query-buffer-limit" => {
                 crate::clients::parse_memory(value).ok_or_else(|| "argument must be a memory value".to_string())?;
             }
-            "maxmemory-samples" => {
-                if !(1..=i64::from(i32::MAX)).contains(&number()?) {
-                    return Err("argument must be between 1 and 2147483647 inclusive".to_string());
-                }
+            "maxmemory-samples" if !(1..=i64::from(i32::MAX)).contains(&number()?) => {
+                return Err("argument must be between 1 and 2147483647 inclusive".to_string());
             }
+            "maxmemory-samples" => {}
             "maxmemory-clients" => match value.strip_suffix('%') {
                 Some(percent) => {
                     let percent = percent

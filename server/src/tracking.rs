@@ -244,7 +244,9 @@ impl Tracking {
     /// CLIENT CACHING says).
     fn remembers(client: &ClientHandle) -> bool {
         let mode = client.tracking.lock();
-        mode.on && !mode.bcast && !(mode.optin && !mode.caching) && !(mode.optout && mode.caching)
+        // OPTIN remembers only after CACHING yes, OPTOUT unless CACHING no.
+        let opted_out = if mode.optin { !mode.caching } else { mode.optout && mode.caching };
+        mode.on && !mode.bcast && !opted_out
     }
 
     /// A script of `client` with these declared keys is about to run: if it runs a read-only

@@ -144,8 +144,8 @@ where
     S: futures::Stream<Item = AppendEntriesRequest<TypeConfig>> + Unpin,
 {
     fn send(&mut self, request: AppendEntriesRequest<TypeConfig>) -> Result<(), RPCError<TypeConfig>> {
-        let prev = request.prev_log_id.clone();
-        let last = request.entries.last().map(|entry| entry.log_id.clone()).or_else(|| prev.clone());
+        let prev = request.prev_log_id;
+        let last = request.entries.last().map(|entry| entry.log_id).or(prev);
         let reply = self
             .transport
             .send(self.target, kind::APPEND_ENTRIES, self.group, encode_append(&request), self.ttl)

@@ -241,7 +241,7 @@ fn noloop_and_table_limit() {
     assert!(tracker.nothing_more(QUIET));
     tracker.call("MGET k1 k2 k3", b"*3\r\n_\r\n_\r\n_\r\n");
     writer.call("CONFIG SET tracking-table-max-keys 1", b"+OK\r\n");
-    let mut evicted = vec![tracker.read(), tracker.read()];
+    let mut evicted = [tracker.read(), tracker.read()];
     evicted.sort_by_key(|v| format!("{v:?}"));
     assert!(tracker.nothing_more(QUIET), "one key stays tracked");
     let info = writer.query("INFO stats").text();
