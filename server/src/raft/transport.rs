@@ -91,8 +91,8 @@ pub struct Transport {
     ordered_kinds: AtomicU64,
 }
 
-/// A served request's future, with what its reply frame needs.
-type Serving = (Frame, HandlerFuture);
+/// A served request's future, with what its reply frame needs (request id, kind, group).
+type Serving = ((u64, u8, u32), HandlerFuture);
 
 impl Transport {
     pub fn new(me: NodeId, peers: &HashMap<NodeId, SocketAddr>) -> Arc<Transport> {
@@ -338,20 +338,27 @@ impl Transport {
         tracing::info!(peer = id, "peer disconnected");
     }
 
-    fn serve_request(&self, from: NodeId, frame: Frame, outgoing: mpsc::Sender<Frame>, ordered: &mpsc::UnboundedSender<Serving>) {
+    fn serve_request(
+        &self,
+        from: NodeId,
+        frame: Frame,
+        outgoing: mpsc::Sender<Frame>,
+        ordered: &mpsc::UnboundedSender<Serving>,
+    ) {
         let Some(handler) = self.handler.lock().clone() else {
             return;
         };
-        // The handler is called here, in the order frames arrive, and only its future runs in
-        // a task of its own: work a handler does before returning its future (queueing a
-        // blocked client's wait) is done before the next frame from that peer is handled.
+        // The handler is called here, in the order frames arrive, and only its future runs
+        // later: work a handler does before returning its future (queueing a blocked client's
+        // wait) is done before the next frame from that peer is handled. The future runs in a
+        // task of its own, or for an ordered kind in the connection's `serve_ordered`.
         let in_order = frame.kind < 64 && self.ordered_kinds.load(Ordering::Relaxed) & (1 << frame.kind) != 0;
-        let serving = handler(from, frame.kind, frame.group, frame.payload.clone());
+        let key = (frame.id, frame.kind, frame.group);
+        let serving = handler(from, frame.kind, frame.group, frame.payload);
         if in_order {
-            let _ = ordered.send((frame, serving));
+            let _ = ordered.send((key, serving));
             return;
         }
-        let key = (frame.id, frame.kind, frame.group);
         tokio::spawn(async move {
             let outcome = serving.await;
             let _ = outgoing.send(reply_frame(key, outcome)).await;
@@ -369,9 +376,8 @@ async fn serve_ordered(mut queue: mpsc::UnboundedReceiver<Serving>, outgoing: mp
         tokio::select! {
             biased;
             next = queue.recv() => match next {
-                Some((frame, serving)) => {
+                Some((key, serving)) => {
                     let outgoing = outgoing.clone();
-                    let key = (frame.id, frame.kind, frame.group);
                     running.push(async move {
                         let outcome = serving.await;
                         let _ = outgoing.send(reply_frame(key, outcome)).await;
