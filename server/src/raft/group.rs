@@ -254,12 +254,12 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
             shares.push((proposal.ops.len(), proposal.reply));
             ops.extend(proposal.ops);
         }
-        let entry = Arc::new(Entry {
+        let request = Request::new(Entry {
             time_ms: clock.now_ms(),
             ops,
         });
         let (responder, completion) = ProgressResponder::complete_only();
-        if let Err(fatal) = raft.write(Request(entry.clone())).responder(responder).await {
+        if let Err(fatal) = raft.write(request.clone()).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
                 let _ = reply.send(Err(Refused::uncertain(why.clone())));
@@ -289,7 +289,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
                 Err(ProposeError::NotLeader(leader)) => {
                     let mut start = 0;
                     for (count, reply) in shares {
-                        let ops = entry.ops[start..start + count].to_vec();
+                        let ops = request.entry().ops[start..start + count].to_vec();
                         start += count;
                         let _ = reply.send(Err(Refused::not_leader(leader, ops)));
                     }

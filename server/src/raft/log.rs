@@ -34,7 +34,7 @@ fn encode_sized<T: serde::Serialize>(value: &T, capacity: usize) -> io::Result<V
 /// Estimated encoded size of a log entry: its log id and payload tag, and the client entry.
 pub fn entry_len_hint(entry: &EntryOf<TypeConfig>) -> usize {
     32 + match &entry.payload {
-        openraft::EntryPayload::Normal(request) => request.0.encoded_len_hint(),
+        openraft::EntryPayload::Normal(request) => request.encoded_len_hint(),
         _ => 256,
     }
 }
