@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
+use flotilla_storage::acl::ScriptUser;
 use flotilla_storage::log_store::LogStore;
 use flotilla_storage::{Event, Op, StateMachine};
 use parking_lot::{Mutex, RwLock};
@@ -131,6 +132,8 @@ impl Node {
             .collect();
         let transport = Transport::new(me, &peers);
 
+        // Scripts' ACL checks know the server's commands too (TIME, PING …).
+        flotilla_storage::acl::set_command_lookup(crate::commands::lookup);
         // The state machine reports applied events to the node, which exists only later.
         let node_cell: Arc<OnceLock<Weak<Node>>> = Arc::new(OnceLock::new());
         let sink_cell = node_cell.clone();
@@ -373,9 +376,43 @@ impl Node {
         }
     }
 
+    /// Runs a script command (EVAL, FCALL … or their `_RO` forms) for a restricted ACL user:
+    /// the commands it runs are checked against `user` (see flotilla_storage::acl). A write is
+    /// proposed as `Op::AsUser`, so the permissions travel in the entry. A read runs here
+    /// when the connection is READONLY or this node leads (after its read barrier); otherwise
+    /// it goes through the log too rather than a forwarded read, so that the node that sent
+    /// it applies it and records its ACL LOG entries (a forwarded read's events stay on the
+    /// leader). Returns the reply and the entry's log index, if it made one.
+    pub async fn run_script_as(
+        &self,
+        db: usize,
+        args: Vec<Bytes>,
+        write: bool,
+        readonly: bool,
+        touch: bool,
+        user: Box<ScriptUser>,
+    ) -> (Reply, Option<u64>) {
+        if !write {
+            let local = readonly
+                || (self.group.leader() == Some(self.me) && self.group.read_barrier().await.is_ok());
+            if local {
+                let reply = self.read_local_as(db, std::slice::from_ref(&args), touch, Some(&user));
+                return (reply.into_iter().next().expect("one reply"), None);
+            }
+        }
+        let op = Op::AsUser { user, op: Box::new(Op::Command { db: db as u32, args }) };
+        let (mut replies, index) = self.propose_indexed(vec![op]).await;
+        (replies.pop().expect("one reply per op"), index)
+    }
+
     /// Runs read-only commands against this node's applied state, without any check
     /// (READONLY connections, and the leader after its read barrier).
     pub fn read_local(&self, db: usize, commands: &[Vec<Bytes>], touch: bool) -> Vec<Reply> {
+        self.read_local_as(db, commands, touch, None)
+    }
+
+    /// `read_local`, the scripts run checked against a restricted ACL user.
+    fn read_local_as(&self, db: usize, commands: &[Vec<Bytes>], touch: bool, user: Option<&ScriptUser>) -> Vec<Reply> {
         let mut events = Vec::new();
         let now_ms = self.clock.now_ms();
         let replies = {
@@ -385,7 +422,7 @@ impl Node {
             }
             commands
                 .iter()
-                .map(|args| shard.machine.read(db, args, now_ms, touch, &mut events))
+                .map(|args| shard.machine.read_as(db, args, now_ms, touch, user, &mut events))
                 .collect()
         };
         if !events.is_empty() {
@@ -452,6 +489,7 @@ impl Node {
         let order = self.notify_order.lock();
         crate::commands::monitor::script_commands(self, events);
         crate::commands::slowlog::script_calls(events);
+        crate::commands::acl::script_denials(self, events);
         crate::notify::keyspace_events(self, events);
         self.tracking.on_events(self, events);
         drop(order);

@@ -160,6 +160,14 @@ impl Session {
         &self.acl_user
     }
 
+    /// The permissions a script of this connection carries in its log entry: None for a user
+    /// who may run everything (nothing is attached, nothing checked).
+    pub fn script_user(&mut self) -> Option<Box<flotilla_storage::acl::ScriptUser>> {
+        let (node, client) = (self.node.me, self.client.id);
+        let user = self.acl_user();
+        (!user.unrestricted()).then(|| Box::new(user.script_user(node, client)))
+    }
+
     /// Records an ACL refusal in the ACL LOG.
     pub fn acl_log(&self, reason: &'static str, object: String, username: String) {
         let now_ms = self.node.clock.now_ms();
@@ -342,6 +350,16 @@ impl Session {
                     monitor::feed(self, spec, args);
                 }
                 let tracked = self.track(spec, args);
+                if let Some(user) = flotilla_storage::acl::runs_script(spec).then(|| self.script_user()).flatten() {
+                    let touch = !self.client.no_touch.load(Ordering::Relaxed);
+                    let (reply, index) = self
+                        .node
+                        .run_script_as(self.db, args.to_vec(), spec.is_write(), self.readonly, touch, user)
+                        .await;
+                    self.wrote_at(index);
+                    self.tracked(&tracked);
+                    return Dispatched::Ran(spec, reply);
+                }
                 if spec.is_write() {
                     let (reply, index) = self.node.write_indexed(self.db, args.to_vec()).await;
                     self.wrote_at(index);

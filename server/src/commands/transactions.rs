@@ -107,10 +107,15 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     let keyspace_reply = if commands.is_empty() && watched.is_empty() {
         Reply::Array(Vec::new())
     } else {
-        let (mut replies, index) = session
-            .node
-            .propose_indexed(vec![Op::Exec { watched, commands }])
-            .await;
+        // A restricted ACL user's scripts are checked against its permissions in the entry.
+        let scripts = steps
+            .iter()
+            .any(|(step, (spec, _))| matches!(step, Step::Keyspace) && flotilla_storage::acl::runs_script(spec));
+        let mut op = Op::Exec { watched, commands };
+        if let Some(user) = scripts.then(|| session.script_user()).flatten() {
+            op = Op::AsUser { user, op: Box::new(op) };
+        }
+        let (mut replies, index) = session.node.propose_indexed(vec![op]).await;
         session.wrote_at(index);
         replies.pop().expect("one reply")
     };
