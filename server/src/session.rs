@@ -349,6 +349,9 @@ impl Session {
                 if monitor::shown_before_running(spec) {
                     monitor::feed(self, spec, args);
                 }
+                if self.script_out_of_memory(spec, args) {
+                    return Dispatched::Ran(spec, Reply::error(errors::OOM_SCRIPT));
+                }
                 let tracked = self.track(spec, args);
                 if let Some(user) = flotilla_storage::acl::runs_script(spec).then(|| self.script_user()).flatten() {
                     let touch = !self.client.no_touch.load(Ordering::Relaxed);
@@ -436,6 +439,35 @@ impl Session {
                     })
                 }));
         may_grow && crate::commands::admin::resident_bytes() > maxmemory_bytes
+    }
+
+    /// Over `maxmemory`, a script with a shebang (EVAL, EVALSHA) or a function (FCALL) is not
+    /// run unless it declares `allow-oom` or `no-writes`, as Redis 7.0's `scriptPrepareForRun`
+    /// refuses it; a script without a shebang runs (Redis checks its writes one by one).
+    fn script_out_of_memory(&self, spec: &CommandSpec, args: &[Bytes]) -> bool {
+        let maxmemory_bytes = self.node.live.maxmemory_bytes.load(Ordering::Relaxed);
+        if maxmemory_bytes == 0 || !matches!(spec.name, "eval" | "evalsha" | "fcall") {
+            return false;
+        }
+        let declared = |body: &[u8]| {
+            flotilla_storage::lua::parse_shebang(body)
+                .ok()
+                .is_some_and(|(flags, _)| flags.shebang && !flags.no_writes && !flags.allow_oom)
+        };
+        let refused = match spec.name {
+            "eval" => declared(&args[1]),
+            "evalsha" => {
+                let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+                self.node.with_machine(|machine| machine.keyspace.scripts.get(&sha).is_some_and(|body| declared(body)))
+            }
+            _ => self.node.with_machine(|machine| {
+                use flotilla_storage::functions::FunctionFlags;
+                machine.keyspace.libraries.function(&args[1]).is_some_and(|(_, info)| {
+                    !info.flags.contains(FunctionFlags::NO_WRITES) && !info.flags.contains(FunctionFlags::ALLOW_OOM)
+                })
+            }),
+        };
+        refused && crate::commands::admin::resident_bytes() > maxmemory_bytes
     }
 
     /// Refuses a command: inside MULTI this dooms the transaction (and a refused EXEC

@@ -67,6 +67,7 @@ pub enum Access {
 pub struct ScriptFlags {
     pub shebang: bool,
     pub no_writes: bool,
+    pub allow_oom: bool,
 }
 
 /// Reads a `#!lua [flags=a,b]` first line. Returns the flags and the length of the line
@@ -82,7 +83,7 @@ pub fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> {
     if engine != "lua" {
         return Err(Reply::error_owned(format!("ERR Unexpected engine in script shebang: {engine}")));
     }
-    let mut flags = ScriptFlags { shebang: true, no_writes: false };
+    let mut flags = ScriptFlags { shebang: true, ..ScriptFlags::default() };
     for part in parts {
         let Some(list) = part.strip_prefix("flags=") else {
             return Err(Reply::error_owned(format!("ERR Unknown lua shebang option: {part}")));
@@ -90,7 +91,8 @@ pub fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> {
         for flag in list.split(',').filter(|flag| !flag.is_empty()) {
             match flag {
                 "no-writes" => flags.no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                "allow-oom" => flags.allow_oom = true,
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
                 _ => return Err(Reply::error_owned(format!("ERR Unexpected flag in script shebang: {flag}"))),
             }
         }
@@ -561,7 +563,16 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
         _ => {}
     }
     let Some(spec) = commands::lookup(&args[0]) else {
-        return Reply::error("ERR Unknown Redis command called from script");
+        // A server command: one flagged noscript (MULTI, SUBSCRIBE, CLIENT …) is refused as
+        // Redis refuses it; the others are not offered to scripts.
+        let noscript = crate::acl::lookup(&args[0])
+            .and_then(|spec| check(spec, args).ok())
+            .is_some_and(|spec| spec.flags.contains(Flags::NOSCRIPT));
+        return Reply::error(if noscript {
+            "ERR This Redis command is not allowed from script"
+        } else {
+            "ERR Unknown Redis command called from script"
+        });
     };
     let spec = match check(spec, args) {
         Ok(spec) => spec,
