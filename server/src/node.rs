@@ -100,6 +100,31 @@ pub struct Node {
 
 /// A forwarded read: database and the commands to run, in order.
 type ReadRequest = (u32, Vec<Vec<Bytes>>);
+
+/// What a script's op (or an EXEC holding one) carries for its scripts: the restricted
+/// user's permissions, the node over `maxmemory` (see flotilla_storage::machine::Op).
+#[derive(Default)]
+pub struct ScriptCaller {
+    pub user: Option<Box<ScriptUser>>,
+    pub over_memory: bool,
+}
+
+impl ScriptCaller {
+    /// Nothing to carry: the op goes as it is.
+    pub fn is_plain(&self) -> bool {
+        self.user.is_none() && !self.over_memory
+    }
+
+    pub fn wrap(self, mut op: Op) -> Op {
+        if self.over_memory {
+            op = Op::OverMemory { op: Box::new(op) };
+        }
+        if let Some(user) = self.user {
+            op = Op::AsUser { user, op: Box::new(op) };
+        }
+        op
+    }
+}
 /// What a forwarded request answers: replies, or why nothing ran.
 type Forwarded = Result<Vec<Reply>, ProposeError>;
 /// What a forwarded write answers: replies and the entry's log index, or why nothing ran.
@@ -376,13 +401,14 @@ impl Node {
         }
     }
 
-    /// Runs a script command (EVAL, FCALL … or their `_RO` forms) for a restricted ACL user:
-    /// the commands it runs are checked against `user` (see flotilla_storage::acl). A write is
-    /// proposed as `Op::AsUser`, so the permissions travel in the entry. A read runs here
-    /// when the connection is READONLY or this node leads (after its read barrier); otherwise
-    /// it goes through the log too rather than a forwarded read, so that the node that sent
-    /// it applies it and records its ACL LOG entries (a forwarded read's events stay on the
-    /// leader). Returns the reply and the entry's log index, if it made one.
+    /// Runs a script command (EVAL, FCALL … or their `_RO` forms) for a restricted ACL user,
+    /// whose permissions check the commands it runs (see flotilla_storage::acl), or proposed
+    /// while this node is over `maxmemory` (`over_memory`, see `Op::OverMemory`). A write is
+    /// proposed wrapped in `Op::AsUser` / `Op::OverMemory`, so they travel in the entry. A
+    /// read runs here when the connection is READONLY or this node leads (after its read
+    /// barrier); otherwise it goes through the log too rather than a forwarded read, so that
+    /// the node that sent it applies it and records its ACL LOG entries (a forwarded read's
+    /// events stay on the leader). Returns the reply and the entry's log index, if it made one.
     pub async fn run_script_as(
         &self,
         db: usize,
@@ -390,17 +416,17 @@ impl Node {
         write: bool,
         readonly: bool,
         touch: bool,
-        user: Box<ScriptUser>,
+        caller: ScriptCaller,
     ) -> (Reply, Option<u64>) {
         if !write {
             let local = readonly
                 || (self.group.leader() == Some(self.me) && self.group.read_barrier().await.is_ok());
             if local {
-                let reply = self.read_local_as(db, std::slice::from_ref(&args), touch, Some(&user));
+                let reply = self.read_local_as(db, std::slice::from_ref(&args), touch, caller.user.as_deref());
                 return (reply.into_iter().next().expect("one reply"), None);
             }
         }
-        let op = Op::AsUser { user, op: Box::new(Op::Command { db: db as u32, args }) };
+        let op = caller.wrap(Op::Command { db: db as u32, args });
         let (mut replies, index) = self.propose_indexed(vec![op]).await;
         (replies.pop().expect("one reply per op"), index)
     }

@@ -353,11 +353,16 @@ impl Session {
                     return Dispatched::Ran(spec, Reply::error(errors::OOM_SCRIPT));
                 }
                 let tracked = self.track(spec, args);
-                if let Some(user) = flotilla_storage::acl::runs_script(spec).then(|| self.script_user()).flatten() {
+                let script = flotilla_storage::acl::runs_script(spec);
+                let caller = crate::node::ScriptCaller {
+                    user: script.then(|| self.script_user()).flatten(),
+                    over_memory: script && spec.is_write() && self.over_maxmemory(),
+                };
+                if !caller.is_plain() {
                     let touch = !self.client.no_touch.load(Ordering::Relaxed);
                     let (reply, index) = self
                         .node
-                        .run_script_as(self.db, args.to_vec(), spec.is_write(), self.readonly, touch, user)
+                        .run_script_as(self.db, args.to_vec(), spec.is_write(), self.readonly, touch, caller)
                         .await;
                     self.wrote_at(index);
                     self.tracked(&tracked);
@@ -445,8 +450,7 @@ impl Session {
     /// run unless it declares `allow-oom` or `no-writes`, as Redis 7.0's `scriptPrepareForRun`
     /// refuses it; a script without a shebang runs (Redis checks its writes one by one).
     fn script_out_of_memory(&self, spec: &CommandSpec, args: &[Bytes]) -> bool {
-        let maxmemory_bytes = self.node.live.maxmemory_bytes.load(Ordering::Relaxed);
-        if maxmemory_bytes == 0 || !matches!(spec.name, "eval" | "evalsha" | "fcall") {
+        if self.node.live.maxmemory_bytes.load(Ordering::Relaxed) == 0 || !matches!(spec.name, "eval" | "evalsha" | "fcall") {
             return false;
         }
         let declared = |body: &[u8]| {
@@ -467,7 +471,13 @@ impl Session {
                 })
             }),
         };
-        refused && crate::commands::admin::resident_bytes() > maxmemory_bytes
+        refused && self.over_maxmemory()
+    }
+
+    /// The node uses more memory than `maxmemory` (never when it is 0).
+    pub fn over_maxmemory(&self) -> bool {
+        let maxmemory_bytes = self.node.live.maxmemory_bytes.load(Ordering::Relaxed);
+        maxmemory_bytes != 0 && crate::commands::admin::resident_bytes() > maxmemory_bytes
     }
 
     /// Refuses a command: inside MULTI this dooms the transaction (and a refused EXEC

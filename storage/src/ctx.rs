@@ -65,6 +65,8 @@ pub struct Ctx<'a> {
     pub from_script: bool,
     /// The restricted ACL user the script runs for (None: unrestricted, nothing is checked).
     pub user: Option<&'a crate::acl::ScriptUser>,
+    /// The script was proposed while the node was over `maxmemory` (`Op::OverMemory`).
+    pub over_memory: bool,
     rng_state: u64,
 }
 
@@ -87,6 +89,7 @@ impl<'a> Ctx<'a> {
             events,
             from_script: false,
             user: None,
+            over_memory: false,
             rng_state: seed ^ 0x9E37_79B9_7F4A_7C15,
         }
     }

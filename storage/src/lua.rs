@@ -163,7 +163,7 @@ pub const LOAD_INSTRUCTIONS_MAX: u64 = 10_000_000;
 /// functions it registered, or FUNCTION LOAD's error reply.
 pub fn load_library(ctx: &mut Ctx, code: &[u8]) -> Result<Vec<FunctionInfo>, Reply> {
     let start = code.iter().position(|&byte| byte == b'\n').unwrap_or(code.len());
-    let script = Script { body: &code[start..], sha: "", keys: &[], argv: &[], access: Access::ReadOnly, program: Program::Load };
+    let script = Script { body: &code[start..], sha: "", keys: &[], argv: &[], access: Access::ReadOnly, program: Program::Load, allow_oom: false };
     let mut registered = Vec::new();
     execute(ctx, &script, Access::ReadOnly, &code[start..], |outcome, exceeded, _| match outcome {
         _ if exceeded => Err(Reply::error("ERR Error registering functions: ERR FUNCTION LOAD timeout")),
@@ -221,6 +221,8 @@ pub struct Script<'a> {
     pub argv: &'a [Bytes],
     pub access: Access,
     pub program: Program<'a>,
+    /// A function flagged allow-oom (a script's own `#!lua flags=allow-oom` is read here).
+    pub allow_oom: bool,
 }
 
 /// What `redis.call` needs from the command that runs the script.
@@ -238,19 +240,25 @@ struct CallState<'c> {
     read_reported: bool,
     /// The restricted ACL user the script runs for (None: nothing is checked).
     user: Option<&'c ScriptUser>,
+    /// Proposed over `maxmemory`, without allow-oom: the first command that may grow memory
+    /// fails with OOM unless the script already wrote (`wrote`).
+    over_memory: bool,
+    wrote: bool,
 }
 
 /// Runs a script or a function against the keyspace of `ctx`. `Err` is a compile error (the
 /// script is then not cached); `Ok` is the script's reply, an error reply included.
 pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
-    let (access, body) = match script.program {
+    let (access, body, allow_oom) = match script.program {
         Program::Eval => {
             let (flags, skip) = parse_shebang(script.body)?;
             let access = if flags.no_writes { Access::ReadOnly } else { script.access };
-            (access, &script.body[skip..])
+            (access, &script.body[skip..], flags.allow_oom)
         }
-        _ => (script.access, script.body),
+        _ => (script.access, script.body, script.allow_oom),
     };
+    // The script's own Ctx: allow-oom lifts the check for this run only.
+    ctx.over_memory = ctx.over_memory && !allow_oom;
     execute(ctx, script, access, body, |outcome, exceeded, resp3| match outcome {
         _ if exceeded => Reply::error(SCRIPT_BUDGET_ERROR),
         Err(mlua::Error::MemoryError(_)) => Reply::error(SCRIPT_MEMORY_ERROR),
@@ -315,6 +323,8 @@ fn execute<R>(
         declared_keys: script.keys,
         read_reported: false,
         user: ctx.user,
+        over_memory: ctx.over_memory,
+        wrote: false,
     });
     let shared = &Shared { state: &state, spent: &spent, pending: &pending, resp3: &resp3 };
     let outcome = lua.scope(|scope| {
@@ -592,6 +602,12 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
     }
     if spec.is_write() && state.access == Access::ReadOnly {
         return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if state.over_memory && !state.wrote && spec.flags.contains(Flags::DENYOOM) {
+        return Reply::error(crate::errors::OOM);
+    }
+    if spec.is_write() {
+        state.wrote = true;
     }
     state.calls += 1;
     *ran = true;
@@ -1206,6 +1222,25 @@ mod tests {
         // unrestricted user runs it.
         assert_eq!(eval(&mut machine, 4, "return redis.call('exists', 'ya')", &["0"]), Reply::Int(0));
         assert_eq!(eval(&mut machine, 5, "return redis.call('incr', 'xa')", &["0"]), Reply::Int(2));
+    }
+
+    /// A script proposed over maxmemory (`Op::OverMemory`) may not run a command that grows
+    /// memory before it has written; allow-oom lifts that, reads are never refused.
+    #[test]
+    fn a_script_proposed_over_maxmemory_may_not_grow_memory_first() {
+        let mut machine = StateMachine::new();
+        let over = |machine: &mut StateMachine, index, script: &str| {
+            let op = Op::OverMemory { op: Box::new(command(&["EVAL", script, "0"])) };
+            apply(machine, index, vec![op]).pop().unwrap()
+        };
+        let oom = "OOM command not allowed when used memory > 'maxmemory'.";
+        assert!(matches!(over(&mut machine, 1, "return redis.call('set', 'x', 'y')"), Reply::Error(text) if text.starts_with(oom)));
+        assert_eq!(over(&mut machine, 2, "return redis.pcall('set', 'x', 'y')"), Reply::error(oom));
+        assert_eq!(over(&mut machine, 3, "return redis.call('get', 'x')"), Reply::Nil);
+        // After a write (DEL does not grow memory) the script may not stop halfway.
+        assert_eq!(over(&mut machine, 4, "redis.call('del', 'z'); return redis.call('set', 'x', 'y')"), Reply::ok());
+        assert_eq!(over(&mut machine, 5, "#!lua flags=allow-oom\nreturn redis.call('set', 'x', 'z')"), Reply::ok());
+        assert_eq!(eval(&mut machine, 6, "return redis.call('set', 'x', 'w')", &["0"]), Reply::ok());
     }
 
     /// redis.acl_check_cmd answers for the user running the script, without running anything.

@@ -47,6 +47,19 @@ pub enum Op {
     /// ACL user: the commands its scripts run are checked against `user` (see acl.rs).
     /// Added last, so logs written before it still decode.
     AsUser { user: Box<crate::acl::ScriptUser>, op: Box<Op> },
+    /// `op` (a script's command, or an EXEC holding one) proposed while the node was over
+    /// `maxmemory`: a script's first command that may grow memory, if it has written nothing
+    /// yet, fails with OOM (Redis's `scriptVerifyOOM`), unless the script declares allow-oom.
+    /// The proposer decides (memory is node-local), so every replica refuses alike.
+    OverMemory { op: Box<Op> },
+}
+
+/// Who runs a script and in what node state, as the ops around it carry them (`AsUser`,
+/// `OverMemory`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller<'a> {
+    pub user: Option<&'a ScriptUser>,
+    pub over_memory: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -77,6 +90,7 @@ impl Entry {
                     5 + pairs.iter().map(|(name, value)| 10 + name.len() + value.len()).sum::<usize>()
                 }
                 Op::AsUser { user, op } => user.encoded_len_hint() + op_len(op),
+                Op::OverMemory { op } => op_len(op),
             }
         }
         let ops: usize = self.ops.iter().map(op_len).sum();
@@ -181,7 +195,7 @@ impl StateMachine {
                 }));
             }
             let seed = index.wrapping_mul(1_000_003).wrapping_add(position as u64);
-            let reply = self.apply_op(op, None, now_ms, index, seed, events);
+            let reply = self.apply_op(op, Caller::default(), now_ms, index, seed, events);
             replies.push(reply);
         }
         replies
@@ -190,18 +204,25 @@ impl StateMachine {
     fn apply_op(
         &mut self,
         op: &Op,
-        user: Option<&ScriptUser>,
+        caller: Caller,
         now_ms: u64,
         index: u64,
         seed: u64,
         events: &mut Vec<Event>,
     ) -> Reply {
         match op {
-            Op::Command { db, args } => self.run(*db as usize, args, now_ms, index, seed, true, user, events),
-            Op::Exec { watched, commands } => self.exec(watched, commands, now_ms, index, seed, user, events),
+            Op::Command { db, args } => self.run(*db as usize, args, now_ms, index, seed, true, caller, events),
+            Op::Exec { watched, commands } => self.exec(watched, commands, now_ms, index, seed, caller, events),
             Op::ExpireKeys { db, keys } => self.expire_keys(*db as usize, keys, now_ms, events),
             Op::ConfigSet { pairs } => self.config_set(pairs),
-            Op::AsUser { user, op } => self.apply_op(op, Some(user), now_ms, index, seed, events),
+            Op::AsUser { user, op } => {
+                let caller = Caller { user: Some(user), ..caller };
+                self.apply_op(op, caller, now_ms, index, seed, events)
+            }
+            Op::OverMemory { op } => {
+                let caller = Caller { over_memory: true, ..caller };
+                self.apply_op(op, caller, now_ms, index, seed, events)
+            }
         }
     }
 
@@ -254,7 +275,7 @@ impl StateMachine {
         let now_ms = now_ms.max(self.last_time_ms);
         self.reads = self.reads.wrapping_add(1);
         let seed = now_ms ^ self.reads.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.run(db, args, now_ms, self.applied_index, seed, touch, user, events)
+        self.run(db, args, now_ms, self.applied_index, seed, touch, Caller { user, over_memory: false }, events)
     }
 
     /// The current version of a key, for WATCH.
@@ -271,7 +292,7 @@ impl StateMachine {
         index: u64,
         seed: u64,
         touch: bool,
-        user: Option<&ScriptUser>,
+        caller: Caller,
         events: &mut Vec<Event>,
     ) -> Reply {
         assert!(db < DATABASES);
@@ -295,7 +316,8 @@ impl StateMachine {
             spec.for_each_key(args, |position| database.touch(&args[position], now_ms, seed, position));
         }
         let mut ctx = Ctx::new(&mut self.keyspace, db, now_ms, index, seed, events);
-        ctx.user = user;
+        ctx.user = caller.user;
+        ctx.over_memory = caller.over_memory;
         let reply = handler(&mut ctx, args);
         ctx.flush_expired();
         commands::keys::settle_encoding_floors(&mut self.keyspace);
@@ -310,7 +332,7 @@ impl StateMachine {
         now_ms: u64,
         index: u64,
         seed: u64,
-        user: Option<&ScriptUser>,
+        caller: Caller,
         events: &mut Vec<Event>,
     ) -> Reply {
         let changed = watched
@@ -330,7 +352,7 @@ impl StateMachine {
                     index,
                     seed.wrapping_add(position as u64 * 7919),
                     true,
-                    user,
+                    caller,
                     events,
                 )
             })

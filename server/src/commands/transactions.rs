@@ -111,10 +111,13 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
         let scripts = steps
             .iter()
             .any(|(step, (spec, _))| matches!(step, Step::Keyspace) && flotilla_storage::acl::runs_script(spec));
-        let mut op = Op::Exec { watched, commands };
-        if let Some(user) = scripts.then(|| session.script_user()).flatten() {
-            op = Op::AsUser { user, op: Box::new(op) };
-        }
+        // A restricted ACL user's scripts are checked against its permissions in the entry, and
+        // scripts proposed over maxmemory may not grow memory before they write.
+        let caller = crate::node::ScriptCaller {
+            user: scripts.then(|| session.script_user()).flatten(),
+            over_memory: scripts && session.over_maxmemory(),
+        };
+        let op = caller.wrap(Op::Exec { watched, commands });
         let (mut replies, index) = session.node.propose_indexed(vec![op]).await;
         session.wrote_at(index);
         replies.pop().expect("one reply")

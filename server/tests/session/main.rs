@@ -1231,7 +1231,8 @@ fn script_calls_count_in_commandstats() {
 }
 
 /// Over maxmemory, a script with a shebang or a function runs only if it declares allow-oom
-/// or no-writes (Redis 7.0's scriptPrepareForRun); a script without a shebang still runs.
+/// or no-writes (Redis 7.0's scriptPrepareForRun); a script without a shebang runs, but its
+/// first command that may grow memory fails unless it wrote before (scriptVerifyOOM).
 #[test]
 fn scripts_with_flags_need_allow_oom_over_maxmemory() {
     let node = Node::start(&[]);
@@ -1250,7 +1251,18 @@ fn scripts_with_flags_need_allow_oom_over_maxmemory() {
     assert_eq!(client.try_call(&["EVAL", "#!lua flags=allow-oom\nreturn 1", "0"]).unwrap(), Value::Int(1));
     assert_eq!(client.try_call(&["EVAL", "#!lua flags=no-writes\nreturn 1", "0"]).unwrap(), Value::Int(1));
     assert_eq!(client.try_call(&["EVAL", "return 1", "0"]).unwrap(), Value::Int(1));
+    // A script without a shebang runs, but may not grow memory before it writes.
+    let error = client.try_call(&["EVAL", "return redis.call('set', 'x', 'y')", "1", "x"]).unwrap().text();
+    assert!(error.starts_with("OOM command not allowed when used memory > 'maxmemory'. script: "), "{error}");
+    let reply = client.try_call(&["EVAL", "return redis.pcall('set', 'x', 'y')", "1", "x"]).unwrap();
+    assert_eq!(reply, Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into()));
+    assert_eq!(client.try_call(&["EVAL", "return redis.call('get', 'x')", "1", "x"]).unwrap(), Value::NilBulk);
+    client.call("MULTI", b"+OK\r\n");
+    client.try_call(&["EVAL", "return redis.pcall('set', 'x', 'y')", "1", "x"]).unwrap();
+    let reply = client.try_call(&["EXEC"]).unwrap();
+    assert_eq!(reply, Value::Array(vec![Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into())]));
     client.call("CONFIG SET maxmemory 0", b"+OK\r\n");
+    assert_eq!(client.try_call(&["EVAL", "return redis.call('set', 'x', 'y')", "1", "x"]).unwrap(), Value::Simple("OK".into()));
     assert_eq!(client.try_call(&["EVAL", "#!lua\nreturn 1", "0"]).unwrap(), Value::Int(1));
 }
 
