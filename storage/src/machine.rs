@@ -458,6 +458,22 @@ mod tests {
                         Op::ConfigSet {
                             pairs: vec![(Bytes::from_static(b"stream-node-max-bytes"), Bytes::from(big[..500].to_vec()))],
                         },
+                        Op::AsUser {
+                            user: Box::new(crate::acl::ScriptUser {
+                                name: "bob".into(),
+                                node: u64::MAX,
+                                client: u64::MAX,
+                                selectors: vec![crate::acl::Selector {
+                                    rules: vec![crate::acl::Rule::Command { allow: true, name: "config|get".into() }],
+                                    keys: vec![crate::acl::KeyPattern { read: true, write: false, pattern: big[..200].to_vec() }],
+                                    channels: vec![big[..100].to_vec()],
+                                    ..crate::acl::Selector::default()
+                                }],
+                            }),
+                            op: Box::new(Op::OverMemory {
+                                op: Box::new(Op::Command { db: 1, args: args(&[b"EVAL", &big[..400], b"0"]) }),
+                            }),
+                        },
                     ])
                     .collect(),
             },
