@@ -8,7 +8,9 @@
 //! command, so the description stays short.
 
 use bytes::Bytes;
-use flotilla_storage::{CommandSpec, KeyFlags};
+pub use flotilla_storage::acl::{Denied, KeyPattern, Rule, Selector};
+use flotilla_storage::acl::ScriptUser;
+use flotilla_storage::CommandSpec;
 use parking_lot::RwLock;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, VecDeque};
@@ -46,33 +48,6 @@ const LOG_MAX_LEN: usize = 128;
 const LOG_GROUPING_MS: u64 = 60_000;
 
 #[derive(Debug, Clone, PartialEq)]
-enum Rule {
-    /// `+name` / `-name`: a command, a container (all its subcommands), a subcommand
-    /// (`config|get`) or a command's first argument (`select|0`).
-    Command { allow: bool, name: String },
-    Category { allow: bool, name: String },
-}
-
-#[derive(Debug, Clone, PartialEq)]
-struct KeyPattern {
-    read: bool,
-    write: bool,
-    pattern: Vec<u8>,
-}
-
-/// One set of permissions: the user's root selector or one of its `(…)` selectors.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct Selector {
-    /// Started from `+@all` (`allcommands`) rather than `-@all`.
-    all_commands: bool,
-    rules: Vec<Rule>,
-    all_keys: bool,
-    keys: Vec<KeyPattern>,
-    all_channels: bool,
-    channels: Vec<Vec<u8>>,
-}
-
-#[derive(Debug, Clone, PartialEq)]
 pub struct User {
     pub name: String,
     pub enabled: bool,
@@ -85,21 +60,8 @@ pub struct User {
     selectors: Vec<Selector>,
 }
 
-/// Why a command was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Denied {
-    Command,
-    /// The argument at this position is a key the user may not touch.
-    Key(usize),
-    Channel(usize),
-}
-
 pub fn sha256_hex(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn glob(pattern: &[u8], text: &[u8]) -> bool {
-    flotilla_storage::glob::matches(pattern, text, false)
 }
 
 fn rule_error(op: &str, reason: &str) -> String {
@@ -130,81 +92,18 @@ fn known_command_rule(name: &str) -> bool {
     }
 }
 
-impl Selector {
-    fn allows_command(&self, spec: &CommandSpec, args: &[Bytes]) -> bool {
-        let parent = spec.name.split_once('|').map(|(p, _)| p);
-        let mut allowed = self.all_commands;
-        for rule in &self.rules {
-            let (allow, matched) = match rule {
-                Rule::Category { allow, name } => (*allow, name == "all" || spec.acl.contains(&name.as_str())),
-                Rule::Command { allow, name } => {
-                    let matched = name == spec.name
-                        || parent == Some(name.as_str())
-                        || name.split_once('|').is_some_and(|(cmd, first)| {
-                            parent.is_none()
-                                && cmd == spec.name
-                                && args.get(1).is_some_and(|a| a.eq_ignore_ascii_case(first.as_bytes()))
-                        });
-                    (*allow, matched)
-                }
-            };
-            if matched {
-                allowed = allow;
-            }
-        }
-        allowed
-    }
+/// Editing and describing a selector (the model and its check are the state machine's, see
+/// flotilla_storage::acl, so scripts are checked by the same code).
+pub trait SelectorRules {
+    fn set_commands(&mut self, op: &str) -> Result<(), String>;
+    fn apply(&mut self, op: &str) -> Result<bool, String>;
+    fn describe_commands(&self) -> String;
+    fn describe_keys(&self) -> String;
+    fn describe_channels(&self) -> String;
+    fn describe(&self) -> String;
+}
 
-    /// Checks a command against this selector alone.
-    fn check(&self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Denied> {
-        if !self.allows_command(spec, args) {
-            return Err(Denied::Command);
-        }
-        if !self.all_keys {
-            for (position, flags) in spec.keys_and_flags(args) {
-                let Some(key) = args.get(position) else { continue };
-                // Redis's rule: access needs read permission, insert/update/delete write; a
-                // key spec that says neither needs both.
-                let read = flags.contains(KeyFlags::ACCESS);
-                let write = flags.contains(KeyFlags::INSERT)
-                    || flags.contains(KeyFlags::UPDATE)
-                    || flags.contains(KeyFlags::DELETE);
-                let (read, write) = if read || write { (read, write) } else { (true, true) };
-                let ok = self
-                    .keys
-                    .iter()
-                    .any(|p| (!read || p.read) && (!write || p.write) && glob(&p.pattern, key));
-                if !ok {
-                    return Err(Denied::Key(position));
-                }
-            }
-        }
-        if !self.all_channels {
-            let (first, patterns) = match spec.name {
-                "publish" | "spublish" => (1..2.min(args.len()), false),
-                "subscribe" | "ssubscribe" => (1..args.len(), false),
-                "psubscribe" => (1..args.len(), true),
-                _ => (0..0, false),
-            };
-            for position in first {
-                let channel = &args[position];
-                // A pattern subscription must name one of the user's patterns literally.
-                let ok = self
-                    .channels
-                    .iter()
-                    .any(|p| if patterns { p[..] == channel[..] } else { glob(p, channel) });
-                if !ok {
-                    return Err(Denied::Channel(position));
-                }
-            }
-        }
-        Ok(())
-    }
-
-    fn unrestricted(&self) -> bool {
-        self.all_commands && self.rules.is_empty() && self.all_keys && self.all_channels
-    }
-
+impl SelectorRules for Selector {
     fn set_commands(&mut self, op: &str) -> Result<(), String> {
         let allow = op.starts_with('+');
         let name = op[1..].to_ascii_lowercase();
@@ -314,7 +213,7 @@ impl Selector {
         Ok(true)
     }
 
-    pub fn describe_commands(&self) -> String {
+    fn describe_commands(&self) -> String {
         let mut text = String::from(if self.all_commands { "+@all" } else { "-@all" });
         for rule in &self.rules {
             let (allow, name) = match rule {
@@ -328,7 +227,7 @@ impl Selector {
         text
     }
 
-    pub fn describe_keys(&self) -> String {
+    fn describe_keys(&self) -> String {
         if self.all_keys {
             return "~*".into();
         }
@@ -347,7 +246,7 @@ impl Selector {
         parts.join(" ")
     }
 
-    pub fn describe_channels(&self) -> String {
+    fn describe_channels(&self) -> String {
         if self.all_channels {
             return "&*".into();
         }
@@ -498,22 +397,21 @@ impl User {
     /// it. Otherwise the command itself when no selector allows it, else the refused key or
     /// channel of the root selector.
     pub fn check(&self, spec: &CommandSpec, args: &[Bytes]) -> Result<(), Denied> {
-        if self.unrestricted() || spec.flags.contains(flotilla_storage::Flags::NO_AUTH) {
+        if self.unrestricted() {
             return Ok(());
         }
-        let mut first_error = None;
-        for selector in std::iter::once(&self.root).chain(&self.selectors) {
-            match selector.check(spec, args) {
-                Ok(()) => return Ok(()),
-                Err(denied) => {
-                    first_error = match (first_error, denied) {
-                        (None, d) | (Some(Denied::Command), d) => Some(d),
-                        (kept, _) => kept,
-                    }
-                }
-            }
+        flotilla_storage::acl::check_selectors(std::iter::once(&self.root).chain(&self.selectors), spec, args)
+    }
+
+    /// The user's permissions as a restricted user's script carries them in its log entry
+    /// (`Op::AsUser`), naming the node and client that sent it.
+    pub fn script_user(&self, node: u64, client: u64) -> ScriptUser {
+        ScriptUser {
+            name: self.name.clone(),
+            node,
+            client,
+            selectors: std::iter::once(&self.root).chain(&self.selectors).cloned().collect(),
         }
-        Err(first_error.unwrap_or(Denied::Command))
     }
 
     pub fn flags(&self) -> Vec<&'static str> {

@@ -13,6 +13,9 @@ pub const EXEC_WITHOUT_MULTI: &str = "ERR EXEC without MULTI";
 pub const DISCARD_WITHOUT_MULTI: &str = "ERR DISCARD without MULTI";
 pub const WATCH_IN_MULTI: &str = "ERR WATCH inside MULTI is not allowed";
 pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+/// A script or function that declares flags without `allow-oom` (or `no-writes`), over
+/// `maxmemory` (Redis 7.0's `scriptPrepareForRun`).
+pub const OOM_SCRIPT: &str = "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'";
 pub const NOT_IN_MULTI: &str = "ERR Command not allowed inside a transaction";
 pub const REPLICA_KEYSPACE: &str = "ERR Replica can't interact with the keyspace";
 pub const NO_SHUTDOWN_IN_PROGRESS: &str = "ERR No shutdown in progress.";

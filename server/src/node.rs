@@ -10,6 +10,7 @@
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
+use flotilla_storage::acl::ScriptUser;
 use flotilla_storage::log_store::LogStore;
 use flotilla_storage::{Event, Op, StateMachine};
 use parking_lot::{Mutex, RwLock};
@@ -99,6 +100,31 @@ pub struct Node {
 
 /// A forwarded read: database and the commands to run, in order.
 type ReadRequest = (u32, Vec<Vec<Bytes>>);
+
+/// What a script's op (or an EXEC holding one) carries for its scripts: the restricted
+/// user's permissions, the node over `maxmemory` (see flotilla_storage::machine::Op).
+#[derive(Default)]
+pub struct ScriptCaller {
+    pub user: Option<Box<ScriptUser>>,
+    pub over_memory: bool,
+}
+
+impl ScriptCaller {
+    /// Nothing to carry: the op goes as it is.
+    pub fn is_plain(&self) -> bool {
+        self.user.is_none() && !self.over_memory
+    }
+
+    pub fn wrap(self, mut op: Op) -> Op {
+        if self.over_memory {
+            op = Op::OverMemory { op: Box::new(op) };
+        }
+        if let Some(user) = self.user {
+            op = Op::AsUser { user, op: Box::new(op) };
+        }
+        op
+    }
+}
 /// What a forwarded request answers: replies, or why nothing ran.
 type Forwarded = Result<Vec<Reply>, ProposeError>;
 /// What a forwarded write answers: replies and the entry's log index, or why nothing ran.
@@ -131,6 +157,8 @@ impl Node {
             .collect();
         let transport = Transport::new(me, &peers);
 
+        // Scripts' ACL checks know the server's commands too (TIME, PING …).
+        flotilla_storage::acl::set_command_lookup(crate::commands::lookup);
         // The state machine reports applied events to the node, which exists only later.
         let node_cell: Arc<OnceLock<Weak<Node>>> = Arc::new(OnceLock::new());
         let sink_cell = node_cell.clone();
@@ -374,9 +402,44 @@ impl Node {
         }
     }
 
+    /// Runs a script command (EVAL, FCALL … or their `_RO` forms) for a restricted ACL user,
+    /// whose permissions check the commands it runs (see flotilla_storage::acl), or proposed
+    /// while this node is over `maxmemory` (`over_memory`, see `Op::OverMemory`). A write is
+    /// proposed wrapped in `Op::AsUser` / `Op::OverMemory`, so they travel in the entry. A
+    /// read runs here when the connection is READONLY or this node leads (after its read
+    /// barrier); otherwise it goes through the log too rather than a forwarded read, so that
+    /// the node that sent it applies it and records its ACL LOG entries (a forwarded read's
+    /// events stay on the leader). Returns the reply and the entry's log index, if it made one.
+    pub async fn run_script_as(
+        &self,
+        db: usize,
+        args: Vec<Bytes>,
+        write: bool,
+        readonly: bool,
+        touch: bool,
+        caller: ScriptCaller,
+    ) -> (Reply, Option<u64>) {
+        if !write {
+            let local = readonly
+                || (self.group.leader() == Some(self.me) && self.group.read_barrier().await.is_ok());
+            if local {
+                let reply = self.read_local_as(db, std::slice::from_ref(&args), touch, caller.user.as_deref());
+                return (reply.into_iter().next().expect("one reply"), None);
+            }
+        }
+        let op = caller.wrap(Op::Command { db: db as u32, args });
+        let (mut replies, index) = self.propose_indexed(vec![op]).await;
+        (replies.pop().expect("one reply per op"), index)
+    }
+
     /// Runs read-only commands against this node's applied state, without any check
     /// (READONLY connections, and the leader after its read barrier).
     pub fn read_local(&self, db: usize, commands: &[Vec<Bytes>], touch: bool) -> Vec<Reply> {
+        self.read_local_as(db, commands, touch, None)
+    }
+
+    /// `read_local`, the scripts run checked against a restricted ACL user.
+    fn read_local_as(&self, db: usize, commands: &[Vec<Bytes>], touch: bool, user: Option<&ScriptUser>) -> Vec<Reply> {
         let mut events = Vec::new();
         let now_ms = self.clock.now_ms();
         let replies = {
@@ -386,7 +449,7 @@ impl Node {
             }
             commands
                 .iter()
-                .map(|args| shard.machine.read(db, args, now_ms, touch, &mut events))
+                .map(|args| shard.machine.read_as(db, args, now_ms, touch, user, &mut events))
                 .collect()
         };
         if !events.is_empty() {
@@ -453,6 +516,7 @@ impl Node {
         let order = self.notify_order.lock();
         crate::commands::monitor::script_commands(self, events);
         crate::commands::slowlog::script_calls(events);
+        crate::commands::acl::script_denials(self, events);
         crate::notify::keyspace_events(self, events);
         self.tracking.on_events(self, events);
         drop(order);

@@ -160,6 +160,14 @@ impl Session {
         &self.acl_user
     }
 
+    /// The permissions a script of this connection carries in its log entry: None for a user
+    /// who may run everything (nothing is attached, nothing checked).
+    pub fn script_user(&mut self) -> Option<Box<flotilla_storage::acl::ScriptUser>> {
+        let (node, client) = (self.node.me, self.client.id);
+        let user = self.acl_user();
+        (!user.unrestricted()).then(|| Box::new(user.script_user(node, client)))
+    }
+
     /// Records an ACL refusal in the ACL LOG.
     pub fn acl_log(&self, reason: &'static str, object: String, username: String) {
         let now_ms = self.node.clock.now_ms();
@@ -341,7 +349,25 @@ impl Session {
                 if monitor::shown_before_running(spec) {
                     monitor::feed(self, spec, args);
                 }
+                if self.script_out_of_memory(spec, args) {
+                    return Dispatched::Ran(spec, Reply::error(errors::OOM_SCRIPT));
+                }
                 let tracked = self.track(spec, args);
+                let script = flotilla_storage::acl::runs_script(spec);
+                let caller = crate::node::ScriptCaller {
+                    user: script.then(|| self.script_user()).flatten(),
+                    over_memory: script && spec.is_write() && self.over_maxmemory(),
+                };
+                if !caller.is_plain() {
+                    let touch = !self.client.no_touch.load(Ordering::Relaxed);
+                    let (reply, index) = self
+                        .node
+                        .run_script_as(self.db, args.to_vec(), spec.is_write(), self.readonly, touch, caller)
+                        .await;
+                    self.wrote_at(index);
+                    self.tracked(&tracked);
+                    return Dispatched::Ran(spec, reply);
+                }
                 if spec.is_write() {
                     let (reply, index) = self.node.write_indexed(self.db, args.to_vec()).await;
                     self.wrote_at(index);
@@ -418,6 +444,40 @@ impl Session {
                     })
                 }));
         may_grow && crate::commands::admin::resident_bytes() > maxmemory_bytes
+    }
+
+    /// Over `maxmemory`, a script with a shebang (EVAL, EVALSHA) or a function (FCALL) is not
+    /// run unless it declares `allow-oom` or `no-writes`, as Redis 7.0's `scriptPrepareForRun`
+    /// refuses it; a script without a shebang runs (Redis checks its writes one by one).
+    fn script_out_of_memory(&self, spec: &CommandSpec, args: &[Bytes]) -> bool {
+        if self.node.live.maxmemory_bytes.load(Ordering::Relaxed) == 0 || !matches!(spec.name, "eval" | "evalsha" | "fcall") {
+            return false;
+        }
+        let declared = |body: &[u8]| {
+            flotilla_storage::lua::parse_shebang(body)
+                .ok()
+                .is_some_and(|(flags, _)| flags.shebang && !flags.no_writes && !flags.allow_oom)
+        };
+        let refused = match spec.name {
+            "eval" => declared(&args[1]),
+            "evalsha" => {
+                let sha = String::from_utf8_lossy(&args[1]).to_ascii_lowercase();
+                self.node.with_machine(|machine| machine.keyspace.scripts.get(&sha).is_some_and(|body| declared(body)))
+            }
+            _ => self.node.with_machine(|machine| {
+                use flotilla_storage::functions::FunctionFlags;
+                machine.keyspace.libraries.function(&args[1]).is_some_and(|(_, info)| {
+                    !info.flags.contains(FunctionFlags::NO_WRITES) && !info.flags.contains(FunctionFlags::ALLOW_OOM)
+                })
+            }),
+        };
+        refused && self.over_maxmemory()
+    }
+
+    /// The node uses more memory than `maxmemory` (never when it is 0).
+    pub fn over_maxmemory(&self) -> bool {
+        let maxmemory_bytes = self.node.live.maxmemory_bytes.load(Ordering::Relaxed);
+        maxmemory_bytes != 0 && crate::commands::admin::resident_bytes() > maxmemory_bytes
     }
 
     /// Refuses a command: inside MULTI this dooms the transaction (and a refused EXEC

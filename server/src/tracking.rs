@@ -380,7 +380,7 @@ impl Tracking {
                         }
                         continue;
                     }
-                    Event::Ready { .. } | Event::ScriptCommand { .. } => continue,
+                    Event::Ready { .. } | Event::ScriptCommand { .. } | Event::ScriptAclDenied { .. } => continue,
                 };
                 let writers: BTreeSet<u64> = table
                     .own_writes

@@ -40,6 +40,16 @@ pub enum Event {
     /// A script (or function) ran its first read-only command; `keys` are the keys it was
     /// given. CLIENT TRACKING remembers them for the client that sent it, as Redis does.
     ScriptRead { keys: Vec<Bytes> },
+    /// A restricted user's script ran a command its ACL refuses (or `redis.call` was refused
+    /// for it): the node that sent it (`node`, its `client`) adds an ACL LOG entry with
+    /// context `lua`, as Redis does. `reason` is `command`, `key` or `channel`.
+    ScriptAclDenied {
+        node: u64,
+        client: u64,
+        user: String,
+        reason: &'static str,
+        object: Bytes,
+    },
 }
 
 pub struct Ctx<'a> {
@@ -53,6 +63,10 @@ pub struct Ctx<'a> {
     pub events: &'a mut Vec<Event>,
     /// The command was called by a Lua script (`redis.call`), as Redis's CLIENT_SCRIPT.
     pub from_script: bool,
+    /// The restricted ACL user the script runs for (None: unrestricted, nothing is checked).
+    pub user: Option<&'a crate::acl::ScriptUser>,
+    /// The script was proposed while the node was over `maxmemory` (`Op::OverMemory`).
+    pub over_memory: bool,
     rng_state: u64,
 }
 
@@ -74,6 +88,8 @@ impl<'a> Ctx<'a> {
             index,
             events,
             from_script: false,
+            user: None,
+            over_memory: false,
             rng_state: seed ^ 0x9E37_79B9_7F4A_7C15,
         }
     }

@@ -297,3 +297,7 @@ pub mod stream {
         Reply::error_owned(format!("ERR Unrecognized XCLAIM option '{}'", String::from_utf8_lossy(option)))
     }
 }
+
+/// A command that may grow memory, refused over `maxmemory` (a script's first write when its
+/// entry was proposed over the limit, see `Op::OverMemory`).
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";

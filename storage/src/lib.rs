@@ -6,6 +6,7 @@
 //! randomness is seeded from the log index.
 
 pub mod access;
+pub mod acl;
 pub mod args;
 pub mod commands;
 pub mod compact;

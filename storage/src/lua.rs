@@ -33,7 +33,8 @@ use crate::ctx::{Ctx, Event};
 use crate::db::{Keyspace, DATABASES};
 use crate::machine::check;
 use crate::functions::{FunctionFlags, FunctionInfo};
-use crate::table::{Flags, Handler};
+use crate::acl::ScriptUser;
+use crate::table::{CommandSpec, Flags, Handler};
 
 /// Lua VM instructions one run may execute (about a quarter of a second of pure Lua on our
 /// machines), counted every `HOOK_INSTRUCTIONS`.
@@ -66,6 +67,7 @@ pub enum Access {
 pub struct ScriptFlags {
     pub shebang: bool,
     pub no_writes: bool,
+    pub allow_oom: bool,
 }
 
 /// Reads a `#!lua [flags=a,b]` first line. Returns the flags and the length of the line
@@ -81,7 +83,7 @@ pub fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> {
     if engine != "lua" {
         return Err(Reply::error_owned(format!("ERR Unexpected engine in script shebang: {engine}")));
     }
-    let mut flags = ScriptFlags { shebang: true, no_writes: false };
+    let mut flags = ScriptFlags { shebang: true, ..ScriptFlags::default() };
     for part in parts {
         let Some(list) = part.strip_prefix("flags=") else {
             return Err(Reply::error_owned(format!("ERR Unknown lua shebang option: {part}")));
@@ -89,7 +91,8 @@ pub fn parse_shebang(body: &[u8]) -> Result<(ScriptFlags, usize), Reply> {
         for flag in list.split(',').filter(|flag| !flag.is_empty()) {
             match flag {
                 "no-writes" => flags.no_writes = true,
-                "allow-oom" | "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
+                "allow-oom" => flags.allow_oom = true,
+                "allow-stale" | "no-cluster" | "allow-cross-slot-keys" => {}
                 _ => return Err(Reply::error_owned(format!("ERR Unexpected flag in script shebang: {flag}"))),
             }
         }
@@ -160,7 +163,7 @@ pub const LOAD_INSTRUCTIONS_MAX: u64 = 10_000_000;
 /// functions it registered, or FUNCTION LOAD's error reply.
 pub fn load_library(ctx: &mut Ctx, code: &[u8]) -> Result<Vec<FunctionInfo>, Reply> {
     let start = code.iter().position(|&byte| byte == b'\n').unwrap_or(code.len());
-    let script = Script { body: &code[start..], sha: "", keys: &[], argv: &[], access: Access::ReadOnly, program: Program::Load };
+    let script = Script { body: &code[start..], sha: "", keys: &[], argv: &[], access: Access::ReadOnly, program: Program::Load, allow_oom: false };
     let mut registered = Vec::new();
     execute(ctx, &script, Access::ReadOnly, &code[start..], |outcome, exceeded, _| match outcome {
         _ if exceeded => Err(Reply::error("ERR Error registering functions: ERR FUNCTION LOAD timeout")),
@@ -218,6 +221,8 @@ pub struct Script<'a> {
     pub argv: &'a [Bytes],
     pub access: Access,
     pub program: Program<'a>,
+    /// A function flagged allow-oom (a script's own `#!lua flags=allow-oom` is read here).
+    pub allow_oom: bool,
 }
 
 /// What `redis.call` needs from the command that runs the script.
@@ -233,19 +238,27 @@ struct CallState<'c> {
     /// The keys the script was given, reported once when it first runs a read-only command.
     declared_keys: &'c [Bytes],
     read_reported: bool,
+    /// The restricted ACL user the script runs for (None: nothing is checked).
+    user: Option<&'c ScriptUser>,
+    /// Proposed over `maxmemory`, without allow-oom: the first command that may grow memory
+    /// fails with OOM unless the script already wrote (`wrote`).
+    over_memory: bool,
+    wrote: bool,
 }
 
 /// Runs a script or a function against the keyspace of `ctx`. `Err` is a compile error (the
 /// script is then not cached); `Ok` is the script's reply, an error reply included.
 pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
-    let (access, body) = match script.program {
+    let (access, body, allow_oom) = match script.program {
         Program::Eval => {
             let (flags, skip) = parse_shebang(script.body)?;
             let access = if flags.no_writes { Access::ReadOnly } else { script.access };
-            (access, &script.body[skip..])
+            (access, &script.body[skip..], flags.allow_oom)
         }
-        _ => (script.access, script.body),
+        _ => (script.access, script.body, script.allow_oom),
     };
+    // The script's own Ctx: allow-oom lifts the check for this run only.
+    ctx.over_memory = ctx.over_memory && !allow_oom;
     execute(ctx, script, access, body, |outcome, exceeded, resp3| match outcome {
         _ if exceeded => Reply::error(SCRIPT_BUDGET_ERROR),
         Err(mlua::Error::MemoryError(_)) => Reply::error(SCRIPT_MEMORY_ERROR),
@@ -309,6 +322,9 @@ fn execute<R>(
         access,
         declared_keys: script.keys,
         read_reported: false,
+        user: ctx.user,
+        over_memory: ctx.over_memory,
+        wrote: false,
     });
     let shared = &Shared { state: &state, spent: &spent, pending: &pending, resp3: &resp3 };
     let outcome = lua.scope(|scope| {
@@ -318,6 +334,7 @@ fn execute<R>(
         // Lua error and leaves Redis's error text in `pending` for the handler.
         let call_raising = scope.create_function(move |lua, args: MultiValue| redis_call(lua, args, true, shared))?;
         let call_protected = scope.create_function(move |lua, args: MultiValue| redis_call(lua, args, false, shared))?;
+        let acl_check = scope.create_function(move |_, args: MultiValue| acl_check_cmd(args, shared))?;
         let take_call_error = {
             let pending = pending.clone();
             lua.create_function(move |_, ()| Ok(pending.borrow_mut().take()))?
@@ -368,6 +385,7 @@ fn execute<R>(
             script.program.mode(),
             function_name,
             script.program.chunk_name(),
+            acl_check,
         ))?;
         runner.call::<(bool, Value)>(function)
     });
@@ -440,6 +458,50 @@ fn redis_call(lua: &Lua, args: MultiValue, raise: bool, shared: &Shared) -> mlua
     }
 }
 
+/// `redis.acl_check_cmd(command, args…)`: whether the user running the script may run that
+/// command with those arguments (Redis 7.0's `luaRedisAclCheckCmdPermissionsCommand`: the
+/// command is found as `lookupCommand` finds it, arity unchecked). An unrestricted user may
+/// run every command.
+fn acl_check_cmd(args: MultiValue, shared: &Shared) -> mlua::Result<bool> {
+    let raise = |text: String| {
+        *shared.pending.borrow_mut() = Some(text.clone());
+        Err(mlua::Error::RuntimeError(text))
+    };
+    let argv = match command_args(&args) {
+        Ok(argv) => argv,
+        Err(Reply::Error(text)) => return raise(text.to_string()),
+        Err(_) => return raise("ERR unknown error".into()),
+    };
+    let Some(spec) = crate::acl::resolve_for_check(&argv) else {
+        return raise("ERR Invalid command passed to redis.acl_check_cmd()".into());
+    };
+    let state = shared.state.borrow();
+    Ok(state.user.is_none_or(|user| user.check(spec, &argv).is_ok()))
+}
+
+/// Checks a command a script is about to run against the restricted user it runs for; the
+/// refusal (Redis 7.0's `scriptVerifyACL` text) is also reported for the sender's ACL LOG.
+fn acl_refusal(state: &mut CallState, spec: &CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    let user = state.user?;
+    let denied = user.check(spec, args).err()?;
+    let (reason, object) = denied.log_reason(spec, args);
+    state.events.push(Event::ScriptAclDenied {
+        node: user.node,
+        client: user.client,
+        user: user.name.clone(),
+        reason,
+        object,
+    });
+    Some(Reply::error(crate::acl::script_denied_message(denied)))
+}
+
+/// The spec of one of the server commands a script may run (TIME, SELECT, PING, ECHO), for
+/// its ACL check.
+fn server_spec(args: &[Bytes]) -> Option<&'static CommandSpec> {
+    let spec = crate::acl::lookup(&args[0])?;
+    check(spec, args).ok()
+}
+
 /// `redis.call`'s arguments as command arguments: strings, and numbers printed as Redis
 /// prints them.
 fn command_args(args: &MultiValue) -> Result<Vec<Bytes>, Reply> {
@@ -478,6 +540,12 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
         (&name[..], args.len()),
         (b"time", 1) | (b"select", 2) | (b"ping", 1 | 2) | (b"echo", 2)
     );
+    if *ran && state.user.is_some() {
+        if let Some(refusal) = server_spec(args).and_then(|spec| acl_refusal(state, spec, args)) {
+            *ran = false;
+            return refusal;
+        }
+    }
     match &name[..] {
         b"time" if args.len() == 1 => {
             return Reply::Array(vec![
@@ -505,7 +573,16 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
         _ => {}
     }
     let Some(spec) = commands::lookup(&args[0]) else {
-        return Reply::error("ERR Unknown Redis command called from script");
+        // A server command: one flagged noscript (MULTI, SUBSCRIBE, CLIENT …) is refused as
+        // Redis refuses it; the others are not offered to scripts.
+        let noscript = crate::acl::lookup(&args[0])
+            .and_then(|spec| check(spec, args).ok())
+            .is_some_and(|spec| spec.flags.contains(Flags::NOSCRIPT));
+        return Reply::error(if noscript {
+            "ERR This Redis command is not allowed from script"
+        } else {
+            "ERR Unknown Redis command called from script"
+        });
     };
     let spec = match check(spec, args) {
         Ok(spec) => spec,
@@ -520,8 +597,17 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
     let Handler::Keyspace(handler) = spec.handler else {
         return Reply::error("ERR Unknown Redis command called from script");
     };
+    if let Some(refusal) = acl_refusal(state, spec, args) {
+        return refusal;
+    }
     if spec.is_write() && state.access == Access::ReadOnly {
         return Reply::error("ERR Write commands are not allowed from read-only scripts.");
+    }
+    if state.over_memory && !state.wrote && spec.flags.contains(Flags::DENYOOM) {
+        return Reply::error(crate::errors::OOM);
+    }
+    if spec.is_write() {
+        state.wrote = true;
     }
     state.calls += 1;
     *ran = true;
@@ -732,7 +818,7 @@ fn lrand48_next(state: u64) -> (u64, u32) {
 /// Redis's `math.random`, the error handler that adds the script line to errors, `pcall`
 /// that cannot catch the instruction budget, and the protection of globals.
 const PRELUDE: &str = r#"
-local call_raising, call_protected, take_call_error, budget_spent, setresp_raw, sha1hex_raw, next_random, seed_random, keys, argv, mode, function_name, chunk_source = ...
+local call_raising, call_protected, take_call_error, budget_spent, setresp_raw, sha1hex_raw, next_random, seed_random, keys, argv, mode, function_name, chunk_source, acl_check = ...
 local dbg = debug
 local rawget, next, setfenv, string_lower, string_find = rawget, next, setfenv, string.lower, string.find
 local error, type, select, tostring, tonumber, unpack, floor = error, type, select, tostring, tonumber, unpack, math.floor
@@ -754,6 +840,7 @@ end
 redis = {}
 redis.call = call_raising
 redis.pcall = call_protected
+redis.acl_check_cmd = acl_check
 redis.error_reply = function(...)
   local message = ...
   if select('#', ...) ~= 1 or type(message) ~= 'string' then
@@ -1075,6 +1162,108 @@ mod tests {
 
     fn bulk(text: &str) -> Reply {
         Reply::Bulk(Bytes::copy_from_slice(text.as_bytes()))
+    }
+
+    /// A user who may run `+@scripting +set +get` on keys `x*` only.
+    fn restricted() -> Box<crate::acl::ScriptUser> {
+        use crate::acl::{KeyPattern, Rule, Selector};
+        let rules = ["scripting"].iter().map(|c| Rule::Category { allow: true, name: c.to_string() });
+        let commands = ["set", "get"].iter().map(|c| Rule::Command { allow: true, name: c.to_string() });
+        Box::new(crate::acl::ScriptUser {
+            name: "bob".into(),
+            node: 3,
+            client: 42,
+            selectors: vec![Selector {
+                rules: rules.chain(commands).collect(),
+                keys: vec![KeyPattern { read: true, write: true, pattern: b"x*".to_vec() }],
+                ..Selector::default()
+            }],
+        })
+    }
+
+    fn eval_as(machine: &mut StateMachine, index: u64, script: &str, rest: &[&str], events: &mut Vec<Event>) -> Reply {
+        let mut parts = vec!["EVAL", script];
+        parts.extend_from_slice(rest);
+        let op = Op::AsUser { user: restricted(), op: Box::new(command(&parts)) };
+        machine.apply(index, &Entry { time_ms: 1_700_000_000_123, ops: vec![op] }, events).pop().unwrap()
+    }
+
+    /// A restricted user's script runs only what the user may run, with Redis 7.0's errors,
+    /// and each refusal is reported for the sender's ACL LOG; an unrestricted one (no user
+    /// attached) is not checked.
+    #[test]
+    fn a_restricted_users_script_is_checked_against_its_permissions() {
+        let mut machine = StateMachine::new();
+        let mut events = Vec::new();
+        assert_eq!(eval_as(&mut machine, 1, "return redis.call('set', 'xa', 1)", &["0"], &mut events), Reply::ok());
+        let reply = eval_as(&mut machine, 2, "return redis.call('incr', 'xa')", &["0"], &mut events);
+        assert!(
+            matches!(&reply, Reply::Error(text) if text.starts_with("ERR The user executing the script can't run this command or subcommand script: ") && text.ends_with(", on @user_script:1.")),
+            "{reply:?}"
+        );
+        let denied: Vec<&Event> = events.iter().filter(|e| matches!(e, Event::ScriptAclDenied { .. })).collect();
+        assert_eq!(
+            denied,
+            vec![&Event::ScriptAclDenied {
+                node: 3,
+                client: 42,
+                user: "bob".into(),
+                reason: "command",
+                object: Bytes::from_static(b"incr"),
+            }]
+        );
+        let reply = eval_as(&mut machine, 3, "return redis.pcall('set', 'ya', 1)", &["0"], &mut events);
+        assert_eq!(
+            reply,
+            Reply::error("ERR The user executing the script can't access at least one of the keys mentioned in the command arguments")
+        );
+        assert!(events.iter().any(|e| matches!(e, Event::ScriptAclDenied { reason: "key", object, .. } if object == "ya")));
+        // A refused command did not run: ya is still absent, and the same script of an
+        // unrestricted user runs it.
+        assert_eq!(eval(&mut machine, 4, "return redis.call('exists', 'ya')", &["0"]), Reply::Int(0));
+        assert_eq!(eval(&mut machine, 5, "return redis.call('incr', 'xa')", &["0"]), Reply::Int(2));
+    }
+
+    /// A script proposed over maxmemory (`Op::OverMemory`) may not run a command that grows
+    /// memory before it has written; allow-oom lifts that, reads are never refused.
+    #[test]
+    fn a_script_proposed_over_maxmemory_may_not_grow_memory_first() {
+        let mut machine = StateMachine::new();
+        let over = |machine: &mut StateMachine, index, script: &str| {
+            let op = Op::OverMemory { op: Box::new(command(&["EVAL", script, "0"])) };
+            apply(machine, index, vec![op]).pop().unwrap()
+        };
+        let oom = "OOM command not allowed when used memory > 'maxmemory'.";
+        assert!(matches!(over(&mut machine, 1, "return redis.call('set', 'x', 'y')"), Reply::Error(text) if text.starts_with(oom)));
+        assert_eq!(over(&mut machine, 2, "return redis.pcall('set', 'x', 'y')"), Reply::error(oom));
+        assert_eq!(over(&mut machine, 3, "return redis.call('get', 'x')"), Reply::Nil);
+        // After a write (DEL does not grow memory) the script may not stop halfway.
+        assert_eq!(over(&mut machine, 4, "redis.call('del', 'z'); return redis.call('set', 'x', 'y')"), Reply::ok());
+        assert_eq!(over(&mut machine, 5, "#!lua flags=allow-oom\nreturn redis.call('set', 'x', 'z')"), Reply::ok());
+        assert_eq!(eval(&mut machine, 6, "return redis.call('set', 'x', 'w')", &["0"]), Reply::ok());
+    }
+
+    /// redis.acl_check_cmd answers for the user running the script, without running anything.
+    #[test]
+    fn acl_check_cmd_answers_for_the_scripts_user() {
+        let mut machine = StateMachine::new();
+        let mut events = Vec::new();
+        let check = |machine: &mut StateMachine, index, script: &str, events: &mut Vec<Event>| {
+            eval_as(machine, index, script, &["0"], events)
+        };
+        assert_eq!(check(&mut machine, 1, "return redis.acl_check_cmd('set', 'xx', 1)", &mut events), Reply::Int(1));
+        assert_eq!(check(&mut machine, 2, "return redis.acl_check_cmd('hset', 'xx', 'f', 1)", &mut events), Reply::Nil);
+        assert_eq!(check(&mut machine, 3, "return redis.acl_check_cmd('set', 'yy', 1)", &mut events), Reply::Nil);
+        let Reply::Error(text) = check(&mut machine, 4, "return redis.acl_check_cmd('invalid-cmd', 'arg')", &mut events) else {
+            panic!("an error");
+        };
+        assert!(text.starts_with("ERR Invalid command passed to redis.acl_check_cmd()"), "{text}");
+        assert!(!events.iter().any(|e| matches!(e, Event::ScriptAclDenied { .. })));
+        assert_eq!(eval(&mut machine, 5, "return redis.acl_check_cmd('hset', 'yy', 'f', 1)", &["0"]), Reply::Int(1));
+        assert!(matches!(
+            eval(&mut machine, 6, "return redis.acl_check_cmd()", &["0"]),
+            Reply::Error(text) if text.starts_with("ERR Please specify at least one argument for this redis lib call")
+        ));
     }
 
     /// cmsgpack.unpack_one / unpack_limit walk a stream of packed values by offset, -1 at

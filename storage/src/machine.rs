@@ -7,6 +7,7 @@
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 
+use crate::acl::ScriptUser;
 use crate::commands;
 use crate::ctx::{class, Ctx, Event};
 use crate::db::{Keyspace, DATABASES};
@@ -42,6 +43,23 @@ pub enum Op {
     /// are set or, if one is refused, none. Replies OK or CONFIG SET's error. Added after the
     /// other variants, so logs written before it still decode.
     ConfigSet { pairs: Vec<(Bytes, Bytes)> },
+    /// `op` (a script's or function's command, or an EXEC holding one) sent by a restricted
+    /// ACL user: the commands its scripts run are checked against `user` (see acl.rs).
+    /// Added last, so logs written before it still decode.
+    AsUser { user: Box<crate::acl::ScriptUser>, op: Box<Op> },
+    /// `op` (a script's command, or an EXEC holding one) proposed while the node was over
+    /// `maxmemory`: a script's first command that may grow memory, if it has written nothing
+    /// yet, fails with OOM (Redis's `scriptVerifyOOM`), unless the script declares allow-oom.
+    /// The proposer decides (memory is node-local), so every replica refuses alike.
+    OverMemory { op: Box<Op> },
+}
+
+/// Who runs a script and in what node state, as the ops around it carry them (`AsUser`,
+/// `OverMemory`).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Caller<'a> {
+    pub user: Option<&'a ScriptUser>,
+    pub over_memory: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
@@ -59,24 +77,23 @@ impl Entry {
         fn args_len(args: &[Bytes]) -> usize {
             5 + args.iter().map(|arg| 5 + arg.len()).sum::<usize>()
         }
-        let ops: usize = self
-            .ops
-            .iter()
-            .map(|op| {
-                6 + match op {
-                    Op::Command { args, .. } => args_len(args),
-                    Op::Exec { watched, commands } => {
-                        5 + watched.iter().map(|w| 20 + w.key.len()).sum::<usize>()
-                            + 5
-                            + commands.iter().map(|(_, args)| 5 + args_len(args)).sum::<usize>()
-                    }
-                    Op::ExpireKeys { keys, .. } => args_len(keys),
-                    Op::ConfigSet { pairs } => {
-                        5 + pairs.iter().map(|(name, value)| 10 + name.len() + value.len()).sum::<usize>()
-                    }
+        fn op_len(op: &Op) -> usize {
+            6 + match op {
+                Op::Command { args, .. } => args_len(args),
+                Op::Exec { watched, commands } => {
+                    5 + watched.iter().map(|w| 20 + w.key.len()).sum::<usize>()
+                        + 5
+                        + commands.iter().map(|(_, args)| 5 + args_len(args)).sum::<usize>()
                 }
-            })
-            .sum();
+                Op::ExpireKeys { keys, .. } => args_len(keys),
+                Op::ConfigSet { pairs } => {
+                    5 + pairs.iter().map(|(name, value)| 10 + name.len() + value.len()).sum::<usize>()
+                }
+                Op::AsUser { user, op } => user.encoded_len_hint() + op_len(op),
+                Op::OverMemory { op } => op_len(op),
+            }
+        }
+        let ops: usize = self.ops.iter().map(op_len).sum();
         15 + ops
     }
 }
@@ -178,15 +195,35 @@ impl StateMachine {
                 }));
             }
             let seed = index.wrapping_mul(1_000_003).wrapping_add(position as u64);
-            let reply = match op {
-                Op::Command { db, args } => self.run(*db as usize, args, now_ms, index, seed, true, events),
-                Op::Exec { watched, commands } => self.exec(watched, commands, now_ms, index, seed, events),
-                Op::ExpireKeys { db, keys } => self.expire_keys(*db as usize, keys, now_ms, events),
-                Op::ConfigSet { pairs } => self.config_set(pairs),
-            };
+            let reply = self.apply_op(op, Caller::default(), now_ms, index, seed, events);
             replies.push(reply);
         }
         replies
+    }
+
+    fn apply_op(
+        &mut self,
+        op: &Op,
+        caller: Caller,
+        now_ms: u64,
+        index: u64,
+        seed: u64,
+        events: &mut Vec<Event>,
+    ) -> Reply {
+        match op {
+            Op::Command { db, args } => self.run(*db as usize, args, now_ms, index, seed, true, caller, events),
+            Op::Exec { watched, commands } => self.exec(watched, commands, now_ms, index, seed, caller, events),
+            Op::ExpireKeys { db, keys } => self.expire_keys(*db as usize, keys, now_ms, events),
+            Op::ConfigSet { pairs } => self.config_set(pairs),
+            Op::AsUser { user, op } => {
+                let caller = Caller { user: Some(user), ..caller };
+                self.apply_op(op, caller, now_ms, index, seed, events)
+            }
+            Op::OverMemory { op } => {
+                let caller = Caller { over_memory: true, ..caller };
+                self.apply_op(op, caller, now_ms, index, seed, events)
+            }
+        }
     }
 
     /// Records that log entry `index` carried nothing for the keyspace (a Raft blank or
@@ -221,10 +258,24 @@ impl StateMachine {
     /// the keys it names (their node-local access words) unless `touch` is false (CLIENT
     /// NO-TOUCH).
     pub fn read(&mut self, db: usize, args: &[Bytes], now_ms: u64, touch: bool, events: &mut Vec<Event>) -> Reply {
+        self.read_as(db, args, now_ms, touch, None, events)
+    }
+
+    /// `read`, for a restricted ACL user: the commands a script runs are checked against
+    /// `user` (see acl.rs).
+    pub fn read_as(
+        &mut self,
+        db: usize,
+        args: &[Bytes],
+        now_ms: u64,
+        touch: bool,
+        user: Option<&ScriptUser>,
+        events: &mut Vec<Event>,
+    ) -> Reply {
         let now_ms = now_ms.max(self.last_time_ms);
         self.reads = self.reads.wrapping_add(1);
         let seed = now_ms ^ self.reads.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.run(db, args, now_ms, self.applied_index, seed, touch, events)
+        self.run(db, args, now_ms, self.applied_index, seed, touch, Caller { user, over_memory: false }, events)
     }
 
     /// The current version of a key, for WATCH.
@@ -241,6 +292,7 @@ impl StateMachine {
         index: u64,
         seed: u64,
         touch: bool,
+        caller: Caller,
         events: &mut Vec<Event>,
     ) -> Reply {
         assert!(db < DATABASES);
@@ -264,12 +316,15 @@ impl StateMachine {
             spec.for_each_key(args, |position| database.touch(&args[position], now_ms, seed, position));
         }
         let mut ctx = Ctx::new(&mut self.keyspace, db, now_ms, index, seed, events);
+        ctx.user = caller.user;
+        ctx.over_memory = caller.over_memory;
         let reply = handler(&mut ctx, args);
         ctx.flush_expired();
         commands::keys::settle_encoding_floors(&mut self.keyspace);
         reply
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn exec(
         &mut self,
         watched: &[Watch],
@@ -277,6 +332,7 @@ impl StateMachine {
         now_ms: u64,
         index: u64,
         seed: u64,
+        caller: Caller,
         events: &mut Vec<Event>,
     ) -> Reply {
         let changed = watched
@@ -296,6 +352,7 @@ impl StateMachine {
                     index,
                     seed.wrapping_add(position as u64 * 7919),
                     true,
+                    caller,
                     events,
                 )
             })
@@ -400,6 +457,22 @@ mod tests {
                         Op::ExpireKeys { db: 2, keys: args(&[b"a", b"", &big[..300]]) },
                         Op::ConfigSet {
                             pairs: vec![(Bytes::from_static(b"stream-node-max-bytes"), Bytes::from(big[..500].to_vec()))],
+                        },
+                        Op::AsUser {
+                            user: Box::new(crate::acl::ScriptUser {
+                                name: "bob".into(),
+                                node: u64::MAX,
+                                client: u64::MAX,
+                                selectors: vec![crate::acl::Selector {
+                                    rules: vec![crate::acl::Rule::Command { allow: true, name: "config|get".into() }],
+                                    keys: vec![crate::acl::KeyPattern { read: true, write: false, pattern: big[..200].to_vec() }],
+                                    channels: vec![big[..100].to_vec()],
+                                    ..crate::acl::Selector::default()
+                                }],
+                            }),
+                            op: Box::new(Op::OverMemory {
+                                op: Box::new(Op::Command { db: 1, args: args(&[b"EVAL", &big[..400], b"0"]) }),
+                            }),
                         },
                     ])
                     .collect(),

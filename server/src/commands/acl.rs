@@ -7,7 +7,7 @@ use flotilla_storage::{CommandSpec, Flags, Handler};
 use std::io::Read;
 
 use super::ServerFn;
-use crate::acl::{denied_message, User, CATEGORIES};
+use crate::acl::{denied_message, LogEntry, SelectorRules, User, CATEGORIES};
 use crate::session::Session;
 
 fn bulk(text: impl Into<String>) -> Reply {
@@ -201,6 +201,33 @@ fn acl_dryrun(session: &mut Session, args: &[Bytes]) -> Reply {
     match user.check(spec, command) {
         Ok(()) => Reply::ok(),
         Err(denied) => bulk(denied_message(denied, &user.name, spec, command, true)),
+    }
+}
+
+/// ACL LOG entries (context `lua`) for the commands restricted users' scripts were refused,
+/// on the node whose client sent the script (every node applies the entry and sees the
+/// event; only that one records it, as only the Redis server that ran it would).
+pub fn script_denials(node: &crate::node::Node, events: &[flotilla_storage::Event]) {
+    for event in events {
+        let flotilla_storage::Event::ScriptAclDenied { node: origin, client, user, reason, object } = event else {
+            continue;
+        };
+        if *origin != node.me {
+            continue;
+        }
+        let now_ms = node.clock.now_ms();
+        let client_info = node.clients.get(*client).map(|c| c.describe()).unwrap_or_default();
+        node.acl.log(LogEntry {
+            id: 0,
+            count: 1,
+            reason,
+            context: "lua",
+            object: text(object),
+            username: user.clone(),
+            client_info,
+            created_ms: now_ms,
+            updated_ms: now_ms,
+        });
     }
 }
 

@@ -107,10 +107,18 @@ pub async fn exec(session: &mut Session, _args: &[Bytes]) -> Reply {
     let keyspace_reply = if commands.is_empty() && watched.is_empty() {
         Reply::Array(Vec::new())
     } else {
-        let (mut replies, index) = session
-            .node
-            .propose_indexed(vec![Op::Exec { watched, commands }])
-            .await;
+        // A restricted ACL user's scripts are checked against its permissions in the entry.
+        let scripts = steps
+            .iter()
+            .any(|(step, (spec, _))| matches!(step, Step::Keyspace) && flotilla_storage::acl::runs_script(spec));
+        // A restricted ACL user's scripts are checked against its permissions in the entry, and
+        // scripts proposed over maxmemory may not grow memory before they write.
+        let caller = crate::node::ScriptCaller {
+            user: scripts.then(|| session.script_user()).flatten(),
+            over_memory: scripts && session.over_maxmemory(),
+        };
+        let op = caller.wrap(Op::Exec { watched, commands });
+        let (mut replies, index) = session.node.propose_indexed(vec![op]).await;
         session.wrote_at(index);
         replies.pop().expect("one reply")
     };

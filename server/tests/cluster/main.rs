@@ -814,3 +814,57 @@ fn t11_a_restart_replays_stream_trimming_with_the_logged_node_size() {
     let got = client.try_call(&["CONFIG", "GET", "stream-node-max-entries"]).unwrap();
     assert_eq!(got, Value::Array(vec![Value::bulk("stream-node-max-entries"), Value::bulk("50")]));
 }
+
+/// The entries at one node's ACL LOG as (reason, context, object) rows.
+fn acl_log(client: &mut Client) -> Vec<(String, String, String)> {
+    let Value::Array(entries) = client.try_call(&["ACL", "LOG"]).unwrap() else {
+        panic!("ACL LOG is an array")
+    };
+    entries
+        .iter()
+        .map(|entry| {
+            let pairs = entry.pairs();
+            let field = |name: &str| {
+                pairs.iter().find(|(k, _)| k.text() == name).map(|(_, v)| v.text()).unwrap_or_default()
+            };
+            (field("reason"), field("context"), field("object"))
+        })
+        .collect()
+}
+
+/// A restricted user's script sent to a follower carries the user's permissions in its log
+/// entry: every replica refuses the same command (the follower's user exists on no other
+/// node), the write it did allow is everywhere, and only the follower's ACL LOG records the
+/// refusals (its EVAL_RO too, which goes through the log from a follower).
+#[test]
+fn t14_a_restricted_users_script_is_checked_alike_on_every_replica() {
+    let _serial = serial();
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let follower = (leader + 1) % 3;
+    let mut admin = cluster.nodes[follower].client();
+    assert_eq!(admin.try_call(&["ACL", "SETUSER", "bob", "on", ">pw", "+@scripting", "+set", "+get", "~x*"]).unwrap(), Value::Simple("OK".into()));
+    let mut bob = cluster.nodes[follower].client();
+    assert_eq!(bob.try_call(&["AUTH", "bob", "pw"]).unwrap(), Value::Simple("OK".into()));
+    let script = "redis.call('set', KEYS[1], 'v'); return redis.pcall('del', KEYS[1])";
+    let reply = bob.try_call(&["EVAL", script, "1", "xa"]).unwrap();
+    assert_eq!(
+        reply.text(),
+        "ERR The user executing the script can't run this command or subcommand"
+    );
+    let reply = bob.try_call(&["EVAL_RO", "return redis.call('get', 'yy')", "0"]).unwrap();
+    assert!(reply.text().contains("can't access at least one of the keys"), "{reply:?}");
+    for node in &cluster.nodes {
+        let mut client = node.client();
+        client.try_call(&["READONLY"]).unwrap();
+        wait_until(Duration::from_secs(5), "the write is applied", || {
+            client.try_call(&["GET", "xa"]).unwrap() == Value::bulk("v")
+        });
+    }
+    let row = |a: &str, b: &str, c: &str| (a.to_string(), b.to_string(), c.to_string());
+    wait_until(Duration::from_secs(5), "the follower logs both refusals", || acl_log(&mut admin).len() == 2);
+    assert_eq!(acl_log(&mut admin), vec![row("key", "lua", "yy"), row("command", "lua", "del")]);
+    for index in [leader, 3 - leader - follower] {
+        assert_eq!(acl_log(&mut cluster.nodes[index].client()), vec![], "node {index}");
+    }
+}

@@ -10,7 +10,7 @@ mod tracking;
 mod support;
 
 use std::time::Duration;
-use support::Node;
+use support::{Node, Value};
 
 /// Subscribed RESP2 clients get arrays, PING's two-element form, and refusal of other
 /// commands; a publisher's message arrives as a `message` array.
@@ -914,7 +914,7 @@ fn info_memory_counts_scripts_and_functions() {
     }
     let library = "#!lua name=lib\nredis.register_function('f', function() return 1 end)\n\
                    redis.register_function('g', function() return 2 end)";
-    assert_eq!(client.try_call(&["FUNCTION", "LOAD", library]).unwrap(), support::Value::bulk("lib"));
+    assert_eq!(client.try_call(&["FUNCTION", "LOAD", library]).unwrap(), Value::bulk("lib"));
     assert_eq!(counts(&mut client), ["3", "2", "1"]);
     client.try_call(&["SCRIPT", "FLUSH", "ASYNC"]).unwrap();
     assert_eq!(counts(&mut client), ["0", "2", "1"]);
@@ -1228,4 +1228,55 @@ fn script_calls_count_in_commandstats() {
     assert_eq!(calls("expire"), "1");
     client.call("COMMAND GETKEYS EVAL \"return\" 0", b"*0\r\n");
     client.call("COMMAND GETKEYS PING", b"-ERR The command has no key arguments\r\n");
+}
+
+/// Over maxmemory, a script with a shebang or a function runs only if it declares allow-oom
+/// or no-writes (Redis 7.0's scriptPrepareForRun); a script without a shebang runs, but its
+/// first command that may grow memory fails unless it wrote before (scriptVerifyOOM).
+#[test]
+fn scripts_with_flags_need_allow_oom_over_maxmemory() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let oom = Value::Error(
+        "OOM allow-oom flag is not set on the script, can not run it when used memory > 'maxmemory'".into(),
+    );
+    let code = "#!lua name=lib\nredis.register_function('f', function() return 1 end)\nredis.register_function{function_name='g', callback=function() return 2 end, flags={'no-writes'}}";
+    assert_eq!(client.try_call(&["FUNCTION", "LOAD", code]).unwrap(), Value::bulk("lib"));
+    let sha = client.try_call(&["SCRIPT", "LOAD", "#!lua\nreturn 3"]).unwrap().text();
+    client.call("CONFIG SET maxmemory 1", b"+OK\r\n");
+    assert_eq!(client.try_call(&["EVAL", "#!lua\nreturn 1", "0"]).unwrap(), oom);
+    assert_eq!(client.try_call(&["EVALSHA", &sha, "0"]).unwrap(), oom);
+    assert_eq!(client.try_call(&["FCALL", "f", "0"]).unwrap(), oom);
+    assert_eq!(client.try_call(&["FCALL", "g", "0"]).unwrap(), Value::Int(2));
+    assert_eq!(client.try_call(&["EVAL", "#!lua flags=allow-oom\nreturn 1", "0"]).unwrap(), Value::Int(1));
+    assert_eq!(client.try_call(&["EVAL", "#!lua flags=no-writes\nreturn 1", "0"]).unwrap(), Value::Int(1));
+    assert_eq!(client.try_call(&["EVAL", "return 1", "0"]).unwrap(), Value::Int(1));
+    // A script without a shebang runs, but may not grow memory before it writes.
+    let error = client.try_call(&["EVAL", "return redis.call('set', 'x', 'y')", "1", "x"]).unwrap().text();
+    assert!(error.starts_with("OOM command not allowed when used memory > 'maxmemory'. script: "), "{error}");
+    let reply = client.try_call(&["EVAL", "return redis.pcall('set', 'x', 'y')", "1", "x"]).unwrap();
+    assert_eq!(reply, Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into()));
+    assert_eq!(client.try_call(&["EVAL", "return redis.call('get', 'x')", "1", "x"]).unwrap(), Value::NilBulk);
+    client.call("MULTI", b"+OK\r\n");
+    client.try_call(&["EVAL", "return redis.pcall('set', 'x', 'y')", "1", "x"]).unwrap();
+    let reply = client.try_call(&["EXEC"]).unwrap();
+    assert_eq!(reply, Value::Array(vec![Value::Error("OOM command not allowed when used memory > 'maxmemory'.".into())]));
+    client.call("CONFIG SET maxmemory 0", b"+OK\r\n");
+    assert_eq!(client.try_call(&["EVAL", "return redis.call('set', 'x', 'y')", "1", "x"]).unwrap(), Value::Simple("OK".into()));
+    assert_eq!(client.try_call(&["EVAL", "#!lua\nreturn 1", "0"]).unwrap(), Value::Int(1));
+}
+
+/// A server command flagged noscript is refused in a script as Redis refuses it; other server
+/// commands are not offered to scripts.
+#[test]
+fn scripts_are_refused_noscript_server_commands() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    for command in ["multi", "subscribe', 'c", "client', 'id"] {
+        let script = format!("return redis.pcall('{command}')");
+        let reply = client.try_call(&["EVAL", &script, "0"]).unwrap();
+        assert_eq!(reply, Value::Error("ERR This Redis command is not allowed from script".into()), "{command}");
+    }
+    let reply = client.try_call(&["EVAL", "return redis.pcall('info')", "0"]).unwrap();
+    assert_eq!(reply, Value::Error("ERR Unknown Redis command called from script".into()));
 }

@@ -279,7 +279,8 @@ fn fcall_generic(ctx: &mut Ctx, args: &[Bytes], read_only_command: bool) -> Repl
     let access = if read_only_command || no_writes { Access::ReadOnly } else { Access::ReadWrite };
     let (keys, argv) = args[3..].split_at(numkeys as usize);
     let start = code.iter().position(|&byte| byte == b'\n').unwrap_or(code.len());
-    let script = Script { body: &code[start..], sha: &name, keys, argv, access, program: Program::Function(&name) };
+    let allow_oom = flags.contains(FunctionFlags::ALLOW_OOM);
+    let script = Script { body: &code[start..], sha: &name, keys, argv, access, program: Program::Function(&name), allow_oom };
     lua::run(ctx, &script).unwrap_or_else(|reply| reply)
 }
 

@@ -883,7 +883,10 @@ mod tests {
                     Some(format!("{event}:{}", String::from_utf8_lossy(&key)))
                 }
                 Event::Ready { key, .. } => Some(format!("ready:{}", String::from_utf8_lossy(&key))),
-                Event::DbChanged { .. } | Event::ScriptCommand { .. } | Event::ScriptRead { .. } => None,
+                Event::DbChanged { .. }
+                | Event::ScriptCommand { .. }
+                | Event::ScriptRead { .. }
+                | Event::ScriptAclDenied { .. } => None,
             })
             .collect()
     }

@@ -34,7 +34,7 @@ pub(crate) fn split_keys(args: &[Bytes]) -> Result<(&[Bytes], &[Bytes]), Reply> 
 
 fn run(ctx: &mut Ctx, body: &[u8], sha: &str, args: &[Bytes], access: Access) -> Result<Reply, Reply> {
     let (keys, argv) = split_keys(args)?;
-    lua::run(ctx, &Script { body, sha, keys, argv, access, program: Program::Eval })
+    lua::run(ctx, &Script { body, sha, keys, argv, access, program: Program::Eval, allow_oom: false })
 }
 
 fn eval_generic(ctx: &mut Ctx, args: &[Bytes], access: Access) -> Reply {
