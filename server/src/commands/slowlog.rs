@@ -62,16 +62,17 @@ pub struct Counters {
 }
 
 /// Per-command counters, allocated once for every entry of the command table so that the
-/// hot path only does atomic adds.
+/// hot path only does atomic adds. Found by name with the keyspace table's fixed foldhash:
+/// std's SipHash of the name on every command was ~1.5% of a single node's CPU at SET -P 16.
 pub struct CommandStats {
-    by_name: HashMap<&'static str, Counters>,
+    by_name: HashMap<&'static str, Counters, flotilla_storage::value::FixedHasher>,
     errors: Mutex<BTreeMap<String, u64>>,
     pub total_error_replies: AtomicU64,
 }
 
 impl CommandStats {
     fn new() -> CommandStats {
-        let mut by_name = HashMap::new();
+        let mut by_name = HashMap::with_hasher(flotilla_storage::value::FixedHasher::default());
         for spec in super::all() {
             by_name.insert(spec.name, Counters::default());
             for sub in spec.subcommands {
