@@ -171,6 +171,7 @@ impl Node {
             .map_err(|e| format!("cannot open the snapshot directory: {e}"))?;
         let machine = MachineStore::open(log_store.clone(), snapshots, DATA_GROUP, sink)
             .map_err(|e| format!("cannot load snapshot: {e}"))?;
+        let sync_gate = syncer.gate();
         let log = crate::raft::log::GroupLog::new(log_store.clone(), DATA_GROUP, syncer);
         let group_log = log.clone();
         let factory = NetworkFactory {
@@ -182,7 +183,7 @@ impl Node {
             .map_err(|e| format!("cannot start raft: {e}"))?;
         crate::raft::machine::run_snapshot_policy(raft.clone(), &machine);
         crate::raft::log::run_tail_release(raft.clone(), group_log.clone());
-        let group = Group::new(raft.clone(), machine, clock.clone());
+        let group = Group::new(raft.clone(), machine, clock.clone(), sync_gate);
 
         let settings = Settings::from_args(&args);
         let acl = crate::acl::Acl::new(settings.requirepass.as_deref());

@@ -248,6 +248,7 @@ impl Db {
         slot.set_version(index);
         if tracks_encoding(&slot.value) {
             self.touched.push(CompactBytes::new(key));
+            ENCODING_TOUCHED.set(true);
         }
         Some(&mut slot.value)
     }
@@ -273,6 +274,7 @@ impl Db {
         self.before_change(&key);
         if tracks_encoding(&value) {
             self.touched.push(key.clone());
+            ENCODING_TOUCHED.set(true);
         }
         let mut slot = Slot::new(value, self.change_index);
         let old_expiry = self.take_ttl(&key);
@@ -361,7 +363,7 @@ impl Db {
     /// Raises the floor of every hash and set written since the last call to the level
     /// `level_of` gives for its content now (called when each command finishes, so the
     /// floor records every state a command left the value in).
-    pub fn settle_encoding_floors(&mut self, level_of: impl Fn(&Value) -> u8) {
+    pub fn settle_encoding_floors(&mut self, level_of: &impl Fn(&Value) -> u8) {
         if self.touched.is_empty() {
             return;
         }
@@ -737,6 +739,20 @@ impl Default for EncodingLimits {
             list_max_listpack_size: -2,
         }
     }
+}
+
+thread_local! {
+    /// Whether a database of a keyspace applied on this thread recorded a hash or set write
+    /// since the last settle (`take_encoding_touched`). A command applies on one thread from
+    /// start to settle, so the settle after each command can skip the sixteen databases when
+    /// it wrote none: visiting them per op showed in profiles (3-4% of a follower's CPU at SET).
+    static ENCODING_TOUCHED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// True (and reset) when some database recorded a hash or set write on this thread since the
+/// last call: only then can `Db::settle_encoding_floors` find anything to do.
+pub fn take_encoding_touched() -> bool {
+    ENCODING_TOUCHED.replace(false)
 }
 
 /// All databases of one shard's state.

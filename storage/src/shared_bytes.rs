@@ -13,7 +13,7 @@
 //! and released from the log's tail cache, and stored values are copied (`value::stored`).
 
 use bytes::Bytes;
-use serde::de::{Deserializer, SeqAccess, Visitor};
+use serde::de::{Deserialize, Deserializer, SeqAccess, Visitor};
 use std::cell::RefCell;
 use std::fmt;
 
@@ -84,6 +84,12 @@ impl<'de> serde::Deserialize<'de> for SharedBytes {
         }
         deserializer.deserialize_bytes(BytesVisitor)
     }
+}
+
+/// One byte string as a `Bytes`: a slice of the buffer being decoded (see `decode_sharing`)
+/// when the decoder lends its bytes, else a copy.
+pub fn byte_string<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Bytes, D::Error> {
+    SharedBytes::deserialize(deserializer).map(|SharedBytes(bytes)| bytes)
 }
 
 /// `#[serde(deserialize_with = "shared_bytes::args")]` for a `Vec<Bytes>` field.

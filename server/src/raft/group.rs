@@ -4,7 +4,9 @@
 //! The proposer takes every proposal queued since its last turn (up to `BATCH_OPS_MAX` ops),
 //! stamps the batch with the leader's clock and hands it to openraft as one entry; it does
 //! not wait for the commit before building the next batch, so several entries are in flight
-//! while the disk and the followers catch up. Entries are handed over in queue order, so a
+//! while the disk and the followers catch up; only while this node's own fsync runs does it
+//! hold them (an entry appended then would wait for the next fsync anyway), so that they
+//! become one entry. Entries are handed over in queue order, so a
 //! connection's pipelined writes are applied in the order it sent them.
 //!
 //! Reads are coalesced the same way: a reader queues for the next read barrier, and the
@@ -21,6 +23,7 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, oneshot};
 
+use super::log::SyncGate;
 use super::machine::MachineStore;
 use super::{NodeId, Raft, Request, TypeConfig};
 use crate::clock::Clock;
@@ -77,9 +80,9 @@ pub struct Group {
 }
 
 impl Group {
-    pub fn new(raft: Raft, store: MachineStore, clock: Arc<Clock>) -> Arc<Group> {
+    pub fn new(raft: Raft, store: MachineStore, clock: Arc<Clock>, sync_gate: Arc<SyncGate>) -> Arc<Group> {
         let (proposals, queue) = mpsc::unbounded_channel();
-        tokio::spawn(run_proposer(raft.clone(), clock, queue));
+        tokio::spawn(run_proposer(raft.clone(), clock, queue, sync_gate));
         let (barrier_waiters, waiting) = mpsc::unbounded_channel();
         tokio::spawn(run_read_barriers(raft.clone(), waiting));
         Arc::new(Group {
@@ -216,8 +219,20 @@ async fn linearize(raft: &Raft) -> Result<(), ProposeError> {
     ))
 }
 
-async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedReceiver<Proposal>) {
+async fn run_proposer(
+    raft: Raft,
+    clock: Arc<Clock>,
+    mut queue: mpsc::UnboundedReceiver<Proposal>,
+    sync_gate: Arc<SyncGate>,
+) {
     while let Some(first) = queue.recv().await {
+        // While this node's fsync runs, an entry appended now waits for the next one anyway:
+        // hold the proposals until it ends and make them one entry, not one per wake-up (at
+        // 50 clients -P 1 an entry held ~6 ops and openraft's work per entry dominated; held,
+        // a single node spent ~5% less CPU per SET for ~3% more SET/s, a cluster 5% less CPU
+        // at -P 1 and the same at -P 16). The fsync thread wakes the proposer before it
+        // reports the sync to openraft, so the held entry is appended before the replies go.
+        sync_gate.idle().await;
         // Let the connections that are ready to run queue their proposals first, so they
         // share this entry instead of each making its own.
         // Keep yielding while more keep arriving (at most a few times).
@@ -254,12 +269,12 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
             shares.push((proposal.ops.len(), proposal.reply));
             ops.extend(proposal.ops);
         }
-        let entry = Arc::new(Entry {
+        let request = Request::new(Entry {
             time_ms: clock.now_ms(),
             ops,
         });
         let (responder, completion) = ProgressResponder::complete_only();
-        if let Err(fatal) = raft.write(Request(entry.clone())).responder(responder).await {
+        if let Err(fatal) = raft.write(request.clone()).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
                 let _ = reply.send(Err(Refused::uncertain(why.clone())));
@@ -289,7 +304,7 @@ async fn run_proposer(raft: Raft, clock: Arc<Clock>, mut queue: mpsc::UnboundedR
                 Err(ProposeError::NotLeader(leader)) => {
                     let mut start = 0;
                     for (count, reply) in shares {
-                        let ops = entry.ops[start..start + count].to_vec();
+                        let ops = request.entry().ops[start..start + count].to_vec();
                         start += count;
                         let _ = reply.send(Err(Refused::not_leader(leader, ops)));
                     }

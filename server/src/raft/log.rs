@@ -34,7 +34,7 @@ fn encode_sized<T: serde::Serialize>(value: &T, capacity: usize) -> io::Result<V
 /// Estimated encoded size of a log entry: its log id and payload tag, and the client entry.
 pub fn entry_len_hint(entry: &EntryOf<TypeConfig>) -> usize {
     32 + match &entry.payload {
-        openraft::EntryPayload::Normal(request) => request.0.encoded_len_hint(),
+        openraft::EntryPayload::Normal(request) => request.encoded_len_hint(),
         _ => 256,
     }
 }
@@ -47,14 +47,40 @@ fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> io::Result<T> {
 pub struct Syncer {
     mode: Fsync,
     queue: Option<mpsc::Sender<IOFlushed<TypeConfig>>>,
+    gate: Arc<SyncGate>,
+}
+
+/// Whether the fsync thread is syncing now, and a wake-up when it finishes (`--fsync always`).
+#[derive(Default)]
+pub struct SyncGate {
+    busy: std::sync::atomic::AtomicBool,
+    done: tokio::sync::Notify,
+}
+
+impl SyncGate {
+    /// Waits until no sync is running.
+    pub async fn idle(&self) {
+        use std::sync::atomic::Ordering;
+        loop {
+            let done = self.done.notified();
+            tokio::pin!(done);
+            done.as_mut().enable();
+            if !self.busy.load(Ordering::Acquire) {
+                return;
+            }
+            done.await;
+        }
+    }
 }
 
 impl Syncer {
     pub fn start(store: LogStore, mode: Fsync) -> Arc<Syncer> {
+        let gate = Arc::new(SyncGate::default());
         let queue = match mode {
             Fsync::Always => {
                 let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
                 let store = store.clone();
+                let gate = gate.clone();
                 std::thread::Builder::new()
                     .name("flotilla-fsync".into())
                     .spawn(move || {
@@ -63,7 +89,10 @@ impl Syncer {
                             while let Ok(more) = rx.try_recv() {
                                 waiting.push(more);
                             }
+                            gate.busy.store(true, std::sync::atomic::Ordering::Release);
                             let result = store.sync().map_err(io::Error::from);
+                            gate.busy.store(false, std::sync::atomic::Ordering::Release);
+                            gate.done.notify_waiters();
                             for callback in waiting {
                                 let outcome = match &result {
                                     Ok(()) => Ok(()),
@@ -91,7 +120,12 @@ impl Syncer {
             }
             Fsync::No => None,
         };
-        Arc::new(Syncer { mode, queue })
+        Arc::new(Syncer { mode, queue, gate })
+    }
+
+    /// The fsync thread's state, for a proposer that holds its next entry while a sync runs.
+    pub fn gate(&self) -> Arc<SyncGate> {
+        self.gate.clone()
     }
 
     fn after_write(&self, callback: IOFlushed<TypeConfig>) {
@@ -390,6 +424,25 @@ pub fn run_tail_release(raft: super::Raft, log: GroupLog) {
 
 #[cfg(test)]
 mod tests {
+    /// The proposer's hold: `idle` returns at once when no sync runs, and otherwise only when
+    /// the running sync ends.
+    #[tokio::test]
+    async fn sync_gate_idle_waits_for_the_running_sync() {
+        use std::sync::atomic::Ordering;
+        let gate = Arc::new(SyncGate::default());
+        gate.idle().await;
+        gate.busy.store(true, Ordering::Release);
+        let waiter = tokio::spawn({
+            let gate = gate.clone();
+            async move { gate.idle().await }
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        assert!(!waiter.is_finished(), "returned while a sync was running");
+        gate.busy.store(false, Ordering::Release);
+        gate.done.notify_waiters();
+        tokio::time::timeout(Duration::from_secs(5), waiter).await.expect("woken").expect("no panic");
+    }
+
     use super::*;
     use openraft::alias::LeaderIdOf;
     use openraft::vote::RaftLeaderIdExt;

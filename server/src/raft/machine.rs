@@ -386,9 +386,9 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
                     EntryPayload::Normal(request) => {
                         let threshold = shard.image_bytes_at_snapshot.max(SNAPSHOT_MIN_LOG_BYTES);
                         let before = shard.log_bytes_since_snapshot;
-                        shard.log_bytes_since_snapshot = before + request.0.encoded_len_hint() as u64;
+                        shard.log_bytes_since_snapshot = before + request.entry().encoded_len_hint() as u64;
                         want_snapshot = before < threshold && shard.log_bytes_since_snapshot >= threshold;
-                        Response(shard.machine.apply(index, &request.0, &mut events))
+                        Response(shard.machine.apply(index, request.entry(), &mut events))
                     }
                     EntryPayload::Blank => {
                         shard.machine.skip(index);

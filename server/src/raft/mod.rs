@@ -17,12 +17,81 @@ pub mod transport;
 /// A log entry's application data: the leader-stamped entry of client ops. Shared, not
 /// copied: the same entry is appended to the log, kept in the log's tail cache, replicated to
 /// every follower and applied.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Request(pub std::sync::Arc<Entry>);
+///
+/// It is encoded once: on the wire and in the log a request is a byte string holding the
+/// entry's postcard encoding, made the first time it is needed and kept beside the entry, so
+/// the leader's log append and its AppendEntries to every follower share one encoding, and a
+/// follower appends the bytes it received instead of encoding the entry again (perf: the
+/// leader encoded every entry three times, 4-5% of its CPU, and a follower once more, ~3%).
+#[derive(Clone)]
+pub struct Request(std::sync::Arc<Shared>);
+
+struct Shared {
+    entry: Entry,
+    encoded: std::sync::OnceLock<bytes::Bytes>,
+}
+
+impl Request {
+    pub fn new(entry: Entry) -> Request {
+        Request(std::sync::Arc::new(Shared { entry, encoded: std::sync::OnceLock::new() }))
+    }
+
+    pub fn entry(&self) -> &Entry {
+        &self.0.entry
+    }
+
+    /// The entry's encoding (made on first use).
+    pub fn encoded(&self) -> &bytes::Bytes {
+        self.0.encoded.get_or_init(|| {
+            let buf = Vec::with_capacity(self.0.entry.encoded_len_hint());
+            bytes::Bytes::from(postcard::to_extend(&self.0.entry, buf).expect("an entry encodes"))
+        })
+    }
+
+    /// Bytes the request takes encoded (exact once encoded, else an estimate).
+    pub fn encoded_len_hint(&self) -> usize {
+        5 + match self.0.encoded.get() {
+            Some(bytes) => bytes.len(),
+            None => self.0.entry.encoded_len_hint(),
+        }
+    }
+}
+
+impl PartialEq for Request {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.entry == other.0.entry
+    }
+}
+
+impl fmt::Debug for Request {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Request").field(&self.0.entry).finish()
+    }
+}
 
 impl fmt::Display for Request {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "entry(t={}, ops={})", self.0.time_ms, self.0.ops.len())
+        write!(f, "entry(t={}, ops={})", self.0.entry.time_ms, self.0.entry.ops.len())
+    }
+}
+
+impl Serialize for Request {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_bytes(self.encoded())
+    }
+}
+
+impl<'de> Deserialize<'de> for Request {
+    /// The received bytes are kept as the encoding; when they are a slice of a frame decoded
+    /// with `shared_bytes::decode_sharing`, so are the entry's arguments (no copies).
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let encoded = flotilla_storage::shared_bytes::byte_string(deserializer)?;
+        let entry: Entry =
+            flotilla_storage::shared_bytes::decode_sharing(&encoded, |bytes| postcard::from_bytes(bytes))
+                .map_err(serde::de::Error::custom)?;
+        let request = Request::new(entry);
+        let _ = request.0.encoded.set(encoded);
+        Ok(request)
     }
 }
 
@@ -91,4 +160,44 @@ pub fn config() -> std::sync::Arc<openraft::Config> {
         ..Default::default()
     };
     std::sync::Arc::new(config.validate().expect("valid raft config"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use flotilla_storage::Op;
+
+    fn request() -> Request {
+        Request::new(Entry {
+            time_ms: 42,
+            ops: vec![Op::Command { db: 2, args: vec![Bytes::from_static(b"SET"), Bytes::from_static(b"k"), Bytes::from(vec![9u8; 100])] }],
+        })
+    }
+
+    fn inside(frame: &[u8], part: &[u8]) -> bool {
+        let start = frame.as_ptr() as usize;
+        (start..=start + frame.len() - part.len()).contains(&(part.as_ptr() as usize))
+    }
+
+    /// A request is encoded once: every later serialization reuses those bytes, and a decoded
+    /// request keeps (a slice of the frame as) its encoding and shares its arguments with it.
+    #[test]
+    fn a_request_is_encoded_once_and_decoded_as_slices_of_its_frame() {
+        let original = request();
+        let first = postcard::to_allocvec(&original).unwrap();
+        let cached = original.encoded().as_ptr();
+        assert_eq!(postcard::to_allocvec(&original).unwrap(), first);
+        assert_eq!(original.encoded().as_ptr(), cached, "the encoding was made again");
+
+        let frame = Bytes::from(first);
+        let decoded: Request =
+            flotilla_storage::shared_bytes::decode_sharing(&frame, |bytes| postcard::from_bytes(bytes).unwrap());
+        assert_eq!(decoded, original);
+        assert!(inside(&frame, decoded.encoded()), "the received encoding was copied");
+        let Op::Command { args, .. } = &decoded.entry().ops[0] else { panic!("a command") };
+        assert!(args.iter().all(|arg| inside(&frame, arg)), "an argument was copied");
+        // Re-encoding the decoded request gives the bytes it arrived as.
+        assert_eq!(postcard::to_allocvec(&decoded).unwrap(), frame.to_vec());
+    }
 }

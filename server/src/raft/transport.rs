@@ -11,6 +11,7 @@
 //! A reply has the high bit of `kind` set; a failed request replies with kind `KIND_ERROR`.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
+use futures::stream::{FuturesUnordered, StreamExt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::future::Future;
@@ -284,12 +285,20 @@ impl Transport {
             }
         });
 
-        let (ordered, ordered_queue) = mpsc::unbounded_channel();
-        let ordered_task = tokio::spawn(serve_ordered(ordered_queue, outgoing.clone()));
-
+        // Requests of ordered kinds run here, in the reading task: each is first polled in
+        // arrival order (`FuturesUnordered` polls newly pushed futures in push order), then
+        // they run concurrently, each replying when done. Driving them from this task rather
+        // than a task of their own saves a task wake-up per request on the follower's path.
+        let mut ordered = FuturesUnordered::new();
         let mut buf = BytesMut::with_capacity(64 * 1024);
         'read: loop {
-            match reader.read_buf(&mut buf).await {
+            // `read_buf` is cancel-safe: when a request finishes first, nothing was read.
+            let read = tokio::select! {
+                biased;
+                Some(()) = ordered.next(), if !ordered.is_empty() => continue,
+                read = reader.read_buf(&mut buf) => read,
+            };
+            match read {
                 Ok(0) | Err(_) => break,
                 Ok(_) => {}
             }
@@ -321,13 +330,16 @@ impl Transport {
                     if let Some(waiter) = link.pending.lock().remove(&request_id) {
                         let _ = waiter.send(frame);
                     }
-                } else {
-                    self.serve_request(id, frame, outgoing.clone(), &ordered);
+                } else if let Some((key, serving)) = self.serve_request(id, frame, outgoing.clone()) {
+                    let outgoing = outgoing.clone();
+                    ordered.push(async move {
+                        let outcome = serving.await;
+                        let _ = outgoing.send(reply_frame(key, outcome)).await;
+                    });
                 }
             }
         }
         write_task.abort();
-        ordered_task.abort();
         {
             let mut current = peer.link.lock();
             if current.as_ref().is_some_and(|l| Arc::ptr_eq(l, &link)) {
@@ -338,55 +350,25 @@ impl Transport {
         tracing::info!(peer = id, "peer disconnected");
     }
 
-    fn serve_request(
-        &self,
-        from: NodeId,
-        frame: Frame,
-        outgoing: mpsc::Sender<Frame>,
-        ordered: &mpsc::UnboundedSender<Serving>,
-    ) {
-        let Some(handler) = self.handler.lock().clone() else {
-            return;
-        };
+    /// Starts serving a request: a task of its own, or, for an ordered kind, the future to
+    /// run in the connection's reading task (returned).
+    fn serve_request(&self, from: NodeId, frame: Frame, outgoing: mpsc::Sender<Frame>) -> Option<Serving> {
+        let handler = self.handler.lock().clone()?;
         // The handler is called here, in the order frames arrive, and only its future runs
         // later: work a handler does before returning its future (queueing a blocked client's
         // wait) is done before the next frame from that peer is handled. The future runs in a
-        // task of its own, or for an ordered kind in the connection's `serve_ordered`.
+        // task of its own, or for an ordered kind in the connection's reading task.
         let in_order = frame.kind < 64 && self.ordered_kinds.load(Ordering::Relaxed) & (1 << frame.kind) != 0;
         let key = (frame.id, frame.kind, frame.group);
         let serving = handler(from, frame.kind, frame.group, frame.payload);
         if in_order {
-            let _ = ordered.send((key, serving));
-            return;
+            return Some((key, serving));
         }
         tokio::spawn(async move {
             let outcome = serving.await;
             let _ = outgoing.send(reply_frame(key, outcome)).await;
         });
-    }
-}
-
-/// Runs one connection's ordered requests: every future is first polled in arrival order
-/// (`FuturesUnordered` polls newly pushed futures in the order they were pushed), and they
-/// then run concurrently, each replying when done.
-async fn serve_ordered(mut queue: mpsc::UnboundedReceiver<Serving>, outgoing: mpsc::Sender<Frame>) {
-    use futures::stream::{FuturesUnordered, StreamExt};
-    let mut running = FuturesUnordered::new();
-    loop {
-        tokio::select! {
-            biased;
-            next = queue.recv() => match next {
-                Some((key, serving)) => {
-                    let outgoing = outgoing.clone();
-                    running.push(async move {
-                        let outcome = serving.await;
-                        let _ = outgoing.send(reply_frame(key, outcome)).await;
-                    });
-                }
-                None => break,
-            },
-            Some(()) = running.next(), if !running.is_empty() => {}
-        }
+        None
     }
 }
 

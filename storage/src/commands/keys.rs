@@ -1124,9 +1124,13 @@ pub fn content_encoding_level(value: &Value, limits: &EncodingLimits) -> u8 {
 /// never back, so the floor is the most general encoding any state of the value needed.
 /// Uses the limits in force when the command ran, as Redis does.
 pub fn settle_encoding_floors(keyspace: &mut crate::db::Keyspace) {
+    if !crate::db::take_encoding_touched() {
+        return;
+    }
     let limits = keyspace.settings.encoding;
+    let level_of = |value: &Value| content_encoding_level(value, &limits);
     for db in keyspace.dbs.iter_mut() {
-        db.settle_encoding_floors(|value| content_encoding_level(value, &limits));
+        db.settle_encoding_floors(&level_of);
     }
 }
 
