@@ -375,7 +375,11 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + Send,
     {
         while let Some((entry, responder)) = entries.try_next().await? {
-            let mut events = Vec::new();
+            // About one event per op (a write's keyspace event): sized once, not grown.
+            let mut events = match &entry.payload {
+                EntryPayload::Normal(request) => Vec::with_capacity(request.entry().ops.len()),
+                _ => Vec::new(),
+            };
             let mut want_snapshot = false;
             let response = {
                 let mut shard = self.lock_shard();
@@ -386,7 +390,8 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
                     EntryPayload::Normal(request) => {
                         let threshold = shard.image_bytes_at_snapshot.max(SNAPSHOT_MIN_LOG_BYTES);
                         let before = shard.log_bytes_since_snapshot;
-                        shard.log_bytes_since_snapshot = before + request.entry().encoded_len_hint() as u64;
+                        // The encoding's own length: made at the append (leader) or received.
+                        shard.log_bytes_since_snapshot = before + request.encoded_len_hint() as u64;
                         want_snapshot = before < threshold && shard.log_bytes_since_snapshot >= threshold;
                         Response(shard.machine.apply(index, request.entry(), &mut events))
                     }
