@@ -395,7 +395,10 @@ impl Blocking {
                             keys.push(Work::Key(*db, key.clone()));
                         }
                     }
-                    Event::ScriptCommand { .. } | Event::ScriptRead { .. } | Event::ScriptAclDenied { .. } => {}
+                    Event::ScriptCommand { .. }
+                    | Event::ScriptRead { .. }
+                    | Event::ScriptCallError { .. }
+                    | Event::ScriptAclDenied { .. } => {}
                     Event::DbChanged { db } => {
                         let mut touched: Vec<(usize, Bytes)> =
                             state.queues.keys().filter(|(at, _)| at == db).cloned().collect();

@@ -380,7 +380,10 @@ impl Tracking {
                         }
                         continue;
                     }
-                    Event::Ready { .. } | Event::ScriptCommand { .. } | Event::ScriptAclDenied { .. } => continue,
+                    Event::Ready { .. }
+                    | Event::ScriptCommand { .. }
+                    | Event::ScriptCallError { .. }
+                    | Event::ScriptAclDenied { .. } => continue,
                 };
                 let writers: BTreeSet<u64> = table
                     .own_writes

@@ -43,6 +43,17 @@ pub enum Event {
     /// A restricted user's script ran a command its ACL refuses (or `redis.call` was refused
     /// for it): the node that sent it (`node`, its `client`) adds an ACL LOG entry with
     /// context `lua`, as Redis does. `reason` is `command`, `key` or `channel`.
+    /// A command a script called failed with `error`: refused before it ran (`rejected`: ACL,
+    /// read-only script, OOM …) or ran and answered an error. INFO commandstats counts it in
+    /// `rejected_calls` / `failed_calls` of `name`, errorstats under its code unless
+    /// `counted` is false: the script's own error reply repeats it and is counted instead
+    /// (Redis counts such an error once).
+    ScriptCallError {
+        name: &'static str,
+        rejected: bool,
+        error: String,
+        counted: bool,
+    },
     ScriptAclDenied {
         node: u64,
         client: u64,

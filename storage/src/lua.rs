@@ -259,14 +259,29 @@ pub fn run(ctx: &mut Ctx, script: &Script) -> Result<Reply, Reply> {
     };
     // The script's own Ctx: allow-oom lifts the check for this run only.
     ctx.over_memory = ctx.over_memory && !allow_oom;
-    execute(ctx, script, access, body, |outcome, exceeded, resp3| match outcome {
+    let first_event = ctx.events.len();
+    let reply = execute(ctx, script, access, body, |outcome, exceeded, resp3| match outcome {
         _ if exceeded => Reply::error(SCRIPT_BUDGET_ERROR),
         Err(mlua::Error::MemoryError(_)) => Reply::error(SCRIPT_MEMORY_ERROR),
         Err(error) if is_memory_error(&error) => Reply::error(SCRIPT_MEMORY_ERROR),
         Err(error) => Reply::error_owned(format!("ERR Error running script {}, {}", script.sha, sanitize(&error.to_string()))),
         Ok((true, value)) => lua_to_reply(&value, resp3, 0),
         Ok((false, error)) => script_error(&error, script.sha),
-    })
+    })?;
+    // An error reply that repeats the last failed call's error (raised by redis.call, or
+    // returned from redis.pcall) is that error: it is counted once, as the reply.
+    if let Reply::Error(text) = &reply {
+        let last = ctx.events[first_event..].iter_mut().rev().find_map(|event| match event {
+            Event::ScriptCallError { error, counted, .. } if *counted => Some((error, counted)),
+            _ => None,
+        });
+        if let Some((error, counted)) = last {
+            if text.starts_with(error.as_str()) {
+                *counted = false;
+            }
+        }
+    }
+    Ok(reply)
 }
 
 /// Sets up a fresh Lua state for `script`, runs `body` in it and hands the outcome (with
@@ -522,17 +537,29 @@ fn command_args(args: &MultiValue) -> Result<Vec<Bytes>, Reply> {
 /// before running) is reported for MONITOR.
 fn call(state: &mut CallState, args: &[Bytes]) -> Reply {
     let mut ran = false;
-    let reply = run_call(state, args, &mut ran);
+    let mut called = None;
+    let reply = run_call(state, args, &mut ran, &mut called);
     if ran {
         state.events.push(Event::ScriptCommand {
             db: state.db,
             args: args.to_vec(),
         });
     }
+    if let (Reply::Error(text), Some(name)) = (&reply, called) {
+        state.events.push(Event::ScriptCallError {
+            name,
+            rejected: !ran,
+            error: error_text(text),
+            counted: true,
+        });
+    }
     reply
 }
 
-fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
+/// Runs one command for a script. `called` names the command once it is known: refused
+/// (ACL, read-only, OOM, noscript) or run; a refusal before that (unknown command, arity) is
+/// the script's error only.
+fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool, called: &mut Option<&'static str>) -> Reply {
     let name = args[0].to_ascii_lowercase();
     // The server commands a script may use that only need the entry: TIME is the entry's
     // time, never a clock; SELECT changes the script's database.
@@ -540,6 +567,14 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
         (&name[..], args.len()),
         (b"time", 1) | (b"select", 2) | (b"ping", 1 | 2) | (b"echo", 2)
     );
+    if *ran {
+        *called = Some(match &name[..] {
+            b"time" => "time",
+            b"select" => "select",
+            b"ping" => "ping",
+            _ => "echo",
+        });
+    }
     if *ran && state.user.is_some() {
         if let Some(refusal) = server_spec(args).and_then(|spec| acl_refusal(state, spec, args)) {
             *ran = false;
@@ -577,8 +612,9 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
         // Redis refuses it; the others are not offered to scripts.
         let noscript = crate::acl::lookup(&args[0])
             .and_then(|spec| check(spec, args).ok())
-            .is_some_and(|spec| spec.flags.contains(Flags::NOSCRIPT));
-        return Reply::error(if noscript {
+            .filter(|spec| spec.flags.contains(Flags::NOSCRIPT));
+        *called = noscript.map(|spec| spec.name);
+        return Reply::error(if noscript.is_some() {
             "ERR This Redis command is not allowed from script"
         } else {
             "ERR Unknown Redis command called from script"
@@ -592,11 +628,13 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool) -> Reply {
         Err(reply) => return reply,
     };
     if spec.flags.contains(Flags::NOSCRIPT) {
+        *called = Some(spec.name);
         return Reply::error("ERR This Redis command is not allowed from script");
     }
     let Handler::Keyspace(handler) = spec.handler else {
         return Reply::error("ERR Unknown Redis command called from script");
     };
+    *called = Some(spec.name);
     if let Some(refusal) = acl_refusal(state, spec, args) {
         return refusal;
     }
@@ -1241,6 +1279,36 @@ mod tests {
         assert_eq!(over(&mut machine, 4, "redis.call('del', 'z'); return redis.call('set', 'x', 'y')"), Reply::ok());
         assert_eq!(over(&mut machine, 5, "#!lua flags=allow-oom\nreturn redis.call('set', 'x', 'z')"), Reply::ok());
         assert_eq!(eval(&mut machine, 6, "return redis.call('set', 'x', 'w')", &["0"]), Reply::ok());
+    }
+
+    /// A failed call is reported for commandstats (failed or refused) and errorstats, once:
+    /// when the script's error reply repeats it, the reply is what counts.
+    #[test]
+    fn failed_calls_are_reported_once() {
+        let mut machine = StateMachine::new();
+        let errors = |machine: &mut StateMachine, index, command: &str, script: &str| {
+            let mut events = Vec::new();
+            let op = command_op(command, script);
+            machine.apply(index, &Entry { time_ms: 1, ops: vec![op] }, &mut events);
+            events
+                .into_iter()
+                .filter_map(|event| match event {
+                    Event::ScriptCallError { name, rejected, error, counted } => Some((name, rejected, error, counted)),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+        };
+        fn command_op(name: &str, script: &str) -> Op {
+            command(&[name, script, "0"])
+        }
+        let range = "ERR DB index is out of range".to_string();
+        assert_eq!(errors(&mut machine, 1, "EVAL", "return redis.call('select', 99)"), vec![("select", false, range.clone(), false)]);
+        assert_eq!(errors(&mut machine, 2, "EVAL", "return redis.pcall('select', 99)"), vec![("select", false, range.clone(), false)]);
+        assert_eq!(errors(&mut machine, 3, "EVAL", "redis.pcall('select', 99) return 1"), vec![("select", false, range, true)]);
+        let read_only = "ERR Write commands are not allowed from read-only scripts.".to_string();
+        assert_eq!(errors(&mut machine, 4, "EVAL_RO", "return redis.call('set', 'x', 1)"), vec![("set", true, read_only, false)]);
+        // Errors before a command is known (arity, unknown) are the script's alone.
+        assert_eq!(errors(&mut machine, 5, "EVAL", "redis.pcall('nosuch') return redis.pcall('get')"), vec![]);
     }
 
     /// redis.acl_check_cmd answers for the user running the script, without running anything.

@@ -142,9 +142,20 @@ pub fn record_rejected(spec: Option<&CommandSpec>, reply: &Reply) {
 
 /// A command that ran: counters, error statistics and the slow log.
 /// Counts the commands the scripts of an applied entry ran in INFO commandstats, as Redis
-/// counts a script's calls (their time is the script's; failures are not known here).
+/// counts a script's calls (their time is the script's), and the calls that failed or were
+/// refused in `failed_calls` / `rejected_calls` and errorstats.
 pub fn script_calls(events: &[flotilla_storage::Event]) {
     for event in events {
+        if let flotilla_storage::Event::ScriptCallError { name, rejected, error, counted } = event {
+            if let Some(counters) = stats().by_name.get(name) {
+                let counter = if *rejected { &counters.rejected_calls } else { &counters.failed_calls };
+                counter.fetch_add(1, Ordering::Relaxed);
+            }
+            if *counted {
+                stats().count_error(error);
+            }
+            continue;
+        }
         let flotilla_storage::Event::ScriptCommand { args, .. } = event else {
             continue;
         };

@@ -1280,3 +1280,29 @@ fn scripts_are_refused_noscript_server_commands() {
     let reply = client.try_call(&["EVAL", "return redis.pcall('info')", "0"]).unwrap();
     assert_eq!(reply, Value::Error("ERR Unknown Redis command called from script".into()));
 }
+
+/// INFO commandstats counts the commands a script called that failed or were refused, and
+/// errorstats counts their errors once (Redis's "Consistent eval error reporting").
+#[test]
+fn errors_of_script_calls_count_once() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let stat = |client: &mut support::Client, section: &str, prefix: &str| -> String {
+        let info = client.try_call(&["INFO", section]).unwrap().text();
+        info.lines().find(|line| line.starts_with(prefix)).unwrap_or("").to_string()
+    };
+    client.call("CONFIG RESETSTAT", b"+OK\r\n");
+    let error = client.try_call(&["EVAL", "return redis.call('select', 99)", "0"]).unwrap().text();
+    assert!(error.starts_with("ERR DB index is out of range"), "{error}");
+    assert_eq!(stat(&mut client, "errorstats", "errorstat_ERR:"), "errorstat_ERR:count=1");
+    assert_eq!(stat(&mut client, "stats", "total_error_replies:"), "total_error_replies:1");
+    assert!(stat(&mut client, "commandstats", "cmdstat_select:").contains("calls=1,") && stat(&mut client, "commandstats", "cmdstat_select:").contains("rejected_calls=0,failed_calls=1"));
+    assert!(stat(&mut client, "commandstats", "cmdstat_eval:").contains("rejected_calls=0,failed_calls=1"));
+    client.call("CONFIG RESETSTAT", b"+OK\r\n");
+    let reply = client.try_call(&["EVAL_RO", "local t = redis.pcall('set', 'x', 'y') return 1", "1", "x"]).unwrap();
+    assert_eq!(reply, Value::Int(1));
+    assert_eq!(stat(&mut client, "errorstats", "errorstat_ERR:"), "errorstat_ERR:count=1");
+    let set = stat(&mut client, "commandstats", "cmdstat_set:");
+    assert!(set.contains("calls=0,") && set.contains("rejected_calls=1,failed_calls=0"), "{set}");
+    assert!(stat(&mut client, "commandstats", "cmdstat_eval_ro:").contains("rejected_calls=0,failed_calls=0"));
+}

@@ -886,6 +886,7 @@ mod tests {
                 Event::DbChanged { .. }
                 | Event::ScriptCommand { .. }
                 | Event::ScriptRead { .. }
+                | Event::ScriptCallError { .. }
                 | Event::ScriptAclDenied { .. } => None,
             })
             .collect()
