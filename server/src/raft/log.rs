@@ -157,8 +157,10 @@ impl Syncer {
 
 /// Encoded bytes of the newest entries kept in a group's tail cache, at most. An entry held
 /// here costs about four times its encoding in memory (the ops, their argument vectors and
-/// the connection read buffers their arguments point into), so this bounds the cache at
-/// about 64 MiB when a follower stops and the cache cannot be released (see `release_upto`).
+/// the connection read buffers their arguments point into), five on a leader, which also keeps
+/// the encoding itself (`Request`; a follower's is a slice of the frame its arguments point
+/// into already), so this bounds the cache at about 64-80 MiB when a follower stops and the
+/// cache cannot be released (see `release_upto`).
 const TAIL_CACHE_BYTES_MAX: usize = 16 * 1024 * 1024;
 
 /// The newest entries of a group's log, as they were appended. Replication to each follower
