@@ -451,6 +451,16 @@ mod tests {
         EntryOf::<TypeConfig>::new_blank(openraft::LogId::new(leader, index))
     }
 
+    /// A fresh store in a temp directory named after `name`, and group 1's log over it.
+    fn open_group_log(name: &str) -> (std::path::PathBuf, LogStore, GroupLog) {
+        let dir = std::env::temp_dir().join(format!("flotilla-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let store = LogStore::open(&dir).unwrap();
+        let syncer = Syncer::start(store.clone(), Fsync::No);
+        let log = GroupLog::new(store.clone(), 1, syncer);
+        (dir, store, log)
+    }
+
     fn indexes(entries: Option<Vec<EntryOf<TypeConfig>>>) -> Option<Vec<u64>> {
         entries.map(|entries| entries.iter().map(|entry| entry.index()).collect())
     }
@@ -478,11 +488,7 @@ mod tests {
     /// reads the log state first), not as a bare decode error.
     #[tokio::test]
     async fn an_entry_in_another_format_is_named_at_start() {
-        let dir = std::env::temp_dir().join(format!("flotilla-entry-format-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = LogStore::open(&dir).unwrap();
-        let syncer = Syncer::start(store.clone(), Fsync::No);
-        let mut log = GroupLog::new(store.clone(), 1, syncer);
+        let (dir, store, mut log) = open_group_log("entry-format");
         // A blank entry's encoding cut short: checksummed by the store, yet undecodable.
         let mut bytes = encode(&blank(3)).unwrap();
         bytes.truncate(bytes.len() - 1);
@@ -495,11 +501,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_vote_older_than_the_durable_mark_is_refused() {
-        let dir = std::env::temp_dir().join(format!("flotilla-vote-mark-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let store = LogStore::open(&dir).unwrap();
-        let syncer = Syncer::start(store.clone(), Fsync::No);
-        let mut log = GroupLog::new(store.clone(), 1, syncer);
+        let (dir, store, mut log) = open_group_log("vote-mark");
         assert_eq!(log.read_vote().await.unwrap(), None);
         let vote = VoteOf::<TypeConfig>::new(5, 2);
         log.save_vote(&vote).await.unwrap();
