@@ -38,14 +38,7 @@ fn users_are_refused_what_their_rules_do_not_allow() {
     let summary: Vec<(String, String, String, String)> = entries
         .iter()
         .map(|entry| {
-            let field = |name: &str| {
-                entry
-                    .pairs()
-                    .into_iter()
-                    .find(|(k, _)| k.text() == name)
-                    .map(|(_, v)| v.text())
-                    .unwrap_or_default()
-            };
+            let field = |name: &str| log_field(entry, name);
             (field("reason"), field("context"), field("object"), field("username"))
         })
         .collect();
@@ -151,14 +144,7 @@ fn scripts_run_only_what_their_user_may_run() {
     let summary: Vec<(String, String, String, String, bool)> = entries
         .iter()
         .map(|entry| {
-            let field = |name: &str| {
-                entry
-                    .pairs()
-                    .into_iter()
-                    .find(|(k, _)| k.text() == name)
-                    .map(|(_, v)| v.text())
-                    .unwrap_or_default()
-            };
+            let field = |name: &str| log_field(entry, name);
             let info = field("client-info");
             (field("reason"), field("context"), field("object"), field("username"), info.contains("user=bob"))
         })
@@ -174,4 +160,14 @@ fn scripts_run_only_what_their_user_may_run() {
             row("command", "lua", "time"),
         ]
     );
+}
+
+/// One field of an ACL LOG entry, as text ("" when absent).
+fn log_field(entry: &Value, name: &str) -> String {
+    entry
+        .pairs()
+        .into_iter()
+        .find(|(k, _)| k.text() == name)
+        .map(|(_, v)| v.text())
+        .unwrap_or_default()
 }
