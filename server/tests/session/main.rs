@@ -263,6 +263,28 @@ fn idle_timeout_spares_subscribers() {
     subscriber.call("PING", b"*2\r\n$4\r\npong\r\n$0\r\n\r\n");
 }
 
+/// The idle time counts from the last request: a client that keeps talking outlives the
+/// timeout, and one that falls silent is closed; a `timeout` set later applies to a
+/// connection already open.
+#[test]
+fn idle_timeout_counts_from_the_last_request() {
+    let node = Node::start(&["--timeout", "2"]);
+    let mut busy = node.client();
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_millis(3500) {
+        busy.call("PING", b"+PONG\r\n");
+        std::thread::sleep(Duration::from_millis(400));
+    }
+    assert!(busy.closed_within(Duration::from_secs(5)));
+
+    let node = Node::start(&[]);
+    let mut admin = node.client();
+    let mut quiet = node.client();
+    quiet.call("PING", b"+PONG\r\n");
+    admin.call("CONFIG SET timeout 1", b"+OK\r\n");
+    assert!(quiet.closed_within(Duration::from_secs(4)));
+}
+
 /// CLIENT REPLY OFF silences replies until ON; SKIP silences the next command only.
 #[test]
 fn client_reply_modes() {
