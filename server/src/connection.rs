@@ -103,15 +103,10 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                 while let Some(args) = requests.pop_front() {
                     client.query_buffer_bytes.store(read_buf.len(), Ordering::Relaxed);
                     // Runs of pipelined writes become one proposal, runs of reads share one barrier.
-                    let kind = if session.batchable_write(&args) {
-                        Some(true)
-                    } else if session.batchable_read(&args) {
-                        Some(false)
-                    } else {
-                        None
-                    };
+                    // A lone request (no pipeline behind it) is not classified at all.
+                    let kind = if requests.is_empty() { None } else { session.batch_kind(&args) };
                     let same_kind = |session: &Session, next: &Vec<Bytes>, write: bool| {
-                        if write { session.batchable_write(next) } else { session.batchable_read(next) }
+                        session.batch_kind(next) == Some(write)
                     };
                     if let Some(write) = kind.filter(|w| requests.front().is_some_and(|next| same_kind(&session, next, *w))) {
                         let mut batch = vec![args];

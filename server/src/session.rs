@@ -498,19 +498,11 @@ impl Session {
         Dispatched::Rejected(spec, reply)
     }
 
-    /// True when `args` is a keyspace write whose handling depends on nothing but the
-    /// keyspace: such writes, pipelined back to back, are proposed together in one batch.
-    pub fn batchable_write(&self, args: &[Bytes]) -> bool {
-        self.batchable(args, true)
-    }
-
-    /// True when `args` is a keyspace read that can share one read barrier with the reads
-    /// pipelined next to it.
-    pub fn batchable_read(&self, args: &[Bytes]) -> bool {
-        self.batchable(args, false)
-    }
-
-    fn batchable(&self, args: &[Bytes], write: bool) -> bool {
+    /// Whether `args` can run in a batch with the same kind of commands pipelined next to it:
+    /// Some(true) for a keyspace write whose handling depends on nothing but the keyspace
+    /// (such writes, back to back, are proposed together), Some(false) for a keyspace read
+    /// (such reads share one read barrier), None for anything else.
+    pub fn batch_kind(&self, args: &[Bytes]) -> Option<bool> {
         if self.multi.is_some()
             || !self.authenticated
             || !self.acl_user.unrestricted()
@@ -522,23 +514,15 @@ impl Session {
             || self.node.live.maxmemory_bytes.load(Ordering::Relaxed) != 0
             || self.node.pause.holds(true)
         {
-            return false;
+            return None;
         }
-        let Some(spec) = commands::lookup(&args[0]) else {
-            return false;
-        };
-        match check(spec, args) {
-            Ok(spec) => {
-                matches!(spec.handler, Handler::Keyspace(_))
-                    && spec.is_write() == write
-                    && !spec.flags.contains(Flags::BLOCKING)
-            }
-            Err(_) => false,
-        }
+        let spec = check(commands::lookup(&args[0])?, args).ok()?;
+        (matches!(spec.handler, Handler::Keyspace(_)) && !spec.flags.contains(Flags::BLOCKING))
+            .then(|| spec.is_write())
     }
 
-    /// Runs writes that `batchable_write` accepted as one proposal, or reads that
-    /// `batchable_read` accepted behind one read barrier; one reply each, in order.
+    /// Runs writes that `batch_kind` accepted as one proposal, or reads it accepted behind
+    /// one read barrier; one reply each, in order.
     pub async fn execute_batch(&mut self, batch: Vec<Vec<Bytes>>) -> Vec<Reply> {
         let started = clock::instant();
         let db = self.db as u32;

@@ -171,8 +171,14 @@ impl Group {
         if !applied_own_entry {
             return false;
         }
-        let mut voters = metrics.membership_config.voter_ids();
-        if voters.next() == Some(me) && voters.next().is_none() {
+        // The only voter of every configuration (not `voter_ids()`, which builds a set per
+        // call: 1.5% of a single node's CPU at GET -P 1).
+        let only_voter = metrics
+            .membership_config
+            .get_joint_config()
+            .iter()
+            .all(|voters| voters.len() == 1 && voters.contains(&me));
+        if only_voter {
             return true;
         }
         let lease = Duration::from_millis(self.raft.config().election_timeout_max);
