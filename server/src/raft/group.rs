@@ -192,13 +192,31 @@ impl Group {
 /// are served by the next one, which starts after they arrived, so its read index covers every
 /// write acknowledged before them. Sharing is what makes this cheap: one trip into the Raft
 /// core (and, when the lease has lapsed, one heartbeat round) per batch, not per read.
-async fn run_read_barriers(raft: Raft, mut queue: mpsc::UnboundedReceiver<BarrierWaiter>) {
+async fn run_read_barriers(raft: Raft, queue: mpsc::UnboundedReceiver<BarrierWaiter>) {
+    serve_in_rounds(queue, move || {
+        let raft = raft.clone();
+        async move { linearize(&raft).await }
+    })
+    .await
+}
+
+/// Runs `round` one at a time, each time on behalf of every waiter queued before that round
+/// started, and answers them all with its outcome. A waiter that arrives while a round is in
+/// flight is not answered by it but by the next one (see `run_read_barriers` for why a read
+/// must never join a round that began before it: the round may have fixed its read index
+/// already).
+pub async fn serve_in_rounds<T, F, Fut>(mut queue: mpsc::UnboundedReceiver<oneshot::Sender<T>>, mut round: F)
+where
+    T: Clone,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     while let Some(first) = queue.recv().await {
         let mut waiters = vec![first];
         while let Ok(waiter) = queue.try_recv() {
             waiters.push(waiter);
         }
-        let outcome = linearize(&raft).await;
+        let outcome = round().await;
         for waiter in waiters {
             let _ = waiter.send(outcome.clone());
         }
@@ -316,5 +334,48 @@ async fn run_proposer(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Mutex;
+
+    /// A waiter queued while a round is in flight is answered by the next round, never by the
+    /// one already running; every waiter queued before a round starts shares that round.
+    #[tokio::test]
+    async fn a_waiter_never_joins_a_round_that_started_before_it() {
+        let (queue, waiting) = mpsc::unbounded_channel::<oneshot::Sender<u32>>();
+        let (started, mut rounds_started) = mpsc::unbounded_channel::<u32>();
+        let (release, released) = mpsc::unbounded_channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let mut count = 0;
+        tokio::spawn(serve_in_rounds(waiting, move || {
+            count += 1;
+            let (round, started, released) = (count, started.clone(), released.clone());
+            async move {
+                started.send(round).unwrap();
+                released.lock().await.recv().await;
+                round
+            }
+        }));
+        let waiter = || {
+            let (sender, outcome) = oneshot::channel();
+            queue.send(sender).unwrap();
+            outcome
+        };
+        let first = waiter();
+        assert_eq!(rounds_started.recv().await, Some(1));
+        // Round 1 is in flight: these two arrive after it started.
+        let second = waiter();
+        let third = waiter();
+        release.send(()).unwrap();
+        assert_eq!(first.await, Ok(1));
+        assert_eq!(rounds_started.recv().await, Some(2));
+        release.send(()).unwrap();
+        assert_eq!(second.await, Ok(2));
+        assert_eq!(third.await, Ok(2), "waiters queued before a round share it");
+        assert!(rounds_started.try_recv().is_err(), "a round ran with nobody waiting");
     }
 }
