@@ -9,16 +9,19 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Default)]
 pub struct Clock {
     last_ms: AtomicU64,
+    /// Added to the wall clock (`--clock-skew-ms`, a test's clock that is off).
+    skew_ms: i64,
 }
 
 impl Clock {
-    pub fn new() -> Self {
-        Self::default()
+    /// A clock that reads `skew_ms` ahead of the wall clock (behind when negative).
+    pub fn with_skew(skew_ms: i64) -> Self {
+        Clock { last_ms: AtomicU64::new(0), skew_ms }
     }
 
     /// Current unix time in milliseconds, at least the last value returned.
     pub fn now_ms(&self) -> u64 {
-        let wall = wall_ms();
+        let wall = wall_ms().saturating_add_signed(self.skew_ms);
         let previous = self.last_ms.fetch_max(wall, Ordering::AcqRel);
         previous.max(wall)
     }
@@ -29,6 +32,7 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0)
+            .saturating_add_signed(self.skew_ms.saturating_mul(1000))
     }
 }
 

@@ -139,7 +139,7 @@ impl Node {
     ) -> Result<Arc<Node>, String> {
         let members = args.members()?;
         let me = args.node_id;
-        let clock = Arc::new(Clock::new());
+        let clock = Arc::new(Clock::with_skew(args.clock_skew_ms));
         let started_unix_s = clock.now_ms() / 1000;
         let run_id = make_run_id(clock.now_us(), std::process::id());
 
