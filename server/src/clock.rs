@@ -26,6 +26,13 @@ impl Clock {
         previous.max(wall)
     }
 
+    /// Makes every later `now_ms` at least `ms`: a follower observes the leader's clock before
+    /// it serves a linearizable read, so a key whose expiry the leader's clock has passed
+    /// cannot look live here when this node's clock is behind. Never moves the clock back.
+    pub fn observe(&self, ms: u64) {
+        self.last_ms.fetch_max(ms, Ordering::AcqRel);
+    }
+
     /// Microseconds since the epoch, for TIME and slowlog timestamps (not monotonic).
     pub fn now_us(&self) -> u64 {
         SystemTime::now()
@@ -51,4 +58,19 @@ pub fn unix_seconds() -> u64 {
 /// A monotonic instant, for durations (uptime, idle time, latency).
 pub fn instant() -> std::time::Instant {
     std::time::Instant::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observing_a_clock_ahead_moves_now_forward_and_never_back() {
+        let clock = Clock::default();
+        let here = clock.now_ms();
+        clock.observe(here + 60_000);
+        assert!(clock.now_ms() >= here + 60_000);
+        clock.observe(here);
+        assert!(clock.now_ms() >= here + 60_000, "observing an older time moved the clock back");
+    }
 }

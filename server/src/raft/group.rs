@@ -139,6 +139,49 @@ impl Group {
             .unwrap_or_else(|_| Err(ProposeError::NotLeader(self.leader())))
     }
 
+    /// The read index a follower asks the leader for (`kind::READ_INDEX`): confirms that this
+    /// node leads (leader lease, else a read-index heartbeat round, as `linearize`) and returns
+    /// the Raft log index a follower must have applied before it serves a read that arrived
+    /// before this call. It does not wait for this node's own state machine.
+    ///
+    /// The index is openraft's read log id (the larger of the commit index when the core
+    /// handled the request and this leader's blank entry), not this node's applied index. The
+    /// applied index is not enough: apply runs behind commit, and an entry committed but not
+    /// yet applied here may already be applied on another follower and seen by a read there;
+    /// a read that begins after that one completes must see it too, so it must wait for the
+    /// commit index, which covers everything any replica can have applied. (After a full
+    /// `ensure_linearizable` the applied index would be at least the read index and so also
+    /// correct, but that waits for this node's apply for nothing.)
+    pub async fn read_index(&self) -> Result<u64, ProposeError> {
+        use openraft::raft::ReadPolicy;
+        let linearizer = match self.raft.get_read_linearizer(ReadPolicy::LeaseRead).await {
+            Ok(linearizer) => linearizer,
+            Err(_) => self
+                .raft
+                .get_read_linearizer(ReadPolicy::ReadIndex)
+                .await
+                .map_err(|_| ProposeError::NotLeader(self.leader()))?,
+        };
+        Ok(linearizer.read_log_id().index())
+    }
+
+    /// Waits (until `deadline`) for this node's state machine to have applied the entry at Raft
+    /// log index `index`; false when the deadline passed first or the group stopped.
+    pub async fn applied_at_least(&self, index: u64, deadline: tokio::time::Instant) -> bool {
+        let applied = |metrics: &openraft::RaftMetrics<TypeConfig>| {
+            metrics.last_applied.as_ref().is_some_and(|applied| applied.index() >= index)
+        };
+        if applied(&self.raft.metrics().borrow_watched()) {
+            return true;
+        }
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "follower read")
+            .await
+            .is_ok()
+    }
+
     /// The read fast path: true when, from openraft's published metrics alone, a read of the
     /// local state right now is linearizable. All three must hold:
     /// - this node leads (its metrics say so, for term T);
@@ -204,7 +247,7 @@ async fn run_read_barriers(raft: Raft, queue: mpsc::UnboundedReceiver<BarrierWai
 /// started, and answers them all with its outcome. A waiter that arrives while a round is in
 /// flight is not answered by it but by the next one (see `run_read_barriers` for why a read
 /// must never join a round that began before it: the round may have fixed its read index
-/// already).
+/// already). Used by the leader's read barriers and by a follower's read-index requests.
 pub async fn serve_in_rounds<T, F, Fut>(mut queue: mpsc::UnboundedReceiver<oneshot::Sender<T>>, mut round: F)
 where
     T: Clone,
