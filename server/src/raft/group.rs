@@ -34,6 +34,10 @@ const YIELDS_MAX: usize = 4;
 /// Most ops in one entry.
 pub const BATCH_OPS_MAX: usize = 4096;
 
+/// Longest a read on the lease fast path waits for this node to apply its commit index before
+/// it takes the slow path instead (an apply normally ends within milliseconds).
+const LEASE_APPLY_WAIT_MS: u64 = 1000;
+
 /// Why a proposal produced no replies (also the answer of a forwarded one, on the wire).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ProposeError {
@@ -127,8 +131,12 @@ impl Group {
     /// or confirmed leadership with a quorum) and has applied everything committed before the
     /// call. Concurrent callers share barriers (see `run_read_barriers`).
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
-        if self.lease_covers_read() {
-            return Ok(());
+        if let Some(committed) = self.lease_covers_read() {
+            // Applied already unless an apply is under way (writes), which this waits out.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(LEASE_APPLY_WAIT_MS);
+            if self.applied_at_least(committed, deadline).await {
+                return Ok(());
+            }
         }
         let (waiter, outcome) = oneshot::channel();
         if self.barrier_waiters.send(waiter).is_err() {
@@ -182,8 +190,9 @@ impl Group {
             .is_ok()
     }
 
-    /// The read fast path: true when, from openraft's published metrics alone, a read of the
-    /// local state right now is linearizable. All three must hold:
+    /// The read fast path: from openraft's published metrics alone, whether a read of the local
+    /// state is linearizable once it has applied the index returned (the commit index the
+    /// metrics show; None: take the slow path). All three must hold:
     /// - this node leads (its metrics say so, for term T);
     /// - its state machine has applied an entry of its own leadership (T, this node), hence the
     ///   blank entry a new leader appends first, hence every entry an earlier leader committed
@@ -200,29 +209,44 @@ impl Group {
     /// applied id only shrinks the window, and a leader that stepped down while its metrics
     /// still said "leader" is covered by the lease (a successor needs those followers' votes).
     /// The project never transfers leadership (which lets followers vote inside the lease).
-    fn lease_covers_read(&self) -> bool {
+    ///
+    /// Acknowledged writes are not all: followers serve reads too (`Node::read_many`), and a
+    /// follower may apply a committed entry, and show it to a read, before this node applies
+    /// it; a read here that starts after that one ended must show it as well. So the read also
+    /// waits until this node has applied its commit index. This is the commit index of the
+    /// metrics, which the core publishes when it ends its current turn of messages, possibly
+    /// after it sent the commit to followers: a follower's read could still show an entry the
+    /// metrics here do not count yet if, within that one turn, the follower received it,
+    /// applied it and answered, and a client then sent its next read here. The core trip that
+    /// makes even that certain is the slow path's.
+    fn lease_covers_read(&self) -> Option<u64> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow_watched();
         let me = metrics.id;
         if !metrics.state.is_leader() || metrics.current_leader != Some(me) {
-            return false;
+            return None;
         }
         let applied_own_entry = metrics.last_applied.as_ref().is_some_and(|applied| {
             let by = applied.committed_leader_id();
             by.term == metrics.current_term && by.node_id == me
         });
         if !applied_own_entry {
-            return false;
+            return None;
         }
+        let committed = metrics.local_committed.as_ref().map_or(0, |committed| committed.index());
         let mut voters = metrics.membership_config.voter_ids();
         if voters.next() == Some(me) && voters.next().is_none() {
-            return true;
+            // With no other node there is no follower read to keep up with.
+            let alone = metrics.membership_config.nodes().count() == 1;
+            let applied = metrics.last_applied.as_ref().map_or(0, |applied| applied.index());
+            return Some(if alone { applied } else { committed });
         }
         let lease = Duration::from_millis(self.raft.config().election_timeout_max);
         metrics
             .last_quorum_acked
             .as_ref()
             .is_some_and(|acked| InstantOf::<TypeConfig>::now() < **acked + lease)
+            .then_some(committed)
     }
 }
 
