@@ -9,18 +9,28 @@ use std::time::{SystemTime, UNIX_EPOCH};
 #[derive(Debug, Default)]
 pub struct Clock {
     last_ms: AtomicU64,
+    /// Added to the wall clock (`--clock-skew-ms`, a test's clock that is off).
+    skew_ms: i64,
 }
 
 impl Clock {
-    pub fn new() -> Self {
-        Self::default()
+    /// A clock that reads `skew_ms` ahead of the wall clock (behind when negative).
+    pub fn with_skew(skew_ms: i64) -> Self {
+        Clock { last_ms: AtomicU64::new(0), skew_ms }
     }
 
     /// Current unix time in milliseconds, at least the last value returned.
     pub fn now_ms(&self) -> u64 {
-        let wall = wall_ms();
+        let wall = wall_ms().saturating_add_signed(self.skew_ms);
         let previous = self.last_ms.fetch_max(wall, Ordering::AcqRel);
         previous.max(wall)
+    }
+
+    /// Makes every later `now_ms` at least `ms`: a follower observes the leader's clock before
+    /// it serves a linearizable read, so a key whose expiry the leader's clock has passed
+    /// cannot look live here when this node's clock is behind. Never moves the clock back.
+    pub fn observe(&self, ms: u64) {
+        self.last_ms.fetch_max(ms, Ordering::AcqRel);
     }
 
     /// Microseconds since the epoch, for TIME and slowlog timestamps (not monotonic).
@@ -29,6 +39,7 @@ impl Clock {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_micros() as u64)
             .unwrap_or(0)
+            .saturating_add_signed(self.skew_ms.saturating_mul(1000))
     }
 }
 
@@ -47,4 +58,19 @@ pub fn unix_seconds() -> u64 {
 /// A monotonic instant, for durations (uptime, idle time, latency).
 pub fn instant() -> std::time::Instant {
     std::time::Instant::now()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observing_a_clock_ahead_moves_now_forward_and_never_back() {
+        let clock = Clock::default();
+        let here = clock.now_ms();
+        clock.observe(here + 60_000);
+        assert!(clock.now_ms() >= here + 60_000);
+        clock.observe(here);
+        assert!(clock.now_ms() >= here + 60_000, "observing an older time moved the clock back");
+    }
 }

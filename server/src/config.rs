@@ -64,6 +64,10 @@ pub struct Args {
     /// Log filter (tracing syntax), e.g. "info" or "flotilla=debug".
     #[arg(long, default_value = "warn")]
     pub log: String,
+    /// Fault injection for tests: this node's wall clock reads this many milliseconds ahead
+    /// (negative: behind), as on a host whose clock is off.
+    #[arg(long, default_value_t = 0, allow_negative_numbers = true, hide = true)]
+    pub clock_skew_ms: i64,
 }
 
 /// One member of `--initial-cluster`.

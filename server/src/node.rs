@@ -3,10 +3,11 @@
 //! replied to once applied), the read path (linearizable: lease or read-index on the leader),
 //! the pub/sub hub, the client registry, run-time settings and statistics.
 //!
-//! A node that does not lead the shard forwards writes and reads to the leader over the peer
-//! transport and relays the replies. While there is no leader (an election), a proposal that
-//! certainly did not execute is retried for up to `LEADER_WAIT_MS`; one whose fate is unknown
-//! is answered `-UNCERTAIN`, never a false "not done".
+//! A node that does not lead the shard forwards writes to the leader over the peer transport
+//! and relays the replies. It serves reads itself, after asking the leader for a read index
+//! (Raft's follower read, see `read_many`). While there is no leader (an election), a proposal
+//! that certainly did not execute is retried for up to `LEADER_WAIT_MS`; one whose fate is
+//! unknown is answered `-UNCERTAIN`, never a false "not done".
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
@@ -19,13 +20,13 @@ use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, oneshot, Notify};
 
 use crate::clients::Clients;
 use crate::clock::Clock;
 use crate::config::Args;
 use crate::pubsub::PubSub;
-use crate::raft::group::{Applied, Group, ProposeError, Refused};
+use crate::raft::group::{serve_in_rounds, Applied, Group, ProposeError, Refused};
 use crate::raft::machine::MachineStore;
 use crate::raft::network::{self, kind, NetworkFactory};
 use crate::raft::transport::{Handler, Transport, TransportError};
@@ -42,6 +43,11 @@ pub const LEADER_WAIT_MS: u64 = 5000;
 const LEADER_RETRY_MS: u64 = 20;
 /// Time allowed for a forwarded request to come back.
 const FORWARD_TIMEOUT_MS: u64 = 10_000;
+/// Time allowed for the leader to answer READ_INDEX. It answers within its lease wait (at
+/// most `ELECTION_TIMEOUT_MS_MAX` when no quorum answers its heartbeats); a leader that does
+/// not answer by then is paused or cut off, and the read asks again (the next leader, once
+/// elected) rather than waiting out `FORWARD_TIMEOUT_MS`.
+const READ_INDEX_TIMEOUT_MS: u64 = 1000;
 /// The one data shard's group (group 0 is reserved for cluster metadata).
 pub const DATA_GROUP: GroupId = 1;
 
@@ -96,7 +102,20 @@ pub struct Node {
     pub acl: crate::acl::Acl,
     /// CLIENT TRACKING's table (node-local, as Redis's).
     pub tracking: crate::tracking::Tracking,
+    /// Readers on this node (not the leader) waiting for the next READ_INDEX round.
+    read_indexes: mpsc::UnboundedSender<oneshot::Sender<ReadIndexed>>,
 }
+
+/// The leader's answer to READ_INDEX: the Raft log index a follower must have applied before
+/// it serves the reads, and the leader's clock when it answered (after confirming it leads).
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ReadIndex {
+    pub index: u64,
+    pub now_ms: u64,
+}
+
+/// What READ_INDEX answers: the read index, or why there is none (not the leader).
+type ReadIndexed = Result<ReadIndex, ProposeError>;
 
 /// A forwarded read: database and the commands to run, in order.
 type ReadRequest = (u32, Vec<Vec<Bytes>>);
@@ -139,7 +158,7 @@ impl Node {
     ) -> Result<Arc<Node>, String> {
         let members = args.members()?;
         let me = args.node_id;
-        let clock = Arc::new(Clock::new());
+        let clock = Arc::new(Clock::with_skew(args.clock_skew_ms));
         let started_unix_s = clock.now_ms() / 1000;
         let run_id = make_run_id(clock.now_us(), std::process::id());
 
@@ -184,6 +203,14 @@ impl Node {
         crate::raft::machine::run_snapshot_policy(raft.clone(), &machine);
         crate::raft::log::run_tail_release(raft.clone(), group_log.clone());
         let group = Group::new(raft.clone(), machine, clock.clone(), sync_gate);
+        let (read_indexes, waiting) = mpsc::unbounded_channel();
+        {
+            let (transport, group) = (transport.clone(), group.clone());
+            tokio::spawn(serve_in_rounds(waiting, move || {
+                let (transport, group) = (transport.clone(), group.clone());
+                async move { ask_read_index(&transport, &group, me).await }
+            }));
+        }
 
         let settings = Settings::from_args(&args);
         let acl = crate::acl::Acl::new(settings.requirepass.as_deref());
@@ -212,6 +239,7 @@ impl Node {
             pause: crate::pause::Pause::default(),
             acl,
             tracking: Default::default(),
+            read_indexes,
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 
@@ -275,6 +303,16 @@ impl Node {
                     Ok(()) => Ok(self.read_local(db as usize, &commands, touch)),
                     Err(error) => Err(error),
                 };
+                Ok(network::encode(&result).to_vec())
+            }
+            kind::READ_INDEX => {
+                // The clock is read after leadership is confirmed: any expiry this node's
+                // reads saw before the request came is at or before it.
+                let result: ReadIndexed = self
+                    .group
+                    .read_index()
+                    .await
+                    .map(|index| ReadIndex { index, now_ms: self.clock.now_ms() });
                 Ok(network::encode(&result).to_vec())
             }
             kind::BLOCK_SERVE => {
@@ -358,48 +396,58 @@ impl Node {
         (replies.pop().expect("one reply per op"), index)
     }
 
-    /// Runs read-only commands linearizably: on the leader after a lease or read-index check,
-    /// or forwarded to it. `touch`: the reads count as accesses to their keys (false for a
-    /// CLIENT NO-TOUCH connection).
+    /// Runs read-only commands linearizably, on this node: on the leader after its read barrier
+    /// (lease or read-index check), on another node after `follower_barrier`. `touch`: the
+    /// reads count as accesses to their keys (false for a CLIENT NO-TOUCH connection).
+    ///
+    /// Access times (OBJECT IDLETIME / FREQ) are recorded on the copy of the node that serves
+    /// the read, as a Redis replica records its own LRU fields: they are node-local anyway
+    /// (applies stamp every replica's copy, and nothing compares them or evicts by them), so a
+    /// follower's OBJECT IDLETIME reflects the reads it served and the writes it applied. The
+    /// reads' events (a read-only script's MONITOR lines and slow log) stay on this node.
     pub async fn read_many(&self, db: usize, commands: Vec<Vec<Bytes>>, touch: bool) -> Vec<Reply> {
         let count = commands.len();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
-            let leader = self.group.leader();
-            let outcome: Forwarded = match leader.filter(|&id| id != self.me) {
-                None => match self.group.read_barrier().await {
-                    Ok(()) => Ok(self.read_local(db, &commands, touch)),
-                    Err(error) => Err(error),
-                },
-                Some(target) => {
-                    let request: ReadRequest = (db as u32, commands.clone());
-                    match self
-                        .transport
-                        .call(
-                            target,
-                            if touch { kind::FORWARD_READ } else { kind::FORWARD_READ_NO_TOUCH },
-                            DATA_GROUP,
-                            network::encode(&request),
-                            Duration::from_millis(FORWARD_TIMEOUT_MS),
-                        )
-                        .await
-                    {
-                        Ok(bytes) => {
-                            network::decode::<Forwarded>(&bytes).unwrap_or(Err(ProposeError::NotLeader(None)))
-                        }
-                        // A read has no effect: any failure may simply be retried.
-                        Err(_) => Err(ProposeError::NotLeader(None)),
-                    }
-                }
+            let outcome = match self.group.leader().filter(|&id| id != self.me) {
+                None => self.group.read_barrier().await.map(|()| self.clock.now_ms()),
+                Some(_) => self.follower_barrier(deadline).await,
             };
             match outcome {
-                Ok(replies) => return replies,
+                Ok(now_ms) => return self.read_at(db, &commands, touch, None, now_ms),
                 Err(_) if tokio::time::Instant::now() >= deadline => {
                     return vec![Reply::error(TRYAGAIN_NO_LEADER); count]
                 }
+                // A read has no effect: any failure may simply be retried.
                 Err(_) => tokio::time::sleep(Duration::from_millis(LEADER_RETRY_MS)).await,
             }
         }
+    }
+
+    /// Raft's follower read (etcd's ReadIndex on followers): waits until a read of this node's
+    /// applied state is linearizable and gives the time the read runs at. Joins the next
+    /// READ_INDEX round (one request in flight per node, shared by every reader queued before
+    /// it is sent, never joined once sent: see `serve_in_rounds`), so the leader confirmed its
+    /// leadership after this reader arrived and its read index covers every write completed
+    /// before. Then waits (until `deadline`) for this node to apply that index.
+    ///
+    /// The read runs at the leader's clock as it answered (a moment inside the read's span),
+    /// not this node's: with this node's clock behind, a key the leader has seen expire would
+    /// look live here; ahead, a key would vanish here that the leader (and a read after this
+    /// one) still shows. Expiry through a follower is then exactly as through the leader. This
+    /// node's clock also observes it (never moving back), so if it leads later its entries are
+    /// not stamped before a time its reads have shown.
+    async fn follower_barrier(&self, deadline: tokio::time::Instant) -> Result<u64, ProposeError> {
+        let (waiter, answer) = oneshot::channel();
+        if self.read_indexes.send(waiter).is_err() {
+            return Err(ProposeError::NotLeader(None));
+        }
+        let ReadIndex { index, now_ms } = answer.await.unwrap_or(Err(ProposeError::NotLeader(None)))?;
+        if !self.group.applied_at_least(index, deadline).await {
+            return Err(ProposeError::NotLeader(None));
+        }
+        self.clock.observe(now_ms);
+        Ok(now_ms)
     }
 
     /// Runs a script command (EVAL, FCALL … or their `_RO` forms) for a restricted ACL user,
@@ -440,8 +488,20 @@ impl Node {
 
     /// `read_local`, the scripts run checked against a restricted ACL user.
     fn read_local_as(&self, db: usize, commands: &[Vec<Bytes>], touch: bool, user: Option<&ScriptUser>) -> Vec<Reply> {
+        self.read_at(db, commands, touch, user, self.clock.now_ms())
+    }
+
+    /// `read_local_as` at the time `now_ms` (unix ms; the state machine reads at no time
+    /// before its last applied entry's).
+    fn read_at(
+        &self,
+        db: usize,
+        commands: &[Vec<Bytes>],
+        touch: bool,
+        user: Option<&ScriptUser>,
+        now_ms: u64,
+    ) -> Vec<Reply> {
         let mut events = Vec::new();
-        let now_ms = self.clock.now_ms();
         let replies = {
             let mut shard = self.group.store.lock_shard();
             if commands.len() > 1 {
@@ -554,6 +614,27 @@ impl Node {
 
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
+    }
+}
+
+/// One READ_INDEX round: asks the leader this node knows of for a read index.
+async fn ask_read_index(transport: &Transport, group: &Group, me: NodeId) -> ReadIndexed {
+    let leader = group.leader();
+    let Some(target) = leader.filter(|&id| id != me) else {
+        return Err(ProposeError::NotLeader(leader));
+    };
+    match transport
+        .call(
+            target,
+            kind::READ_INDEX,
+            DATA_GROUP,
+            Bytes::new(),
+            Duration::from_millis(READ_INDEX_TIMEOUT_MS),
+        )
+        .await
+    {
+        Ok(bytes) => network::decode::<ReadIndexed>(&bytes).unwrap_or(Err(ProposeError::NotLeader(None))),
+        Err(_) => Err(ProposeError::NotLeader(None)),
     }
 }
 

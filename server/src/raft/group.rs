@@ -34,6 +34,10 @@ const YIELDS_MAX: usize = 4;
 /// Most ops in one entry.
 pub const BATCH_OPS_MAX: usize = 4096;
 
+/// Longest a read on the lease fast path waits for this node to apply its commit index before
+/// it takes the slow path instead (an apply normally ends within milliseconds).
+const LEASE_APPLY_WAIT_MS: u64 = 1000;
+
 /// Why a proposal produced no replies (also the answer of a forwarded one, on the wire).
 #[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum ProposeError {
@@ -127,8 +131,12 @@ impl Group {
     /// or confirmed leadership with a quorum) and has applied everything committed before the
     /// call. Concurrent callers share barriers (see `run_read_barriers`).
     pub async fn read_barrier(&self) -> Result<(), ProposeError> {
-        if self.lease_covers_read() {
-            return Ok(());
+        if let Some(committed) = self.lease_covers_read() {
+            // Applied already unless an apply is under way (writes), which this waits out.
+            let deadline = tokio::time::Instant::now() + Duration::from_millis(LEASE_APPLY_WAIT_MS);
+            if self.applied_at_least(committed, deadline).await {
+                return Ok(());
+            }
         }
         let (waiter, outcome) = oneshot::channel();
         if self.barrier_waiters.send(waiter).is_err() {
@@ -139,8 +147,52 @@ impl Group {
             .unwrap_or_else(|_| Err(ProposeError::NotLeader(self.leader())))
     }
 
-    /// The read fast path: true when, from openraft's published metrics alone, a read of the
-    /// local state right now is linearizable. All three must hold:
+    /// The read index a follower asks the leader for (`kind::READ_INDEX`): confirms that this
+    /// node leads (leader lease, else a read-index heartbeat round, as `linearize`) and returns
+    /// the Raft log index a follower must have applied before it serves a read that arrived
+    /// before this call. It does not wait for this node's own state machine.
+    ///
+    /// The index is openraft's read log id (the larger of the commit index when the core
+    /// handled the request and this leader's blank entry), not this node's applied index. The
+    /// applied index is not enough: apply runs behind commit, and an entry committed but not
+    /// yet applied here may already be applied on another follower and seen by a read there;
+    /// a read that begins after that one completes must see it too, so it must wait for the
+    /// commit index, which covers everything any replica can have applied. (After a full
+    /// `ensure_linearizable` the applied index would be at least the read index and so also
+    /// correct, but that waits for this node's apply for nothing.)
+    pub async fn read_index(&self) -> Result<u64, ProposeError> {
+        use openraft::raft::ReadPolicy;
+        let linearizer = match self.raft.get_read_linearizer(ReadPolicy::LeaseRead).await {
+            Ok(linearizer) => linearizer,
+            Err(_) => self
+                .raft
+                .get_read_linearizer(ReadPolicy::ReadIndex)
+                .await
+                .map_err(|_| ProposeError::NotLeader(self.leader()))?,
+        };
+        Ok(linearizer.read_log_id().index())
+    }
+
+    /// Waits (until `deadline`) for this node's state machine to have applied the entry at Raft
+    /// log index `index`; false when the deadline passed first or the group stopped.
+    pub async fn applied_at_least(&self, index: u64, deadline: tokio::time::Instant) -> bool {
+        let applied = |metrics: &openraft::RaftMetrics<TypeConfig>| {
+            metrics.last_applied.as_ref().is_some_and(|applied| applied.index() >= index)
+        };
+        if applied(&self.raft.metrics().borrow_watched()) {
+            return true;
+        }
+        let wait = deadline.saturating_duration_since(tokio::time::Instant::now());
+        self.raft
+            .wait(Some(wait))
+            .applied_index_at_least(Some(index), "follower read")
+            .await
+            .is_ok()
+    }
+
+    /// The read fast path: from openraft's published metrics alone, whether a read of the local
+    /// state is linearizable once it has applied the index returned (the commit index the
+    /// metrics show; None: take the slow path). All three must hold:
     /// - this node leads (its metrics say so, for term T);
     /// - its state machine has applied an entry of its own leadership (T, this node), hence the
     ///   blank entry a new leader appends first, hence every entry an earlier leader committed
@@ -157,20 +209,31 @@ impl Group {
     /// applied id only shrinks the window, and a leader that stepped down while its metrics
     /// still said "leader" is covered by the lease (a successor needs those followers' votes).
     /// The project never transfers leadership (which lets followers vote inside the lease).
-    fn lease_covers_read(&self) -> bool {
+    ///
+    /// Acknowledged writes are not all: followers serve reads too (`Node::read_many`), and a
+    /// follower may apply a committed entry, and show it to a read, before this node applies
+    /// it; a read here that starts after that one ended must show it as well. So the read also
+    /// waits until this node has applied its commit index. This is the commit index of the
+    /// metrics, which the core publishes when it ends its current turn of messages, possibly
+    /// after it sent the commit to followers: a follower's read could still show an entry the
+    /// metrics here do not count yet if, within that one turn, the follower received it,
+    /// applied it and answered, and a client then sent its next read here. The core trip that
+    /// makes even that certain is the slow path's.
+    fn lease_covers_read(&self) -> Option<u64> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow_watched();
         let me = metrics.id;
         if !metrics.state.is_leader() || metrics.current_leader != Some(me) {
-            return false;
+            return None;
         }
         let applied_own_entry = metrics.last_applied.as_ref().is_some_and(|applied| {
             let by = applied.committed_leader_id();
             by.term == metrics.current_term && by.node_id == me
         });
         if !applied_own_entry {
-            return false;
+            return None;
         }
+        let committed = metrics.local_committed.as_ref().map_or(0, |committed| committed.index());
         // The only voter of every configuration (not `voter_ids()`, which builds a set per
         // call: 1.5% of a single node's CPU at GET -P 1).
         let only_voter = metrics
@@ -179,13 +242,17 @@ impl Group {
             .iter()
             .all(|voters| voters.len() == 1 && voters.contains(&me));
         if only_voter {
-            return true;
+            // With no other node there is no follower read to keep up with.
+            let alone = metrics.membership_config.nodes().count() == 1;
+            let applied = metrics.last_applied.as_ref().map_or(0, |applied| applied.index());
+            return Some(if alone { applied } else { committed });
         }
         let lease = Duration::from_millis(self.raft.config().election_timeout_max);
         metrics
             .last_quorum_acked
             .as_ref()
             .is_some_and(|acked| InstantOf::<TypeConfig>::now() < **acked + lease)
+            .then_some(committed)
     }
 }
 
@@ -198,13 +265,31 @@ impl Group {
 /// are served by the next one, which starts after they arrived, so its read index covers every
 /// write acknowledged before them. Sharing is what makes this cheap: one trip into the Raft
 /// core (and, when the lease has lapsed, one heartbeat round) per batch, not per read.
-async fn run_read_barriers(raft: Raft, mut queue: mpsc::UnboundedReceiver<BarrierWaiter>) {
+async fn run_read_barriers(raft: Raft, queue: mpsc::UnboundedReceiver<BarrierWaiter>) {
+    serve_in_rounds(queue, move || {
+        let raft = raft.clone();
+        async move { linearize(&raft).await }
+    })
+    .await
+}
+
+/// Runs `round` one at a time, each time on behalf of every waiter queued before that round
+/// started, and answers them all with its outcome. A waiter that arrives while a round is in
+/// flight is not answered by it but by the next one (see `run_read_barriers` for why a read
+/// must never join a round that began before it: the round may have fixed its read index
+/// already). Used by the leader's read barriers and by a follower's read-index requests.
+pub async fn serve_in_rounds<T, F, Fut>(mut queue: mpsc::UnboundedReceiver<oneshot::Sender<T>>, mut round: F)
+where
+    T: Clone,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
     while let Some(first) = queue.recv().await {
         let mut waiters = vec![first];
         while let Ok(waiter) = queue.try_recv() {
             waiters.push(waiter);
         }
-        let outcome = linearize(&raft).await;
+        let outcome = round().await;
         for waiter in waiters {
             let _ = waiter.send(outcome.clone());
         }
@@ -322,5 +407,48 @@ async fn run_proposer(
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tokio::sync::Mutex;
+
+    /// A waiter queued while a round is in flight is answered by the next round, never by the
+    /// one already running; every waiter queued before a round starts shares that round.
+    #[tokio::test]
+    async fn a_waiter_never_joins_a_round_that_started_before_it() {
+        let (queue, waiting) = mpsc::unbounded_channel::<oneshot::Sender<u32>>();
+        let (started, mut rounds_started) = mpsc::unbounded_channel::<u32>();
+        let (release, released) = mpsc::unbounded_channel::<()>();
+        let released = Arc::new(Mutex::new(released));
+        let mut count = 0;
+        tokio::spawn(serve_in_rounds(waiting, move || {
+            count += 1;
+            let (round, started, released) = (count, started.clone(), released.clone());
+            async move {
+                started.send(round).unwrap();
+                released.lock().await.recv().await;
+                round
+            }
+        }));
+        let waiter = || {
+            let (sender, outcome) = oneshot::channel();
+            queue.send(sender).unwrap();
+            outcome
+        };
+        let first = waiter();
+        assert_eq!(rounds_started.recv().await, Some(1));
+        // Round 1 is in flight: these two arrive after it started.
+        let second = waiter();
+        let third = waiter();
+        release.send(()).unwrap();
+        assert_eq!(first.await, Ok(1));
+        assert_eq!(rounds_started.recv().await, Some(2));
+        release.send(()).unwrap();
+        assert_eq!(second.await, Ok(2));
+        assert_eq!(third.await, Ok(2), "waiters queued before a round share it");
+        assert!(rounds_started.try_recv().is_err(), "a round ran with nobody waiting");
     }
 }

@@ -33,7 +33,8 @@ pub mod kind {
     /// Client ops forwarded to the group's leader.
     pub const FORWARD: u8 = 4;
     pub const PRE_VOTE: u8 = 5;
-    /// A linearizable read forwarded to the group's leader.
+    /// A linearizable read forwarded to the group's leader (served; no longer sent since
+    /// followers read locally after READ_INDEX).
     pub const FORWARD_READ: u8 = 6;
     /// WAIT asked on a follower: how many followers hold an entry, answered by the leader.
     pub const FORWARD_WAIT: u8 = 7;
@@ -46,6 +47,9 @@ pub mod kind {
     pub const BLOCK_SERVE: u8 = 10;
     /// The client's node withdraws a registration (its client stopped waiting).
     pub const BLOCK_CANCEL: u8 = 11;
+    /// A follower asks the group's leader for a read index (empty payload; answered with the
+    /// index and the leader's clock, see `Node::read_many`).
+    pub const READ_INDEX: u8 = 12;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

@@ -6,6 +6,7 @@
 
 mod blocking;
 mod corruption;
+mod follower_reads;
 mod snapshots;
 #[path = "../support/mod.rs"]
 mod support;

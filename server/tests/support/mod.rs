@@ -194,6 +194,11 @@ impl Node {
         }
     }
 
+    /// Adds start-up flags for the node's next `spawn` (after `kill`).
+    pub fn add_args(&mut self, extra: &[&str]) {
+        self.args.extend(extra.iter().map(|arg| arg.to_string()));
+    }
+
     /// Starts the (stopped) node again on its port and data; returns once it listens.
     pub fn spawn(&mut self) {
         self.launch();
