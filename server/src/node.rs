@@ -13,7 +13,7 @@ use bytes::Bytes;
 use flotilla_protocol::Reply;
 use flotilla_storage::acl::ScriptUser;
 use flotilla_storage::log_store::LogStore;
-use flotilla_storage::{Event, Op, StateMachine};
+use flotilla_storage::{Event, Op, ReadStats, StateMachine};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
@@ -507,11 +507,20 @@ impl Node {
             if commands.len() > 1 {
                 shard.machine.prefetch(commands.iter().map(|args| (db, &args[..])));
             }
-            commands
+            let replies: Vec<Reply> = commands
                 .iter()
                 .map(|args| shard.machine.read_as(db, args, now_ms, touch, user, &mut events))
-                .collect()
+                .collect();
+            let ReadStats { hits, misses } = shard.machine.take_read_stats();
+            self.stats.keyspace_hits.fetch_add(hits, Ordering::Relaxed);
+            self.stats.keyspace_misses.fetch_add(misses, Ordering::Relaxed);
+            replies
         };
+        // `keymiss` events matter only to subscribers of class `m`: without them, a read that
+        // missed does not pay for publishing.
+        if events.iter().any(is_key_miss) && !self.settings.read().notify_flags.contains('m') {
+            events.retain(|event| !is_key_miss(event));
+        }
         if !events.is_empty() {
             self.publish_events(&events);
         }
@@ -615,6 +624,10 @@ impl Node {
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
+}
+
+fn is_key_miss(event: &Event) -> bool {
+    matches!(event, Event::Notify { class, .. } if *class == flotilla_storage::ctx::class::KEY_MISS)
 }
 
 /// One READ_INDEX round: asks the leader this node knows of for a read index.

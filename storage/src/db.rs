@@ -388,12 +388,15 @@ impl Db {
     }
 
     /// Records an access to a live `key` (Redis's LRU/LFU update on lookup) by the command
-    /// with `seed`, which names the key at argument `position`.
-    pub fn touch(&self, key: &[u8], now_ms: u64, seed: u64, position: usize) {
+    /// with `seed`, which names the key at argument `position`. True when the key is live.
+    pub fn touch(&self, key: &[u8], now_ms: u64, seed: u64, position: usize) -> bool {
         let clock = self.access;
+        let mut live = false;
         self.map.update_access(key, |slot, word| {
-            (!self.is_expired(key, slot, now_ms)).then(|| clock.touched(word, access::draw(seed, position, word)))
+            live = !self.is_expired(key, slot, now_ms);
+            live.then(|| clock.touched(word, access::draw(seed, position, word)))
         });
+        live
     }
 
     /// The access word of a live key.

@@ -38,6 +38,6 @@ pub mod zset;
 
 pub use ctx::{Ctx, Event};
 pub use db::{Db, Keyspace, DATABASES};
-pub use machine::{Entry, Op, StateMachine, Watch};
+pub use machine::{Entry, Op, ReadStats, StateMachine, Watch};
 pub use table::{CommandSpec, Flags, Handler, KeyFlags, KeySearch};
 pub use value::Value;

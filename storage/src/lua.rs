@@ -652,7 +652,9 @@ fn run_call(state: &mut CallState, args: &[Bytes], ran: &mut bool, called: &mut 
     let seed = state.seed.wrapping_add(state.calls.wrapping_mul(0x9E37_79B9));
     if !spec.flags.contains(Flags::NO_TOUCH) {
         let database = &state.keyspace.dbs[state.db];
-        spec.for_each_key(args, |position| database.touch(&args[position], state.now_ms, seed, position));
+        spec.for_each_key(args, |position| {
+            database.touch(&args[position], state.now_ms, seed, position);
+        });
     }
     let mut ctx = Ctx::new(state.keyspace, state.db, state.now_ms, state.index, seed, state.events);
     ctx.from_script = true;

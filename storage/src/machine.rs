@@ -102,6 +102,13 @@ impl Entry {
 /// for their cache misses to overlap, few enough that the lines stay cached until used.
 const PREFETCH_OPS: usize = 32;
 
+/// Key lookups of reads: found live (hits) or not (misses).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    pub hits: u64,
+    pub misses: u64,
+}
+
 #[derive(Debug, Default)]
 pub struct StateMachine {
     pub keyspace: Keyspace,
@@ -115,6 +122,12 @@ pub struct StateMachine {
     /// The node's access clock (see access.rs): the largest entry or read time seen here.
     /// Node-local, like the access words it stamps.
     access_ms: u64,
+    /// Keys that reads (`read_as`) found live and did not find since `take_read_stats`, as
+    /// Redis's keyspace_hits / keyspace_misses count its read lookups. Node-local.
+    read_stats: ReadStats,
+    /// Set while `read_as` runs a command: only reads count hits and misses (a write's lookups
+    /// are not reads, as in Redis).
+    counting_reads: bool,
     /// The snapshot being encoded a chunk at a time, if any (`begin_snapshot`).
     building: Option<Box<crate::snapshot::Building>>,
 }
@@ -136,7 +149,13 @@ impl StateMachine {
     /// Rebuilds a state machine from a snapshot image.
     pub fn restore(image: &[u8]) -> Result<StateMachine, crate::snapshot::SnapshotError> {
         let (keyspace, applied_index, last_time_ms) = crate::snapshot::decode(image)?;
-        Ok(StateMachine { keyspace, applied_index, last_time_ms, reads: 0, access_ms: last_time_ms, building: None })
+        Ok(StateMachine {
+            keyspace,
+            applied_index,
+            last_time_ms,
+            access_ms: last_time_ms,
+            ..Self::default()
+        })
     }
 
     /// Starts a snapshot of the state as it is now, to be encoded by `snapshot_step` a chunk
@@ -275,7 +294,15 @@ impl StateMachine {
         let now_ms = now_ms.max(self.last_time_ms);
         self.reads = self.reads.wrapping_add(1);
         let seed = now_ms ^ self.reads.wrapping_mul(0x9E37_79B9_7F4A_7C15);
-        self.run(db, args, now_ms, self.applied_index, seed, touch, Caller { user, over_memory: false }, events)
+        self.counting_reads = true;
+        let reply = self.run(db, args, now_ms, self.applied_index, seed, touch, Caller { user, over_memory: false }, events);
+        self.counting_reads = false;
+        reply
+    }
+
+    /// The hits and misses of the reads since the last call (INFO stats adds them up).
+    pub fn take_read_stats(&mut self) -> ReadStats {
+        std::mem::take(&mut self.read_stats)
     }
 
     /// The current version of a key, for WATCH.
@@ -311,9 +338,30 @@ impl StateMachine {
         self.access_ms = self.access_ms.max(now_ms);
         self.keyspace.set_access_clock(self.access_ms);
         // CLIENT NO-TOUCH spares every read but TOUCH itself, as in Redis.
-        if (touch || spec.name == "touch") && !spec.flags.contains(Flags::NO_TOUCH) {
+        let touching = (touch || spec.name == "touch") && !spec.flags.contains(Flags::NO_TOUCH);
+        let counting = self.counting_reads;
+        if touching || counting {
             let database = &self.keyspace.dbs[db];
-            spec.for_each_key(args, |position| database.touch(&args[position], now_ms, seed, position));
+            let stats = &mut self.read_stats;
+            spec.for_each_key(args, |position| {
+                let key = &args[position];
+                // The touch is the lookup: counting costs nothing more.
+                let live = if touching {
+                    database.touch(key, now_ms, seed, position)
+                } else {
+                    database.get_slot(key, now_ms).is_some()
+                };
+                if !counting {
+                    return;
+                }
+                if live {
+                    stats.hits += 1;
+                } else {
+                    stats.misses += 1;
+                    // Redis's `keymiss` notification (class `m`, never part of `A`).
+                    events.push(Event::Notify { db, class: class::KEY_MISS, event: "keymiss", key: key.clone() });
+                }
+            });
         }
         let mut ctx = Ctx::new(&mut self.keyspace, db, now_ms, index, seed, events);
         ctx.user = caller.user;

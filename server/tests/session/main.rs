@@ -95,6 +95,39 @@ fn keyspace_notifications() {
     subscriber.expect(&pmessage("*", "__keyspace@0__:list", "lpush"));
 }
 
+/// INFO stats counts the keys reads found (keyspace_hits) and did not find (keyspace_misses);
+/// writes count neither and CONFIG RESETSTAT zeroes both. A miss is a `keymiss` event for
+/// subscribers of class `m`, which `A` does not include.
+#[test]
+fn keyspace_hits_and_misses_count_read_lookups() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let mut subscriber = node.client();
+    let counts = |client: &mut support::Client| {
+        let info = client.bulk("INFO stats");
+        (info_field(&info, "keyspace_hits"), info_field(&info, "keyspace_misses"))
+    };
+    client.call("SET a 1", b"+OK\r\n");
+    client.call("INCR counter", b":1\r\n");
+    client.call("GET a", b"$1\r\n1\r\n");
+    client.call("GET nosuch", b"$-1\r\n");
+    client.call("MGET a b c", b"*3\r\n$1\r\n1\r\n$-1\r\n$-1\r\n");
+    client.call("EXISTS a counter", b":2\r\n");
+    assert_eq!(counts(&mut client), ("4".into(), "3".into()));
+    client.call("CONFIG RESETSTAT", b"+OK\r\n");
+    assert_eq!(counts(&mut client), ("0".into(), "0".into()));
+
+    client.call("CONFIG SET notify-keyspace-events KEA", b"+OK\r\n");
+    subscriber.call("PSUBSCRIBE *", b"*3\r\n$10\r\npsubscribe\r\n$1\r\n*\r\n:1\r\n");
+    client.call("GET nosuch", b"$-1\r\n");
+    assert!(subscriber.nothing_more(Duration::from_millis(300)), "A includes keymiss");
+    client.call("CONFIG SET notify-keyspace-events Em", b"+OK\r\n");
+    client.call("GET a", b"$1\r\n1\r\n");
+    client.call("GET missing", b"$-1\r\n");
+    subscriber.expect(&pmessage("*", "__keyevent@0__:keymiss", "missing"));
+    assert!(subscriber.nothing_more(Duration::from_millis(300)), "a hit published keymiss");
+}
+
 fn pmessage(pattern: &str, channel: &str, message: &str) -> Vec<u8> {
     let mut out = b"*4\r\n$8\r\npmessage\r\n".to_vec();
     for part in [pattern, channel, message] {
