@@ -507,6 +507,7 @@ impl Node {
             if commands.len() > 1 {
                 shard.machine.prefetch(commands.iter().map(|args| (db, &args[..])));
             }
+            shard.machine.notify_key_misses = self.live.notify_key_misses.load(Ordering::Relaxed);
             let replies: Vec<Reply> = commands
                 .iter()
                 .map(|args| shard.machine.read_as(db, args, now_ms, touch, user, &mut events))
@@ -516,11 +517,6 @@ impl Node {
             self.stats.keyspace_misses.fetch_add(misses, Ordering::Relaxed);
             replies
         };
-        // `keymiss` events matter only to subscribers of class `m`: without them, a read that
-        // missed does not pay for publishing.
-        if events.iter().any(is_key_miss) && !self.settings.read().notify_flags.contains('m') {
-            events.retain(|event| !is_key_miss(event));
-        }
         if !events.is_empty() {
             self.publish_events(&events);
         }
@@ -624,10 +620,6 @@ impl Node {
     pub fn uptime_s(&self) -> u64 {
         self.started.elapsed().as_secs()
     }
-}
-
-fn is_key_miss(event: &Event) -> bool {
-    matches!(event, Event::Notify { class, .. } if *class == flotilla_storage::ctx::class::KEY_MISS)
 }
 
 /// One READ_INDEX round: asks the leader this node knows of for a read index.

@@ -35,6 +35,8 @@ pub struct Live {
     pub timeout_s: AtomicU64,
     /// `tracking-table-max-keys`: keys CLIENT TRACKING remembers at most (0: no limit).
     pub tracking_table_max_keys: AtomicU64,
+    /// `notify-keyspace-events` includes class `m`: reads that miss make `keymiss` events.
+    pub notify_key_misses: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Live {
@@ -45,6 +47,7 @@ impl Default for Live {
             maxmemory_bytes: AtomicU64::new(0),
             timeout_s: AtomicU64::new(0),
             tracking_table_max_keys: AtomicU64::new(1_000_000),
+            notify_key_misses: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -146,7 +149,10 @@ impl Settings {
                 self.timeout_s = number()?.max(0) as u64;
                 self.live.timeout_s.store(self.timeout_s, Ordering::Relaxed);
             }
-            "notify-keyspace-events" => self.notify_flags = parse_notify_flags(value)?,
+            "notify-keyspace-events" => {
+                self.notify_flags = parse_notify_flags(value)?;
+                self.live.notify_key_misses.store(self.notify_flags.contains('m'), Ordering::Relaxed);
+            }
             "slowlog-log-slower-than" => self
                 .live
                 .slowlog_slower_than_us

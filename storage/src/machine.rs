@@ -128,6 +128,10 @@ pub struct StateMachine {
     /// Set while `read_as` runs a command: only reads count hits and misses (a write's lookups
     /// are not reads, as in Redis).
     counting_reads: bool,
+    /// Whether a read that misses a key makes a `keymiss` event (node-local: the server sets
+    /// it from `notify-keyspace-events`; without subscribers of class `m`, misses publish
+    /// nothing).
+    pub notify_key_misses: bool,
     /// The snapshot being encoded a chunk at a time, if any (`begin_snapshot`).
     building: Option<Box<crate::snapshot::Building>>,
 }
@@ -340,6 +344,7 @@ impl StateMachine {
         // CLIENT NO-TOUCH spares every read but TOUCH itself, as in Redis.
         let touching = (touch || spec.name == "touch") && !spec.flags.contains(Flags::NO_TOUCH);
         let counting = self.counting_reads;
+        let notify_key_misses = self.notify_key_misses;
         if touching || counting {
             let database = &self.keyspace.dbs[db];
             let stats = &mut self.read_stats;
@@ -358,6 +363,8 @@ impl StateMachine {
                     stats.hits += 1;
                 } else {
                     stats.misses += 1;
+                }
+                if !live && notify_key_misses {
                     // Redis's `keymiss` notification (class `m`, never part of `A`).
                     events.push(Event::Notify { db, class: class::KEY_MISS, event: "keymiss", key: key.clone() });
                 }
