@@ -123,7 +123,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                         Outcome::Silent => {}
                         Outcome::Blocked(wait) => {
                             // Replies before the blocked command go out now.
-                                            if flush(&node, kill.as_mut(), &mut stream, &mut write_buf).await.is_err() {
+                            if flush(&node, kill.as_mut(), &mut stream, &mut write_buf).await.is_err() {
                                 break 'connection;
                             }
                             // Keep reading while blocked: a disconnect or CLIENT KILL drops
