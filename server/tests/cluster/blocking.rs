@@ -7,24 +7,11 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::support::{now, Client, Cluster, Value};
-use crate::{serial, wait_for_blocked_clients};
+use crate::support::{now, Cluster, Value};
+use crate::{call_while_leaderless as write, serial, wait_for_blocked_clients};
 
 fn bulks(items: &[&str]) -> Value {
     Value::Array(items.iter().map(|item| Value::bulk(item)).collect())
-}
-
-/// Runs a write, retrying while the shard has no leader (TRYAGAIN: nothing ran).
-fn write(client: &mut Client, command: &[&str]) -> Value {
-    let deadline = now() + Duration::from_secs(20);
-    loop {
-        match client.try_call(command).expect("write") {
-            Value::Error(e) if e.starts_with("TRYAGAIN") && now() < deadline => {
-                std::thread::sleep(Duration::from_millis(100));
-            }
-            other => return other,
-        }
-    }
 }
 
 #[test]

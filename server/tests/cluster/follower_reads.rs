@@ -9,21 +9,8 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::serial;
-use crate::support::{now, wait_until, Client, Cluster, Value};
-
-/// Runs a command, retrying while the shard has no leader (TRYAGAIN: nothing ran).
-fn call(client: &mut Client, command: &[&str]) -> Value {
-    let deadline = now() + Duration::from_secs(20);
-    loop {
-        match client.try_call(command).expect("reply") {
-            Value::Error(e) if e.starts_with("TRYAGAIN") && now() < deadline => {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            other => return other,
-        }
-    }
-}
+use crate::{call_while_leaderless as call, serial};
+use crate::support::{wait_until, Client, Cluster, Value};
 
 #[test]
 fn t40_a_write_acknowledged_by_the_leader_is_read_back_through_every_follower() {

@@ -94,6 +94,20 @@ fn get(reader: &mut Client, key: &str) -> Value {
     panic!("no leader for GET {key}");
 }
 
+/// Runs a command, retrying for up to 20 s while the shard has no leader (TRYAGAIN: nothing
+/// ran), and returns its reply.
+fn call_while_leaderless(client: &mut Client, command: &[&str]) -> Value {
+    let deadline = now() + Duration::from_secs(20);
+    loop {
+        match client.try_call(command).expect("reply") {
+            Value::Error(e) if e.starts_with("TRYAGAIN") && now() < deadline => {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            other => return other,
+        }
+    }
+}
+
 /// The cluster tests run one at a time: each starts several processes, and running them side
 /// by side on a small machine starves heartbeats into needless elections.
 fn serial() -> std::sync::MutexGuard<'static, ()> {
