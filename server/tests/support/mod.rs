@@ -147,6 +147,9 @@ pub struct Node {
     pub dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
+    /// Where a cluster node's log goes (`--log info`), for a failing test to show (see
+    /// `Cluster`'s drop); removed with the node. None: no log (unless `FLOTILLA_TEST_LOGS`).
+    log: Option<PathBuf>,
 }
 
 impl Node {
@@ -170,7 +173,7 @@ impl Node {
                 "no".into(),
             ];
             args.extend(extra_args.iter().map(|a| a.to_string()));
-            let mut node = Node { id: 1, port, dir, args, child: None };
+            let mut node = Node { id: 1, port, dir, args, child: None, log: None };
             node.launch();
             if node.answers_as_itself(password) {
                 return node;
@@ -195,10 +198,12 @@ impl Node {
     /// debugging a failure).
     fn launch(&mut self) {
         assert!(self.child.is_none(), "node {} is running", self.id);
-        let logs = std::env::var("FLOTILLA_TEST_LOGS").ok();
-        let stderr = match &logs {
-            Some(dir) => {
-                let path = PathBuf::from(dir).join(format!("node-{}-{}.log", self.port, self.id));
+        let kept = std::env::var("FLOTILLA_TEST_LOGS")
+            .ok()
+            .map(|dir| PathBuf::from(dir).join(format!("node-{}-{}.log", self.port, self.id)));
+        let log = kept.or_else(|| self.log.clone());
+        let stderr = match &log {
+            Some(path) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -210,8 +215,8 @@ impl Node {
         };
         let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
         command.args(&self.args);
-        if logs.is_some() {
-            command.args(["--log", "info"]);
+        if log.is_some() {
+            command.args(["--log", "info"]).env("NO_COLOR", "1");
         }
         let child = command
             .stdout(Stdio::null())
@@ -379,6 +384,9 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(log) = &self.log {
+            let _ = std::fs::remove_file(log);
+        }
     }
 }
 
@@ -414,6 +422,7 @@ impl Cluster {
             nodes.push(Node {
                 id: i as u64 + 1,
                 port: *port,
+                log: Some(dir.with_extension("log")),
                 dir,
                 args,
                 child: None,
@@ -468,6 +477,31 @@ impl Cluster {
     }
 }
 
+/// Lines of each node's log a failing cluster test prints.
+const FAILURE_LOG_LINES: usize = 60;
+
+impl Drop for Cluster {
+    /// A test failing with a cluster up prints the end of each node's log (Raft's elections
+    /// and votes are logged at info) and how long this process was paused, before the nodes
+    /// and their logs go.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        eprintln!("this test process spent {:?} paused (stopped or not scheduled)", paused_total());
+        for node in &self.nodes {
+            let Some(text) = node.log.as_ref().and_then(|log| std::fs::read_to_string(log).ok()) else {
+                continue;
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(FAILURE_LOG_LINES)..];
+            eprintln!("--- node {} (port {}), last {} lines of its log:", node.id, node.port, tail.len());
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
 
 /// One RESP2 or RESP3 value as it arrived.
 #[derive(Debug, Clone, PartialEq)]
