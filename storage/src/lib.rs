@@ -24,6 +24,7 @@ pub mod lua_struct;
 pub mod lua_msgpack;
 pub mod machine;
 pub mod memory;
+pub mod name_index;
 pub mod rdb;
 pub mod scan;
 pub mod sha1;

@@ -5,6 +5,7 @@
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 use flotilla_storage::CommandSpec;
+use flotilla_storage::name_index::NameIndex;
 use std::collections::HashMap;
 use std::sync::OnceLock;
 
@@ -41,25 +42,18 @@ pub const FAMILIES: &[Family] = &[
     (slowlog::COMMANDS, slowlog::HANDLERS),
 ];
 
-fn server_table() -> &'static HashMap<&'static [u8], &'static CommandSpec> {
-    static TABLE: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
+fn server_table() -> &'static NameIndex {
+    static TABLE: OnceLock<NameIndex> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut map = HashMap::new();
-        for (specs, _) in FAMILIES {
-            for spec in specs.iter() {
-                assert!(
-                    flotilla_storage::commands::lookup(spec.name.as_bytes()).is_none(),
-                    "{} twice",
-                    spec.name
-                );
-                assert!(
-                    map.insert(spec.name.as_bytes(), spec).is_none(),
-                    "{} twice",
-                    spec.name
-                );
-            }
+        let specs = FAMILIES.iter().flat_map(|(specs, _)| specs.iter());
+        for spec in specs.clone() {
+            assert!(
+                flotilla_storage::commands::lookup(spec.name.as_bytes()).is_none(),
+                "{} twice",
+                spec.name
+            );
         }
-        map
+        NameIndex::new(specs)
     })
 }
 
@@ -78,7 +72,7 @@ pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     if let Some(spec) = flotilla_storage::commands::lookup(name) {
         return Some(spec);
     }
-    flotilla_storage::commands::with_lowercase_name(name, |lower| server_table().get(lower).copied())
+    server_table().get(name)
 }
 
 /// The handler of a server command or subcommand (`client|setname`).

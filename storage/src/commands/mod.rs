@@ -2,9 +2,9 @@
 //! header, then parse/apply functions, then its tests, and ends with its table entries
 //! (`pub const COMMANDS: &[CommandSpec]`).
 
-use std::collections::HashMap;
 use std::sync::OnceLock;
 
+use crate::name_index::NameIndex;
 use crate::table::CommandSpec;
 
 pub mod bitmaps;
@@ -37,43 +37,16 @@ pub const FAMILIES: &[&[CommandSpec]] = &[
 ];
 
 /// Longest command name (the server's commands too); longer names cannot be commands.
-pub const NAME_LEN_MAX: usize = 32;
+pub use crate::name_index::NAME_LEN_MAX;
 
-/// Name → spec. foldhash rather than SipHash: every command is looked up here (several times
-/// on its way: dispatch, prefetch, apply), and names come from clients only as lookups.
-type Table = HashMap<&'static [u8], &'static CommandSpec, crate::value::FixedHasher>;
-
-fn table() -> &'static Table {
-    static TABLE: OnceLock<Table> = OnceLock::new();
-    TABLE.get_or_init(|| {
-        let mut map = Table::default();
-        for family in FAMILIES {
-            for spec in family.iter() {
-                assert!(spec.name.len() <= NAME_LEN_MAX);
-                let previous = map.insert(spec.name.as_bytes(), spec);
-                assert!(previous.is_none(), "command {} declared twice", spec.name);
-            }
-        }
-        map
-    })
+fn table() -> &'static NameIndex {
+    static TABLE: OnceLock<NameIndex> = OnceLock::new();
+    TABLE.get_or_init(|| NameIndex::new(all()))
 }
 
 /// Finds a keyspace command by name, case-insensitively.
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
-    with_lowercase_name(name, |lower| table().get(lower).copied())
-}
-
-/// Runs `find` on `name` in lower case (command names are case-insensitive), without
-/// allocating; None for a name longer than any command's.
-pub fn with_lowercase_name<T>(name: &[u8], find: impl FnOnce(&[u8]) -> Option<T>) -> Option<T> {
-    if name.len() > NAME_LEN_MAX {
-        return None;
-    }
-    let mut lower = [0u8; NAME_LEN_MAX];
-    let lower = &mut lower[..name.len()];
-    lower.copy_from_slice(name);
-    lower.make_ascii_lowercase();
-    find(lower)
+    table().get(name)
 }
 
 /// All keyspace command specs.
