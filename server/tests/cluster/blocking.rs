@@ -7,7 +7,7 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use crate::support::{now, Cluster, Value};
+use crate::support::{now, Cluster, Deadline, Value};
 use crate::{call_while_leaderless as write, serial, wait_for_blocked_clients};
 
 fn bulks(items: &[&str]) -> Value {
@@ -173,12 +173,12 @@ fn t13_waits_leave_a_leader_that_was_paused_and_deposed() {
     // follower queues the wait on the new leader when it learns of it.
     cluster.nodes[leader].signal("STOP");
     let old_id = cluster.nodes[leader].id.to_string();
-    let deadline = now() + Duration::from_secs(20);
+    let deadline = Deadline::after(Duration::from_secs(20));
     while followers.iter().any(|&node| {
         let known = cluster.nodes[node].raft_field("leader");
         known.is_none() || known.as_deref() == Some(old_id.as_str()) || known.as_deref() == Some("-1")
     }) {
-        assert!(now() < deadline, "no new leader while the old one is paused");
+        assert!(!deadline.passed(), "no new leader while the old one is paused");
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut pusher = cluster.nodes[followers[1]].client();

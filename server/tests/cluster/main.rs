@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use support::{info_field, now, wait_until, Client, Cluster, Value};
+use support::{info_field, now, wait_until, Client, Cluster, Deadline, Value};
 
 /// What one writer saw: acknowledged (key → value) and unknown outcomes (key → value tried).
 #[derive(Default)]
@@ -97,10 +97,10 @@ fn get(reader: &mut Client, key: &str) -> Value {
 /// Runs a command, retrying for up to 20 s while the shard has no leader (TRYAGAIN: nothing
 /// ran), and returns its reply.
 fn call_while_leaderless(client: &mut Client, command: &[&str]) -> Value {
-    let deadline = now() + Duration::from_secs(20);
+    let deadline = Deadline::after(Duration::from_secs(20));
     loop {
         match client.try_call(command).expect("reply") {
-            Value::Error(e) if e.starts_with("TRYAGAIN") && now() < deadline => {
+            Value::Error(e) if e.starts_with("TRYAGAIN") && !deadline.passed() => {
                 std::thread::sleep(Duration::from_millis(50));
             }
             other => return other,
@@ -178,14 +178,14 @@ fn t01_writes_replicate_and_any_node_serves_them() {
         "3"
     );
     // Every replica applied the same entries.
-    let deadline = now() + Duration::from_secs(5);
+    let deadline = Deadline::after(Duration::from_secs(5));
     loop {
         let applied: Vec<Option<String>> = cluster.nodes.iter().map(|n| n.raft_field("applied")).collect();
         if applied.iter().all(|a| a.is_some() && *a == applied[0]) {
             break;
         }
         assert!(
-            now() < deadline,
+            !deadline.passed(),
             "replicas did not converge: {applied:?}"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -245,10 +245,10 @@ fn t03_paused_leader_never_serves_a_stale_read() {
     cluster.nodes[leader].signal("STOP");
     // After the election timeout another node takes over and accepts a new value.
     let other = (leader + 1) % 3;
-    let deadline = now() + Duration::from_secs(20);
+    let deadline = Deadline::after(Duration::from_secs(20));
     while cluster.nodes[other].raft_field("leader") == Some(cluster.nodes[leader].id.to_string()) {
         assert!(
-            now() < deadline,
+            !deadline.passed(),
             "no new leader while the old one is paused"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -299,13 +299,13 @@ fn t04_rolling_restart_and_a_wiped_node_keep_every_write() {
     check_outcomes(&cluster, &outcomes);
     // The rebuilt node's state machine catches up with the leader's.
     let leader = cluster.wait_for_leader(Duration::from_secs(10));
-    let deadline = now() + Duration::from_secs(20);
+    let deadline = Deadline::after(Duration::from_secs(20));
     loop {
         let target = cluster.nodes[leader].raft_field("applied");
         if cluster.nodes[victim].raft_field("applied") == target && target.is_some() {
             break;
         }
-        assert!(now() < deadline, "wiped node did not catch up");
+        assert!(!deadline.passed(), "wiped node did not catch up");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -339,7 +339,7 @@ fn t05_five_nodes_survive_two_failures() {
 /// Asks until `check` accepts the INFO replication text of `port` (heartbeats and acks
 /// arrive every 100 ms), failing after `limit`.
 fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) -> bool) -> String {
-    let deadline = now() + limit;
+    let deadline = Deadline::after(limit);
     loop {
         let info = Client::try_connect(port)
             .and_then(|mut c| c.try_call(&["INFO", "replication"]))
@@ -349,7 +349,7 @@ fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) ->
             return info;
         }
         assert!(
-            now() < deadline,
+            !deadline.passed(),
             "INFO replication never matched: {info}"
         );
         std::thread::sleep(Duration::from_millis(50));
@@ -358,7 +358,7 @@ fn wait_for_replication_info(port: u16, limit: Duration, check: impl Fn(&str) ->
 
 /// Waits until INFO clients on `port` reports `count` blocked clients.
 fn wait_for_blocked_clients(port: u16, count: usize) {
-    let deadline = now() + Duration::from_secs(5);
+    let deadline = Deadline::after(Duration::from_secs(5));
     loop {
         let info = Client::try_connect(port)
             .and_then(|mut c| c.try_call(&["INFO", "clients"]))
@@ -367,7 +367,7 @@ fn wait_for_blocked_clients(port: u16, count: usize) {
         if info_field(&info, "blocked_clients") == Some(count.to_string()) {
             return;
         }
-        assert!(now() < deadline, "never {count} blocked clients: {info}");
+        assert!(!deadline.passed(), "never {count} blocked clients: {info}");
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -524,10 +524,10 @@ fn t07_readonly_reads_a_follower_locally_and_readwrite_restores_linearizable_rea
     let mut writer = cluster.nodes[leader].client();
     assert_eq!(writer.try_call(&["SET", "fact", "v1"]).unwrap(), Value::Simple("OK".into()));
     // The follower has applied everything the leader applied.
-    let deadline = now() + Duration::from_secs(5);
+    let deadline = Deadline::after(Duration::from_secs(5));
     let leader_applied: u64 = cluster.nodes[leader].raft_field("applied").unwrap().parse().unwrap();
     while cluster.nodes[follower].raft_field("applied").unwrap().parse::<u64>().unwrap() < leader_applied {
-        assert!(now() < deadline, "follower did not catch up");
+        assert!(!deadline.passed(), "follower did not catch up");
         std::thread::sleep(Duration::from_millis(20));
     }
 
@@ -752,9 +752,9 @@ fn stream_everywhere(cluster: &Cluster, key: &str) -> Vec<(String, String, Strin
             })
             .collect()
     };
-    let deadline = now() + Duration::from_secs(10);
+    let deadline = Deadline::after(Duration::from_secs(10));
     let mut views = view();
-    while views.iter().any(|v| v != &views[0]) && now() < deadline {
+    while views.iter().any(|v| v != &views[0]) && !deadline.passed() {
         std::thread::sleep(Duration::from_millis(50));
         views = view();
     }
@@ -882,4 +882,27 @@ fn t14_a_restricted_users_script_is_checked_alike_on_every_replica() {
     for index in [leader, 3 - leader - follower] {
         assert_eq!(acl_log(&mut cluster.nodes[index].client()), vec![], "node {index}");
     }
+}
+
+/// The harness's deadlines leave out time the test process spent stopped: the machine the
+/// tests share pauses whole process trees (SIGSTOP) while something else is measured, and a
+/// wait that counted the pause failed as soon as it resumed (t41, before its nodes ran again).
+#[test]
+fn a_deadline_leaves_out_time_the_test_process_spent_stopped() {
+    let _serial = serial();
+    let deadline = Deadline::after(Duration::from_secs(1));
+    let paused_before = support::paused_total();
+    let started = now();
+    let pid = std::process::id();
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -STOP {pid}; sleep 2; kill -CONT {pid}"))
+        .status()
+        .expect("sh");
+    assert!(status.success());
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    let paused = support::paused_total() - paused_before;
+    assert!(paused >= Duration::from_millis(1500), "paused {paused:?}");
+    assert!(!deadline.passed(), "the pause counted against the deadline");
+    wait_until(Duration::from_secs(5), "the deadline passes", || deadline.passed());
 }

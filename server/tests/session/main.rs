@@ -696,9 +696,9 @@ fn blocked_clients_are_served_in_arrival_order() {
     // Arrival is when the server reads the command (CLIENT LIST then names it): wait for
     // it, so that a loaded machine cannot reorder the two sends.
     fn arrived(admin: &mut support::Client, id: &str, command: &str) {
-        let deadline = support::now() + Duration::from_secs(10);
+        let deadline = support::Deadline::after(Duration::from_secs(10));
         while !admin.bulk(&format!("CLIENT LIST ID {id}")).contains(&format!(" cmd={command} ")) {
-            assert!(support::now() < deadline, "{command} never arrived");
+            assert!(!deadline.passed(), "{command} never arrived");
             std::thread::sleep(Duration::from_millis(1));
         }
     }
@@ -1218,9 +1218,9 @@ fn one_worker_thread_serves_waits_saves_and_pipelines() {
     let mut pusher = node.client();
     waiter.send("BLPOP queue 0");
     // The push may only be sent once the BLPOP is parked, or it would be a plain pop.
-    let deadline = support::now() + Duration::from_secs(10);
+    let deadline = support::Deadline::after(Duration::from_secs(10));
     while info_field(&pusher.bulk("INFO clients"), "blocked_clients") != "1" {
-        assert!(support::now() < deadline, "BLPOP never blocked");
+        assert!(!deadline.passed(), "BLPOP never blocked");
         std::thread::sleep(Duration::from_millis(5));
     }
     pusher.call("RPUSH queue job", b":1\r\n");

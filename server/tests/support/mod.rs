@@ -34,6 +34,68 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
+/// How often the pause watcher looks at the clock.
+const PAUSE_WATCH_TICK: Duration = Duration::from_millis(50);
+/// A stretch without a look at the clock longer than this counts as a pause.
+const PAUSE_MIN: Duration = Duration::from_secs(1);
+
+/// The time this test process has spent paused: stretches longer than `PAUSE_MIN` in which none
+/// of its threads ran, not even a watcher thread that looks at the clock every
+/// `PAUSE_WATCH_TICK`. The shared machine the tests run on stops whole process trees (SIGSTOP)
+/// for minutes while something else is measured; a deadline that counted such a pause would
+/// fail a test the moment it resumed, before its nodes had a chance to run (see `Deadline`).
+pub fn paused_total() -> Duration {
+    struct Watch {
+        last_look: Instant,
+        paused: Duration,
+    }
+    static WATCH: std::sync::Mutex<Option<Watch>> = std::sync::Mutex::new(None);
+    static WATCHER: std::sync::Once = std::sync::Once::new();
+    WATCHER.call_once(|| {
+        std::thread::spawn(|| loop {
+            std::thread::sleep(PAUSE_WATCH_TICK);
+            paused_total();
+        });
+    });
+    // Every caller looks too: the first to run after a pause (the watcher or a test thread
+    // checking its deadline) finds the gap since the last look and counts it.
+    let mut watch = WATCH.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let now = Instant::now();
+    let watch = watch.get_or_insert(Watch {
+        last_look: now,
+        paused: Duration::ZERO,
+    });
+    let gap = now.saturating_duration_since(watch.last_look);
+    if gap > PAUSE_MIN {
+        watch.paused += gap - PAUSE_WATCH_TICK;
+    }
+    watch.last_look = now;
+    watch.paused
+}
+
+/// A deadline `limit` from now that moves back by any time this process spends paused
+/// meanwhile (`paused_total`): a test waits `limit` of the time it was actually running.
+#[derive(Clone, Copy, Debug)]
+pub struct Deadline {
+    end: Instant,
+    paused_at_start: Duration,
+}
+
+impl Deadline {
+    pub fn after(limit: Duration) -> Deadline {
+        let paused_at_start = paused_total();
+        Deadline {
+            end: Instant::now() + limit,
+            paused_at_start,
+        }
+    }
+
+    pub fn passed(&self) -> bool {
+        let paused = paused_total() - self.paused_at_start;
+        Instant::now() >= self.end + paused
+    }
+}
+
 /// A free client port whose peer port (the client port + 10000, the default) is free too.
 pub fn free_port() -> u16 {
     loop {
@@ -65,11 +127,12 @@ pub fn info_field(info: &str, name: &str) -> Option<String> {
         .map(str::to_string)
 }
 
-/// Polls `condition` every 100 ms until it holds, failing with `what` after `limit`.
+/// Polls `condition` every 100 ms until it holds, failing with `what` after `limit` (not counting
+/// time this process spent paused, see `Deadline`).
 pub fn wait_until(limit: Duration, what: &str, mut condition: impl FnMut() -> bool) {
-    let deadline = Instant::now() + limit;
+    let deadline = Deadline::after(limit);
     while !condition() {
-        assert!(Instant::now() < deadline, "timed out waiting: {what}");
+        assert!(!deadline.passed(), "timed out waiting: {what}");
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -84,6 +147,9 @@ pub struct Node {
     pub dir: PathBuf,
     args: Vec<String>,
     child: Option<Child>,
+    /// Where a cluster node's log goes (`--log info`), for a failing test to show (see
+    /// `Cluster`'s drop); removed with the node. None: no log (unless `FLOTILLA_TEST_LOGS`).
+    log: Option<PathBuf>,
 }
 
 impl Node {
@@ -107,7 +173,7 @@ impl Node {
                 "no".into(),
             ];
             args.extend(extra_args.iter().map(|a| a.to_string()));
-            let mut node = Node { id: 1, port, dir, args, child: None };
+            let mut node = Node { id: 1, port, dir, args, child: None, log: None };
             node.launch();
             if node.answers_as_itself(password) {
                 return node;
@@ -132,10 +198,12 @@ impl Node {
     /// debugging a failure).
     fn launch(&mut self) {
         assert!(self.child.is_none(), "node {} is running", self.id);
-        let logs = std::env::var("FLOTILLA_TEST_LOGS").ok();
-        let stderr = match &logs {
-            Some(dir) => {
-                let path = PathBuf::from(dir).join(format!("node-{}-{}.log", self.port, self.id));
+        let kept = std::env::var("FLOTILLA_TEST_LOGS")
+            .ok()
+            .map(|dir| PathBuf::from(dir).join(format!("node-{}-{}.log", self.port, self.id)));
+        let log = kept.or_else(|| self.log.clone());
+        let stderr = match &log {
+            Some(path) => {
                 let file = std::fs::OpenOptions::new()
                     .create(true)
                     .append(true)
@@ -147,8 +215,8 @@ impl Node {
         };
         let mut command = Command::new(env!("CARGO_BIN_EXE_flotilla"));
         command.args(&self.args);
-        if logs.is_some() {
-            command.args(["--log", "info"]);
+        if log.is_some() {
+            command.args(["--log", "info"]).env("NO_COLOR", "1");
         }
         let child = command
             .stdout(Stdio::null())
@@ -167,12 +235,12 @@ impl Node {
     /// Whether the server answering on the port is this process (INFO server names its pid);
     /// false once the process has exited (it could not bind: the port was taken meanwhile).
     fn answers_as_itself(&mut self, password: Option<&str>) -> bool {
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Deadline::after(START_TIMEOUT);
         loop {
             if self.has_exited() {
                 return false;
             }
-            assert!(Instant::now() < deadline, "node {} did not start", self.id);
+            assert!(!deadline.passed(), "node {} did not start", self.id);
             let Ok(mut client) = Client::try_connect(self.port) else {
                 std::thread::sleep(Duration::from_millis(20));
                 continue;
@@ -202,9 +270,9 @@ impl Node {
     /// Starts the (stopped) node again on its port and data; returns once it listens.
     pub fn spawn(&mut self) {
         self.launch();
-        let deadline = Instant::now() + START_TIMEOUT;
+        let deadline = Deadline::after(START_TIMEOUT);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
-            assert!(Instant::now() < deadline, "node {} did not start listening", self.id);
+            assert!(!deadline.passed(), "node {} did not start listening", self.id);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -219,12 +287,12 @@ impl Node {
             .stderr(Stdio::piped())
             .spawn()
             .expect("start flotilla");
-        let deadline = Instant::now() + limit;
+        let deadline = Deadline::after(limit);
         let status = loop {
             if let Some(status) = child.try_wait().expect("wait") {
                 break status;
             }
-            if Instant::now() > deadline {
+            if deadline.passed() {
                 let _ = child.kill();
                 let _ = child.wait();
                 panic!("node {} kept running on a damaged data directory", self.id);
@@ -243,13 +311,13 @@ impl Node {
 
     /// Waits for the process to exit by itself.
     pub fn wait_exit(&mut self, limit: Duration) -> ExitStatus {
-        let deadline = Instant::now() + limit;
+        let deadline = Deadline::after(limit);
         let child = self.child.as_mut().expect("running");
         loop {
             if let Some(status) = child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "node {} did not exit", self.id);
+            assert!(!deadline.passed(), "node {} did not exit", self.id);
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -316,6 +384,9 @@ impl Drop for Node {
     fn drop(&mut self) {
         self.kill();
         let _ = std::fs::remove_dir_all(&self.dir);
+        if let Some(log) = &self.log {
+            let _ = std::fs::remove_file(log);
+        }
     }
 }
 
@@ -351,6 +422,7 @@ impl Cluster {
             nodes.push(Node {
                 id: i as u64 + 1,
                 port: *port,
+                log: Some(dir.with_extension("log")),
                 dir,
                 args,
                 child: None,
@@ -366,7 +438,7 @@ impl Cluster {
 
     /// Index (into `nodes`) of the node every running node agrees leads, once they agree.
     pub fn wait_for_leader(&self, limit: Duration) -> usize {
-        let deadline = Instant::now() + limit;
+        let deadline = Deadline::after(limit);
         loop {
             let running: Vec<&Node> = self.nodes.iter().filter(|n| n.is_running()).collect();
             let leaders: Vec<Option<String>> = running.iter().map(|n| n.raft_field("leader")).collect();
@@ -380,7 +452,7 @@ impl Cluster {
                     }
                 }
             }
-            assert!(Instant::now() < deadline, "no agreed leader: {leaders:?}");
+            assert!(!deadline.passed(), "no agreed leader: {leaders:?}");
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -402,6 +474,32 @@ impl Cluster {
             .find(|(i, n)| n.is_running() && Some(*i) != except)
             .map(|(_, n)| n.port)
             .expect("a running node")
+    }
+}
+
+/// Lines of each node's log a failing cluster test prints.
+const FAILURE_LOG_LINES: usize = 60;
+
+impl Drop for Cluster {
+    /// A test failing with a cluster up prints the end of each node's log (Raft's elections
+    /// and votes are logged at info) and how long this process was paused, before the nodes
+    /// and their logs go.
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            return;
+        }
+        eprintln!("this test process spent {:?} paused (stopped or not scheduled)", paused_total());
+        for node in &self.nodes {
+            let Some(text) = node.log.as_ref().and_then(|log| std::fs::read_to_string(log).ok()) else {
+                continue;
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            let tail = &lines[lines.len().saturating_sub(FAILURE_LOG_LINES)..];
+            eprintln!("--- node {} (port {}), last {} lines of its log:", node.id, node.port, tail.len());
+            for line in tail {
+                eprintln!("{line}");
+            }
+        }
     }
 }
 
@@ -566,17 +664,24 @@ impl Client {
         }
     }
 
-    /// Fills the buffer until `ready` finds what it needs in it, within `REPLY_TIMEOUT`.
+    /// Fills the buffer until `ready` finds what it needs in it, within `REPLY_TIMEOUT` (of time
+    /// this process was not paused).
     fn try_read_until<T>(&mut self, mut ready: impl FnMut(&mut Vec<u8>) -> Option<T>) -> std::io::Result<T> {
-        let deadline = Instant::now() + REPLY_TIMEOUT;
+        let deadline = Deadline::after(REPLY_TIMEOUT);
         loop {
             if let Some(found) = ready(&mut self.buffer) {
                 return Ok(found);
             }
-            if Instant::now() >= deadline {
+            if deadline.passed() {
                 return Err(std::io::Error::new(ErrorKind::TimedOut, "timed out waiting for a reply"));
             }
-            self.fill()?;
+            match self.fill() {
+                // The socket's own timeout counts a pause of this process (see `Deadline`).
+                Err(e)
+                    if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut)
+                        && !deadline.passed() => {}
+                other => other?,
+            }
         }
     }
 
