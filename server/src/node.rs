@@ -193,16 +193,18 @@ impl Node {
         let sync_gate = syncer.gate();
         let log = crate::raft::log::GroupLog::new(log_store.clone(), DATA_GROUP, syncer);
         let group_log = log.clone();
+        let commits_sent = Arc::new(crate::raft::network::CommitsSent::default());
         let factory = NetworkFactory {
             transport: transport.clone(),
             group: DATA_GROUP,
+            commits_sent: commits_sent.clone(),
         };
         let raft = crate::raft::Raft::new(me, crate::raft::config(), factory, log, machine.clone())
             .await
             .map_err(|e| format!("cannot start raft: {e}"))?;
         crate::raft::machine::run_snapshot_policy(raft.clone(), &machine);
         crate::raft::log::run_tail_release(raft.clone(), group_log.clone());
-        let group = Group::new(raft.clone(), machine, clock.clone(), sync_gate);
+        let group = Group::new(raft.clone(), machine, clock.clone(), sync_gate, commits_sent);
         let (read_indexes, waiting) = mpsc::unbounded_channel();
         {
             let (transport, group) = (transport.clone(), group.clone());

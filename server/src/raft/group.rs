@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use super::log::SyncGate;
 use super::machine::MachineStore;
+use super::network::CommitsSent;
 use super::{NodeId, Raft, Request, TypeConfig};
 use crate::clock::Clock;
 
@@ -79,12 +80,19 @@ struct Proposal {
 pub struct Group {
     pub raft: Raft,
     pub store: MachineStore,
+    commits_sent: Arc<CommitsSent>,
     proposals: mpsc::UnboundedSender<Proposal>,
     barrier_waiters: mpsc::UnboundedSender<BarrierWaiter>,
 }
 
 impl Group {
-    pub fn new(raft: Raft, store: MachineStore, clock: Arc<Clock>, sync_gate: Arc<SyncGate>) -> Arc<Group> {
+    pub fn new(
+        raft: Raft,
+        store: MachineStore,
+        clock: Arc<Clock>,
+        sync_gate: Arc<SyncGate>,
+        commits_sent: Arc<CommitsSent>,
+    ) -> Arc<Group> {
         let (proposals, queue) = mpsc::unbounded_channel();
         tokio::spawn(run_proposer(raft.clone(), clock, queue, sync_gate));
         let (barrier_waiters, waiting) = mpsc::unbounded_channel();
@@ -92,6 +100,7 @@ impl Group {
         Arc::new(Group {
             raft,
             store,
+            commits_sent,
             proposals,
             barrier_waiters,
         })
@@ -213,12 +222,12 @@ impl Group {
     /// Acknowledged writes are not all: followers serve reads too (`Node::read_many`), and a
     /// follower may apply a committed entry, and show it to a read, before this node applies
     /// it; a read here that starts after that one ended must show it as well. So the read also
-    /// waits until this node has applied its commit index. This is the commit index of the
-    /// metrics, which the core publishes when it ends its current turn of messages, possibly
-    /// after it sent the commit to followers: a follower's read could still show an entry the
-    /// metrics here do not count yet if, within that one turn, the follower received it,
-    /// applied it and answered, and a client then sent its next read here. The core trip that
-    /// makes even that certain is the slow path's.
+    /// waits until this node has applied the highest commit index it has sent to any follower
+    /// (`CommitsSent`, recorded before each AppendEntries or heartbeat leaves), or the one its
+    /// metrics show if higher. A follower applies only up to a commit index it was sent, so this
+    /// covers everything a follower can have shown. (The metrics alone did not: the core
+    /// publishes them when it ends its turn of messages, possibly after that turn sent the new
+    /// commit to the followers.)
     fn lease_covers_read(&self) -> Option<u64> {
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow_watched();
@@ -233,7 +242,12 @@ impl Group {
         if !applied_own_entry {
             return None;
         }
-        let committed = metrics.local_committed.as_ref().map_or(0, |committed| committed.index());
+        let committed = metrics
+            .local_committed
+            .as_ref()
+            .map(|committed| committed.index())
+            .max(self.commits_sent.highest())
+            .unwrap_or(0);
         // The only voter of every configuration (not `voter_ids()`, which builds a set per
         // call: 1.5% of a single node's CPU at GET -P 1).
         let only_voter = metrics

@@ -71,10 +71,36 @@ pub fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, String>
     postcard::from_bytes(bytes).map_err(|e| format!("undecodable message: {e}"))
 }
 
+/// The highest commit index this node has sent to any follower (in an AppendEntries or a
+/// heartbeat), recorded before it is sent. A follower can apply, and show to a read, only
+/// entries up to a commit index it was sent, so a read on this node (the leader) that waits
+/// until it has applied this far shows everything any follower can show. openraft's published
+/// metrics can lag it: they are published at the end of the Raft core's turn, possibly after
+/// the turn has already told the followers of a new commit.
+#[derive(Default)]
+pub struct CommitsSent {
+    /// Index + 1 of the highest commit sent; 0 when none has been.
+    highest: std::sync::atomic::AtomicU64,
+}
+
+impl CommitsSent {
+    pub fn record(&self, request: &AppendEntriesRequest<TypeConfig>) {
+        if let Some(committed) = &request.leader_commit {
+            self.highest.fetch_max(committed.index() + 1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+
+    /// The highest commit index sent so far, if any.
+    pub fn highest(&self) -> Option<u64> {
+        self.highest.load(std::sync::atomic::Ordering::Acquire).checked_sub(1)
+    }
+}
+
 #[derive(Clone)]
 pub struct NetworkFactory {
     pub transport: Arc<Transport>,
     pub group: GroupId,
+    pub commits_sent: Arc<CommitsSent>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
@@ -85,6 +111,7 @@ impl RaftNetworkFactory<TypeConfig> for NetworkFactory {
             transport: self.transport.clone(),
             group: self.group,
             target,
+            commits_sent: self.commits_sent.clone(),
         }
     }
 }
@@ -93,6 +120,7 @@ pub struct Network {
     transport: Arc<Transport>,
     group: GroupId,
     target: NodeId,
+    commits_sent: Arc<CommitsSent>,
 }
 
 fn rpc_error(error: TransportError) -> RPCError<TypeConfig> {
@@ -112,7 +140,10 @@ fn append_ttl(option: &RPCOption) -> Duration {
     option.hard_ttl().max(APPEND_TIMEOUT)
 }
 
-fn encode_append(request: &AppendEntriesRequest<TypeConfig>) -> Bytes {
+/// Encodes an AppendEntries (or heartbeat) about to be sent, recording the commit index it
+/// carries first.
+fn encode_append(request: &AppendEntriesRequest<TypeConfig>, commits_sent: &CommitsSent) -> Bytes {
+    commits_sent.record(request);
     let hint = 64 + request.entries.iter().map(super::log::entry_len_hint).sum::<usize>();
     Bytes::from(postcard::to_extend(request, Vec::with_capacity(hint)).expect("serializable"))
 }
@@ -135,6 +166,7 @@ struct AppendPipeline<S> {
     transport: Arc<Transport>,
     target: NodeId,
     group: GroupId,
+    commits_sent: Arc<CommitsSent>,
     ttl: Duration,
     input: S,
     input_done: bool,
@@ -152,7 +184,7 @@ where
         let last = request.entries.last().map(|entry| entry.log_id).or(prev);
         let reply = self
             .transport
-            .send(self.target, kind::APPEND_ENTRIES, self.group, encode_append(&request), self.ttl)
+            .send(self.target, kind::APPEND_ENTRIES, self.group, encode_append(&request, &self.commits_sent), self.ttl)
             .map_err(rpc_error)?;
         self.in_flight.push_back(InFlight { reply, prev, last });
         Ok(())
@@ -270,7 +302,13 @@ impl RaftNetworkV2<TypeConfig> for Network {
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
         let pending = self
             .transport
-            .send(self.target, kind::APPEND_ENTRIES, self.group, encode_append(&request), append_ttl(&option))
+            .send(
+                self.target,
+                kind::APPEND_ENTRIES,
+                self.group,
+                encode_append(&request, &self.commits_sent),
+                append_ttl(&option),
+            )
             .map_err(rpc_error)?;
         decode_reply(pending.await.map_err(rpc_error)?)
     }
@@ -292,6 +330,7 @@ impl RaftNetworkV2<TypeConfig> for Network {
             transport: self.transport.clone(),
             target: self.target,
             group: self.group,
+            commits_sent: self.commits_sent.clone(),
             ttl: append_ttl(&option),
             input,
             input_done: false,
@@ -481,4 +520,37 @@ pub async fn serve_rpc(
         other => return Err(format!("unknown raft rpc kind {other}")),
     };
     Ok(reply.to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use openraft::alias::{LeaderIdOf, VoteOf};
+    use openraft::vote::{RaftLeaderIdExt, RaftVote};
+
+    fn heartbeat(commit: Option<u64>) -> AppendEntriesRequest<TypeConfig> {
+        let leader = <LeaderIdOf<TypeConfig> as RaftLeaderIdExt>::new_committed(3, 1);
+        AppendEntriesRequest {
+            vote: <VoteOf<TypeConfig> as RaftVote>::from_leader_id(leader, true),
+            prev_log_id: None,
+            entries: Vec::new(),
+            leader_commit: commit.map(|index| openraft::LogId::new(leader, index)),
+        }
+    }
+
+    /// The leader's read floor follows every commit index it sends, never moves back, and
+    /// counts index 0 (the first Raft entry) as a commit.
+    #[test]
+    fn commits_sent_records_the_highest_commit_carried() {
+        let sent = CommitsSent::default();
+        assert_eq!(sent.highest(), None);
+        encode_append(&heartbeat(None), &sent);
+        assert_eq!(sent.highest(), None);
+        encode_append(&heartbeat(Some(0)), &sent);
+        assert_eq!(sent.highest(), Some(0));
+        encode_append(&heartbeat(Some(41)), &sent);
+        encode_append(&heartbeat(Some(7)), &sent);
+        encode_append(&heartbeat(None), &sent);
+        assert_eq!(sent.highest(), Some(41));
+    }
 }
