@@ -149,6 +149,28 @@ type Forwarded = Result<Vec<Reply>, ProposeError>;
 /// What a forwarded write answers: replies and the entry's log index, or why nothing ran.
 type ForwardedWrite = Result<Applied, ProposeError>;
 
+/// The ops of a proposal, after it: in the entry that carried them when this node proposed
+/// them (from the position given), or as sent when they were forwarded or refused. Empty when
+/// a local proposal's outcome is unknown (its ops went into an entry nothing reports on).
+pub enum ProposedOps {
+    InEntry(crate::raft::Request, usize),
+    Kept(Vec<Op>),
+}
+
+impl ProposedOps {
+    /// The arguments of the `n`-th op, when it is a command still at hand.
+    pub fn args(&self, n: usize) -> Option<&[Bytes]> {
+        let op = match self {
+            ProposedOps::InEntry(request, first) => request.entry().ops.get(first + n)?,
+            ProposedOps::Kept(ops) => ops.get(n)?,
+        };
+        match op {
+            Op::Command { args, .. } => Some(args),
+            _ => None,
+        }
+    }
+}
+
 impl Node {
     /// Opens the node's storage, starts its Raft group and peer transport. The peer listener
     /// must already be bound (`peer_listener`) when the cluster has more than one member.
@@ -337,7 +359,14 @@ impl Node {
     /// Proposes `ops` as (part of) one entry and returns one reply per op once applied, on
     /// this node or, if another node leads, through it; and the log index of the entry (None
     /// when it was refused or its fate is unknown), for WAIT.
-    pub async fn propose_indexed(&self, mut ops: Vec<Op>) -> (Vec<Reply>, Option<u64>) {
+    pub async fn propose_indexed(&self, ops: Vec<Op>) -> (Vec<Reply>, Option<u64>) {
+        let (replies, index, _) = self.propose_keeping_ops(ops).await;
+        (replies, index)
+    }
+
+    /// As `propose_indexed`, also giving the ops back to read (for the slow log), without a
+    /// copy made in advance.
+    pub async fn propose_keeping_ops(&self, mut ops: Vec<Op>) -> (Vec<Reply>, Option<u64>, ProposedOps) {
         let count = ops.len();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
@@ -364,7 +393,10 @@ impl Node {
             } else {
                 // The ops move into the proposal (no copy); a refusal hands them back.
                 match self.group.propose_or_refuse(ops).await {
-                    Ok((replies, index)) => return (replies, Some(index)),
+                    Ok(proposed) => {
+                        let kept = ProposedOps::InEntry(proposed.entry, proposed.first_op);
+                        return (proposed.replies, Some(proposed.index), kept);
+                    }
                     Err(Refused { why, ops: back }) => {
                         ops = back;
                         Err(why)
@@ -372,16 +404,17 @@ impl Node {
                 }
             };
             match outcome {
-                Ok((replies, index)) => return (replies, Some(index)),
+                Ok((replies, index)) => return (replies, Some(index), ProposedOps::Kept(ops)),
                 Err(ProposeError::Uncertain(why)) => {
                     let error = Reply::error_owned(format!(
                         "UNCERTAIN the write may or may not have been applied: {why}"
                     ));
-                    return (vec![error; count], None);
+                    // A local proposal's ops went into an entry whose fate is unknown.
+                    return (vec![error; count], None, ProposedOps::Kept(ops));
                 }
                 Err(ProposeError::NotLeader(_)) => {
                     if tokio::time::Instant::now() >= deadline {
-                        return (vec![Reply::error(TRYAGAIN_NO_LEADER); count], None);
+                        return (vec![Reply::error(TRYAGAIN_NO_LEADER); count], None, ProposedOps::Kept(ops));
                     }
                     tokio::time::sleep(Duration::from_millis(LEADER_RETRY_MS)).await;
                 }
@@ -407,7 +440,7 @@ impl Node {
     /// (applies stamp every replica's copy, and nothing compares them or evicts by them), so a
     /// follower's OBJECT IDLETIME reflects the reads it served and the writes it applied. The
     /// reads' events (a read-only script's MONITOR lines and slow log) stay on this node.
-    pub async fn read_many(&self, db: usize, commands: Vec<Vec<Bytes>>, touch: bool) -> Vec<Reply> {
+    pub async fn read_many(&self, db: usize, commands: &[Vec<Bytes>], touch: bool) -> Vec<Reply> {
         let count = commands.len();
         let deadline = tokio::time::Instant::now() + Duration::from_millis(LEADER_WAIT_MS);
         loop {
@@ -416,7 +449,7 @@ impl Node {
                 Some(_) => self.follower_barrier(deadline).await,
             };
             match outcome {
-                Ok(now_ms) => return self.read_at(db, &commands, touch, None, now_ms),
+                Ok(now_ms) => return self.read_at(db, commands, touch, None, now_ms),
                 Err(_) if tokio::time::Instant::now() >= deadline => {
                     return vec![Reply::error(TRYAGAIN_NO_LEADER); count]
                 }

@@ -374,7 +374,7 @@ impl Session {
                     self.tracked(&tracked);
                     Dispatched::Ran(spec, reply)
                 } else {
-                    let reply = self.read(vec![args.to_vec()]).await.pop();
+                    let reply = self.read(&[args.to_vec()]).await.pop();
                     self.tracked(&tracked);
                     Dispatched::Ran(spec, reply.expect("one reply per command"))
                 }
@@ -552,25 +552,42 @@ impl Session {
                 tracked.push(self.track(spec, args));
             }
         }
-        let replies = if write {
+        // Where the commands' arguments are once they ran.
+        enum Held {
+            Read(Vec<Vec<Bytes>>),
+            Written(crate::node::ProposedOps),
+        }
+        let count = batch.len();
+        let (replies, held) = if write {
+            // The ops take the arguments over (no copy); the slow log reads them back from
+            // the entry that carried them.
             let ops = batch
-                .iter()
-                .map(|args| flotilla_storage::Op::Command {
-                    db,
-                    args: args.clone(),
-                })
+                .into_iter()
+                .map(|args| flotilla_storage::Op::Command { db, args })
                 .collect();
-            let (replies, index) = node.propose_indexed(ops).await;
+            let (replies, index, written) = node.propose_keeping_ops(ops).await;
             self.wrote_at(index);
-            replies
+            (replies, Held::Written(written))
         } else {
-            self.read(batch.clone()).await
+            (self.read(&batch).await, Held::Read(batch))
         };
         for tracked in &tracked {
             self.tracked(tracked);
         }
-        let duration_us = started.elapsed().as_micros() as u64 / batch.len().max(1) as u64;
-        for ((spec, args), reply) in specs.iter().zip(&batch).zip(&replies) {
+        let duration_us = started.elapsed().as_micros() as u64 / count.max(1) as u64;
+        for (n, (spec, reply)) in specs.iter().zip(&replies).enumerate() {
+            // A write whose outcome is unknown left no ops to read: its name stands for them.
+            let unknown;
+            let args = match &held {
+                Held::Read(read) => &read[n][..],
+                Held::Written(written) => match written.args(n) {
+                    Some(args) => args,
+                    None => {
+                        unknown = [Bytes::from_static(spec.name.as_bytes())];
+                        &unknown[..]
+                    }
+                },
+            };
             slowlog::record(self, spec, args, reply, duration_us);
         }
         replies
@@ -578,10 +595,10 @@ impl Session {
 
     /// Runs keyspace reads of the selected database: linearizably, or from this node's applied
     /// state on a READONLY connection.
-    async fn read(&self, commands: Vec<Vec<Bytes>>) -> Vec<Reply> {
+    async fn read(&self, commands: &[Vec<Bytes>]) -> Vec<Reply> {
         let touch = !self.client.no_touch.load(Ordering::Relaxed);
         if self.readonly {
-            self.node.read_local(self.db, &commands, touch)
+            self.node.read_local(self.db, commands, touch)
         } else {
             self.node.read_many(self.db, commands, touch).await
         }

@@ -54,6 +54,16 @@ type BarrierWaiter = oneshot::Sender<Result<(), ProposeError>>;
 /// One reply per op, and the log index of the entry that carried them.
 pub type Applied = (Vec<Reply>, u64);
 
+/// A proposal this node made, applied: its replies, the entry's log index, and the entry that
+/// carried its ops (from `first_op` on), so the caller can still read the ops it handed over
+/// without having kept a copy of them.
+pub struct Proposed {
+    pub replies: Vec<Reply>,
+    pub index: u64,
+    pub entry: Request,
+    pub first_op: usize,
+}
+
 /// A proposal that produced no replies: why, and, when nothing ran (`NotLeader`), its ops
 /// handed back so the caller can retry without having kept a copy (empty otherwise).
 #[derive(Debug)]
@@ -74,7 +84,7 @@ impl Refused {
 
 struct Proposal {
     ops: Vec<Op>,
-    reply: oneshot::Sender<Result<Applied, Refused>>,
+    reply: oneshot::Sender<Result<Proposed, Refused>>,
 }
 
 pub struct Group {
@@ -113,11 +123,14 @@ impl Group {
 
     /// As `propose`, also giving the entry's log index (what WAIT waits for).
     pub async fn propose_indexed(&self, ops: Vec<Op>) -> Result<Applied, ProposeError> {
-        self.propose_or_refuse(ops).await.map_err(|refused| refused.why)
+        self.propose_or_refuse(ops)
+            .await
+            .map(|proposed| (proposed.replies, proposed.index))
+            .map_err(|refused| refused.why)
     }
 
     /// As `propose_indexed`, handing the ops back when this node could not propose them.
-    pub async fn propose_or_refuse(&self, ops: Vec<Op>) -> Result<Applied, Refused> {
+    pub async fn propose_or_refuse(&self, ops: Vec<Op>) -> Result<Proposed, Refused> {
         let (reply, receiver) = oneshot::channel();
         if let Err(refused) = self.proposals.send(Proposal { ops, reply }) {
             return Err(Refused::not_leader(None, refused.0.ops));
@@ -400,8 +413,15 @@ async fn run_proposer(
             match outcome {
                 Ok((replies, index)) => {
                     let mut replies = replies.into_iter();
+                    let mut first_op = 0;
                     for (count, reply) in shares {
-                        let _ = reply.send(Ok((replies.by_ref().take(count).collect(), index)));
+                        let _ = reply.send(Ok(Proposed {
+                            replies: replies.by_ref().take(count).collect(),
+                            index,
+                            entry: request.clone(),
+                            first_op,
+                        }));
+                        first_op += count;
                     }
                 }
                 // Refused before it was appended (leadership lost since the check above):

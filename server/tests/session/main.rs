@@ -478,6 +478,87 @@ fn slowlog() {
     client.call("SLOWLOG LEN", b":0\r\n");
 }
 
+/// Pipelined writes share one proposal and pipelined reads one read barrier; the slow log still
+/// records each command with its own arguments (a write's are read back from the entry that
+/// carried them).
+#[test]
+fn slowlog_keeps_the_arguments_of_pipelined_commands() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    client.call("CONFIG SET slowlog-log-slower-than 0", b"+OK\r\n");
+    client.call("SLOWLOG RESET", b"+OK\r\n");
+    let mut pipeline = Vec::new();
+    for command in [&["SET", "a", "1"][..], &["RPUSH", "list", "x", "y"], &["SET", "b", "2"]] {
+        pipeline.extend_from_slice(&support::args(command));
+    }
+    for command in [&["GET", "a"][..], &["MGET", "a", "b"]] {
+        pipeline.extend_from_slice(&support::args(command));
+    }
+    client.send_raw(&pipeline);
+    for expected in [&b"+OK\r\n"[..], b":2\r\n", b"+OK\r\n", b"$1\r\n1\r\n", b"*2\r\n$1\r\n1\r\n$1\r\n2\r\n"] {
+        client.expect(expected);
+    }
+    let Value::Array(entries) = client.try_call(&["SLOWLOG", "GET", "5"]).unwrap() else {
+        panic!("SLOWLOG GET answers an array");
+    };
+    // Newest first.
+    let logged: Vec<Vec<String>> = entries
+        .iter()
+        .map(|entry| match entry {
+            Value::Array(fields) => match &fields[3] {
+                Value::Array(args) => args.iter().map(Value::text).collect(),
+                other => panic!("arguments: {other:?}"),
+            },
+            other => panic!("entry: {other:?}"),
+        })
+        .collect();
+    let expected: Vec<Vec<&str>> = vec![
+        vec!["MGET", "a", "b"],
+        vec!["GET", "a"],
+        vec!["SET", "b", "2"],
+        vec!["RPUSH", "list", "x", "y"],
+        vec!["SET", "a", "1"],
+    ];
+    assert_eq!(logged, expected);
+
+    // Several clients' pipelines at once: their proposals may share an entry, each at its own
+    // position in it.
+    client.call("SLOWLOG RESET", b"+OK\r\n");
+    let mut clients: Vec<_> = (0..8).map(|_| node.client()).collect();
+    let mut sent = Vec::new();
+    for (c, other) in clients.iter_mut().enumerate() {
+        let mut pipeline = Vec::new();
+        for n in 0..3 {
+            let command = vec!["SET".to_string(), format!("key{c}-{n}"), format!("value{c}-{n}")];
+            pipeline.extend_from_slice(&support::args(&command.iter().map(String::as_str).collect::<Vec<_>>()));
+            sent.push(command);
+        }
+        other.send_raw(&pipeline);
+    }
+    for other in &mut clients {
+        for _ in 0..3 {
+            other.expect(b"+OK\r\n");
+        }
+    }
+    let Value::Array(entries) = client.try_call(&["SLOWLOG", "GET", "-1"]).unwrap() else {
+        panic!("SLOWLOG GET answers an array");
+    };
+    let mut logged: Vec<Vec<String>> = entries
+        .iter()
+        .filter_map(|entry| match entry {
+            Value::Array(fields) => match &fields[3] {
+                Value::Array(args) => Some(args.iter().map(Value::text).collect::<Vec<_>>()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .filter(|args| args[0] == "SET")
+        .collect();
+    logged.sort();
+    sent.sort();
+    assert_eq!(logged, sent);
+}
+
 /// INFO commandstats and errorstats count calls, failures and rejections.
 #[test]
 fn command_and_error_statistics() {
