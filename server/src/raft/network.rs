@@ -54,8 +54,6 @@ pub mod kind {
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).
 const APPEND_TIMEOUT: Duration = Duration::from_secs(5);
-/// Least time allowed for a vote round trip (the voter syncs its vote).
-const VOTE_TIMEOUT: Duration = Duration::from_millis(500);
 /// Bytes of snapshot in one frame.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 1 << 20;
 /// Time allowed for one snapshot chunk to be written by the follower.
@@ -352,8 +350,10 @@ impl RaftNetworkV2<TypeConfig> for Network {
         request: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(kind::VOTE, &request, option.hard_ttl().max(VOTE_TIMEOUT))
-            .await
+        // openraft bounds every vote round trip by election_timeout_min (400 ms) whatever this
+        // allows, so a longer deadline here would never be reached: a voter whose fsync of the
+        // vote takes longer loses that round, and the candidate campaigns again.
+        self.call(kind::VOTE, &request, option.hard_ttl()).await
     }
 
     async fn pre_vote(
@@ -361,8 +361,7 @@ impl RaftNetworkV2<TypeConfig> for Network {
         request: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        self.call(kind::PRE_VOTE, &request, option.hard_ttl().max(VOTE_TIMEOUT))
-            .await
+        self.call(kind::PRE_VOTE, &request, option.hard_ttl()).await
     }
 
     async fn full_snapshot(
