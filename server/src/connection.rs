@@ -104,16 +104,26 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                     client.query_buffer_bytes.store(read_buf.len(), Ordering::Relaxed);
                     // Runs of pipelined writes become one proposal, runs of reads share one barrier.
                     // A lone request (no pipeline behind it) is not classified at all.
-                    let kind = if requests.is_empty() { None } else { session.batch_kind(&args) };
-                    let same_kind = |session: &Session, next: &Vec<Bytes>, write: bool| {
-                        session.batch_kind(next) == Some(write)
+                    // Each request is classified once, and its spec kept for the batch.
+                    let kind = if requests.is_empty() || !session.can_batch() {
+                        None
+                    } else {
+                        Session::batch_spec(&args)
                     };
-                    if let Some(write) = kind.filter(|w| requests.front().is_some_and(|next| same_kind(&session, next, *w))) {
-                        let mut batch = vec![args];
-                        while batch.len() < WRITE_BATCH_MAX && requests.front().is_some_and(|next| same_kind(&session, next, write)) {
-                            batch.push(requests.pop_front().expect("checked"));
+                    let next_spec = |requests: &VecDeque<Vec<Bytes>>, write: bool| {
+                        let (next_write, spec) = Session::batch_spec(requests.front()?)?;
+                        (next_write == write).then_some(spec)
+                    };
+                    let second = kind.and_then(|(write, spec)| Some((write, spec, next_spec(&requests, write)?)));
+                    if let Some((write, first, second)) = second {
+                        let mut batch = vec![args, requests.pop_front().expect("classified")];
+                        let mut specs = vec![first, second];
+                        while batch.len() < WRITE_BATCH_MAX {
+                            let Some(spec) = next_spec(&requests, write) else { break };
+                            batch.push(requests.pop_front().expect("classified"));
+                            specs.push(spec);
                         }
-                        for reply in session.execute_batch(batch).await {
+                        for reply in session.execute_batch(batch, specs).await {
                             encode(&reply, session.resp3, &mut write_buf);
                         }
                         continue;

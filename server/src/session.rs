@@ -498,12 +498,11 @@ impl Session {
         Dispatched::Rejected(spec, reply)
     }
 
-    /// Whether `args` can run in a batch with the same kind of commands pipelined next to it:
-    /// Some(true) for a keyspace write whose handling depends on nothing but the keyspace
-    /// (such writes, back to back, are proposed together), Some(false) for a keyspace read
-    /// (such reads share one read barrier), None for anything else.
-    pub fn batch_kind(&self, args: &[Bytes]) -> Option<bool> {
-        if self.multi.is_some()
+    /// Whether this session's state lets pipelined commands run in batches at all (no MULTI,
+    /// no restricted user, replies on, not subscribed or monitoring, no maxmemory, no pause …);
+    /// then `batch_spec` says which commands can.
+    pub fn can_batch(&self) -> bool {
+        !(self.multi.is_some()
             || !self.authenticated
             || !self.acl_user.unrestricted()
             || self.node.acl.epoch() != self.acl_epoch
@@ -512,31 +511,30 @@ impl Session {
             || self.is_subscribed()
             || self.client.is_monitor.load(Ordering::Relaxed)
             || self.node.live.maxmemory_bytes.load(Ordering::Relaxed) != 0
-            || self.node.pause.holds(true)
-        {
-            return None;
-        }
-        let spec = check(commands::lookup(&args[0])?, args).ok()?;
-        (matches!(spec.handler, Handler::Keyspace(_)) && !spec.flags.contains(Flags::BLOCKING))
-            .then(|| spec.is_write())
+            || self.node.pause.holds(true))
     }
 
-    /// Runs writes that `batch_kind` accepted as one proposal, or reads it accepted behind
-    /// one read barrier; one reply each, in order.
-    pub async fn execute_batch(&mut self, batch: Vec<Vec<Bytes>>) -> Vec<Reply> {
+    /// Whether `args` can run in a batch with the same kind of commands pipelined next to it
+    /// (once `can_batch` holds), and its spec: (true, spec) for a keyspace write whose handling
+    /// depends on nothing but the keyspace (such writes, back to back, are proposed together),
+    /// (false, spec) for a keyspace read (such reads share one read barrier), None for
+    /// anything else.
+    pub fn batch_spec(args: &[Bytes]) -> Option<(bool, &'static CommandSpec)> {
+        let spec = check(commands::lookup(&args[0])?, args).ok()?;
+        (matches!(spec.handler, Handler::Keyspace(_)) && !spec.flags.contains(Flags::BLOCKING))
+            .then(|| (spec.is_write(), spec))
+    }
+
+    /// Runs writes that `batch_spec` accepted as one proposal, or reads it accepted behind
+    /// one read barrier (`specs` are their specs, as it found them); one reply each, in order.
+    pub async fn execute_batch(&mut self, batch: Vec<Vec<Bytes>>, specs: Vec<&'static CommandSpec>) -> Vec<Reply> {
         let started = clock::instant();
         let db = self.db as u32;
         let node = self.node.clone();
         node.stats
             .commands_processed
             .fetch_add(batch.len() as u64, Ordering::Relaxed);
-        let specs: Vec<&'static CommandSpec> = batch
-            .iter()
-            .map(|args| {
-                let spec = commands::lookup(&args[0]).expect("batchable");
-                check(spec, args).expect("batchable")
-            })
-            .collect();
+        debug_assert_eq!(batch.len(), specs.len());
         if let Some(last) = specs.last() {
             self.client.touch(last.name);
         }
