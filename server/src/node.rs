@@ -409,7 +409,8 @@ impl Node {
                     let error = Reply::error_owned(format!(
                         "UNCERTAIN the write may or may not have been applied: {why}"
                     ));
-                    // A local proposal's ops went into an entry whose fate is unknown.
+                    // Forwarded: the ops as sent. Proposed here: none are left (they went into
+                    // an entry whose fate is unknown).
                     return (vec![error; count], None, ProposedOps::Kept(ops));
                 }
                 Err(ProposeError::NotLeader(_)) => {
