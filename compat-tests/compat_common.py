@@ -73,6 +73,10 @@ def _send_command(port, *args, timeout=2.0):
         return None
 
 
+class ServerExitedAtStart(RuntimeError):
+    """The server process ended before it answered (for one, it could not bind its port)."""
+
+
 class Server:
     """One server process on a free port with its own temporary directory.
 
@@ -91,7 +95,19 @@ class Server:
         self.tmpdir = None
         self.logfile = None
 
-    def start(self, ready_timeout=30.0):
+    def start(self, ready_timeout=30.0, attempts=3):
+        # free_port's port is free when it answers, but in Linux's ephemeral range an outgoing
+        # connection can take it before the server binds it; the server then exits at start,
+        # and another port is tried.
+        for attempt in range(attempts):
+            try:
+                return self._start_once(ready_timeout)
+            except ServerExitedAtStart:
+                if attempt == attempts - 1:
+                    raise
+                log(f"{self.label} exited at start on port {self.port}; trying another port")
+
+    def _start_once(self, ready_timeout):
         self.port = free_port()
         self.tmpdir = tempfile.mkdtemp(prefix=f"compat-{self.kind}-")
         data_dir = os.path.join(self.tmpdir, "data")
@@ -122,7 +138,7 @@ class Server:
                 msg = (f"{self.label} exited with code {self.proc.returncode} at start:\n"
                        + self.log_tail())
                 self.stop()
-                raise RuntimeError(msg)
+                raise ServerExitedAtStart(msg)
             if _send_command(self.port, "PING", timeout=1.0) == "+PONG":
                 return self
             time.sleep(0.1)
