@@ -478,6 +478,23 @@ fn slowlog() {
     client.call("SLOWLOG LEN", b":0\r\n");
 }
 
+/// The arguments of the newest `count` slow log entries (SLOWLOG GET's `count`), newest first.
+fn slowlog_arguments(client: &mut support::Client, count: &str) -> Vec<Vec<String>> {
+    let Value::Array(entries) = client.try_call(&["SLOWLOG", "GET", count]).unwrap() else {
+        panic!("SLOWLOG GET answers an array");
+    };
+    entries
+        .iter()
+        .map(|entry| match entry {
+            Value::Array(fields) => match &fields[3] {
+                Value::Array(args) => args.iter().map(Value::text).collect(),
+                other => panic!("arguments: {other:?}"),
+            },
+            other => panic!("entry: {other:?}"),
+        })
+        .collect()
+}
+
 /// Pipelined writes share one proposal and pipelined reads one read barrier; the slow log still
 /// records each command with its own arguments (a write's are read back from the entry that
 /// carried them).
@@ -498,20 +515,8 @@ fn slowlog_keeps_the_arguments_of_pipelined_commands() {
     for expected in [&b"+OK\r\n"[..], b":2\r\n", b"+OK\r\n", b"$1\r\n1\r\n", b"*2\r\n$1\r\n1\r\n$1\r\n2\r\n"] {
         client.expect(expected);
     }
-    let Value::Array(entries) = client.try_call(&["SLOWLOG", "GET", "5"]).unwrap() else {
-        panic!("SLOWLOG GET answers an array");
-    };
     // Newest first.
-    let logged: Vec<Vec<String>> = entries
-        .iter()
-        .map(|entry| match entry {
-            Value::Array(fields) => match &fields[3] {
-                Value::Array(args) => args.iter().map(Value::text).collect(),
-                other => panic!("arguments: {other:?}"),
-            },
-            other => panic!("entry: {other:?}"),
-        })
-        .collect();
+    let logged = slowlog_arguments(&mut client, "5");
     let expected: Vec<Vec<&str>> = vec![
         vec!["MGET", "a", "b"],
         vec!["GET", "a"],
@@ -540,18 +545,8 @@ fn slowlog_keeps_the_arguments_of_pipelined_commands() {
             other.expect(b"+OK\r\n");
         }
     }
-    let Value::Array(entries) = client.try_call(&["SLOWLOG", "GET", "-1"]).unwrap() else {
-        panic!("SLOWLOG GET answers an array");
-    };
-    let mut logged: Vec<Vec<String>> = entries
-        .iter()
-        .filter_map(|entry| match entry {
-            Value::Array(fields) => match &fields[3] {
-                Value::Array(args) => Some(args.iter().map(Value::text).collect::<Vec<_>>()),
-                _ => None,
-            },
-            _ => None,
-        })
+    let mut logged: Vec<Vec<String>> = slowlog_arguments(&mut client, "-1")
+        .into_iter()
         .filter(|args| args[0] == "SET")
         .collect();
     logged.sort();
