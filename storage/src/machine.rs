@@ -167,20 +167,42 @@ impl StateMachine {
     /// `snapshot` would give now (see snapshot.rs `Building`). A snapshot still in progress
     /// is dropped. Returns the index the image will be of.
     pub fn begin_snapshot(&mut self) -> u64 {
-        if let Some(building) = self.building.take() {
-            building.abandon(&mut self.keyspace);
-        }
-        let building = crate::snapshot::Building::begin(&mut self.keyspace, self.applied_index, self.last_time_ms);
+        self.begin_snapshot_in_pieces(crate::snapshot::PIECE_BYTES)
+    }
+
+    /// `begin_snapshot`, with the image cut into pieces of about `piece_bytes` (tests use
+    /// small pieces).
+    pub fn begin_snapshot_in_pieces(&mut self, piece_bytes: usize) -> u64 {
+        self.abandon_snapshot();
+        let building =
+            crate::snapshot::Building::begin(&mut self.keyspace, self.applied_index, self.last_time_ms, piece_bytes);
         self.building = Some(Box::new(building));
         self.applied_index
     }
 
+    /// Drops the snapshot in progress, if any (its image is not wanted any more).
+    pub fn abandon_snapshot(&mut self) {
+        if let Some(building) = self.building.take() {
+            building.abandon(&mut self.keyspace);
+        }
+    }
+
     /// Encodes the next `keys` keys (fewer once `bytes` bytes are written) of the snapshot in
-    /// progress. Once every key is in, returns the snapshot, detached from the state: its
-    /// `finish` (joining and sealing the image) needs no lock.
-    pub fn snapshot_step(&mut self, keys: usize, bytes: usize) -> Option<Box<crate::snapshot::Building>> {
+    /// progress. `pieces` carries image pieces out: on entry it holds buffers of pieces the
+    /// caller took before and has written (they are reused), on return the pieces filled since
+    /// (in order; the image starts with them). Once every key is in, returns the snapshot,
+    /// detached from the state: its `finish` (the rest of the image, sealed) needs no lock.
+    pub fn snapshot_step(
+        &mut self,
+        keys: usize,
+        bytes: usize,
+        pieces: &mut Vec<Vec<u8>>,
+    ) -> Option<Box<crate::snapshot::Building>> {
         let building = self.building.as_mut().expect("a snapshot in progress");
-        if !building.step(&mut self.keyspace, keys, bytes) {
+        building.reuse(pieces.drain(..));
+        let done = building.step(&mut self.keyspace, keys, bytes);
+        building.take_pieces(pieces);
+        if !done {
             return None;
         }
         self.building.take()
@@ -189,7 +211,11 @@ impl StateMachine {
     /// Completes the snapshot in progress at once: its image, or None if none is in progress.
     pub fn finish_snapshot(&mut self) -> Option<Vec<u8>> {
         self.building.as_ref()?;
-        self.snapshot_step(usize::MAX, usize::MAX).map(|building| building.finish())
+        let mut image = Vec::new();
+        let building = self.snapshot_step(usize::MAX, usize::MAX, &mut image)?;
+        let mut image = image.concat();
+        image.extend_from_slice(&building.finish());
+        Some(image)
     }
 
     /// Whether a snapshot is in progress.

@@ -76,11 +76,19 @@ pub fn encode(keyspace: &Keyspace, applied_index: u64, last_time_ms: u64) -> Vec
 /// order, from the slots or, for slots changed since `begin`, from their pre-images.
 #[derive(Debug)]
 pub struct Building {
-    /// The image so far: full pieces, and the one being written. Pieces, not one buffer: a
-    /// buffer of tens of megabytes that doubles copies itself under the shard lock (a 50 ms
-    /// chunk at 1M keys).
+    /// The image so far: full pieces not yet taken (`take_pieces`), and the one being
+    /// written. Pieces, not one buffer: a buffer of tens of megabytes that doubles copies
+    /// itself under the shard lock (a 50 ms chunk at 1M keys), and pieces can go to the
+    /// file as they fill, so the image is never held whole.
     pieces: Vec<Vec<u8>>,
     out: Vec<u8>,
+    /// The size at which `out` becomes a piece.
+    piece_bytes: usize,
+    /// Emptied buffers handed back (`reuse`) for the next pieces: a fresh buffer is fresh
+    /// memory the kernel must fault in and zero, page by page.
+    spare: Vec<Vec<u8>>,
+    /// crc32 of the pieces taken so far (the image's seal covers them too).
+    taken: crc32fast::Hasher,
     /// (epoch, key count) of each database number at `begin`.
     headers: Vec<(u64, u64)>,
     /// Everything after the databases, as it was at `begin`.
@@ -92,8 +100,9 @@ pub struct Building {
 }
 
 impl Building {
-    /// Starts a snapshot of `keyspace` as it is now, at `applied_index`.
-    pub fn begin(keyspace: &mut Keyspace, applied_index: u64, last_time_ms: u64) -> Building {
+    /// Starts a snapshot of `keyspace` as it is now, at `applied_index`, whose image is cut
+    /// into pieces of about `piece_bytes` (`PIECE_BYTES` outside tests).
+    pub fn begin(keyspace: &mut Keyspace, applied_index: u64, last_time_ms: u64, piece_bytes: usize) -> Building {
         let mut out = Vec::with_capacity(1024);
         encode_head(&mut out, keyspace, applied_index, last_time_ms);
         let mut tail = Vec::new();
@@ -103,7 +112,18 @@ impl Building {
             headers.push((db.epoch(), db.len() as u64));
             db.begin_image(number);
         }
-        Building { pieces: Vec::new(), out, headers, tail, applied_index, db: 0, header_written: false }
+        Building {
+            pieces: Vec::new(),
+            out,
+            piece_bytes,
+            spare: Vec::new(),
+            taken: crc32fast::Hasher::new(),
+            headers,
+            tail,
+            applied_index,
+            db: 0,
+            header_written: false,
+        }
     }
 
     /// The index the image is of.
@@ -114,8 +134,9 @@ impl Building {
     /// Appends the next `keys` keys (fewer once `bytes` more bytes are written). True when
     /// every database is in the image (then `finish`).
     pub fn step(&mut self, keyspace: &mut Keyspace, keys: usize, bytes: usize) -> bool {
-        if self.out.len() >= PIECE_BYTES {
-            let full = std::mem::replace(&mut self.out, Vec::with_capacity(2 * PIECE_BYTES));
+        if self.out.len() >= self.piece_bytes {
+            let next = self.spare.pop().unwrap_or_else(|| Vec::with_capacity(2 * self.piece_bytes));
+            let full = std::mem::replace(&mut self.out, next);
             self.pieces.push(full);
         }
         let limit = self.out.len().saturating_add(bytes);
@@ -149,16 +170,40 @@ impl Building {
         true
     }
 
-    /// The image, once `step` has returned true: the pieces joined and sealed (needs no
-    /// lock: it no longer reads the keyspace).
+    /// Moves the full pieces of the image out, in order, onto the end of `into`. The image is
+    /// the concatenation of every piece taken and then `finish`.
+    pub fn take_pieces(&mut self, into: &mut Vec<Vec<u8>>) {
+        for piece in self.pieces.drain(..) {
+            self.taken.update(&piece);
+            into.push(piece);
+        }
+    }
+
+    /// Takes back buffers of pieces taken earlier, once the caller is done with them, to hold
+    /// the next pieces (two at most are kept).
+    pub fn reuse(&mut self, buffers: impl IntoIterator<Item = Vec<u8>>) {
+        for mut buffer in buffers {
+            if self.spare.len() < 2 {
+                buffer.clear();
+                self.spare.push(buffer);
+            }
+        }
+    }
+
+    /// The rest of the image, once `step` has returned true: the pieces not taken joined,
+    /// and sealed with the crc32 of the whole image (needs no lock: it no longer reads the
+    /// keyspace).
     pub fn finish(self) -> Vec<u8> {
         assert_eq!(self.db, self.headers.len(), "every database is encoded");
         let len = self.pieces.iter().map(Vec::len).sum::<usize>() + self.out.len() + self.tail.len();
-        let mut image = Vec::with_capacity(len + 4);
+        let mut rest = Vec::with_capacity(len + 4);
         for piece in self.pieces.iter().chain([&self.out, &self.tail]) {
-            image.extend_from_slice(piece);
+            rest.extend_from_slice(piece);
         }
-        seal(image)
+        let mut crc = self.taken;
+        crc.update(&rest);
+        put_u32(&mut rest, crc.finalize());
+        rest
     }
 
     /// Drops the snapshot: the databases forget their part in it.
@@ -170,7 +215,7 @@ impl Building {
 }
 
 /// The size at which `Building` starts a new piece of its image.
-const PIECE_BYTES: usize = 1 << 20;
+pub const PIECE_BYTES: usize = 1 << 20;
 
 fn encode_head(out: &mut Vec<u8>, keyspace: &Keyspace, applied_index: u64, last_time_ms: u64) {
     out.extend_from_slice(MAGIC);
@@ -873,6 +918,7 @@ mod chunked_tests {
     #[test]
     fn a_chunked_image_is_the_image_at_its_start_and_replicas_end_in_the_same_order() {
         let mut steps_with_writes_between = 0;
+        let mut pieces_taken = 0;
         for seed in 0..400u64 {
             let mut rng = Rng(seed);
             let mut node = Node::new();
@@ -880,14 +926,24 @@ mod chunked_tests {
                 random_write(&mut node, &mut rng);
             }
             let reference = node.machine.snapshot();
-            let start = node.machine.begin_snapshot();
+            // Small pieces, so that images are taken out in pieces as they fill (as the
+            // server writes them to the file) and their buffers reused.
+            let start = node.machine.begin_snapshot_in_pieces(1 + rng.below(200) as usize);
             assert_eq!(start, node.index);
             let log_start = node.log.len();
+            let mut image = Vec::new();
+            let mut pieces = Vec::new();
             let image = loop {
                 let keys = 1 + rng.below(6) as usize;
                 let bytes = if rng.below(4) == 0 { 1 + rng.below(300) as usize } else { usize::MAX };
-                if let Some(building) = node.machine.snapshot_step(keys, bytes) {
-                    break building.finish();
+                let built = node.machine.snapshot_step(keys, bytes, &mut pieces);
+                pieces_taken += pieces.len();
+                for piece in &pieces {
+                    image.extend_from_slice(piece);
+                }
+                if let Some(building) = built {
+                    image.extend_from_slice(&building.finish());
+                    break image;
                 }
                 for _ in 0..rng.below(5) {
                     random_write(&mut node, &mut rng);
@@ -912,6 +968,7 @@ mod chunked_tests {
             assert!(replica.snapshot() == node.machine.snapshot(), "seed {seed}: states differ after the log");
         }
         assert!(steps_with_writes_between > 4000, "{steps_with_writes_between}");
+        assert!(pieces_taken > 4000, "{pieces_taken}");
     }
 
     /// The cases the pre-images exist for, one at a time, over one database of ten keys.
@@ -953,10 +1010,10 @@ mod chunked_tests {
             node.command(1, &["SET", "other", "1"]);
             let reference = node.machine.snapshot();
             node.machine.begin_snapshot();
-            assert!(node.machine.snapshot_step(4, usize::MAX).is_none(), "{name}");
+            assert!(node.machine.snapshot_step(4, usize::MAX, &mut Vec::new()).is_none(), "{name}");
             change(&mut node);
             let image = loop {
-                if let Some(building) = node.machine.snapshot_step(2, usize::MAX) {
+                if let Some(building) = node.machine.snapshot_step(2, usize::MAX, &mut Vec::new()) {
                     break building.finish();
                 }
             };
@@ -975,12 +1032,12 @@ mod chunked_tests {
         }
         let reference = node.machine.snapshot();
         node.machine.begin_snapshot();
-        assert!(node.machine.snapshot_step(10, usize::MAX).is_none());
+        assert!(node.machine.snapshot_step(10, usize::MAX, &mut Vec::new()).is_none());
         node.command(0, &["DEL", "k50"]);
         assert!(node.machine.finish_snapshot().unwrap() == reference);
         assert!(node.machine.finish_snapshot().is_none());
         node.machine.begin_snapshot();
-        assert!(node.machine.snapshot_step(10, usize::MAX).is_none());
+        assert!(node.machine.snapshot_step(10, usize::MAX, &mut Vec::new()).is_none());
         node.command(0, &["DEL", "k60"]);
         let now = node.machine.snapshot();
         node.machine.begin_snapshot();

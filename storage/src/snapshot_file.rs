@@ -161,22 +161,30 @@ impl SnapshotDir {
     /// Writes a new current snapshot atomically (temp file, fsync, rename, fsync of the
     /// directory): once this returns, a crash cannot lose it.
     pub fn write(&self, group: GroupId, meta: &[u8], image: &[u8]) -> io::Result<SnapshotFile> {
+        let mut writer = self.begin_write(group, meta)?;
+        writer.write(image)?;
+        writer.commit()
+    }
+
+    /// Starts writing a new snapshot of `group` whose image arrives in parts (`SnapshotWriter`):
+    /// a snapshot being built is written as its pieces fill, never held whole in memory.
+    pub fn begin_write(&self, group: GroupId, meta: &[u8]) -> io::Result<SnapshotWriter> {
         let temp = self.dir.join(format!("group-{group}.tmp"));
-        let mut hasher = crc32fast::Hasher::new();
-        let mut file = OpenOptions::new().write(true).create(true).truncate(true).open(&temp)?;
+        let file = OpenOptions::new().write(true).create(true).truncate(true).open(&temp)?;
+        let mut writer = SnapshotWriter {
+            dir: self.clone(),
+            group,
+            temp,
+            file: Some(file),
+            hasher: crc32fast::Hasher::new(),
+            image_len: 0,
+        };
         let mut header = Vec::with_capacity(HEADER_LEN + meta.len());
         header.extend_from_slice(MAGIC);
         header.extend_from_slice(&(meta.len() as u32).to_le_bytes());
         header.extend_from_slice(meta);
-        for part in [&header[..], image] {
-            hasher.update(part);
-            file.write_all(part)?;
-        }
-        file.write_all(&hasher.finalize().to_le_bytes())?;
-        file.sync_all()?;
-        drop(file);
-        self.install(group, &temp)?;
-        SnapshotFile::open(self.current_path(group))
+        writer.put(&header)?;
+        Ok(writer)
     }
 
     /// Makes the (complete, synced) file at `from` the group's current snapshot.
@@ -196,6 +204,57 @@ impl SnapshotDir {
             .create(true)
             .truncate(true)
             .open(self.incoming_path(group))
+    }
+}
+
+/// A snapshot file being written under its temporary name (`SnapshotDir::begin_write`):
+/// `write` appends image bytes, `commit` seals, syncs and installs it. Dropped uncommitted,
+/// the temporary file is removed and the current snapshot stays.
+#[derive(Debug)]
+pub struct SnapshotWriter {
+    dir: SnapshotDir,
+    group: GroupId,
+    temp: PathBuf,
+    /// None once committed.
+    file: Option<File>,
+    hasher: crc32fast::Hasher,
+    image_len: u64,
+}
+
+impl SnapshotWriter {
+    /// Appends the next bytes of the image.
+    pub fn write(&mut self, image: &[u8]) -> io::Result<()> {
+        self.put(image)?;
+        self.image_len += image.len() as u64;
+        Ok(())
+    }
+
+    /// Image bytes written so far.
+    pub fn image_len(&self) -> u64 {
+        self.image_len
+    }
+
+    fn put(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.hasher.update(bytes);
+        self.file.as_mut().expect("not committed").write_all(bytes)
+    }
+
+    /// Ends the file with its checksum, makes it durable and the group's current snapshot.
+    pub fn commit(mut self) -> io::Result<SnapshotFile> {
+        let mut file = self.file.take().expect("not committed");
+        file.write_all(&self.hasher.clone().finalize().to_le_bytes())?;
+        file.sync_all()?;
+        drop(file);
+        self.dir.install(self.group, &self.temp)?;
+        SnapshotFile::open(self.dir.current_path(self.group))
+    }
+}
+
+impl Drop for SnapshotWriter {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = fs::remove_file(&self.temp);
+        }
     }
 }
 
@@ -222,6 +281,33 @@ mod tests {
         let mut reopened = SnapshotDir::open(&dir).unwrap().current(1).unwrap().unwrap();
         assert_eq!(reopened.read_verified().unwrap().meta(), b"meta-2");
         assert!(snapshots.current(2).unwrap().is_none());
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    /// A snapshot written in parts is the file written whole; one dropped before its commit
+    /// leaves no temporary file and the current snapshot as it was.
+    #[test]
+    fn a_snapshot_written_in_parts_commits_whole_or_not_at_all() {
+        let dir = temp_dir("parts");
+        let snapshots = SnapshotDir::open(&dir).unwrap();
+        let image: Vec<u8> = (0..3000u32).flat_map(|i| i.to_le_bytes()).collect();
+        let whole = fs::read(snapshots.write(1, b"meta", &image).unwrap().path).unwrap();
+        let mut writer = snapshots.begin_write(1, b"meta").unwrap();
+        for part in image.chunks(1000) {
+            writer.write(part).unwrap();
+        }
+        assert_eq!(writer.image_len(), image.len() as u64);
+        let parts = writer.commit().unwrap();
+        assert_eq!(fs::read(&parts.path).unwrap(), whole);
+        let mut abandoned = snapshots.begin_write(1, b"other").unwrap();
+        abandoned.write(b"half an image").unwrap();
+        let temp = dir.join("snapshots").join("group-1.tmp");
+        assert!(temp.exists());
+        drop(abandoned);
+        assert!(!temp.exists());
+        let mut current = snapshots.current(1).unwrap().unwrap();
+        let read = current.read_verified().unwrap();
+        assert_eq!((read.meta(), read.image()), (&b"meta"[..], &image[..]));
         let _ = fs::remove_dir_all(&dir);
     }
 
