@@ -114,10 +114,36 @@ fn split_verified(bytes: Vec<u8>) -> io::Result<Verified> {
     Ok(Verified { bytes, meta_end: HEADER_LEN + meta_len })
 }
 
-/// Checks a received file's checksum without keeping its contents.
+/// Checks a received file's checksum, reading it a piece at a time (not the whole image into
+/// memory: installing it reads it whole again anyway).
 pub fn verify(path: &Path) -> io::Result<()> {
-    split_verified(fs::read(path)?).map(|_| ())
+    let mut file = File::open(path)?;
+    let len = file.metadata()?.len();
+    if len < (HEADER_LEN + 4) as u64 {
+        return Err(invalid("truncated"));
+    }
+    let mut header = [0u8; HEADER_LEN];
+    file.read_exact(&mut header)?;
+    parse_header(&header, len)?;
+    let mut hasher = crc32fast::Hasher::new();
+    hasher.update(&header);
+    let mut left = len - (HEADER_LEN + 4) as u64;
+    let mut buffer = vec![0u8; VERIFY_BUFFER_BYTES.min(left as usize)];
+    while left > 0 {
+        let piece = &mut buffer[..left.min(VERIFY_BUFFER_BYTES as u64) as usize];
+        file.read_exact(piece)?;
+        hasher.update(piece);
+        left -= piece.len() as u64;
+    }
+    let mut crc = [0u8; 4];
+    file.read_exact(&mut crc)?;
+    if hasher.finalize() != u32::from_le_bytes(crc) {
+        return Err(invalid("checksum mismatch"));
+    }
+    Ok(())
 }
+
+const VERIFY_BUFFER_BYTES: usize = 1 << 20;
 
 /// The node's snapshot directory.
 #[derive(Debug, Clone)]
@@ -348,6 +374,20 @@ mod tests {
         fs::write(&path, &good[..good.len() - 10]).unwrap();
         assert!(verify(&path).is_err());
         assert!(SnapshotFile::open(path.clone()).unwrap().read_verified().is_err());
+        fs::write(&path, &good[..HEADER_LEN + 3]).unwrap();
+        assert!(verify(&path).is_err());
+        // `verify` reads a piece at a time: a file of several pieces, damaged in each of them
+        // and in its checksum.
+        let image: Vec<u8> = (0..(5 * VERIFY_BUFFER_BYTES / 2) as u32).map(|i| (i % 251) as u8).collect();
+        snapshots.write(1, b"meta", &image).unwrap();
+        let good = fs::read(&path).unwrap();
+        verify(&path).unwrap();
+        for at in [HEADER_LEN + 1, VERIFY_BUFFER_BYTES + 7, 2 * VERIFY_BUFFER_BYTES + 100, good.len() - 1] {
+            let mut flipped = good.clone();
+            flipped[at] ^= 0x40;
+            fs::write(&path, &flipped).unwrap();
+            assert!(verify(&path).is_err(), "a flip at {at} went unnoticed");
+        }
         // A leftover partial transfer is removed when the directory is opened.
         snapshots.begin_incoming(1).unwrap().write_all(b"partial").unwrap();
         SnapshotDir::open(&dir).unwrap();

@@ -485,10 +485,14 @@ async fn receive_chunk(raft: &super::Raft, store: &MachineStore, payload: &[u8])
         return Ok(None);
     }
     let transfer = incoming.take().expect("checked");
-    transfer.file.sync_all().map_err(io_error)?;
-    drop(transfer);
     let path = store.snapshots.incoming_path(group);
-    snapshot_file::verify(&path).map_err(io_error)?;
+    // Syncing and reading back the whole file wait on the disk: off the workers.
+    super::machine::off_workers(|| {
+        transfer.file.sync_all()?;
+        drop(transfer);
+        snapshot_file::verify(&path)
+    })
+    .map_err(io_error)?;
     let snapshot = SnapshotOf::<TypeConfig, SnapshotFile> {
         meta: header.meta,
         snapshot: SnapshotFile::open(path).map_err(io_error)?,
