@@ -211,9 +211,9 @@ impl StateMachine {
     /// Completes the snapshot in progress at once: its image, or None if none is in progress.
     pub fn finish_snapshot(&mut self) -> Option<Vec<u8>> {
         self.building.as_ref()?;
-        let mut image = Vec::new();
-        let building = self.snapshot_step(usize::MAX, usize::MAX, &mut image)?;
-        let mut image = image.concat();
+        let mut pieces = Vec::new();
+        let building = self.snapshot_step(usize::MAX, usize::MAX, &mut pieces)?;
+        let mut image = pieces.concat();
         image.extend_from_slice(&building.finish());
         Some(image)
     }

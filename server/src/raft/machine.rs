@@ -332,20 +332,29 @@ impl MachineStore {
             chunks += 1;
             longest = longest.max(held);
             locked += held;
-            let mut written = pieces.iter().try_for_each(|piece| writer.write(piece));
-            if let (Ok(()), Some(built)) = (&written, built) {
-                written = writer.write(&built.finish());
-                if written.is_ok() {
+            // The pieces filled in this chunk, and once the last chunk is in, the rest.
+            let write = || -> io::Result<bool> {
+                for piece in &pieces {
+                    writer.write(piece)?;
+                }
+                match built {
+                    Some(built) => writer.write(&built.finish()).map(|()| true),
+                    None => Ok(false),
+                }
+            };
+            match write() {
+                Ok(true) => {
                     self.shard.lock().image_bytes_at_snapshot = writer.image_len();
                     break true;
                 }
-            }
-            if let Err(error) = written {
-                let mut shard = self.shard.lock();
-                if shard.installs == installs {
-                    shard.machine.abandon_snapshot();
+                Ok(false) => {}
+                Err(error) => {
+                    let mut shard = self.shard.lock();
+                    if shard.installs == installs {
+                        shard.machine.abandon_snapshot();
+                    }
+                    return Err(error);
                 }
-                return Err(error);
             }
         };
         let written = {
