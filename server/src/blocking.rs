@@ -379,6 +379,13 @@ impl Blocking {
         }
     }
 
+    /// Whether a client waits on some key here, so that applied entries must report what they
+    /// change (`Node::wants_keyspace_events`). Called with the shard locked: it never waits for
+    /// the waiters' lock, and says yes while another thread holds it.
+    pub fn may_want_events(&self) -> bool {
+        self.state.try_lock().is_none_or(|state| !state.queues.is_empty())
+    }
+
     /// Observes the events of an applied entry: queues the waited keys they touch and serves
     /// them (unless the serving task is already running).
     pub fn on_events(&self, _node: &Node, events: &[Event]) {

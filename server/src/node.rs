@@ -66,8 +66,21 @@ pub struct Stats {
     pub pubsub_messages: AtomicU64,
 }
 
-/// Runs on every batch of events an applied entry produced (after the shard lock is released).
-pub type EventHook = Box<dyn Fn(&Node, &[Event]) + Send + Sync>;
+/// The node as the state machine's event sink. The node exists only after its state machine,
+/// so it is reached through a cell filled once it does; until then every event is wanted.
+struct NodeEvents(Arc<OnceLock<Weak<Node>>>);
+
+impl crate::raft::machine::EventSink for NodeEvents {
+    fn wants_keyspace_events(&self) -> bool {
+        self.0.get().and_then(Weak::upgrade).is_none_or(|node| node.wants_keyspace_events())
+    }
+
+    fn publish(&self, events: &[Event]) {
+        if let Some(node) = self.0.get().and_then(Weak::upgrade) {
+            node.publish_events(events);
+        }
+    }
+}
 
 pub struct Node {
     pub args: Args,
@@ -92,8 +105,6 @@ pub struct Node {
     pub run_id: String,
     pub shutting_down: AtomicBool,
     pub shutdown: Notify,
-    /// Observers of applied events (blocked clients register here).
-    pub event_hooks: RwLock<Vec<EventHook>>,
     /// Clients waiting in BLPOP and the other blocking commands.
     pub blocking: crate::blocking::Blocking,
     /// CLIENT PAUSE: this node's clients' commands wait while it is in force.
@@ -203,11 +214,7 @@ impl Node {
         // The state machine reports applied events to the node, which exists only later.
         let node_cell: Arc<OnceLock<Weak<Node>>> = Arc::new(OnceLock::new());
         let sink_cell = node_cell.clone();
-        let sink: crate::raft::machine::EventSink = Arc::new(move |events: &[Event]| {
-            if let Some(node) = sink_cell.get().and_then(Weak::upgrade) {
-                node.publish_events(events);
-            }
-        });
+        let sink = Arc::new(NodeEvents(sink_cell));
         let snapshots = flotilla_storage::snapshot_file::SnapshotDir::open(&args.dir)
             .map_err(|e| format!("cannot open the snapshot directory: {e}"))?;
         let machine = MachineStore::open(log_store.clone(), snapshots, DATA_GROUP, sink)
@@ -258,7 +265,6 @@ impl Node {
             run_id,
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
-            event_hooks: RwLock::new(Vec::new()),
             blocking: crate::blocking::Blocking::default(),
             pause: crate::pause::Pause::default(),
             acl,
@@ -544,6 +550,7 @@ impl Node {
                 shard.machine.prefetch(commands.iter().map(|args| (db, &args[..])));
             }
             shard.machine.notify_key_misses = self.live.notify_key_misses.load(Ordering::Relaxed);
+            shard.machine.set_keyspace_events(self.wants_keyspace_events());
             let replies: Vec<Reply> = commands
                 .iter()
                 .map(|args| shard.machine.read_as(db, args, now_ms, touch, user, &mut events))
@@ -621,10 +628,18 @@ impl Node {
         crate::notify::keyspace_events(self, events);
         self.tracking.on_events(self, events);
         drop(order);
-        for hook in self.event_hooks.read().iter() {
-            hook(self, events);
-        }
         self.blocking.on_events(self, events);
+    }
+
+    /// Whether something here acts on keyspace events (`Event::Notify`, `Event::Ready`):
+    /// `notify-keyspace-events`, a tracking client, a blocked client. Without one the state
+    /// machine makes none (`EventSwitch`). Asked with the shard locked, so a client that
+    /// turned tracking on, or blocked, before a read or first run under that lock is seen
+    /// by every entry applied after it.
+    fn wants_keyspace_events(&self) -> bool {
+        self.live.notify_keyspace_events.load(Ordering::Relaxed)
+            || self.tracking.tracking_clients() > 0
+            || self.blocking.may_want_events()
     }
 
     /// The `# Flotilla_raft` INFO section: this node's view of each group it serves.

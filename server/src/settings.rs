@@ -37,6 +37,8 @@ pub struct Live {
     pub tracking_table_max_keys: AtomicU64,
     /// `notify-keyspace-events` includes class `m`: reads that miss make `keymiss` events.
     pub notify_key_misses: std::sync::atomic::AtomicBool,
+    /// `notify-keyspace-events` is not empty: applied entries must report their events.
+    pub notify_keyspace_events: std::sync::atomic::AtomicBool,
 }
 
 impl Default for Live {
@@ -48,6 +50,7 @@ impl Default for Live {
             timeout_s: AtomicU64::new(0),
             tracking_table_max_keys: AtomicU64::new(1_000_000),
             notify_key_misses: std::sync::atomic::AtomicBool::new(false),
+            notify_keyspace_events: std::sync::atomic::AtomicBool::new(false),
         }
     }
 }
@@ -152,6 +155,7 @@ impl Settings {
             "notify-keyspace-events" => {
                 self.notify_flags = parse_notify_flags(value)?;
                 self.live.notify_key_misses.store(self.notify_flags.contains('m'), Ordering::Relaxed);
+                self.live.notify_keyspace_events.store(!self.notify_flags.is_empty(), Ordering::Relaxed);
             }
             "slowlog-log-slower-than" => self
                 .live

@@ -115,8 +115,17 @@ impl<'a> Ctx<'a> {
 
     /// Emits a keyspace notification for `key` in the selected database.
     pub fn notify(&mut self, class: u8, event: &'static str, key: &Bytes) {
+        self.notify_in(self.db, class, event, key);
+    }
+
+    /// Emits a keyspace notification for `key` in database `db` (MOVE and COPY reach others),
+    /// unless the node has events off (`EventSwitch`).
+    pub fn notify_in(&mut self, db: usize, class: u8, event: &'static str, key: &Bytes) {
+        if !self.keyspace.keyspace_events.0 {
+            return;
+        }
         self.events.push(Event::Notify {
-            db: self.db,
+            db,
             class,
             event,
             key: key.clone(),
@@ -135,10 +144,16 @@ impl<'a> Ctx<'a> {
 
     /// Tells blocked clients that `key` in the selected database may now serve them.
     pub fn signal_ready(&mut self, key: &Bytes) {
-        self.events.push(Event::Ready {
-            db: self.db,
-            key: key.clone(),
-        });
+        self.signal_ready_in(self.db, key);
+    }
+
+    /// Tells blocked clients that `key` in database `db` may now serve them, unless the node
+    /// has events off (`EventSwitch`).
+    pub fn signal_ready_in(&mut self, db: usize, key: &Bytes) {
+        if !self.keyspace.keyspace_events.0 {
+            return;
+        }
+        self.events.push(Event::Ready { db, key: key.clone() });
     }
 
     /// Next value of a deterministic generator (splitmix64) seeded from the entry.
@@ -162,7 +177,11 @@ impl<'a> Ctx<'a> {
             if !self.keyspace.dbs[db].has_expired_removed() {
                 continue;
             }
-            for key in self.keyspace.dbs[db].take_expired_removed() {
+            let expired = self.keyspace.dbs[db].take_expired_removed();
+            if !self.keyspace.keyspace_events.0 {
+                continue;
+            }
+            for key in expired {
                 self.events.push(Event::Notify {
                     db,
                     class: class::EXPIRED,

@@ -782,6 +782,28 @@ pub struct Keyspace {
     /// run at the clock of the op before them, and setting it on all sixteen databases per
     /// op showed in profiles. Node-local, and never part of equality (see `AccessClock`).
     access_clock: AccessClock,
+    /// Whether commands report keyspace events (see `EventSwitch`).
+    pub keyspace_events: EventSwitch,
+}
+
+/// Whether commands report what they changed as events (`Event::Notify`, `Event::Ready`).
+/// Node-local, like the access clock: events change no state, and the node turns them off
+/// while nothing on it would act on them (no `notify-keyspace-events`, no tracking client,
+/// no blocked client), because making and dropping one per write showed in profiles. It is
+/// never part of equality.
+#[derive(Debug, Clone, Copy)]
+pub struct EventSwitch(pub bool);
+
+impl Default for EventSwitch {
+    fn default() -> Self {
+        EventSwitch(true)
+    }
+}
+
+impl PartialEq for EventSwitch {
+    fn eq(&self, _other: &Self) -> bool {
+        true
+    }
 }
 
 impl Default for Keyspace {
@@ -793,6 +815,7 @@ impl Default for Keyspace {
             scripts: std::collections::BTreeMap::new(),
             libraries: crate::functions::Libraries::default(),
             access_clock: AccessClock { now_ms: u64::MAX, ..AccessClock::default() },
+            keyspace_events: EventSwitch::default(),
         }
     }
 }

@@ -229,6 +229,11 @@ impl StateMachine {
     }
 
     /// Applies the entry at log `index`, returning one reply per op.
+    /// Turns the keyspace events of the commands run from now on on or off (see `EventSwitch`).
+    pub fn set_keyspace_events(&mut self, on: bool) {
+        self.keyspace.keyspace_events = crate::db::EventSwitch(on);
+    }
+
     pub fn apply(&mut self, index: u64, entry: &Entry, events: &mut Vec<Event>) -> Vec<Reply> {
         assert!(index > self.applied_index, "entries are applied in log order");
         self.applied_index = index;
@@ -458,17 +463,20 @@ impl StateMachine {
     }
 
     fn expire_keys(&mut self, db: usize, keys: &[Bytes], now_ms: u64, events: &mut Vec<Event>) -> Reply {
+        let notify = self.keyspace.keyspace_events.0;
         let database = &mut self.keyspace.dbs[db];
         let mut removed = 0;
         for key in keys {
             if database.is_expired_at(key, now_ms) {
                 database.remove_slot(key);
-                events.push(Event::Notify {
-                    db,
-                    class: class::EXPIRED,
-                    event: "expired",
-                    key: key.clone(),
-                });
+                if notify {
+                    events.push(Event::Notify {
+                        db,
+                        class: class::EXPIRED,
+                        event: "expired",
+                        key: key.clone(),
+                    });
+                }
                 removed += 1;
             }
         }
@@ -599,5 +607,48 @@ mod tests {
             run(&mut h, &["XADD", "t", &format!("{i}-0"), "f", "v"]);
         }
         assert_eq!(h.command(&[b"XTRIM", b"t", b"MAXLEN", b"~", b"12"]), Reply::Int(0));
+    }
+    /// Events off (`set_keyspace_events(false)`) change what is reported, never what is done:
+    /// two machines applying the same entries, one with events off, reply alike and end equal,
+    /// and the one with them off reports no `Notify` or `Ready` (but still reports the rest).
+    #[test]
+    fn keyspace_events_off_change_no_state_and_report_no_keyspace_events() {
+        let commands: &[&[&[u8]]] = &[
+            &[b"SET", b"a", b"1", b"PX", b"5"],
+            &[b"SET", b"b", b"2"],
+            &[b"RPUSH", b"list", b"x", b"y"],
+            &[b"LPOP", b"list"],
+            &[b"INCR", b"counter"],
+            &[b"HSET", b"h", b"f", b"v"],
+            &[b"INCR", b"a"],
+            &[b"COPY", b"b", b"c", b"DB", b"1"],
+            &[b"EVAL", b"return redis.call('SET', KEYS[1], 'z')", b"1", b"s"],
+            &[b"FLUSHDB"],
+            &[b"ZADD", b"z", b"1", b"m"],
+        ];
+        let mut on = StateMachine::new();
+        let mut off = StateMachine::new();
+        off.set_keyspace_events(false);
+        let (mut events_on, mut events_off) = (Vec::new(), Vec::new());
+        for (i, command) in commands.iter().enumerate() {
+            let entry = Entry {
+                time_ms: 1_000 + 10 * i as u64,
+                ops: vec![Op::Command { db: 0, args: args(command) }],
+            };
+            let index = i as u64 + 1;
+            assert_eq!(
+                on.apply(index, &entry, &mut events_on),
+                off.apply(index, &entry, &mut events_off),
+                "{command:?}"
+            );
+        }
+        assert_eq!(on.keyspace, off.keyspace);
+        let keyspace_event = |event: &Event| matches!(event, Event::Notify { .. } | Event::Ready { .. });
+        assert!(events_on.iter().any(|event| matches!(event, Event::Notify { event: "expired", .. })));
+        assert!(events_on.iter().any(|event| matches!(event, Event::Ready { .. })));
+        assert!(!events_off.iter().any(keyspace_event), "{events_off:?}");
+        let others = |events: &[Event]| events.iter().filter(|event| !keyspace_event(event)).count();
+        assert!(others(&events_off) >= 2, "a script's command and FLUSHDB: {events_off:?}");
+        assert_eq!(others(&events_on), others(&events_off));
     }
 }

@@ -28,7 +28,13 @@ use tokio::sync::Notify;
 
 use super::{GroupId, Response, TypeConfig, SNAPSHOT_MIN_LOG_BYTES};
 
-pub type EventSink = Arc<dyn Fn(&[Event]) + Send + Sync>;
+/// Where the events of applied entries go: the node, which exists only after its store.
+pub trait EventSink: Send + Sync {
+    /// Whether anything on the node would act on keyspace events now (see `EventSwitch` in
+    /// the storage crate); read before each entry is applied.
+    fn wants_keyspace_events(&self) -> bool;
+    fn publish(&self, events: &[Event]);
+}
 
 pub struct Shard {
     pub machine: StateMachine,
@@ -71,7 +77,7 @@ pub struct MachineStore {
     store: LogStore,
     pub snapshots: SnapshotDir,
     pub group: GroupId,
-    events: EventSink,
+    events: Arc<dyn EventSink>,
     /// Signalled when the snapshot policy wants a snapshot (see `run_snapshot_policy`).
     snapshot_wanted: Arc<Notify>,
     /// The snapshot transfer this follower is receiving, if any (see `network.rs`).
@@ -91,7 +97,7 @@ impl MachineStore {
         store: LogStore,
         snapshots: SnapshotDir,
         group: GroupId,
-        events: EventSink,
+        events: Arc<dyn EventSink>,
     ) -> io::Result<MachineStore> {
         let mut shard = Shard {
             machine: StateMachine::new(),
@@ -405,14 +411,18 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
         Strm: Stream<Item = Result<EntryResponder<TypeConfig>, io::Error>> + Unpin + Send,
     {
         while let Some((entry, responder)) = entries.try_next().await? {
-            // About one event per op (a write's keyspace event): sized once, not grown.
-            let mut events = match &entry.payload {
-                EntryPayload::Normal(request) => Vec::with_capacity(request.entry().ops.len()),
-                _ => Vec::new(),
-            };
+            let mut events = Vec::new();
             let mut want_snapshot = false;
             let response = {
                 let mut shard = self.lock_shard();
+                // Asked under the lock: a client that starts tracking (or blocks) and then
+                // reads under this lock is seen by every entry applied after its read.
+                let keyspace_events = self.events.wants_keyspace_events();
+                shard.machine.set_keyspace_events(keyspace_events);
+                if let (true, EntryPayload::Normal(request)) = (keyspace_events, &entry.payload) {
+                    // About one event per op (a write's keyspace event): sized once.
+                    events.reserve(request.entry().ops.len());
+                }
                 // Raft indexes start at 0; the state machine's start at 1 (0 means "absent" to WATCH).
                 let index = entry.log_id.index() + 1;
                 shard.last_applied = Some(entry.log_id);
@@ -443,7 +453,7 @@ impl RaftStateMachine<TypeConfig> for MachineStore {
                 self.snapshot_wanted.notify_one();
             }
             if !events.is_empty() {
-                (self.events)(&events);
+                self.events.publish(&events);
             }
             if let Some(responder) = responder {
                 responder.send(response);

@@ -95,6 +95,58 @@ fn keyspace_notifications() {
     subscriber.expect(&pmessage("*", "__keyspace@0__:list", "lpush"));
 }
 
+/// A node makes keyspace events only while something on it wants them (`EventSwitch`):
+/// notify-keyspace-events, a tracking client, a blocked client. Each of them, started after
+/// writes that ran without events, stopped, and started again, sees every change made after it.
+#[test]
+fn keyspace_events_are_made_whenever_something_wants_them() {
+    let node = Node::start(&[]);
+    let mut writer = node.client();
+    for round in 0..2 {
+        writer.call("SET k quiet", b"+OK\r\n");
+        writer.call("LPUSH q quiet", b":1\r\n");
+        writer.call("DEL q", b":1\r\n");
+
+        let mut subscriber = node.client();
+        writer.call("CONFIG SET notify-keyspace-events E$", b"+OK\r\n");
+        subscriber.call(
+            "SUBSCRIBE __keyevent@0__:set",
+            b"*3\r\n$9\r\nsubscribe\r\n$18\r\n__keyevent@0__:set\r\n:1\r\n",
+        );
+        writer.call("SET k heard", b"+OK\r\n");
+        subscriber.expect(b"*3\r\n$7\r\nmessage\r\n$18\r\n__keyevent@0__:set\r\n$1\r\nk\r\n");
+        writer.send_raw(&support::request(&[b"CONFIG", b"SET", b"notify-keyspace-events", b""]));
+        writer.expect(b"+OK\r\n");
+        writer.call("SET k unheard", b"+OK\r\n");
+        assert!(subscriber.nothing_more(Duration::from_millis(200)), "round {round}: notified with no flags");
+
+        let mut tracker = node.client();
+        assert!(matches!(tracker.query("HELLO 3"), support::Value::Map(_)));
+        tracker.call("CLIENT TRACKING on", b"+OK\r\n");
+        tracker.call("GET k", b"$7\r\nunheard\r\n");
+        writer.call("SET k changed", b"+OK\r\n");
+        assert_eq!(
+            tracker.read(),
+            support::Value::Push(vec![
+                support::Value::bulk("invalidate"),
+                support::Value::Array(vec![support::Value::bulk("k")]),
+            ]),
+            "round {round}"
+        );
+        tracker.call("CLIENT TRACKING off", b"+OK\r\n");
+
+        let mut waiter = node.client();
+        waiter.send("BLPOP q 0");
+        let deadline = support::Deadline::after(Duration::from_secs(10));
+        while info_field(&writer.bulk("INFO clients"), "blocked_clients") != "1" {
+            assert!(!deadline.passed(), "round {round}: BLPOP never blocked");
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        writer.call("RPUSH q job", b":1\r\n");
+        waiter.expect(b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n");
+    }
+}
+
 /// INFO stats counts the keys reads found (keyspace_hits) and did not find (keyspace_misses);
 /// writes count neither and CONFIG RESETSTAT zeroes both. A miss is a `keymiss` event for
 /// subscribers of class `m`, which `A` does not include.

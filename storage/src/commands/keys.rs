@@ -47,30 +47,20 @@ fn parse_db_index(arg: &[u8], message: Option<&'static str>) -> Result<usize, Re
 
 /// Pushes a generic keyspace notification for any database (MOVE and COPY reach others).
 fn notify_in(ctx: &mut Ctx, db: usize, event: &'static str, key: &Bytes) {
-    ctx.events.push(Event::Notify {
-        db,
-        class: class::GENERIC,
-        event,
-        key: key.clone(),
-    });
+    ctx.notify_in(db, class::GENERIC, event, key);
 }
 
 /// The `new` event Redis emits whenever a key is added (RENAME, COPY and MOVE add theirs
 /// after removing any key of that name, so it is always new).
 fn notify_new(ctx: &mut Ctx, db: usize, key: &Bytes) {
-    ctx.events.push(Event::Notify {
-        db,
-        class: class::NEW,
-        event: "new",
-        key: key.clone(),
-    });
+    ctx.notify_in(db, class::NEW, "new", key);
 }
 
 /// A key was created with a value that blocked clients may wait for (Redis's dbAdd signals
 /// every new key; only lists and sorted sets have blocking readers here).
 fn signal_if_blocking_type(ctx: &mut Ctx, db: usize, key: &Bytes, value: &Value) {
     if matches!(value, Value::List(_) | Value::ZSet(_) | Value::Stream(_)) {
-        ctx.events.push(Event::Ready { db, key: key.clone() });
+        ctx.signal_ready_in(db, key);
     }
 }
 
