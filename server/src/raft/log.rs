@@ -248,7 +248,16 @@ pub struct GroupLog {
     group: GroupId,
     syncer: Arc<Syncer>,
     tail: Arc<Mutex<TailCache>>,
+    /// When the committed log id was last written (see `save_committed`).
+    committed_saved_at: Option<std::time::Instant>,
 }
+
+/// The committed log id is written at most this often. openraft only uses it to apply the
+/// committed entries at start-up before a leader is heard from; an older one is still true
+/// (commits never go back), so a crash costs only applying those entries a little later.
+/// Written on every commit, it was a store insert (and a write syscall) per entry: ~1.5% of
+/// a single node's CPU at 50 clients -P 1.
+const COMMITTED_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl GroupLog {
     pub fn new(store: LogStore, group: GroupId, syncer: Arc<Syncer>) -> Self {
@@ -257,6 +266,7 @@ impl GroupLog {
             group,
             syncer,
             tail: Arc::default(),
+            committed_saved_at: None,
         }
     }
 
@@ -359,6 +369,11 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
     }
 
     async fn save_committed(&mut self, committed: Option<LogIdOf<TypeConfig>>) -> Result<(), io::Error> {
+        let now = crate::clock::instant();
+        if self.committed_saved_at.is_some_and(|at| now.duration_since(at) < COMMITTED_SAVE_INTERVAL) {
+            return Ok(());
+        }
+        self.committed_saved_at = Some(now);
         self.store
             .put_meta(self.group, meta::COMMITTED, b"", &encode(&committed)?)?;
         Ok(())
