@@ -173,6 +173,9 @@ impl<'a> Ctx<'a> {
 
     /// Moves keys found expired during this command into `expired` notifications.
     pub(crate) fn flush_expired(&mut self) {
+        if !crate::db::take_expired_removed_flag() {
+            return;
+        }
         for db in 0..self.keyspace.dbs.len() {
             if !self.keyspace.dbs[db].has_expired_removed() {
                 continue;
