@@ -57,6 +57,26 @@ pub fn startup_allocated_bytes() -> u64 {
     STARTUP_ALLOCATED_BYTES.load(Ordering::Relaxed)
 }
 
+/// Returns the pages of freed memory that jemalloc still holds (its dirty pages, which it
+/// otherwise returns over ~10 s) to the OS, in every arena. Called after a snapshot build,
+/// whose ~1 MiB pieces, a hundred at a time for a big value, would otherwise stay resident
+/// until the next build allocates them again.
+pub fn purge_freed_pages() {
+    // MALLCTL_ARENAS_ALL (4096): every arena. A void control: no old or new value.
+    let name = b"arena.4096.purge\0";
+    // SAFETY: a NUL-terminated control name with no input or output buffers, as jemalloc's
+    // mallctl documents for `arena.<i>.purge`.
+    unsafe {
+        tikv_jemalloc_sys::mallctl(
+            name.as_ptr().cast(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            0,
+        );
+    }
+}
+
 /// jemalloc's statistics report (`malloc_stats_print`), as MEMORY MALLOC-STATS prints it.
 pub fn stats_text() -> String {
     let mut text = Vec::new();

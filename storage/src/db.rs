@@ -923,14 +923,20 @@ impl Db {
     /// `out` has grown by `bytes`. Slots unchanged since the start are encoded as they are,
     /// changed ones from their pre-image. True once every position is in `out`.
     /// `start_index` is the snapshot's index: no unchanged slot can be newer.
-    pub(crate) fn image_step(&mut self, out: &mut Vec<u8>, keys: usize, bytes: usize, start_index: u64) -> bool {
+    pub(crate) fn image_step(
+        &mut self,
+        out: &mut impl crate::snapshot::ImageOut,
+        keys: usize,
+        bytes: usize,
+        start_index: u64,
+    ) -> bool {
         let image = self.image.0.as_deref_mut().expect("a snapshot in progress");
-        let limit = out.len() + bytes;
+        let limit = out.written() + bytes;
         let end = image.len.min(image.cursor.saturating_add(keys));
-        while image.cursor < end && out.len() < limit {
+        while image.cursor < end && out.written() < limit {
             let position = image.cursor;
             if let Some(saved) = image.saved.remove(&(position as u32)) {
-                out.extend_from_slice(&saved);
+                out.put_encoded(saved);
             } else {
                 let (key, slot) = self.map.get_index(position).expect("an unvisited position left empty has a pre-image");
                 assert!(
@@ -941,6 +947,7 @@ impl Db {
                 let expire_at_ms = ttl_in(&self.expire_at, key, slot).unwrap_or(0);
                 crate::snapshot::encode_slot(out, key, &slot.value, expire_at_ms, slot.version_and_floor());
             }
+            out.boundary();
             image.cursor += 1;
         }
         image.cursor == image.len

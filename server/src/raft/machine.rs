@@ -281,7 +281,11 @@ impl RaftSnapshotBuilder<TypeConfig> for MachineStore {
         let started = crate::clock::instant();
         // Encoding takes the lock (a chunk at a time) and writing blocks on the disk: off the
         // runtime's workers.
-        let built = off_workers(|| self.build_blocking(started));
+        let built = off_workers(|| {
+            let built = self.build_blocking(started);
+            crate::allocator::purge_freed_pages();
+            built
+        });
         let (file, snapshot_meta) = built?;
         Ok(SnapshotOf::<TypeConfig, SnapshotFile> {
             meta: snapshot_meta,
