@@ -220,6 +220,14 @@ fn holding(node: &Node, index: u64) -> Option<(usize, usize)> {
                 .is_some_and(|log_id| log_id.index() >= index)
         })
         .count();
+    // An entry applied here is committed, so a majority of the voters holds it (under
+    // `--fsync always`, on disk: a follower acknowledges an append after its fsync). The
+    // replication progress in the metrics is published at the end of the Raft core's turn,
+    // possibly after the write's reply went out, so a WAIT right after a write could count
+    // fewer followers than certainly hold it.
+    let voters = metrics.membership_config.membership().voter_ids().count();
+    let committed = node.with_machine(|machine| machine.applied_index()) > index;
+    let held = if committed { held.max(voters / 2) } else { held };
     Some((held, others.len()))
 }
 
