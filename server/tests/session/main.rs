@@ -137,11 +137,7 @@ fn keyspace_events_are_made_whenever_something_wants_them() {
 
         let mut waiter = node.client();
         waiter.send("BLPOP q 0");
-        let deadline = support::Deadline::after(Duration::from_secs(10));
-        while info_field(&writer.bulk("INFO clients"), "blocked_clients") != "1" {
-            assert!(!deadline.passed(), "round {round}: BLPOP never blocked");
-            std::thread::sleep(Duration::from_millis(5));
-        }
+        wait_for_blocked_clients(&mut writer, 1);
         writer.call("RPUSH q job", b":1\r\n");
         waiter.expect(b"*2\r\n$1\r\nq\r\n$3\r\njob\r\n");
     }
@@ -711,6 +707,13 @@ fn slow_subscriber_is_disconnected() {
 }
 
 /// A field of an INFO reply, which must be there.
+/// Waits until INFO clients, read through `client`, reports `count` blocked clients.
+fn wait_for_blocked_clients(client: &mut support::Client, count: usize) {
+    support::wait_until(Duration::from_secs(10), &format!("{count} blocked clients"), || {
+        info_field(&client.bulk("INFO clients"), "blocked_clients") == count.to_string()
+    });
+}
+
 fn info_field(info: &str, name: &str) -> String {
     support::info_field(info, name).unwrap_or_else(|| panic!("no {name} in {info}"))
 }
@@ -1346,11 +1349,7 @@ fn one_worker_thread_serves_waits_saves_and_pipelines() {
     let mut pusher = node.client();
     waiter.send("BLPOP queue 0");
     // The push may only be sent once the BLPOP is parked, or it would be a plain pop.
-    let deadline = support::Deadline::after(Duration::from_secs(10));
-    while info_field(&pusher.bulk("INFO clients"), "blocked_clients") != "1" {
-        assert!(!deadline.passed(), "BLPOP never blocked");
-        std::thread::sleep(Duration::from_millis(5));
-    }
+    wait_for_blocked_clients(&mut pusher, 1);
     pusher.call("RPUSH queue job", b":1\r\n");
     waiter.expect(b"*2\r\n$5\r\nqueue\r\n$3\r\njob\r\n");
     let mut pipeline = Vec::new();
