@@ -134,12 +134,9 @@ impl Building {
     /// Appends the next `keys` keys (fewer once `bytes` more bytes are written). True when
     /// every database is in the image (then `finish`).
     pub fn step(&mut self, keyspace: &mut Keyspace, keys: usize, bytes: usize) -> bool {
-        if self.out.len() >= self.piece_bytes {
-            let next = self.spare.pop().unwrap_or_else(|| new_piece(self.piece_bytes));
-            let full = std::mem::replace(&mut self.out, next);
-            self.pieces.push(full);
-        }
         let mut out = Pieces::new(&mut self.out, &mut self.pieces, &mut self.spare, self.piece_bytes);
+        // The piece the last step filled goes out now.
+        out.boundary();
         let mut keys_left = keys;
         while self.db < self.headers.len() {
             if keys_left == 0 || out.written() >= bytes {
