@@ -180,17 +180,8 @@ impl<'a> Ctx<'a> {
             if !self.keyspace.dbs[db].has_expired_removed() {
                 continue;
             }
-            let expired = self.keyspace.dbs[db].take_expired_removed();
-            if !self.keyspace.keyspace_events.0 {
-                continue;
-            }
-            for key in expired {
-                self.events.push(Event::Notify {
-                    db,
-                    class: class::EXPIRED,
-                    event: "expired",
-                    key,
-                });
+            for key in self.keyspace.dbs[db].take_expired_removed() {
+                self.notify_in(db, class::EXPIRED, "expired", &key);
             }
         }
     }

@@ -228,12 +228,12 @@ impl StateMachine {
         self.last_time_ms
     }
 
-    /// Applies the entry at log `index`, returning one reply per op.
     /// Turns the keyspace events of the commands run from now on on or off (see `EventSwitch`).
     pub fn set_keyspace_events(&mut self, on: bool) {
         self.keyspace.keyspace_events = crate::db::EventSwitch(on);
     }
 
+    /// Applies the entry at log `index`, returning one reply per op.
     pub fn apply(&mut self, index: u64, entry: &Entry, events: &mut Vec<Event>) -> Vec<Reply> {
         assert!(index > self.applied_index, "entries are applied in log order");
         self.applied_index = index;
@@ -608,6 +608,7 @@ mod tests {
         }
         assert_eq!(h.command(&[b"XTRIM", b"t", b"MAXLEN", b"~", b"12"]), Reply::Int(0));
     }
+
     /// Events off (`set_keyspace_events(false)`) change what is reported, never what is done:
     /// two machines applying the same entries, one with events off, reply alike and end equal,
     /// and the one with them off reports no `Notify` or `Ready` (but still reports the rest).
