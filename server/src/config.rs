@@ -39,10 +39,9 @@ pub struct Args {
     /// When writes reach the disk: always, everysec or no (Redis's appendfsync meanings).
     #[arg(long, value_enum, default_value_t = Fsync::Always)]
     pub fsync: Fsync,
-    /// Worker threads serving clients and Raft (0: 1 for a single node, else one per CPU).
-    /// 1 costs less CPU per request (no hand-offs between threads), but in a cluster a long
-    /// command (a big KEYS, a long script) then also delays this node's heartbeats and can
-    /// cost it its leadership.
+    /// Worker threads serving clients and Raft (0: one). One costs the least CPU per request
+    /// (no hand-offs between threads); a command that may run long leaves the worker first, so
+    /// heartbeats go on meanwhile.
     #[arg(long, default_value_t = 0)]
     pub threads: usize,
     /// Require clients to AUTH with this password.
@@ -80,15 +79,16 @@ pub struct Member {
 }
 
 impl Args {
-    /// The runtime's worker threads, None for one per CPU. A single node runs one, as
-    /// Redis serves commands on one thread: it has no heartbeats for a long command to hold
-    /// up, every data command waits for the one shard lock anyway, and one worker measured
-    /// 10-25% less CPU per SET than two (docs/BENCHMARKS.md).
-    pub fn worker_threads(&self) -> Option<usize> {
+    /// The runtime's worker threads: one unless `--threads` says otherwise, as Redis serves
+    /// commands on one thread. Every data command waits for the one shard lock anyway; one
+    /// worker measured 10-25% less CPU per SET than two on a single node and ~9% less summed
+    /// over a 3-node cluster, with ~5% more SET/s (docs/BENCHMARKS.md). What could hold the
+    /// only worker for long (a long command, a snapshot build or install, a contended shard
+    /// lock) runs off it (`raft::machine::off_workers`), so Raft heartbeats are not held up.
+    pub fn worker_threads(&self) -> usize {
         match self.threads {
-            0 if self.members().is_ok_and(|members| members.len() == 1) => Some(1),
-            0 => None,
-            threads => Some(threads),
+            0 => 1,
+            threads => threads,
         }
     }
 
@@ -145,14 +145,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_single_node_runs_one_worker_unless_told_otherwise() {
+    fn a_node_runs_one_worker_unless_told_otherwise() {
         let threads = |extra: &[&str]| Args::parse_from(["flotilla"].iter().chain(extra)).worker_threads();
-        assert_eq!(threads(&[]), Some(1));
-        assert_eq!(threads(&["--initial-cluster", "1=127.0.0.1:7001"]), Some(1));
-        assert_eq!(threads(&["--threads", "4"]), Some(4));
+        assert_eq!(threads(&[]), 1);
+        assert_eq!(threads(&["--threads", "4"]), 4);
         let cluster = ["--initial-cluster", "1=127.0.0.1:7001,2=127.0.0.1:7002"];
-        assert_eq!(threads(&cluster), None);
-        assert_eq!(threads(&[&cluster[..], &["--threads", "1"]].concat()), Some(1));
+        assert_eq!(threads(&cluster), 1);
+        assert_eq!(threads(&[&cluster[..], &["--threads", "2"]].concat()), 2);
     }
 
     #[test]

@@ -35,11 +35,14 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::new(&args.log))
         .with_writer(std::io::stderr)
         .init();
-    let mut runtime = tokio::runtime::Builder::new_multi_thread();
-    if let Some(threads) = args.worker_threads() {
-        runtime.worker_threads(threads);
-    }
-    let runtime = runtime.enable_all().build().expect("tokio runtime");
+    // A command that may run long leaves the runtime worker first, so that the node's other
+    // tasks (Raft heartbeats above all) keep running meanwhile, even with one worker.
+    flotilla_storage::machine::set_long_runner(|work| raft::machine::off_workers(work));
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.worker_threads())
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let code = runtime.block_on(run(args));
     std::process::exit(code);
 }

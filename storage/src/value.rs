@@ -53,6 +53,19 @@ impl Value {
         Value::Set(Box::new(SetValue::with_hasher(FixedHasher::default())))
     }
 
+    /// A rough measure of what a command scanning the whole value does: its elements, or a
+    /// string's bytes / 64 (BITCOUNT, GETRANGE, LCS read strings a word at a time or so).
+    pub fn work_units(&self) -> usize {
+        match self {
+            Value::Str(bytes) => bytes.as_slice().len() / 64,
+            Value::List(list) => list.len(),
+            Value::Hash(hash) => hash.len(),
+            Value::Set(set) => set.len(),
+            Value::ZSet(zset) => zset.len(),
+            Value::Stream(stream) => stream.len(),
+        }
+    }
+
     /// True for an aggregate that has become empty (Redis deletes such keys).
     pub fn is_empty_aggregate(&self) -> bool {
         match self {

@@ -200,7 +200,7 @@ const SHARD_LOCK_WAIT_IN_PLACE: std::time::Duration = std::time::Duration::from_
 /// Runs blocking `work` without holding up the runtime: on a worker of the multi-threaded
 /// runtime the worker's other tasks move to another thread first (`block_in_place`);
 /// elsewhere (a blocking thread, a single-threaded test runtime) it simply runs.
-pub(super) fn off_workers<R>(work: impl FnOnce() -> R) -> R {
+pub(crate) fn off_workers<R>(work: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(work)

@@ -609,6 +609,62 @@ fn t08_evalsha_after_script_load_works_on_every_node_and_after_failover() {
     assert_eq!(client.try_call(&["SCRIPT", "EXISTS", &sha]).unwrap(), Value::Array(vec![Value::Int(1)]));
 }
 
+/// A node runs one worker thread by default, and a command that runs long leaves it first:
+/// while a script reads a big list over and over for seconds (EVAL_RO on the leader alone,
+/// then EVAL, applied on every node), the leader answers PING at once and keeps its
+/// leadership in the same term. Without that, the script would hold the only worker, and
+/// with it the PINGs and the Raft heartbeats, for its whole run.
+#[test]
+fn t21_a_long_script_holds_up_neither_other_clients_nor_heartbeats() {
+    let _serial = serial();
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let term = cluster.nodes[leader].raft_field("term").expect("term");
+    let mut client = cluster.nodes[leader].client();
+    let mut fill = Vec::new();
+    for chunk in 0..20 {
+        let mut command = vec!["RPUSH".to_string(), "big".to_string()];
+        command.extend((0..10_000).map(|i| format!("element:{chunk}:{i}")));
+        let command: Vec<&[u8]> = command.iter().map(|arg| arg.as_bytes()).collect();
+        fill.extend(support::request(&command));
+    }
+    client.send_raw(&fill);
+    for chunk in 1..=20 {
+        assert_eq!(client.read(), Value::Int(chunk * 10_000));
+    }
+    let script = "for i = 1, tonumber(ARGV[1]) do redis.call('lrange', KEYS[1], 0, -1) end return 1";
+    for eval in ["EVAL_RO", "EVAL"] {
+        // As many reads of the list as take about two seconds here.
+        let started = now();
+        assert_eq!(client.try_call(&[eval, script, "1", "big", "1"]).unwrap(), Value::Int(1));
+        let rounds = (2.0 / started.elapsed().as_secs_f64()).ceil().clamp(1.0, 500.0) as u64;
+        let port = cluster.nodes[leader].port;
+        let long = std::thread::spawn(move || {
+            let mut client = Client::try_connect(port).expect("connect");
+            let started = now();
+            let reply = client.try_call(&[eval, script, "1", "big", &rounds.to_string()]).unwrap();
+            (reply, started.elapsed())
+        });
+        let mut pinger = cluster.nodes[leader].client();
+        let mut slowest = Duration::ZERO;
+        std::thread::sleep(Duration::from_millis(100));
+        while !long.is_finished() {
+            let sent = now();
+            assert_eq!(pinger.try_call(&["PING"]).unwrap(), Value::Simple("PONG".into()));
+            slowest = slowest.max(sent.elapsed());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let (reply, ran) = long.join().expect("script client");
+        assert_eq!(reply, Value::Int(1), "{eval}");
+        assert!(ran >= Duration::from_millis(1200), "{eval} ran only {ran:?}: too short to tell anything");
+        assert!(slowest < ran / 4, "{eval} ran {ran:?} and a PING meanwhile took {slowest:?}");
+        for node in &cluster.nodes {
+            assert_eq!(node.raft_field("term").as_deref(), Some(term.as_str()), "{eval}: an election happened");
+            assert_eq!(node.raft_field("leader"), Some(cluster.nodes[leader].id.to_string()), "{eval}");
+        }
+    }
+}
+
 /// Function libraries are replicated state: a library loaded through a follower runs on
 /// every node, FCALL_RO refuses a function that may write, FUNCTION DUMP / RESTORE round-trip,
 /// and a restarted node still has the libraries (from its log or a snapshot).
