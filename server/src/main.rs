@@ -37,7 +37,7 @@ fn main() {
         .init();
     // A command that may run long leaves the runtime worker first, so that the node's other
     // tasks (Raft heartbeats above all) keep running meanwhile, even with one worker.
-    flotilla_storage::machine::set_long_runner(|work| raft::machine::off_workers(work));
+    flotilla_storage::cost::set_long_runner(|work| raft::machine::off_workers(work));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.worker_threads())
         .enable_all()

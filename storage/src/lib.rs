@@ -10,6 +10,7 @@ pub mod acl;
 pub mod args;
 pub mod commands;
 pub mod compact;
+pub mod cost;
 pub mod ctx;
 pub mod db;
 pub mod errors;

@@ -102,63 +102,6 @@ impl Entry {
 /// for their cache misses to overlap, few enough that the lines stay cached until used.
 const PREFETCH_OPS: usize = 32;
 
-/// Work (elements of the values a command names, keys of a keyless command's keyspace,
-/// arguments) past which a command may run long enough to matter to the node around it: ~50k
-/// elements are a few milliseconds to tens of them (an LRANGE of 1M elements took ~0.5 s).
-const LONG_WORK: usize = 50_000;
-
-/// How the node runs a command that may run long (`set_long_runner`).
-pub type LongRunner = fn(&mut dyn FnMut());
-
-static LONG_RUNNER: std::sync::OnceLock<LongRunner> = std::sync::OnceLock::new();
-
-/// Sets, once per process, how commands that may run long (`may_run_long`) are run: the
-/// server hands its runtime worker's other tasks (Raft heartbeats among them) to another
-/// thread first. Without one they simply run. The state machine stays free of I/O: this only
-/// decides on which thread the same computation happens.
-pub fn set_long_runner(runner: LongRunner) {
-    let _ = LONG_RUNNER.set(runner);
-}
-
-fn run_long<R>(work: impl FnOnce() -> R) -> R {
-    let Some(runner) = LONG_RUNNER.get() else {
-        return work();
-    };
-    let mut work = Some(work);
-    let mut result = None;
-    runner(&mut || result = Some((work.take().expect("run once"))()));
-    result.expect("the long runner runs the work")
-}
-
-/// Whether running `args` may take long: many arguments, a script, or a command that is
-/// neither `fast` nor bounded by its arguments over values (or, keyless, a keyspace) of more
-/// than `LONG_WORK` elements. Cheap for the commands that dominate a write load: a flag test.
-pub(crate) fn may_run_long(spec: &CommandSpec, keyspace: &Keyspace, db: usize, args: &[Bytes], now_ms: u64) -> bool {
-    if args.len() > LONG_WORK {
-        return true;
-    }
-    if spec.flags.contains(Flags::FAST) || spec.flags.contains(Flags::ARGS_BOUNDED) {
-        return false;
-    }
-    if spec.group == "scripting" {
-        return true;
-    }
-    let database = &keyspace.dbs[db];
-    let mut keyed = false;
-    let mut work = 0usize;
-    spec.for_each_key(args, |position| {
-        keyed = true;
-        if let Some(value) = database.get(&args[position], now_ms) {
-            work = work.saturating_add(value.work_units());
-        }
-    });
-    if keyed {
-        return work > LONG_WORK;
-    }
-    // Keyless (KEYS, SCAN, FLUSHALL, RANDOMKEY …): the keyspace is the work.
-    keyspace.dbs.iter().map(|database| database.len()).sum::<usize>() > LONG_WORK
-}
-
 /// Key lookups of reads: found live (hits) or not (misses).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct ReadStats {
@@ -458,11 +401,11 @@ impl StateMachine {
                 }
             });
         }
-        let long = may_run_long(spec, &self.keyspace, db, args, now_ms);
+        let long = crate::cost::may_run_long(spec, &self.keyspace, db, args, now_ms);
         let mut ctx = Ctx::new(&mut self.keyspace, db, now_ms, index, seed, events);
         ctx.user = caller.user;
         ctx.over_memory = caller.over_memory;
-        let reply = if long { run_long(|| handler(&mut ctx, args)) } else { handler(&mut ctx, args) };
+        let reply = if long { crate::cost::run_long(|| handler(&mut ctx, args)) } else { handler(&mut ctx, args) };
         ctx.flush_expired();
         commands::keys::settle_encoding_floors(&mut self.keyspace);
         reply
@@ -677,12 +620,14 @@ mod tests {
         work();
     }
 
-    /// Commands that scale with big data, keyless ones over a big keyspace, scripts and
-    /// commands of very many arguments go through the long runner; fast commands, SET and
-    /// the like, and slow commands over small data run in place. The runner runs the command
+    /// Commands that go through big data, keyless ones over a big keyspace, scripts and
+    /// commands of very many arguments go through the long runner (cost.rs); fast commands,
+    /// SET and the like, a short range of a big list, and slow commands over small data run
+    /// in place. The runner runs the command
     /// itself: its reply is the command's.
     #[test]
     fn commands_that_may_run_long_go_through_the_long_runner() {
+        use crate::cost::{set_long_runner, LONG_WORK};
         set_long_runner(counting_long_runner);
         let mut machine = StateMachine::new();
         let apply = |machine: &mut StateMachine, command: Vec<Bytes>| -> (Reply, usize) {
@@ -705,6 +650,11 @@ mod tests {
         assert!(matches!(&reply, Reply::Array(items) if items.len() == LONG_WORK + 1), "{reply:?}");
         assert_eq!(long, 1);
         assert_eq!(apply(&mut machine, args(&[b"LRANGE", b"small", b"0", b"-1"])).1, 0);
+        // What LRANGE goes through is its range, not its list.
+        assert_eq!(apply(&mut machine, args(&[b"LRANGE", b"big", b"-100", b"-1"])).1, 0);
+        // BLPOP and LMOVE take one element of a big list: not long.
+        assert_eq!(apply(&mut machine, args(&[b"LMOVE", b"big", b"small", b"LEFT", b"LEFT"])), (Reply::Bulk(Bytes::from_static(b"m0")), 0));
+        assert_eq!(apply(&mut machine, args(&[b"RPUSH", b"big", b"m0"])).1, 0);
         // The work of every key counts: two sets of 30,000 together are over.
         assert_eq!(apply(&mut machine, many(&[b"SADD", b"s1"], 30_000)).1, 0);
         assert_eq!(apply(&mut machine, many(&[b"SADD", b"s2"], 30_000)).1, 0);

@@ -100,10 +100,6 @@ bitset! {
     /// EXISTS, the TTL family, OBJECT): the state machine leaves their access words alone.
     /// Internal, not reported by COMMAND.
     NO_TOUCH = 1 << 18;
-    /// Not `fast`, yet its work is bounded by its own arguments, never by the data it finds
-    /// (SET, MSET …): the state machine need not weigh its keys' values before running it
-    /// (`machine::may_run_long`). Internal, not reported by COMMAND.
-    ARGS_BOUNDED = 1 << 19;
 }
 
 bitset! {

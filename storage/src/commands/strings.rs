@@ -760,8 +760,6 @@ fn lcs(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 const STRING_READ: Flags = Flags::READONLY.union(Flags::FAST);
 const STRING_WRITE: Flags = Flags::WRITE.union(Flags::DENYOOM);
 const STRING_WRITE_FAST: Flags = STRING_WRITE.union(Flags::FAST);
-/// A write that replaces whole values with its arguments (SET, MSET, SETEX …).
-const STRING_WRITE_ARGS: Flags = STRING_WRITE.union(Flags::ARGS_BOUNDED);
 
 /// A one-key string command (the key at position 1).
 const fn one_key(name: &'static str, arity: i32, handler: crate::table::KeyspaceFn) -> CommandSpec {
@@ -794,7 +792,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..one_key("get", 2, get)
     },
     CommandSpec {
-        flags: STRING_WRITE_ARGS,
+        flags: STRING_WRITE,
         acl: &["write", "string", "slow"],
         summary: "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
         syntax: "key value [NX | XX] [GET] [EX seconds | PX milliseconds | EXAT unix-time-seconds | PXAT unix-time-milliseconds | KEEPTTL]",
@@ -838,7 +836,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..one_key("mget", -2, mget)
     },
     CommandSpec {
-        flags: STRING_WRITE_ARGS,
+        flags: STRING_WRITE,
         last_key: -1,
         step: 2,
         acl: &["write", "string", "slow"],
@@ -849,7 +847,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..one_key("mset", -3, mset)
     },
     CommandSpec {
-        flags: STRING_WRITE_ARGS,
+        flags: STRING_WRITE,
         last_key: -1,
         step: 2,
         acl: &["write", "string", "slow"],
@@ -868,7 +866,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..one_key("setnx", 3, setnx)
     },
     CommandSpec {
-        flags: STRING_WRITE_ARGS,
+        flags: STRING_WRITE,
         acl: &["write", "string", "slow"],
         since: "2.0.0",
         summary: "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
@@ -877,7 +875,7 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..one_key("setex", 4, setex)
     },
     CommandSpec {
-        flags: STRING_WRITE_ARGS,
+        flags: STRING_WRITE,
         acl: &["write", "string", "slow"],
         since: "2.6.0",
         summary: "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
