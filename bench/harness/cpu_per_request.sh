@@ -5,7 +5,8 @@
 # leader, and reads utime+stime of every node from /proc/PID/stat before and after.
 #
 #   bench/harness/cpu_per_request.sh BINARY [TEST] [REQUESTS] [PIPELINE] [FSYNC] [NODES]
-#   defaults: set 200000 16 always 3; FILL=FILE pre-fills the leader (see below)
+#   defaults: set 200000 16 always 3; FILL=FILE pre-fills the leader (see below);
+#   VIA=follower sends the load to a follower instead of the leader
 #
 # Alternate two binaries over a few rounds and compare medians, e.g.
 #   for r in 1 2 3; do for b in old new; do bench/harness/cpu_per_request.sh /tmp/$b; done; done
@@ -40,6 +41,8 @@ for _ in $(seq 1 150); do
 done
 [ -n "$leader" ] || { echo "no leader elected" >&2; exit 1; }
 port=$((BASE + leader - 1))
+# VIA=follower: the clients talk to a follower, which forwards every write to the leader.
+if [ "${VIA:-leader}" = follower ]; then port=$((BASE + leader % NODES)); fi
 bench() { redis-benchmark -p "$port" -t "$TEST" -n "$1" -P "$P" -c ${CLIENTS:-50} -r 1000000 -d 32 -q 2>&1 | tr '\r' '\n' | grep -v '^$' | tail -1; }
 # FILL=FILE: pipe a RESP file (e.g. SETs of key:%012d, the keys redis-benchmark -r draws) into
 # the leader first, so the run overwrites an existing keyspace as a long-lived server does.
@@ -54,7 +57,7 @@ idle_before=$(idle); start_ns=$(date +%s%N)
 result=$(bench "$N")
 idle_pct=$(awk -v i=$(( $(idle) - idle_before )) -v ns=$(( $(date +%s%N) - start_ns )) -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" 'BEGIN{printf "%.0f", 100 * i / hz / (ns / 1e9) / cpus}')
 hz=$(getconf CLK_TCK)
-line="leader=node$leader $result"
+line="leader=node$leader via=${VIA:-leader} $result"
 total=0
 for i in $(seq 0 $((NODES - 1))); do
   us=$(( ($(ticks "${PIDS[i]}") - before[i]) * 1000000 / hz ))

