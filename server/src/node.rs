@@ -201,7 +201,7 @@ impl Node {
             .verify()
             .map_err(|e| format!("refusing to start: {e} (data dir {})", args.dir.display()))?;
         tracing::info!(records = checked, "log store verified");
-        let syncer = crate::raft::log::Syncer::start(log_store.clone(), args.fsync);
+        let syncer = crate::raft::log::Syncer::start(log_store.clone(), args.fsync, members.len() == 1);
 
         let peers: HashMap<NodeId, SocketAddr> = members
             .iter()

@@ -63,7 +63,17 @@ pub struct Syncer {
     mode: Fsync,
     queue: Option<mpsc::Sender<IOFlushed<TypeConfig>>>,
     gate: Arc<SyncGate>,
+    /// Whether a small append is synced in place (see `after_write`): a node alone.
+    sync_small_in_place: bool,
+    /// Appends handed to the fsync thread whose callbacks it has not called yet. One is
+    /// synced in place only when this is 0, so openraft hears of appends in their order.
+    handed: Arc<std::sync::atomic::AtomicUsize>,
+    store: LogStore,
 }
+
+/// Largest append (its encoded entries) a node alone syncs in place: the entries of clients
+/// that each wait for their reply (-P 1) are a few KiB, those of deep pipelines tens of KiB.
+const SYNC_IN_PLACE_BYTES_MAX: usize = 16 * 1024;
 
 /// Whether the fsync thread is syncing now, and a wake-up when it finishes (`--fsync always`).
 #[derive(Default)]
@@ -89,13 +99,17 @@ impl SyncGate {
 }
 
 impl Syncer {
-    pub fn start(store: LogStore, mode: Fsync) -> Arc<Syncer> {
+    /// Starts the node's syncer. `alone`: the node is the only member, so nothing else is
+    /// waiting on it while it syncs (see `after_write`).
+    pub fn start(store: LogStore, mode: Fsync, alone: bool) -> Arc<Syncer> {
         let gate = Arc::new(SyncGate::default());
+        let handed = Arc::new(std::sync::atomic::AtomicUsize::new(0));
         let queue = match mode {
             Fsync::Always => {
                 let (tx, rx) = mpsc::channel::<IOFlushed<TypeConfig>>();
                 let store = store.clone();
                 let gate = gate.clone();
+                let handed = handed.clone();
                 std::thread::Builder::new()
                     .name("flotilla-fsync".into())
                     .spawn(move || {
@@ -108,6 +122,7 @@ impl Syncer {
                             let result = store.sync().map_err(io::Error::from);
                             gate.busy.store(false, std::sync::atomic::Ordering::Release);
                             gate.done.notify_waiters();
+                            let reported = waiting.len();
                             for callback in waiting {
                                 let outcome = match &result {
                                     Ok(()) => Ok(()),
@@ -115,6 +130,7 @@ impl Syncer {
                                 };
                                 callback.io_completed(outcome);
                             }
+                            handed.fetch_sub(reported, std::sync::atomic::Ordering::Release);
                         }
                     })
                     .expect("fsync thread");
@@ -135,7 +151,7 @@ impl Syncer {
             }
             Fsync::No => None,
         };
-        Arc::new(Syncer { mode, queue, gate })
+        Arc::new(Syncer { mode, queue, gate, sync_small_in_place: alone, handed, store })
     }
 
     /// The fsync thread's state, for a proposer that holds its next entry while a sync runs.
@@ -143,10 +159,32 @@ impl Syncer {
         self.gate.clone()
     }
 
-    fn after_write(&self, callback: IOFlushed<TypeConfig>) {
+    /// Reports the append of `bytes` bytes to openraft through `callback` once it is durable.
+    ///
+    /// A node alone syncs a small append right here, on the runtime worker, when the fsync
+    /// thread has nothing outstanding: the worker is then held for the fsync, as Redis's event
+    /// loop is for its AOF fsync, and the requests that arrive meanwhile are read afterwards
+    /// in one round. Handed to the fsync thread, the worker instead went idle and was woken for
+    /// each request as it arrived, only for it to wait for the next fsync anyway (single node,
+    /// SET -P 1, 50 clients: ~30k wake-ups a second instead of ~2k; in place, 64-74k instead
+    /// of 48-54k SET/s). A big append (deep pipelines) still goes to the thread, so the worker
+    /// encodes and applies the next batch while it is synced; a cluster member always hands
+    /// it over, as its worker must go on replicating meanwhile.
+    fn after_write(&self, callback: IOFlushed<TypeConfig>, bytes: usize) {
+        use std::sync::atomic::Ordering;
         match (&self.queue, self.mode) {
+            (Some(_), Fsync::Always)
+                if self.sync_small_in_place
+                    && bytes <= SYNC_IN_PLACE_BYTES_MAX
+                    && self.handed.load(Ordering::Acquire) == 0 =>
+            {
+                let result = self.store.sync().map_err(io::Error::from);
+                callback.io_completed(result);
+            }
             (Some(queue), Fsync::Always) => {
+                self.handed.fetch_add(1, Ordering::AcqRel);
                 if let Err(mpsc::SendError(callback)) = queue.send(callback) {
+                    self.handed.fetch_sub(1, Ordering::AcqRel);
                     callback.io_completed(Err(io::Error::other("fsync thread stopped")));
                 }
             }
@@ -392,8 +430,10 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
     {
         let mut records = Vec::new();
         let mut appended = Vec::new();
+        let mut bytes_total = 0;
         for entry in entries {
             let bytes = encode_sized(&entry, entry_len_hint(&entry))?;
+            bytes_total += bytes.len();
             appended.push((entry, bytes.len()));
             records.push((appended.last().expect("pushed").0.index(), bytes));
         }
@@ -403,7 +443,7 @@ impl RaftLogStorage<TypeConfig> for GroupLog {
             tail.push(entry, size);
         }
         drop(tail);
-        self.syncer.after_write(callback);
+        self.syncer.after_write(callback, bytes_total);
         Ok(())
     }
 
@@ -471,7 +511,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("flotilla-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = LogStore::open(&dir).unwrap();
-        let syncer = Syncer::start(store.clone(), Fsync::No);
+        let syncer = Syncer::start(store.clone(), Fsync::No, true);
         let log = GroupLog::new(store.clone(), 1, syncer);
         (dir, store, log)
     }
@@ -593,7 +633,7 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("flotilla-tail-release-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let store = LogStore::open(&dir).unwrap();
-        let syncer = Syncer::start(store.clone(), Fsync::No);
+        let syncer = Syncer::start(store.clone(), Fsync::No, true);
         let mut log = GroupLog::new(store, 1, syncer);
         log.append((0..6).map(blank), IOFlushed::noop()).await.unwrap();
         assert!(log.tail_cache_bytes() > 0);

@@ -232,6 +232,57 @@ fn t02_kill_leader_during_pipelined_writes_loses_no_acknowledged_write() {
     }
 }
 
+/// A node alone syncs small appends on its runtime worker and hands big ones to its fsync
+/// thread (raft/log.rs `Syncer::after_write`); with writers of both kinds at once the two
+/// paths alternate. Killed -9 mid-stream and restarted, it holds every acknowledged write.
+#[test]
+fn t22_a_single_node_killed_during_small_and_big_writes_keeps_every_acknowledged_one() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(1);
+    let port = cluster.nodes[0].port;
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let stop = stop.clone();
+            std::thread::spawn(move || writer(vec![port], format!("w{w}"), stop))
+        })
+        .collect();
+    let big = {
+        let stop = stop.clone();
+        std::thread::spawn(move || {
+            // One SET of 20 KiB at a time: each is an append bigger than any synced in place.
+            let mut outcomes = Outcomes::default();
+            let Ok(mut client) = Client::try_connect(port) else { return outcomes };
+            for i in 0.. {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let (key, value) = (format!("big:{i}"), format!("{i}:{}", "x".repeat(20 * 1024)));
+                match client.try_call(&["SET", &key, &value]) {
+                    Ok(Value::Simple(ok)) if ok == "OK" => {
+                        outcomes.acked.insert(key, value);
+                    }
+                    Ok(other) => panic!("unexpected reply to SET: {other:?}"),
+                    Err(_) => {
+                        outcomes.unknown.insert(key, value);
+                        break;
+                    }
+                }
+            }
+            outcomes
+        })
+    };
+    std::thread::sleep(Duration::from_millis(1000));
+    cluster.nodes[0].kill();
+    stop.store(true, Ordering::Relaxed);
+    let mut outcomes: Vec<Outcomes> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    let big = big.join().unwrap();
+    assert!(!big.acked.is_empty(), "no big write was acknowledged");
+    outcomes.push(big);
+    cluster.restart(0);
+    check_outcomes(&cluster, &outcomes);
+}
+
 #[test]
 fn t03_paused_leader_never_serves_a_stale_read() {
     let _serial = serial();
