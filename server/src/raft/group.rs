@@ -381,6 +381,9 @@ async fn run_proposer(
             }
             continue;
         }
+        // About one op per proposal: clients that each wait for their reply (see
+        // `Syncer::after_write`).
+        sync_gate.set_shallow(op_count < 2 * batch.len());
         let mut ops = Vec::with_capacity(op_count);
         let mut shares = Vec::with_capacity(batch.len());
         for proposal in batch {

@@ -232,11 +232,12 @@ fn t02_kill_leader_during_pipelined_writes_loses_no_acknowledged_write() {
     }
 }
 
-/// A node alone syncs small appends on its runtime worker and hands big ones to its fsync
-/// thread (raft/log.rs `Syncer::after_write`); with writers of both kinds at once the two
-/// paths alternate. Killed -9 mid-stream and restarted, it holds every acknowledged write.
+/// A node alone syncs the entries of clients that wait for each reply on its runtime worker
+/// and hands those of pipelines to its fsync thread (raft/log.rs `Syncer::after_write`); with
+/// pipelining writers and a writer of one SET at a time the two paths alternate. Killed -9
+/// mid-stream and restarted, it holds every acknowledged write.
 #[test]
-fn t22_a_single_node_killed_during_small_and_big_writes_keeps_every_acknowledged_one() {
+fn t22_a_single_node_killed_during_lone_and_pipelined_writes_keeps_every_acknowledged_one() {
     let _serial = serial();
     let mut cluster = Cluster::start(1);
     let port = cluster.nodes[0].port;
@@ -250,7 +251,7 @@ fn t22_a_single_node_killed_during_small_and_big_writes_keeps_every_acknowledged
     let big = {
         let stop = stop.clone();
         std::thread::spawn(move || {
-            // One SET of 20 KiB at a time: each is an append bigger than any synced in place.
+            // One SET (of 20 KiB) at a time.
             let mut outcomes = Outcomes::default();
             let Ok(mut client) = Client::try_connect(port) else { return outcomes };
             for i in 0.. {
