@@ -55,7 +55,7 @@ enum WorkKind {
     Range { at: usize },
     /// `LIMIT offset count` (or `COUNT count`) if given, else the whole values.
     RangeLimit,
-    /// The keyspace (KEYS, FLUSHDB, FLUSHALL).
+    /// The database's keys (KEYS, FLUSHDB), or all databases' (FLUSHALL).
     Keyspace,
     /// A script: unbounded.
     Script,
@@ -110,9 +110,10 @@ pub(crate) fn may_run_long(spec: &CommandSpec, keyspace: &Keyspace, db: usize, a
     };
     let work = match kind {
         WorkKind::Script => return true,
-        WorkKind::Keyspace => keyspace.dbs.iter().map(|database| database.len()).sum(),
+        WorkKind::Keyspace if spec.name == "flushall" => keyspace.dbs.iter().map(|database| database.len()).sum(),
+        WorkKind::Keyspace => database.len(),
         WorkKind::Values => values(),
-        WorkKind::Range { at } if !has_keyword(&args[at..], &[b"BYSCORE", b"BYLEX"]) => {
+        WorkKind::Range { at } if !has_keyword(args.get(at..).unwrap_or_default(), &[b"BYSCORE", b"BYLEX"]) => {
             match (args.get(at - 1), args.get(at), args.get(at + 1)) {
                 (Some(key), Some(start), Some(stop)) => index_range_len(size(key), start, stop),
                 _ => 0,

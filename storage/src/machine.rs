@@ -623,8 +623,7 @@ mod tests {
     /// Commands that go through big data, keyless ones over a big keyspace, scripts and
     /// commands of very many arguments go through the long runner (cost.rs); fast commands,
     /// SET and the like, a short range of a big list, and slow commands over small data run
-    /// in place. The runner runs the command
-    /// itself: its reply is the command's.
+    /// in place. The runner runs the command itself: its reply is the command's.
     #[test]
     fn commands_that_may_run_long_go_through_the_long_runner() {
         use crate::cost::{set_long_runner, LONG_WORK};
@@ -652,7 +651,7 @@ mod tests {
         assert_eq!(apply(&mut machine, args(&[b"LRANGE", b"small", b"0", b"-1"])).1, 0);
         // What LRANGE goes through is its range, not its list.
         assert_eq!(apply(&mut machine, args(&[b"LRANGE", b"big", b"-100", b"-1"])).1, 0);
-        // BLPOP and LMOVE take one element of a big list: not long.
+        // LMOVE (like BLPOP) takes one element of a big list: not long.
         assert_eq!(apply(&mut machine, args(&[b"LMOVE", b"big", b"small", b"LEFT", b"LEFT"])), (Reply::Bulk(Bytes::from_static(b"m0")), 0));
         assert_eq!(apply(&mut machine, args(&[b"RPUSH", b"big", b"m0"])).1, 0);
         // The work of every key counts: two sets of 30,000 together are over.
@@ -663,11 +662,14 @@ mod tests {
         // SET is bounded by its arguments: it is not weighed, whatever it replaces.
         assert_eq!(apply(&mut machine, args(&[b"SET", b"u", b"v"])), (Reply::ok(), 0));
         assert_eq!(apply(&mut machine, args(&[b"EVAL", b"return 1", b"0"])), (Reply::Int(1), 1));
-        // Keyless: the keyspace is the work.
+        // Keyless: the database's keys are the work (another database's are not).
         assert_eq!(apply(&mut machine, args(&[b"KEYS", b"s*"])).1, 0);
-        let fill: Vec<Op> =
-            (0..LONG_WORK).map(|i| Op::Command { db: 1, args: args(&[b"SET", format!("k{i}").as_bytes(), b"v"]) }).collect();
-        machine.apply(machine.applied_index() + 1, &Entry { time_ms: 1_000, ops: fill }, &mut Vec::new());
+        let fill = |db: u32| -> Vec<Op> {
+            (0..LONG_WORK).map(|i| Op::Command { db, args: args(&[b"SET", format!("k{i}").as_bytes(), b"v"]) }).collect()
+        };
+        machine.apply(machine.applied_index() + 1, &Entry { time_ms: 1_000, ops: fill(1) }, &mut Vec::new());
+        assert_eq!(apply(&mut machine, args(&[b"KEYS", b"s*"])).1, 0);
+        machine.apply(machine.applied_index() + 1, &Entry { time_ms: 1_000, ops: fill(0) }, &mut Vec::new());
         let (reply, long) = apply(&mut machine, args(&[b"KEYS", b"s*"]));
         assert!(matches!(&reply, Reply::Array(items) if items.len() == 3), "{reply:?}");
         assert_eq!(long, 1);

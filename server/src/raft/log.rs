@@ -71,8 +71,6 @@ pub struct Syncer {
     store: LogStore,
 }
 
-
-
 /// Whether the fsync thread is syncing now, and a wake-up when it finishes (`--fsync always`).
 #[derive(Default)]
 pub struct SyncGate {
@@ -176,7 +174,7 @@ impl Syncer {
     /// request as it arrived, only for it to wait for the next fsync anyway (single node, SET
     /// -P 1, 50 clients: ~30k wake-ups a second instead of ~2k; in place, 64-74k instead of
     /// 48-54k SET/s). The entries of deep pipelines still go to the thread, so the worker
-    /// prepares the next batch while one is synced (in place, SET -P 16 ran 5-10% slower); a
+    /// prepares the next batch while one is synced (in place, SET -P 16 ran ~7% slower); a
     /// cluster member always hands them over, as its worker must go on replicating meanwhile.
     fn after_write(&self, callback: IOFlushed<TypeConfig>) {
         use std::sync::atomic::Ordering;
