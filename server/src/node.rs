@@ -115,6 +115,83 @@ pub struct Node {
     pub tracking: crate::tracking::Tracking,
     /// Readers on this node (not the leader) waiting for the next READ_INDEX round.
     read_indexes: mpsc::UnboundedSender<oneshot::Sender<ReadIndexed>>,
+    /// Writes to forward to the leader, sent together (`run_forwarder`).
+    forwards: mpsc::UnboundedSender<Forward>,
+}
+
+/// One client's write waiting to be forwarded: its encoded ops, and where its outcome goes.
+struct Forward {
+    target: NodeId,
+    ops: Bytes,
+    outcome: oneshot::Sender<ForwardedWrite>,
+}
+
+/// Most proposals in one FORWARD_BATCH frame.
+const FORWARD_BATCH_MAX: usize = 256;
+
+/// Sends the writes this node forwards to the leader: every one queued by the time it runs
+/// (it yields once first, so the connections that are ready queue theirs) goes in one
+/// FORWARD_BATCH frame, and the leader proposes them together. A frame per client batch was a
+/// task, a pending reply and a handler call per client on both nodes.
+async fn run_forwarder(transport: Arc<Transport>, mut queue: mpsc::UnboundedReceiver<Forward>) {
+    while let Some(first) = queue.recv().await {
+        tokio::task::yield_now().await;
+        let mut batch = vec![first];
+        while batch.len() < FORWARD_BATCH_MAX {
+            match queue.try_recv() {
+                Ok(forward) => batch.push(forward),
+                Err(_) => break,
+            }
+        }
+        // Nearly always one target (the leader); a leadership change may split a batch.
+        while !batch.is_empty() {
+            let target = batch[0].target;
+            let (to_target, rest): (Vec<Forward>, Vec<Forward>) = batch.into_iter().partition(|f| f.target == target);
+            batch = rest;
+            let mut payload = Vec::with_capacity(to_target.iter().map(|f| 4 + f.ops.len()).sum());
+            for forward in &to_target {
+                payload.extend_from_slice(&(forward.ops.len() as u32).to_be_bytes());
+                payload.extend_from_slice(&forward.ops);
+            }
+            let sent = transport.send(
+                target,
+                kind::FORWARD_BATCH,
+                DATA_GROUP,
+                Bytes::from(payload),
+                Duration::from_millis(FORWARD_TIMEOUT_MS),
+            );
+            tokio::spawn(async move {
+                let reply = match sent {
+                    Ok(pending) => pending.await,
+                    Err(error) => Err(error),
+                };
+                let results: Result<Vec<ForwardedWrite>, ProposeError> = match reply {
+                    Ok(bytes) => network::decode::<Vec<ForwardedWrite>>(&bytes).map_err(ProposeError::Uncertain),
+                    // Not sent: as certain as "not leader".
+                    Err(TransportError::Unreachable(_)) => Err(ProposeError::NotLeader(None)),
+                    Err(error) => Err(ProposeError::Uncertain(error.to_string())),
+                };
+                match results {
+                    Ok(results) if results.len() == to_target.len() => {
+                        for (forward, result) in to_target.into_iter().zip(results) {
+                            let _ = forward.outcome.send(result);
+                        }
+                    }
+                    Ok(results) => {
+                        let why = format!("the leader answered {} of {} forwarded writes", results.len(), to_target.len());
+                        for forward in to_target {
+                            let _ = forward.outcome.send(Err(ProposeError::Uncertain(why.clone())));
+                        }
+                    }
+                    Err(error) => {
+                        for forward in to_target {
+                            let _ = forward.outcome.send(Err(error.clone()));
+                        }
+                    }
+                }
+            });
+        }
+    }
 }
 
 /// The leader's answer to READ_INDEX: the Raft log index a follower must have applied before
@@ -243,6 +320,9 @@ impl Node {
             }));
         }
 
+        let (forwards, to_forward) = mpsc::unbounded_channel();
+        tokio::spawn(run_forwarder(transport.clone(), to_forward));
+
         let settings = Settings::from_args(&args);
         let acl = crate::acl::Acl::new(settings.requirepass.as_deref());
         let node = Arc::new(Node {
@@ -270,6 +350,7 @@ impl Node {
             acl,
             tracking: Default::default(),
             read_indexes,
+            forwards,
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 
@@ -326,6 +407,27 @@ impl Node {
                 let result: ForwardedWrite = self.group.propose_indexed(ops).await;
                 Ok(network::encode(&result).to_vec())
             }
+            kind::FORWARD_BATCH => {
+                let mut proposals = Vec::new();
+                let mut rest = payload;
+                while rest.len() >= 4 {
+                    let len = u32::from_be_bytes(rest[..4].try_into().expect("4 bytes")) as usize;
+                    if rest.len() < 4 + len {
+                        return Err("truncated FORWARD_BATCH".into());
+                    }
+                    let encoded = rest.slice(4..4 + len);
+                    rest = rest.slice(4 + len..);
+                    // The ops' arguments are slices of the frame (storage/src/shared_bytes.rs).
+                    let ops: Vec<Op> =
+                        flotilla_storage::shared_bytes::decode_sharing(&encoded, network::decode)?;
+                    proposals.push(ops);
+                }
+                // Each proposal joins the proposer's queue in order on its first poll, so they
+                // share an entry and keep the order they were sent in.
+                let results: Vec<ForwardedWrite> =
+                    futures::future::join_all(proposals.into_iter().map(|ops| self.group.propose_indexed(ops))).await;
+                Ok(network::encode(&results).to_vec())
+            }
             kind::FORWARD_READ | kind::FORWARD_READ_NO_TOUCH => {
                 let (db, commands): ReadRequest = network::decode(&payload)?;
                 let touch = rpc_kind == kind::FORWARD_READ;
@@ -379,22 +481,11 @@ impl Node {
             let leader = self.group.leader();
             let forward_to = leader.filter(|&id| id != self.me);
             let outcome: ForwardedWrite = if let Some(target) = forward_to {
-                match self
-                    .transport
-                    .call(
-                        target,
-                        kind::FORWARD,
-                        DATA_GROUP,
-                        network::encode(&ops),
-                        Duration::from_millis(FORWARD_TIMEOUT_MS),
-                    )
-                    .await
-                {
-                    Ok(bytes) => network::decode::<ForwardedWrite>(&bytes)
-                        .unwrap_or_else(|e| Err(ProposeError::Uncertain(e))),
-                    // Not sent: as certain as "not leader".
-                    Err(TransportError::Unreachable(_)) => Err(ProposeError::NotLeader(None)),
-                    Err(error) => Err(ProposeError::Uncertain(error.to_string())),
+                let (outcome, forwarded) = oneshot::channel();
+                let forward = Forward { target, ops: network::encode(&ops), outcome };
+                match self.forwards.send(forward) {
+                    Ok(()) => forwarded.await.unwrap_or_else(|_| Err(ProposeError::NotLeader(None))),
+                    Err(_) => Err(ProposeError::NotLeader(None)),
                 }
             } else {
                 // The ops move into the proposal (no copy); a refusal hands them back.

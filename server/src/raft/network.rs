@@ -50,6 +50,9 @@ pub mod kind {
     /// A follower asks the group's leader for a read index (empty payload; answered with the
     /// index and the leader's clock, see `Node::read_many`).
     pub const READ_INDEX: u8 = 12;
+    /// Several clients' FORWARD requests in one frame (`Node::forward`): each proposal's
+    /// encoded ops behind its length (u32 BE); answered with one `ForwardedWrite` each.
+    pub const FORWARD_BATCH: u8 = 13;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

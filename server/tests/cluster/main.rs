@@ -284,6 +284,48 @@ fn t22_a_single_node_killed_during_lone_and_pipelined_writes_keeps_every_acknowl
     check_outcomes(&cluster, &outcomes);
 }
 
+/// Writes through a follower from many clients at once are forwarded to the leader together
+/// (`Node::forward`, FORWARD_BATCH): every one is applied once, each client's in the order it
+/// sent them, and each client gets its own replies.
+#[test]
+fn t23_many_clients_writing_through_a_follower_each_keep_their_order() {
+    let _serial = serial();
+    let cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(10));
+    let port = cluster.nodes[(leader + 1) % 3].port;
+    const CLIENTS: usize = 20;
+    const ROUNDS: usize = 25;
+    const PIPELINE: usize = 8;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|c| {
+            std::thread::spawn(move || {
+                let mut client = Client::try_connect(port).expect("connect");
+                for round in 0..ROUNDS {
+                    let mut pipeline = Vec::new();
+                    for i in 0..PIPELINE {
+                        let n = (round * PIPELINE + i).to_string();
+                        pipeline.extend(support::args(&["RPUSH", &format!("list:{c}"), &n]));
+                    }
+                    client.send_raw(&pipeline);
+                    for i in 0..PIPELINE {
+                        let expected = (round * PIPELINE + i + 1) as i64;
+                        assert_eq!(client.read(), Value::Int(expected), "client {c}");
+                    }
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().expect("client");
+    }
+    let mut reader = cluster.nodes[leader].client();
+    for c in 0..CLIENTS {
+        let reply = reader.try_call(&["LRANGE", &format!("list:{c}"), "0", "-1"]).unwrap();
+        let expected: Vec<Value> = (0..ROUNDS * PIPELINE).map(|n| Value::bulk(&n.to_string())).collect();
+        assert_eq!(reply, Value::Array(expected), "client {c}");
+    }
+}
+
 #[test]
 fn t03_paused_leader_never_serves_a_stale_read() {
     let _serial = serial();
