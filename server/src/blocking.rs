@@ -565,7 +565,19 @@ impl Blocking {
                 }
                 Some(Err((db, key))) => {
                     self.serve_key(node, db, &key).await;
-                    1
+                    // The keys the served clients made ready (BLMOVE, BRPOPLPUSH push), and
+                    // those theirs did, are served as part of this work, as Redis serves them
+                    // before the next command runs: a client that pushed and then reads sees
+                    // the whole chain done, and a blocking command that arrived meanwhile
+                    // cannot take an element from a client blocked earlier.
+                    let mut count = 1;
+                    loop {
+                        let chained = self.serve_ready_keys(node).await;
+                        if chained == 0 {
+                            break count;
+                        }
+                        count += chained;
+                    }
                 }
             };
             self.state.lock().done += count as u64;

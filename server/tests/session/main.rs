@@ -708,6 +708,30 @@ fn slow_subscriber_is_disconnected() {
 
 /// A field of an INFO reply, which must be there.
 /// Waits until INFO clients, read through `client`, reports `count` blocked clients.
+/// Clients served by a push are served with the whole chain their own pushes start, before
+/// the pusher's next command runs, as in Redis: two BRPOPLPUSH in a circle move the pushed
+/// element round and back, and a read right after the push sees it where it ends. Repeated,
+/// since a read that overtook the chain would see it half way only now and then.
+#[test]
+fn a_push_serves_the_whole_chain_of_blocked_clients_before_the_next_command() {
+    let node = Node::start(&[]);
+    let mut pusher = node.client();
+    for _ in 0..20 {
+        let mut first = node.client();
+        let mut second = node.client();
+        first.send("BRPOPLPUSH list1 list2 0");
+        wait_for_blocked_clients(&mut pusher, 1);
+        second.send("BRPOPLPUSH list2 list1 0");
+        wait_for_blocked_clients(&mut pusher, 2);
+        pusher.call("RPUSH list1 foo", b":1\r\n");
+        pusher.call("LRANGE list1 0 -1", b"*1\r\n$3\r\nfoo\r\n");
+        pusher.call("LRANGE list2 0 -1", b"*0\r\n");
+        first.expect(b"$3\r\nfoo\r\n");
+        second.expect(b"$3\r\nfoo\r\n");
+        pusher.call("DEL list1", b":1\r\n");
+    }
+}
+
 fn wait_for_blocked_clients(client: &mut support::Client, count: usize) {
     support::wait_until(Duration::from_secs(10), &format!("{count} blocked clients"), || {
         info_field(&client.bulk("INFO clients"), "blocked_clients") == count.to_string()
