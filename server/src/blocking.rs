@@ -15,7 +15,8 @@
 //! naming the key such as `rename_to`, or a whole database changing), the first waiter on that
 //! key whose type now matches gets its command proposed again as its own entry: replicas never
 //! need to know who waits. A served command can make another key ready (BLMOVE pushes); those
-//! keys are served after the current one, in order, as Redis does. The waiter replies nil at
+//! keys are served right after the current one, in order and as part of the same work (so
+//! before any command that arrived meanwhile), as Redis does. The waiter replies nil at
 //! its timeout, or when CLIENT UNBLOCK asks.
 //!
 //! Events arrive from the apply task, which must not wait on a proposal of its own: serving
