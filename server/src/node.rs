@@ -484,7 +484,11 @@ impl Node {
                 let (outcome, forwarded) = oneshot::channel();
                 let forward = Forward { target, ops: network::encode(&ops), outcome };
                 match self.forwards.send(forward) {
-                    Ok(()) => forwarded.await.unwrap_or_else(|_| Err(ProposeError::NotLeader(None))),
+                    // Dropped unanswered (the node is stopping): it may have been sent.
+                    Ok(()) => forwarded
+                        .await
+                        .unwrap_or_else(|_| Err(ProposeError::Uncertain("the forwarder stopped".into()))),
+                    // The forwarder is gone: nothing was sent.
                     Err(_) => Err(ProposeError::NotLeader(None)),
                 }
             } else {
