@@ -38,7 +38,8 @@ use std::fs::File;
 use std::ops::RangeBounds;
 use std::os::unix::fs::FileExt;
 use std::path::Path;
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
 
 pub type GroupId = u32;
 
@@ -122,6 +123,11 @@ pub struct LogStore {
     meta: Keyspace,
     mark: Arc<DurableMark>,
     journal: Arc<ActiveJournal>,
+    /// Held shared by every write to fjall and exclusively while the journal's unwritten
+    /// blocks ahead are filled (`ActiveJournal::fill_ahead`), so a fill never meets a write.
+    writes: Arc<RwLock<()>>,
+    /// Bytes handed to fjall's journal so far, estimated (see `ActiveJournal::fill_ahead`).
+    written_estimate: Arc<AtomicU64>,
 }
 
 /// The journal file fjall appends to, opened by the store itself so that `sync` can fsync it
@@ -132,24 +138,108 @@ pub struct LogStore {
 /// (`persist(Buffer)`); the fsync of the same file through another descriptor then makes
 /// them durable as well. A journal fjall seals (rotates away from) is fsynced by fjall as it
 /// seals it, so only the newest one (`<n>.jnl`, the highest `n`) needs this.
+///
+/// fjall makes each new journal a 64 MiB sparse file and appends into it, so every append
+/// lands in blocks the file system has yet to allocate, and each fdatasync also allocates
+/// them and writes the allocation out. The store fills the blocks ahead of fjall's appends
+/// with zeros (`fill_ahead`), which read back exactly as the hole did; an fdatasync of appends
+/// into them writes the data without allocating (25 KB appends, each fdatasynced, on this
+/// project's machine: 0.27 -> 0.19 ms at the median).
 struct ActiveJournal {
     dir: std::path::PathBuf,
-    file: Mutex<Option<(u64, File)>>,
+    file: Mutex<Option<JournalFile>>,
 }
+
+struct JournalFile {
+    number: u64,
+    file: File,
+    /// Its size when opened. The store fills only within it and never changes the file's
+    /// size: fjall writes a journal it recovered (cut to its last record) in append mode, so
+    /// zeros past the end would come before its next records and end a replay there.
+    len: u64,
+    /// Everything below is allocated: fjall's appends or zeros. None until first looked at.
+    filled_to: Option<u64>,
+    /// Where fjall appended when the file was first looked at, and the store's write
+    /// estimate then: with the estimate now, where fjall appends now, roughly.
+    start: u64,
+    start_estimate: u64,
+}
+
+/// The journal's blocks are filled this far ahead of fjall's appends (estimated), a piece at
+/// a time, so that the next fdatasync, which writes the piece out too, is not held up long.
+const FILL_AHEAD_BYTES: u64 = 2 << 20;
+const FILL_PIECE_BYTES: u64 = 1 << 20;
 
 impl ActiveJournal {
     /// Fsyncs the newest journal. Call after `persist(Buffer)`: a journal that became newest
     /// after it was sealed by fjall with an fsync, so the data flushed then is covered either way.
     fn sync_data(&self) -> std::io::Result<()> {
+        let current = self.current()?;
+        current.as_ref().expect("opened").file.sync_data()
+    }
+
+    fn current(&self) -> std::io::Result<std::sync::MutexGuard<'_, Option<JournalFile>>> {
         let mut current = self.file.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let stale = match &*current {
-            Some((number, _)) => self.dir.join(format!("{}.jnl", number + 1)).exists(),
+            Some(journal) => self.dir.join(format!("{}.jnl", journal.number + 1)).exists(),
             None => true,
         };
         if stale {
-            *current = Some(self.open_newest()?);
+            let (number, file) = self.open_newest()?;
+            let len = file.metadata()?.len();
+            *current = Some(JournalFile { number, file, len, filled_to: None, start: 0, start_estimate: 0 });
         }
-        current.as_ref().expect("opened").1.sync_data()
+        Ok(current)
+    }
+
+    /// Fills the journal's unallocated blocks ahead of fjall's appends with zeros when fjall
+    /// comes near the filled part. Only holes are written, with every write to fjall held off
+    /// (`writes`) and fjall's buffer emptied first: a hole is then a range nobody has written
+    /// or is about to, and zeros there change nothing a reader of the file sees. A wrong
+    /// estimate of fjall's position costs only speed (appends into holes, as without this).
+    fn fill_ahead(&self, db: &Database, writes: &RwLock<()>, estimate: u64) -> Result<()> {
+        let io = |what: &str, error: std::io::Error| LogError::Io(format!("{what} of the log journal: {error}"));
+        let mut current = self.current().map_err(|e| io("opening", e))?;
+        let journal = current.as_mut().expect("opened");
+        if let Some(filled_to) = journal.filled_to {
+            let appending_at = journal.start + estimate.saturating_sub(journal.start_estimate);
+            if filled_to >= journal.len || filled_to >= appending_at + FILL_AHEAD_BYTES {
+                return Ok(());
+            }
+        }
+        let _no_writes = writes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        db.persist(PersistMode::Buffer)?;
+        let size = journal.file.metadata().map_err(|e| io("reading the size", e))?.len();
+        let len = journal.len.min(size);
+        let from = journal.filled_to.unwrap_or(0);
+        // SEEK_HOLE finds the end of the file when it has no hole after `from`.
+        let hole = if from >= len {
+            len
+        } else {
+            seek(&journal.file, from, libc::SEEK_HOLE).map_err(|e| io("finding a hole", e))?
+        };
+        if journal.filled_to.is_none() {
+            // Nothing filled yet: the first hole is where fjall appends.
+            journal.start = hole;
+            journal.start_estimate = estimate;
+        }
+        let end = (hole + FILL_PIECE_BYTES).min(len);
+        if hole >= end {
+            journal.filled_to = Some(len);
+            return Ok(());
+        }
+        // A hole runs up to the next data (or the end of the file).
+        let data = seek(&journal.file, hole, libc::SEEK_DATA).unwrap_or(len);
+        let end = end.min(data.max(hole));
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let mut at = hole;
+        while at < end {
+            let n = (end - at).min(ZEROS.len() as u64) as usize;
+            journal.file.write_all_at(&ZEROS[..n], at).map_err(|e| io("filling", e))?;
+            at += n as u64;
+        }
+        journal.filled_to = Some(end);
+        Ok(())
     }
 
     fn open_newest(&self) -> std::io::Result<(u64, File)> {
@@ -162,9 +252,27 @@ impl ActiveJournal {
             }
         }
         let number = newest.ok_or_else(|| std::io::Error::other("no journal file in the log directory"))?;
-        Ok((number, File::open(self.dir.join(format!("{number}.jnl")))?))
+        let file = std::fs::OpenOptions::new().read(true).write(true).open(self.dir.join(format!("{number}.jnl")))?;
+        Ok((number, file))
     }
 }
+
+/// `lseek` with `SEEK_HOLE` or `SEEK_DATA`: the next hole, or data, at or after `offset`.
+fn seek(file: &File, offset: u64, whence: libc::c_int) -> std::io::Result<u64> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: lseek on a descriptor this File owns; it moves only this descriptor's offset,
+    // which nothing else uses (writes here are positioned).
+    let at = unsafe { libc::lseek(file.as_raw_fd(), offset as libc::off_t, whence) };
+    if at < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        Ok(at as u64)
+    }
+}
+
+/// What fjall's journal adds to each record's payload (key, checksum, headers), roughly: it
+/// only steers when `fill_ahead` fills.
+const JOURNAL_ITEM_OVERHEAD: usize = 40;
 
 const MARK_FILE: &str = "log-durable";
 const MARK_SLOT_LEN: usize = 4096;
@@ -515,7 +623,15 @@ impl LogStore {
         let meta = db.keyspace("meta", KeyspaceCreateOptions::default)?;
         let mark = Arc::new(DurableMark::open(dir)?);
         let journal = Arc::new(ActiveJournal { dir: dir.join("log"), file: Mutex::new(None) });
-        Ok(LogStore { db, log, meta, mark, journal })
+        Ok(LogStore {
+            db,
+            log,
+            meta,
+            mark,
+            journal,
+            writes: Arc::default(),
+            written_estimate: Arc::default(),
+        })
     }
 
     /// Writes entries `(index, payload)` of `group`, visible to readers at once; durable after
@@ -523,10 +639,16 @@ impl LogStore {
     /// Entries must have consecutive indexes.
     pub fn append(&self, group: GroupId, entries: &[(u64, Vec<u8>)]) -> Result<()> {
         let mut batch = self.db.batch();
+        let mut bytes = 0;
         for (index, payload) in entries {
+            bytes += payload.len() + JOURNAL_ITEM_OVERHEAD;
             batch.insert(&self.log, log_key(group, *index).to_vec(), seal(payload));
         }
-        batch.commit()?;
+        {
+            let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            batch.commit()?;
+        }
+        self.written_estimate.fetch_add(bytes as u64, Ordering::Relaxed);
         if let (Some((first, _)), Some((last, _))) = (entries.first(), entries.last()) {
             self.mark.appended(group, *first, *last);
         }
@@ -542,7 +664,11 @@ impl LogStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let snapshot = self.mark.begin_sync();
-        self.db.persist(PersistMode::Buffer)?;
+        {
+            let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            self.db.persist(PersistMode::Buffer)?;
+        }
+        self.journal.fill_ahead(&self.db, &self.writes, self.written_estimate.load(Ordering::Relaxed))?;
         self.journal.sync_data().map_err(|e| LogError::Io(format!("fsync of the log journal: {e}")))?;
         self.mark.finish_sync(snapshot)
     }
@@ -560,6 +686,7 @@ impl LogStore {
 
     /// Hands written data to the operating system without waiting for the disk.
     pub fn flush_buffers(&self) -> Result<()> {
+        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.db.persist(PersistMode::Buffer)?;
         Ok(())
     }
@@ -636,7 +763,10 @@ impl LogStore {
         for purged in first..=index {
             batch.remove(&self.log, log_key(group, purged).to_vec());
         }
-        batch.commit()?;
+        {
+            let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            batch.commit()?;
+        }
         self.log.tree.drop_range(log_key(group, 0)..=log_key(group, index)).map_err(fjall::Error::from)?;
         Ok(())
     }
@@ -650,6 +780,7 @@ impl LogStore {
             let key = item.key()?;
             batch.remove(&self.log, key);
         }
+        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         batch.commit()?;
         Ok(())
     }
@@ -663,6 +794,7 @@ impl LogStore {
     }
 
     pub fn put_meta(&self, group: GroupId, kind: u8, name: &[u8], payload: &[u8]) -> Result<()> {
+        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.meta.insert(meta_key(group, kind, name), seal(payload))?;
         Ok(())
     }
@@ -675,6 +807,7 @@ impl LogStore {
     }
 
     pub fn delete_meta(&self, group: GroupId, kind: u8, name: &[u8]) -> Result<()> {
+        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
         self.meta.remove(meta_key(group, kind, name))?;
         Ok(())
     }
@@ -809,7 +942,7 @@ mod tests {
     fn sync_follows_the_journal_fjall_writes_to() {
         let dir = temp_dir("active-journal");
         let store = LogStore::open(&dir).unwrap();
-        let synced = |store: &LogStore| store.journal.file.lock().unwrap().as_ref().map(|(number, _)| *number);
+        let synced = |store: &LogStore| store.journal.file.lock().unwrap().as_ref().map(|journal| journal.number);
         store.append(1, &[(1, b"one".to_vec())]).unwrap();
         store.sync().unwrap();
         let first = synced(&store).expect("a journal synced");
@@ -837,6 +970,44 @@ mod tests {
         let entries = reopen(&dir).unwrap();
         assert_eq!(entries.len() as u64, index);
         assert_eq!(entries.last().unwrap(), &(index, b"last".to_vec()));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// Syncs fill the journal's blocks ahead of fjall's appends with zeros, staying ahead as
+    /// it appends, and the store reads back the same after a reopen. After the reopen fjall
+    /// appends to the journal it recovered (cut to its last record) in append mode: nothing is
+    /// filled there, and everything appended then reads back too.
+    #[test]
+    fn syncs_fill_the_journal_ahead_of_the_appends_and_the_log_reads_back_the_same() {
+        let dir = temp_dir("fill-ahead");
+        let chunk = |index: u64| vec![(index % 251) as u8 | 1; 10_000];
+        let mut index = 0;
+        for run in 0..2 {
+            let store = LogStore::open(&dir).unwrap();
+            for _ in 0..300 {
+                index += 1;
+                store.append(1, &[(index, chunk(index))]).unwrap();
+                store.sync().unwrap();
+            }
+            // fjall's records do not end in zeros, so the last non-zero byte is about where it
+            // appends now.
+            let path = journal(&dir);
+            let bytes = std::fs::read(&path).unwrap();
+            let appended = written_len(&bytes) as u64;
+            let hole = seek(&File::open(&path).unwrap(), 0, libc::SEEK_HOLE).unwrap();
+            if run == 0 {
+                assert!(
+                    hole >= appended + FILL_AHEAD_BYTES / 2,
+                    "the first hole is at {hole}, fjall appends at {appended}"
+                );
+            } else {
+                assert_eq!(bytes.len() as u64, appended, "zeros after the recovered journal's end");
+            }
+            drop(store);
+            let entries = reopen(&dir).unwrap();
+            assert_eq!(entries.len() as u64, index, "run {run}");
+            assert!(entries.iter().all(|(i, payload)| *payload == chunk(*i)), "run {run}");
+        }
         let _ = std::fs::remove_dir_all(&dir);
     }
 
