@@ -116,8 +116,15 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                     };
                     let second = kind.and_then(|(write, spec)| Some((write, spec, next_spec(&requests, write)?)));
                     if let Some((write, first, second)) = second {
-                        let mut batch = vec![args, requests.pop_front().expect("classified")];
-                        let mut specs = vec![first, second];
+                        // Sized for the run that may follow: grown push by push, they were
+                        // reallocated (and copied) several times per pipelined batch.
+                        let capacity = (requests.len() + 1).min(WRITE_BATCH_MAX);
+                        let mut batch = Vec::with_capacity(capacity);
+                        batch.push(args);
+                        batch.push(requests.pop_front().expect("classified"));
+                        let mut specs = Vec::with_capacity(capacity);
+                        specs.push(first);
+                        specs.push(second);
                         while batch.len() < WRITE_BATCH_MAX {
                             let Some(spec) = next_spec(&requests, write) else { break };
                             batch.push(requests.pop_front().expect("classified"));

@@ -294,10 +294,13 @@ impl StateMachine {
             }
         }
         let mut seen = 0u32;
+        // Sized once: collected from a filter, it grew (and was copied) several times a window.
+        let mut batch: Vec<&[u8]> = Vec::with_capacity(keys.len());
         for &(db, _) in &keys {
             if seen & (1 << db) == 0 {
                 seen |= 1 << db;
-                let batch: Vec<&[u8]> = keys.iter().filter(|(of, _)| *of == db).map(|(_, key)| *key).collect();
+                batch.clear();
+                batch.extend(keys.iter().filter(|(of, _)| *of == db).map(|(_, key)| *key));
                 self.keyspace.dbs[db].prefetch(&batch);
             }
         }
