@@ -124,9 +124,9 @@ pub struct LogStore {
     mark: Arc<DurableMark>,
     journal: Arc<ActiveJournal>,
     /// Held shared by every write to fjall and exclusively while the journal's unwritten
-    /// blocks ahead are filled (`ActiveJournal::fill_ahead`), so a fill never meets a write.
+    /// blocks ahead are filled (`JournalFile::fill_ahead`), so a fill never meets a write.
     writes: Arc<RwLock<()>>,
-    /// Bytes handed to fjall's journal so far, estimated (see `ActiveJournal::fill_ahead`).
+    /// Bytes handed to fjall's journal so far, estimated (see `JournalFile::fill_ahead`).
     written_estimate: Arc<AtomicU64>,
 }
 
@@ -171,11 +171,15 @@ const FILL_AHEAD_BYTES: u64 = 2 << 20;
 const FILL_PIECE_BYTES: u64 = 1 << 20;
 
 impl ActiveJournal {
-    /// Fsyncs the newest journal. Call after `persist(Buffer)`: a journal that became newest
-    /// after it was sealed by fjall with an fsync, so the data flushed then is covered either way.
-    fn sync_data(&self) -> std::io::Result<()> {
-        let current = self.current()?;
-        current.as_ref().expect("opened").file.sync_data()
+    /// Fills the newest journal ahead of fjall's appends (`JournalFile::fill_ahead`) and
+    /// fsyncs it. Call after `persist(Buffer)`: a journal that became newest after it was
+    /// sealed by fjall with an fsync, so the data flushed then is covered either way.
+    fn fill_and_sync(&self, db: &Database, writes: &RwLock<()>, estimate: u64) -> Result<()> {
+        let mut current =
+            self.current().map_err(|e| LogError::Io(format!("opening the log journal: {e}")))?;
+        let journal = current.as_mut().expect("opened");
+        journal.fill_ahead(db, writes, estimate)?;
+        journal.file.sync_data().map_err(|e| LogError::Io(format!("fsync of the log journal: {e}")))
     }
 
     fn current(&self) -> std::io::Result<std::sync::MutexGuard<'_, Option<JournalFile>>> {
@@ -192,56 +196,6 @@ impl ActiveJournal {
         Ok(current)
     }
 
-    /// Fills the journal's unallocated blocks ahead of fjall's appends with zeros when fjall
-    /// comes near the filled part. Only holes are written, with every write to fjall held off
-    /// (`writes`) and fjall's buffer emptied first: a hole is then a range nobody has written
-    /// or is about to, and zeros there change nothing a reader of the file sees. A wrong
-    /// estimate of fjall's position costs only speed (appends into holes, as without this).
-    fn fill_ahead(&self, db: &Database, writes: &RwLock<()>, estimate: u64) -> Result<()> {
-        let io = |what: &str, error: std::io::Error| LogError::Io(format!("{what} of the log journal: {error}"));
-        let mut current = self.current().map_err(|e| io("opening", e))?;
-        let journal = current.as_mut().expect("opened");
-        if let Some(filled_to) = journal.filled_to {
-            let appending_at = journal.start + estimate.saturating_sub(journal.start_estimate);
-            if filled_to >= journal.len || filled_to >= appending_at + FILL_AHEAD_BYTES {
-                return Ok(());
-            }
-        }
-        let _no_writes = writes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
-        db.persist(PersistMode::Buffer)?;
-        let size = journal.file.metadata().map_err(|e| io("reading the size", e))?.len();
-        let len = journal.len.min(size);
-        let from = journal.filled_to.unwrap_or(0);
-        // SEEK_HOLE finds the end of the file when it has no hole after `from`.
-        let hole = if from >= len {
-            len
-        } else {
-            seek(&journal.file, from, libc::SEEK_HOLE).map_err(|e| io("finding a hole", e))?
-        };
-        if journal.filled_to.is_none() {
-            // Nothing filled yet: the first hole is where fjall appends.
-            journal.start = hole;
-            journal.start_estimate = estimate;
-        }
-        let end = (hole + FILL_PIECE_BYTES).min(len);
-        if hole >= end {
-            journal.filled_to = Some(len);
-            return Ok(());
-        }
-        // A hole runs up to the next data (or the end of the file).
-        let data = seek(&journal.file, hole, libc::SEEK_DATA).unwrap_or(len);
-        let end = end.min(data.max(hole));
-        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-        let mut at = hole;
-        while at < end {
-            let n = (end - at).min(ZEROS.len() as u64) as usize;
-            journal.file.write_all_at(&ZEROS[..n], at).map_err(|e| io("filling", e))?;
-            at += n as u64;
-        }
-        journal.filled_to = Some(end);
-        Ok(())
-    }
-
     fn open_newest(&self) -> std::io::Result<(u64, File)> {
         let mut newest = None;
         for entry in std::fs::read_dir(&self.dir)? {
@@ -254,6 +208,56 @@ impl ActiveJournal {
         let number = newest.ok_or_else(|| std::io::Error::other("no journal file in the log directory"))?;
         let file = std::fs::OpenOptions::new().read(true).write(true).open(self.dir.join(format!("{number}.jnl")))?;
         Ok((number, file))
+    }
+}
+
+impl JournalFile {
+    /// Fills the journal's unallocated blocks ahead of fjall's appends with zeros when fjall
+    /// comes near the filled part. Only holes are written, with every write to fjall held off
+    /// (`writes`) and fjall's buffer emptied first: a hole is then a range nobody has written
+    /// or is about to, and zeros there change nothing a reader of the file sees. A wrong
+    /// estimate of fjall's position costs only speed (appends into holes, as without this).
+    fn fill_ahead(&mut self, db: &Database, writes: &RwLock<()>, estimate: u64) -> Result<()> {
+        let io = |what: &str, error: std::io::Error| LogError::Io(format!("{what} of the log journal: {error}"));
+        if let Some(filled_to) = self.filled_to {
+            let appending_at = self.start + estimate.saturating_sub(self.start_estimate);
+            if filled_to >= self.len || filled_to >= appending_at + FILL_AHEAD_BYTES {
+                return Ok(());
+            }
+        }
+        let _no_writes = writes.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+        db.persist(PersistMode::Buffer)?;
+        let size = self.file.metadata().map_err(|e| io("reading the size", e))?.len();
+        let len = self.len.min(size);
+        let from = self.filled_to.unwrap_or(0);
+        // SEEK_HOLE finds the end of the file when it has no hole after `from`.
+        let hole = if from >= len {
+            len
+        } else {
+            seek(&self.file, from, libc::SEEK_HOLE).map_err(|e| io("finding a hole", e))?
+        };
+        if self.filled_to.is_none() {
+            // Nothing filled yet: the first hole is where fjall appends.
+            self.start = hole;
+            self.start_estimate = estimate;
+        }
+        let end = (hole + FILL_PIECE_BYTES).min(len);
+        if hole >= end {
+            self.filled_to = Some(len);
+            return Ok(());
+        }
+        // A hole runs up to the next data (or the end of the file).
+        let data = seek(&self.file, hole, libc::SEEK_DATA).unwrap_or(len);
+        let end = end.min(data.max(hole));
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let mut at = hole;
+        while at < end {
+            let n = (end - at).min(ZEROS.len() as u64) as usize;
+            self.file.write_all_at(&ZEROS[..n], at).map_err(|e| io("filling", e))?;
+            at += n as u64;
+        }
+        self.filled_to = Some(end);
+        Ok(())
     }
 }
 
@@ -668,8 +672,7 @@ impl LogStore {
             let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
             self.db.persist(PersistMode::Buffer)?;
         }
-        self.journal.fill_ahead(&self.db, &self.writes, self.written_estimate.load(Ordering::Relaxed))?;
-        self.journal.sync_data().map_err(|e| LogError::Io(format!("fsync of the log journal: {e}")))?;
+        self.journal.fill_and_sync(&self.db, &self.writes, self.written_estimate.load(Ordering::Relaxed))?;
         self.mark.finish_sync(snapshot)
     }
 
