@@ -55,8 +55,10 @@ enum WorkKind {
     Range { at: usize },
     /// `LIMIT offset count` (or `COUNT count`) if given, else the whole values.
     RangeLimit,
-    /// The database's keys (KEYS, FLUSHDB), or all databases' (FLUSHALL).
-    Keyspace,
+    /// The database's keys (KEYS, FLUSHDB).
+    Database,
+    /// Every database's keys (FLUSHALL).
+    AllDatabases,
     /// A script: unbounded.
     Script,
 }
@@ -83,7 +85,8 @@ fn work_kind(spec: &CommandSpec) -> Option<WorkKind> {
         "zrangebyscore" | "zrevrangebyscore" | "zrangebylex" | "zrevrangebylex" | "xrange" | "xrevrange" => {
             WorkKind::RangeLimit
         }
-        "keys" | "flushdb" | "flushall" => WorkKind::Keyspace,
+        "keys" | "flushdb" => WorkKind::Database,
+        "flushall" => WorkKind::AllDatabases,
         _ => return None,
     })
 }
@@ -110,8 +113,8 @@ pub(crate) fn may_run_long(spec: &CommandSpec, keyspace: &Keyspace, db: usize, a
     };
     let work = match kind {
         WorkKind::Script => return true,
-        WorkKind::Keyspace if spec.name == "flushall" => keyspace.dbs.iter().map(|database| database.len()).sum(),
-        WorkKind::Keyspace => database.len(),
+        WorkKind::AllDatabases => keyspace.dbs.iter().map(|database| database.len()).sum(),
+        WorkKind::Database => database.len(),
         WorkKind::Values => values(),
         WorkKind::Range { at } if !has_keyword(args.get(at..).unwrap_or_default(), &[b"BYSCORE", b"BYLEX"]) => {
             match (args.get(at - 1), args.get(at), args.get(at + 1)) {
