@@ -7,6 +7,8 @@
 mod blocking;
 mod corruption;
 mod follower_reads;
+mod linearizability;
+mod partitions;
 mod snapshots;
 #[path = "../support/mod.rs"]
 mod support;

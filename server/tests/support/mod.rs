@@ -400,14 +400,24 @@ impl Cluster {
     /// Starts `size` nodes and waits until they agree on a leader.
     pub fn start(size: usize) -> Cluster {
         let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
-        let initial = ports
-            .iter()
-            .enumerate()
-            .map(|(i, port)| format!("{}=127.0.0.1:{port}", i + 1))
-            .collect::<Vec<_>>()
-            .join(",");
+        Cluster::start_on(&ports, |_, to| ports[to] + 10000)
+    }
+
+    /// Starts nodes on the client ports `ports` (each listening for peers on its port +
+    /// 10000), where node `from` reaches node `to`'s peer port at `peer_route(from, to)`
+    /// (indexes into `ports`): a test can put a proxy between each pair and cut it.
+    pub fn start_on(ports: &[u16], peer_route: impl Fn(usize, usize) -> u16) -> Cluster {
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
+            let initial = ports
+                .iter()
+                .enumerate()
+                .map(|(j, port)| match peer_route(i, j) {
+                    peer if i == j || peer == port + 10000 => format!("{}=127.0.0.1:{port}", j + 1),
+                    peer => format!("{}=127.0.0.1:{port}@{peer}", j + 1),
+                })
+                .collect::<Vec<_>>()
+                .join(",");
             let dir = temp_dir();
             let args = vec![
                 "--port".into(),
@@ -417,7 +427,7 @@ impl Cluster {
                 "--node-id".into(),
                 (i + 1).to_string(),
                 "--initial-cluster".into(),
-                initial.clone(),
+                initial,
             ];
             nodes.push(Node {
                 id: i as u64 + 1,
@@ -664,10 +674,28 @@ impl Client {
         }
     }
 
+    /// Sends a command and reads its reply, giving up (TimedOut) after `limit`. The connection
+    /// is of no further use after a failure: a late reply may still arrive on it.
+    pub fn try_call_within(&mut self, command: &[&str], limit: Duration) -> std::io::Result<Value> {
+        self.try_send_args(command)?;
+        self.stream.set_read_timeout(Some(limit.min(REPLY_TIMEOUT)))?;
+        let reply = self.try_read_until_within(limit, take_value).map(|(value, _)| value);
+        self.stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        reply
+    }
+
     /// Fills the buffer until `ready` finds what it needs in it, within `REPLY_TIMEOUT` (of time
     /// this process was not paused).
-    fn try_read_until<T>(&mut self, mut ready: impl FnMut(&mut Vec<u8>) -> Option<T>) -> std::io::Result<T> {
-        let deadline = Deadline::after(REPLY_TIMEOUT);
+    fn try_read_until<T>(&mut self, ready: impl FnMut(&mut Vec<u8>) -> Option<T>) -> std::io::Result<T> {
+        self.try_read_until_within(REPLY_TIMEOUT, ready)
+    }
+
+    fn try_read_until_within<T>(
+        &mut self,
+        limit: Duration,
+        mut ready: impl FnMut(&mut Vec<u8>) -> Option<T>,
+    ) -> std::io::Result<T> {
+        let deadline = Deadline::after(limit);
         loop {
             if let Some(found) = ready(&mut self.buffer) {
                 return Ok(found);

@@ -1,0 +1,538 @@
+//! Network partitions, pauses and crashes under concurrent clients, with every operation
+//! checked for linearizability afterwards (linearizability.rs).
+//!
+//! Each node reaches each other node's peer port through a proxy of this test's own
+//! (`Proxy`), one per direction, so the test can cut any pair apart: either by holding every
+//! byte until the cut heals (a partition TCP rides out: the bytes arrive late) or by closing
+//! the connections and refusing new ones (one it does not). Clients reach the nodes directly.
+//!
+//! Meanwhile a nemesis takes turns: isolates the leader, isolates a follower, pauses the
+//! leader (SIGSTOP) or kills a node (-9) and restarts it. Clients SET unique values and GET
+//! them on a few keys through random nodes; a reply that never comes (or UNCERTAIN) leaves the
+//! write's outcome unknown, which the checker allows either way. After the faults, every node
+//! is read once more, so an acknowledged write that was lost fails the check too.
+//!
+//! `FLOTILLA_FAULT_SECONDS` sets how long the faults go on (default 30); `FLOTILLA_FAULT_SEED`
+//! replays a run's choices (the seed is printed).
+
+use std::collections::HashMap;
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use crate::linearizability::{check, Action, Operation};
+use crate::support::{free_port, now, Client, Cluster, Deadline, Value};
+
+/// How a proxy treats traffic.
+const OPEN: u8 = 0;
+/// Bytes are held (not read) until the proxy opens again: a partition that heals in time.
+const HOLD: u8 = 1;
+/// Connections are closed and new ones closed at once.
+const DROP: u8 = 2;
+
+/// A TCP proxy from a port of its own to `target`, one thread per direction per connection.
+struct Proxy {
+    port: u16,
+    mode: Arc<AtomicU8>,
+    connections: Arc<Mutex<Vec<TcpStream>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Proxy {
+    fn start(target: u16) -> Proxy {
+        let listener = TcpListener::bind("127.0.0.1:0").expect("proxy port");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let port = listener.local_addr().expect("addr").port();
+        let proxy = Proxy {
+            port,
+            mode: Arc::new(AtomicU8::new(OPEN)),
+            connections: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (mode, connections, stop) = (proxy.mode.clone(), proxy.connections.clone(), proxy.stop.clone());
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let inbound = match listener.accept() {
+                    Ok((stream, _)) => stream,
+                    Err(_) => {
+                        std::thread::sleep(Duration::from_millis(5));
+                        continue;
+                    }
+                };
+                inbound.set_nonblocking(false).expect("blocking");
+                if mode.load(Ordering::Relaxed) == DROP {
+                    let _ = inbound.shutdown(Shutdown::Both);
+                    continue;
+                }
+                // A connection accepted while held is connected through only once it opens.
+                while mode.load(Ordering::Relaxed) == HOLD && !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
+                    let _ = inbound.shutdown(Shutdown::Both);
+                    continue;
+                };
+                let _ = outbound.set_nodelay(true);
+                let _ = inbound.set_nodelay(true);
+                {
+                    let mut open = connections.lock().unwrap();
+                    open.retain(|c| c.peer_addr().is_ok());
+                    open.push(inbound.try_clone().expect("clone"));
+                    open.push(outbound.try_clone().expect("clone"));
+                }
+                for (from, to) in [
+                    (
+                        inbound.try_clone().expect("clone"),
+                        outbound.try_clone().expect("clone"),
+                    ),
+                    (outbound, inbound),
+                ] {
+                    let (mode, stop) = (mode.clone(), stop.clone());
+                    std::thread::spawn(move || pump(from, to, &mode, &stop));
+                }
+            }
+        });
+        proxy
+    }
+
+    fn set(&self, mode: u8) {
+        self.mode.store(mode, Ordering::Relaxed);
+        if mode == DROP {
+            self.close_all();
+        }
+    }
+
+    fn close_all(&self) {
+        for connection in self.connections.lock().unwrap().drain(..) {
+            let _ = connection.shutdown(Shutdown::Both);
+        }
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.close_all();
+    }
+}
+
+/// Copies `from` to `to` until either ends; while the proxy holds, what was read waits.
+fn pump(mut from: TcpStream, mut to: TcpStream, mode: &AtomicU8, stop: &AtomicBool) {
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let n = match from.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => n,
+        };
+        while mode.load(Ordering::Relaxed) == HOLD && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        if mode.load(Ordering::Relaxed) == DROP
+            || stop.load(Ordering::Relaxed)
+            || to.write_all(&buffer[..n]).is_err()
+        {
+            break;
+        }
+    }
+    let _ = from.shutdown(Shutdown::Both);
+    let _ = to.shutdown(Shutdown::Both);
+}
+
+/// A cluster whose nodes reach one another only through `proxies[(from, to)]`.
+struct ProxiedCluster {
+    cluster: Cluster,
+    proxies: HashMap<(usize, usize), Proxy>,
+}
+
+impl ProxiedCluster {
+    fn start(size: usize) -> ProxiedCluster {
+        let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        let mut proxies = HashMap::new();
+        for from in 0..size {
+            for (to, port) in ports.iter().enumerate() {
+                if from != to {
+                    proxies.insert((from, to), Proxy::start(port + 10000));
+                }
+            }
+        }
+        let cluster = Cluster::start_on(&ports, |from, to| {
+            if from == to {
+                ports[to] + 10000
+            } else {
+                proxies[&(from, to)].port
+            }
+        });
+        ProxiedCluster { cluster, proxies }
+    }
+
+    /// Cuts node `index` off from every other node (both directions).
+    fn isolate(&self, index: usize, mode: u8) {
+        for (&(from, to), proxy) in &self.proxies {
+            if from == index || to == index {
+                proxy.set(mode);
+            }
+        }
+    }
+
+    fn heal(&self) {
+        for proxy in self.proxies.values() {
+            proxy.set(OPEN);
+        }
+    }
+}
+
+/// xorshift64*: the test's choices, replayable from the printed seed.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+}
+
+const KEYS: u64 = 12;
+const CLIENTS: usize = 6;
+/// How long a client waits for a reply before it counts the outcome unknown.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a client recorded: operations by key, and the errors it met (by their first word).
+#[derive(Default)]
+struct Recorded {
+    operations: HashMap<u64, Vec<Operation>>,
+    errors: HashMap<String, usize>,
+}
+
+fn client_loop(
+    client_id: usize,
+    ports: Vec<u16>,
+    start: Instant,
+    seed: u64,
+    readonly: bool,
+    stop: Arc<AtomicBool>,
+) -> Recorded {
+    let mut rng = Rng(seed ^ (client_id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut recorded = Recorded::default();
+    let mut connection: Option<Client> = None;
+    let mut next_value = 0u64;
+    let since = |at: Instant| at.duration_since(start).as_nanos() as u64;
+    while !stop.load(Ordering::Relaxed) {
+        let Some(client) = connection.as_mut() else {
+            let port = ports[rng.below(ports.len() as u64) as usize];
+            connection = Client::try_connect(port).ok();
+            if readonly {
+                if let Some(c) = connection.as_mut() {
+                    if c.try_call_within(&["READONLY"], OPERATION_TIMEOUT).is_err() {
+                        connection = None;
+                    }
+                }
+            }
+            if connection.is_none() {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            continue;
+        };
+        let key = rng.below(KEYS);
+        let name = format!("lin:{key}");
+        let write = rng.below(2) == 0;
+        let value = (client_id as u64) << 40 | next_value;
+        let called = since(now());
+        let reply = if write {
+            next_value += 1;
+            client.try_call_within(&["SET", &name, &value.to_string()], OPERATION_TIMEOUT)
+        } else {
+            client.try_call_within(&["GET", &name], OPERATION_TIMEOUT)
+        };
+        let returned = since(now());
+        let outcome = match (&reply, write) {
+            (Ok(Value::Simple(ok)), true) if ok == "OK" => Some((Some(returned), Action::Write(value))),
+            (Ok(Value::Bulk(bytes)), false) => {
+                let seen = String::from_utf8_lossy(bytes)
+                    .parse()
+                    .expect("a value this test wrote");
+                Some((Some(returned), Action::Read(Some(seen))))
+            }
+            (Ok(Value::NilBulk | Value::Null), false) => Some((Some(returned), Action::Read(None))),
+            // Refused before it ran: no effect.
+            (Ok(Value::Error(e)), _) if e.starts_with("TRYAGAIN") => {
+                *recorded.errors.entry("TRYAGAIN".into()).or_default() += 1;
+                None
+            }
+            (Ok(Value::Error(e)), true) if e.starts_with("UNCERTAIN") => {
+                *recorded.errors.entry("UNCERTAIN".into()).or_default() += 1;
+                Some((None, Action::Write(value)))
+            }
+            (Ok(other), _) => panic!("unexpected reply from the cluster: {other:?}"),
+            (Err(error), _) => {
+                *recorded.errors.entry(format!("{:?}", error.kind())).or_default() += 1;
+                connection = None;
+                write.then_some((None, Action::Write(value)))
+            }
+        };
+        if let Some((returned, action)) = outcome {
+            recorded.operations.entry(key).or_default().push(Operation {
+                client: client_id,
+                called,
+                returned,
+                action,
+            });
+        }
+        if matches!(&reply, Ok(Value::Error(_))) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    recorded
+}
+
+/// Drops writes of unknown outcome whose value no read saw: a history is linearizable with
+/// such a write (taken or not) exactly when it is without it, and each one left in makes
+/// the search try it at every point.
+fn without_unseen_unknown_writes(history: Vec<Operation>) -> Vec<Operation> {
+    let seen: std::collections::HashSet<u64> = history
+        .iter()
+        .filter_map(|o| match o.action {
+            Action::Read(Some(v)) => Some(v),
+            _ => None,
+        })
+        .collect();
+    history
+        .into_iter()
+        .filter(|o| o.returned.is_some() || matches!(o.action, Action::Write(v) if seen.contains(&v)))
+        .collect()
+}
+
+/// What a run recorded: each key's history, the errors clients met, the faults injected.
+struct Run {
+    histories: HashMap<u64, Vec<Operation>>,
+    errors: HashMap<String, usize>,
+    faults: Vec<String>,
+}
+
+/// Starts a three-node cluster behind proxies, runs the clients against it while `nemesis`
+/// injects faults (it returns what it did), heals everything, and reads every key through
+/// every node last. `readonly`: the clients read their node's own state (READONLY).
+fn run(
+    seed: u64,
+    readonly: bool,
+    nemesis: impl FnOnce(&mut ProxiedCluster, &mut Rng, Instant) -> Vec<String>,
+) -> Run {
+    let mut rng = Rng(seed);
+    let mut proxied = ProxiedCluster::start(3);
+    let ports: Vec<u16> = proxied.cluster.nodes.iter().map(|n| n.port).collect();
+    let start = now();
+    let stop = Arc::new(AtomicBool::new(false));
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|id| {
+            let (ports, stop) = (ports.clone(), stop.clone());
+            std::thread::spawn(move || client_loop(id, ports, start, seed, readonly, stop))
+        })
+        .collect();
+    let faults = nemesis(&mut proxied, &mut rng, start);
+    proxied.heal();
+    proxied.cluster.wait_for_leader(Duration::from_secs(30));
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    let mut histories: HashMap<u64, Vec<Operation>> = HashMap::new();
+    let mut errors: HashMap<String, usize> = HashMap::new();
+    for client in clients {
+        let recorded = client.join().expect("client thread");
+        for (key, operations) in recorded.operations {
+            histories.entry(key).or_default().extend(operations);
+        }
+        for (error, count) in recorded.errors {
+            *errors.entry(error).or_default() += count;
+        }
+    }
+    // Last, every key read through every node (linearizable reads): what was acknowledged
+    // must be there.
+    for (index, port) in ports.iter().enumerate() {
+        for key in 0..KEYS {
+            let (called, seen) = final_read(*port, key);
+            let returned = Some(start.elapsed().as_nanos() as u64);
+            let called = called.duration_since(start).as_nanos() as u64;
+            histories.entry(key).or_default().push(Operation {
+                client: CLIENTS + index,
+                called,
+                returned,
+                action: Action::Read(seen),
+            });
+        }
+    }
+    Run {
+        histories,
+        errors,
+        faults,
+    }
+}
+
+/// GET of `lin:key` through the node on `port`, tried again (on a new connection) after an
+/// error or a timeout for up to 30 s: when the one that answered was called, and what it saw.
+fn final_read(port: u16, key: u64) -> (Instant, Option<u64>) {
+    let deadline = Deadline::after(Duration::from_secs(30));
+    loop {
+        let called = now();
+        let reply = Client::try_connect(port).and_then(|mut client| {
+            client.try_call_within(&["GET", &format!("lin:{key}")], OPERATION_TIMEOUT)
+        });
+        match reply {
+            Ok(Value::Bulk(bytes)) => {
+                return (
+                    called,
+                    Some(String::from_utf8_lossy(&bytes).parse().expect("a value")),
+                )
+            }
+            Ok(Value::NilBulk | Value::Null) => return (called, None),
+            other => {
+                assert!(
+                    !deadline.passed(),
+                    "final read of lin:{key} on port {port}: {other:?}"
+                );
+                std::thread::sleep(Duration::from_millis(100));
+            }
+        }
+    }
+}
+
+impl Run {
+    /// Prints the run's counts; asserts it did enough to be worth checking.
+    fn summarize(&self) {
+        println!("faults:\n  {}", self.faults.join("\n  "));
+        let (mut acknowledged, mut unknown, mut reads) = (0, 0, 0);
+        for o in self.histories.values().flatten() {
+            match (o.action, o.returned) {
+                (Action::Write(_), Some(_)) => acknowledged += 1,
+                (Action::Write(_), None) => unknown += 1,
+                (Action::Read(_), _) => reads += 1,
+            }
+        }
+        println!(
+            "{acknowledged} acknowledged writes, {unknown} of unknown outcome, {reads} reads; errors {:?}",
+            self.errors
+        );
+        assert!(
+            acknowledged > 100 && reads > 100,
+            "too few operations completed to check anything"
+        );
+    }
+
+    /// Each key's history checked: the first violation found, with its key and its history's
+    /// length.
+    fn first_violation(&self) -> Option<(u64, usize, crate::linearizability::Violation)> {
+        let mut keys: Vec<&u64> = self.histories.keys().collect();
+        keys.sort();
+        for key in keys {
+            let history = without_unseen_unknown_writes(self.histories[key].clone());
+            let checked = now();
+            if let Err(violation) = check(&history) {
+                return Some((*key, history.len(), violation));
+            }
+            println!(
+                "lin:{key}: {} operations linearizable (checked in {:?})",
+                history.len(),
+                checked.elapsed()
+            );
+        }
+        None
+    }
+}
+
+#[test]
+fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
+    let _serial = super::serial();
+    let seconds: u64 = std::env::var("FLOTILLA_FAULT_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(30);
+    let seed: u64 = std::env::var("FLOTILLA_FAULT_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| (std::process::id() as u64 * 0x9E37_79B9) | 1);
+    println!("fault seed {seed} (FLOTILLA_FAULT_SEED replays the nemesis's choices), {seconds} s of faults");
+    let run = run(seed, false, |proxied, rng, start| {
+        let mut faults = Vec::new();
+        let end = now() + Duration::from_secs(seconds);
+        while now() < end {
+            std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
+            let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+            let hold = Duration::from_millis(1500 + rng.below(2000));
+            let at = start.elapsed().as_secs_f64();
+            match rng.below(5) {
+                choice @ (0..=2) => {
+                    let to_leader = choice < 2;
+                    let target = if to_leader {
+                        leader
+                    } else {
+                        (leader + 1 + rng.below(2) as usize) % 3
+                    };
+                    let mode = if rng.below(2) == 0 { HOLD } else { DROP };
+                    let how = if mode == HOLD { "held" } else { "dropped" };
+                    let who = if to_leader { "leader" } else { "follower" };
+                    faults.push(format!(
+                        "{at:.1}s isolate {who} node{} ({how}) {hold:?}",
+                        target + 1
+                    ));
+                    proxied.isolate(target, mode);
+                    std::thread::sleep(hold);
+                    proxied.heal();
+                }
+                3 => {
+                    faults.push(format!("{at:.1}s pause leader node{} {hold:?}", leader + 1));
+                    proxied.cluster.nodes[leader].signal("STOP");
+                    std::thread::sleep(hold);
+                    proxied.cluster.nodes[leader].signal("CONT");
+                }
+                4 => {
+                    let target = rng.below(3) as usize;
+                    faults.push(format!("{at:.1}s kill -9 node{} {hold:?}", target + 1));
+                    proxied.cluster.nodes[target].kill();
+                    std::thread::sleep(hold);
+                    proxied.cluster.restart(target);
+                }
+                _ => unreachable!(),
+            }
+        }
+        faults
+    });
+    run.summarize();
+    assert!(run.faults.len() >= 2, "the nemesis had no time for faults");
+    if let Some((key, len, violation)) = run.first_violation() {
+        panic!(
+            "history of lin:{key} ({len} operations) is not linearizable (times in ns since the \
+             start): {violation:#?}\nfaults:\n  {}",
+            run.faults.join("\n  ")
+        );
+    }
+}
+
+/// The check can fail: READONLY connections read their follower's own state, which lags the
+/// leader's (by design, as a Redis Cluster replica's does) and falls far behind while the
+/// follower is cut off, and the same clients and checker that pass above must find them out.
+#[test]
+fn t51_the_checker_finds_the_stale_reads_of_readonly_connections_to_followers() {
+    let _serial = super::serial();
+    let run = run(0x5EED, true, |proxied, _, start| {
+        std::thread::sleep(Duration::from_secs(1));
+        let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+        let follower = (leader + 1) % 3;
+        proxied.isolate(follower, HOLD);
+        std::thread::sleep(Duration::from_secs(3));
+        vec![format!(
+            "{:.1}s isolate follower node{} (held) 3s",
+            start.elapsed().as_secs_f64(),
+            follower + 1
+        )]
+    });
+    run.summarize();
+    let found = run.first_violation();
+    assert!(found.is_some(), "stale follower reads went unnoticed");
+    let (key, len, violation) = found.expect("checked");
+    println!("as expected, lin:{key} ({len} operations) is not linearizable: {violation:#?}");
+}
