@@ -155,11 +155,16 @@ pub struct Violation {
 pub fn check(history: &[Operation]) -> Result<(), Violation> {
     let returned = history.iter().filter(|o| o.returned.is_some()).count();
     let mut events = Events::new(history);
-    let mut taken = vec![0u64; history.len().div_ceil(64)];
+    // The set of operations taken, as the XOR of a random 128-bit word per operation: a set
+    // of a million operations would cost 122 KiB a copy, and the memo holds one per step.
+    // Two sets collide with odds of about 2^-128 per pair, and a collision could only make
+    // the search skip a configuration (a false alarm, never a missed violation).
+    let marks: Vec<u128> = (0..history.len() as u64).map(mark).collect();
+    let mut taken: u128 = 0;
     let mut taken_returned = 0;
     let mut state: State = None;
     let mut stack: Vec<(usize, State)> = Vec::new();
-    let mut tried: HashSet<(Vec<u64>, State)> = HashSet::new();
+    let mut tried: HashSet<(u128, State)> = HashSet::new();
     let mut furthest: Option<Violation> = None;
     let mut cursor = events.events[0].next;
     loop {
@@ -177,8 +182,8 @@ pub fn check(history: &[Operation]) -> Result<(), Violation> {
                 let fits = step(state, history[operation].action);
                 let mut advanced = false;
                 if let Some(after) = fits {
-                    taken[operation / 64] |= 1 << (operation % 64);
-                    if tried.insert((taken.clone(), after)) {
+                    taken ^= marks[operation];
+                    if tried.insert((taken, after)) {
                         stack.push((operation, state));
                         state = after;
                         events.take(operation);
@@ -188,7 +193,7 @@ pub fn check(history: &[Operation]) -> Result<(), Violation> {
                         cursor = events.events[0].next;
                         advanced = true;
                     } else {
-                        taken[operation / 64] &= !(1 << (operation % 64));
+                        taken ^= marks[operation];
                     }
                 }
                 if !advanced {
@@ -211,7 +216,7 @@ pub fn check(history: &[Operation]) -> Result<(), Violation> {
                     return Err(furthest.expect("recorded above"));
                 };
                 events.put_back(operation);
-                taken[operation / 64] &= !(1 << (operation % 64));
+                taken ^= marks[operation];
                 if history[operation].returned.is_some() {
                     taken_returned -= 1;
                 }
@@ -220,6 +225,17 @@ pub fn check(history: &[Operation]) -> Result<(), Violation> {
             }
         }
     }
+}
+
+/// Operation `index`'s random mark (splitmix64, twice): fixed, so a check is repeatable.
+fn mark(index: u64) -> u128 {
+    let mix = |mut z: u64| {
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    };
+    let base = index.wrapping_mul(2).wrapping_add(1).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    (mix(base) as u128) << 64 | mix(base.wrapping_add(0x9E37_79B9_7F4A_7C15)) as u128
 }
 
 /// The search's position when it finds no operation to place next (for `Violation`).

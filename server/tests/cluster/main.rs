@@ -4,6 +4,7 @@
 //! and a write answered `-UNCERTAIN` (or cut off with the connection) is either there whole or
 //! not at all.
 
+mod bank;
 mod blocking;
 mod corruption;
 mod follower_reads;

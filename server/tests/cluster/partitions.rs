@@ -6,8 +6,9 @@
 //! byte until the cut heals (a partition TCP rides out: the bytes arrive late) or by closing
 //! the connections and refusing new ones (one it does not). Clients reach the nodes directly.
 //!
-//! Meanwhile a nemesis takes turns: isolates the leader, isolates a follower, pauses the
-//! leader (SIGSTOP) or kills a node (-9) and restarts it. Clients SET unique values and GET
+//! Meanwhile a nemesis takes turns: isolates the leader, isolates a follower, cuts the leader
+//! off one way (it hears nothing, or nobody hears it), pauses the leader (SIGSTOP) or kills a
+//! node (-9) and restarts it. Clients SET unique values and GET
 //! them on a few keys through random nodes; a reply that never comes (or UNCERTAIN) leaves the
 //! write's outcome unknown, which the checker allows either way. After the faults, every node
 //! is read once more, so an acknowledged write that was lost fails the check too.
@@ -33,9 +34,12 @@ const HOLD: u8 = 1;
 const DROP: u8 = 2;
 
 /// A TCP proxy from a port of its own to `target`, one thread per direction per connection.
+/// Each direction has its mode: `forward` carries the dialing node's bytes to `target`,
+/// `backward` the answers.
 struct Proxy {
     port: u16,
-    mode: Arc<AtomicU8>,
+    forward: Arc<AtomicU8>,
+    backward: Arc<AtomicU8>,
     connections: Arc<Mutex<Vec<TcpStream>>>,
     stop: Arc<AtomicBool>,
 }
@@ -47,11 +51,15 @@ impl Proxy {
         let port = listener.local_addr().expect("addr").port();
         let proxy = Proxy {
             port,
-            mode: Arc::new(AtomicU8::new(OPEN)),
+            forward: Arc::new(AtomicU8::new(OPEN)),
+            backward: Arc::new(AtomicU8::new(OPEN)),
             connections: Arc::default(),
             stop: Arc::default(),
         };
-        let (mode, connections, stop) = (proxy.mode.clone(), proxy.connections.clone(), proxy.stop.clone());
+        let (forward, backward) = (proxy.forward.clone(), proxy.backward.clone());
+        let (connections, stop) = (proxy.connections.clone(), proxy.stop.clone());
+        let either = move |mode: u8| forward.load(Ordering::Relaxed) == mode || backward.load(Ordering::Relaxed) == mode;
+        let modes = (proxy.forward.clone(), proxy.backward.clone());
         std::thread::spawn(move || {
             while !stop.load(Ordering::Relaxed) {
                 let inbound = match listener.accept() {
@@ -62,12 +70,13 @@ impl Proxy {
                     }
                 };
                 inbound.set_nonblocking(false).expect("blocking");
-                if mode.load(Ordering::Relaxed) == DROP {
+                if either(DROP) {
                     let _ = inbound.shutdown(Shutdown::Both);
                     continue;
                 }
-                // A connection accepted while held is connected through only once it opens.
-                while mode.load(Ordering::Relaxed) == HOLD && !stop.load(Ordering::Relaxed) {
+                // A connection accepted while either direction is held (its handshake could
+                // not complete) is connected through only once both are open.
+                while either(HOLD) && !stop.load(Ordering::Relaxed) {
                     std::thread::sleep(Duration::from_millis(5));
                 }
                 let Ok(outbound) = TcpStream::connect(("127.0.0.1", target)) else {
@@ -82,14 +91,15 @@ impl Proxy {
                     open.push(inbound.try_clone().expect("clone"));
                     open.push(outbound.try_clone().expect("clone"));
                 }
-                for (from, to) in [
+                for (from, to, mode) in [
                     (
                         inbound.try_clone().expect("clone"),
                         outbound.try_clone().expect("clone"),
+                        modes.0.clone(),
                     ),
-                    (outbound, inbound),
+                    (outbound, inbound, modes.1.clone()),
                 ] {
-                    let (mode, stop) = (mode.clone(), stop.clone());
+                    let stop = stop.clone();
                     std::thread::spawn(move || pump(from, to, &mode, &stop));
                 }
             }
@@ -98,7 +108,13 @@ impl Proxy {
     }
 
     fn set(&self, mode: u8) {
-        self.mode.store(mode, Ordering::Relaxed);
+        self.set_direction(true, mode);
+        self.set_direction(false, mode);
+    }
+
+    fn set_direction(&self, forward: bool, mode: u8) {
+        let direction = if forward { &self.forward } else { &self.backward };
+        direction.store(mode, Ordering::Relaxed);
         if mode == DROP {
             self.close_all();
         }
@@ -141,13 +157,13 @@ fn pump(mut from: TcpStream, mut to: TcpStream, mode: &AtomicU8, stop: &AtomicBo
 }
 
 /// A cluster whose nodes reach one another only through `proxies[(from, to)]`.
-struct ProxiedCluster {
-    cluster: Cluster,
+pub(crate) struct ProxiedCluster {
+    pub(crate) cluster: Cluster,
     proxies: HashMap<(usize, usize), Proxy>,
 }
 
 impl ProxiedCluster {
-    fn start(size: usize) -> ProxiedCluster {
+    pub(crate) fn start(size: usize) -> ProxiedCluster {
         let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
         let mut proxies = HashMap::new();
         for from in 0..size {
@@ -176,7 +192,19 @@ impl ProxiedCluster {
         }
     }
 
-    fn heal(&self) {
+    /// Holds every byte sent to node `index` (`into`) or every byte it sends (`!into`): a
+    /// one-way partition.
+    fn cut_one_way(&self, index: usize, into: bool) {
+        for (&(from, to), proxy) in &self.proxies {
+            if to == index {
+                proxy.set_direction(into, HOLD);
+            } else if from == index {
+                proxy.set_direction(!into, HOLD);
+            }
+        }
+    }
+
+    pub(crate) fn heal(&self) {
         for proxy in self.proxies.values() {
             proxy.set(OPEN);
         }
@@ -184,7 +212,7 @@ impl ProxiedCluster {
 }
 
 /// xorshift64*: the test's choices, replayable from the printed seed.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -194,7 +222,7 @@ impl Rng {
         self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
     }
 
-    fn below(&mut self, n: u64) -> u64 {
+    pub(crate) fn below(&mut self, n: u64) -> u64 {
         self.next() % n
     }
 }
@@ -202,7 +230,7 @@ impl Rng {
 const KEYS: u64 = 12;
 const CLIENTS: usize = 6;
 /// How long a client waits for a reply before it counts the outcome unknown.
-const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
+pub(crate) const OPERATION_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// What a client recorded: operations by key, and the errors it met (by their first word).
 #[derive(Default)]
@@ -444,9 +472,9 @@ impl Run {
     }
 }
 
-#[test]
-fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
-    let _serial = super::serial();
+/// How long the random faults go on (`FLOTILLA_FAULT_SECONDS`, 30 s by default) and the
+/// seed of their choices (`FLOTILLA_FAULT_SEED`, else new each run), printed for a replay.
+pub(crate) fn fault_settings() -> (u64, u64) {
     let seconds: u64 = std::env::var("FLOTILLA_FAULT_SECONDS")
         .ok()
         .and_then(|s| s.parse().ok())
@@ -456,51 +484,67 @@ fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| (std::process::id() as u64 * 0x9E37_79B9) | 1);
     println!("fault seed {seed} (FLOTILLA_FAULT_SEED replays the nemesis's choices), {seconds} s of faults");
-    let run = run(seed, false, |proxied, rng, start| {
-        let mut faults = Vec::new();
-        let end = now() + Duration::from_secs(seconds);
-        while now() < end {
-            std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
-            let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
-            let hold = Duration::from_millis(1500 + rng.below(2000));
-            let at = start.elapsed().as_secs_f64();
-            match rng.below(5) {
-                choice @ (0..=2) => {
-                    let to_leader = choice < 2;
-                    let target = if to_leader {
-                        leader
-                    } else {
-                        (leader + 1 + rng.below(2) as usize) % 3
-                    };
-                    let mode = if rng.below(2) == 0 { HOLD } else { DROP };
-                    let how = if mode == HOLD { "held" } else { "dropped" };
-                    let who = if to_leader { "leader" } else { "follower" };
-                    faults.push(format!(
-                        "{at:.1}s isolate {who} node{} ({how}) {hold:?}",
-                        target + 1
-                    ));
-                    proxied.isolate(target, mode);
-                    std::thread::sleep(hold);
-                    proxied.heal();
-                }
-                3 => {
-                    faults.push(format!("{at:.1}s pause leader node{} {hold:?}", leader + 1));
-                    proxied.cluster.nodes[leader].signal("STOP");
-                    std::thread::sleep(hold);
-                    proxied.cluster.nodes[leader].signal("CONT");
-                }
-                4 => {
-                    let target = rng.below(3) as usize;
-                    faults.push(format!("{at:.1}s kill -9 node{} {hold:?}", target + 1));
-                    proxied.cluster.nodes[target].kill();
-                    std::thread::sleep(hold);
-                    proxied.cluster.restart(target);
-                }
-                _ => unreachable!(),
+    (seconds, seed)
+}
+
+/// The nemesis: for `seconds`, a fault at a time with a pause between, each healed before the
+/// next; returns what it did, when (seconds since `start`).
+pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: Instant, seconds: u64) -> Vec<String> {
+    let mut faults = Vec::new();
+    let end = now() + Duration::from_secs(seconds);
+    while now() < end {
+        std::thread::sleep(Duration::from_millis(500 + rng.below(1000)));
+        let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+        let hold = Duration::from_millis(1500 + rng.below(2000));
+        let at = start.elapsed().as_secs_f64();
+        match rng.below(7) {
+            choice @ (0..=2) => {
+                let to_leader = choice < 2;
+                let target = if to_leader {
+                    leader
+                } else {
+                    (leader + 1 + rng.below(2) as usize) % 3
+                };
+                let mode = if rng.below(2) == 0 { HOLD } else { DROP };
+                let how = if mode == HOLD { "held" } else { "dropped" };
+                let who = if to_leader { "leader" } else { "follower" };
+                faults.push(format!("{at:.1}s isolate {who} node{} ({how}) {hold:?}", target + 1));
+                proxied.isolate(target, mode);
+                std::thread::sleep(hold);
+                proxied.heal();
             }
+            3 => {
+                faults.push(format!("{at:.1}s pause leader node{} {hold:?}", leader + 1));
+                proxied.cluster.nodes[leader].signal("STOP");
+                std::thread::sleep(hold);
+                proxied.cluster.nodes[leader].signal("CONT");
+            }
+            4 => {
+                let target = rng.below(3) as usize;
+                faults.push(format!("{at:.1}s kill -9 node{} {hold:?}", target + 1));
+                proxied.cluster.nodes[target].kill();
+                std::thread::sleep(hold);
+                proxied.cluster.restart(target);
+            }
+            choice @ (5 | 6) => {
+                let into = choice == 5;
+                let what = if into { "hears nothing" } else { "is not heard" };
+                faults.push(format!("{at:.1}s leader node{} {what} (held) {hold:?}", leader + 1));
+                proxied.cut_one_way(leader, into);
+                std::thread::sleep(hold);
+                proxied.heal();
+            }
+            _ => unreachable!(),
         }
-        faults
-    });
+    }
+    faults
+}
+
+#[test]
+fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
+    let _serial = super::serial();
+    let (seconds, seed) = fault_settings();
+    let run = run(seed, false, |proxied, rng, start| random_faults(proxied, rng, start, seconds));
     run.summarize();
     assert!(run.faults.len() >= 2, "the nemesis had no time for faults");
     if let Some((key, len, violation)) = run.first_violation() {

@@ -684,6 +684,28 @@ impl Client {
         reply
     }
 
+    /// Sends `commands` in one write and reads their replies, giving up (TimedOut) after
+    /// `limit` in all; as `try_call_within`, the connection is of no use after a failure.
+    pub fn try_pipeline_within(&mut self, commands: &[&[&str]], limit: Duration) -> std::io::Result<Vec<Value>> {
+        let bytes: Vec<u8> = commands.iter().flat_map(|command| args(command)).collect();
+        self.stream.write_all(&bytes)?;
+        self.stream.set_read_timeout(Some(limit.min(REPLY_TIMEOUT)))?;
+        let deadline = Deadline::after(limit);
+        let mut replies = Vec::new();
+        for _ in commands {
+            let left = deadline.end.saturating_duration_since(Instant::now()).max(Duration::from_millis(1));
+            match self.try_read_until_within(left, take_value) {
+                Ok((value, _)) => replies.push(value),
+                Err(error) => {
+                    self.stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+                    return Err(error);
+                }
+            }
+        }
+        self.stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
+        Ok(replies)
+    }
+
     /// Fills the buffer until `ready` finds what it needs in it, within `REPLY_TIMEOUT` (of time
     /// this process was not paused).
     fn try_read_until<T>(&mut self, ready: impl FnMut(&mut Vec<u8>) -> Option<T>) -> std::io::Result<T> {
