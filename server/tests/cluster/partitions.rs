@@ -24,7 +24,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::linearizability::{check, Action, Operation};
-use crate::support::{free_port, now, Client, Cluster, Deadline, Value};
+use crate::support::{free_port, now, paused_total, Client, Cluster, Deadline, Value};
 
 /// How a proxy treats traffic.
 const OPEN: u8 = 0;
@@ -579,4 +579,48 @@ fn t51_the_checker_finds_the_stale_reads_of_readonly_connections_to_followers() 
     assert!(found.is_some(), "stale follower reads went unnoticed");
     let (key, len, violation) = found.expect("checked");
     println!("as expected, lin:{key} ({len} operations) is not linearizable: {violation:#?}");
+}
+
+/// A leader cut off from the majority does not leave its clients waiting for the cut to heal:
+/// a write it proposed just before is answered UNCERTAIN once it has waited for a majority long
+/// enough (it is in the leader's log and might still commit), and a write that comes once the
+/// leader has heard from no majority for a while is refused (TRYAGAIN), never proposed, so it
+/// is not there after the cut heals.
+#[test]
+fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_them() {
+    let _serial = super::serial();
+    let proxied = ProxiedCluster::start(3);
+    let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+    let port = proxied.cluster.nodes[leader].port;
+    let mut early = Client::connect(port);
+    let mut late = Client::connect(port);
+    // Times leave out any stretch the machine kept this test stopped (support::paused_total).
+    let running_since = |at: Instant, paused_then: Duration| at.elapsed().saturating_sub(paused_total() - paused_then);
+    proxied.isolate(leader, HOLD);
+    let (sent, paused) = (now(), paused_total());
+    let in_flight = std::thread::spawn(move || {
+        let reply = early.try_call_within(&["SET", "cut:early", "1"], Duration::from_secs(30));
+        (reply, running_since(sent, paused))
+    });
+    std::thread::sleep(Duration::from_secs(3));
+    let (asked, paused) = (now(), paused_total());
+    let refused = late.try_call_within(&["SET", "cut:late", "1"], Duration::from_secs(30));
+    let refused_after = running_since(asked, paused);
+    let (in_flight, in_flight_after) = in_flight.join().expect("client thread");
+    proxied.heal();
+    println!("in flight: {in_flight:?} after {in_flight_after:?}; late: {refused:?} after {refused_after:?}");
+    match in_flight {
+        Ok(Value::Error(e)) if e.starts_with("UNCERTAIN") => {}
+        other => panic!("the write in flight when the cut came was answered {other:?}"),
+    }
+    match refused {
+        Ok(Value::Error(e)) if e.starts_with("TRYAGAIN") => {}
+        other => panic!("a write after the leader lost its majority was answered {other:?}"),
+    }
+    // Answered, not held: within the node's wait for a commit (8 s) or for a leader (5 s).
+    assert!(in_flight_after < Duration::from_secs(12), "{in_flight_after:?}");
+    assert!(refused_after < Duration::from_secs(9), "{refused_after:?}");
+    let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+    let mut reader = Client::connect(proxied.cluster.nodes[leader].port);
+    assert_eq!(super::get(&mut reader, "cut:late"), Value::NilBulk, "a refused write was applied");
 }
