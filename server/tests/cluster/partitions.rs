@@ -607,6 +607,12 @@ fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_
     let refused = late.try_call_within(&["SET", "cut:late", "1"], Duration::from_secs(30));
     let refused_after = running_since(asked, paused);
     let (in_flight, in_flight_after) = in_flight.join().expect("client thread");
+    // The leader tells how long no majority has answered it (INFO flotilla_raft).
+    let silent_ms: u64 = proxied.cluster.nodes[leader]
+        .raft_field("quorum_acked_ms")
+        .and_then(|ms| ms.parse().ok())
+        .expect("quorum_acked_ms of a leader");
+    assert!(silent_ms >= 5000, "quorum_acked_ms={silent_ms} after ~8 s cut off");
     proxied.heal();
     println!("in flight: {in_flight:?} after {in_flight_after:?}; late: {refused:?} after {refused_after:?}");
     match in_flight {
