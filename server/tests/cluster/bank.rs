@@ -48,7 +48,7 @@ fn mget_command() -> Vec<String> {
 }
 
 fn bank_client(id: usize, ports: Vec<u16>, seed: u64, stop: Arc<AtomicBool>) -> Tally {
-    let mut rng = Rng(seed ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
+    let mut rng = Rng::new(seed ^ (id as u64 + 1).wrapping_mul(0xD1B5_4A32_D192_ED03));
     let mut tally = Tally::default();
     let mut connection: Option<(Client, u16)> = None;
     let mget = mget_command();
@@ -129,7 +129,7 @@ fn t52_transfers_in_transactions_keep_the_total_through_partitions_pauses_and_cr
             std::thread::spawn(move || bank_client(id, ports, seed, stop))
         })
         .collect();
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let faults = random_faults(&mut proxied, &mut rng, start, seconds);
     proxied.heal();
     proxied.cluster.wait_for_leader(Duration::from_secs(30));

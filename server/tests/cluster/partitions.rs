@@ -8,8 +8,8 @@
 //!
 //! Meanwhile a nemesis takes turns: isolates the leader, isolates a follower, cuts the leader
 //! off one way (it hears nothing, or nobody hears it), pauses the leader (SIGSTOP) or kills a
-//! node (-9) and restarts it. Clients SET unique values and GET
-//! them on a few keys through random nodes; a reply that never comes (or UNCERTAIN) leaves the
+//! node (-9) and restarts it. Clients SET unique values and GET them on a few keys through
+//! random nodes; a reply that never comes (or UNCERTAIN) leaves the
 //! write's outcome unknown, which the checker allows either way. After the faults, every node
 //! is read once more, so an acknowledged write that was lost fails the check too.
 //!
@@ -212,9 +212,14 @@ impl ProxiedCluster {
 }
 
 /// xorshift64*: the test's choices, replayable from the printed seed.
-pub(crate) struct Rng(pub(crate) u64);
+pub(crate) struct Rng(u64);
 
 impl Rng {
+    /// A generator from `seed` (xorshift stays at zero from zero, so that seed is moved).
+    pub(crate) fn new(seed: u64) -> Rng {
+        Rng(if seed == 0 { 0x9E37_79B9_7F4A_7C15 } else { seed })
+    }
+
     fn next(&mut self) -> u64 {
         self.0 ^= self.0 >> 12;
         self.0 ^= self.0 << 25;
@@ -247,7 +252,7 @@ fn client_loop(
     readonly: bool,
     stop: Arc<AtomicBool>,
 ) -> Recorded {
-    let mut rng = Rng(seed ^ (client_id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
+    let mut rng = Rng::new(seed ^ (client_id as u64 + 1).wrapping_mul(0x9E37_79B9_7F4A_7C15));
     let mut recorded = Recorded::default();
     let mut connection: Option<Client> = None;
     let mut next_value = 0u64;
@@ -352,7 +357,7 @@ fn run(
     readonly: bool,
     nemesis: impl FnOnce(&mut ProxiedCluster, &mut Rng, Instant) -> Vec<String>,
 ) -> Run {
-    let mut rng = Rng(seed);
+    let mut rng = Rng::new(seed);
     let mut proxied = ProxiedCluster::start(3);
     let ports: Vec<u16> = proxied.cluster.nodes.iter().map(|n| n.port).collect();
     let start = now();
