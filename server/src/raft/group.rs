@@ -41,7 +41,7 @@ pub const BATCH_OPS_MAX: usize = 4096;
 /// not trip it.
 const QUORUM_SILENCE_MS: u64 = 2 * super::ELECTION_TIMEOUT_MS_MAX;
 
-/// Longest the clients of an entry this leader proposed wait for it to commit and apply before
+/// Longest the clients of an entry this leader proposed wait for a majority to hold it before
 /// they are told its outcome is unknown (below the forwarding timeout, so that a write a
 /// follower forwarded gets this answer rather than the transport's).
 const COMMIT_WAIT_MS: u64 = 8_000;
@@ -462,7 +462,7 @@ async fn run_proposer(
             time_ms: clock.now_ms(),
             ops,
         });
-        let (responder, completion) = ProgressResponder::complete_only();
+        let (responder, committed, completion) = ProgressResponder::new();
         if let Err(fatal) = raft.write(request.clone()).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
@@ -471,15 +471,17 @@ async fn run_proposer(
             continue;
         }
         tokio::spawn(async move {
-            let completion = tokio::time::timeout(Duration::from_millis(COMMIT_WAIT_MS), completion);
-            let Ok(completion) = completion.await else {
-                let why = format!("not applied within {COMMIT_WAIT_MS} ms (no majority answered); it may still be");
+            // Only the commit is timed: once a majority holds the entry, its apply (a long
+            // script, say) takes what it takes. The commit sender is dropped unsent when the
+            // entry ends otherwise (refused, leadership lost), and then the completion tells.
+            if tokio::time::timeout(Duration::from_millis(COMMIT_WAIT_MS), committed).await.is_err() {
+                let why = format!("no majority held it within {COMMIT_WAIT_MS} ms; it may still commit");
                 for (_, reply) in shares {
                     let _ = reply.send(Err(Refused::uncertain(why.clone())));
                 }
                 return;
-            };
-            let outcome = match completion {
+            }
+            let outcome = match completion.await {
                 Ok(Ok(response)) => Ok((response.data.0, response.log_id.index())),
                 Ok(Err(ClientWriteError::ForwardToLeader(forward))) => {
                     Err(ProposeError::NotLeader(forward.leader_id))

@@ -8,7 +8,8 @@
 //!
 //! Meanwhile a nemesis takes turns: isolates the leader, isolates a follower, cuts the leader
 //! off one way (it hears nothing, or nobody hears it), pauses the leader (SIGSTOP) or kills a
-//! node (-9) and restarts it. Clients SET unique values and GET them on a few keys through
+//! node (-9) and restarts it; on five nodes it also splits the cluster into a minority and a
+//! majority, or bridges it. Clients SET unique values and GET them on a few keys through
 //! random nodes; a reply that never comes (or UNCERTAIN) leaves the
 //! write's outcome unknown, which the checker allows either way. After the faults, every node
 //! is read once more, so an acknowledged write that was lost fails the check too.
@@ -192,6 +193,30 @@ impl ProxiedCluster {
         }
     }
 
+    /// Cuts every link between nodes in different `sides` (each node in exactly one).
+    fn split(&self, sides: &[Vec<usize>], mode: u8) {
+        let side = |node: usize| sides.iter().position(|s| s.contains(&node));
+        for (&(from, to), proxy) in &self.proxies {
+            if side(from) != side(to) {
+                proxy.set(mode);
+            }
+        }
+    }
+
+    /// Cuts the links between `left` and `right` only: the other nodes (the bridge) still
+    /// reach both, so each side can find a majority through the bridge.
+    fn bridge(&self, left: &[usize], right: &[usize], mode: u8) {
+        for (&(from, to), proxy) in &self.proxies {
+            if (left.contains(&from) && right.contains(&to)) || (right.contains(&from) && left.contains(&to)) {
+                proxy.set(mode);
+            }
+        }
+    }
+
+    fn size(&self) -> usize {
+        self.cluster.nodes.len()
+    }
+
     /// Holds every byte sent to node `index` (`into`) or every byte it sends (`!into`): a
     /// one-way partition.
     fn cut_one_way(&self, index: usize, into: bool) {
@@ -349,16 +374,17 @@ struct Run {
     faults: Vec<String>,
 }
 
-/// Starts a three-node cluster behind proxies, runs the clients against it while `nemesis`
+/// Starts a cluster of `size` nodes behind proxies, runs the clients against it while `nemesis`
 /// injects faults (it returns what it did), heals everything, and reads every key through
 /// every node last. `readonly`: the clients read their node's own state (READONLY).
 fn run(
+    size: usize,
     seed: u64,
     readonly: bool,
     nemesis: impl FnOnce(&mut ProxiedCluster, &mut Rng, Instant) -> Vec<String>,
 ) -> Run {
     let mut rng = Rng::new(seed);
-    let mut proxied = ProxiedCluster::start(3);
+    let mut proxied = ProxiedCluster::start(size);
     let ports: Vec<u16> = proxied.cluster.nodes.iter().map(|n| n.port).collect();
     let start = now();
     let stop = Arc::new(AtomicBool::new(false));
@@ -456,6 +482,18 @@ impl Run {
         );
     }
 
+    /// Fails with the first violation found, and the faults that ran.
+    fn assert_linearizable(&self) {
+        assert!(self.faults.len() >= 2, "the nemesis had no time for faults");
+        if let Some((key, len, violation)) = self.first_violation() {
+            panic!(
+                "history of lin:{key} ({len} operations) is not linearizable (times in ns since the \
+                 start): {violation:#?}\nfaults:\n  {}",
+                self.faults.join("\n  ")
+            );
+        }
+    }
+
     /// Each key's history checked: the first violation found, with its key and its history's
     /// length.
     fn first_violation(&self) -> Option<(u64, usize, crate::linearizability::Violation)> {
@@ -502,13 +540,19 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
         let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
         let hold = Duration::from_millis(1500 + rng.below(2000));
         let at = start.elapsed().as_secs_f64();
-        match rng.below(7) {
+        let size = proxied.size();
+        // A random order of the nodes, for the faults that pick several.
+        let mut order: Vec<usize> = (0..size).collect();
+        for i in (1..size).rev() {
+            order.swap(i, rng.below(i as u64 + 1) as usize);
+        }
+        match rng.below(if size >= 5 { 9 } else { 7 }) {
             choice @ (0..=2) => {
                 let to_leader = choice < 2;
                 let target = if to_leader {
                     leader
                 } else {
-                    (leader + 1 + rng.below(2) as usize) % 3
+                    (leader + 1 + rng.below(size as u64 - 1) as usize) % size
                 };
                 let mode = if rng.below(2) == 0 { HOLD } else { DROP };
                 let how = if mode == HOLD { "held" } else { "dropped" };
@@ -525,7 +569,7 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
                 proxied.cluster.nodes[leader].signal("CONT");
             }
             4 => {
-                let target = rng.below(3) as usize;
+                let target = rng.below(size as u64) as usize;
                 faults.push(format!("{at:.1}s kill -9 node{} {hold:?}", target + 1));
                 proxied.cluster.nodes[target].kill();
                 std::thread::sleep(hold);
@@ -539,6 +583,32 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
                 std::thread::sleep(hold);
                 proxied.heal();
             }
+            7 => {
+                // A minority and a majority, the leader on either side.
+                let (minority, majority) = order.split_at(size / 2);
+                let named = |side: &[usize]| side.iter().map(|n| format!("node{}", n + 1)).collect::<Vec<_>>().join(" ");
+                faults.push(format!("{at:.1}s split {} | {} (held) {hold:?}", named(minority), named(majority)));
+                proxied.split(&[minority.to_vec(), majority.to_vec()], HOLD);
+                std::thread::sleep(hold);
+                proxied.heal();
+            }
+            8 => {
+                // Two halves that cannot reach each other, and a node between them that reaches
+                // both: each half makes a majority with it.
+                let half = (size - 1) / 2;
+                let (left, rest) = order.split_at(half);
+                let (bridge, right) = rest.split_at(size - 2 * half);
+                let named = |side: &[usize]| side.iter().map(|n| format!("node{}", n + 1)).collect::<Vec<_>>().join(" ");
+                faults.push(format!(
+                    "{at:.1}s bridge {} | {} | {} (dropped) {hold:?}",
+                    named(left),
+                    named(bridge),
+                    named(right)
+                ));
+                proxied.bridge(left, right, DROP);
+                std::thread::sleep(hold);
+                proxied.heal();
+            }
             _ => unreachable!(),
         }
     }
@@ -549,16 +619,21 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
 fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
     let _serial = super::serial();
     let (seconds, seed) = fault_settings();
-    let run = run(seed, false, |proxied, rng, start| random_faults(proxied, rng, start, seconds));
+    let run = run(3, seed, false, |proxied, rng, start| random_faults(proxied, rng, start, seconds));
     run.summarize();
-    assert!(run.faults.len() >= 2, "the nemesis had no time for faults");
-    if let Some((key, len, violation)) = run.first_violation() {
-        panic!(
-            "history of lin:{key} ({len} operations) is not linearizable (times in ns since the \
-             start): {violation:#?}\nfaults:\n  {}",
-            run.faults.join("\n  ")
-        );
-    }
+    run.assert_linearizable();
+}
+
+/// t50 on five nodes, whose nemesis also splits the cluster into a random minority and
+/// majority, and makes a bridge: two halves that cannot reach each other and one node that
+/// reaches both, so that each half makes a majority with it.
+#[test]
+fn t54_five_nodes_split_and_bridged_keep_every_history_linearizable() {
+    let _serial = super::serial();
+    let (seconds, seed) = fault_settings();
+    let run = run(5, seed, false, |proxied, rng, start| random_faults(proxied, rng, start, seconds));
+    run.summarize();
+    run.assert_linearizable();
 }
 
 /// The check can fail: READONLY connections read their follower's own state, which lags the
@@ -567,7 +642,7 @@ fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
 #[test]
 fn t51_the_checker_finds_the_stale_reads_of_readonly_connections_to_followers() {
     let _serial = super::serial();
-    let run = run(0x5EED, true, |proxied, _, start| {
+    let run = run(3, 0x5EED, true, |proxied, _, start| {
         std::thread::sleep(Duration::from_secs(1));
         let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
         let follower = (leader + 1) % 3;
