@@ -750,7 +750,7 @@ impl Node {
         // -1 on other nodes, or before any quorum answered): over 1.4 s, it proposes nothing.
         let quorum_acked_ms = if !metrics.state.is_leader() {
             -1
-        } else if metrics.membership_config.voter_ids().eq([self.me]) {
+        } else if crate::raft::group::only_voter(&metrics) {
             0
         } else {
             metrics.last_quorum_acked.as_ref().map_or(-1, |acked| {

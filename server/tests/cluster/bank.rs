@@ -8,8 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::partitions::{fault_settings, random_faults, ProxiedCluster, Rng, OPERATION_TIMEOUT};
-use crate::support::{now, Client, Deadline, Value};
+use crate::partitions::{call_until_answered, fault_settings, random_faults, ProxiedCluster, Rng, OPERATION_TIMEOUT};
+use crate::support::{now, Client, Value};
 
 const ACCOUNTS: u64 = 5;
 const OPENING_BALANCE: i64 = 100;
@@ -31,16 +31,17 @@ struct Tally {
     bad_reads: Vec<(u16, Vec<Value>)>,
 }
 
-/// The balances an MGET returned, if all are numbers.
-fn balances(reply: &Value) -> Option<Vec<i64>> {
-    let Value::Array(items) = reply else { return None };
-    items
+/// Whether the balances an MGET returned are all numbers and add up to the opening total.
+fn adds_up(reply: &Value) -> bool {
+    let Value::Array(items) = reply else { return false };
+    let balances: Option<Vec<i64>> = items
         .iter()
         .map(|item| match item {
             Value::Bulk(bytes) => std::str::from_utf8(bytes).ok()?.parse().ok(),
             _ => None,
         })
-        .collect()
+        .collect();
+    balances.is_some_and(|b| b.iter().sum::<i64>() == TOTAL)
 }
 
 fn mget_command() -> Vec<String> {
@@ -92,7 +93,7 @@ fn bank_client(id: usize, ports: Vec<u16>, seed: u64, stop: Arc<AtomicBool>) -> 
             match client.try_call_within(&mget, OPERATION_TIMEOUT) {
                 Ok(reply @ Value::Array(_)) => {
                     tally.reads += 1;
-                    if balances(&reply).is_none_or(|b| b.iter().sum::<i64>() != TOTAL) {
+                    if !adds_up(&reply) {
                         tally.bad_reads.push((port, vec![reply]));
                     }
                 }
@@ -148,21 +149,10 @@ fn t52_transfers_in_transactions_keep_the_total_through_partitions_pauses_and_cr
     let mget = mget_command();
     let mget: Vec<&str> = mget.iter().map(String::as_str).collect();
     for port in &ports {
-        let deadline = Deadline::after(Duration::from_secs(30));
-        loop {
-            match Client::try_connect(*port).and_then(|mut c| c.try_call_within(&mget, OPERATION_TIMEOUT)) {
-                Ok(reply @ Value::Array(_)) => {
-                    total.reads += 1;
-                    if balances(&reply).is_none_or(|b| b.iter().sum::<i64>() != TOTAL) {
-                        total.bad_reads.push((*port, vec![reply]));
-                    }
-                    break;
-                }
-                other => {
-                    assert!(!deadline.passed(), "final MGET through port {port}: {other:?}");
-                    std::thread::sleep(Duration::from_millis(100));
-                }
-            }
+        let (_, reply) = call_until_answered(*port, &mget, |reply| matches!(reply, Value::Array(_)));
+        total.reads += 1;
+        if !adds_up(&reply) {
+            total.bad_reads.push((*port, vec![reply]));
         }
     }
     println!("faults:\n  {}", faults.join("\n  "));

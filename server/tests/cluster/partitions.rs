@@ -186,14 +186,10 @@ impl ProxiedCluster {
 
     /// Cuts node `index` off from every other node (both directions).
     fn isolate(&self, index: usize, mode: u8) {
-        for (&(from, to), proxy) in &self.proxies {
-            if from == index || to == index {
-                proxy.set(mode);
-            }
-        }
+        self.split(&[vec![index]], mode);
     }
 
-    /// Cuts every link between nodes in different `sides` (each node in exactly one).
+    /// Cuts every link between nodes on different `sides`; the nodes on no side make one more.
     fn split(&self, sides: &[Vec<usize>], mode: u8) {
         let side = |node: usize| sides.iter().position(|s| s.contains(&node));
         for (&(from, to), proxy) in &self.proxies {
@@ -432,28 +428,31 @@ fn run(
     }
 }
 
-/// GET of `lin:key` through the node on `port`, tried again (on a new connection) after an
-/// error or a timeout for up to 30 s: when the one that answered was called, and what it saw.
+/// GET of `lin:key` through the node on `port` (see `call_until_answered`): when the call that
+/// was answered began, and what it saw.
 fn final_read(port: u16, key: u64) -> (Instant, Option<u64>) {
+    let (called, reply) = call_until_answered(port, &["GET", &format!("lin:{key}")], |reply| {
+        matches!(reply, Value::Bulk(_) | Value::NilBulk | Value::Null)
+    });
+    let seen = match reply {
+        Value::Bulk(bytes) => Some(String::from_utf8_lossy(&bytes).parse().expect("a value")),
+        _ => None,
+    };
+    (called, seen)
+}
+
+/// Sends `command` to the node on `port` until a reply `answers` it, each time on a new
+/// connection (after an error or a timeout), for up to 30 s of time this process was running:
+/// when the call that was answered began, and its reply.
+pub(crate) fn call_until_answered(port: u16, command: &[&str], answers: impl Fn(&Value) -> bool) -> (Instant, Value) {
     let deadline = Deadline::after(Duration::from_secs(30));
     loop {
         let called = now();
-        let reply = Client::try_connect(port).and_then(|mut client| {
-            client.try_call_within(&["GET", &format!("lin:{key}")], OPERATION_TIMEOUT)
-        });
+        let reply = Client::try_connect(port).and_then(|mut client| client.try_call_within(command, OPERATION_TIMEOUT));
         match reply {
-            Ok(Value::Bulk(bytes)) => {
-                return (
-                    called,
-                    Some(String::from_utf8_lossy(&bytes).parse().expect("a value")),
-                )
-            }
-            Ok(Value::NilBulk | Value::Null) => return (called, None),
+            Ok(reply) if answers(&reply) => return (called, reply),
             other => {
-                assert!(
-                    !deadline.passed(),
-                    "final read of lin:{key} on port {port}: {other:?}"
-                );
+                assert!(!deadline.passed(), "{command:?} on port {port}: {other:?}");
                 std::thread::sleep(Duration::from_millis(100));
             }
         }
@@ -615,13 +614,18 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
     faults
 }
 
-#[test]
-fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
+/// Runs the clients on a cluster of `size` under `random_faults` and checks every history.
+fn linearizable_under_random_faults(size: usize) {
     let _serial = super::serial();
     let (seconds, seed) = fault_settings();
-    let run = run(3, seed, false, |proxied, rng, start| random_faults(proxied, rng, start, seconds));
+    let run = run(size, seed, false, |proxied, rng, start| random_faults(proxied, rng, start, seconds));
     run.summarize();
     run.assert_linearizable();
+}
+
+#[test]
+fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
+    linearizable_under_random_faults(3);
 }
 
 /// t50 on five nodes, whose nemesis also splits the cluster into a random minority and
@@ -629,11 +633,7 @@ fn t50_partitions_pauses_and_crashes_keep_every_history_linearizable() {
 /// reaches both, so that each half makes a majority with it.
 #[test]
 fn t54_five_nodes_split_and_bridged_keep_every_history_linearizable() {
-    let _serial = super::serial();
-    let (seconds, seed) = fault_settings();
-    let run = run(5, seed, false, |proxied, rng, start| random_faults(proxied, rng, start, seconds));
-    run.summarize();
-    run.assert_linearizable();
+    linearizable_under_random_faults(5);
 }
 
 /// The check can fail: READONLY connections read their follower's own state, which lags the

@@ -677,11 +677,8 @@ impl Client {
     /// Sends a command and reads its reply, giving up (TimedOut) after `limit`. The connection
     /// is of no further use after a failure: a late reply may still arrive on it.
     pub fn try_call_within(&mut self, command: &[&str], limit: Duration) -> std::io::Result<Value> {
-        self.try_send_args(command)?;
-        self.stream.set_read_timeout(Some(limit.min(REPLY_TIMEOUT)))?;
-        let reply = self.try_read_until_within(limit, take_value).map(|(value, _)| value);
-        self.stream.set_read_timeout(Some(REPLY_TIMEOUT))?;
-        reply
+        let mut replies = self.try_pipeline_within(&[command], limit)?;
+        Ok(replies.pop().expect("one reply per command"))
     }
 
     /// Sends `commands` in one write and reads their replies, giving up (TimedOut) after
