@@ -649,7 +649,7 @@ impl LogStore {
             batch.insert(&self.log, log_key(group, *index).to_vec(), seal(payload));
         }
         {
-            let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _writing = self.writing();
             batch.commit()?;
         }
         self.written_estimate.fetch_add(bytes as u64, Ordering::Relaxed);
@@ -668,10 +668,7 @@ impl LogStore {
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
         let snapshot = self.mark.begin_sync();
-        {
-            let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
-            self.db.persist(PersistMode::Buffer)?;
-        }
+        self.flush_buffers()?;
         self.journal.fill_and_sync(&self.db, &self.writes, self.written_estimate.load(Ordering::Relaxed))?;
         self.mark.finish_sync(snapshot)
     }
@@ -687,9 +684,15 @@ impl LogStore {
         self.mark.vote_term(group)
     }
 
+    /// Holds off `JournalFile::fill_ahead` for as long as the guard lives: every write to
+    /// fjall takes it.
+    fn writing(&self) -> std::sync::RwLockReadGuard<'_, ()> {
+        self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
     /// Hands written data to the operating system without waiting for the disk.
     pub fn flush_buffers(&self) -> Result<()> {
-        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writing = self.writing();
         self.db.persist(PersistMode::Buffer)?;
         Ok(())
     }
@@ -767,7 +770,7 @@ impl LogStore {
             batch.remove(&self.log, log_key(group, purged).to_vec());
         }
         {
-            let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+            let _writing = self.writing();
             batch.commit()?;
         }
         self.log.tree.drop_range(log_key(group, 0)..=log_key(group, index)).map_err(fjall::Error::from)?;
@@ -783,7 +786,7 @@ impl LogStore {
             let key = item.key()?;
             batch.remove(&self.log, key);
         }
-        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writing = self.writing();
         batch.commit()?;
         Ok(())
     }
@@ -797,7 +800,7 @@ impl LogStore {
     }
 
     pub fn put_meta(&self, group: GroupId, kind: u8, name: &[u8], payload: &[u8]) -> Result<()> {
-        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writing = self.writing();
         self.meta.insert(meta_key(group, kind, name), seal(payload))?;
         Ok(())
     }
@@ -810,7 +813,7 @@ impl LogStore {
     }
 
     pub fn delete_meta(&self, group: GroupId, kind: u8, name: &[u8]) -> Result<()> {
-        let _writing = self.writes.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let _writing = self.writing();
         self.meta.remove(meta_key(group, kind, name))?;
         Ok(())
     }
