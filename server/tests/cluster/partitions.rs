@@ -670,13 +670,21 @@ fn t51_the_checker_finds_the_stale_reads_of_readonly_connections_to_followers() 
 fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_them() {
     let _serial = super::serial();
     let proxied = ProxiedCluster::start(3);
-    let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+    // The leader may change between finding it and cutting it off (an election on a loaded
+    // machine): cut off, a node keeps whatever role it has, so check it after the cut.
+    let leader = loop {
+        let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+        proxied.isolate(leader, HOLD);
+        if proxied.cluster.nodes[leader].raft_field("role").as_deref() == Some("leader") {
+            break leader;
+        }
+        proxied.heal();
+    };
     let port = proxied.cluster.nodes[leader].port;
     let mut early = Client::connect(port);
     let mut late = Client::connect(port);
     // Times leave out any stretch the machine kept this test stopped (support::paused_total).
     let running_since = |at: Instant, paused_then: Duration| at.elapsed().saturating_sub(paused_total() - paused_then);
-    proxied.isolate(leader, HOLD);
     let (sent, paused) = (now(), paused_total());
     let in_flight = std::thread::spawn(move || {
         let reply = early.try_call_within(&["SET", "cut:early", "1"], Duration::from_secs(30));
