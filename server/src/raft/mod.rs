@@ -118,6 +118,13 @@ pub type GroupId = u32;
 pub const HEARTBEAT_INTERVAL_MS: u64 = 100;
 pub const ELECTION_TIMEOUT_MS_MIN: u64 = 400;
 pub const ELECTION_TIMEOUT_MS_MAX: u64 = 700;
+/// How long a leader that no quorum has answered for a lease (`ELECTION_TIMEOUT_MS_MAX`) stops
+/// heartbeating, and then heartbeats again, in turn (openraft's quorum-loss probe). A leader
+/// cut off one way, hearing nothing but still heard, would otherwise keep its followers from
+/// ever standing for election, and no write could commit anywhere until the cut healed; quiet,
+/// it lets them campaign after their 1.1-1.4 s of silence (see above). 2 s leaves a loaded
+/// machine time to finish that election inside the quiet period.
+pub const QUORUM_LOSS_QUIET_MS: u64 = 2000;
 /// Entries applied since the last snapshot that trigger a new one (openraft's own policy, a
 /// backstop: the size policy in `machine.rs` does not count entries without ops). Not lower:
 /// at 50 clients -P 1 an entry holds ~7 ops, and 20,000 entries snapshotted a single
@@ -157,6 +164,7 @@ pub fn config() -> std::sync::Arc<openraft::Config> {
         // local fsync: the leader's and the followers' fsyncs then overlap instead of adding
         // up. Commit still counts the leader only once its own fsync completed.
         broadcast_submitted_on_append: Some(true),
+        quorum_loss_probe_interval: Some(QUORUM_LOSS_QUIET_MS),
         ..Default::default()
     };
     std::sync::Arc::new(config.validate().expect("valid raft config"))

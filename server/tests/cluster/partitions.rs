@@ -718,3 +718,50 @@ fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_
     let mut reader = Client::connect(proxied.cluster.nodes[leader].port);
     assert_eq!(super::get(&mut reader, "cut:late"), Value::NilBulk, "a refused write was applied");
 }
+
+/// A leader that hears nothing but is still heard (every link into it held): its heartbeats
+/// still reach the followers, which would keep them from standing for election for as long as
+/// the cut lasts, and no write could commit anywhere. Once no quorum has answered it for a
+/// lease, the leader goes quiet for a while (openraft's quorum-loss probe), so the followers
+/// elect one of themselves and writes through them succeed while the cut lasts; after it heals
+/// the old leader hears of the new term, steps down and serves what was written meanwhile.
+#[test]
+fn t55_a_leader_that_hears_nothing_gives_way_to_the_nodes_that_hear_each_other() {
+    let _serial = super::serial();
+    let proxied = ProxiedCluster::start(3);
+    let leader = loop {
+        let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+        proxied.cut_one_way(leader, true);
+        if proxied.cluster.nodes[leader].raft_field("role").as_deref() == Some("leader") {
+            break leader;
+        }
+        proxied.heal();
+    };
+    let old_id = proxied.cluster.nodes[leader].id.to_string();
+    let follower = (leader + 1) % proxied.size();
+    let running_since = |at: Instant, paused_then: Duration| at.elapsed().saturating_sub(paused_total() - paused_then);
+    let (cut_at, paused) = (now(), paused_total());
+    // Until then a write is refused or its forward to the cut-off leader is never answered
+    // (errors and timeouts, retried; the write is the same each time).
+    let (_, reply) = call_until_answered(proxied.cluster.nodes[follower].port, &["SET", "oneway", "1"], |reply| {
+        !matches!(reply, Value::Error(_))
+    });
+    let took = running_since(cut_at, paused);
+    assert_eq!(reply, Value::Simple("OK".into()), "a write through a follower during the cut");
+    let new_leader = proxied.cluster.nodes[follower].raft_field("leader");
+    println!("a write through a follower succeeded {took:?} after the cut; leader now {new_leader:?}");
+    assert_ne!(new_leader.as_deref(), Some(old_id.as_str()), "the followers still follow the cut-off leader");
+    // About two election timeouts and a quiet period; well above them for a loaded machine.
+    assert!(took < Duration::from_secs(10), "the followers took {took:?} to make a write succeed");
+    assert_eq!(
+        proxied.cluster.nodes[leader].raft_field("role").as_deref(),
+        Some("leader"),
+        "the cut-off node cannot have heard of the new term"
+    );
+    proxied.heal();
+    let (_, seen) = call_until_answered(proxied.cluster.nodes[leader].port, &["GET", "oneway"], |reply| {
+        !matches!(reply, Value::Error(_))
+    });
+    assert_eq!(seen, Value::Bulk(b"1".to_vec()), "read through the old leader after the cut healed");
+    assert_ne!(proxied.cluster.nodes[leader].raft_field("leader").as_deref(), Some(old_id.as_str()));
+}
