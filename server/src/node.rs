@@ -747,7 +747,8 @@ impl Node {
             id.map_or(-1, |id| id.index() as i64)
         };
         // Milliseconds since a quorum last answered this leader (0 when it is the only voter;
-        // -1 on other nodes, or before any quorum answered): over 1.4 s, it proposes nothing.
+        // -1 on other nodes, or before any quorum answered): over the lease (0.7 s), openraft
+        // refuses new writes and the leader soon goes quiet (`raft::QUORUM_LOSS_QUIET_MS`).
         let quorum_acked_ms = if !metrics.state.is_leader() {
             -1
         } else if crate::raft::group::only_voter(&metrics) {

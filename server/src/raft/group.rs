@@ -35,12 +35,6 @@ const YIELDS_MAX: usize = 4;
 /// Most ops in one entry.
 pub const BATCH_OPS_MAX: usize = 4096;
 
-/// A leader that has heard from no quorum for this long takes itself to be cut off from the
-/// majority and proposes nothing more until it hears from one again (`QuorumWatch`). Twice
-/// the longest election timeout, so that a heartbeat or two missed on a loaded machine does
-/// not trip it.
-const QUORUM_SILENCE_MS: u64 = 2 * super::ELECTION_TIMEOUT_MS_MAX;
-
 /// Longest the clients of an entry this leader proposed wait for a majority to hold it before
 /// they are told its outcome is unknown (below the forwarding timeout, so that a write a
 /// follower forwarded gets this answer rather than the transport's).
@@ -353,54 +347,12 @@ async fn linearize(raft: &Raft) -> Result<(), ProposeError> {
     ))
 }
 
-/// Whether this node, leading, has heard from no quorum for `QUORUM_SILENCE_MS`: cut off from
-/// the majority by a partition, where a new leader may already serve on the other side. An
-/// entry proposed then waits until the cut heals (or for good, once that leader has replaced
-/// it); the proposer refuses instead.
-///
-/// Heard from: openraft's `last_quorum_acked`, the send time of the last RPC a quorum has
-/// answered (the leader lease's base), or the time the proposer first saw this leadership when
-/// no quorum has answered yet. A leader alone is never cut off.
-#[derive(Default)]
-struct QuorumWatch {
-    /// The term of this node's leadership and when the proposer first saw it.
-    leading_since: Option<(u64, InstantOf<TypeConfig>)>,
-}
-
-impl QuorumWatch {
-    fn cut_off(&mut self, raft: &Raft) -> bool {
-        let metrics = raft.metrics();
-        let metrics = metrics.borrow_watched();
-        let now = InstantOf::<TypeConfig>::now();
-        if !metrics.state.is_leader() {
-            self.leading_since = None;
-            return false;
-        }
-        let since = match self.leading_since {
-            Some((term, since)) if term == metrics.current_term => since,
-            _ => {
-                self.leading_since = Some((metrics.current_term, now));
-                now
-            }
-        };
-        if only_voter(&metrics) {
-            return false;
-        }
-        let heard = match metrics.last_quorum_acked.as_ref() {
-            Some(acked) => since.max(**acked),
-            None => since,
-        };
-        now > heard + Duration::from_millis(QUORUM_SILENCE_MS)
-    }
-}
-
 async fn run_proposer(
     raft: Raft,
     clock: Arc<Clock>,
     mut queue: mpsc::UnboundedReceiver<Proposal>,
     sync_gate: Arc<SyncGate>,
 ) {
-    let mut quorum = QuorumWatch::default();
     while let Some(first) = queue.recv().await {
         // While this node's fsync runs, an entry appended now waits for the next one anyway:
         // hold the proposals until it ends and make them one entry, not one per wake-up (at
@@ -436,15 +388,6 @@ async fn run_proposer(
             let leader = raft.metrics().borrow_watched().current_leader;
             for proposal in batch {
                 let _ = proposal.reply.send(Err(Refused::not_leader(leader, proposal.ops)));
-            }
-            continue;
-        }
-        if quorum.cut_off(&raft) {
-            // Refused, not proposed: nothing of it can commit later, so the clients may be
-            // told so (TRYAGAIN once the node's wait for a leader ends) instead of waiting,
-            // possibly for good, on an entry the majority may never see.
-            for proposal in batch {
-                let _ = proposal.reply.send(Err(Refused::not_leader(None, proposal.ops)));
             }
             continue;
         }

@@ -664,8 +664,8 @@ fn t51_the_checker_finds_the_stale_reads_of_readonly_connections_to_followers() 
 /// A leader cut off from the majority does not leave its clients waiting for the cut to heal:
 /// a write it proposed just before is answered UNCERTAIN once it has waited for a majority long
 /// enough (it is in the leader's log and might still commit), and a write that comes once the
-/// leader has heard from no majority for a while is refused (TRYAGAIN), never proposed, so it
-/// is not there after the cut heals.
+/// leader's lease has lapsed (no majority has answered it for a while) is refused (TRYAGAIN),
+/// never proposed, so it is not there after the cut heals.
 #[test]
 fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_them() {
     let _serial = super::serial();
