@@ -670,8 +670,22 @@ fn t51_the_checker_finds_the_stale_reads_of_readonly_connections_to_followers() 
 fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_them() {
     let _serial = super::serial();
     let proxied = ProxiedCluster::start(3);
-    // The leader may change between finding it and cutting it off (an election on a loaded
-    // machine): cut off, a node keeps whatever role it has, so check it after the cut.
+    // On a loaded machine the cut may not come as meant: an election between finding the
+    // leader and cutting it off, or a vote request already on its way (the node steps down
+    // while cut off), or a lease that lapsed before the first write arrived (it is refused,
+    // not proposed). Such an attempt is started again, at most three times.
+    for attempt in 1..=3 {
+        if cut_off_leader_answers(&proxied, attempt) {
+            return;
+        }
+        proxied.heal();
+        proxied.cluster.wait_for_leader(Duration::from_secs(30));
+    }
+    panic!("three attempts did not cut off a leader with a write in flight");
+}
+
+/// One attempt of t53: false if the cut did not come as meant (see there), with nothing checked.
+fn cut_off_leader_answers(proxied: &ProxiedCluster, attempt: u32) -> bool {
     let leader = loop {
         let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
         proxied.isolate(leader, HOLD);
@@ -683,40 +697,49 @@ fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_
     let port = proxied.cluster.nodes[leader].port;
     let mut early = Client::connect(port);
     let mut late = Client::connect(port);
+    let early_key = format!("cut:early:{attempt}");
+    let late_key = format!("cut:late:{attempt}");
     // Times leave out any stretch the machine kept this test stopped (support::paused_total).
     let running_since = |at: Instant, paused_then: Duration| at.elapsed().saturating_sub(paused_total() - paused_then);
     let (sent, paused) = (now(), paused_total());
-    let in_flight = std::thread::spawn(move || {
-        let reply = early.try_call_within(&["SET", "cut:early", "1"], Duration::from_secs(30));
-        (reply, running_since(sent, paused))
-    });
+    let in_flight = {
+        let early_key = early_key.clone();
+        std::thread::spawn(move || {
+            let reply = early.try_call_within(&["SET", &early_key, "1"], Duration::from_secs(30));
+            (reply, running_since(sent, paused))
+        })
+    };
     std::thread::sleep(Duration::from_secs(3));
     let (asked, paused) = (now(), paused_total());
-    let refused = late.try_call_within(&["SET", "cut:late", "1"], Duration::from_secs(30));
+    let refused = late.try_call_within(&["SET", &late_key, "1"], Duration::from_secs(30));
     let refused_after = running_since(asked, paused);
     let (in_flight, in_flight_after) = in_flight.join().expect("client thread");
-    // The leader tells how long no majority has answered it (INFO flotilla_raft).
-    let silent_ms: u64 = proxied.cluster.nodes[leader]
+    // The leader tells how long no majority has answered it (INFO flotilla_raft); -1 once it
+    // is no longer leader.
+    let silent_ms: i64 = proxied.cluster.nodes[leader]
         .raft_field("quorum_acked_ms")
         .and_then(|ms| ms.parse().ok())
-        .expect("quorum_acked_ms of a leader");
-    assert!(silent_ms >= 5000, "quorum_acked_ms={silent_ms} after ~8 s cut off");
+        .expect("quorum_acked_ms");
     proxied.heal();
-    println!("in flight: {in_flight:?} after {in_flight_after:?}; late: {refused:?} after {refused_after:?}");
+    println!("attempt {attempt}: in flight: {in_flight:?} after {in_flight_after:?}; late: {refused:?} after {refused_after:?}; quorum_acked_ms {silent_ms}");
+    let tryagain = |reply: &std::io::Result<Value>| matches!(reply, Ok(Value::Error(e)) if e.starts_with("TRYAGAIN"));
+    if silent_ms < 0 || tryagain(&in_flight) {
+        println!("attempt {attempt}: the node stepped down while cut off, or its lease lapsed before the write came");
+        return false;
+    }
+    assert!(silent_ms >= 5000, "quorum_acked_ms={silent_ms} after ~8 s cut off");
     match in_flight {
         Ok(Value::Error(e)) if e.starts_with("UNCERTAIN") => {}
         other => panic!("the write in flight when the cut came was answered {other:?}"),
     }
-    match refused {
-        Ok(Value::Error(e)) if e.starts_with("TRYAGAIN") => {}
-        other => panic!("a write after the leader lost its majority was answered {other:?}"),
-    }
+    assert!(tryagain(&refused), "a write after the leader lost its majority was answered {refused:?}");
     // Answered, not held: within the node's wait for a commit (8 s) or for a leader (5 s).
     assert!(in_flight_after < Duration::from_secs(12), "{in_flight_after:?}");
     assert!(refused_after < Duration::from_secs(9), "{refused_after:?}");
     let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
     let mut reader = Client::connect(proxied.cluster.nodes[leader].port);
-    assert_eq!(super::get(&mut reader, "cut:late"), Value::NilBulk, "a refused write was applied");
+    assert_eq!(super::get(&mut reader, &late_key), Value::NilBulk, "a refused write was applied");
+    true
 }
 
 /// A leader that hears nothing but is still heard (every link into it held): its heartbeats
