@@ -49,6 +49,7 @@ bench() { redis-benchmark -p "$port" -t "$TEST" -n "$1" -P "$P" -c ${CLIENTS:-50
 if [ -n "${FILL:-}" ]; then redis-cli -p "$port" --pipe < "$FILL" >/dev/null; fi
 bench 20000 >/dev/null   # warm-up: connections, first allocations
 
+term_before=$(redis-cli -p "$port" INFO flotilla_raft | grep -o 'term=[0-9]*' | head -1)
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 declare -a before
 for i in $(seq 0 $((NODES - 1))); do before[i]=$(ticks "${PIDS[i]}"); done
@@ -57,7 +58,9 @@ idle_before=$(idle); start_ns=$(date +%s%N)
 result=$(bench "$N")
 idle_pct=$(awk -v i=$(( $(idle) - idle_before )) -v ns=$(( $(date +%s%N) - start_ns )) -v hz="$(getconf CLK_TCK)" -v cpus="$(nproc)" 'BEGIN{printf "%.0f", 100 * i / hz / (ns / 1e9) / cpus}')
 hz=$(getconf CLK_TCK)
-line="leader=node$leader via=${VIA:-leader} $result"
+# The term before and after the run: if they differ, an election happened during it.
+term=$(redis-cli -p "$port" INFO flotilla_raft | grep -o 'term=[0-9]*' | head -1)
+line="leader=node$leader via=${VIA:-leader} $term_before..${term#term=} $result"
 total=0
 for i in $(seq 0 $((NODES - 1))); do
   us=$(( ($(ticks "${PIDS[i]}") - before[i]) * 1000000 / hz ))
