@@ -796,3 +796,29 @@ fn t55_a_leader_that_hears_nothing_gives_way_to_the_nodes_that_hear_each_other()
     assert_eq!(seen, Value::Bulk(b"1".to_vec()), "read through the old leader after the cut healed");
     assert_ne!(proxied.cluster.nodes[leader].raft_field("leader").as_deref(), Some(old_id.as_str()));
 }
+
+/// A follower cut off for longer than an election timeout, and then back, does not depose the
+/// leader the others kept following: while cut off it only asks whether it could win (a
+/// pre-vote, which nobody grants), so it comes back at the term it left, and the cluster goes
+/// on as it was instead of holding an election for it.
+#[test]
+fn t56_a_follower_back_from_a_partition_leaves_the_leader_in_place() {
+    let _serial = super::serial();
+    let proxied = ProxiedCluster::start(3);
+    let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
+    let follower = (leader + 1) % proxied.size();
+    let term = |index: usize| proxied.cluster.nodes[index].raft_field("term");
+    let term_before = term(leader).expect("the leader's term");
+    for mode in [DROP, HOLD] {
+        proxied.isolate(follower, mode);
+        // Well past the follower's election timeout (1.1-1.4 s of silence), several times.
+        std::thread::sleep(Duration::from_secs(4));
+        assert_eq!(term(follower).as_ref(), Some(&term_before), "the cut-off follower raised its term");
+        proxied.heal();
+        let mut client = Client::connect(proxied.cluster.nodes[leader].port);
+        assert_eq!(client.try_call_within(&["SET", "back", "1"], Duration::from_secs(10)).ok(), Some(Value::Simple("OK".into())));
+        std::thread::sleep(Duration::from_secs(1));
+        assert_eq!(proxied.cluster.nodes[leader].raft_field("role").as_deref(), Some("leader"));
+        assert_eq!(term(leader).as_ref(), Some(&term_before), "an election was held after the follower came back");
+    }
+}
