@@ -198,8 +198,13 @@ def _wait_ping(s: Server, timeout: float) -> None:
 
 
 def kill9(s: Server) -> None:
-    os.kill(s.proc.pid, signal.SIGKILL)
-    s.proc.wait(timeout=10)
+    stop(s, "KILL")
+
+
+def stop(s: Server, how: str) -> None:
+    """Sends SIG`how` (KILL: a crash; TERM: a clean stop, which may take a while) and reaps."""
+    os.kill(s.proc.pid, getattr(signal, "SIG" + how))
+    s.proc.wait(timeout=10 if how == "KILL" else 120)
 
 
 # --------------------------------------------------------------------------------------------
@@ -519,6 +524,51 @@ def part_etcd(args, wd: Path, res: dict, cl: Cluster, leader: int) -> None:
 # Part 3: failover
 # --------------------------------------------------------------------------------------------
 
+def longest_write_gap(port: int, t0: float, stopped, limit: float, interval: float = 0.01) -> tuple[float | None, int]:
+    """Start a SET attempt every `interval` s (each on its own connection) from now on; call
+    `stopped()` at t0, then go on until 1 s after the first +OK that completes once the stopped
+    node has exited. Returns the longest time between two consecutive +OK completions from the
+    last one before t0 on (what clients of the stopped leader's shard went without), and how
+    many attempts were made."""
+    completions = []
+    lock = threading.Lock()
+    attempts = 0
+
+    def attempt(i: int) -> None:
+        try:
+            r = resp_cmd(port, "SET", "failover:probe", str(i), timeout=max(0.5, limit))
+        except (OSError, ValueError):
+            return
+        if r == b"+OK":
+            with lock:
+                completions.append(time.monotonic())
+
+    start = time.monotonic()
+    signalled = exited_at = None
+    while time.monotonic() - start < limit:
+        now = time.monotonic()
+        if signalled is None and now >= t0:
+            signalled = now
+            exited = stopped()
+        if signalled is not None and exited_at is None and exited():
+            exited_at = time.monotonic()
+        if exited_at is not None:
+            with lock:
+                after = [c for c in completions if c > exited_at]
+            if after and time.monotonic() > after[0] + 1.0:
+                break
+        threading.Thread(target=attempt, args=(attempts,), daemon=True).start()
+        attempts += 1
+        time.sleep(interval)
+    with lock:
+        done = sorted(completions)
+    before = [c for c in done if c < signalled]
+    window = ([before[-1]] if before else []) + [c for c in done if c >= signalled]
+    if len(window) < 2:
+        return None, attempts
+    return max(b - a for a, b in zip(window, window[1:])), attempts
+
+
 def first_write_after(port: int, t0: float, limit: float, interval: float = 0.01) -> tuple[float | None, int]:
     """Start a SET attempt every `interval` s (each on its own connection); seconds from t0 to the
     first +OK reply, and how many attempts were made."""
@@ -551,7 +601,8 @@ def first_write_after(port: int, t0: float, limit: float, interval: float = 0.01
 
 
 def part_failover(args, wd: Path, res: dict) -> None:
-    log(f"# part 3: failover, {args.failover_trials} trials")
+    how = args.failover_signal
+    log(f"# part 3: failover, {args.failover_trials} trials, leader stopped by SIG{how}")
     cl = Cluster(args.flotilla, wd, "p3")
     samples = []
     detail = []
@@ -562,14 +613,27 @@ def part_failover(args, wd: Path, res: dict) -> None:
             # Some committed traffic first, so the kill lands on a cluster that is in use.
             resp_cmd(cl.nodes[leader].port, "SET", "failover:warm", str(trial))
             survivor = min(n for n in cl.nodes if n != leader)
-            t0 = time.monotonic()
-            kill9(cl.nodes[leader])
-            secs, attempts = first_write_after(cl.nodes[survivor].port, t0, args.failover_limit)
+            if how == "KILL":
+                t0 = time.monotonic()
+                kill9(cl.nodes[leader])
+                secs, attempts = first_write_after(cl.nodes[survivor].port, t0, args.failover_limit)
+            else:
+                # A write may still succeed through the old leader after the signal, so the
+                # measure is the longest stretch without a successful write around the stop.
+                proc = cl.nodes[leader].proc
+
+                def stopped():
+                    os.kill(proc.pid, getattr(signal, "SIG" + how))
+                    return lambda: proc.poll() is not None
+
+                secs, attempts = longest_write_gap(cl.nodes[survivor].port, time.monotonic() + 0.3, stopped,
+                                                   args.failover_limit)
+                proc.wait(timeout=120)
             new_leader = cl.leader([n for n in cl.nodes if n != leader])
-            log(f"[p3] trial {trial}: killed leader node{leader}, first SET through node{survivor} "
+            log(f"[p3] trial {trial}: SIG{how} to leader node{leader}, first SET through node{survivor} "
                 f"after {f_secs(secs)} ({attempts} attempts); new leader node{new_leader}")
             samples.append(secs)
-            detail.append({"trial": trial, "killed": leader, "via": survivor, "seconds": secs,
+            detail.append({"trial": trial, "killed": leader, "signal": how, "via": survivor, "seconds": secs,
                            "attempts": attempts, "new_leader": new_leader})
             # Bring the killed node back on its data dir and let it catch up before the next kill.
             s = cl.nodes[leader]
@@ -951,6 +1015,9 @@ def parse_args(argv=None):
     ap.add_argument("--failover-trials", type=int, default=5)
     ap.add_argument("--failover-limit", type=float, default=15.0, help="give up a trial after this long")
     ap.add_argument("--failover-settle", type=float, default=1.0)
+    ap.add_argument("--failover-signal", choices=["KILL", "TERM"], default="KILL",
+                    help="how part 3 stops the leader: KILL (a crash, the target's measure) or TERM "
+                         "(a clean stop, which hands leadership over)")
     ap.add_argument("--keys", type=int, default=1_000_000)
     ap.add_argument("--cluster-fsync", default="always", choices=["always", "everysec", "no"],
                     help="the cluster's --fsync in parts 1-2 (other values only to diagnose)")

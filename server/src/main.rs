@@ -138,6 +138,14 @@ async fn run(args: Args) -> i32 {
         }
     }
     tracing::info!("shutting down");
+    // A leader that stops hands over first: its followers need not wait out its lease.
+    if node.transport.has_peers() {
+        match node.group.hand_over(Duration::from_secs(HAND_OVER_WAIT_S)).await {
+            Some(to) => tracing::info!(to, "handed leadership over"),
+            None if node.group.is_leader() => tracing::warn!("no follower took over the leadership in time"),
+            None => {}
+        }
+    }
     // A snapshot now makes the next start load it instead of replaying the log.
     crate::raft::machine::snapshot_before_exit(&node.group.raft, &node.group.store, Duration::from_secs(60))
         .await;
@@ -145,6 +153,9 @@ async fn run(args: Args) -> i32 {
     tokio::time::sleep(Duration::from_millis(20)).await;
     0
 }
+
+/// Longest a stopping leader waits for a follower to take its leadership over.
+const HAND_OVER_WAIT_S: u64 = 2;
 
 /// Exit status when the Raft core stopped under a running node (a storage error, say).
 const EXIT_RAFT_STOPPED: i32 = 3;

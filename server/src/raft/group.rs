@@ -98,6 +98,10 @@ pub struct Group {
     commits_sent: Arc<CommitsSent>,
     proposals: mpsc::UnboundedSender<Proposal>,
     barrier_waiters: mpsc::UnboundedSender<BarrierWaiter>,
+    /// Set for good once this node, stopping, hands its leadership over (`hand_over`): the
+    /// lease no longer proves anything (the new leader is elected inside it), so the read fast
+    /// path is closed. openraft's own reads refuse once its core has the transfer.
+    handing_over: std::sync::atomic::AtomicBool,
 }
 
 impl Group {
@@ -118,6 +122,7 @@ impl Group {
             commits_sent,
             proposals,
             barrier_waiters,
+            handing_over: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -143,6 +148,39 @@ impl Group {
         receiver
             .await
             .unwrap_or_else(|_| Err(Refused::uncertain("proposal dropped".into())))
+    }
+
+    /// Hands this node's leadership to the follower furthest along, for a clean stop: that
+    /// follower campaigns at once (the others stop holding the lease for this node), so the
+    /// group has a leader again within a round trip and an fsync or two instead of a failover's
+    /// ~1.2 s of silence. Meanwhile openraft refuses new writes here (they are forwarded to the
+    /// new leader once it is known). Waits up to `wait` for another node to lead; the node it
+    /// named, or None if this node did not lead, leads alone, or no other node took over in time
+    /// (then the followers elect one when the lease lapses, as after a crash).
+    pub async fn hand_over(&self, wait: Duration) -> Option<NodeId> {
+        let (me, target) = {
+            let metrics = self.raft.metrics();
+            let metrics = metrics.borrow_watched();
+            if !metrics.state.is_leader() || only_voter(&metrics) {
+                return None;
+            }
+            let me = metrics.id;
+            let matched = |id: &NodeId| {
+                let replication = metrics.replication.as_ref()?;
+                replication.get(id)?.as_ref().map(|log_id| log_id.index())
+            };
+            let voters = metrics.membership_config.membership().voter_ids().filter(|&id| id != me);
+            (me, voters.max_by_key(|id| matched(id))?)
+        };
+        // Before the transfer leaves: no read may lean on the lease from here on.
+        self.handing_over.store(true, std::sync::atomic::Ordering::SeqCst);
+        self.raft.trigger().transfer_leader(target).await.ok()?;
+        self.raft
+            .wait(Some(wait))
+            .metrics(|m| m.current_leader.is_some_and(|leader| leader != me), "leadership handed over")
+            .await
+            .ok()
+            .map(|_| target)
     }
 
     /// The leader this node knows of, if any.
@@ -235,7 +273,8 @@ impl Group {
     /// it. Metrics may lag the core, but only towards failing the test: an older ack time or
     /// applied id only shrinks the window, and a leader that stepped down while its metrics
     /// still said "leader" is covered by the lease (a successor needs those followers' votes).
-    /// The project never transfers leadership (which lets followers vote inside the lease).
+    /// Leadership is transferred only by a node that is stopping (`hand_over`), which lets the
+    /// followers vote inside the lease; that node closes this path first.
     ///
     /// Acknowledged writes are not all: followers serve reads too (`Node::read_many`), and a
     /// follower may apply a committed entry, and show it to a read, before this node applies
@@ -247,6 +286,9 @@ impl Group {
     /// publishes them when it ends its turn of messages, possibly after that turn sent the new
     /// commit to the followers.)
     fn lease_covers_read(&self) -> Option<u64> {
+        if self.handing_over.load(std::sync::atomic::Ordering::SeqCst) {
+            return None;
+        }
         let metrics = self.raft.metrics();
         let metrics = metrics.borrow_watched();
         let me = metrics.id;

@@ -53,6 +53,9 @@ pub mod kind {
     /// Several clients' FORWARD requests in one frame (`Node::forward`): each proposal's
     /// encoded ops behind its length (u32 BE); answered with one `ForwardedWrite` each.
     pub const FORWARD_BATCH: u8 = 13;
+    /// A leader that is stopping hands its leadership over (openraft's TransferLeader: the
+    /// named node campaigns at once, the others stop holding the leader's lease).
+    pub const TRANSFER_LEADER: u8 = 14;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).
@@ -367,6 +370,14 @@ impl RaftNetworkV2<TypeConfig> for Network {
         self.call(kind::PRE_VOTE, &request, option.hard_ttl()).await
     }
 
+    async fn transfer_leader(
+        &mut self,
+        request: openraft::raft::TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<openraft::raft::TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.call(kind::TRANSFER_LEADER, &request, option.hard_ttl()).await
+    }
+
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
@@ -522,6 +533,9 @@ pub async fn serve_rpc(
         }
         kind::VOTE => encode(&raft.vote(decode(payload)?).await),
         kind::PRE_VOTE => encode(&raft.pre_vote(decode(payload)?).await),
+        kind::TRANSFER_LEADER => {
+            encode(&raft.handle_transfer_leader(decode(payload)?).await.map_err(RaftError::<TypeConfig>::Fatal))
+        }
         kind::SNAPSHOT => encode(&receive_chunk(raft, store, payload).await),
         other => return Err(format!("unknown raft rpc kind {other}")),
     };

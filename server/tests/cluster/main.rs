@@ -1059,3 +1059,39 @@ fn a_deadline_leaves_out_time_the_test_process_spent_stopped() {
     assert!(!deadline.passed(), "the pause counted against the deadline");
     wait_until(Duration::from_secs(5), "the deadline passes", || deadline.passed());
 }
+
+/// A leader stopped cleanly (SIGTERM) hands its leadership to a follower before it exits, so
+/// the group does not wait out its lease and an election timeout as after a crash: the node it
+/// names leads, one term later, and writes through the other follower go on; nothing
+/// acknowledged before the stop is lost.
+#[test]
+fn t57_a_leader_that_stops_cleanly_hands_its_leadership_over() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    let term: u64 = cluster.nodes[leader].raft_field("term").and_then(|t| t.parse().ok()).expect("term");
+    let other = (0..3).find(|&i| i != leader).expect("a follower");
+    let mut client = cluster.nodes[other].client();
+    assert_eq!(client.try_call(&["SET", "before", "1"]).unwrap(), Value::Simple("OK".into()));
+
+    cluster.nodes[leader].signal("TERM");
+    assert!(cluster.nodes[leader].wait_exit(Duration::from_secs(30)).success(), "clean exit");
+    let log = cluster.nodes[leader].log_text();
+    cluster.nodes[leader].kill(); // reaped: no longer counted as running
+    let named: u64 = log
+        .lines()
+        .find(|line| line.contains("handed leadership over"))
+        .and_then(|line| line.split("to=").nth(1))
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|id| id.parse().ok())
+        .unwrap_or_else(|| panic!("the stopping leader did not hand over; its log:\n{log}"));
+    let new_leader = cluster.wait_for_leader(Duration::from_secs(30));
+    assert_eq!(cluster.nodes[new_leader].id, named, "the node named leads");
+    let new_term: u64 = cluster.nodes[new_leader].raft_field("term").and_then(|t| t.parse().ok()).expect("term");
+    assert_eq!(new_term, term + 1, "one campaign, by the node named");
+
+    let survivor = (0..3).find(|&i| i != leader && i != new_leader).expect("the other follower");
+    let mut client = cluster.nodes[survivor].client();
+    assert_eq!(client.try_call(&["SET", "after", "1"]).unwrap(), Value::Simple("OK".into()));
+    assert_eq!(client.try_call(&["GET", "before"]).unwrap(), Value::Bulk(b"1".to_vec()));
+}

@@ -322,6 +322,11 @@ impl Node {
         }
     }
 
+    /// What the node has logged so far (empty for a node without a log file).
+    pub fn log_text(&self) -> String {
+        self.log.as_ref().and_then(|path| std::fs::read_to_string(path).ok()).unwrap_or_default()
+    }
+
     /// kill -9.
     pub fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
