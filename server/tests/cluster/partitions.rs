@@ -7,8 +7,9 @@
 //! the connections and refusing new ones (one it does not). Clients reach the nodes directly.
 //!
 //! Meanwhile a nemesis takes turns: isolates the leader, isolates a follower, cuts the leader
-//! off one way (it hears nothing, or nobody hears it), pauses the leader (SIGSTOP) or kills a
-//! node (-9) and restarts it; on five nodes it also splits the cluster into a minority and a
+//! off one way (it hears nothing, or nobody hears it), pauses the leader (SIGSTOP), stops the
+//! leader cleanly (SIGTERM: it hands its leadership over first) or kills a node (-9), and
+//! restarts it; on five nodes it also splits the cluster into a minority and a
 //! majority, or bridges it. Clients SET unique values and GET them on a few keys through
 //! random nodes; a reply that never comes (or UNCERTAIN) leaves the
 //! write's outcome unknown, which the checker allows either way. After the faults, every node
@@ -545,7 +546,7 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
         for i in (1..size).rev() {
             order.swap(i, rng.below(i as u64 + 1) as usize);
         }
-        match rng.below(if size >= 5 { 9 } else { 7 }) {
+        match rng.below(if size >= 5 { 10 } else { 8 }) {
             choice @ (0..=2) => {
                 let to_leader = choice < 2;
                 let target = if to_leader {
@@ -583,6 +584,17 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
                 proxied.heal();
             }
             7 => {
+                // A clean stop: the leader hands its leadership over (the one transfer, whose
+                // votes come inside the lease), then exits; it comes back after the hold.
+                faults.push(format!("{at:.1}s stop leader node{} cleanly {hold:?}", leader + 1));
+                proxied.cluster.nodes[leader].signal("TERM");
+                let status = proxied.cluster.nodes[leader].wait_exit(Duration::from_secs(60));
+                assert!(status.success(), "node{} stopped with {status:?}", leader + 1);
+                proxied.cluster.nodes[leader].kill(); // reaped
+                std::thread::sleep(hold);
+                proxied.cluster.restart(leader);
+            }
+            8 => {
                 // A minority and a majority, the leader on either side.
                 let (minority, majority) = order.split_at(size / 2);
                 let named = |side: &[usize]| side.iter().map(|n| format!("node{}", n + 1)).collect::<Vec<_>>().join(" ");
@@ -591,7 +603,7 @@ pub(crate) fn random_faults(proxied: &mut ProxiedCluster, rng: &mut Rng, start: 
                 std::thread::sleep(hold);
                 proxied.heal();
             }
-            8 => {
+            9 => {
                 // Two halves that cannot reach each other, and a node between them that reaches
                 // both: each half makes a majority with it.
                 let half = (size - 1) / 2;
