@@ -226,6 +226,20 @@ impl ProxiedCluster {
         }
     }
 
+    /// Finds the leader and applies `cut` to it, until the node cut still leads after the cut:
+    /// the leader may change between finding it and cutting it off (an election on a loaded
+    /// machine), and a node cut off keeps whatever role it has. Returns the leader's index.
+    fn cut_leader(&self, cut: impl Fn(&ProxiedCluster, usize)) -> usize {
+        loop {
+            let leader = self.cluster.wait_for_leader(Duration::from_secs(30));
+            cut(self, leader);
+            if self.cluster.nodes[leader].raft_field("role").as_deref() == Some("leader") {
+                return leader;
+            }
+            self.heal();
+        }
+    }
+
     pub(crate) fn heal(&self) {
         for proxy in self.proxies.values() {
             proxy.set(OPEN);
@@ -698,14 +712,7 @@ fn t53_a_leader_cut_off_from_the_majority_answers_its_writes_instead_of_holding_
 
 /// One attempt of t53: false if the cut did not come as meant (see there), with nothing checked.
 fn cut_off_leader_answers(proxied: &ProxiedCluster, attempt: u32) -> bool {
-    let leader = loop {
-        let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
-        proxied.isolate(leader, HOLD);
-        if proxied.cluster.nodes[leader].raft_field("role").as_deref() == Some("leader") {
-            break leader;
-        }
-        proxied.heal();
-    };
+    let leader = proxied.cut_leader(|proxied, leader| proxied.isolate(leader, HOLD));
     let port = proxied.cluster.nodes[leader].port;
     let mut early = Client::connect(port);
     let mut late = Client::connect(port);
@@ -764,14 +771,7 @@ fn cut_off_leader_answers(proxied: &ProxiedCluster, attempt: u32) -> bool {
 fn t55_a_leader_that_hears_nothing_gives_way_to_the_nodes_that_hear_each_other() {
     let _serial = super::serial();
     let proxied = ProxiedCluster::start(3);
-    let leader = loop {
-        let leader = proxied.cluster.wait_for_leader(Duration::from_secs(30));
-        proxied.cut_one_way(leader, true);
-        if proxied.cluster.nodes[leader].raft_field("role").as_deref() == Some("leader") {
-            break leader;
-        }
-        proxied.heal();
-    };
+    let leader = proxied.cut_leader(|proxied, leader| proxied.cut_one_way(leader, true));
     let old_id = proxied.cluster.nodes[leader].id.to_string();
     let follower = (leader + 1) % proxied.size();
     let running_since = |at: Instant, paused_then: Duration| at.elapsed().saturating_sub(paused_total() - paused_then);
