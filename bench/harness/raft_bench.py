@@ -198,13 +198,8 @@ def _wait_ping(s: Server, timeout: float) -> None:
 
 
 def kill9(s: Server) -> None:
-    stop(s, "KILL")
-
-
-def stop(s: Server, how: str) -> None:
-    """Sends SIG`how` (KILL: a crash; TERM: a clean stop, which may take a while) and reaps."""
-    os.kill(s.proc.pid, getattr(signal, "SIG" + how))
-    s.proc.wait(timeout=10 if how == "KILL" else 120)
+    os.kill(s.proc.pid, signal.SIGKILL)
+    s.proc.wait(timeout=10)
 
 
 # --------------------------------------------------------------------------------------------
@@ -524,6 +519,15 @@ def part_etcd(args, wd: Path, res: dict, cl: Cluster, leader: int) -> None:
 # Part 3: failover
 # --------------------------------------------------------------------------------------------
 
+def probe_write(port: int, i: int, limit: float) -> float | None:
+    """One failover probe: SET on a new connection; when it was answered +OK, or None."""
+    try:
+        r = resp_cmd(port, "SET", "failover:probe", str(i), timeout=max(0.5, limit))
+    except (OSError, ValueError):
+        return None
+    return time.monotonic() if r == b"+OK" else None
+
+
 def longest_write_gap(port: int, t0: float, stopped, limit: float, interval: float = 0.01) -> tuple[float | None, int]:
     """Start a SET attempt every `interval` s (each on its own connection) from now on; call
     `stopped()` at t0, then go on until 1 s after the first +OK that completes once the stopped
@@ -535,13 +539,10 @@ def longest_write_gap(port: int, t0: float, stopped, limit: float, interval: flo
     attempts = 0
 
     def attempt(i: int) -> None:
-        try:
-            r = resp_cmd(port, "SET", "failover:probe", str(i), timeout=max(0.5, limit))
-        except (OSError, ValueError):
-            return
-        if r == b"+OK":
+        t = probe_write(port, i, limit)
+        if t is not None:
             with lock:
-                completions.append(time.monotonic())
+                completions.append(t)
 
     start = time.monotonic()
     signalled = exited_at = None
@@ -578,12 +579,8 @@ def first_write_after(port: int, t0: float, limit: float, interval: float = 0.01
     attempts = 0
 
     def attempt(i: int) -> None:
-        try:
-            r = resp_cmd(port, "SET", "failover:probe", str(i), timeout=max(0.5, limit))
-        except (OSError, ValueError):
-            return
-        if r == b"+OK":
-            t = time.monotonic()
+        t = probe_write(port, i, limit)
+        if t is not None:
             with lock:
                 if not first:
                     first.append(t - t0)
