@@ -105,13 +105,14 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                     // Runs of pipelined writes become one proposal, runs of reads share one barrier.
                     // A lone request (no pipeline behind it) is not classified at all.
                     // Each request is classified once, and its spec kept for the batch.
+                    let cluster = session.node.cluster_enabled;
                     let kind = if requests.is_empty() || !session.can_batch() {
                         None
                     } else {
-                        Session::batch_spec(&args)
+                        Session::batch_spec(&args, cluster)
                     };
                     let next_spec = |requests: &VecDeque<Vec<Bytes>>, write: bool| {
-                        let (next_write, spec) = Session::batch_spec(requests.front()?)?;
+                        let (next_write, spec) = Session::batch_spec(requests.front()?, cluster)?;
                         (next_write == write).then_some(spec)
                     };
                     let second = kind.and_then(|(write, spec)| Some((write, spec, next_spec(&requests, write)?)));

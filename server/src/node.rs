@@ -103,6 +103,10 @@ pub struct Node {
     pub started: std::time::Instant,
     pub started_unix_s: u64,
     pub run_id: String,
+    /// The members as `--initial-cluster` lists them (this node alone without it).
+    pub members: Vec<crate::config::Member>,
+    /// Whether the node presents the Redis Cluster protocol (commands/cluster.rs).
+    pub cluster_enabled: bool,
     pub shutting_down: AtomicBool,
     pub shutdown: Notify,
     /// Clients waiting in BLPOP and the other blocking commands.
@@ -325,6 +329,7 @@ impl Node {
 
         let settings = Settings::from_args(&args);
         let acl = crate::acl::Acl::new(settings.requirepass.as_deref());
+        let cluster_enabled = args.cluster_enabled(members.len());
         let node = Arc::new(Node {
             live: settings.live.clone(),
             settings: RwLock::new(settings),
@@ -343,6 +348,8 @@ impl Node {
             started: crate::clock::instant(),
             started_unix_s,
             run_id,
+            members: members.clone(),
+            cluster_enabled,
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
             blocking: crate::blocking::Blocking::default(),

@@ -13,7 +13,7 @@ use crate::acl::{Denied, LogEntry, User};
 use crate::clients::ClientHandle;
 use crate::clock;
 use crate::commands;
-use crate::commands::{monitor, slowlog};
+use crate::commands::{cluster, monitor, slowlog};
 use crate::errors;
 use crate::node::Node;
 
@@ -294,6 +294,16 @@ impl Session {
         if self.multi.is_some() && spec.flags.contains(Flags::NO_MULTI) {
             return self.reject(Some(spec), Reply::error(errors::NOT_IN_MULTI));
         }
+        // The Redis Cluster protocol: -MOVED for a key another node leads, -CROSSSLOT. As in
+        // Redis, a transaction is checked as a whole at EXEC, which then discards it.
+        if spec.name == "exec" {
+            if let Some(refusal) = self.multi.as_deref().and_then(|queued| cluster::redirect_transaction(self, queued)) {
+                self.end_multi();
+                return Dispatched::Rejected(Some(spec), refusal);
+            }
+        } else if let Some(refusal) = cluster::redirect(self, spec, args) {
+            return self.reject(Some(spec), refusal);
+        }
         if self.out_of_memory_for(spec) {
             return self.reject(Some(spec), Reply::error(errors::OOM));
         }
@@ -511,7 +521,10 @@ impl Session {
             || self.is_subscribed()
             || self.client.is_monitor.load(Ordering::Relaxed)
             || self.node.live.maxmemory_bytes.load(Ordering::Relaxed) != 0
-            || self.node.pause.holds(true))
+            || self.node.pause.holds(true)
+            // Under the cluster protocol a node that does not lead redirects most commands
+            // (`cluster::redirect`), which only the one-by-one path does.
+            || (self.node.cluster_enabled && !self.node.group.is_leader()))
     }
 
     /// Whether `args` can run in a batch with the same kind of commands pipelined next to it
@@ -519,10 +532,14 @@ impl Session {
     /// depends on nothing but the keyspace (such writes, back to back, are proposed together),
     /// (false, spec) for a keyspace read (such reads share one read barrier), None for
     /// anything else.
-    pub fn batch_spec(args: &[Bytes]) -> Option<(bool, &'static CommandSpec)> {
+    /// Under the cluster protocol (`cluster`), a command whose keys hash to different slots
+    /// runs alone, to be refused.
+    pub fn batch_spec(args: &[Bytes], cluster: bool) -> Option<(bool, &'static CommandSpec)> {
         let spec = check(commands::lookup(&args[0])?, args).ok()?;
-        (matches!(spec.handler, Handler::Keyspace(_)) && !spec.flags.contains(Flags::BLOCKING))
-            .then(|| (spec.is_write(), spec))
+        let batchable = matches!(spec.handler, Handler::Keyspace(_))
+            && !spec.flags.contains(Flags::BLOCKING)
+            && !(cluster && cluster::crosses_slots(spec, args));
+        batchable.then(|| (spec.is_write(), spec))
     }
 
     /// Runs writes that `batch_spec` accepted as one proposal, or reads it accepted behind

@@ -85,10 +85,11 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
             let _ = write!(
                 out,
                 "# Server\r\nredis_version:{REDIS_VERSION}\r\nredis_git_sha1:00000000\r\nredis_git_dirty:0\r\n\
-                 redis_build_id:0\r\nredis_mode:standalone\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n\
+                 redis_build_id:0\r\nredis_mode:{}\r\nos:{} {}\r\narch_bits:64\r\nmonotonic_clock:POSIX clock_gettime\r\n\
                  multiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\n\
                  server_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\n\
                  executable:flotilla\r\nconfig_file:\r\nflotilla_version:{}\r\n",
+                if node.cluster_enabled { "cluster" } else { "standalone" },
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 std::process::id(),
@@ -185,7 +186,9 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
         "modules" => out.push_str("# Modules\r\n"),
         "errorstats" => super::slowlog::info_errorstats(out),
         "commandstats" => super::slowlog::info_commandstats(out),
-        "cluster" => out.push_str("# Cluster\r\ncluster_enabled:0\r\n"),
+        "cluster" => {
+            let _ = write!(out, "# Cluster\r\ncluster_enabled:{}\r\n", u8::from(node.cluster_enabled));
+        }
         "flotilla_raft" => node.raft_info(out),
         "keyspace" => {
             out.push_str("# Keyspace\r\n");
@@ -1092,10 +1095,6 @@ fn client_unpause(session: &mut Session, _args: &[Bytes]) -> Reply {
 
 // ---------------------------------------------------------------- misc
 
-fn cluster(_session: &mut Session, _args: &[Bytes]) -> Reply {
-    Reply::error(errors::CLUSTER_DISABLED)
-}
-
 /// SHUTDOWN [NOSAVE | SAVE] [NOW] [FORCE] [ABORT]. On success Redis sends no reply: the
 /// connection closes as the server exits.
 fn shutdown(session: &mut Session, args: &[Bytes]) -> Reply {
@@ -1849,14 +1848,6 @@ pub const COMMANDS: &[CommandSpec] = &[
         ..CommandSpec::base("command", -1, Handler::Server)
     },
     CommandSpec {
-        acl: &["slow"],
-        group: "cluster",
-        since: "3.0.0",
-        summary: "A container for Redis Cluster commands.",
-        syntax: "subcommand [arg ...]",
-        ..CommandSpec::base("cluster", -2, Handler::Server)
-    },
-    CommandSpec {
         flags: ADMIN.union(Flags::NO_MULTI),
         acl: &["admin", "slow", "dangerous"],
         group: "server",
@@ -1947,7 +1938,6 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("command|help", command_help),
     ("command|info", command_info),
     ("command|list", command_list_all),
-    ("cluster", cluster),
     ("shutdown", shutdown),
     ("debug", debug),
     ("memory|usage", memory_usage),

@@ -13,6 +13,7 @@ use crate::session::Session;
 
 pub mod acl;
 pub mod admin;
+pub mod cluster;
 pub mod connection;
 pub mod monitor;
 pub mod pubsub;
@@ -34,6 +35,7 @@ pub type Family = (&'static [CommandSpec], &'static [(&'static str, ServerFn)]);
 pub const FAMILIES: &[Family] = &[
     (connection::COMMANDS, connection::HANDLERS),
     (admin::COMMANDS, admin::HANDLERS),
+    (cluster::COMMANDS, cluster::HANDLERS),
     (acl::COMMANDS, acl::HANDLERS),
     (replication::COMMANDS, replication::HANDLERS),
     (pubsub::COMMANDS, pubsub::HANDLERS),

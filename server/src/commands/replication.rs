@@ -48,6 +48,7 @@ pub struct WaitRequest {
 
 /// A follower as its leader sees it.
 struct Follower {
+    id: NodeId,
     host: String,
     port: u16,
     /// Last log index the follower is known to hold.
@@ -108,6 +109,7 @@ fn status(node: &Node) -> Status {
             .map(|id| {
                 let (host, port) = client_address(&metrics, id).unwrap_or_default();
                 Follower {
+                    id,
                     host,
                     port,
                     matched: replication
@@ -130,6 +132,13 @@ fn status(node: &Node) -> Status {
         applied: metrics.last_applied.as_ref().map_or(0, |id| id.index()),
         followers,
     }
+}
+
+/// When this node leads: each other member's id, the last index it is known to hold, and
+/// whether it answered lately (CLUSTER NODES and SHARDS report these).
+pub fn follower_links(node: &Node) -> Option<Vec<(NodeId, u64, bool)>> {
+    let followers = status(node).followers?;
+    Some(followers.iter().map(|f| (f.id, f.matched.unwrap_or(0), f.connected())).collect())
 }
 
 /// The `# Replication` INFO section.

@@ -10,6 +10,7 @@ mod corruption;
 mod follower_reads;
 mod linearizability;
 mod partitions;
+mod presentation;
 mod snapshots;
 #[path = "../support/mod.rs"]
 mod support;

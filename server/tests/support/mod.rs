@@ -411,7 +411,21 @@ impl Cluster {
     /// Starts nodes on the client ports `ports` (each listening for peers on its port +
     /// 10000), where node `from` reaches node `to`'s peer port at `peer_route(from, to)`
     /// (indexes into `ports`): a test can put a proxy between each pair and cut it.
+    ///
+    /// The nodes present a standalone Redis (`--cluster-enabled no`): every node serves every
+    /// command, forwarding what it does not lead, which is what most of these tests drive.
+    /// `start_presenting_cluster` starts nodes with the Redis Cluster protocol on (the default).
     pub fn start_on(ports: &[u16], peer_route: impl Fn(usize, usize) -> u16) -> Cluster {
+        Cluster::start_with(ports, peer_route, &["--cluster-enabled", "no"])
+    }
+
+    /// Starts `size` nodes at their defaults, the Redis Cluster protocol on (`-MOVED` …).
+    pub fn start_presenting_cluster(size: usize) -> Cluster {
+        let ports: Vec<u16> = (0..size).map(|_| free_port()).collect();
+        Cluster::start_with(&ports, |_, to| ports[to] + 10000, &[])
+    }
+
+    fn start_with(ports: &[u16], peer_route: impl Fn(usize, usize) -> u16, extra: &[&str]) -> Cluster {
         let mut nodes = Vec::new();
         for (i, port) in ports.iter().enumerate() {
             let initial = ports
@@ -424,7 +438,7 @@ impl Cluster {
                 .collect::<Vec<_>>()
                 .join(",");
             let dir = temp_dir();
-            let args = vec![
+            let mut args = vec![
                 "--port".into(),
                 port.to_string(),
                 "--dir".into(),
@@ -434,6 +448,7 @@ impl Cluster {
                 "--initial-cluster".into(),
                 initial,
             ];
+            args.extend(extra.iter().map(|arg| arg.to_string()));
             nodes.push(Node {
                 id: i as u64 + 1,
                 port: *port,
