@@ -26,7 +26,8 @@ cluster=()
 for i in $(seq 1 "$NODES"); do cluster+=("$i=127.0.0.1:$((BASE + i - 1))"); done
 for i in $(seq 1 "$NODES"); do
   args=(--port $((BASE + i - 1)) --dir "$WORK/node$i" --fsync "$FSYNC")
-  if [ "$NODES" -gt 1 ]; then args+=(--node-id "$i" --initial-cluster "$(IFS=,; echo "${cluster[*]}")"); fi
+  # Standalone presentation (forwarding), so VIA=follower measures the forwarded path.
+  if [ "$NODES" -gt 1 ]; then args+=(--node-id "$i" --initial-cluster "$(IFS=,; echo "${cluster[*]}")" --cluster-enabled no); fi
   "$BIN" "${args[@]}" >"$WORK/node$i.log" 2>&1 &
   PIDS+=($!)
 done

@@ -111,8 +111,12 @@ class Cluster:
         for i, p in enumerate(ports):
             nid = i + 1
             d = workdir / f"{tag}-node{nid}"
+            # Standalone presentation: the follower rows and the failover probes write through
+            # followers, which forward to the leader (under the cluster protocol they would get
+            # -MOVED instead); the leader's own work is the same either way.
             argv = [str(binary), "--port", str(p), "--dir", str(d), "--fsync", fsync,
-                    "--node-id", str(nid), "--initial-cluster", self.initial, *extra]
+                    "--node-id", str(nid), "--initial-cluster", self.initial,
+                    "--cluster-enabled", "no", *extra]
             self.nodes[nid] = Server("flotilla", f"node{nid}", argv, p, workdir, d)
 
     def start(self, timeout: float) -> None:
@@ -161,7 +165,8 @@ class Cluster:
     def template(self) -> str:
         s = self.nodes[1]
         argv = [str(self.binary), "--port", "P1", "--dir", "DIR1", "--fsync", self.fsync,
-                "--node-id", "1", "--initial-cluster", "1=127.0.0.1:P1,2=127.0.0.1:P2,3=127.0.0.1:P3"]
+                "--node-id", "1", "--initial-cluster", "1=127.0.0.1:P1,2=127.0.0.1:P2,3=127.0.0.1:P3",
+                "--cluster-enabled", "no"]
         del s
         return shown(argv) + "   (and likewise nodes 2, 3)"
 
