@@ -364,9 +364,9 @@ fn cluster_nodes(session: &mut Session, _args: &[Bytes]) -> Reply {
             flags.push_str(",fail?");
         }
         let leads = Some(m.id) == leader;
-        let _ = write!(
+        let _ = writeln!(
             out,
-            "{} {}:{}@{} {flags} - 0 0 {} {}{}\n",
+            "{} {}:{}@{} {flags} - 0 0 {} {}{}",
             node_name(m.id),
             m.host,
             m.port,
