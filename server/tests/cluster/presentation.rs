@@ -13,8 +13,11 @@ use crate::support::{info_field, wait_until, Client, Cluster, Value};
 /// The slot Redis Cluster gives `foo` (CLUSTER KEYSLOT foo on a Redis Cluster).
 const FOO_SLOT: i64 = 12182;
 
-/// CLUSTER SLOTS as (first slot, last slot, [(host, port, id)]).
-fn slots(client: &mut Client) -> Vec<(i64, i64, Vec<(String, i64, String)>)> {
+/// A node in CLUSTER SLOTS: host, port, id.
+type SlotNode = (String, i64, String);
+
+/// CLUSTER SLOTS as (first slot, last slot, nodes).
+fn slots(client: &mut Client) -> Vec<(i64, i64, Vec<SlotNode>)> {
     let Value::Array(ranges) = client.try_call(&["CLUSTER", "SLOTS"]).unwrap() else { panic!("CLUSTER SLOTS") };
     ranges
         .into_iter()
