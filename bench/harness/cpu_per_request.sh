@@ -6,7 +6,8 @@
 #
 #   bench/harness/cpu_per_request.sh BINARY [TEST] [REQUESTS] [PIPELINE] [FSYNC] [NODES]
 #   defaults: set 200000 16 always 3; FILL=FILE pre-fills the leader (see below);
-#   VIA=follower sends the load to a follower instead of the leader
+#   VIA=follower sends the load to a follower instead of the leader; CLUSTER_ENABLED=yes runs
+#   the nodes with the Redis Cluster protocol on (default no: a follower forwards)
 #
 # Alternate two binaries over a few rounds and compare medians, e.g.
 #   for r in 1 2 3; do for b in old new; do bench/harness/cpu_per_request.sh /tmp/$b; done; done
@@ -26,8 +27,11 @@ cluster=()
 for i in $(seq 1 "$NODES"); do cluster+=("$i=127.0.0.1:$((BASE + i - 1))"); done
 for i in $(seq 1 "$NODES"); do
   args=(--port $((BASE + i - 1)) --dir "$WORK/node$i" --fsync "$FSYNC")
-  # Standalone presentation (forwarding), so VIA=follower measures the forwarded path.
-  if [ "$NODES" -gt 1 ]; then args+=(--node-id "$i" --initial-cluster "$(IFS=,; echo "${cluster[*]}")" --cluster-enabled no); fi
+  # Standalone presentation (forwarding) unless CLUSTER_ENABLED=yes, so VIA=follower measures
+  # the forwarded path.
+  if [ "$NODES" -gt 1 ]; then
+    args+=(--node-id "$i" --initial-cluster "$(IFS=,; echo "${cluster[*]}")" --cluster-enabled "${CLUSTER_ENABLED:-no}")
+  fi
   "$BIN" "${args[@]}" >"$WORK/node$i.log" 2>&1 &
   PIDS+=($!)
 done

@@ -78,9 +78,18 @@ pub fn command_slot(spec: &CommandSpec, args: &[Bytes]) -> Result<Option<u16>, R
 }
 
 /// Whether a command's keys hash to more than one slot (the pipelined batch path leaves such
-/// a command to `redirect`). Cheap for the common single-key command.
+/// a command to `redirect`). A command with one key hashes nothing.
 pub fn crosses_slots(spec: &CommandSpec, args: &[Bytes]) -> bool {
-    command_slot(spec, args).is_err()
+    let mut first: Option<(&[u8], Option<u16>)> = None;
+    let mut crossed = false;
+    spec.for_each_key(args, |at| match &mut first {
+        None => first = Some((&args[at], None)),
+        Some((key, slot)) => {
+            let first_slot = *slot.get_or_insert_with(|| key_slot(key));
+            crossed |= key_slot(&args[at]) != first_slot;
+        }
+    });
+    crossed
 }
 
 /// What a client must hear instead of running the command here, under the cluster protocol:
@@ -510,6 +519,8 @@ mod tests {
         let args = |words: &[&str]| words.iter().map(|w| Bytes::from(w.to_string())).collect::<Vec<_>>();
         assert_eq!(command_slot(spec, &args(&["mset", "{a}1", "x", "{a}2", "y"])).ok(), Some(Some(key_slot(b"a"))));
         assert!(crosses_slots(spec, &args(&["mset", "foo", "x", "bar", "y"])));
+        assert!(!crosses_slots(spec, &args(&["mset", "{a}1", "x", "{a}2", "y"])));
+        assert!(!crosses_slots(spec, &args(&["mset", "foo", "x"])));
         let ping = super::super::lookup(b"ping").expect("ping");
         assert_eq!(command_slot(ping, &args(&["ping"])).ok(), Some(None));
     }
