@@ -189,6 +189,81 @@ class Server:
         self.stop()
 
 
+class FlotillaCluster:
+    """A Flotilla cluster of `size` nodes on free ports, each with its own data directory,
+    ready when every node's CLUSTER INFO says cluster_state:ok (the launch contract). `port`
+    is the first node's; a cluster client finds the others from it."""
+
+    def __init__(self, path, size=3, extra_args=(), label="flotilla-cluster"):
+        self.path = path
+        self.size = size
+        self.extra_args = list(extra_args)
+        self.label = label
+        self.nodes = []
+        self.port = None
+
+    def start(self, ready_timeout=60.0):
+        ports = []
+        while len(ports) < self.size:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        members = ",".join(f"{i + 1}=127.0.0.1:{port}" for i, port in enumerate(ports))
+        for i, port in enumerate(ports):
+            node = Server("flotilla", self.path, [
+                "--node-id", str(i + 1), "--initial-cluster", members, *self.extra_args,
+            ], label=f"{self.label} node {i + 1}")
+            node.port = port
+            node.tmpdir = tempfile.mkdtemp(prefix="compat-cluster-")
+            data_dir = os.path.join(node.tmpdir, "data")
+            node.logfile = os.path.join(node.tmpdir, "server.log")
+            cmd = [self.path, "--port", str(port), "--dir", data_dir] + node.extra_args
+            with open(node.logfile, "wb") as out:
+                node.proc = subprocess.Popen(
+                    cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                    start_new_session=True,
+                )
+            self.nodes.append(node)
+        self.port = ports[0]
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if not self.alive():
+                tails = "\n".join(n.log_tail() for n in self.nodes)
+                self.stop()
+                raise RuntimeError(f"{self.label}: a node exited at start:\n{tails}")
+            if all(_cluster_state_ok(n.port) for n in self.nodes):
+                return self
+            time.sleep(0.2)
+        self.stop()
+        raise RuntimeError(f"{self.label}: not cluster_state:ok within {ready_timeout}s")
+
+    def alive(self):
+        return bool(self.nodes) and all(n.alive() for n in self.nodes)
+
+    def log_tail(self, lines=20):
+        return "\n".join(f"--- {n.label}\n{n.log_tail(lines)}" for n in self.nodes)
+
+    def stop(self):
+        for node in self.nodes:
+            node.stop()
+
+
+def _cluster_state_ok(port):
+    """Whether CLUSTER INFO on `port` says cluster_state:ok."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=2.0) as s:
+            s.sendall(b"*2\r\n$7\r\nCLUSTER\r\n$4\r\nINFO\r\n")
+            data = b""
+            while b"cluster_state:" not in data or not data.endswith(b"\r\n"):
+                chunk = s.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+            return b"cluster_state:ok" in data
+    except OSError:
+        return False
+
+
 def flotilla_args(args):
     """Extra Flotilla arguments: --fsync (unless 'default') then --server-arg."""
     extra = [] if args.fsync == "default" else ["--fsync", args.fsync]

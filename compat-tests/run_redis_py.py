@@ -4,7 +4,9 @@ run time, with its test requirements in a venv there) against Flotilla in
 RESP2 and RESP3, and the same against Debian's redis-server as reference.
 
 Only the test files that talk to a standalone server are run; cluster,
-sentinel, module, SSL and replica tests are deselected by marker. See
+sentinel, module, SSL and replica tests are deselected by marker. With
+--cluster-protocols, redis-py's cluster tests (and the files above, through its
+cluster client) also run against a 3-node Flotilla cluster. See
 compat-tests/README.md.
 """
 
@@ -35,6 +37,16 @@ TEST_FILES = [
 
 MARKERS = ("not onlycluster and not redismod and not ssl and not replica "
            "and not cp_integration and not multidb_integration and not experimental")
+
+# Against a Flotilla cluster (`--cluster-protocols`): redis-py's cluster tests and the files
+# above that run under a cluster client (MONITOR, the multiprocessing and client-side cache
+# files are left out: they address one node), with the tests marked for clusters.
+CLUSTER_TEST_FILES = ["test_cluster.py"] + [
+    f for f in TEST_FILES if f not in ("test_monitor.py", "test_multiprocessing.py", "test_cache.py")
+]
+CLUSTER_MARKERS = ("not onlynoncluster and not redismod and not ssl and not replica "
+                   "and not cp_integration and not multidb_integration and not experimental")
+CLUSTER_NODES = 3
 
 # Linters, packaging and profiling tools from dev_requirements.txt that the
 # tests do not import.
@@ -142,19 +154,22 @@ class Outcome:
                                        if v in ("FAILED", "ERROR"))}
 
 
-def run_protocol(tree, py, port, protocol, args, log_path):
+def run_protocol(tree, py, port, protocol, args, log_path, cluster=False):
     """Runs the files under pytest, restarting it past a test that killed the
     whole session (pytest-timeout's thread method, which some redis-py tests
-    select, ends the process), so one hung test does not lose the rest."""
-    files = [os.path.join("tests", f) for f in TEST_FILES]
+    select, ends the process), so one hung test does not lose the rest.
+    cluster: `port` is a node of a cluster, and the cluster files run."""
+    names = CLUSTER_TEST_FILES if cluster else TEST_FILES
+    files = [os.path.join("tests", f) for f in names]
     if args.asyncio:
-        files += [os.path.join("tests", "test_asyncio", f) for f in TEST_FILES
+        files += [os.path.join("tests", "test_asyncio", f) for f in names
                   if os.path.isfile(os.path.join(tree, "tests", "test_asyncio", f))]
     url = f"redis://127.0.0.1:{port}/0"
+    cluster_args = ["--redis-cluster-nodes", str(CLUSTER_NODES)] if cluster else []
     base_cmd = [py, "-m", "pytest", *files,
-                "--redis-url", url, "--redis-mod-url", url,
+                "--redis-url", url, "--redis-mod-url", url, *cluster_args,
                 "--protocol", str(protocol),
-                "-m", MARKERS,
+                "-m", CLUSTER_MARKERS if cluster else MARKERS,
                 "-o", "addopts=", "-p", "no:cacheprovider",
                 f"--timeout={args.test_timeout}",
                 "-v", "--tb=no", "--color=no", "-W", "ignore"]
@@ -230,6 +245,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--protocols", default="2,3", help="RESP versions to run (default 2,3)")
+    ap.add_argument("--cluster-protocols", default="",
+                    help="RESP versions to run against a 3-node Flotilla cluster with the "
+                         "cluster tests (e.g. 2; default none; no redis-server reference)")
     ap.add_argument("--no-redis", action="store_true", help="skip the redis-server reference run")
     ap.add_argument("--server", help="Flotilla binary (default target/release/flotilla)")
     ap.add_argument("--server-arg", action="append", default=[],
@@ -252,7 +270,8 @@ def main():
     ap.add_argument("--refresh", action="store_true", help="fetch the suite and venv again")
     args = ap.parse_args()
 
-    protocols = [int(p) for p in args.protocols.split(",")]
+    protocols = [int(p) for p in args.protocols.split(",") if p]
+    cluster_protocols = [int(p) for p in args.cluster_protocols.split(",") if p]
     server_path = cc.resolve_server(args.server)
     t0 = time.monotonic()
     tree, py = ensure_suite(args.refresh)
@@ -291,6 +310,31 @@ def main():
             cc.log(f"{target:8} RESP{proto} {o.passed:5} passed {o.failed:5} failed "
                    f"{o.skipped:5} skipped  {o.seconds:6.1f}s {o.note}")
 
+    cluster_results = {}
+    for proto in cluster_protocols:
+        label = f"resp{proto}-cluster"
+        srv = cc.FlotillaCluster(server_path, CLUSTER_NODES, cc.flotilla_args(args))
+        log_path = os.path.join(logs_dir, f"flotilla-{label}.log")
+        cc.log(f"flotilla {CLUSTER_NODES}-node cluster RESP{proto}: running")
+        try:
+            srv.start()
+        except RuntimeError as e:
+            o = Outcome()
+            o.note = "cluster did not start"
+            cluster_results[proto] = o
+            cc.log(f"flotilla cluster RESP{proto}: did not start: {e}")
+            continue
+        try:
+            o = run_protocol(tree, py, srv.port, proto, args, log_path, cluster=True)
+            if not srv.alive():
+                o.note = (o.note + "; " if o.note else "") + "a node exited"
+                cc.log(f"a cluster node died; log tails:\n{srv.log_tail()}")
+        finally:
+            srv.stop()
+        cluster_results[proto] = o
+        cc.log(f"flotilla cluster RESP{proto} {o.passed:5} passed {o.failed:5} failed "
+               f"{o.skipped:5} skipped  {o.seconds:6.1f}s {o.note}")
+
     baseline = cc.load_baseline().get("redis-py", {})
     headers = ["protocol", "flotilla ok", "flotilla fail", "flotilla skip",
                "redis ok", "redis fail", "redis skip", "baseline", "note"]
@@ -301,17 +345,27 @@ def main():
         rows.append([f"RESP{proto}", f.passed, f.failed, f.skipped,
                      r.passed if r else "-", r.failed if r else "-", r.skipped if r else "-",
                      baseline.get(f"resp{proto}", 0), f.note])
-    cc.print_table(f"redis-py {REDIS_PY_VERSION} test suite, standalone tests", headers, rows)
+    for proto, f in cluster_results.items():
+        rows.append([f"RESP{proto} cluster", f.passed, f.failed, f.skipped, "-", "-", "-",
+                     baseline.get(f"resp{proto}-cluster", 0), f.note])
+    cc.print_table(f"redis-py {REDIS_PY_VERSION} test suite, standalone (and cluster) tests",
+                   headers, rows)
     if args.show_failures:
         for proto in protocols:
             print(f"flotilla failures, RESP{proto}:")
             for n in results["flotilla"][proto].as_dict()["failed_tests"]:
                 print("   ", n)
-    path = cc.write_results("redis-py.json", {
-        t: {f"resp{p}": o.as_dict() for p, o in per.items()} for t, per in results.items()})
+        for proto, o in cluster_results.items():
+            print(f"flotilla cluster failures, RESP{proto}:")
+            for n in o.as_dict()["failed_tests"]:
+                print("   ", n)
+    details = {t: {f"resp{p}": o.as_dict() for p, o in per.items()} for t, per in results.items()}
+    details["flotilla-cluster"] = {f"resp{p}": o.as_dict() for p, o in cluster_results.items()}
+    path = cc.write_results("redis-py.json", details)
     cc.log(f"details in {path}; took {time.monotonic() - t0:.0f}s")
 
     counts = {f"resp{p}": results["flotilla"][p].passed for p in protocols}
+    counts.update({f"resp{p}-cluster": o.passed for p, o in cluster_results.items()})
     regressions = cc.check_and_update("redis-py", counts, args.check, args.update_baseline)
     if args.check and regressions:
         sys.exit(1)

@@ -35,7 +35,8 @@ python3 compat-tests/run_tcl.py --check || status=1
 step "Redis TCL suite done ($((SECONDS - t))s)"
 
 t=$SECONDS
-py_args=(--check)
+# Also redis-py's cluster tests against a 3-node cluster (RESP2, ~3.5 min).
+py_args=(--check --cluster-protocols 2)
 if [ "${COMPAT_REFERENCE:-0}" != "1" ]; then
     py_args+=(--no-redis)
 fi
