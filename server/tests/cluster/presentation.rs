@@ -57,6 +57,9 @@ fn t58_a_cluster_presents_the_redis_cluster_protocol_and_moves_with_its_leader()
         assert_eq!(info_field(&server, "redis_mode").as_deref(), Some("cluster"));
         let section = client.try_call(&["INFO", "cluster"]).unwrap().text();
         assert_eq!(info_field(&section, "cluster_enabled").as_deref(), Some("1"));
+        let hello = client.try_call(&["HELLO", "2"]).unwrap();
+        let mode = hello.pairs().into_iter().find(|(key, _)| key.text() == "mode").map(|(_, v)| v.text());
+        assert_eq!(mode.as_deref(), Some("cluster"), "{hello:?}");
         assert_eq!(client.try_call(&["CLUSTER", "KEYSLOT", "foo"]).unwrap(), Value::Int(FOO_SLOT));
         let myid = client.try_call(&["CLUSTER", "MYID"]).unwrap().text();
         assert_eq!(myid.len(), 40, "{myid}");
