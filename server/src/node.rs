@@ -43,6 +43,8 @@ pub const LEADER_WAIT_MS: u64 = 5000;
 const LEADER_RETRY_MS: u64 = 20;
 /// Time allowed for a forwarded request to come back.
 const FORWARD_TIMEOUT_MS: u64 = 10_000;
+/// A PUBLISH sent on to another member (nobody waits for the answer).
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(5);
 /// Time allowed for the leader to answer READ_INDEX. It answers within its lease wait (at
 /// most `ELECTION_TIMEOUT_MS_MAX` when no quorum answers its heartbeats); a leader that does
 /// not answer by then is paused or cut off, and the read asks again (the next leader, once
@@ -365,6 +367,14 @@ impl Node {
             let handler_node = Arc::downgrade(&node);
             let handler: Handler = Arc::new(move |from, rpc_kind, group, payload| {
                 let node = handler_node.clone();
+                if rpc_kind == kind::PUBLISH {
+                    // Delivered now, so one sender's messages reach subscribers in order.
+                    let delivered = match node.upgrade() {
+                        Some(node) => node.publish_from_peer(&payload),
+                        None => Err("node stopped".to_string()),
+                    };
+                    return Box::pin(async move { delivered.map(|()| Vec::new()) });
+                }
                 if rpc_kind == kind::BLOCK_WAIT && group == DATA_GROUP {
                     // Queued now, before the next request from that node is handled.
                     return match node.upgrade() {
@@ -396,6 +406,33 @@ impl Node {
             }
         }
         Ok(node)
+    }
+
+    /// Sends a PUBLISH (`sharded`: SPUBLISH) a client sent here to every other member, for
+    /// its subscribers. Best effort, as Redis Cluster's bus: a member that cannot be reached
+    /// now misses the message (Pub/Sub keeps nothing for later).
+    pub fn publish_to_peers(&self, sharded: bool, channel: &Bytes, message: &Bytes) {
+        if self.members.len() < 2 {
+            return;
+        }
+        let payload = network::encode(&(sharded, channel.as_ref(), message.as_ref()));
+        for member in self.members.iter().filter(|m| m.id != self.me) {
+            // Queued now (in order behind this node's earlier messages); the answer is not
+            // awaited.
+            let _ = self.transport.send(member.id, kind::PUBLISH, DATA_GROUP, payload.clone(), PUBLISH_TIMEOUT);
+        }
+    }
+
+    /// Delivers a PUBLISH another member's client sent (`publish_to_peers`).
+    fn publish_from_peer(&self, payload: &[u8]) -> Result<(), String> {
+        let (sharded, channel, message): (bool, Vec<u8>, Vec<u8>) = network::decode(payload)?;
+        let (channel, message) = (Bytes::from(channel), Bytes::from(message));
+        if sharded {
+            self.pubsub.spublish(&channel, &message);
+        } else {
+            self.pubsub.publish(&channel, &message);
+        }
+        Ok(())
     }
 
     async fn serve_peer(

@@ -173,13 +173,19 @@ pub fn unsubscribe_all(session: &mut Session) {
     sync_counts(session);
 }
 
+/// PUBLISH: delivered to this node's subscribers, and sent on to every other member for
+/// theirs, as a Redis Cluster node sends it over its bus. The reply counts this node's
+/// receivers only, as Redis Cluster's does.
 fn publish(session: &mut Session, args: &[Bytes]) -> Reply {
     session.node.stats.pubsub_messages.fetch_add(1, Ordering::Relaxed);
+    session.node.publish_to_peers(false, &args[1], &args[2]);
     Reply::Int(session.node.pubsub.publish(&args[1], &args[2]))
 }
 
+/// SPUBLISH: as PUBLISH, to the shard's nodes, which today are all the members.
 fn spublish(session: &mut Session, args: &[Bytes]) -> Reply {
     session.node.stats.pubsub_messages.fetch_add(1, Ordering::Relaxed);
+    session.node.publish_to_peers(true, &args[1], &args[2]);
     Reply::Int(session.node.pubsub.spublish(&args[1], &args[2]))
 }
 

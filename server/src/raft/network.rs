@@ -56,6 +56,9 @@ pub mod kind {
     /// A leader that is stopping hands its leadership over (openraft's TransferLeader: the
     /// named node campaigns at once, the others stop holding the leader's lease).
     pub const TRANSFER_LEADER: u8 = 14;
+    /// A PUBLISH or SPUBLISH a client sent to the sender, for this node's subscribers
+    /// (`Node::publish_to_peers`; answered at once, nobody waits for it).
+    pub const PUBLISH: u8 = 15;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

@@ -11,6 +11,7 @@ mod follower_reads;
 mod linearizability;
 mod partitions;
 mod presentation;
+mod pubsub;
 mod snapshots;
 #[path = "../support/mod.rs"]
 mod support;
