@@ -102,6 +102,9 @@ pub fn redirect(session: &Session, spec: &CommandSpec, args: &[Bytes]) -> Option
     if !node.cluster_enabled || spec.flags.contains(Flags::PUBSUB) {
         return None;
     }
+    if let Some(refusal) = single_database_only(spec, args) {
+        return Some(refusal);
+    }
     let slot = match command_slot(spec, args) {
         Ok(Some(slot)) => slot,
         Ok(None) => return None,
@@ -109,6 +112,20 @@ pub fn redirect(session: &Session, spec: &CommandSpec, args: &[Bytes]) -> Option
     };
     let read = !spec.is_write() && spec.flags.contains(Flags::READONLY);
     moved(session, slot, read)
+}
+
+/// A Redis Cluster has database 0 only: SELECT of another, MOVE, SWAPDB and COPY … DB are
+/// refused with Redis Cluster's errors.
+fn single_database_only(spec: &CommandSpec, args: &[Bytes]) -> Option<Reply> {
+    match spec.name {
+        "select" if args[1].as_ref() != b"0" => Some(Reply::error("ERR SELECT is not allowed in cluster mode")),
+        "move" => Some(Reply::error("ERR MOVE is not allowed in cluster mode")),
+        "swapdb" => Some(Reply::error("ERR SWAPDB is not allowed in cluster mode")),
+        "copy" if args[3..].iter().any(|arg| arg.eq_ignore_ascii_case(b"db")) => {
+            Some(Reply::error("ERR Copying to another database is not allowed in cluster mode"))
+        }
+        _ => None,
+    }
 }
 
 /// The check of `redirect` for EXEC: the queued commands' keys must all hash to one slot, and

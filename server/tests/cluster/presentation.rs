@@ -115,6 +115,21 @@ fn t58_a_cluster_presents_the_redis_cluster_protocol_and_moves_with_its_leader()
     assert_eq!(at_leader.try_call(&["MULTI"]).unwrap(), Value::Simple("OK".into()), "EXEC ended it");
     assert_eq!(at_leader.try_call(&["DISCARD"]).unwrap(), Value::Simple("OK".into()));
 
+    // Database 0 only, as in Redis Cluster.
+    assert_eq!(at_leader.try_call(&["SELECT", "0"]).unwrap(), Value::Simple("OK".into()));
+    assert_eq!(
+        at_leader.try_call(&["SELECT", "1"]).unwrap(),
+        Value::Error("ERR SELECT is not allowed in cluster mode".into())
+    );
+    assert_eq!(
+        at_leader.try_call(&["MOVE", "foo", "1"]).unwrap(),
+        Value::Error("ERR MOVE is not allowed in cluster mode".into())
+    );
+    assert_eq!(
+        at_leader.try_call(&["COPY", "{u}1", "{u}3", "DB", "1"]).unwrap(),
+        Value::Error("ERR Copying to another database is not allowed in cluster mode".into())
+    );
+
     // redis-cli -c follows the redirection from the follower to the leader.
     let cli = |port: u16, args: &[&str]| {
         let output = Command::new("redis-cli")
