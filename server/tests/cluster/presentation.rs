@@ -74,8 +74,20 @@ fn t58_a_cluster_presents_the_redis_cluster_protocol_and_moves_with_its_leader()
         let text = client.try_call(&["CLUSTER", "NODES"]).unwrap().text();
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(lines.len(), 3, "{text}");
-        let own = lines.iter().find(|line| line.contains("myself")).expect("its own line");
-        assert!(own.starts_with(&myid), "{own}");
+        // As StackExchange.Redis parses it: 8 fields at least, split on single spaces, an
+        // `ip:port@cport` address, `connected` as field 8, one `myself` line at the address
+        // dialled.
+        for line in &lines {
+            let fields: Vec<&str> = line.split(' ').collect();
+            assert!(fields.len() >= 8, "{line}");
+            assert_eq!(fields[0].len(), 40, "{line}");
+            assert!(fields[1].contains('@'), "{line}");
+            assert_eq!(fields[7], "connected", "{line}");
+        }
+        let own: Vec<&&str> = lines.iter().filter(|line| line.contains("myself")).collect();
+        assert_eq!(own.len(), 1, "{text}");
+        assert!(own[0].starts_with(&myid), "{}", own[0]);
+        assert!(own[0].contains(&format!(" 127.0.0.1:{}@", node.port)), "{}", own[0]);
         let with_slots: Vec<&&str> = lines.iter().filter(|line| line.ends_with(" 0-16383")).collect();
         assert_eq!(with_slots.len(), 1, "only the leader holds the slots: {text}");
         assert!(with_slots[0].contains(&format!(":{leader_port}@")), "{text}");
