@@ -613,6 +613,7 @@ impl Session {
     async fn read(&self, commands: &[Vec<Bytes>]) -> Vec<Reply> {
         let touch = !self.client.no_touch.load(Ordering::Relaxed);
         if self.readonly {
+            self.node.apply_received().await;
             self.node.read_local(self.db, commands, touch)
         } else {
             self.node.read_many(self.db, commands, touch).await
