@@ -67,6 +67,11 @@ pub struct Args {
     /// node forwards what it does not lead to the leader.
     #[arg(long, value_enum)]
     pub cluster_enabled: Option<YesNo>,
+    /// The address clients are given for this node in CLUSTER SLOTS / SHARDS / NODES and in
+    /// `-MOVED` (default: its host in --initial-cluster), e.g. the address a container is
+    /// published at. The other members learn it over the peer link.
+    #[arg(long)]
+    pub announce_ip: Option<String>,
     /// Log filter (tracing syntax), e.g. "info" or "flotilla=debug".
     #[arg(long, default_value = "warn")]
     pub log: String,

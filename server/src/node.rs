@@ -112,6 +112,8 @@ pub struct Node {
     pub members: Vec<crate::config::Member>,
     /// Whether the node presents the Redis Cluster protocol (commands/cluster.rs).
     pub cluster_enabled: bool,
+    /// Members' `--announce-ip`, this node's own and those the others sent (`client_host`).
+    announced: RwLock<HashMap<NodeId, String>>,
     pub shutting_down: AtomicBool,
     pub shutdown: Notify,
     /// Clients waiting in BLPOP and the other blocking commands.
@@ -335,6 +337,7 @@ impl Node {
         let settings = Settings::from_args(&args);
         let acl = crate::acl::Acl::new(settings.requirepass.as_deref());
         let cluster_enabled = args.cluster_enabled(members.len());
+        let announced: HashMap<NodeId, String> = args.announce_ip.iter().map(|ip| (me, ip.clone())).collect();
         let node = Arc::new(Node {
             live: settings.live.clone(),
             settings: RwLock::new(settings),
@@ -355,6 +358,7 @@ impl Node {
             run_id,
             members: members.clone(),
             cluster_enabled,
+            announced: RwLock::new(announced),
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
             blocking: crate::blocking::Blocking::default(),
@@ -370,6 +374,12 @@ impl Node {
             let handler_node = Arc::downgrade(&node);
             let handler: Handler = Arc::new(move |from, rpc_kind, group, payload| {
                 let node = handler_node.clone();
+                if rpc_kind == kind::ANNOUNCE {
+                    if let (Some(node), Ok(host)) = (node.upgrade(), String::from_utf8(payload.to_vec())) {
+                        node.announced.write().insert(from, host);
+                    }
+                    return Box::pin(async { Ok(Vec::new()) });
+                }
                 if rpc_kind == kind::PUBLISH {
                     // Delivered now, so one sender's messages reach subscribers in order.
                     let delivered = match node.upgrade() {
@@ -396,6 +406,10 @@ impl Node {
             transport.start(listener, handler);
         }
 
+        if let Some(ip) = node.args.announce_ip.clone().filter(|_| members.len() > 1) {
+            tokio::spawn(announce(Arc::downgrade(&node), ip));
+        }
+
         // The lowest id of a pristine cluster proposes the initial membership.
         let pristine = !raft.is_initialized().await.map_err(|e| e.to_string())?;
         let lowest = members.iter().map(|m| m.id).min() == Some(me);
@@ -409,6 +423,15 @@ impl Node {
             }
         }
         Ok(node)
+    }
+
+    /// The host clients are given for member `id`: its `--announce-ip` when it has one (and,
+    /// for another member, has sent it), else its host in `--initial-cluster`.
+    pub fn client_host(&self, id: NodeId) -> Option<String> {
+        if let Some(host) = self.announced.read().get(&id) {
+            return Some(host.clone());
+        }
+        self.members.iter().find(|m| m.id == id).map(|m| m.host.clone())
     }
 
     /// Before a READONLY read on a node that does not lead: waits, at most
@@ -892,4 +915,22 @@ fn make_run_id(seed_us: u64, pid: u32) -> String {
     }
     id.truncate(40);
     id
+}
+
+/// How often a node with `--announce-ip` sends it to the other members: once would do, but a
+/// member that was down, or restarted and forgot it, learns it again within this.
+const ANNOUNCE_PERIOD: Duration = Duration::from_secs(2);
+
+/// Sends this node's `--announce-ip` to every other member, every `ANNOUNCE_PERIOD`, for as
+/// long as the node runs.
+async fn announce(node: Weak<Node>, ip: String) {
+    let payload = Bytes::from(ip.into_bytes());
+    loop {
+        let Some(node) = node.upgrade() else { return };
+        for member in node.members.iter().filter(|m| m.id != node.me) {
+            let _ = node.transport.send(member.id, kind::ANNOUNCE, DATA_GROUP, payload.clone(), ANNOUNCE_PERIOD);
+        }
+        drop(node);
+        tokio::time::sleep(ANNOUNCE_PERIOD).await;
+    }
 }

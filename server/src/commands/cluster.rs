@@ -159,7 +159,8 @@ fn moved(session: &Session, slot: u16, read: bool) -> Option<Reply> {
         return None;
     }
     let member = node.members.iter().find(|m| m.id == leader)?;
-    Some(Reply::error_owned(format!("MOVED {slot} {}:{}", member.host, member.port)))
+    let host = node.client_host(leader)?;
+    Some(Reply::error_owned(format!("MOVED {slot} {host}:{}", member.port)))
 }
 
 /// The 40-hex-digit name of member `id` in CLUSTER replies.
@@ -198,7 +199,8 @@ fn shard_members(node: &Node) -> (Option<NodeId>, Vec<Member>) {
                 None if m.id == node.me => (applied, true),
                 None => (0, true),
             };
-            Member { id: m.id, host: m.host.clone(), port: m.port, peer_port: m.peer_port, offset, healthy }
+            let host = node.client_host(m.id).unwrap_or_else(|| m.host.clone());
+            Member { id: m.id, host, port: m.port, peer_port: m.peer_port, offset, healthy }
         })
         .collect();
     members.sort_by_key(|m| (Some(m.id) != leader, m.id));

@@ -59,6 +59,9 @@ pub mod kind {
     /// A PUBLISH or SPUBLISH a client sent to the sender, for this node's subscribers
     /// (`Node::publish_to_peers`; answered at once, nobody waits for it).
     pub const PUBLISH: u8 = 15;
+    /// The sender's `--announce-ip`, for the addresses this node gives cluster clients
+    /// (`Node::client_host`); sent every `ANNOUNCE_PERIOD`.
+    pub const ANNOUNCE: u8 = 16;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

@@ -189,3 +189,39 @@ fn t59_cluster_enabled_no_presents_a_standalone_redis_that_forwards() {
     assert_eq!(at_follower.try_call(&["MSET", "foo", "a", "bar", "b"]).unwrap(), Value::Simple("OK".into()));
     assert_eq!(at_follower.try_call(&["GET", "bar"]).unwrap(), Value::bulk("b"));
 }
+
+#[test]
+fn t62_announce_ip_is_the_address_cluster_clients_are_given() {
+    let _serial = serial();
+    let mut cluster = Cluster::start_presenting_cluster(3);
+    // Each node in turn restarts with an address of its own to announce (as a container
+    // published elsewhere would).
+    let announced = |i: usize| format!("10.9.8.{}", i + 1);
+    for i in 0..3 {
+        cluster.nodes[i].kill();
+        cluster.nodes[i].add_args(&["--announce-ip", &announced(i)]);
+        cluster.restart(i);
+        cluster.wait_for_leader(Duration::from_secs(20));
+    }
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    for (i, node) in cluster.nodes.iter().enumerate() {
+        let mut client = node.client();
+        // Every node gives every member's announced address (the others' once they sent it).
+        wait_until(Duration::from_secs(10), "every member's announced address", || {
+            let ranges = slots(&mut client);
+            ranges.len() == 1
+                && ranges[0].2.iter().all(|(host, port, _)| {
+                    let at = cluster.nodes.iter().position(|n| n.port as i64 == *port).expect("a member");
+                    *host == announced(at)
+                })
+        });
+        let nodes = client.try_call(&["CLUSTER", "NODES"]).unwrap().text();
+        assert!(nodes.contains(&format!("{}:{}@", announced(i), node.port)), "{nodes}");
+        if i != leader {
+            assert_eq!(
+                client.try_call(&["SET", "foo", "x"]).unwrap(),
+                Value::Error(format!("MOVED {FOO_SLOT} {}:{}", announced(leader), cluster.nodes[leader].port))
+            );
+        }
+    }
+}
