@@ -108,7 +108,23 @@ class Server:
                 log(f"{self.label} exited at start on port {self.port}; trying another port")
 
     def _start_once(self, ready_timeout):
-        self.port = free_port()
+        self.launch(free_port())
+        deadline = time.monotonic() + ready_timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                msg = (f"{self.label} exited with code {self.proc.returncode} at start:\n"
+                       + self.log_tail())
+                self.stop()
+                raise ServerExitedAtStart(msg)
+            if _send_command(self.port, "PING", timeout=1.0) == "+PONG":
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(f"{self.label} did not answer PING within {ready_timeout}s")
+
+    def launch(self, port):
+        """Starts the process on `port` with a fresh data directory, without waiting for it."""
+        self.port = port
         self.tmpdir = tempfile.mkdtemp(prefix=f"compat-{self.kind}-")
         data_dir = os.path.join(self.tmpdir, "data")
         os.makedirs(data_dir)
@@ -132,21 +148,13 @@ class Server:
                 cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                 start_new_session=True,
             )
-        deadline = time.monotonic() + ready_timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                msg = (f"{self.label} exited with code {self.proc.returncode} at start:\n"
-                       + self.log_tail())
-                self.stop()
-                raise ServerExitedAtStart(msg)
-            if _send_command(self.port, "PING", timeout=1.0) == "+PONG":
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise RuntimeError(f"{self.label} did not answer PING within {ready_timeout}s")
 
     def alive(self):
         return self.proc is not None and self.proc.poll() is None
+
+    def exit_note(self):
+        """How a run notes that the server died."""
+        return f"server exited ({self.proc.returncode})"
 
     def log_tail(self, lines=20):
         try:
@@ -213,16 +221,7 @@ class FlotillaCluster:
             node = Server("flotilla", self.path, [
                 "--node-id", str(i + 1), "--initial-cluster", members, *self.extra_args,
             ], label=f"{self.label} node {i + 1}")
-            node.port = port
-            node.tmpdir = tempfile.mkdtemp(prefix="compat-cluster-")
-            data_dir = os.path.join(node.tmpdir, "data")
-            node.logfile = os.path.join(node.tmpdir, "server.log")
-            cmd = [self.path, "--port", str(port), "--dir", data_dir] + node.extra_args
-            with open(node.logfile, "wb") as out:
-                node.proc = subprocess.Popen(
-                    cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                    start_new_session=True,
-                )
+            node.launch(port)
             self.nodes.append(node)
         self.port = ports[0]
         deadline = time.monotonic() + ready_timeout
@@ -242,6 +241,9 @@ class FlotillaCluster:
 
     def log_tail(self, lines=20):
         return "\n".join(f"--- {n.label}\n{n.log_tail(lines)}" for n in self.nodes)
+
+    def exit_note(self):
+        return "a node exited"
 
     def stop(self):
         for node in self.nodes:

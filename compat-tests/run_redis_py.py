@@ -241,6 +241,30 @@ def run_protocol(tree, py, port, protocol, args, log_path, cluster=False):
     return out
 
 
+def run_on(srv, name, tree, py, proto, args, log_path, cluster=False):
+    """Starts `srv` (a cc.Server, or a cc.FlotillaCluster with `cluster`), runs the suite
+    against it in RESP`proto`, stops it, and returns the Outcome (noted when the server did
+    not start or died during the run)."""
+    cc.log(f"{name} RESP{proto}: running")
+    try:
+        srv.start()
+    except RuntimeError as e:
+        o = Outcome()
+        o.note = "server did not start"
+        cc.log(f"{name} RESP{proto}: server did not start: {e}")
+        return o
+    try:
+        o = run_protocol(tree, py, srv.port, proto, args, log_path, cluster=cluster)
+        if not srv.alive():
+            o.note = (o.note + "; " if o.note else "") + srv.exit_note()
+            cc.log(f"{name} server died; log tail:\n{srv.log_tail()}")
+    finally:
+        srv.stop()
+    cc.log(f"{name:8} RESP{proto} {o.passed:5} passed {o.failed:5} failed "
+           f"{o.skipped:5} skipped  {o.seconds:6.1f}s {o.note}")
+    return o
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -287,53 +311,16 @@ def main():
     for proto in protocols:
         for target, path in targets:
             extra = cc.flotilla_args(args) if target == "flotilla" else []
-            srv = cc.Server(target, path, extra)
             log_path = os.path.join(logs_dir, f"{target}-resp{proto}.log")
-            cc.log(f"{target} RESP{proto}: running")
-            try:
-                srv.start()
-            except RuntimeError as e:
-                o = Outcome()
-                o.note = "server did not start"
-                results[target][proto] = o
-                cc.log(f"{target} RESP{proto}: server did not start: {e}")
-                continue
-            try:
-                o = run_protocol(tree, py, srv.port, proto, args, log_path)
-                if not srv.alive():
-                    o.note = (o.note + "; " if o.note else "") + \
-                        f"server exited ({srv.proc.returncode})"
-                    cc.log(f"{target} server died; log tail:\n{srv.log_tail()}")
-            finally:
-                srv.stop()
-            results[target][proto] = o
-            cc.log(f"{target:8} RESP{proto} {o.passed:5} passed {o.failed:5} failed "
-                   f"{o.skipped:5} skipped  {o.seconds:6.1f}s {o.note}")
+            results[target][proto] = run_on(cc.Server(target, path, extra), target, tree, py,
+                                            proto, args, log_path)
 
     cluster_results = {}
     for proto in cluster_protocols:
-        label = f"resp{proto}-cluster"
         srv = cc.FlotillaCluster(server_path, CLUSTER_NODES, cc.flotilla_args(args))
-        log_path = os.path.join(logs_dir, f"flotilla-{label}.log")
-        cc.log(f"flotilla {CLUSTER_NODES}-node cluster RESP{proto}: running")
-        try:
-            srv.start()
-        except RuntimeError as e:
-            o = Outcome()
-            o.note = "cluster did not start"
-            cluster_results[proto] = o
-            cc.log(f"flotilla cluster RESP{proto}: did not start: {e}")
-            continue
-        try:
-            o = run_protocol(tree, py, srv.port, proto, args, log_path, cluster=True)
-            if not srv.alive():
-                o.note = (o.note + "; " if o.note else "") + "a node exited"
-                cc.log(f"a cluster node died; log tails:\n{srv.log_tail()}")
-        finally:
-            srv.stop()
-        cluster_results[proto] = o
-        cc.log(f"flotilla cluster RESP{proto} {o.passed:5} passed {o.failed:5} failed "
-               f"{o.skipped:5} skipped  {o.seconds:6.1f}s {o.note}")
+        log_path = os.path.join(logs_dir, f"flotilla-resp{proto}-cluster.log")
+        cluster_results[proto] = run_on(srv, "flotilla cluster", tree, py, proto, args, log_path,
+                                        cluster=True)
 
     baseline = cc.load_baseline().get("redis-py", {})
     headers = ["protocol", "flotilla ok", "flotilla fail", "flotilla skip",
