@@ -465,10 +465,14 @@ impl Node {
             return;
         }
         let payload = network::encode(&(sharded, channel.as_ref(), message.as_ref()));
+        self.tell_other_members(kind::PUBLISH, payload, PUBLISH_TIMEOUT);
+    }
+
+    /// Queues a request of `rpc_kind` for every other member now (in order behind this node's
+    /// earlier ones) without awaiting the answers: what cannot be sent is dropped.
+    fn tell_other_members(&self, rpc_kind: u8, payload: Bytes, timeout: Duration) {
         for member in self.members.iter().filter(|m| m.id != self.me) {
-            // Queued now (in order behind this node's earlier messages); the answer is not
-            // awaited.
-            let _ = self.transport.send(member.id, kind::PUBLISH, DATA_GROUP, payload.clone(), PUBLISH_TIMEOUT);
+            let _ = self.transport.send(member.id, rpc_kind, DATA_GROUP, payload.clone(), timeout);
         }
     }
 
@@ -927,9 +931,7 @@ async fn announce(node: Weak<Node>, ip: String) {
     let payload = Bytes::from(ip.into_bytes());
     loop {
         let Some(node) = node.upgrade() else { return };
-        for member in node.members.iter().filter(|m| m.id != node.me) {
-            let _ = node.transport.send(member.id, kind::ANNOUNCE, DATA_GROUP, payload.clone(), ANNOUNCE_PERIOD);
-        }
+        node.tell_other_members(kind::ANNOUNCE, payload.clone(), ANNOUNCE_PERIOD);
         drop(node);
         tokio::time::sleep(ANNOUNCE_PERIOD).await;
     }
