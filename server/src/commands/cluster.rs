@@ -172,9 +172,7 @@ fn shard_name() -> String {
     flotilla_storage::sha1::sha1_hex(b"flotilla-shard-1")
 }
 
-/// The shard's members as clients should see them: the leader first (None when no leader is
-/// known), then the others in id order; with each, the last index it holds and whether it is
-/// reachable, as far as this node knows.
+/// A member as CLUSTER SLOTS / SHARDS / NODES describe it.
 struct Member {
     id: NodeId,
     host: String,
@@ -184,6 +182,9 @@ struct Member {
     healthy: bool,
 }
 
+/// The shard's members as clients should see them: the leader first (None when no leader is
+/// known), then the others in id order; with each, the last index it holds and whether it is
+/// reachable, as far as this node knows.
 fn shard_members(node: &Node) -> (Option<NodeId>, Vec<Member>) {
     let metrics = node.group.raft.metrics().borrow_watched().clone();
     let leader = metrics.current_leader;
@@ -262,8 +263,10 @@ fn cluster_keyslot(session: &mut Session, args: &[Bytes]) -> Reply {
     }
 }
 
-/// The slot argument of COUNTKEYSINSLOT / GETKEYSINSLOT, with Redis's error texts.
-fn parse_slot(arg: &[u8]) -> Result<u16, Reply> {
+/// The slot argument of COUNTKEYSINSLOT / GETKEYSINSLOT, under the cluster protocol, with
+/// Redis's error texts.
+fn slot_argument(session: &Session, arg: &[u8]) -> Result<u16, Reply> {
+    enabled(session)?;
     let slot = flotilla_storage::args::parse_i64(arg).ok_or_else(|| Reply::error("ERR Invalid slot"))?;
     if !(0..=LAST_SLOT).contains(&slot) {
         return Err(Reply::error("ERR Invalid slot"));
@@ -275,10 +278,7 @@ fn parse_slot(arg: &[u8]) -> Result<u16, Reply> {
 /// keys by slot for this; here it is a pass over the keyspace (redis-cli --cluster asks it
 /// when it moves slots, which Flotilla does not need).
 fn cluster_countkeysinslot(session: &mut Session, args: &[Bytes]) -> Reply {
-    if let Err(reply) = enabled(session) {
-        return reply;
-    }
-    let slot = match parse_slot(&args[2]) {
+    let slot = match slot_argument(session, &args[2]) {
         Ok(slot) => slot,
         Err(reply) => return reply,
     };
@@ -290,10 +290,7 @@ fn cluster_countkeysinslot(session: &mut Session, args: &[Bytes]) -> Reply {
 /// GETKEYSINSLOT slot count: up to `count` keys of database 0 in the slot (a pass over the
 /// keyspace, as COUNTKEYSINSLOT).
 fn cluster_getkeysinslot(session: &mut Session, args: &[Bytes]) -> Reply {
-    if let Err(reply) = enabled(session) {
-        return reply;
-    }
-    let slot = match parse_slot(&args[2]) {
+    let slot = match slot_argument(session, &args[2]) {
         Ok(slot) => slot,
         Err(reply) => return reply,
     };
