@@ -67,6 +67,13 @@ pub struct Args {
     /// node forwards what it does not lead to the leader.
     #[arg(long, value_enum)]
     pub cluster_enabled: Option<YesNo>,
+    /// Join a running cluster through any member, given as HOST:PORT (its client port): this
+    /// node becomes a member with `--node-id` (larger than every member's id), at its
+    /// `--bind` address (or `--announce-ip` when bound to every address) and PORT+10000 for
+    /// peers. Kept on restart, where it does nothing once the node is a member.
+    /// `CLUSTER FORGET` removes a member.
+    #[arg(long)]
+    pub join: Option<String>,
     /// The address clients are given for this node in CLUSTER SLOTS / SHARDS / NODES and in
     /// `-MOVED` (default: its host in --initial-cluster), e.g. the address a container is
     /// published at. The other members learn it over the peer link.
@@ -90,6 +97,30 @@ pub struct Member {
     pub peer_port: u16,
 }
 
+impl Member {
+    /// Parses `HOST:PORT[@PEERPORT]`; the peer port defaults to PORT+10000.
+    pub fn parse(id: u64, address: &str) -> Option<Member> {
+        let (address, peer_port) = match address.split_once('@') {
+            Some((address, peer)) => (address, Some(peer.parse::<u16>().ok()?)),
+            None => (address, None),
+        };
+        let (host, port) = address.rsplit_once(':')?;
+        let port: u16 = port.parse().ok()?;
+        let peer_port = match peer_port {
+            Some(peer_port) => peer_port,
+            None => port.checked_add(10000)?,
+        };
+        (!host.is_empty()).then(|| Member { id, host: host.to_string(), port, peer_port })
+    }
+
+    /// The member's address as the Raft membership records it, `HOST:PORT@PEERPORT`: every
+    /// node, one restarted without `--initial-cluster` included, finds its peers there.
+    /// (Clusters formed before it was recorded so hold `HOST:PORT`, read by `parse`.)
+    pub fn address(&self) -> String {
+        format!("{}:{}@{}", self.host, self.port, self.peer_port)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum YesNo {
     Yes,
@@ -102,8 +133,28 @@ impl Args {
     pub fn cluster_enabled(&self, members: usize) -> bool {
         match self.cluster_enabled {
             Some(choice) => choice == YesNo::Yes,
-            None => members > 1,
+            None => members > 1 || self.join.is_some(),
         }
+    }
+
+    /// Whether this node is (or is joining) a cluster of several nodes: started with
+    /// `--initial-cluster` or `--join`. It then listens for peers, and the cluster's
+    /// membership can change (`CLUSTER JOIN`, `CLUSTER FORGET`).
+    pub fn clustered(&self) -> bool {
+        !self.initial_cluster.trim().is_empty() || self.join.is_some()
+    }
+
+    /// This node as the members it joins should know it (`--join`): its bind address, or its
+    /// `--announce-ip` when it is bound to every address.
+    pub fn joining_as(&self) -> Result<Member, String> {
+        let unspecified = self.bind.parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified());
+        let host = match (&self.announce_ip, unspecified) {
+            (_, false) => self.bind.clone(),
+            (Some(ip), true) => ip.clone(),
+            (None, true) => return Err(format!("--join with --bind {} needs --announce-ip", self.bind)),
+        };
+        let peer_port = self.port.checked_add(10000).ok_or("--port is too large for a peer port (PORT+10000)")?;
+        Ok(Member { id: self.node_id, host, port: self.port, peer_port })
     }
 
     /// The runtime's worker threads: one unless `--threads` says otherwise, as Redis serves
@@ -140,25 +191,11 @@ impl Args {
             let bad = || format!("bad --initial-cluster member '{item}' (want ID=HOST:PORT[@PEERPORT])");
             let (id, address) = item.split_once('=').ok_or_else(bad)?;
             let id: u64 = id.parse().map_err(|_| bad())?;
-            let (address, peer_port) = match address.split_once('@') {
-                Some((address, peer)) => (address, Some(peer.parse::<u16>().map_err(|_| bad())?)),
-                None => (address, None),
-            };
-            let (host, port) = address.rsplit_once(':').ok_or_else(bad)?;
-            let port: u16 = port.parse().map_err(|_| bad())?;
-            let peer_port = match peer_port {
-                Some(p) => p,
-                None => port.checked_add(10000).ok_or_else(bad)?,
-            };
+            let member = Member::parse(id, address).ok_or_else(bad)?;
             if members.iter().any(|m: &Member| m.id == id) {
                 return Err(format!("node id {id} appears twice in --initial-cluster"));
             }
-            members.push(Member {
-                id,
-                host: host.to_string(),
-                port,
-                peer_port,
-            });
+            members.push(member);
         }
         if !members.iter().any(|m| m.id == self.node_id) {
             return Err(format!("--node-id {} is not in --initial-cluster", self.node_id));

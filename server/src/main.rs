@@ -17,6 +17,7 @@ mod config;
 mod connection;
 mod docs;
 mod errors;
+mod membership;
 mod node;
 mod notify;
 mod pause;
@@ -70,7 +71,7 @@ async fn run(args: Args) -> i32 {
             return 1;
         }
     };
-    let peer_listener = if members.len() > 1 {
+    let peer_listener = if args.clustered() {
         let me = members
             .iter()
             .find(|m| m.id == args.node_id)
@@ -105,7 +106,7 @@ async fn run(args: Args) -> i32 {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).expect("SIGINT handler");
 
     tokio::spawn(expire_loop(node.clone()));
-    if node.transport.has_peers() {
+    if node.args.clustered() {
         tokio::spawn(blocking::rehome_loop(Arc::downgrade(&node)));
     }
     let accept_node = node.clone();

@@ -108,8 +108,12 @@ pub struct Node {
     pub started: std::time::Instant,
     pub started_unix_s: u64,
     pub run_id: String,
-    /// The members as `--initial-cluster` lists them (this node alone without it).
-    pub members: Vec<crate::config::Member>,
+    /// The members: as the Raft membership this node holds records them once it holds one
+    /// (`membership::follow_membership`), before that as `--initial-cluster` lists them (this
+    /// node alone without it).
+    pub members: RwLock<Vec<crate::config::Member>>,
+    /// The members `--initial-cluster` lists: their addresses win over recorded ones.
+    pub initial_members: Vec<crate::config::Member>,
     /// Whether the node presents the Redis Cluster protocol (commands/cluster.rs).
     pub cluster_enabled: bool,
     /// Members' `--announce-ip`, this node's own and those the others sent (`client_host`).
@@ -278,6 +282,7 @@ impl Node {
         peer_listener: Option<tokio::net::TcpListener>,
     ) -> Result<Arc<Node>, String> {
         let members = args.members()?;
+        let args_listed_members = !args.initial_cluster.trim().is_empty();
         let me = args.node_id;
         let clock = Arc::new(Clock::with_skew(args.clock_skew_ms));
         let started_unix_s = clock.now_ms() / 1000;
@@ -289,13 +294,17 @@ impl Node {
             .verify()
             .map_err(|e| format!("refusing to start: {e} (data dir {})", args.dir.display()))?;
         tracing::info!(records = checked, "log store verified");
-        let syncer = crate::raft::log::Syncer::start(log_store.clone(), args.fsync, members.len() == 1);
+        let alone = !args.clustered();
+        let syncer = crate::raft::log::Syncer::start(log_store.clone(), args.fsync, alone);
 
         let peers: HashMap<NodeId, SocketAddr> = members
             .iter()
             .filter_map(|m| resolve(&m.host, m.peer_port).map(|address| (m.id, address)))
             .collect();
         let transport = Transport::new(me, &peers);
+        if args.join.is_some() {
+            transport.accept_unknown_peers(true);
+        }
 
         // Scripts' ACL checks know the server's commands too (TIME, PING …).
         flotilla_storage::acl::set_command_lookup(crate::commands::lookup);
@@ -356,7 +365,8 @@ impl Node {
             started: crate::clock::instant(),
             started_unix_s,
             run_id,
-            members: members.clone(),
+            members: RwLock::new(members.clone()),
+            initial_members: if args_listed_members { members.clone() } else { Vec::new() },
             cluster_enabled,
             announced: RwLock::new(announced),
             shutting_down: AtomicBool::new(false),
@@ -388,6 +398,12 @@ impl Node {
                     };
                     return Box::pin(async move { delivered.map(|()| Vec::new()) });
                 }
+                if rpc_kind == kind::MEMBERSHIP {
+                    return Box::pin(async move {
+                        let node = node.upgrade().ok_or("node stopped")?;
+                        crate::membership::serve_relayed(&node, &payload).await
+                    });
+                }
                 if rpc_kind == kind::BLOCK_WAIT && group == DATA_GROUP {
                     // Queued now, before the next request from that node is handled.
                     return match node.upgrade() {
@@ -406,18 +422,23 @@ impl Node {
             transport.start(listener, handler);
         }
 
-        if let Some(ip) = node.args.announce_ip.clone().filter(|_| members.len() > 1) {
+        if let Some(ip) = node.args.announce_ip.clone().filter(|_| node.args.clustered()) {
             tokio::spawn(announce(Arc::downgrade(&node), ip));
+        }
+        if node.args.clustered() {
+            tokio::spawn(crate::membership::follow_membership(Arc::downgrade(&node)));
         }
 
         // The lowest id of a pristine cluster proposes the initial membership.
         let pristine = !raft.is_initialized().await.map_err(|e| e.to_string())?;
         let lowest = members.iter().map(|m| m.id).min() == Some(me);
-        if pristine && lowest {
-            let voters: BTreeMap<NodeId, openraft::BasicNode> = members
-                .iter()
-                .map(|m| (m.id, openraft::BasicNode::new(format!("{}:{}", m.host, m.port))))
-                .collect();
+        if let Some(target) = node.args.join.clone() {
+            let joining = node.args.joining_as()?;
+            let password = node.settings.read().requirepass.clone();
+            tokio::spawn(crate::membership::join(Arc::downgrade(&node), target, joining, password));
+        } else if pristine && lowest {
+            let voters: BTreeMap<NodeId, openraft::BasicNode> =
+                members.iter().map(|m| (m.id, openraft::BasicNode::new(m.address()))).collect();
             if let Err(error) = raft.initialize(voters).await {
                 tracing::warn!(%error, "cluster initialization");
             }
@@ -431,7 +452,12 @@ impl Node {
         if let Some(host) = self.announced.read().get(&id) {
             return Some(host.clone());
         }
-        self.members.iter().find(|m| m.id == id).map(|m| m.host.clone())
+        self.members.read().iter().find(|m| m.id == id).map(|m| m.host.clone())
+    }
+
+    /// The members (see `members`).
+    pub fn members(&self) -> Vec<crate::config::Member> {
+        self.members.read().clone()
     }
 
     /// Before a READONLY read on a node that does not lead: waits, at most
@@ -461,7 +487,7 @@ impl Node {
     /// its subscribers. Best effort, as Redis Cluster's bus: a member that cannot be reached
     /// now misses the message (Pub/Sub keeps nothing for later).
     pub fn publish_to_peers(&self, sharded: bool, channel: &Bytes, message: &Bytes) {
-        if self.members.len() < 2 {
+        if self.members.read().len() < 2 {
             return;
         }
         let payload = network::encode(&(sharded, channel.as_ref(), message.as_ref()));
@@ -471,7 +497,7 @@ impl Node {
     /// Queues a request of `rpc_kind` for every other member now (in order behind this node's
     /// earlier ones) without awaiting the answers: what cannot be sent is dropped.
     fn tell_other_members(&self, rpc_kind: u8, payload: Bytes, timeout: Duration) {
-        for member in self.members.iter().filter(|m| m.id != self.me) {
+        for member in self.members.read().iter().filter(|m| m.id != self.me) {
             let _ = self.transport.send(member.id, rpc_kind, DATA_GROUP, payload.clone(), timeout);
         }
     }
@@ -857,9 +883,13 @@ impl Node {
                 now.saturating_duration_since(**acked).as_millis() as i64
             })
         };
+        // Ids joined by '|' (',' separates the fields).
+        let membership = metrics.membership_config.membership();
+        let voters: Vec<String> = membership.voter_ids().map(|id| id.to_string()).collect();
+        let learners: Vec<String> = membership.learner_ids().map(|id| id.to_string()).collect();
         let _ = write!(
             out,
-            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={},log_cache_bytes={},quorum_acked_ms={}\r\n",
+            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={},log_cache_bytes={},quorum_acked_ms={},voters={},learners={}\r\n",
             self.me,
             DATA_GROUP,
             role,
@@ -872,6 +902,8 @@ impl Node {
             index(metrics.purged.as_ref()),
             self.log.tail_cache_bytes(),
             quorum_acked_ms,
+            voters.join("|"),
+            learners.join("|"),
         );
     }
 
@@ -901,7 +933,7 @@ async fn ask_read_index(transport: &Transport, group: &Group, me: NodeId) -> Rea
     }
 }
 
-fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
+pub(crate) fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
     use std::net::ToSocketAddrs;
     (host, port).to_socket_addrs().ok()?.next()
 }

@@ -401,6 +401,9 @@ impl Session {
                 }
             }
             Handler::Server if spec.name == "save" => Dispatched::Ran(spec, crate::commands::admin::save(self).await),
+            Handler::Server if spec.name == "cluster|join" || spec.name == "cluster|forget" => {
+                Dispatched::Ran(spec, crate::commands::cluster::membership(self, spec.name, args).await)
+            }
             Handler::Server if spec.name == "config|set" => {
                 Dispatched::Ran(spec, crate::commands::admin::config_set(self, args).await)
             }

@@ -158,9 +158,9 @@ fn moved(session: &Session, slot: u16, read: bool) -> Option<Reply> {
     if leader == node.me || (read && session.readonly) {
         return None;
     }
-    let member = node.members.iter().find(|m| m.id == leader)?;
+    let port = node.members.read().iter().find(|m| m.id == leader)?.port;
     let host = node.client_host(leader)?;
-    Some(Reply::error_owned(format!("MOVED {slot} {host}:{}", member.port)))
+    Some(Reply::error_owned(format!("MOVED {slot} {host}:{port}")))
 }
 
 /// The 40-hex-digit name of member `id` in CLUSTER replies.
@@ -191,7 +191,7 @@ fn shard_members(node: &Node) -> (Option<NodeId>, Vec<Member>) {
     let links = super::replication::follower_links(node);
     let applied = metrics.last_applied.as_ref().map_or(0, |id| id.index());
     let mut members: Vec<Member> = node
-        .members
+        .members()
         .iter()
         .map(|m| {
             let link = links.as_ref().and_then(|links| links.iter().find(|(id, _, _)| *id == m.id));
@@ -235,7 +235,7 @@ fn cluster_info(session: &mut Session, _args: &[Bytes]) -> Reply {
          total_cluster_links_buffer_limit_exceeded:0\r\n",
         if leader.is_some() { "ok" } else { "fail" },
         SLOTS - served,
-        node.members.len(),
+        node.members.read().len(),
         u8::from(leader.is_some()),
         if leader == Some(node.me) { term } else { 0 },
     );
@@ -409,10 +409,14 @@ fn cluster_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
         "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
         "COUNTKEYSINSLOT <slot>",
         "    Return the number of keys in <slot>.",
+        "FORGET <node-id>",
+        "    Remove a node from the cluster (its 40-hex name or its --node-id).",
         "GETKEYSINSLOT <slot> <count>",
         "    Return key names stored by current node in a slot.",
         "INFO",
         "    Return information about the cluster.",
+        "JOIN <node-id> <host> <port> [<peer-port>]",
+        "    Add a node to the cluster (what a node started with --join sends).",
         "KEYSLOT <key>",
         "    Return the hash slot for <key>.",
         "MYID",
@@ -431,6 +435,66 @@ fn cluster_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
         "    Print this help.",
     ];
     Reply::Array(LINES.iter().map(|line| Reply::Simple((*line).into())).collect())
+}
+
+/// CLUSTER JOIN node-id host port [peer-port]: adds a node to the cluster (what `--join`
+/// sends; see `membership.rs`). CLUSTER FORGET node: removes one, named by its 40-hex name
+/// or its `--node-id`. Both are made by the leader, whichever member is asked, and answer
+/// once made. They work whenever the node is a cluster member (`--initial-cluster` or
+/// `--join`), also with the cluster protocol off; a single node answers as Redis does.
+pub async fn membership(session: &mut Session, name: &str, args: &[Bytes]) -> Reply {
+    let node = session.node.clone();
+    if !node.args.clustered() {
+        return Reply::error(errors::CLUSTER_DISABLED);
+    }
+    let change = match name {
+        "cluster|join" => match join_request(args) {
+            Ok(change) => change,
+            Err(reply) => return reply,
+        },
+        _ => {
+            let Some(id) = member_named(&node, &args[2]) else {
+                return Reply::error_owned(format!("ERR Unknown node {}", String::from_utf8_lossy(&args[2])));
+            };
+            if id == node.me {
+                return Reply::error("ERR I tried hard but I can't forget myself...");
+            }
+            crate::membership::Change::Forget { id }
+        }
+    };
+    match node.change_membership(change).await {
+        Ok(()) => Reply::ok(),
+        Err(why) => Reply::error_owned(why),
+    }
+}
+
+fn join_request(args: &[Bytes]) -> Result<crate::membership::Change, Reply> {
+    if args.len() > 6 {
+        return Err(Reply::error(errors::SYNTAX));
+    }
+    let text = |at: usize| std::str::from_utf8(&args[at]).ok();
+    let id = text(2).and_then(|id| id.parse::<NodeId>().ok()).filter(|&id| id > 0);
+    let id = id.ok_or_else(|| Reply::error("ERR Invalid node id"))?;
+    let port = |at: usize| text(at).and_then(|port| port.parse::<u16>().ok()).filter(|&port| port > 0);
+    let host = text(3).filter(|host| !host.is_empty() && !host.contains([' ', '@', ',']));
+    let host = host.ok_or_else(|| Reply::error("ERR Invalid node address"))?;
+    let client_port = port(4).ok_or_else(|| Reply::error("ERR Invalid node address"))?;
+    let peer_port = match args.len() {
+        6 => port(5).ok_or_else(|| Reply::error("ERR Invalid node address"))?,
+        _ => client_port.checked_add(10000).ok_or_else(|| Reply::error("ERR Invalid node address"))?,
+    };
+    let member = crate::config::Member { id, host: host.to_string(), port: client_port, peer_port };
+    Ok(crate::membership::Change::Join { id, address: member.address() })
+}
+
+/// The member `name` designates: its 40-hex name (as CLUSTER NODES gives it) or its id.
+fn member_named(node: &Node, name: &[u8]) -> Option<NodeId> {
+    let members = node.members();
+    let text = std::str::from_utf8(name).ok()?;
+    if let Ok(id) = text.parse::<NodeId>() {
+        return members.iter().any(|m| m.id == id).then_some(id);
+    }
+    members.iter().map(|m| m.id).find(|&id| node_name(id).eq_ignore_ascii_case(text))
 }
 
 /// ASKING: accepted (no slot is ever migrating, so it changes nothing).
@@ -468,6 +532,24 @@ const SUBCOMMANDS: &[CommandSpec] = &[
     subcommand!("cluster|shards", 2, "Returns the mapping of cluster slots to shards.", ""),
     subcommand!("cluster|nodes", 2, "Returns the cluster configuration for a node.", ""),
     subcommand!("cluster|help", 2, "Returns helpful text about the different subcommands.", ""),
+    CommandSpec {
+        flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE).union(Flags::NO_MULTI),
+        acl: &["admin", "slow", "dangerous"],
+        group: "cluster",
+        since: "3.0.0",
+        summary: "Removes a node from the cluster.",
+        syntax: "node-id",
+        ..CommandSpec::base("cluster|forget", 3, Handler::Server)
+    },
+    CommandSpec {
+        flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE).union(Flags::NO_MULTI),
+        acl: &["admin", "slow", "dangerous"],
+        group: "cluster",
+        since: "3.0.0",
+        summary: "Adds a node to the cluster (Flotilla).",
+        syntax: "node-id host port [peer-port]",
+        ..CommandSpec::base("cluster|join", -5, Handler::Server)
+    },
 ];
 
 pub const COMMANDS: &[CommandSpec] = &[

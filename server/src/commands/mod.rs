@@ -27,7 +27,8 @@ pub type ServerFn = fn(&mut Session, &[Bytes]) -> Reply;
 /// Server commands that await the log (EXEC proposes its entry, WAIT awaits replication, SAVE
 /// a snapshot, CONFIG SET proposes replicated settings); the session's async dispatch runs
 /// them directly instead of through a `ServerFn`.
-pub const ASYNC_SERVER_COMMANDS: &[&str] = &["exec", "wait", "waitaof", "save", "config|set"];
+pub const ASYNC_SERVER_COMMANDS: &[&str] =
+    &["exec", "wait", "waitaof", "save", "config|set", "cluster|join", "cluster|forget"];
 
 /// A command family: its table rows and the handlers of its server commands.
 pub type Family = (&'static [CommandSpec], &'static [(&'static str, ServerFn)]);

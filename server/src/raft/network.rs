@@ -62,6 +62,8 @@ pub mod kind {
     /// The sender's `--announce-ip`, for the addresses this node gives cluster clients
     /// (`Node::client_host`); sent every `ANNOUNCE_PERIOD`.
     pub const ANNOUNCE: u8 = 16;
+    /// A membership change (`membership::Change`) for the leader to make; answered when made.
+    pub const MEMBERSHIP: u8 = 17;
 }
 
 /// Least time allowed for an AppendEntries round trip (it includes the follower's fsync).

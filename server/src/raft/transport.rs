@@ -7,17 +7,22 @@
 //! queued for a peer are bounded (`PEER_QUEUE_FRAMES_MAX`); a full queue fails the call
 //! instead of growing without limit.
 //!
+//! The peer set follows the cluster's membership (`set_peers`): a peer that joins is dialed
+//! (when its id is higher), one that leaves has its connection closed. A node that is joining
+//! accepts connections from members it does not know yet (`accept_unknown_peers`): it learns
+//! their addresses from the log the leader then sends it.
+//!
 //! Frame: len u32 BE (of the rest) ‖ request id u64 BE ‖ kind u8 ‖ group u32 BE ‖ payload.
 //! A reply has the high bit of `kind` set; a failed request replies with kind `KIND_ERROR`.
 
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use futures::stream::{FuturesUnordered, StreamExt};
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -73,18 +78,34 @@ struct Frame {
 struct Link {
     outgoing: mpsc::Sender<Frame>,
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Frame>>>>,
+    /// Closes the connection (its peer left the cluster).
+    close: tokio::sync::Notify,
 }
 
 struct Peer {
-    address: SocketAddr,
+    /// Where to dial it; None for a member that dialed this joining node before this node
+    /// learned its address (it dials again itself after a drop).
+    address: Mutex<Option<SocketAddr>>,
     link: Mutex<Option<Arc<Link>>>,
     /// Bumped whenever `link` changes, so waiters see a new connection.
     changed: watch::Sender<u64>,
 }
 
+impl Peer {
+    fn new(address: Option<SocketAddr>) -> Arc<Peer> {
+        let (changed, _) = watch::channel(0);
+        Arc::new(Peer { address: Mutex::new(address), link: Mutex::new(None), changed })
+    }
+}
+
 pub struct Transport {
     me: NodeId,
-    peers: HashMap<NodeId, Arc<Peer>>,
+    peers: RwLock<HashMap<NodeId, Arc<Peer>>>,
+    /// `start` has run: a peer added later is dialed at once.
+    started: AtomicBool,
+    /// Accept a connection from a node id not among the peers (a joining node, see the module
+    /// comment).
+    accept_unknown: AtomicBool,
     next_id: AtomicU64,
     handler: Mutex<Option<Handler>>,
     /// Kinds (bit `kind`, kinds below 64) whose requests from one peer start in the order
@@ -100,21 +121,13 @@ impl Transport {
         let peers = peers
             .iter()
             .filter(|(id, _)| **id != me)
-            .map(|(id, address)| {
-                let (changed, _) = watch::channel(0);
-                (
-                    *id,
-                    Arc::new(Peer {
-                        address: *address,
-                        link: Mutex::new(None),
-                        changed,
-                    }),
-                )
-            })
+            .map(|(id, address)| (*id, Peer::new(Some(*address))))
             .collect();
         Arc::new(Transport {
             me,
-            peers,
+            peers: RwLock::new(peers),
+            started: AtomicBool::new(false),
+            accept_unknown: AtomicBool::new(false),
             next_id: AtomicU64::new(1),
             handler: Mutex::new(None),
             ordered_kinds: AtomicU64::new(0),
@@ -144,13 +157,66 @@ impl Transport {
                 tokio::spawn(async move { transport.accept(stream).await });
             }
         });
-        for (&id, peer) in &self.peers {
-            if self.me < id {
-                let transport = self.clone();
-                let peer = peer.clone();
-                tokio::spawn(async move { transport.dial_loop(id, peer).await });
+        let peers = self.peers.read();
+        self.started.store(true, Ordering::Release);
+        for (&id, peer) in peers.iter() {
+            self.dial_if_mine(id, peer);
+        }
+    }
+
+    /// Dials `peer` (and keeps reconnecting) when this node is the one that dials it.
+    fn dial_if_mine(self: &Arc<Self>, id: NodeId, peer: &Arc<Peer>) {
+        if self.me < id && self.started.load(Ordering::Acquire) {
+            let transport = self.clone();
+            let peer = peer.clone();
+            tokio::spawn(async move { transport.dial_loop(id, peer).await });
+        }
+    }
+
+    /// Makes the peers `wanted` (id → peer address; this node's own id is ignored): adds the
+    /// new ones, updates a changed address, and closes and forgets the ones not listed.
+    pub fn set_peers(self: &Arc<Self>, wanted: &HashMap<NodeId, SocketAddr>) {
+        let mut peers = self.peers.write();
+        peers.retain(|id, peer| {
+            let keep = wanted.contains_key(id);
+            if !keep {
+                if let Some(link) = peer.link.lock().take() {
+                    link.close.notify_one();
+                }
+                tracing::info!(peer = id, "peer left the cluster");
+            }
+            keep
+        });
+        for (&id, &address) in wanted.iter().filter(|(id, _)| **id != self.me) {
+            match peers.get(&id) {
+                Some(peer) => {
+                    let mut known = peer.address.lock();
+                    let dial_now = known.is_none();
+                    *known = Some(address);
+                    drop(known);
+                    if dial_now {
+                        self.dial_if_mine(id, peer);
+                    }
+                }
+                None => {
+                    let peer = Peer::new(Some(address));
+                    self.dial_if_mine(id, &peer);
+                    peers.insert(id, peer);
+                    tracing::info!(peer = id, %address, "peer joined the cluster");
+                }
             }
         }
+    }
+
+    /// Whether to accept connections from nodes that are not peers yet (yes while this node
+    /// joins a cluster).
+    pub fn accept_unknown_peers(&self, accept: bool) {
+        self.accept_unknown.store(accept, Ordering::Relaxed);
+    }
+
+    /// The current peer for `id` (None once it left the cluster).
+    fn peer(&self, id: NodeId) -> Option<Arc<Peer>> {
+        self.peers.read().get(&id).cloned()
     }
 
     /// Sends a request and waits for its reply.
@@ -176,15 +242,14 @@ impl Transport {
         payload: Bytes,
         timeout: Duration,
     ) -> Result<PendingReply, TransportError> {
-        let peer = self
-            .peers
-            .get(&target)
-            .ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
-        let link = peer
-            .link
-            .lock()
-            .clone()
-            .ok_or_else(|| TransportError::Unreachable(format!("no connection to node {target}")))?;
+        let link = {
+            let peers = self.peers.read();
+            let peer = peers
+                .get(&target)
+                .ok_or_else(|| TransportError::Unreachable(format!("unknown node {target}")))?;
+            let link = peer.link.lock().clone();
+            link.ok_or_else(|| TransportError::Unreachable(format!("no connection to node {target}")))?
+        };
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let (reply_tx, reply_rx) = oneshot::channel();
         link.pending.lock().insert(id, reply_tx);
@@ -212,21 +277,21 @@ impl Transport {
 
     /// True when the cluster has other members (false for a single node).
     pub fn has_peers(&self) -> bool {
-        !self.peers.is_empty()
+        !self.peers.read().is_empty()
     }
 
     /// True when a connection to `target` is up.
     #[cfg(test)]
     pub fn is_connected(&self, target: NodeId) -> bool {
-        self.peers
-            .get(&target)
-            .is_some_and(|peer| peer.link.lock().is_some())
+        self.peer(target).is_some_and(|peer| peer.link.lock().is_some())
     }
 
     async fn dial_loop(self: Arc<Self>, id: NodeId, peer: Arc<Peer>) {
         let mut delay_ms = RECONNECT_DELAY_MS_MIN;
-        loop {
-            match TcpStream::connect(peer.address).await {
+        // Until the peer leaves the cluster (or is replaced by a new entry for its id).
+        while self.peer(id).is_some_and(|current| Arc::ptr_eq(&current, &peer)) {
+            let Some(address) = *peer.address.lock() else { return };
+            match TcpStream::connect(address).await {
                 Ok(mut stream) => {
                     let _ = stream.set_nodelay(true);
                     if stream.write_all(&self.me.to_be_bytes()).await.is_ok() {
@@ -248,9 +313,16 @@ impl Transport {
             return;
         }
         let id = u64::from_be_bytes(id_bytes);
-        let Some(peer) = self.peers.get(&id).cloned() else {
-            tracing::warn!(peer = id, "connection from an unknown node refused");
-            return;
+        let peer = match self.peer(id) {
+            Some(peer) => peer,
+            None if self.accept_unknown.load(Ordering::Relaxed) && id != self.me => {
+                let peer = Peer::new(None);
+                self.peers.write().entry(id).or_insert_with(|| peer.clone()).clone()
+            }
+            None => {
+                tracing::warn!(peer = id, "connection from an unknown node refused");
+                return;
+            }
         };
         self.run_link(id, &peer, stream).await;
     }
@@ -262,6 +334,7 @@ impl Transport {
         let link = Arc::new(Link {
             outgoing: outgoing.clone(),
             pending: Arc::new(Mutex::new(HashMap::new())),
+            close: tokio::sync::Notify::new(),
         });
         *peer.link.lock() = Some(link.clone());
         peer.changed.send_modify(|generation| *generation += 1);
@@ -304,6 +377,7 @@ impl Transport {
             let read = tokio::select! {
                 biased;
                 Some(()) = ordered.next(), if !ordered.is_empty() => continue,
+                () = link.close.notified() => break 'read,
                 read = reader.read_buf(&mut buf) => read,
             };
             match read {
@@ -557,7 +631,7 @@ mod tests {
     #[tokio::test]
     async fn a_dropped_wait_forgets_its_request() {
         let (a, _b) = pair().await;
-        let link = a.peers[&2].link.lock().clone().unwrap();
+        let link = a.peers.read()[&2].link.lock().clone().unwrap();
         let reply = a
             .send(2, 10, 0, Bytes::new(), Duration::from_secs(5))
             .unwrap();

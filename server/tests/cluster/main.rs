@@ -9,6 +9,7 @@ mod blocking;
 mod corruption;
 mod follower_reads;
 mod linearizability;
+mod membership;
 mod partitions;
 mod presentation;
 mod pubsub;

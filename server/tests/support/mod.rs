@@ -491,6 +491,31 @@ impl Cluster {
         self.nodes[index].spawn();
     }
 
+    /// Starts a new node that joins the cluster through node `through` (`--join`), with the
+    /// next unused id and `extra` flags; returns its index once it listens. (The peer port,
+    /// client port + 10000, is not probed: a clash shows as a node that never joins.)
+    pub fn join(&mut self, through: usize, extra: &[&str]) -> usize {
+        let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
+        let port = free_port();
+        let dir = temp_dir();
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--node-id".into(),
+            id.to_string(),
+            "--join".into(),
+            format!("127.0.0.1:{}", self.nodes[through].port),
+        ];
+        args.extend(extra.iter().map(|arg| arg.to_string()));
+        let log = Some(dir.with_extension("log"));
+        self.nodes.push(Node { id, port, dir, args, child: None, log });
+        let index = self.nodes.len() - 1;
+        self.nodes[index].spawn();
+        index
+    }
+
     /// Kills node `index` and removes its data directory.
     pub fn wipe(&mut self, index: usize) {
         self.nodes[index].kill();

@@ -1,0 +1,126 @@
+//! Membership changes (server/src/membership.rs): a node that joins a running cluster with
+//! `--join` is brought up to date (from a snapshot, the log behind it being purged) and votes;
+//! `CLUSTER FORGET` removes a member, after which a majority of the new membership serves
+//! writes without it; a joined node restarts as a member with its data.
+
+use std::time::Duration;
+
+use crate::serial;
+use crate::support::{wait_until, Client, Cluster, Node, Value};
+
+fn ok() -> Value {
+    Value::Simple("OK".into())
+}
+
+/// The voters node `node` holds (`INFO flotilla_raft`, ids joined by '|'), sorted.
+fn voters(node: &Node) -> Vec<u64> {
+    let mut ids: Vec<u64> = node
+        .raft_field("voters")
+        .unwrap_or_default()
+        .split('|')
+        .filter_map(|id| id.parse().ok())
+        .collect();
+    ids.sort_unstable();
+    ids
+}
+
+fn mset(client: &mut Client, from: usize, to: usize) {
+    let mut args: Vec<String> = vec!["MSET".into()];
+    for i in from..to {
+        args.push(format!("k{i}"));
+        args.push(format!("v{i}"));
+    }
+    let args: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_eq!(client.try_call(&args).unwrap(), ok());
+}
+
+#[test]
+fn t63_a_node_joins_with_the_data_votes_and_a_member_is_forgotten() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let mut writer = cluster.nodes[leader].client();
+    mset(&mut writer, 0, 1000);
+    // Entries enough that a snapshot purges the log behind it (Raft keeps 1000 entries past
+    // one): one write per entry, each awaited.
+    for i in 0..1100 {
+        assert_eq!(writer.try_call(&["SET", &format!("s{i}"), "x"]).unwrap(), ok());
+    }
+    // A snapshot, and the log before it purged: the new node must be sent the snapshot.
+    assert_eq!(writer.try_call(&["SAVE"]).unwrap(), ok());
+    wait_until(Duration::from_secs(10), "the leader's log purged behind its snapshot", || {
+        cluster.nodes[leader].raft_field("purged").is_some_and(|purged| purged != "-1")
+    });
+    mset(&mut writer, 1000, 1200);
+
+    // Joins through a node that does not lead: the change is relayed to the leader.
+    let follower = (leader + 1) % 3;
+    let joined = cluster.join(follower, &["--cluster-enabled", "no"]);
+    let new_id = cluster.nodes[joined].id;
+    assert_eq!(new_id, 4);
+    wait_until(Duration::from_secs(30), "every node holds the new node as a voter", || {
+        cluster.nodes.iter().all(|node| voters(node) == vec![1, 2, 3, 4])
+    });
+    // The log it needed starts before the leader's: it was sent the snapshot.
+    let installed = cluster.nodes[joined].raft_field("snapshot").expect("INFO flotilla_raft");
+    assert_ne!(installed, "-1", "the new node holds no snapshot");
+    // Its own data: a read there is served from what it applied (after a read index).
+    let mut on_new = cluster.nodes[joined].client();
+    for i in (0..1200).step_by(7) {
+        assert_eq!(on_new.try_call(&["GET", &format!("k{i}")]).unwrap(), Value::bulk(&format!("v{i}")));
+    }
+    assert_eq!(on_new.try_call(&["DBSIZE"]).unwrap(), Value::Int(2300));
+
+    // Refusals: an id not larger than every member's, an unknown node, this node itself.
+    let mut asker = cluster.nodes[leader].client();
+    let reply = asker.try_call(&["CLUSTER", "JOIN", "2", "127.0.0.1", "1"]).unwrap();
+    assert!(reply.text().contains("is a member already"), "{reply:?}");
+    let reply = asker.try_call(&["CLUSTER", "JOIN", "3", "127.0.0.1", "1"]).unwrap();
+    assert!(reply.is_error(), "{reply:?}");
+    let reply = asker.try_call(&["CLUSTER", "FORGET", "9"]).unwrap();
+    assert_eq!(reply, Value::Error("ERR Unknown node 9".into()));
+    let leader_id = cluster.nodes[leader].id.to_string();
+    let reply = asker.try_call(&["CLUSTER", "FORGET", &leader_id]).unwrap();
+    assert_eq!(reply, Value::Error("ERR I tried hard but I can't forget myself...".into()));
+
+    // Forget one of the first members, named by its 40-hex name (the SHA-1 of
+    // `flotilla-node-<id>`, as CLUSTER NODES gives it) and asked of the new node; then stop it.
+    let forgotten = (leader + 2) % 3;
+    let name = flotilla_storage::sha1::sha1_hex(format!("flotilla-node-{}", cluster.nodes[forgotten].id).as_bytes());
+    assert_eq!(on_new.try_call(&["CLUSTER", "FORGET", &name]).unwrap(), ok());
+    let forgotten_id = cluster.nodes[forgotten].id;
+    wait_until(Duration::from_secs(10), "the other members drop it", || {
+        [leader, follower, joined].iter().all(|&i| !voters(&cluster.nodes[i]).contains(&forgotten_id))
+    });
+    cluster.nodes[forgotten].kill();
+    // Three voters now: the leader and the new node are a majority without the third.
+    let mut expected = vec![cluster.nodes[leader].id, cluster.nodes[follower].id, new_id];
+    expected.sort_unstable();
+    cluster.nodes[follower].kill();
+    let mut writer = cluster.nodes[cluster.wait_for_leader(Duration::from_secs(20))].client();
+    assert_eq!(writer.try_call(&["SET", "after", "forget"]).unwrap(), ok());
+
+    // The joined node restarts (its --join still given) as a member, with its data.
+    cluster.nodes[joined].kill();
+    cluster.restart(follower);
+    cluster.restart(joined);
+    let leader = cluster.wait_for_leader(Duration::from_secs(30));
+    assert_ne!(cluster.nodes[leader].id, forgotten_id);
+    let mut on_new = cluster.nodes[joined].client();
+    assert_eq!(on_new.try_call(&["SET", "written", "through-the-new-node"]).unwrap(), ok());
+    assert_eq!(on_new.try_call(&["GET", "after"]).unwrap(), Value::bulk("forget"));
+    assert_eq!(on_new.try_call(&["GET", "k1199"]).unwrap(), Value::bulk("v1199"));
+    assert_eq!(voters(&cluster.nodes[joined]), expected);
+}
+
+#[test]
+fn t64_a_single_node_has_no_membership_to_change() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    for command in [&["CLUSTER", "JOIN", "2", "127.0.0.1", "7000"][..], &["CLUSTER", "FORGET", "2"]] {
+        assert_eq!(
+            client.try_call(command).unwrap(),
+            Value::Error("ERR This instance has cluster support disabled".into())
+        );
+    }
+}
