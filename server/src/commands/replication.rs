@@ -78,15 +78,16 @@ struct Status {
 
 type Metrics = openraft::RaftMetrics<crate::raft::TypeConfig>;
 
-/// A member's client address (the membership records `host:port` of its client port).
+/// A member's client address (the membership records `HOST:PORT@PEERPORT`, see
+/// `config::Member::address`).
 fn client_address(metrics: &Metrics, id: NodeId) -> Option<(String, u16)> {
     let (_, node) = metrics
         .membership_config
         .membership()
         .nodes()
         .find(|(member, _)| **member == id)?;
-    let (host, port) = node.addr.rsplit_once(':')?;
-    Some((host.to_string(), port.parse().ok()?))
+    let member = crate::config::Member::parse(id, &node.addr)?;
+    Some((member.host, member.port))
 }
 
 fn other_members(metrics: &Metrics, me: NodeId) -> Vec<NodeId> {
