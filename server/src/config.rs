@@ -256,6 +256,31 @@ mod tests {
     }
 
     #[test]
+    fn a_member_address_round_trips_and_old_ones_take_the_default_peer_port() {
+        let member = Member { id: 4, host: "10.0.0.4".into(), port: 7004, peer_port: 9004 };
+        assert_eq!(member.address(), "10.0.0.4:7004@9004");
+        assert_eq!(Member::parse(4, &member.address()), Some(member));
+        let old = Member::parse(2, "127.0.0.1:7002").unwrap();
+        assert_eq!((old.port, old.peer_port), (7002, 17002));
+        for bad in ["", "host", ":7000", "h:x", "h:7000@", "h:70000"] {
+            assert_eq!(Member::parse(1, bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_joining_node_is_known_at_its_bind_address_or_else_its_announced_one() {
+        let parse = |extra: &[&str]| Args::parse_from(["flotilla", "--port", "7004", "--node-id", "4"].iter().chain(extra));
+        let joining = parse(&["--join", "h:7001"]);
+        assert!(joining.clustered() && joining.cluster_enabled(1));
+        assert_eq!(joining.joining_as().unwrap().address(), "127.0.0.1:7004@17004");
+        let everywhere = parse(&["--join", "h:7001", "--bind", "0.0.0.0"]);
+        assert!(everywhere.joining_as().is_err());
+        let announced = parse(&["--join", "h:7001", "--bind", "0.0.0.0", "--announce-ip", "10.1.1.4"]);
+        assert_eq!(announced.joining_as().unwrap().host, "10.1.1.4");
+        assert!(!parse(&[]).clustered());
+    }
+
+    #[test]
     fn cluster_protocol_is_on_by_default_only_with_several_members() {
         let parse = |extra: &[&str]| Args::parse_from(["flotilla"].iter().chain(extra));
         assert!(!parse(&[]).cluster_enabled(1));

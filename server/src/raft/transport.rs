@@ -587,6 +587,44 @@ mod tests {
         assert_eq!(*started.lock(), (0..1000).collect::<Vec<u32>>());
     }
 
+    /// A joining node (2) knows no peers and takes the member's connection; the member (1)
+    /// dials it once told of it, and closes the connection when told it left.
+    #[tokio::test]
+    async fn a_peer_joins_and_leaves() {
+        let a_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let b_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let b_address = b_listener.local_addr().unwrap();
+        let a = Transport::new(1, &HashMap::new());
+        let b = Transport::new(2, &HashMap::new());
+        let handler: Handler = Arc::new(|_, _, _, payload| Box::pin(async move { Ok(payload.to_vec()) }));
+        a.start(a_listener, handler.clone());
+        b.start(b_listener, handler);
+        let timeout = Duration::from_secs(5);
+        assert!(matches!(
+            a.call(2, 3, 0, Bytes::new(), timeout).await,
+            Err(TransportError::Unreachable(_))
+        ));
+        // Not joining: a connection from an unknown node is refused.
+        a.set_peers(&[(2, b_address)].into());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!a.is_connected(2) && !b.is_connected(1));
+        b.accept_unknown_peers(true);
+        while !(a.is_connected(2) && b.is_connected(1)) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        let reply = b.call(1, 3, 0, Bytes::from_static(b"hi"), timeout).await.unwrap();
+        assert_eq!(&reply[..], b"hi");
+        // 1 forgets 2: the connection closes on both sides and is not dialed again.
+        a.set_peers(&HashMap::new());
+        b.accept_unknown_peers(false);
+        while b.is_connected(1) {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        assert!(!b.is_connected(1));
+        assert!(!a.has_peers());
+    }
+
     #[tokio::test]
     async fn both_sides_call_over_one_connection() {
         let (a, b) = pair().await;
