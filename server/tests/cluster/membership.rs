@@ -3,10 +3,12 @@
 //! `CLUSTER FORGET` removes a member, after which a majority of the new membership serves
 //! writes without it; a joined node restarts as a member with its data.
 
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
-use crate::serial;
 use crate::support::{wait_until, Client, Cluster, Node, Value};
+use crate::{check_outcomes, serial, writer};
 
 fn ok() -> Value {
     Value::Simple("OK".into())
@@ -122,5 +124,49 @@ fn t64_a_single_node_has_no_membership_to_change() {
             client.try_call(command).unwrap(),
             Value::Error("ERR This instance has cluster support disabled".into())
         );
+    }
+}
+
+/// Membership changes while clients write: a node joins and then the leader is forgotten and
+/// stopped, with pipelined SETs flowing through the other two first members all along. Every
+/// acknowledged write survives, on the leader that follows and on the node that joined.
+#[test]
+fn t65_membership_changes_under_writes_lose_no_acknowledged_write() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
+    let ports = vec![cluster.nodes[a].port, cluster.nodes[b].port];
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let (ports, stop) = (ports.clone(), stop.clone());
+            std::thread::spawn(move || writer(ports, format!("w{w}"), stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+
+    let joined = cluster.join(a, &["--cluster-enabled", "no"]);
+    wait_until(Duration::from_secs(30), "the new node votes", || voters(&cluster.nodes[a]).contains(&4));
+    std::thread::sleep(Duration::from_millis(700));
+
+    let leader_id = cluster.nodes[leader].id;
+    let mut asker = cluster.nodes[b].client();
+    assert_eq!(asker.try_call(&["CLUSTER", "FORGET", &leader_id.to_string()]).unwrap(), ok());
+    wait_until(Duration::from_secs(20), "the others drop the old leader", || {
+        [a, b, joined].iter().all(|&i| !voters(&cluster.nodes[i]).contains(&leader_id))
+    });
+    cluster.nodes[leader].kill();
+    std::thread::sleep(Duration::from_millis(700));
+    stop.store(true, Ordering::Relaxed);
+    let outcomes: Vec<_> = writers.into_iter().map(|w| w.join().expect("writer")).collect();
+
+    check_outcomes(&cluster, &outcomes);
+    // The new node holds them too (a read there is served from what it applied).
+    let mut on_new = cluster.nodes[joined].client();
+    for outcomes in &outcomes {
+        for (key, value) in &outcomes.acked {
+            assert_eq!(on_new.try_call(&["GET", key]).unwrap(), Value::bulk(value), "{key} on the new node");
+        }
     }
 }
