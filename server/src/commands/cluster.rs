@@ -1,7 +1,7 @@
 //! The Redis Cluster protocol as a cluster-aware client sees it (`--cluster-enabled yes`, the
 //! default with more than one member): CLUSTER INFO / MYID / MYSHARDID / KEYSLOT / SLOTS /
-//! SHARDS / NODES / COUNTKEYSINSLOT / GETKEYSINSLOT / HELP, and the routing such a client
-//! relies on (`redirect`): `-MOVED slot host:port` for a key whose shard this node does not
+//! SHARDS / NODES / LINKS / COUNTKEYSINSLOT / GETKEYSINSLOT / HELP, the membership changes
+//! JOIN and FORGET (`membership.rs`), and the routing such a client relies on (`redirect`): `-MOVED slot host:port` for a key whose shard this node does not
 //! lead, `-CROSSSLOT` for a command whose keys hash to different slots.
 //!
 //! Today the keyspace is one data shard holding all 16384 slots, replicated on every member;
@@ -404,6 +404,35 @@ fn cluster_nodes(session: &mut Session, _args: &[Bytes]) -> Reply {
     Reply::Verbatim("txt", Bytes::from(out))
 }
 
+/// CLUSTER LINKS: the node's connections to its peers. One TCP connection per peer carries
+/// both directions (requests either way, `raft/transport.rs`), where Redis keeps one link to
+/// and one from each peer; it is listed as both, `to` then `from`, so a client that pairs them
+/// finds each peer once each way. Frames wait in a bounded queue, not a byte buffer, so the
+/// send buffer figures are 0.
+fn cluster_links(session: &mut Session, _args: &[Bytes]) -> Reply {
+    let node = match enabled(session) {
+        Ok(node) => node,
+        Err(reply) => return reply,
+    };
+    let text = |text: &'static str| Reply::bulk(Bytes::from_static(text.as_bytes()));
+    let now_ms = node.clock.now_ms();
+    let mut links = Vec::new();
+    for (id, age) in node.transport.links() {
+        let created_ms = now_ms.saturating_sub(age.as_millis() as u64);
+        for (direction, events) in [("to", "rw"), ("from", "r")] {
+            links.push(Reply::Map(vec![
+                (text("direction"), text(direction)),
+                (text("node"), Reply::bulk_string(node_name(id))),
+                (text("create-time"), Reply::Int(created_ms as i64)),
+                (text("events"), text(events)),
+                (text("send-buffer-allocated"), Reply::Int(0)),
+                (text("send-buffer-used"), Reply::Int(0)),
+            ]));
+        }
+    }
+    Reply::Array(links)
+}
+
 fn cluster_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
     const LINES: &[&str] = &[
         "CLUSTER <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
@@ -419,6 +448,9 @@ fn cluster_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
         "    Add a node to the cluster (what a node started with --join sends).",
         "KEYSLOT <key>",
         "    Return the hash slot for <key>.",
+        "LINKS",
+        "    Return information about all network links between this node and its peers.",
+        "    Output format is an array where each array element is a map containing attributes of a link",
         "MYID",
         "    Return the node id.",
         "MYSHARDID",
@@ -531,6 +563,7 @@ const SUBCOMMANDS: &[CommandSpec] = &[
     subcommand!("cluster|slots", 2, "Returns the mapping of cluster slots to nodes.", ""),
     subcommand!("cluster|shards", 2, "Returns the mapping of cluster slots to shards.", ""),
     subcommand!("cluster|nodes", 2, "Returns the cluster configuration for a node.", ""),
+    subcommand!("cluster|links", 2, "Returns a list of all TCP links to and from peer nodes.", ""),
     subcommand!("cluster|help", 2, "Returns helpful text about the different subcommands.", ""),
     CommandSpec {
         flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE).union(Flags::NO_MULTI),
@@ -582,6 +615,7 @@ pub const HANDLERS: &[(&str, ServerFn)] = &[
     ("cluster|slots", cluster_slots),
     ("cluster|shards", cluster_shards),
     ("cluster|nodes", cluster_nodes),
+    ("cluster|links", cluster_links),
     ("cluster|help", cluster_help),
     ("asking", asking),
 ];

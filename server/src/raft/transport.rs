@@ -80,6 +80,8 @@ struct Link {
     pending: Arc<Mutex<HashMap<u64, oneshot::Sender<Frame>>>>,
     /// Closes the connection (its peer left the cluster).
     close: tokio::sync::Notify,
+    /// When the connection came up (CLUSTER LINKS).
+    since: std::time::Instant,
 }
 
 struct Peer {
@@ -280,6 +282,18 @@ impl Transport {
         !self.peers.read().is_empty()
     }
 
+    /// The peers with a connection up, each with how long it has been up, by id.
+    pub fn links(&self) -> Vec<(NodeId, Duration)> {
+        let mut links: Vec<(NodeId, Duration)> = self
+            .peers
+            .read()
+            .iter()
+            .filter_map(|(&id, peer)| peer.link.lock().as_ref().map(|link| (id, link.since.elapsed())))
+            .collect();
+        links.sort_unstable_by_key(|(id, _)| *id);
+        links
+    }
+
     /// True when a connection to `target` is up.
     #[cfg(test)]
     pub fn is_connected(&self, target: NodeId) -> bool {
@@ -335,6 +349,7 @@ impl Transport {
             outgoing: outgoing.clone(),
             pending: Arc::new(Mutex::new(HashMap::new())),
             close: tokio::sync::Notify::new(),
+            since: crate::clock::instant(),
         });
         *peer.link.lock() = Some(link.clone());
         peer.changed.send_modify(|generation| *generation += 1);

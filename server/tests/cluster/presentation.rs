@@ -225,3 +225,34 @@ fn t62_announce_ip_is_the_address_cluster_clients_are_given() {
         }
     }
 }
+
+#[test]
+fn t66_cluster_links_lists_each_peer_connection_both_ways() {
+    let _serial = serial();
+    let mut cluster = Cluster::start_presenting_cluster(3);
+    let name = |id: u64| flotilla_storage::sha1::sha1_hex(format!("flotilla-node-{id}").as_bytes());
+    // Each link as (direction, node), in order.
+    let links = |client: &mut Client| -> Vec<(String, String)> {
+        let Value::Array(links) = client.try_call(&["CLUSTER", "LINKS"]).unwrap() else { panic!("CLUSTER LINKS") };
+        links
+            .iter()
+            .map(|link| {
+                let fields: std::collections::HashMap<String, Value> =
+                    link.pairs().into_iter().map(|(k, v)| (k.text(), v)).collect();
+                assert!(matches!(fields["create-time"], Value::Int(ms) if ms > 1_700_000_000_000), "{fields:?}");
+                (fields["direction"].text(), fields["node"].text())
+            })
+            .collect()
+    };
+    let mut client = cluster.nodes[0].client();
+    wait_until(Duration::from_secs(10), "both peers connected", || links(&mut client).len() == 4);
+    let expected: Vec<(String, String)> = [2, 3]
+        .iter()
+        .flat_map(|&id| [("to".to_string(), name(id)), ("from".to_string(), name(id))])
+        .collect();
+    assert_eq!(links(&mut client), expected);
+    // A peer that is down has no link.
+    cluster.nodes[2].kill();
+    wait_until(Duration::from_secs(10), "the stopped peer's link gone", || links(&mut client).len() == 2);
+    assert_eq!(links(&mut client), expected[..2].to_vec());
+}
