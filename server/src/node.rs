@@ -429,6 +429,20 @@ impl Node {
             tokio::spawn(crate::membership::follow_membership(Arc::downgrade(&node)));
         }
 
+        // A member of a cluster started as a single node would listen for no peer and serve
+        // nothing (it cannot win an election alone): say how to start it instead.
+        if !node.args.clustered() {
+            let membership = openraft::async_runtime::WatchReceiver::borrow_watched(&raft.metrics()).membership_config.clone();
+            let ids: Vec<String> = membership.membership().nodes().map(|(id, _)| id.to_string()).collect();
+            if ids.len() > 1 {
+                return Err(format!(
+                    "the data in {} belongs to a cluster of nodes {}: start this node with --join or \
+                     --initial-cluster",
+                    node.args.dir.display(),
+                    ids.join(", ")
+                ));
+            }
+        }
         // The lowest id of a pristine cluster proposes the initial membership.
         let pristine = !raft.is_initialized().await.map_err(|e| e.to_string())?;
         let lowest = members.iter().map(|m| m.id).min() == Some(me);

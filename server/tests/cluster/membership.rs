@@ -113,6 +113,13 @@ fn t63_a_node_joins_with_the_data_votes_and_a_member_is_forgotten() {
     assert_eq!(on_new.try_call(&["GET", "after"]).unwrap(), Value::bulk("forget"));
     assert_eq!(on_new.try_call(&["GET", "k1199"]).unwrap(), Value::bulk("v1199"));
     assert_eq!(voters(&cluster.nodes[joined]), expected);
+
+    // Started without --join (or --initial-cluster), it refuses and says how to start it.
+    cluster.nodes[joined].kill();
+    cluster.nodes[joined].remove_arg("--join");
+    let (code, stderr) = cluster.nodes[joined].start_expecting_exit(Duration::from_secs(20));
+    assert_eq!(code, Some(1), "{stderr}");
+    assert!(stderr.contains("belongs to a cluster") && stderr.contains("--join"), "{stderr}");
 }
 
 #[test]

@@ -267,6 +267,13 @@ impl Node {
         self.args.extend(extra.iter().map(|arg| arg.to_string()));
     }
 
+    /// Removes a start-up flag and its value for the node's next `spawn`.
+    pub fn remove_arg(&mut self, flag: &str) {
+        if let Some(at) = self.args.iter().position(|arg| arg == flag) {
+            self.args.drain(at..(at + 2).min(self.args.len()));
+        }
+    }
+
     /// Starts the (stopped) node again on its port and data; returns once it listens.
     pub fn spawn(&mut self) {
         self.launch();
