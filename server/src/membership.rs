@@ -73,7 +73,11 @@ impl Node {
     /// Carries out `change` here, on the leader.
     pub async fn change_membership_here(&self, change: Change) -> Result<(), String> {
         let raft = &self.group.raft;
-        let membership = raft.metrics().borrow_watched().membership_config.clone();
+        // From the Raft core itself: its metrics may lag a change it just made.
+        let membership = raft
+            .with_raft_state(|state| state.membership_state.effective().clone())
+            .await
+            .map_err(|e| format!("ERR {e}"))?;
         let membership = membership.membership();
         let is_voter = |id: NodeId| membership.voter_ids().any(|voter| voter == id);
         let failed = |error: &dyn std::fmt::Display| format!("ERR membership change failed: {error}");

@@ -431,9 +431,16 @@ impl Node {
 
         // A member of a cluster started as a single node would listen for no peer and serve
         // nothing (it cannot win an election alone): say how to start it instead.
+        // Asked of the Raft core, which has loaded the log and snapshot (its metrics may not
+        // show them yet).
         if !node.args.clustered() {
-            let membership = openraft::async_runtime::WatchReceiver::borrow_watched(&raft.metrics()).membership_config.clone();
-            let ids: Vec<String> = membership.membership().nodes().map(|(id, _)| id.to_string()).collect();
+            let ids: Vec<String> = raft
+                .with_raft_state(|state| {
+                    let effective = state.membership_state.effective();
+                    effective.membership().nodes().map(|(id, _)| id.to_string()).collect()
+                })
+                .await
+                .map_err(|e| e.to_string())?;
             if ids.len() > 1 {
                 return Err(format!(
                     "the data in {} belongs to a cluster of nodes {}: start this node with --join or \

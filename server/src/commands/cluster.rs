@@ -519,14 +519,16 @@ fn join_request(args: &[Bytes]) -> Result<crate::membership::Change, Reply> {
     Ok(crate::membership::Change::Join { id, address: member.address() })
 }
 
-/// The member `name` designates: its 40-hex name (as CLUSTER NODES gives it) or its id.
+/// The member `name` designates: its 40-hex name (as CLUSTER NODES gives it) or its id. Looked
+/// up in the Raft membership this node holds (the member list follows it a little later).
 fn member_named(node: &Node, name: &[u8]) -> Option<NodeId> {
-    let members = node.members();
+    let membership = node.group.raft.metrics().borrow_watched().membership_config.clone();
+    let ids: Vec<NodeId> = membership.membership().nodes().map(|(id, _)| *id).collect();
     let text = std::str::from_utf8(name).ok()?;
     if let Ok(id) = text.parse::<NodeId>() {
-        return members.iter().any(|m| m.id == id).then_some(id);
+        return ids.contains(&id).then_some(id);
     }
-    members.iter().map(|m| m.id).find(|&id| node_name(id).eq_ignore_ascii_case(text))
+    ids.into_iter().find(|&id| node_name(id).eq_ignore_ascii_case(text))
 }
 
 /// ASKING: accepted (no slot is ever migrating, so it changes nothing).

@@ -96,12 +96,33 @@ impl Deadline {
     }
 }
 
-/// A free client port whose peer port (the client port + 10000, the default) is free too.
+/// A free client port whose peer port (the client port + 10000, the default) is free too,
+/// both below Linux's ephemeral range (32768-60999). A port probed free in that range could be
+/// taken by some client's outgoing connection (the tests open many) before the node binds it,
+/// and a node that cannot bind its ports exits at start (a 5-node partition test, which is
+/// never retried, failed so). Drawn at random, never twice in one test process.
 pub fn free_port() -> u16 {
+    const FIRST: u64 = 12_000;
+    const COUNT: u64 = 10_000; // client ports 12000-21999, peer ports 22000-31999
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    static DRAWS: AtomicUsize = AtomicUsize::new(0);
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_nanos() as u64)
+        ^ (u64::from(std::process::id()) << 32);
+    let mut state = (seed ^ (DRAWS.fetch_add(1, Ordering::Relaxed) as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15)).max(1);
     loop {
-        let listener = TcpListener::bind("127.0.0.1:0").expect("bind port 0");
-        let port = listener.local_addr().expect("local addr").port();
-        if port < 55000 && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+        // xorshift64*
+        state ^= state >> 12;
+        state ^= state << 25;
+        state ^= state >> 27;
+        let port = (FIRST + state.wrapping_mul(0x2545_F491_4F6C_DD1D) % COUNT) as u16;
+        let mut handed_out = HANDED_OUT.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if handed_out.contains(&port) {
+            continue;
+        }
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() && TcpListener::bind(("127.0.0.1", port + 10000)).is_ok() {
+            handed_out.push(port);
             return port;
         }
     }
@@ -279,6 +300,11 @@ impl Node {
         self.launch();
         let deadline = Deadline::after(START_TIMEOUT);
         while TcpStream::connect(("127.0.0.1", self.port)).is_err() {
+            if self.has_exited() {
+                let log = self.log.as_ref().and_then(|log| std::fs::read_to_string(log).ok()).unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(5).collect();
+                panic!("node {} exited at start (port {}): {:?}", self.id, self.port, tail);
+            }
             assert!(!deadline.passed(), "node {} did not start listening", self.id);
             std::thread::sleep(Duration::from_millis(20));
         }
