@@ -1,8 +1,9 @@
 //! The Redis Cluster protocol as a cluster-aware client sees it (`--cluster-enabled yes`, the
 //! default with more than one member): CLUSTER INFO / MYID / MYSHARDID / KEYSLOT / SLOTS /
 //! SHARDS / NODES / LINKS / COUNTKEYSINSLOT / GETKEYSINSLOT / HELP, the membership changes
-//! JOIN and FORGET (`membership.rs`), and the routing such a client relies on (`redirect`): `-MOVED slot host:port` for a key whose shard this node does not
-//! lead, `-CROSSSLOT` for a command whose keys hash to different slots.
+//! JOIN and FORGET (`membership.rs`), and the routing such a client relies on (`redirect`):
+//! `-MOVED slot host:port` for a key whose shard this node does not lead, `-CROSSSLOT` for a
+//! command whose keys hash to different slots.
 //!
 //! Today the keyspace is one data shard holding all 16384 slots, replicated on every member;
 //! its Raft leader is the shard's master. CLUSTER SLOTS lists the leader first and the other
@@ -507,14 +508,16 @@ fn join_request(args: &[Bytes]) -> Result<crate::membership::Change, Reply> {
     let text = |at: usize| std::str::from_utf8(&args[at]).ok();
     let id = text(2).and_then(|id| id.parse::<NodeId>().ok()).filter(|&id| id > 0);
     let id = id.ok_or_else(|| Reply::error("ERR Invalid node id"))?;
+    let invalid = || Reply::error("ERR Invalid node address");
     let port = |at: usize| text(at).and_then(|port| port.parse::<u16>().ok()).filter(|&port| port > 0);
     let host = text(3).filter(|host| !host.is_empty() && !host.contains([' ', '@', ',']));
-    let host = host.ok_or_else(|| Reply::error("ERR Invalid node address"))?;
-    let client_port = port(4).ok_or_else(|| Reply::error("ERR Invalid node address"))?;
+    let host = host.ok_or_else(invalid)?;
+    let client_port = port(4).ok_or_else(invalid)?;
     let peer_port = match args.len() {
-        6 => port(5).ok_or_else(|| Reply::error("ERR Invalid node address"))?,
-        _ => client_port.checked_add(10000).ok_or_else(|| Reply::error("ERR Invalid node address"))?,
+        6 => port(5),
+        _ => client_port.checked_add(10000),
     };
+    let peer_port = peer_port.ok_or_else(invalid)?;
     let member = crate::config::Member { id, host: host.to_string(), port: client_port, peer_port };
     Ok(crate::membership::Change::Join { id, address: member.address() })
 }
@@ -555,6 +558,21 @@ macro_rules! subcommand {
     };
 }
 
+/// A subcommand that changes the cluster's membership (Redis's flags for CLUSTER FORGET).
+macro_rules! membership_subcommand {
+    ($name:literal, $arity:expr, $summary:literal, $syntax:literal) => {
+        CommandSpec {
+            flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE).union(Flags::NO_MULTI),
+            acl: &["admin", "slow", "dangerous"],
+            group: "cluster",
+            since: "3.0.0",
+            summary: $summary,
+            syntax: $syntax,
+            ..CommandSpec::base($name, $arity, Handler::Server)
+        }
+    };
+}
+
 const SUBCOMMANDS: &[CommandSpec] = &[
     subcommand!("cluster|info", 2, "Returns information about the state of a node.", ""),
     subcommand!("cluster|myid", 2, "Returns the ID of a node.", ""),
@@ -567,24 +585,13 @@ const SUBCOMMANDS: &[CommandSpec] = &[
     subcommand!("cluster|nodes", 2, "Returns the cluster configuration for a node.", ""),
     subcommand!("cluster|links", 2, "Returns a list of all TCP links to and from peer nodes.", ""),
     subcommand!("cluster|help", 2, "Returns helpful text about the different subcommands.", ""),
-    CommandSpec {
-        flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE).union(Flags::NO_MULTI),
-        acl: &["admin", "slow", "dangerous"],
-        group: "cluster",
-        since: "3.0.0",
-        summary: "Removes a node from the cluster.",
-        syntax: "node-id",
-        ..CommandSpec::base("cluster|forget", 3, Handler::Server)
-    },
-    CommandSpec {
-        flags: Flags::ADMIN.union(Flags::NOSCRIPT).union(Flags::STALE).union(Flags::NO_MULTI),
-        acl: &["admin", "slow", "dangerous"],
-        group: "cluster",
-        since: "3.0.0",
-        summary: "Adds a node to the cluster (Flotilla).",
-        syntax: "node-id host port [peer-port]",
-        ..CommandSpec::base("cluster|join", -5, Handler::Server)
-    },
+    membership_subcommand!("cluster|forget", 3, "Removes a node from the cluster.", "node-id"),
+    membership_subcommand!(
+        "cluster|join",
+        -5,
+        "Adds a node to the cluster (Flotilla).",
+        "node-id host port [peer-port]"
+    ),
 ];
 
 pub const COMMANDS: &[CommandSpec] = &[

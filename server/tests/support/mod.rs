@@ -288,6 +288,22 @@ impl Node {
         self.args.extend(extra.iter().map(|arg| arg.to_string()));
     }
 
+    /// A cluster member `id` (not started) on client port `port`, with a fresh data directory,
+    /// its log beside it, and `how` (how it finds the cluster) and `extra` flags.
+    fn member(id: u64, port: u16, how: &[&str], extra: &[&str]) -> Node {
+        let dir = temp_dir();
+        let mut args: Vec<String> = vec![
+            "--port".into(),
+            port.to_string(),
+            "--dir".into(),
+            dir.display().to_string(),
+            "--node-id".into(),
+            id.to_string(),
+        ];
+        args.extend(how.iter().chain(extra).map(|arg| arg.to_string()));
+        Node { id, port, log: Some(dir.with_extension("log")), dir, args, child: None }
+    }
+
     /// Removes a start-up flag and its value for the node's next `spawn`.
     pub fn remove_arg(&mut self, flag: &str) {
         if let Some(at) = self.args.iter().position(|arg| arg == flag) {
@@ -470,26 +486,7 @@ impl Cluster {
                 })
                 .collect::<Vec<_>>()
                 .join(",");
-            let dir = temp_dir();
-            let mut args = vec![
-                "--port".into(),
-                port.to_string(),
-                "--dir".into(),
-                dir.display().to_string(),
-                "--node-id".into(),
-                (i + 1).to_string(),
-                "--initial-cluster".into(),
-                initial,
-            ];
-            args.extend(extra.iter().map(|arg| arg.to_string()));
-            nodes.push(Node {
-                id: i as u64 + 1,
-                port: *port,
-                log: Some(dir.with_extension("log")),
-                dir,
-                args,
-                child: None,
-            });
+            nodes.push(Node::member(i as u64 + 1, *port, &["--initial-cluster", &initial], extra));
         }
         for node in &mut nodes {
             node.spawn();
@@ -529,21 +526,8 @@ impl Cluster {
     /// client port + 10000, is not probed: a clash shows as a node that never joins.)
     pub fn join(&mut self, through: usize, extra: &[&str]) -> usize {
         let id = self.nodes.iter().map(|n| n.id).max().unwrap_or(0) + 1;
-        let port = free_port();
-        let dir = temp_dir();
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--node-id".into(),
-            id.to_string(),
-            "--join".into(),
-            format!("127.0.0.1:{}", self.nodes[through].port),
-        ];
-        args.extend(extra.iter().map(|arg| arg.to_string()));
-        let log = Some(dir.with_extension("log"));
-        self.nodes.push(Node { id, port, dir, args, child: None, log });
+        let through = format!("127.0.0.1:{}", self.nodes[through].port);
+        self.nodes.push(Node::member(id, free_port(), &["--join", &through], extra));
         let index = self.nodes.len() - 1;
         self.nodes[index].spawn();
         index
