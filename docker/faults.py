@@ -1,0 +1,590 @@
+#!/usr/bin/env python3
+"""Fault injection on a Flotilla cluster whose nodes are separate hosts (Docker containers on a
+private network), under load, with a check that nothing acknowledged is lost or read stale.
+
+    bash docker/build-image.sh                 # the image, flotilla:dev
+    python3 docker/faults.py                   # every fault, 3 nodes
+    python3 docker/faults.py --faults partition-leader,one-way-cut --nodes 5
+
+Each node runs in its own container with its own address. Faults:
+
+- kill-leader       docker kill (SIGKILL) of the leader, restarted after the hold time
+- pause-leader      docker pause (cgroup freezer) of the leader, resumed after the hold time
+- partition-leader  the leader cut off from every other node, both ways (iptables in the
+                    leader's network namespace); clients still reach it
+- one-way-cut       the leader hears nothing from the other nodes, but they still hear it
+- follower-cut      one follower cut off both ways
+- wipe-follower     SAVE on the leader (a snapshot, which purges its log), then a follower's
+                    container removed with its data and created again empty (same id and
+                    address): it is rebuilt from the leader's snapshot
+- kill-two          the leader and a follower killed at once (5 nodes or more; not in the
+                    default list)
+
+During every fault, writers SET unique keys through every node (each acknowledged one is
+recorded; `-UNCERTAIN`, timeouts and dropped connections are "unknown"; `-TRYAGAIN` and other
+definite errors are "not done"), one client INCRs a counter, and readers GET that counter
+through every node. At the end, with the faults healed:
+
+- every acknowledged SET is read back with its value through every node,
+- every SET answered with a definite error is absent, every unknown one absent or complete,
+- no read of the counter returned less than a value acknowledged before the read started
+  (a stale read from a deposed leader),
+- every node holds the same number of keys (READONLY, its local copy).
+
+Only the project's own containers and the host's side of their network are addressed.
+Exit status 0 when every check passed.
+"""
+
+import argparse
+import os
+import random
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+IMAGE = "flotilla:dev"
+CLIENT_PORT = 6379
+
+
+def log(message):
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+def docker(*args, check=True, capture=True):
+    result = subprocess.run(["docker", *args], capture_output=capture, text=True)
+    if check and result.returncode != 0:
+        raise RuntimeError(f"docker {' '.join(args)}: {result.stderr.strip()}")
+    return result.stdout.strip() if capture else ""
+
+
+class RespError(Exception):
+    pass
+
+
+class Client:
+    """A minimal RESP2 client: one connection, one request at a time."""
+
+    def __init__(self, host, port=CLIENT_PORT, timeout=2.0):
+        self.sock = socket.create_connection((host, port), timeout=timeout)
+        self.sock.settimeout(timeout)
+        self.reader = self.sock.makefile("rb")
+
+    def close(self):
+        try:
+            self.reader.close()
+            self.sock.close()
+        except OSError:
+            pass
+
+    def call(self, *args):
+        parts = [b"*%d\r\n" % len(args)]
+        for arg in args:
+            data = arg if isinstance(arg, bytes) else str(arg).encode()
+            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.sock.sendall(b"".join(parts))
+        return self._reply()
+
+    def _reply(self):
+        line = self.reader.readline()
+        if not line:
+            raise ConnectionError("connection closed")
+        kind, rest = line[:1], line[1:-2]
+        if kind == b"+":
+            return rest.decode()
+        if kind == b"-":
+            raise RespError(rest.decode())
+        if kind == b":":
+            return int(rest)
+        if kind == b"$":
+            length = int(rest)
+            if length < 0:
+                return None
+            data = self.reader.read(length + 2)
+            return data[:-2]
+        if kind == b"*":
+            count = int(rest)
+            return None if count < 0 else [self._reply() for _ in range(count)]
+        raise ConnectionError(f"unexpected reply {line!r}")
+
+
+class Cluster:
+    def __init__(self, nodes, image, hold):
+        self.nodes = nodes
+        self.image = image
+        self.hold = hold
+        self.prefix = f"flotilla-faults-{os.getpid()}"
+        self.network = self.prefix
+        self.subnet = None
+        self.ips = {}
+
+    def create(self):
+        # A private subnet no other network on this host uses.
+        for _ in range(20):
+            octet = random.randint(100, 250)
+            subnet = f"172.30.{octet}.0/24"
+            result = subprocess.run(
+                ["docker", "network", "create", "--subnet", subnet, self.network],
+                capture_output=True, text=True)
+            if result.returncode == 0:
+                self.subnet = subnet
+                break
+        else:
+            raise RuntimeError("no free subnet for the test network")
+        base = self.subnet.rsplit(".", 1)[0]
+        self.ips = {i: f"{base}.{10 + i}" for i in range(1, self.nodes + 1)}
+        for i in self.ips:
+            self.start_node(i)
+        log(f"network {self.network} {self.subnet}; nodes "
+            + ", ".join(f"{i}={ip}" for i, ip in self.ips.items()))
+
+    def container(self, i):
+        return f"{self.prefix}-n{i}"
+
+    def start_node(self, i):
+        members = ",".join(f"{j}={ip}:{CLIENT_PORT}" for j, ip in self.ips.items())
+        docker("run", "-d", "--name", self.container(i), "--hostname", f"n{i}",
+               "--network", self.network, "--ip", self.ips[i], self.image,
+               "--port", str(CLIENT_PORT), "--node-id", str(i), "--initial-cluster", members,
+               "--cluster-enabled", "no", "--log", "info")
+
+    def destroy(self):
+        for i in self.ips:
+            docker("rm", "-f", "-v", self.container(i), check=False)
+        docker("network", "rm", self.network, check=False)
+
+    def pid(self, i):
+        return docker("inspect", "-f", "{{.State.Pid}}", self.container(i))
+
+    def iptables(self, i, *rule):
+        """Runs an iptables command inside node i's network namespace (from the host: the
+        image has no shell or tools)."""
+        subprocess.run(["nsenter", "-t", self.pid(i), "-n", "iptables", *rule], check=True)
+
+    def drop_from(self, i, sources):
+        for source in sources:
+            self.iptables(i, "-I", "INPUT", "-s", self.ips[source], "-j", "DROP")
+
+    def drop_to(self, i, targets):
+        for target in targets:
+            self.iptables(i, "-I", "OUTPUT", "-d", self.ips[target], "-j", "DROP")
+
+    def heal(self, i):
+        self.iptables(i, "-F", "INPUT")
+        self.iptables(i, "-F", "OUTPUT")
+
+    def raft_field(self, i, name):
+        """A field of node i's data group line in INFO flotilla_raft (None when unreachable)."""
+        try:
+            client = Client(self.ips[i], timeout=1.0)
+            try:
+                info = client.call("INFO", "flotilla_raft").decode()
+            finally:
+                client.close()
+        except (OSError, RespError, ConnectionError):
+            return None
+        for field in info.replace(":", ",").split(","):
+            if field.strip().startswith(name + "="):
+                return field.strip().split("=", 1)[1]
+        return None
+
+    def role(self, i):
+        return self.raft_field(i, "role")
+
+    def leader(self, exclude=(), timeout=15.0):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for i in self.ips:
+                if i not in exclude and self.role(i) == "leader":
+                    return i
+            time.sleep(0.1)
+        raise RuntimeError("no leader elected")
+
+    def logs(self, i, tail=40):
+        return docker("logs", "--tail", str(tail), self.container(i), check=False)
+
+
+class Load:
+    """Writers, a counter and readers running against the cluster until stopped."""
+
+    def __init__(self, cluster, writers=4):
+        self.cluster = cluster
+        self.writers = writers
+        self.stop = threading.Event()
+        self.lock = threading.Lock()
+        self.acked = {}        # key -> value
+        self.not_done = set()  # keys answered with a definite error
+        self.unknown = {}      # key -> value
+        self.counter_acks = []  # (monotonic time of the reply, value)
+        self.reads = []        # (monotonic time the read was sent, node, value)
+        self.threads = []
+        self.errors = {}
+
+    def note_error(self, text):
+        kind = text.split()[0] if text else "?"
+        with self.lock:
+            self.errors[kind] = self.errors.get(kind, 0) + 1
+
+    def start(self):
+        nodes = list(self.cluster.ips)
+        for w in range(self.writers):
+            self.threads.append(threading.Thread(target=self.writer, args=(w, nodes[w % len(nodes)]), daemon=True))
+        self.threads.append(threading.Thread(target=self.counter, daemon=True))
+        for i in nodes:
+            self.threads.append(threading.Thread(target=self.reader, args=(i,), daemon=True))
+        for thread in self.threads:
+            thread.start()
+
+    def finish(self):
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=10)
+
+    def connect(self, i, timeout=2.0):
+        try:
+            return Client(self.cluster.ips[i], timeout=timeout)
+        except OSError:
+            time.sleep(0.1)
+            return None
+
+    def writer(self, w, first):
+        nodes = list(self.cluster.ips)
+        node = first
+        client = None
+        seq = 0
+        while not self.stop.is_set():
+            if client is None:
+                client = self.connect(node)
+                if client is None:
+                    node = nodes[(nodes.index(node) + 1) % len(nodes)]
+                    continue
+            key = f"w{w}:{seq}"
+            value = f"v{seq}-{random.getrandbits(32):08x}"
+            seq += 1
+            try:
+                reply = client.call("SET", key, value)
+                with self.lock:
+                    if reply == "OK":
+                        self.acked[key] = value
+                    else:
+                        self.unknown[key] = value
+            except RespError as error:
+                self.note_error(str(error))
+                # -UNCERTAIN: it may have been applied. Anything else is a definite "not done".
+                with self.lock:
+                    if str(error).startswith("UNCERTAIN"):
+                        self.unknown[key] = value
+                    else:
+                        self.not_done.add(key)
+                time.sleep(0.02)
+            except (OSError, ConnectionError) as error:
+                self.note_error(type(error).__name__)
+                with self.lock:
+                    self.unknown[key] = value
+                client.close()
+                client = None
+                node = nodes[(nodes.index(node) + 1) % len(nodes)]
+        if client:
+            client.close()
+
+    def counter(self):
+        nodes = list(self.cluster.ips)
+        node = nodes[0]
+        client = None
+        while not self.stop.is_set():
+            if client is None:
+                client = self.connect(node)
+                if client is None:
+                    node = nodes[(nodes.index(node) + 1) % len(nodes)]
+                    continue
+            try:
+                value = client.call("INCR", "counter")
+                with self.lock:
+                    self.counter_acks.append((time.monotonic(), value))
+            except RespError:
+                time.sleep(0.02)
+            except (OSError, ConnectionError):
+                client.close()
+                client = None
+                node = nodes[(nodes.index(node) + 1) % len(nodes)]
+
+    def reader(self, i):
+        """Linearizable GETs of the counter through node i only (a deposed leader included)."""
+        client = None
+        while not self.stop.is_set():
+            if client is None:
+                client = self.connect(i, timeout=1.5)
+                if client is None:
+                    continue
+            sent = time.monotonic()
+            try:
+                value = client.call("GET", "counter")
+                with self.lock:
+                    self.reads.append((sent, i, int(value) if value is not None else 0))
+            except RespError:
+                time.sleep(0.02)
+            except (OSError, ConnectionError):
+                client.close()
+                client = None
+            time.sleep(0.005)
+
+
+def stale_reads(load):
+    """Reads that returned less than a counter value acknowledged before they were sent."""
+    acks = sorted(load.counter_acks)
+    stale = []
+    best = 0
+    position = 0
+    for sent, node, value in sorted(load.reads):
+        while position < len(acks) and acks[position][0] < sent:
+            best = max(best, acks[position][1])
+            position += 1
+        if value < best:
+            stale.append((node, value, best))
+    return stale
+
+
+# --- faults: each takes the cluster and returns a function that heals it ---
+
+def kill_leader(cluster):
+    leader = cluster.leader()
+    log(f"  kill -9 node {leader} (the leader)")
+    docker("kill", "-s", "KILL", cluster.container(leader))
+    new = cluster.leader(exclude=(leader,))
+    log(f"  node {new} leads")
+
+    def heal():
+        docker("start", cluster.container(leader))
+    return heal
+
+
+def pause_leader(cluster):
+    leader = cluster.leader()
+    log(f"  pause node {leader} (the leader)")
+    docker("pause", cluster.container(leader))
+    new = cluster.leader(exclude=(leader,))
+    log(f"  node {new} leads")
+
+    def heal():
+        docker("unpause", cluster.container(leader))
+    return heal
+
+
+def partition_leader(cluster):
+    leader = cluster.leader()
+    others = [i for i in cluster.ips if i != leader]
+    log(f"  cut node {leader} (the leader) off from {others}, both ways")
+    cluster.drop_from(leader, others)
+    cluster.drop_to(leader, others)
+    new = cluster.leader(exclude=(leader,))
+    log(f"  node {new} leads the majority")
+
+    def heal():
+        cluster.heal(leader)
+    return heal
+
+
+def one_way_cut(cluster):
+    leader = cluster.leader()
+    others = [i for i in cluster.ips if i != leader]
+    log(f"  node {leader} (the leader) hears nothing from {others}; they still hear it")
+    cluster.drop_from(leader, others)
+    new = cluster.leader(exclude=(leader,))
+    log(f"  node {new} leads")
+
+    def heal():
+        cluster.heal(leader)
+    return heal
+
+
+def follower_cut(cluster):
+    leader = cluster.leader()
+    follower = next(i for i in cluster.ips if i != leader)
+    others = [i for i in cluster.ips if i != follower]
+    log(f"  cut node {follower} (a follower) off from {others}, both ways")
+    cluster.drop_from(follower, others)
+    cluster.drop_to(follower, others)
+
+    def heal():
+        cluster.heal(follower)
+    return heal
+
+
+def wipe_follower(cluster):
+    leader = cluster.leader()
+    follower = next(i for i in cluster.ips if i != leader)
+    # A snapshot first, which purges the leader's log: the new node can only be rebuilt from it.
+    client = Client(cluster.ips[leader], timeout=30.0)
+    try:
+        client.call("SAVE")
+    finally:
+        client.close()
+    log(f"  SAVE on node {leader}; remove node {follower} (a follower) with its data")
+    docker("rm", "-f", "-v", cluster.container(follower))
+
+    def heal():
+        log(f"  node {follower} created again, empty")
+        cluster.start_node(follower)
+        # It must install a snapshot: the entries before the leader's snapshot are gone.
+        deadline = time.time() + 20
+        while cluster.raft_field(follower, "snapshot") in (None, "-1"):
+            if time.time() > deadline:
+                raise RuntimeError(f"node {follower} installed no snapshot within 20 s")
+            time.sleep(0.2)
+        log(f"  node {follower} installed the snapshot at index {cluster.raft_field(follower, 'snapshot')}")
+    return heal
+
+
+def kill_two(cluster):
+    """The leader and a follower killed at once: a 5-node cluster goes on with three."""
+    if len(cluster.ips) < 5:
+        raise RuntimeError("kill-two needs --nodes 5 or more (a majority must survive)")
+    leader = cluster.leader()
+    follower = next(i for i in cluster.ips if i != leader)
+    log(f"  kill -9 nodes {leader} (the leader) and {follower}")
+    docker("kill", "-s", "KILL", cluster.container(leader), cluster.container(follower))
+    new = cluster.leader(exclude=(leader, follower))
+    log(f"  node {new} leads")
+
+    def heal():
+        docker("start", cluster.container(leader), cluster.container(follower))
+    return heal
+
+
+FAULTS = {
+    "kill-leader": kill_leader,
+    "pause-leader": pause_leader,
+    "partition-leader": partition_leader,
+    "one-way-cut": one_way_cut,
+    "follower-cut": follower_cut,
+    "wipe-follower": wipe_follower,
+    "kill-two": kill_two,
+}
+
+
+def verify(cluster, load, problems):
+    with load.lock:
+        acked = dict(load.acked)
+        not_done = set(load.not_done)
+        unknown = dict(load.unknown)
+    keys = sorted(acked)
+    for i in cluster.ips:
+        client = Client(cluster.ips[i], timeout=10.0)
+        try:
+            missing = wrong = 0
+            for start in range(0, len(keys), 500):
+                chunk = keys[start:start + 500]
+                values = client.call("MGET", *chunk)
+                for key, value in zip(chunk, values):
+                    if value is None:
+                        missing += 1
+                    elif value.decode() != acked[key]:
+                        wrong += 1
+            if missing or wrong:
+                problems.append(f"node {i}: {missing} acknowledged writes missing, {wrong} with another value")
+            if i == min(cluster.ips):
+                present = [k for k in sorted(not_done) if client.call("EXISTS", k) == 1]
+                if present:
+                    problems.append(f"{len(present)} writes answered with a definite error are present: {present[:5]}")
+                unknown_keys = sorted(unknown)
+                found = 0
+                for start in range(0, len(unknown_keys), 500):
+                    chunk = unknown_keys[start:start + 500]
+                    for key, value in zip(chunk, client.call("MGET", *chunk)):
+                        if value is not None:
+                            found += 1
+                            if value.decode() != unknown[key]:
+                                problems.append(f"unknown write {key} holds {value!r}, not {unknown[key]!r}")
+                log(f"  acknowledged {len(acked)}, unknown {len(unknown)} ({found} applied), "
+                    f"definite errors {len(not_done)}")
+        finally:
+            client.close()
+    # Every node's own copy converges to the same keys.
+    deadline = time.time() + 20
+    while True:
+        sizes = {}
+        for i in cluster.ips:
+            client = Client(cluster.ips[i], timeout=5.0)
+            try:
+                client.call("READONLY")
+                sizes[i] = client.call("DBSIZE")
+            finally:
+                client.close()
+        if len(set(sizes.values())) == 1 or time.time() > deadline:
+            break
+        time.sleep(0.5)
+    log(f"  keys on each node (local): {sizes}")
+    if len(set(sizes.values())) != 1:
+        problems.append(f"nodes hold different numbers of keys: {sizes}")
+    stale = stale_reads(load)
+    by_node = {}
+    for node, _, _ in stale:
+        by_node[node] = by_node.get(node, 0) + 1
+    log(f"  counter: {len(load.counter_acks)} INCRs acknowledged, {len(load.reads)} reads, "
+        f"{len(stale)} stale")
+    if stale:
+        problems.append(f"{len(stale)} stale reads of the counter (node: count {by_node}), e.g. {stale[:3]}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument("--faults", default=None,
+                        help="comma-separated, in order (default: all; kill-two only with 5 nodes or more)")
+    parser.add_argument("--hold", type=float, default=4.0, help="seconds each fault lasts")
+    parser.add_argument("--recover", type=float, default=4.0, help="seconds of load after each heal")
+    parser.add_argument("--writers", type=int, default=4)
+    parser.add_argument("--image", default=IMAGE)
+    parser.add_argument("--keep", action="store_true", help="leave the containers and network")
+    args = parser.parse_args()
+    if args.faults is None:
+        faults = [f for f in FAULTS if f != "kill-two" or args.nodes >= 5]
+    else:
+        faults = [f.strip() for f in args.faults.split(",") if f.strip()]
+    for fault in faults:
+        if fault not in FAULTS:
+            parser.error(f"unknown fault {fault}; known: {', '.join(FAULTS)}")
+    if subprocess.run(["docker", "image", "inspect", args.image], capture_output=True).returncode != 0:
+        sys.exit(f"no image {args.image}: run bash docker/build-image.sh first")
+
+    cluster = Cluster(args.nodes, args.image, args.hold)
+    problems = []
+    started = time.time()
+    try:
+        cluster.create()
+        leader = cluster.leader(timeout=30)
+        log(f"cluster up, node {leader} leads")
+        load = Load(cluster, writers=args.writers)
+        load.start()
+        time.sleep(2)
+        for fault in faults:
+            log(f"fault {fault}")
+            heal = FAULTS[fault](cluster)
+            time.sleep(args.hold)
+            heal()
+            log("  healed")
+            time.sleep(args.recover)
+            cluster.leader(timeout=15)
+        load.finish()
+        log(f"errors seen by the writers: {load.errors or 'none'}")
+        log("verifying")
+        verify(cluster, load, problems)
+    except Exception as error:  # a fault that could not be applied or a cluster that never recovered
+        problems.append(f"{type(error).__name__}: {error}")
+        for i in cluster.ips:
+            print(f"--- node {i} log (tail) ---\n{cluster.logs(i)}", file=sys.stderr)
+    finally:
+        if not args.keep:
+            cluster.destroy()
+    elapsed = time.time() - started
+    if problems:
+        log(f"FAILED after {elapsed:.0f}s:")
+        for problem in problems:
+            log(f"  - {problem}")
+        sys.exit(1)
+    log(f"passed: {', '.join(faults)} on {args.nodes} nodes in {elapsed:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
