@@ -5,6 +5,7 @@
 #
 #   COMPAT=0 bash scripts/test.sh            Rust tests only
 #   COMPAT_REFERENCE=1 bash scripts/test.sh  also run redis-py against redis-server
+#   DOCKER_FAULTS=0 bash scripts/test.sh     without the multi-host fault run (docker/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,6 +36,22 @@ python3 compat-tests/run_tcl.py --check || status=1
 step "Redis TCL suite done ($((SECONDS - t))s)"
 
 t=$SECONDS
+# Faults on nodes that are separate hosts (containers with their own addresses): kill, pause,
+# two-way and one-way partitions, a wiped follower, then two of five nodes killed; every
+# acknowledged write is checked on every node (~2 min). DOCKER_FAULTS=0 skips it.
+if [ "${DOCKER_FAULTS:-1}" != "0" ]; then
+    if ! docker info >/dev/null 2>&1; then
+        step "FAILED: docker is not available for the multi-host fault run (DOCKER_FAULTS=0 skips it)"
+        exit 1
+    fi
+    step "multi-host faults (docker/faults.py)"
+    BINARY=target/release/flotilla bash docker/build-image.sh
+    python3 docker/faults.py --nodes 3 || status=1
+    python3 docker/faults.py --nodes 5 --faults kill-two,one-way-cut || status=1
+    step "multi-host faults done ($((SECONDS - t))s)"
+fi
+
+t=$SECONDS
 # Also redis-py's cluster tests against a 3-node cluster (RESP2, ~3.5 min).
 py_args=(--check --cluster-protocols 2)
 if [ "${COMPAT_REFERENCE:-0}" != "1" ]; then
@@ -45,7 +62,7 @@ python3 compat-tests/run_redis_py.py "${py_args[@]}" || status=1
 step "redis-py suite done ($((SECONDS - t))s)"
 
 if [ "$status" -ne 0 ]; then
-    step "FAILED: a compat pass count fell below compat-tests/baseline.json"
+    step "FAILED: a compat pass count fell below compat-tests/baseline.json, or a fault run failed"
     exit 1
 fi
 step "all tests done ($((SECONDS - start))s)"
