@@ -17,6 +17,8 @@ Each node runs in its own container with its own address. Faults:
 - wipe-follower     SAVE on the leader (a snapshot, which purges its log), then a follower's
                     container removed with its data and created again empty (same id and
                     address): it is rebuilt from the leader's snapshot
+- rolling-restart   every node stopped cleanly (docker restart: SIGTERM, so a leader hands
+                    over first) and started again in turn, followers first, the leader last
 - kill-two          the leader and a follower killed at once (5 nodes or more; not in the
                     default list)
 
@@ -452,6 +454,22 @@ def kill_two(cluster):
     return heal
 
 
+def rolling_restart(cluster):
+    """Every node stopped cleanly (SIGTERM: a leader hands its leadership over first) and
+    started again, one after the other, followers first."""
+    leader = cluster.leader()
+    order = [i for i in cluster.ips if i != leader] + [leader]
+    for i in order:
+        log(f"  restart node {i}{' (the leader)' if i == leader else ''}")
+        docker("restart", "-t", "20", cluster.container(i))
+        deadline = time.time() + 20
+        while cluster.role(i) not in ("leader", "follower"):
+            if time.time() > deadline:
+                raise RuntimeError(f"node {i} did not rejoin within 20 s of its restart")
+            time.sleep(0.1)
+    return lambda: None
+
+
 FAULTS = {
     "kill-leader": kill_leader,
     "pause-leader": pause_leader,
@@ -459,6 +477,7 @@ FAULTS = {
     "one-way-cut": one_way_cut,
     "follower-cut": follower_cut,
     "wipe-follower": wipe_follower,
+    "rolling-restart": rolling_restart,
     "kill-two": kill_two,
 }
 

@@ -37,7 +37,7 @@ step "Redis TCL suite done ($((SECONDS - t))s)"
 
 t=$SECONDS
 # Faults on nodes that are separate hosts (containers with their own addresses): kill, pause,
-# two-way and one-way partitions, a wiped follower, then two of five nodes killed; every
+# two-way and one-way partitions, a wiped follower, a rolling restart, then two of five nodes killed; every
 # acknowledged write is checked on every node (~2 min). DOCKER_FAULTS=0 skips it.
 if [ "${DOCKER_FAULTS:-1}" != "0" ]; then
     if ! docker info >/dev/null 2>&1; then
