@@ -134,6 +134,42 @@ fn t64_a_single_node_has_no_membership_to_change() {
     }
 }
 
+/// A node started alone has no peer listener, so nothing can join it; stopped and started
+/// again on its data with `--initial-cluster` naming only itself, it is a one-member cluster
+/// that two nodes join. They get its data, and once the first node is gone the two that
+/// joined and a third elect a leader among themselves and take writes.
+#[test]
+fn t67_a_node_started_alone_grows_into_a_cluster() {
+    let _serial = serial();
+    let mut alone = Node::start(&[]);
+    mset(&mut alone.client(), 0, 500);
+    assert_eq!(alone.client().try_call(&["SHUTDOWN"]).ok(), None, "SHUTDOWN closes the connection");
+    assert!(alone.wait_exit(Duration::from_secs(10)).success());
+    alone.kill(); // reaped already: only forgets the process
+    alone.add_args(&["--initial-cluster", &format!("1=127.0.0.1:{}", alone.port)]);
+    alone.spawn();
+    let mut cluster = Cluster { nodes: vec![alone] };
+    cluster.wait_for_leader(Duration::from_secs(20));
+    let second = cluster.join(0, &["--cluster-enabled", "no"]);
+    wait_until(Duration::from_secs(30), "node 2 votes", || voters(&cluster.nodes[0]) == vec![1, 2]);
+    let third = cluster.join(0, &["--cluster-enabled", "no"]);
+    wait_until(Duration::from_secs(30), "every node holds three voters", || {
+        cluster.nodes.iter().all(|node| voters(node) == vec![1, 2, 3])
+    });
+    let mut on_third = cluster.nodes[third].client();
+    assert_eq!(on_third.try_call(&["DBSIZE"]).unwrap(), Value::Int(500));
+    assert_eq!(on_third.try_call(&["GET", "k499"]).unwrap(), Value::bulk("v499"));
+
+    // Without the first node, the two that joined are a majority.
+    cluster.nodes[0].kill();
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    assert!(leader == second || leader == third, "node {leader} leads");
+    let mut writer = cluster.nodes[second].client();
+    assert_eq!(writer.try_call(&["SET", "after", "grown"]).unwrap(), ok());
+    assert_eq!(on_third.try_call(&["GET", "after"]).unwrap(), Value::bulk("grown"));
+    assert_eq!(on_third.try_call(&["DBSIZE"]).unwrap(), Value::Int(501));
+}
+
 /// Membership changes while clients write: a node joins and then the leader is forgotten and
 /// stopped, with pipelined SETs flowing through the other two first members all along. Every
 /// acknowledged write survives, on the leader that follows and on the node that joined.
