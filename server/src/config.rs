@@ -67,10 +67,15 @@ pub struct Args {
     /// node forwards what it does not lead to the leader.
     #[arg(long, value_enum)]
     pub cluster_enabled: Option<YesNo>,
+    /// Port this node listens on for the other members (Raft and forwarded requests):
+    /// PORT+10000 unless given. With --initial-cluster it must be the `@PEERPORT` of this
+    /// node's entry there (the other members dial what the list says).
+    #[arg(long)]
+    pub peer_port: Option<u16>,
     /// Join a running cluster through any member, given as HOST:PORT (its client port): this
     /// node becomes a member with `--node-id` (larger than every member's id), at its
-    /// `--bind` address (or `--announce-ip` when bound to every address) and PORT+10000 for
-    /// peers. Kept on restart, where it does nothing once the node is a member.
+    /// `--bind` address (or `--announce-ip` when bound to every address) and its --peer-port
+    /// (PORT+10000 unless given) for peers. Kept on restart, where it does nothing once the node is a member.
     /// `CLUSTER FORGET` removes a member.
     #[arg(long)]
     pub join: Option<String>,
@@ -153,8 +158,18 @@ impl Args {
             (Some(ip), true) => ip.clone(),
             (None, true) => return Err(format!("--join with --bind {} needs --announce-ip", self.bind)),
         };
-        let peer_port = self.port.checked_add(10000).ok_or("--port is too large for a peer port (PORT+10000)")?;
-        Ok(Member { id: self.node_id, host, port: self.port, peer_port })
+        Ok(Member { id: self.node_id, host, port: self.port, peer_port: self.own_peer_port()? })
+    }
+
+    /// `--peer-port`, or PORT+10000.
+    fn own_peer_port(&self) -> Result<u16, String> {
+        match self.peer_port {
+            Some(peer_port) => Ok(peer_port),
+            None => self
+                .port
+                .checked_add(10000)
+                .ok_or_else(|| "--port is too large for a peer port (PORT+10000): give --peer-port".into()),
+        }
     }
 
     /// The runtime's worker threads: one unless `--threads` says otherwise, as Redis serves
@@ -173,7 +188,11 @@ impl Args {
     /// The cluster's members: `--initial-cluster`, or this node alone.
     pub fn members(&self) -> Result<Vec<Member>, String> {
         if self.initial_cluster.trim().is_empty() {
-            let peer_port = self.port.checked_add(10000).unwrap_or(self.port);
+            // A node alone never listens for peers; one that joins does, on this port.
+            let peer_port = match self.join {
+                Some(_) => self.own_peer_port()?,
+                None => self.own_peer_port().unwrap_or(self.port),
+            };
             return Ok(vec![Member {
                 id: self.node_id,
                 host: self.bind.clone(),
@@ -197,8 +216,15 @@ impl Args {
             }
             members.push(member);
         }
-        if !members.iter().any(|m| m.id == self.node_id) {
+        let Some(me) = members.iter().find(|m| m.id == self.node_id) else {
             return Err(format!("--node-id {} is not in --initial-cluster", self.node_id));
+        };
+        if let Some(peer_port) = self.peer_port.filter(|&peer_port| peer_port != me.peer_port) {
+            return Err(format!(
+                "--peer-port {peer_port} disagrees with this node's entry in --initial-cluster ({}): \
+                 give it there as @{peer_port}",
+                me.address()
+            ));
         }
         Ok(members)
     }
@@ -253,6 +279,23 @@ mod tests {
         );
         let wrong = Args::parse_from(["flotilla", "--node-id", "9", "--initial-cluster", "1=a:1"]);
         assert!(wrong.members().is_err());
+    }
+
+    #[test]
+    fn peer_port_is_this_nodes_own_and_must_agree_with_the_initial_cluster() {
+        let parse = |extra: &[&str]| Args::parse_from(["flotilla"].iter().chain(extra));
+        let joining = parse(&["--port", "7004", "--node-id", "4", "--join", "h:7001", "--peer-port", "9004"]);
+        assert_eq!(joining.joining_as().unwrap().peer_port, 9004);
+        assert_eq!(joining.members().unwrap()[0].peer_port, 9004);
+        let by_default = parse(&["--port", "7004", "--node-id", "4", "--join", "h:7001"]);
+        assert_eq!(by_default.joining_as().unwrap().peer_port, 17004);
+        let too_high = parse(&["--port", "60000", "--join", "h:7001"]);
+        assert!(too_high.joining_as().unwrap_err().contains("--peer-port"));
+        assert!(too_high.members().is_err());
+        let listed = ["--node-id", "2", "--initial-cluster", "1=h:7001,2=h:7002@9002"];
+        assert_eq!(parse(&[&listed[..], &["--peer-port", "9002"]].concat()).members().unwrap()[1].peer_port, 9002);
+        let disagreeing = parse(&[&listed[..], &["--peer-port", "17002"]].concat()).members().unwrap_err();
+        assert!(disagreeing.contains("disagrees"), "{disagreeing}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{wait_until, Client, Cluster, Node, Value};
+use crate::support::{free_port, wait_until, Client, Cluster, Node, Value};
 use crate::{check_outcomes, serial, writer};
 
 fn ok() -> Value {
@@ -136,7 +136,7 @@ fn t64_a_single_node_has_no_membership_to_change() {
 
 /// A node started alone has no peer listener, so nothing can join it; stopped and started
 /// again on its data with `--initial-cluster` naming only itself, it is a one-member cluster
-/// that two nodes join. They get its data, and once the first node is gone the two that
+/// that two nodes join (the second with its own `--peer-port`). They get its data, and once the first node is gone the two that
 /// joined and a third elect a leader among themselves and take writes.
 #[test]
 fn t67_a_node_started_alone_grows_into_a_cluster() {
@@ -152,7 +152,9 @@ fn t67_a_node_started_alone_grows_into_a_cluster() {
     cluster.wait_for_leader(Duration::from_secs(20));
     let second = cluster.join(0, &["--cluster-enabled", "no"]);
     wait_until(Duration::from_secs(30), "node 2 votes", || voters(&cluster.nodes[0]) == vec![1, 2]);
-    let third = cluster.join(0, &["--cluster-enabled", "no"]);
+    // The third listens for its peers on a port of its own choosing (the first dials it).
+    let peer_port = free_port().to_string();
+    let third = cluster.join(0, &["--cluster-enabled", "no", "--peer-port", &peer_port]);
     wait_until(Duration::from_secs(30), "every node holds three voters", || {
         cluster.nodes.iter().all(|node| voters(node) == vec![1, 2, 3])
     });
