@@ -80,13 +80,46 @@ class Client:
         except OSError:
             pass
 
-    def call(self, *args):
+    def call(self, *args, redirects=3):
+        """Sends a command; a `-MOVED slot host:port` (the Redis Cluster protocol) is followed
+        on a connection of its own, as a cluster client does, up to `redirects` times."""
+        try:
+            return self.call_here(*args)
+        except RespError as error:
+            if not str(error).startswith("MOVED ") or redirects == 0:
+                raise
+            host, port = str(error).split()[2].rsplit(":", 1)
+            other = Client(host, int(port), timeout=self.sock.gettimeout())
+            try:
+                return other.call(*args, redirects=redirects - 1)
+            finally:
+                other.close()
+
+    def call_here(self, *args):
         parts = [b"*%d\r\n" % len(args)]
         for arg in args:
             data = arg if isinstance(arg, bytes) else str(arg).encode()
             parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
         self.sock.sendall(b"".join(parts))
         return self._reply()
+
+    def pipeline(self, commands):
+        """Sends every command in one write, then reads every reply (an error reply is
+        returned as a RespError, not raised)."""
+        parts = []
+        for args in commands:
+            parts.append(b"*%d\r\n" % len(args))
+            for arg in args:
+                data = arg if isinstance(arg, bytes) else str(arg).encode()
+                parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+        self.sock.sendall(b"".join(parts))
+        replies = []
+        for _ in commands:
+            try:
+                replies.append(self._reply())
+            except RespError as error:
+                replies.append(error)
+        return replies
 
     def _reply(self):
         line = self.reader.readline()
@@ -112,8 +145,9 @@ class Client:
 
 
 class Cluster:
-    def __init__(self, nodes, image, hold):
+    def __init__(self, nodes, image, hold, cluster_protocol=False):
         self.nodes = nodes
+        self.cluster_protocol = cluster_protocol
         self.image = image
         self.hold = hold
         self.prefix = f"flotilla-faults-{os.getpid()}"
@@ -149,7 +183,7 @@ class Cluster:
         docker("run", "-d", "--name", self.container(i), "--hostname", f"n{i}",
                "--network", self.network, "--ip", self.ips[i], self.image,
                "--port", str(CLIENT_PORT), "--node-id", str(i), "--initial-cluster", members,
-               "--cluster-enabled", "no", "--log", "info")
+               "--cluster-enabled", "yes" if self.cluster_protocol else "no", "--log", "info")
 
     def destroy(self):
         for i in self.ips:
@@ -482,43 +516,31 @@ FAULTS = {
 }
 
 
+def read_values(cluster, i, keys):
+    """The values of `keys` as node i serves them: MGET when every node forwards (linearizable
+    reads through any node); with the Redis Cluster protocol, GETs pipelined on a READONLY
+    connection (node i's own copy: the keys span many slots, which one MGET may not)."""
+    client = Client(cluster.ips[i], timeout=10.0)
+    values = []
+    try:
+        if cluster.cluster_protocol:
+            client.call("READONLY")
+        for start in range(0, len(keys), 500):
+            chunk = keys[start:start + 500]
+            if cluster.cluster_protocol:
+                values += client.pipeline([("GET", key) for key in chunk])
+            else:
+                values += client.call("MGET", *chunk)
+    finally:
+        client.close()
+    return [value.decode() if isinstance(value, bytes) else value for value in values]
+
+
 def verify(cluster, load, problems):
     with load.lock:
         acked = dict(load.acked)
         not_done = set(load.not_done)
         unknown = dict(load.unknown)
-    keys = sorted(acked)
-    for i in cluster.ips:
-        client = Client(cluster.ips[i], timeout=10.0)
-        try:
-            missing = wrong = 0
-            for start in range(0, len(keys), 500):
-                chunk = keys[start:start + 500]
-                values = client.call("MGET", *chunk)
-                for key, value in zip(chunk, values):
-                    if value is None:
-                        missing += 1
-                    elif value.decode() != acked[key]:
-                        wrong += 1
-            if missing or wrong:
-                problems.append(f"node {i}: {missing} acknowledged writes missing, {wrong} with another value")
-            if i == min(cluster.ips):
-                present = [k for k in sorted(not_done) if client.call("EXISTS", k) == 1]
-                if present:
-                    problems.append(f"{len(present)} writes answered with a definite error are present: {present[:5]}")
-                unknown_keys = sorted(unknown)
-                found = 0
-                for start in range(0, len(unknown_keys), 500):
-                    chunk = unknown_keys[start:start + 500]
-                    for key, value in zip(chunk, client.call("MGET", *chunk)):
-                        if value is not None:
-                            found += 1
-                            if value.decode() != unknown[key]:
-                                problems.append(f"unknown write {key} holds {value!r}, not {unknown[key]!r}")
-                log(f"  acknowledged {len(acked)}, unknown {len(unknown)} ({found} applied), "
-                    f"definite errors {len(not_done)}")
-        finally:
-            client.close()
     # Every node's own copy converges to the same keys.
     deadline = time.time() + 20
     while True:
@@ -536,6 +558,27 @@ def verify(cluster, load, problems):
     log(f"  keys on each node (local): {sizes}")
     if len(set(sizes.values())) != 1:
         problems.append(f"nodes hold different numbers of keys: {sizes}")
+    keys = sorted(acked)
+    for i in cluster.ips:
+        values = read_values(cluster, i, keys)
+        missing = sum(1 for value in values if value is None)
+        wrong = sum(1 for key, value in zip(keys, values) if value is not None and value != acked[key])
+        if missing or wrong:
+            problems.append(f"node {i}: {missing} acknowledged writes missing, {wrong} with another value")
+    first = min(cluster.ips)
+    present = [key for key, value in zip(sorted(not_done), read_values(cluster, first, sorted(not_done)))
+               if value is not None]
+    if present:
+        problems.append(f"{len(present)} writes answered with a definite error are present: {present[:5]}")
+    unknown_keys = sorted(unknown)
+    found = 0
+    for key, value in zip(unknown_keys, read_values(cluster, first, unknown_keys)):
+        if value is not None:
+            found += 1
+            if value != unknown[key]:
+                problems.append(f"unknown write {key} holds {value!r}, not {unknown[key]!r}")
+    log(f"  acknowledged {len(acked)}, unknown {len(unknown)} ({found} applied), "
+        f"definite errors {len(not_done)}")
     stale = stale_reads(load)
     by_node = {}
     for node, _, _ in stale:
@@ -555,6 +598,9 @@ def main():
     parser.add_argument("--recover", type=float, default=4.0, help="seconds of load after each heal")
     parser.add_argument("--writers", type=int, default=4)
     parser.add_argument("--image", default=IMAGE)
+    parser.add_argument("--cluster-protocol", action="store_true",
+                        help="nodes present the Redis Cluster protocol (a node that does not lead "
+                             "answers -MOVED, which the clients follow) instead of forwarding")
     parser.add_argument("--keep", action="store_true", help="leave the containers and network")
     args = parser.parse_args()
     if args.faults is None:
@@ -567,7 +613,7 @@ def main():
     if subprocess.run(["docker", "image", "inspect", args.image], capture_output=True).returncode != 0:
         sys.exit(f"no image {args.image}: run bash docker/build-image.sh first")
 
-    cluster = Cluster(args.nodes, args.image, args.hold)
+    cluster = Cluster(args.nodes, args.image, args.hold, cluster_protocol=args.cluster_protocol)
     problems = []
     started = time.time()
     try:
@@ -602,7 +648,8 @@ def main():
         for problem in problems:
             log(f"  - {problem}")
         sys.exit(1)
-    log(f"passed: {', '.join(faults)} on {args.nodes} nodes in {elapsed:.0f}s")
+    mode = "the Redis Cluster protocol" if args.cluster_protocol else "forwarding"
+    log(f"passed: {', '.join(faults)} on {args.nodes} nodes ({mode}) in {elapsed:.0f}s")
 
 
 if __name__ == "__main__":

@@ -37,8 +37,9 @@ step "Redis TCL suite done ($((SECONDS - t))s)"
 
 t=$SECONDS
 # Faults on nodes that are separate hosts (containers with their own addresses): kill, pause,
-# two-way and one-way partitions, a wiped follower, a rolling restart, then two of five nodes killed; every
-# acknowledged write is checked on every node (~2 min). DOCKER_FAULTS=0 skips it.
+# two-way and one-way partitions, a wiped follower, a rolling restart, then two of five nodes killed,
+# then the leader's faults again with clients that follow -MOVED; every acknowledged write is
+# checked on every node (~3 min). DOCKER_FAULTS=0 skips it.
 if [ "${DOCKER_FAULTS:-1}" != "0" ]; then
     if ! docker info >/dev/null 2>&1; then
         step "FAILED: docker is not available for the multi-host fault run (DOCKER_FAULTS=0 skips it)"
@@ -48,6 +49,7 @@ if [ "${DOCKER_FAULTS:-1}" != "0" ]; then
     BINARY=target/release/flotilla bash docker/build-image.sh
     python3 docker/faults.py --nodes 3 || status=1
     python3 docker/faults.py --nodes 5 --faults kill-two,one-way-cut || status=1
+    python3 docker/faults.py --cluster-protocol --faults kill-leader,pause-leader,partition-leader,one-way-cut || status=1
     step "multi-host faults done ($((SECONDS - t))s)"
 fi
 
