@@ -5,6 +5,7 @@ private network), under load, with a check that nothing acknowledged is lost or 
     bash docker/build-image.sh                 # the image, flotilla:dev
     python3 docker/faults.py                   # every fault, 3 nodes
     python3 docker/faults.py --faults partition-leader,one-way-cut --nodes 5
+    python3 docker/faults.py --cluster-protocol    # -MOVED followed instead of forwarding
 
 Each node runs in its own container with its own address. Faults:
 
@@ -27,7 +28,9 @@ recorded; `-UNCERTAIN`, timeouts and dropped connections are "unknown"; `-TRYAGA
 definite errors are "not done"), one client INCRs a counter, and readers GET that counter
 through every node. At the end, with the faults healed:
 
-- every acknowledged SET is read back with its value through every node,
+- every acknowledged SET is read back with its value through every node (linearizable reads
+  through any node when they forward; with --cluster-protocol, each node's own copy once every
+  node's DBSIZE agrees),
 - every SET answered with a definite error is absent, every unknown one absent or complete,
 - no read of the counter returned less than a value acknowledged before the read started
   (a stale read from a deposed leader),
