@@ -247,8 +247,9 @@ class Cluster:
 class Load:
     """Writers, a counter and readers running against the cluster until stopped."""
 
-    def __init__(self, cluster, writers=4):
+    def __init__(self, cluster, writers=4, readonly_readers=False):
         self.cluster = cluster
+        self.readonly_readers = readonly_readers
         self.writers = writers
         self.stop = threading.Event()
         self.lock = threading.Lock()
@@ -349,13 +350,21 @@ class Load:
                 node = nodes[(nodes.index(node) + 1) % len(nodes)]
 
     def reader(self, i):
-        """Linearizable GETs of the counter through node i only (a deposed leader included)."""
+        """Linearizable GETs of the counter through node i only (a deposed leader included);
+        with `readonly_readers`, reads of node i's own copy instead (READONLY), which lags."""
         client = None
         while not self.stop.is_set():
             if client is None:
                 client = self.connect(i, timeout=1.5)
                 if client is None:
                     continue
+                if self.readonly_readers:
+                    try:
+                        client.call("READONLY")
+                    except (OSError, ConnectionError, RespError):
+                        client.close()
+                        client = None
+                        continue
             sent = time.monotonic()
             try:
                 value = client.call("GET", "counter")
@@ -604,6 +613,9 @@ def main():
     parser.add_argument("--cluster-protocol", action="store_true",
                         help="nodes present the Redis Cluster protocol (a node that does not lead "
                              "answers -MOVED, which the clients follow) instead of forwarding")
+    parser.add_argument("--readonly-readers", action="store_true",
+                        help="a check of the check: the readers send READONLY and read their node's "
+                             "own copy, which lags behind a cut; the run must then fail with stale reads")
     parser.add_argument("--keep", action="store_true", help="leave the containers and network")
     args = parser.parse_args()
     if args.faults is None:
@@ -623,7 +635,7 @@ def main():
         cluster.create()
         leader = cluster.leader(timeout=30)
         log(f"cluster up, node {leader} leads")
-        load = Load(cluster, writers=args.writers)
+        load = Load(cluster, writers=args.writers, readonly_readers=args.readonly_readers)
         load.start()
         time.sleep(2)
         for fault in faults:

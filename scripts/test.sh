@@ -50,6 +50,17 @@ if [ "${DOCKER_FAULTS:-1}" != "0" ]; then
     python3 docker/faults.py --nodes 3 || status=1
     python3 docker/faults.py --nodes 5 --faults kill-two,one-way-cut || status=1
     python3 docker/faults.py --cluster-protocol --faults kill-leader,pause-leader,partition-leader,one-way-cut || status=1
+    # The check of the check: reads of a cut follower's own copy (READONLY) must be found stale.
+    if python3 docker/faults.py --readonly-readers --faults follower-cut > /tmp/flotilla-faults-readonly.log 2>&1; then
+        step "FAILED: the fault run's stale-read check passed READONLY reads of a cut follower"
+        status=1
+    elif ! grep -q "stale reads of the counter" /tmp/flotilla-faults-readonly.log; then
+        cat /tmp/flotilla-faults-readonly.log
+        step "FAILED: the READONLY fault run failed for another reason than stale reads"
+        status=1
+    else
+        step "the stale-read check found the READONLY reads of a cut follower stale, as it must"
+    fi
     step "multi-host faults done ($((SECONDS - t))s)"
 fi
 
