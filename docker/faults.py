@@ -231,6 +231,33 @@ class Cluster:
     def role(self, i):
         return self.raft_field(i, "role")
 
+    def cluster_state(self, i):
+        """`cluster_state` of node i's CLUSTER INFO (the Redis Cluster protocol only)."""
+        try:
+            client = Client(self.ips[i], timeout=1.0)
+            try:
+                info = client.call_here("CLUSTER", "INFO").decode()
+            finally:
+                client.close()
+        except (OSError, RespError, ConnectionError):
+            return None
+        for line in info.splitlines():
+            if line.startswith("cluster_state:"):
+                return line.split(":", 1)[1].strip()
+        return None
+
+    def expect_cluster_down_on(self, i):
+        """With the cluster protocol on, a leader cut off from the majority must say so in
+        CLUSTER INFO (cluster_state:fail) within a few seconds, though it keeps its role."""
+        if not self.cluster_protocol:
+            return
+        deadline = time.time() + 5
+        while self.cluster_state(i) != "fail":
+            if time.time() > deadline:
+                raise RuntimeError(f"node {i}, cut off, still says cluster_state:{self.cluster_state(i)}")
+            time.sleep(0.1)
+        log(f"  node {i} says cluster_state:fail (role {self.role(i)})")
+
     def leader(self, exclude=(), timeout=15.0):
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -427,6 +454,7 @@ def partition_leader(cluster):
     cluster.drop_to(leader, others)
     new = cluster.leader(exclude=(leader,))
     log(f"  node {new} leads the majority")
+    cluster.expect_cluster_down_on(leader)
 
     def heal():
         cluster.heal(leader)
@@ -440,6 +468,7 @@ def one_way_cut(cluster):
     cluster.drop_from(leader, others)
     new = cluster.leader(exclude=(leader,))
     log(f"  node {new} leads")
+    cluster.expect_cluster_down_on(leader)
 
     def heal():
         cluster.heal(leader)
@@ -646,6 +675,10 @@ def main():
             log("  healed")
             time.sleep(args.recover)
             cluster.leader(timeout=15)
+            if cluster.cluster_protocol:
+                states = {i: cluster.cluster_state(i) for i in cluster.ips}
+                if any(state != "ok" for state in states.values()):
+                    problems.append(f"after {fault} healed, CLUSTER INFO cluster_state: {states}")
         load.finish()
         log(f"errors seen by the writers: {load.errors or 'none'}")
         log("verifying")

@@ -20,6 +20,7 @@ use openraft::async_runtime::WatchReceiver;
 use flotilla_protocol::Reply;
 use flotilla_storage::{CommandSpec, Flags, Handler};
 use std::fmt::Write;
+use std::time::Duration;
 
 use super::ServerFn;
 use crate::errors;
@@ -223,7 +224,12 @@ fn cluster_info(session: &mut Session, _args: &[Bytes]) -> Reply {
         Err(reply) => return reply,
     };
     let metrics = node.group.raft.metrics().borrow_watched().clone();
-    let leader = metrics.current_leader;
+    // A leader that hears no quorum (cut off from the majority) serves nothing: the cluster is
+    // down as this node sees it, as on the minority side of a partitioned Redis Cluster.
+    let lease = Duration::from_millis(node.group.raft.config().election_timeout_max);
+    let leader = metrics
+        .current_leader
+        .filter(|&leader| leader != node.me || crate::raft::group::hears_quorum(&metrics, lease));
     let served = if leader.is_some() { SLOTS } else { 0 };
     let term = metrics.current_term;
     let mut out = String::new();

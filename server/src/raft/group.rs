@@ -323,6 +323,20 @@ impl Group {
     }
 }
 
+/// Whether a leader still hears a quorum: one answered an RPC it sent within twice its lease
+/// (`ELECTION_TIMEOUT_MS_MAX`), or it is the only voter. A leader cut off from the majority
+/// keeps its role until it hears of a newer term, which it cannot while cut off (a one-way cut
+/// lasts as long as the cut); this tells it apart from a leader that serves, for CLUSTER INFO.
+/// Twice the lease, not once: fourteen missed heartbeats, which a loaded machine does not miss
+/// by accident, so a serving leader's state does not flicker.
+pub fn hears_quorum(metrics: &openraft::RaftMetrics<TypeConfig>, lease: Duration) -> bool {
+    only_voter(metrics)
+        || metrics
+            .last_quorum_acked
+            .as_ref()
+            .is_some_and(|acked| InstantOf::<TypeConfig>::now() < **acked + 2 * lease)
+}
+
 /// Whether this node is the only voter of every configuration in `metrics` (not through
 /// `voter_ids()`, which builds a set per call: 1.5% of a single node's CPU at GET -P 1, where
 /// the read fast path asks this for every read).
