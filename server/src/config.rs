@@ -75,8 +75,8 @@ pub struct Args {
     /// Join a running cluster through any member, given as HOST:PORT (its client port): this
     /// node becomes a member with `--node-id` (larger than every member's id), at its
     /// `--bind` address (or `--announce-ip` when bound to every address) and its --peer-port
-    /// (PORT+10000 unless given) for peers. Kept on restart, where it does nothing once the node is a member.
-    /// `CLUSTER FORGET` removes a member.
+    /// (PORT+10000 unless given) for peers. Kept on restart, where it does nothing once the
+    /// node is a member. `CLUSTER FORGET` removes a member.
     #[arg(long)]
     pub join: Option<String>,
     /// The address clients are given for this node in CLUSTER SLOTS / SHARDS / NODES and in

@@ -136,8 +136,9 @@ fn t64_a_single_node_has_no_membership_to_change() {
 
 /// A node started alone has no peer listener, so nothing can join it; stopped and started
 /// again on its data with `--initial-cluster` naming only itself, it is a one-member cluster
-/// that two nodes join (the second with its own `--peer-port`). They get its data, and once the first node is gone the two that
-/// joined and a third elect a leader among themselves and take writes.
+/// that two nodes join (the second with its own `--peer-port`). They get its data, and once
+/// the first node is gone the two that joined, a majority of three, elect a leader between
+/// them and take writes.
 #[test]
 fn t67_a_node_started_alone_grows_into_a_cluster() {
     let _serial = serial();
