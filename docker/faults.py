@@ -68,6 +68,15 @@ class RespError(Exception):
     pass
 
 
+def encode_command(args):
+    """One request as a RESP multibulk."""
+    parts = [b"*%d\r\n" % len(args)]
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
 class Client:
     """A minimal RESP2 client: one connection, one request at a time."""
 
@@ -99,23 +108,13 @@ class Client:
                 other.close()
 
     def call_here(self, *args):
-        parts = [b"*%d\r\n" % len(args)]
-        for arg in args:
-            data = arg if isinstance(arg, bytes) else str(arg).encode()
-            parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        self.sock.sendall(b"".join(parts))
+        self.sock.sendall(encode_command(args))
         return self._reply()
 
     def pipeline(self, commands):
         """Sends every command in one write, then reads every reply (an error reply is
         returned as a RespError, not raised)."""
-        parts = []
-        for args in commands:
-            parts.append(b"*%d\r\n" % len(args))
-            for arg in args:
-                data = arg if isinstance(arg, bytes) else str(arg).encode()
-                parts.append(b"$%d\r\n%s\r\n" % (len(data), data))
-        self.sock.sendall(b"".join(parts))
+        self.sock.sendall(b"".join(encode_command(args) for args in commands))
         replies = []
         for _ in commands:
             try:
@@ -213,15 +212,22 @@ class Cluster:
         self.iptables(i, "-F", "INPUT")
         self.iptables(i, "-F", "OUTPUT")
 
-    def raft_field(self, i, name):
-        """A field of node i's data group line in INFO flotilla_raft (None when unreachable)."""
+    def ask(self, i, *args):
+        """One command to node i itself (no redirect followed) on a connection of its own; its
+        text, or None when the node does not answer or answers an error."""
         try:
             client = Client(self.ips[i], timeout=1.0)
             try:
-                info = client.call("INFO", "flotilla_raft").decode()
+                return client.call_here(*args).decode()
             finally:
                 client.close()
         except (OSError, RespError, ConnectionError):
+            return None
+
+    def raft_field(self, i, name):
+        """A field of node i's data group line in INFO flotilla_raft (None when unreachable)."""
+        info = self.ask(i, "INFO", "flotilla_raft")
+        if info is None:
             return None
         for field in info.replace(":", ",").split(","):
             if field.strip().startswith(name + "="):
@@ -233,13 +239,8 @@ class Cluster:
 
     def cluster_state(self, i):
         """`cluster_state` of node i's CLUSTER INFO (the Redis Cluster protocol only)."""
-        try:
-            client = Client(self.ips[i], timeout=1.0)
-            try:
-                info = client.call_here("CLUSTER", "INFO").decode()
-            finally:
-                client.close()
-        except (OSError, RespError, ConnectionError):
+        info = self.ask(i, "CLUSTER", "INFO")
+        if info is None:
             return None
         for line in info.splitlines():
             if line.startswith("cluster_state:"):
@@ -422,63 +423,57 @@ def stale_reads(load):
 
 # --- faults: each takes the cluster and returns a function that heals it ---
 
-def kill_leader(cluster):
+def others_than(cluster, i):
+    return [j for j in cluster.ips if j != i]
+
+
+def fault_on_leader(cluster, what, act, undo, cut_off=False):
+    """Applies `act` to the leader, waits for the others to elect one of themselves, and
+    returns the heal (`undo` on the old leader). `cut_off`: the old leader keeps running but
+    cannot reach the majority, and must say so (see `expect_cluster_down_on`)."""
     leader = cluster.leader()
-    log(f"  kill -9 node {leader} (the leader)")
-    docker("kill", "-s", "KILL", cluster.container(leader))
+    log(f"  {what.format(leader)}")
+    act(leader)
     new = cluster.leader(exclude=(leader,))
     log(f"  node {new} leads")
+    if cut_off:
+        cluster.expect_cluster_down_on(leader)
+    return lambda: undo(leader)
 
-    def heal():
-        docker("start", cluster.container(leader))
-    return heal
+
+def kill_leader(cluster):
+    return fault_on_leader(
+        cluster, "kill -9 node {} (the leader)",
+        lambda leader: docker("kill", "-s", "KILL", cluster.container(leader)),
+        lambda leader: docker("start", cluster.container(leader)))
 
 
 def pause_leader(cluster):
-    leader = cluster.leader()
-    log(f"  pause node {leader} (the leader)")
-    docker("pause", cluster.container(leader))
-    new = cluster.leader(exclude=(leader,))
-    log(f"  node {new} leads")
-
-    def heal():
-        docker("unpause", cluster.container(leader))
-    return heal
+    return fault_on_leader(
+        cluster, "pause node {} (the leader)",
+        lambda leader: docker("pause", cluster.container(leader)),
+        lambda leader: docker("unpause", cluster.container(leader)))
 
 
 def partition_leader(cluster):
-    leader = cluster.leader()
-    others = [i for i in cluster.ips if i != leader]
-    log(f"  cut node {leader} (the leader) off from {others}, both ways")
-    cluster.drop_from(leader, others)
-    cluster.drop_to(leader, others)
-    new = cluster.leader(exclude=(leader,))
-    log(f"  node {new} leads the majority")
-    cluster.expect_cluster_down_on(leader)
-
-    def heal():
-        cluster.heal(leader)
-    return heal
+    def cut(leader):
+        cluster.drop_from(leader, others_than(cluster, leader))
+        cluster.drop_to(leader, others_than(cluster, leader))
+    return fault_on_leader(cluster, "cut node {} (the leader) off from the others, both ways",
+                           cut, cluster.heal, cut_off=True)
 
 
 def one_way_cut(cluster):
-    leader = cluster.leader()
-    others = [i for i in cluster.ips if i != leader]
-    log(f"  node {leader} (the leader) hears nothing from {others}; they still hear it")
-    cluster.drop_from(leader, others)
-    new = cluster.leader(exclude=(leader,))
-    log(f"  node {new} leads")
-    cluster.expect_cluster_down_on(leader)
-
-    def heal():
-        cluster.heal(leader)
-    return heal
+    return fault_on_leader(
+        cluster, "node {} (the leader) hears nothing from the others; they still hear it",
+        lambda leader: cluster.drop_from(leader, others_than(cluster, leader)),
+        cluster.heal, cut_off=True)
 
 
 def follower_cut(cluster):
     leader = cluster.leader()
-    follower = next(i for i in cluster.ips if i != leader)
-    others = [i for i in cluster.ips if i != follower]
+    follower = others_than(cluster, leader)[0]
+    others = others_than(cluster, follower)
     log(f"  cut node {follower} (a follower) off from {others}, both ways")
     cluster.drop_from(follower, others)
     cluster.drop_to(follower, others)
@@ -490,7 +485,7 @@ def follower_cut(cluster):
 
 def wipe_follower(cluster):
     leader = cluster.leader()
-    follower = next(i for i in cluster.ips if i != leader)
+    follower = others_than(cluster, leader)[0]
     # A snapshot first, which purges the leader's log: the new node can only be rebuilt from it.
     client = Client(cluster.ips[leader], timeout=30.0)
     try:
@@ -518,7 +513,7 @@ def kill_two(cluster):
     if len(cluster.ips) < 5:
         raise RuntimeError("kill-two needs --nodes 5 or more (a majority must survive)")
     leader = cluster.leader()
-    follower = next(i for i in cluster.ips if i != leader)
+    follower = others_than(cluster, leader)[0]
     log(f"  kill -9 nodes {leader} (the leader) and {follower}")
     docker("kill", "-s", "KILL", cluster.container(leader), cluster.container(follower))
     new = cluster.leader(exclude=(leader, follower))
@@ -533,7 +528,7 @@ def rolling_restart(cluster):
     """Every node stopped cleanly (SIGTERM: a leader hands its leadership over first) and
     started again, one after the other, followers first."""
     leader = cluster.leader()
-    order = [i for i in cluster.ips if i != leader] + [leader]
+    order = others_than(cluster, leader) + [leader]
     for i in order:
         log(f"  restart node {i}{' (the leader)' if i == leader else ''}")
         docker("restart", "-t", "20", cluster.container(i))
