@@ -17,7 +17,7 @@
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -185,15 +185,7 @@ impl Node {
         for _ in 0..START_ATTEMPTS_MAX {
             let port = free_port();
             let dir = temp_dir();
-            let mut args: Vec<String> = vec![
-                "--port".into(),
-                port.to_string(),
-                "--dir".into(),
-                dir.display().to_string(),
-                "--fsync".into(),
-                "no".into(),
-            ];
-            args.extend(extra_args.iter().map(|a| a.to_string()));
+            let args = launch_args(port, &dir, &[&["--fsync", "no"], extra_args]);
             let mut node = Node { id: 1, port, dir, args, child: None, log: None };
             node.launch();
             if node.answers_as_itself(password) {
@@ -292,15 +284,7 @@ impl Node {
     /// its log beside it, and `how` (how it finds the cluster) and `extra` flags.
     fn member(id: u64, port: u16, how: &[&str], extra: &[&str]) -> Node {
         let dir = temp_dir();
-        let mut args: Vec<String> = vec![
-            "--port".into(),
-            port.to_string(),
-            "--dir".into(),
-            dir.display().to_string(),
-            "--node-id".into(),
-            id.to_string(),
-        ];
-        args.extend(how.iter().chain(extra).map(|arg| arg.to_string()));
+        let args = launch_args(port, &dir, &[&["--node-id", &id.to_string()], how, extra]);
         Node { id, port, log: Some(dir.with_extension("log")), dir, args, child: None }
     }
 
@@ -442,6 +426,13 @@ impl Drop for Node {
             let _ = std::fs::remove_file(log);
         }
     }
+}
+
+/// A node's command line: its client port and data directory, then `flags`.
+fn launch_args(port: u16, dir: &Path, flags: &[&[&str]]) -> Vec<String> {
+    let mut args = vec!["--port".to_string(), port.to_string(), "--dir".into(), dir.display().to_string()];
+    args.extend(flags.iter().flat_map(|flags| flags.iter()).map(|flag| flag.to_string()));
+    args
 }
 
 /// Real nodes on loopback forming one Raft cluster (`--initial-cluster`), each with its own
