@@ -315,11 +315,7 @@ impl Group {
             return Some(if alone { applied } else { committed });
         }
         let lease = Duration::from_millis(self.raft.config().election_timeout_max);
-        metrics
-            .last_quorum_acked
-            .as_ref()
-            .is_some_and(|acked| InstantOf::<TypeConfig>::now() < **acked + lease)
-            .then_some(committed)
+        quorum_acked_within(&metrics, lease).then_some(committed)
     }
 }
 
@@ -330,11 +326,15 @@ impl Group {
 /// Twice the lease, not once: fourteen missed heartbeats, which a loaded machine does not miss
 /// by accident, so a serving leader's state does not flicker.
 pub fn hears_quorum(metrics: &openraft::RaftMetrics<TypeConfig>, lease: Duration) -> bool {
-    only_voter(metrics)
-        || metrics
-            .last_quorum_acked
-            .as_ref()
-            .is_some_and(|acked| InstantOf::<TypeConfig>::now() < **acked + 2 * lease)
+    only_voter(metrics) || quorum_acked_within(metrics, 2 * lease)
+}
+
+/// Whether a quorum answered an RPC this leader sent less than `span` ago.
+fn quorum_acked_within(metrics: &openraft::RaftMetrics<TypeConfig>, span: Duration) -> bool {
+    metrics
+        .last_quorum_acked
+        .as_ref()
+        .is_some_and(|acked| InstantOf::<TypeConfig>::now() < **acked + span)
 }
 
 /// Whether this node is the only voter of every configuration in `metrics` (not through
