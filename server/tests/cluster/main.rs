@@ -290,6 +290,32 @@ fn t22_a_single_node_killed_during_lone_and_pipelined_writes_keeps_every_acknowl
     check_outcomes(&cluster, &outcomes);
 }
 
+/// With `--fsync no` an acknowledged write is still handed to the operating system before
+/// its reply (as Redis writes its AOF before replying under `appendfsync no`): a node killed
+/// -9 mid-stream and restarted holds every acknowledged write (it lost the last ones, still
+/// in the store's buffer, before `Syncer::after_write` flushed it).
+#[test]
+fn t68_fsync_no_loses_no_acknowledged_write_when_only_the_process_dies() {
+    let _serial = serial();
+    let node = support::Node::start(&[]); // --fsync no
+    let port = node.port;
+    let mut cluster = Cluster { nodes: vec![node] };
+    let stop = Arc::new(AtomicBool::new(false));
+    let writers: Vec<_> = (0..3)
+        .map(|w| {
+            let stop = stop.clone();
+            std::thread::spawn(move || writer(vec![port], format!("w{w}"), stop))
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(700));
+    cluster.nodes[0].kill();
+    stop.store(true, Ordering::Relaxed);
+    let outcomes: Vec<Outcomes> = writers.into_iter().map(|w| w.join().unwrap()).collect();
+    assert!(outcomes.iter().all(|o| !o.acked.is_empty()), "every writer had writes acknowledged");
+    cluster.restart(0);
+    check_outcomes(&cluster, &outcomes);
+}
+
 /// Writes through a follower from many clients at once are forwarded to the leader together
 /// (`Node::forward`, FORWARD_BATCH): every one is applied once, each client's in the order it
 /// sent them, and each client gets its own replies.
