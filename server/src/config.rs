@@ -53,11 +53,13 @@ pub struct Args {
     /// Close a client connection after this many idle seconds (0: never).
     #[arg(long, default_value_t = 0)]
     pub timeout: u64,
-    /// This node's id in the cluster (1 for a single node).
+    /// This node's id in the cluster (1 for a single node). The data dir keeps the id it was
+    /// first used with and serves no other.
     #[arg(long, default_value_t = 1)]
     pub node_id: u64,
     /// Every member as `ID=HOST:PORT@PEERPORT,...` (the same list on every node, as etcd's
-    /// --initial-cluster); `@PEERPORT` defaults to PORT+10000. Empty: a single node.
+    /// --initial-cluster); `@PEERPORT` defaults to PORT+10000. Empty: a single node (which
+    /// others may join), or the membership the data dir records.
     #[arg(long, default_value = "")]
     pub initial_cluster: String,
     /// Present the Redis Cluster protocol: yes or no; the default is yes with more than one
@@ -162,7 +164,7 @@ impl Args {
     }
 
     /// `--peer-port`, or PORT+10000.
-    fn own_peer_port(&self) -> Result<u16, String> {
+    pub fn own_peer_port(&self) -> Result<u16, String> {
         match self.peer_port {
             Some(peer_port) => Ok(peer_port),
             None => self
@@ -188,7 +190,8 @@ impl Args {
     /// The cluster's members: `--initial-cluster`, or this node alone.
     pub fn members(&self) -> Result<Vec<Member>, String> {
         if self.initial_cluster.trim().is_empty() {
-            // A node alone never listens for peers; one that joins does, on this port.
+            // A node alone listens for peers from the first node that joins it (an unusable
+            // port here then refuses that join); one that joins does, on this port.
             let peer_port = match self.join {
                 Some(_) => self.own_peer_port()?,
                 None => self.own_peer_port().unwrap_or(self.port),

@@ -106,9 +106,6 @@ async fn run(args: Args) -> i32 {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt()).expect("SIGINT handler");
 
     tokio::spawn(expire_loop(node.clone()));
-    if node.args.clustered() {
-        tokio::spawn(blocking::rehome_loop(Arc::downgrade(&node)));
-    }
     let accept_node = node.clone();
     tokio::spawn(async move {
         loop {

@@ -214,13 +214,7 @@ pub async fn join(node: Weak<Node>, target: String, me: Member, password: Option
                 tracing::info!(%target, "joined the cluster");
                 return;
             }
-            Err(mut why) => {
-                if why == crate::errors::CLUSTER_DISABLED {
-                    why.push_str(
-                        " (a node started alone, without --initial-cluster, takes no members: \
-                         restart it on its data with --initial-cluster 1=HOST:PORT, its own address)",
-                    );
-                }
+            Err(why) => {
                 // The first failure and then every tenth, not one line a second.
                 if attempts.is_multiple_of(10) {
                     tracing::warn!(%target, %why, "cannot join the cluster yet");

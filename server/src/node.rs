@@ -116,6 +116,11 @@ pub struct Node {
     pub initial_members: Vec<crate::config::Member>,
     /// Whether the node presents the Redis Cluster protocol (commands/cluster.rs).
     pub cluster_enabled: bool,
+    /// Whether the node listens for peers and follows the membership (`open_to_peers`): from
+    /// the start on a cluster member, from the first CLUSTER JOIN on a node started alone.
+    in_cluster: AtomicBool,
+    /// Held while the node opens to peers, so two JOINs at once bind the peer port once.
+    opening: tokio::sync::Mutex<()>,
     /// Members' `--announce-ip`, this node's own and those the others sent (`client_host`).
     announced: RwLock<HashMap<NodeId, String>>,
     pub shutting_down: AtomicBool,
@@ -294,6 +299,7 @@ impl Node {
             .verify()
             .map_err(|e| format!("refusing to start: {e} (data dir {})", args.dir.display()))?;
         tracing::info!(records = checked, "log store verified");
+        claim_data_dir(&args.dir, me)?;
         let alone = !args.clustered();
         let syncer = crate::raft::log::Syncer::start(log_store.clone(), args.fsync, alone);
 
@@ -368,6 +374,8 @@ impl Node {
             members: RwLock::new(members.clone()),
             initial_members: if args_listed_members { members.clone() } else { Vec::new() },
             cluster_enabled,
+            in_cluster: AtomicBool::new(false),
+            opening: tokio::sync::Mutex::new(()),
             announced: RwLock::new(announced),
             shutting_down: AtomicBool::new(false),
             shutdown: Notify::new(),
@@ -380,76 +388,33 @@ impl Node {
         });
         let _ = node_cell.set(Arc::downgrade(&node));
 
-        if let Some(listener) = peer_listener {
-            let handler_node = Arc::downgrade(&node);
-            let handler: Handler = Arc::new(move |from, rpc_kind, group, payload| {
-                let node = handler_node.clone();
-                if rpc_kind == kind::ANNOUNCE {
-                    if let (Some(node), Ok(host)) = (node.upgrade(), String::from_utf8(payload.to_vec())) {
-                        node.announced.write().insert(from, host);
-                    }
-                    return Box::pin(async { Ok(Vec::new()) });
-                }
-                if rpc_kind == kind::PUBLISH {
-                    // Delivered now, so one sender's messages reach subscribers in order.
-                    let delivered = match node.upgrade() {
-                        Some(node) => node.publish_from_peer(&payload),
-                        None => Err("node stopped".to_string()),
-                    };
-                    return Box::pin(async move { delivered.map(|()| Vec::new()) });
-                }
-                if rpc_kind == kind::MEMBERSHIP {
-                    return Box::pin(async move {
-                        let node = node.upgrade().ok_or("node stopped")?;
-                        crate::membership::serve_relayed(&node, &payload).await
-                    });
-                }
-                if rpc_kind == kind::BLOCK_WAIT && group == DATA_GROUP {
-                    // Queued now, before the next request from that node is handled.
-                    return match node.upgrade() {
-                        Some(node) => node.blocking.register_peer(&node, from, &payload),
-                        None => Box::pin(async { Err("node stopped".to_string()) }),
-                    };
-                }
-                Box::pin(async move {
-                    let node = node.upgrade().ok_or("node stopped")?;
-                    node.serve_peer(from, rpc_kind, group, payload).await
-                })
-            });
-            // The leader keeps several AppendEntries in flight to each follower
-            // (`Network::stream_append`); they must reach this node's Raft core in order.
-            transport.serve_in_order(kind::APPEND_ENTRIES);
-            transport.start(listener, handler);
-        }
-
-        if let Some(ip) = node.args.announce_ip.clone().filter(|_| node.args.clustered()) {
-            tokio::spawn(announce(Arc::downgrade(&node), ip));
-        }
         if node.args.clustered() {
-            tokio::spawn(crate::membership::follow_membership(Arc::downgrade(&node)));
-        }
-
-        // A member of a cluster started as a single node would listen for no peer and serve
-        // nothing (it cannot win an election alone): say how to start it instead.
-        // Asked of the Raft core, which has loaded the log and snapshot (its metrics may not
-        // show them yet).
-        if !node.args.clustered() {
-            let ids: Vec<String> = raft
+            node.open_to_peers(peer_listener).await?;
+        } else {
+            // A node started alone on the data of a cluster it belongs to (it grew from a
+            // single node, say) takes its place in it again, as an etcd member restarted on
+            // its data does; one whose data holds other members only was removed from it.
+            let ids: Vec<NodeId> = raft
                 .with_raft_state(|state| {
                     let effective = state.membership_state.effective();
-                    effective.membership().nodes().map(|(id, _)| id.to_string()).collect()
+                    effective.membership().nodes().map(|(id, _)| *id).collect()
                 })
                 .await
                 .map_err(|e| e.to_string())?;
-            if ids.len() > 1 {
-                return Err(format!(
-                    "the data in {} belongs to a cluster of nodes {}: start this node with --join or \
-                     --initial-cluster",
-                    node.args.dir.display(),
-                    ids.join(", ")
-                ));
+            if ids.len() > 1 || ids.iter().any(|&id| id != me) {
+                if !ids.contains(&me) {
+                    let ids: Vec<String> = ids.iter().map(|id| id.to_string()).collect();
+                    return Err(format!(
+                        "the data in {} belongs to a cluster of nodes {}, which no longer counts \
+                         node {me}: start this node with an empty --dir and --join",
+                        node.args.dir.display(),
+                        ids.join(", ")
+                    ));
+                }
+                node.open_to_peers(None).await?;
             }
         }
+
         // The lowest id of a pristine cluster proposes the initial membership.
         let pristine = !raft.is_initialized().await.map_err(|e| e.to_string())?;
         let lowest = members.iter().map(|m| m.id).min() == Some(me);
@@ -465,6 +430,100 @@ impl Node {
             }
         }
         Ok(node)
+    }
+
+    /// Whether the node listens for peers and follows the cluster's membership: a cluster
+    /// member, or a node started alone that a member has joined since.
+    pub fn in_cluster(&self) -> bool {
+        self.in_cluster.load(Ordering::Acquire)
+    }
+
+    /// Makes this node a cluster member in its workings: it serves its peers on `listener`
+    /// (bound here when None, on the peer port the membership records for it, else
+    /// `--peer-port` or PORT+10000), follows the membership, hands every append to the fsync
+    /// thread, re-homes blocked clients when the leader changes and announces its
+    /// `--announce-ip`. Once only; a node started alone does it at the first CLUSTER JOIN it
+    /// is asked, or at start when its data records it with other members.
+    pub async fn open_to_peers(self: &Arc<Self>, listener: Option<tokio::net::TcpListener>) -> Result<(), String> {
+        let _opening = self.opening.lock().await;
+        if self.in_cluster() {
+            return Ok(());
+        }
+        let listener = match listener {
+            Some(listener) => listener,
+            None => {
+                let me = self.me;
+                let recorded = self
+                    .group
+                    .raft
+                    .with_raft_state(move |state| state.membership_state.effective().membership().get_node(&me).cloned())
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .and_then(|node| crate::config::Member::parse(self.me, &node.addr));
+                let peer_port = match (recorded, self.args.peer_port) {
+                    (Some(me), Some(given)) if given != me.peer_port => {
+                        return Err(format!(
+                            "--peer-port {given} disagrees with this node's recorded address {}",
+                            me.address()
+                        ))
+                    }
+                    (Some(me), _) => me.peer_port,
+                    (None, _) => self.args.own_peer_port()?,
+                };
+                let address = format!("{}:{peer_port}", self.args.bind);
+                tokio::net::TcpListener::bind(&address)
+                    .await
+                    .map_err(|e| format!("cannot listen for peers on {address}: {e}"))?
+            }
+        };
+        let handler_node = Arc::downgrade(self);
+        let handler: Handler = Arc::new(move |from, rpc_kind, group, payload| {
+            let node = handler_node.clone();
+            if rpc_kind == kind::ANNOUNCE {
+                if let (Some(node), Ok(host)) = (node.upgrade(), String::from_utf8(payload.to_vec())) {
+                    node.announced.write().insert(from, host);
+                }
+                return Box::pin(async { Ok(Vec::new()) });
+            }
+            if rpc_kind == kind::PUBLISH {
+                // Delivered now, so one sender's messages reach subscribers in order.
+                let delivered = match node.upgrade() {
+                    Some(node) => node.publish_from_peer(&payload),
+                    None => Err("node stopped".to_string()),
+                };
+                return Box::pin(async move { delivered.map(|()| Vec::new()) });
+            }
+            if rpc_kind == kind::MEMBERSHIP {
+                return Box::pin(async move {
+                    let node = node.upgrade().ok_or("node stopped")?;
+                    crate::membership::serve_relayed(&node, &payload).await
+                });
+            }
+            if rpc_kind == kind::BLOCK_WAIT && group == DATA_GROUP {
+                // Queued now, before the next request from that node is handled.
+                return match node.upgrade() {
+                    Some(node) => node.blocking.register_peer(&node, from, &payload),
+                    None => Box::pin(async { Err("node stopped".to_string()) }),
+                };
+            }
+            Box::pin(async move {
+                let node = node.upgrade().ok_or("node stopped")?;
+                node.serve_peer(from, rpc_kind, group, payload).await
+            })
+        });
+        self.log.syncer().join_cluster();
+        // The leader keeps several AppendEntries in flight to each follower
+        // (`Network::stream_append`); they must reach this node's Raft core in order.
+        self.transport.serve_in_order(kind::APPEND_ENTRIES);
+        self.transport.start(listener, handler);
+        self.in_cluster.store(true, Ordering::Release);
+
+        if let Some(ip) = self.args.announce_ip.clone() {
+            tokio::spawn(announce(Arc::downgrade(self), ip));
+        }
+        tokio::spawn(crate::membership::follow_membership(Arc::downgrade(self)));
+        tokio::spawn(crate::blocking::rehome_loop(Arc::downgrade(self)));
+        Ok(())
     }
 
     /// The host clients are given for member `id`: its `--announce-ip` when it has one (and,
@@ -959,6 +1018,38 @@ pub(crate) fn resolve(host: &str, port: u16) -> Option<SocketAddr> {
     (host, port).to_socket_addrs().ok()?.next()
 }
 
+/// The file in a data dir that names the node whose data it is.
+const NODE_ID_FILE: &str = "node-id";
+
+/// Checks that the data in `dir` is node `me`'s, recording it on the first start. A node
+/// started on another node's data would take that node's place in the cluster's votes (two
+/// nodes answering as one: a majority that is not one), so it refuses instead.
+fn claim_data_dir(dir: &std::path::Path, me: NodeId) -> Result<(), String> {
+    let path = dir.join(NODE_ID_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => match text.trim().parse::<NodeId>() {
+            Ok(owner) if owner == me => Ok(()),
+            Ok(owner) => Err(format!(
+                "the data in {} is node {owner}'s, not node {me}'s: start it with --node-id {owner}",
+                dir.display()
+            )),
+            Err(_) => Err(format!("{} does not hold a node id", path.display())),
+        },
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let write = || -> std::io::Result<()> {
+                let temporary = dir.join(format!("{NODE_ID_FILE}.tmp"));
+                let mut file = std::fs::File::create(&temporary)?;
+                std::io::Write::write_all(&mut file, format!("{me}\n").as_bytes())?;
+                file.sync_all()?;
+                std::fs::rename(&temporary, &path)?;
+                std::fs::File::open(dir)?.sync_all()
+            };
+            write().map_err(|e| format!("cannot write {}: {e}", path.display()))
+        }
+        Err(error) => Err(format!("cannot read {}: {error}", path.display())),
+    }
+}
+
 /// A 40-hex-digit run id, as Redis reports in INFO.
 fn make_run_id(seed_us: u64, pid: u32) -> String {
     let mut state = seed_us ^ ((pid as u64) << 32) ^ 0xA076_1D64_78BD_642F;
@@ -987,5 +1078,25 @@ async fn announce(node: Weak<Node>, ip: String) {
         node.tell_other_members(kind::ANNOUNCE, payload.clone(), ANNOUNCE_PERIOD);
         drop(node);
         tokio::time::sleep(ANNOUNCE_PERIOD).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_data_dir_serves_only_the_node_that_first_used_it() {
+        let dir = std::env::temp_dir().join(format!("flotilla-claim-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        claim_data_dir(&dir, 4).expect("the first start records node 4");
+        assert_eq!(std::fs::read_to_string(dir.join(NODE_ID_FILE)).unwrap(), "4\n");
+        claim_data_dir(&dir, 4).expect("node 4 starts again on its data");
+        let refused = claim_data_dir(&dir, 1).unwrap_err();
+        assert!(refused.contains("node 4's") && refused.contains("--node-id 4"), "{refused}");
+        std::fs::write(dir.join(NODE_ID_FILE), "four").unwrap();
+        assert!(claim_data_dir(&dir, 4).unwrap_err().contains("does not hold a node id"));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

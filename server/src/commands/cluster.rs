@@ -479,13 +479,10 @@ fn cluster_help(_session: &mut Session, _args: &[Bytes]) -> Reply {
 /// CLUSTER JOIN node-id host port [peer-port]: adds a node to the cluster (what `--join`
 /// sends; see `membership.rs`). CLUSTER FORGET node: removes one, named by its 40-hex name
 /// or its `--node-id`. Both are made by the leader, whichever member is asked, and answer
-/// once made. They work whenever the node is a cluster member (`--initial-cluster` or
-/// `--join`), also with the cluster protocol off; a single node answers as Redis does.
+/// once made. They work on every node, also with the cluster protocol off: a node started
+/// alone first opens to peers (`Node::open_to_peers`) when asked to take a member.
 pub async fn membership(session: &mut Session, name: &str, args: &[Bytes]) -> Reply {
     let node = session.node.clone();
-    if !node.args.clustered() {
-        return Reply::error(errors::CLUSTER_DISABLED);
-    }
     let change = match name {
         "cluster|join" => match join_request(args) {
             Ok(change) => change,
@@ -501,6 +498,11 @@ pub async fn membership(session: &mut Session, name: &str, args: &[Bytes]) -> Re
             crate::membership::Change::Forget { id }
         }
     };
+    if matches!(change, crate::membership::Change::Join { .. }) {
+        if let Err(why) = node.open_to_peers(None).await {
+            return Reply::error_owned(format!("ERR cannot take members: {why}"));
+        }
+    }
     match node.change_membership(change).await {
         Ok(()) => Reply::ok(),
         Err(why) => Reply::error_owned(why),

@@ -64,7 +64,8 @@ pub struct Syncer {
     queue: Option<mpsc::Sender<IOFlushed<TypeConfig>>>,
     gate: Arc<SyncGate>,
     /// Whether a shallow entry's append is synced in place (see `after_write`): a node alone.
-    sync_shallow_in_place: bool,
+    /// Cleared for good when the node opens to peers (`Syncer::join_cluster`).
+    sync_shallow_in_place: std::sync::atomic::AtomicBool,
     /// Appends handed to the fsync thread whose callbacks it has not called yet. One is
     /// synced in place only when this is 0, so openraft hears of appends in their order.
     handed: Arc<std::sync::atomic::AtomicUsize>,
@@ -156,7 +157,14 @@ impl Syncer {
             }
             Fsync::No => None,
         };
-        Arc::new(Syncer { mode, queue, gate, sync_shallow_in_place: alone, handed, store })
+        let sync_shallow_in_place = std::sync::atomic::AtomicBool::new(alone);
+        Arc::new(Syncer { mode, queue, gate, sync_shallow_in_place, handed, store })
+    }
+
+    /// The node is no longer alone (a member joined it): from now on every append goes to the
+    /// fsync thread, as on every cluster member (see `after_write`).
+    pub fn join_cluster(&self) {
+        self.sync_shallow_in_place.store(false, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The fsync thread's state, for a proposer that holds its next entry while a sync runs.
@@ -180,7 +188,7 @@ impl Syncer {
         use std::sync::atomic::Ordering;
         match (&self.queue, self.mode) {
             (Some(_), Fsync::Always)
-                if self.sync_shallow_in_place
+                if self.sync_shallow_in_place.load(Ordering::Relaxed)
                     && self.gate.shallow.load(Ordering::Relaxed)
                     && self.handed.load(Ordering::Acquire) == 0 =>
             {
@@ -308,6 +316,11 @@ pub struct GroupLog {
 const COMMITTED_SAVE_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
 
 impl GroupLog {
+    /// The node's syncer, which this log's appends go through.
+    pub fn syncer(&self) -> &Arc<Syncer> {
+        &self.syncer
+    }
+
     pub fn new(store: LogStore, group: GroupId, syncer: Arc<Syncer>) -> Self {
         GroupLog {
             store,

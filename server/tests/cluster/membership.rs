@@ -114,45 +114,60 @@ fn t63_a_node_joins_with_the_data_votes_and_a_member_is_forgotten() {
     assert_eq!(on_new.try_call(&["GET", "k1199"]).unwrap(), Value::bulk("v1199"));
     assert_eq!(voters(&cluster.nodes[joined]), expected);
 
-    // Started without --join (or --initial-cluster), it refuses and says how to start it.
+    // Started again without --join, it takes its place from what its data records (as an
+    // etcd member restarted on its data does) and serves what was written meanwhile.
     cluster.nodes[joined].kill();
+    let mut writer = cluster.nodes[cluster.wait_for_leader(Duration::from_secs(20))].client();
+    assert_eq!(writer.try_call(&["SET", "while-away", "written"]).unwrap(), ok());
     cluster.nodes[joined].remove_arg("--join");
+    cluster.restart(joined);
+    let mut on_new = cluster.nodes[joined].client();
+    wait_until(Duration::from_secs(30), "the restarted member serves", || {
+        on_new.try_call(&["GET", "while-away"]).ok() == Some(Value::bulk("written"))
+    });
+    assert_eq!(voters(&cluster.nodes[joined]), expected);
+
+    // Started on its data under another id, it refuses: it would vote as that node.
+    cluster.nodes[joined].kill();
+    cluster.nodes[joined].remove_arg("--node-id");
+    cluster.nodes[joined].add_args(&["--node-id", "9"]);
     let (code, stderr) = cluster.nodes[joined].start_expecting_exit(Duration::from_secs(20));
     assert_eq!(code, Some(1), "{stderr}");
-    assert!(stderr.contains("belongs to a cluster") && stderr.contains("--join"), "{stderr}");
+    let owner = format!("node {}'s", cluster.nodes[joined].id);
+    assert!(stderr.contains(&owner) && stderr.contains("--node-id"), "{stderr}");
 }
 
 #[test]
-fn t64_a_single_node_has_no_membership_to_change() {
+fn t64_a_single_node_knows_only_itself() {
     let node = Node::start(&[]);
     let mut client = node.client();
-    for command in [&["CLUSTER", "JOIN", "2", "127.0.0.1", "7000"][..], &["CLUSTER", "FORGET", "2"]] {
-        assert_eq!(
-            client.try_call(command).unwrap(),
-            Value::Error("ERR This instance has cluster support disabled".into())
-        );
-    }
+    assert_eq!(
+        client.try_call(&["CLUSTER", "INFO"]).unwrap(),
+        Value::Error("ERR This instance has cluster support disabled".into())
+    );
+    assert_eq!(client.try_call(&["CLUSTER", "FORGET", "2"]).unwrap(), Value::Error("ERR Unknown node 2".into()));
+    assert_eq!(
+        client.try_call(&["CLUSTER", "FORGET", "1"]).unwrap(),
+        Value::Error("ERR I tried hard but I can't forget myself...".into())
+    );
 }
 
-/// A node started alone has no peer listener, so nothing can join it; stopped and started
-/// again on its data with `--initial-cluster` naming only itself, it is a one-member cluster
-/// that two nodes join (the second with its own `--peer-port`). They get its data, and once
-/// the first node is gone the two that joined, a majority of three, elect a leader between
-/// them and take writes.
+/// A node started alone, with data and clients, takes two joining nodes without a restart
+/// (the second with its own `--peer-port`): it opens to peers at the first CLUSTER JOIN.
+/// They get its data; once it is gone the two, a majority of three, elect a leader between
+/// them and take writes; and the first node, started again with its first command line (no
+/// cluster flag), takes its place from its data and catches up.
 #[test]
 fn t67_a_node_started_alone_grows_into_a_cluster() {
     let _serial = serial();
-    let mut alone = Node::start(&[]);
-    mset(&mut alone.client(), 0, 500);
-    assert_eq!(alone.client().try_call(&["SHUTDOWN"]).ok(), None, "SHUTDOWN closes the connection");
-    assert!(alone.wait_exit(Duration::from_secs(10)).success());
-    alone.kill(); // reaped already: only forgets the process
-    alone.add_args(&["--initial-cluster", &format!("1=127.0.0.1:{}", alone.port)]);
-    alone.spawn();
+    let alone = Node::start(&[]);
+    let mut first = alone.client();
+    mset(&mut first, 0, 500);
     let mut cluster = Cluster { nodes: vec![alone] };
-    cluster.wait_for_leader(Duration::from_secs(20));
     let second = cluster.join(0, &["--cluster-enabled", "no"]);
     wait_until(Duration::from_secs(30), "node 2 votes", || voters(&cluster.nodes[0]) == vec![1, 2]);
+    // Its clients never noticed: the connection from before goes on, now with a replica.
+    assert_eq!(first.try_call(&["SET", "k0", "again"]).unwrap(), ok());
     // The third listens for its peers on a port of its own choosing (the first dials it).
     let peer_port = free_port().to_string();
     let third = cluster.join(0, &["--cluster-enabled", "no", "--peer-port", &peer_port]);
@@ -162,6 +177,7 @@ fn t67_a_node_started_alone_grows_into_a_cluster() {
     let mut on_third = cluster.nodes[third].client();
     assert_eq!(on_third.try_call(&["DBSIZE"]).unwrap(), Value::Int(500));
     assert_eq!(on_third.try_call(&["GET", "k499"]).unwrap(), Value::bulk("v499"));
+    assert_eq!(on_third.try_call(&["GET", "k0"]).unwrap(), Value::bulk("again"));
 
     // Without the first node, the two that joined are a majority.
     cluster.nodes[0].kill();
@@ -171,6 +187,15 @@ fn t67_a_node_started_alone_grows_into_a_cluster() {
     assert_eq!(writer.try_call(&["SET", "after", "grown"]).unwrap(), ok());
     assert_eq!(on_third.try_call(&["GET", "after"]).unwrap(), Value::bulk("grown"));
     assert_eq!(on_third.try_call(&["DBSIZE"]).unwrap(), Value::Int(501));
+
+    // The first node, started as it first was, rejoins from what its data records.
+    cluster.restart(0);
+    let mut first = cluster.nodes[0].client();
+    wait_until(Duration::from_secs(30), "the first node serves the write it missed", || {
+        first.try_call(&["GET", "after"]).ok() == Some(Value::bulk("grown"))
+    });
+    assert_eq!(first.try_call(&["DBSIZE"]).unwrap(), Value::Int(501));
+    assert_eq!(voters(&cluster.nodes[0]), vec![1, 2, 3]);
 }
 
 /// Membership changes while clients write: a node joins and then the leader is forgotten and
