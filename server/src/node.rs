@@ -493,6 +493,12 @@ impl Node {
                 };
                 return Box::pin(async move { delivered.map(|()| Vec::new()) });
             }
+            if rpc_kind == kind::MEMBERS {
+                if let Some(node) = node.upgrade() {
+                    node.take_member_hints(&payload);
+                }
+                return Box::pin(async { Ok(Vec::new()) });
+            }
             if rpc_kind == kind::MEMBERSHIP {
                 return Box::pin(async move {
                     let node = node.upgrade().ok_or("node stopped")?;
@@ -522,6 +528,7 @@ impl Node {
             tokio::spawn(announce(Arc::downgrade(self), ip));
         }
         tokio::spawn(crate::membership::follow_membership(Arc::downgrade(self)));
+        tokio::spawn(tell_members(Arc::downgrade(self)));
         tokio::spawn(crate::blocking::rehome_loop(Arc::downgrade(self)));
         Ok(())
     }
@@ -579,6 +586,20 @@ impl Node {
     fn tell_other_members(&self, rpc_kind: u8, payload: Bytes, timeout: Duration) {
         for member in self.members.read().iter().filter(|m| m.id != self.me) {
             let _ = self.transport.send(member.id, rpc_kind, DATA_GROUP, payload.clone(), timeout);
+        }
+    }
+
+    /// Dials the members another member named that this node's membership lacks. Of each pair
+    /// the lower id dials: a node restarted on a log older than the membership entry that
+    /// added the leader (a higher id) would otherwise never hear from it, nor catch up.
+    fn take_member_hints(&self, payload: &[u8]) {
+        let Ok(named) = network::decode::<Vec<(NodeId, String)>>(payload) else { return };
+        let known: Vec<NodeId> = self.members.read().iter().map(|m| m.id).collect();
+        for (id, address) in named.into_iter().filter(|(id, _)| !known.contains(id)) {
+            let member = crate::config::Member::parse(id, &address);
+            if let Some(address) = member.and_then(|m| resolve(&m.host, m.peer_port)) {
+                self.transport.hint_peer(id, address);
+            }
         }
     }
 
@@ -1078,6 +1099,21 @@ async fn announce(node: Weak<Node>, ip: String) {
         node.tell_other_members(kind::ANNOUNCE, payload.clone(), ANNOUNCE_PERIOD);
         drop(node);
         tokio::time::sleep(ANNOUNCE_PERIOD).await;
+    }
+}
+
+/// How often a member tells the others its members (`kind::MEMBERS`).
+const MEMBERS_PERIOD: Duration = Duration::from_secs(1);
+
+/// Tells every other member this node's members, every `MEMBERS_PERIOD`, so that one whose
+/// log is behind learns whom to dial (`Node::take_member_hints`).
+async fn tell_members(node: Weak<Node>) {
+    loop {
+        let Some(strong) = node.upgrade() else { return };
+        let members: Vec<(NodeId, String)> = strong.members().iter().map(|m| (m.id, m.address())).collect();
+        strong.tell_other_members(kind::MEMBERS, network::encode(&members), MEMBERS_PERIOD);
+        drop(strong);
+        tokio::time::sleep(MEMBERS_PERIOD).await;
     }
 }
 

@@ -210,6 +210,23 @@ impl Transport {
         }
     }
 
+    /// Adds peer `id`, which the membership this node holds does not list (another member
+    /// named it: a newer membership has not reached this node yet), and dials it if this
+    /// node is the one to dial. The next `set_peers` keeps it only if it is then a member.
+    pub fn hint_peer(self: &Arc<Self>, id: NodeId, address: SocketAddr) {
+        if id == self.me {
+            return;
+        }
+        let mut peers = self.peers.write();
+        if peers.contains_key(&id) {
+            return;
+        }
+        let peer = Peer::new(Some(address));
+        self.dial_if_mine(id, &peer);
+        peers.insert(id, peer);
+        tracing::info!(peer = id, %address, "peer named by another member");
+    }
+
     /// Whether to accept connections from nodes that are not peers yet (yes while this node
     /// joins a cluster).
     pub fn accept_unknown_peers(&self, accept: bool) {

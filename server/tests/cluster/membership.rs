@@ -241,3 +241,43 @@ fn t65_membership_changes_under_writes_lose_no_acknowledged_write() {
         }
     }
 }
+
+/// A member down while two nodes joined, started again once one of those leads, catches up.
+/// Of each pair of nodes the lower id dials, so the leader (a higher id that the member's log
+/// does not name) never reaches it by itself; the other members name their members to it
+/// (`kind::MEMBERS`), it dials the leader, and the leader's log brings it the membership.
+#[test]
+fn t69_a_member_behind_the_membership_finds_a_leader_it_never_heard_of() {
+    let _serial = serial();
+    let mut cluster = Cluster::start(3);
+    cluster.wait_for_leader(Duration::from_secs(20));
+    cluster.nodes[0].kill();
+    let fourth = cluster.join(1, &["--cluster-enabled", "no"]);
+    wait_until(Duration::from_secs(30), "node 4 votes", || voters(&cluster.nodes[1]) == vec![1, 2, 3, 4]);
+    let fifth = cluster.join(1, &["--cluster-enabled", "no"]);
+    wait_until(Duration::from_secs(30), "node 5 votes", || voters(&cluster.nodes[1]) == vec![1, 2, 3, 4, 5]);
+    // Until a joined node leads: kill each other leader (three of five remain) and start it again.
+    let mut leader = cluster.wait_for_leader(Duration::from_secs(20));
+    for _ in 0..20 {
+        if leader == fourth || leader == fifth {
+            break;
+        }
+        cluster.nodes[leader].kill();
+        let next = cluster.wait_for_leader(Duration::from_secs(20));
+        cluster.restart(leader);
+        leader = next;
+    }
+    assert!(leader == fourth || leader == fifth, "no joined node came to lead");
+    let mut writer = cluster.nodes[leader].client();
+    assert_eq!(writer.try_call(&["SET", "led-by", "a-new-node"]).unwrap(), ok());
+
+    // Node 1's log names nodes 1-3 only.
+    cluster.restart(0);
+    wait_until(Duration::from_secs(30), "node 1 holds the membership of five", || {
+        voters(&cluster.nodes[0]) == vec![1, 2, 3, 4, 5]
+    });
+    let mut on_first = cluster.nodes[0].client();
+    wait_until(Duration::from_secs(10), "node 1 serves the new leader's write", || {
+        on_first.try_call(&["GET", "led-by"]).ok() == Some(Value::bulk("a-new-node"))
+    });
+}
