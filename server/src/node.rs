@@ -589,11 +589,18 @@ impl Node {
         }
     }
 
-    /// Dials the members another member named that this node's membership lacks. Of each pair
-    /// the lower id dials: a node restarted on a log older than the membership entry that
-    /// added the leader (a higher id) would otherwise never hear from it, nor catch up.
+    /// Dials the members another member named that this node's membership lacks, when the
+    /// sender's membership is newer. Of each pair the lower id dials: a node restarted on a
+    /// log older than the membership entry that added the leader (a higher id) would
+    /// otherwise never hear from it, nor catch up. (A node forgotten by the others, whose
+    /// membership is older, names no one to them.)
     fn take_member_hints(&self, payload: &[u8]) {
-        let Ok(named) = network::decode::<Vec<(NodeId, String)>>(payload) else { return };
+        let Ok((their_membership, named)) = network::decode::<(u64, Vec<(NodeId, String)>)>(payload) else {
+            return;
+        };
+        if their_membership <= self.membership_position() {
+            return;
+        }
         let known: Vec<NodeId> = self.members.read().iter().map(|m| m.id).collect();
         for (id, address) in named.into_iter().filter(|(id, _)| !known.contains(id)) {
             let member = crate::config::Member::parse(id, &address);
@@ -601,6 +608,12 @@ impl Node {
                 self.transport.hint_peer(id, address);
             }
         }
+    }
+
+    /// Where the membership this node holds was recorded: its log index + 1 (0: none).
+    fn membership_position(&self) -> u64 {
+        let metrics = openraft::async_runtime::WatchReceiver::borrow_watched(&self.group.raft.metrics()).clone();
+        metrics.membership_config.log_id().map_or(0, |id| id.index + 1)
     }
 
     /// Delivers a PUBLISH another member's client sent (`publish_to_peers`).
@@ -1111,7 +1124,8 @@ async fn tell_members(node: Weak<Node>) {
     loop {
         let Some(strong) = node.upgrade() else { return };
         let members: Vec<(NodeId, String)> = strong.members().iter().map(|m| (m.id, m.address())).collect();
-        strong.tell_other_members(kind::MEMBERS, network::encode(&members), MEMBERS_PERIOD);
+        let told = (strong.membership_position(), members);
+        strong.tell_other_members(kind::MEMBERS, network::encode(&told), MEMBERS_PERIOD);
         drop(strong);
         tokio::time::sleep(MEMBERS_PERIOD).await;
     }

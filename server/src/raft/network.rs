@@ -64,8 +64,9 @@ pub mod kind {
     pub const ANNOUNCE: u8 = 16;
     /// A membership change (`membership::Change`) for the leader to make; answered when made.
     pub const MEMBERSHIP: u8 = 17;
-    /// The sender's members, `(id, HOST:PORT@PEERPORT)`, every `MEMBERS_PERIOD`: a node whose
-    /// log is behind the membership learns of members it must dial (`Node::take_member_hints`).
+    /// The sender's members, `(id, HOST:PORT@PEERPORT)`, and where its membership was recorded,
+    /// every `MEMBERS_PERIOD`: a node whose log is behind the membership learns of members it
+    /// must dial (`Node::take_member_hints`).
     pub const MEMBERS: u8 = 18;
 }
 
