@@ -213,6 +213,7 @@ impl Node {
         assert!(self.child.is_none(), "node {} is running", self.id);
         let kept = std::env::var("FLOTILLA_TEST_LOGS")
             .ok()
+            .filter(|dir| !dir.is_empty())
             .map(|dir| PathBuf::from(dir).join(format!("node-{}-{}.log", self.port, self.id)));
         let log = kept.or_else(|| self.log.clone());
         let stderr = match &log {
