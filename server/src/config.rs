@@ -63,7 +63,8 @@ pub struct Args {
     #[arg(long, default_value = "")]
     pub initial_cluster: String,
     /// Present the Redis Cluster protocol: yes or no; the default is yes with more than one
-    /// member. Yes: CLUSTER SLOTS / SHARDS / NODES / INFO describe the cluster, a key whose
+    /// member in --initial-cluster, and otherwise what the other members present (a node that
+    /// joins asks them; a single node: no). Yes: CLUSTER SLOTS / SHARDS / NODES / INFO describe the cluster, a key whose
     /// shard this node does not lead gets `-MOVED` (a READONLY connection reads it here) and a
     /// command whose keys hash to different slots `-CROSSSLOT`. No: a standalone Redis, and a
     /// node forwards what it does not lead to the leader.

@@ -105,7 +105,7 @@ pub async fn serve(node: Arc<Node>, mut stream: TcpStream, addr: SocketAddr) {
                     // Runs of pipelined writes become one proposal, runs of reads share one barrier.
                     // A lone request (no pipeline behind it) is not classified at all.
                     // Each request is classified once, and its spec kept for the batch.
-                    let cluster = session.node.cluster_enabled;
+                    let cluster = session.node.cluster_enabled();
                     let kind = if requests.is_empty() || !session.can_batch() {
                         None
                     } else {

@@ -25,7 +25,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::SocketAddr;
 use std::sync::Weak;
 use std::time::Duration;
-use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::config::Member;
 use crate::node::{resolve, Node, DATA_GROUP};
@@ -225,6 +225,67 @@ pub async fn join(node: Weak<Node>, target: String, me: Member, password: Option
         attempts += 1;
         tokio::time::sleep(JOIN_RETRY).await;
     }
+}
+
+/// How often a node asks the other members for their presentation until one answers.
+const PRESENTATION_RETRY: Duration = Duration::from_secs(1);
+
+/// A node whose presentation neither `--cluster-enabled` nor `--initial-cluster` decides
+/// (one that joins, or a member started on its data without either) takes that of the other
+/// members, so that a client sees one kind of server whichever node it asks: it asks
+/// `first` (its `--join` target), then each other member, for `INFO cluster` until one
+/// answers. Until then it presents what its flags alone imply.
+pub async fn follow_presentation(node: Weak<Node>, first: Option<String>, password: Option<String>) {
+    let mut attempts = 0u32;
+    loop {
+        let Some(strong) = node.upgrade() else { return };
+        let mut asked: Vec<String> = first.iter().cloned().collect();
+        asked.extend(strong.members().iter().filter(|m| m.id != strong.me).map(|m| format!("{}:{}", m.host, m.port)));
+        drop(strong);
+        for target in &asked {
+            if let Ok(cluster) = ask_presentation(target, password.as_deref()).await {
+                let Some(strong) = node.upgrade() else { return };
+                if strong.cluster_enabled() != cluster {
+                    tracing::info!(%target, cluster, "presenting as the other members do");
+                }
+                strong.present_as_cluster(cluster);
+                return;
+            }
+        }
+        if attempts.is_multiple_of(10) && !asked.is_empty() {
+            tracing::info!(?asked, "no member told its presentation yet");
+        }
+        attempts += 1;
+        tokio::time::sleep(PRESENTATION_RETRY).await;
+    }
+}
+
+/// Whether the server at `target` presents the Redis Cluster protocol (`INFO cluster`).
+async fn ask_presentation(target: &str, password: Option<&str>) -> Result<bool, String> {
+    let asking = async {
+        let stream = tokio::net::TcpStream::connect(target).await.map_err(|e| format!("connect: {e}"))?;
+        let mut stream = BufReader::new(stream);
+        if let Some(password) = password {
+            stream.write_all(&command(&["AUTH", password])).await.map_err(|e| e.to_string())?;
+            read_status(&mut stream).await?;
+        }
+        stream.write_all(&command(&["INFO", "cluster"])).await.map_err(|e| e.to_string())?;
+        let mut header = String::new();
+        stream.read_line(&mut header).await.map_err(|e| e.to_string())?;
+        let length: usize = header
+            .strip_prefix('$')
+            .and_then(|n| n.trim_end().parse().ok())
+            .ok_or_else(|| format!("unexpected answer {}", header.trim_end()))?;
+        let mut body = vec![0; length];
+        stream.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        let body = String::from_utf8_lossy(&body);
+        match body.lines().find_map(|line| line.strip_prefix("cluster_enabled:")) {
+            Some("1") => Ok(true),
+            Some("0") => Ok(false),
+            _ => Err("no cluster_enabled field".to_string()),
+        }
+    };
+    tokio::time::timeout(PRESENTATION_RETRY, asking).await.map_err(|_| "no answer in time".to_string())?
 }
 
 /// One `CLUSTER JOIN` sent to `target` over RESP, as any client would.

@@ -114,8 +114,10 @@ pub struct Node {
     pub members: RwLock<Vec<crate::config::Member>>,
     /// The members `--initial-cluster` lists: their addresses win over recorded ones.
     pub initial_members: Vec<crate::config::Member>,
-    /// Whether the node presents the Redis Cluster protocol (commands/cluster.rs).
-    pub cluster_enabled: bool,
+    /// Whether the node presents the Redis Cluster protocol (commands/cluster.rs): fixed at
+    /// start, except on a node that joins without `--cluster-enabled`, which takes the
+    /// presentation of the member it joins through (`membership::join`).
+    cluster_enabled: AtomicBool,
     /// Whether the node listens for peers and follows the membership (`open_to_peers`): from
     /// the start on a cluster member, from the first CLUSTER JOIN on a node started alone.
     in_cluster: AtomicBool,
@@ -373,7 +375,7 @@ impl Node {
             run_id,
             members: RwLock::new(members.clone()),
             initial_members: if args_listed_members { members.clone() } else { Vec::new() },
-            cluster_enabled,
+            cluster_enabled: AtomicBool::new(cluster_enabled),
             in_cluster: AtomicBool::new(false),
             opening: tokio::sync::Mutex::new(()),
             announced: RwLock::new(announced),
@@ -418,9 +420,14 @@ impl Node {
         // The lowest id of a pristine cluster proposes the initial membership.
         let pristine = !raft.is_initialized().await.map_err(|e| e.to_string())?;
         let lowest = members.iter().map(|m| m.id).min() == Some(me);
+        // Nothing but the other members tells this node's presentation: it follows theirs.
+        let password = node.settings.read().requirepass.clone();
+        if node.args.cluster_enabled.is_none() && !args_listed_members && node.in_cluster() {
+            let first = node.args.join.clone();
+            tokio::spawn(crate::membership::follow_presentation(Arc::downgrade(&node), first, password.clone()));
+        }
         if let Some(target) = node.args.join.clone() {
             let joining = node.args.joining_as()?;
-            let password = node.settings.read().requirepass.clone();
             tokio::spawn(crate::membership::join(Arc::downgrade(&node), target, joining, password));
         } else if pristine && lowest {
             let voters: BTreeMap<NodeId, openraft::BasicNode> =
@@ -430,6 +437,16 @@ impl Node {
             }
         }
         Ok(node)
+    }
+
+    /// Whether the node presents the Redis Cluster protocol (see the field).
+    pub fn cluster_enabled(&self) -> bool {
+        self.cluster_enabled.load(Ordering::Relaxed)
+    }
+
+    /// Makes the node present the Redis Cluster protocol (`true`) or a standalone Redis.
+    pub fn present_as_cluster(&self, cluster: bool) {
+        self.cluster_enabled.store(cluster, Ordering::Relaxed);
     }
 
     /// Whether the node listens for peers and follows the cluster's membership: a cluster

@@ -527,7 +527,7 @@ impl Session {
             || self.node.pause.holds(true)
             // Under the cluster protocol a node that does not lead redirects most commands
             // (`cluster::redirect`), which only the one-by-one path does.
-            || (self.node.cluster_enabled && !self.node.group.is_leader()))
+            || (self.node.cluster_enabled() && !self.node.group.is_leader()))
     }
 
     /// Whether `args` can run in a batch with the same kind of commands pipelined next to it

@@ -89,7 +89,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
                  multiplexing_api:epoll\r\nprocess_id:{}\r\nprocess_supervised:no\r\nrun_id:{}\r\ntcp_port:{}\r\n\
                  server_time_usec:{}\r\nuptime_in_seconds:{}\r\nuptime_in_days:{}\r\nhz:10\r\nconfigured_hz:10\r\n\
                  executable:flotilla\r\nconfig_file:\r\nflotilla_version:{}\r\n",
-                if node.cluster_enabled { "cluster" } else { "standalone" },
+                if node.cluster_enabled() { "cluster" } else { "standalone" },
                 std::env::consts::OS,
                 std::env::consts::ARCH,
                 std::process::id(),
@@ -187,7 +187,7 @@ fn info_section(session: &Session, section: &str, out: &mut String) {
         "errorstats" => super::slowlog::info_errorstats(out),
         "commandstats" => super::slowlog::info_commandstats(out),
         "cluster" => {
-            let _ = write!(out, "# Cluster\r\ncluster_enabled:{}\r\n", u8::from(node.cluster_enabled));
+            let _ = write!(out, "# Cluster\r\ncluster_enabled:{}\r\n", u8::from(node.cluster_enabled()));
         }
         "flotilla_raft" => node.raft_info(out),
         "keyspace" => {

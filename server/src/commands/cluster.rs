@@ -101,7 +101,7 @@ pub fn crosses_slots(spec: &CommandSpec, args: &[Bytes]) -> bool {
 /// `-TRYAGAIN`): a MOVED must name where to go.
 pub fn redirect(session: &Session, spec: &CommandSpec, args: &[Bytes]) -> Option<Reply> {
     let node = &session.node;
-    if !node.cluster_enabled || spec.flags.contains(Flags::PUBSUB) {
+    if !node.cluster_enabled() || spec.flags.contains(Flags::PUBSUB) {
         return None;
     }
     if let Some(refusal) = single_database_only(spec, args) {
@@ -133,7 +133,7 @@ fn single_database_only(spec: &CommandSpec, args: &[Bytes]) -> Option<Reply> {
 /// The check of `redirect` for EXEC: the queued commands' keys must all hash to one slot, and
 /// this node must lead its shard.
 pub fn redirect_transaction(session: &Session, queued: &[(u32, Vec<Bytes>)]) -> Option<Reply> {
-    if !session.node.cluster_enabled {
+    if !session.node.cluster_enabled() {
         return None;
     }
     let mut slot = None;
@@ -211,7 +211,7 @@ fn shard_members(node: &Node) -> (Option<NodeId>, Vec<Member>) {
 }
 
 fn enabled(session: &Session) -> Result<&Node, Reply> {
-    if session.node.cluster_enabled {
+    if session.node.cluster_enabled() {
         Ok(&session.node)
     } else {
         Err(Reply::error(errors::CLUSTER_DISABLED))

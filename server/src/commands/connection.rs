@@ -134,7 +134,7 @@ fn hello(session: &mut Session, args: &[Bytes]) -> Reply {
         (text("version"), text(REDIS_VERSION)),
         (text("proto"), Reply::Int(protocol)),
         (text("id"), Reply::Int(session.client.id as i64)),
-        (text("mode"), text(if session.node.cluster_enabled { "cluster" } else { "standalone" })),
+        (text("mode"), text(if session.node.cluster_enabled() { "cluster" } else { "standalone" })),
         (text("role"), text("master")),
         (text("modules"), Reply::Array(Vec::new())),
     ])

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::support::{free_port, wait_until, Client, Cluster, Node, Value};
+use crate::support::{free_port, info_field, wait_until, Client, Cluster, Node, Value};
 use crate::{check_outcomes, serial, writer};
 
 fn ok() -> Value {
@@ -24,6 +24,12 @@ fn voters(node: &Node) -> Vec<u64> {
         .collect();
     ids.sort_unstable();
     ids
+}
+
+/// Whether `node` presents the Redis Cluster protocol (`INFO cluster`), if it answers.
+fn presents_cluster(node: &Node) -> Option<bool> {
+    let info = node.client().try_call(&["INFO", "cluster"]).ok()?.text();
+    info_field(&info, "cluster_enabled").map(|enabled| enabled == "1")
 }
 
 fn mset(client: &mut Client, from: usize, to: usize) {
@@ -164,15 +170,19 @@ fn t67_a_node_started_alone_grows_into_a_cluster() {
     let mut first = alone.client();
     mset(&mut first, 0, 500);
     let mut cluster = Cluster { nodes: vec![alone] };
-    let second = cluster.join(0, &["--cluster-enabled", "no"]);
+    // Given no --cluster-enabled, the joining nodes present a standalone Redis as it does.
+    let second = cluster.join(0, &[]);
     wait_until(Duration::from_secs(30), "node 2 votes", || voters(&cluster.nodes[0]) == vec![1, 2]);
     // Its clients never noticed: the connection from before goes on, now with a replica.
     assert_eq!(first.try_call(&["SET", "k0", "again"]).unwrap(), ok());
     // The third listens for its peers on a port of its own choosing (the first dials it).
     let peer_port = free_port().to_string();
-    let third = cluster.join(0, &["--cluster-enabled", "no", "--peer-port", &peer_port]);
+    let third = cluster.join(0, &["--peer-port", &peer_port]);
     wait_until(Duration::from_secs(30), "every node holds three voters", || {
         cluster.nodes.iter().all(|node| voters(node) == vec![1, 2, 3])
+    });
+    wait_until(Duration::from_secs(10), "the joined nodes present a standalone Redis", || {
+        [second, third].iter().all(|&i| presents_cluster(&cluster.nodes[i]) == Some(false))
     });
     let mut on_third = cluster.nodes[third].client();
     assert_eq!(on_third.try_call(&["DBSIZE"]).unwrap(), Value::Int(500));
@@ -280,4 +290,26 @@ fn t69_a_member_behind_the_membership_finds_a_leader_it_never_heard_of() {
     wait_until(Duration::from_secs(10), "node 1 serves the new leader's write", || {
         on_first.try_call(&["GET", "led-by"]).ok() == Some(Value::bulk("a-new-node"))
     });
+}
+
+/// A member of a cluster that presents the Redis Cluster protocol, started again on its data
+/// without any cluster flag, presents it too once it has asked another member (its flags
+/// alone would make it a standalone Redis), and serves as a member.
+#[test]
+fn t70_a_member_restarted_without_flags_presents_as_the_others_do() {
+    let _serial = serial();
+    let mut cluster = Cluster::start_presenting_cluster(3);
+    let leader = cluster.wait_for_leader(Duration::from_secs(20));
+    let restarted = (leader + 1) % 3;
+    cluster.nodes[restarted].kill();
+    cluster.nodes[restarted].remove_arg("--initial-cluster");
+    cluster.restart(restarted);
+    wait_until(Duration::from_secs(20), "the restarted member presents the cluster protocol", || {
+        presents_cluster(&cluster.nodes[restarted]) == Some(true)
+    });
+    let mut client = cluster.nodes[restarted].client();
+    wait_until(Duration::from_secs(20), "its cluster state is ok", || {
+        client.try_call(&["CLUSTER", "INFO"]).is_ok_and(|info| info.text().contains("cluster_state:ok"))
+    });
+    assert_eq!(voters(&cluster.nodes[restarted]), vec![1, 2, 3]);
 }
