@@ -263,12 +263,7 @@ pub async fn follow_presentation(node: Weak<Node>, first: Option<String>, passwo
 /// Whether the server at `target` presents the Redis Cluster protocol (`INFO cluster`).
 async fn ask_presentation(target: &str, password: Option<&str>) -> Result<bool, String> {
     let asking = async {
-        let stream = tokio::net::TcpStream::connect(target).await.map_err(|e| format!("connect: {e}"))?;
-        let mut stream = BufReader::new(stream);
-        if let Some(password) = password {
-            stream.write_all(&command(&["AUTH", password])).await.map_err(|e| e.to_string())?;
-            read_status(&mut stream).await?;
-        }
+        let mut stream = connect(target, password).await?;
         stream.write_all(&command(&["INFO", "cluster"])).await.map_err(|e| e.to_string())?;
         let mut header = String::new();
         stream.read_line(&mut header).await.map_err(|e| e.to_string())?;
@@ -290,19 +285,26 @@ async fn ask_presentation(target: &str, password: Option<&str>) -> Result<bool, 
 
 /// One `CLUSTER JOIN` sent to `target` over RESP, as any client would.
 async fn ask_to_join(target: &str, me: &Member, password: Option<&str>) -> Result<(), String> {
-    let stream = tokio::net::TcpStream::connect(target).await.map_err(|e| format!("connect: {e}"))?;
-    let mut stream = BufReader::new(stream);
+    let mut stream = connect(target, password).await?;
     let (id, port, peer_port) = (me.id.to_string(), me.port.to_string(), me.peer_port.to_string());
-    if let Some(password) = password {
-        stream.write_all(&command(&["AUTH", password])).await.map_err(|e| e.to_string())?;
-        read_status(&mut stream).await?;
-    }
     let request = command(&["CLUSTER", "JOIN", &id, &me.host, &port, &peer_port]);
     stream.write_all(&request).await.map_err(|e| e.to_string())?;
     let answer = tokio::time::timeout(RELAY_TIMEOUT, read_status(&mut stream))
         .await
         .map_err(|_| "no answer in time".to_string())?;
     answer
+}
+
+/// A client connection to the member at `target` (HOST:PORT, its client port), authenticated
+/// with `password` when given.
+async fn connect(target: &str, password: Option<&str>) -> Result<BufReader<tokio::net::TcpStream>, String> {
+    let stream = tokio::net::TcpStream::connect(target).await.map_err(|e| format!("connect: {e}"))?;
+    let mut stream = BufReader::new(stream);
+    if let Some(password) = password {
+        stream.write_all(&command(&["AUTH", password])).await.map_err(|e| e.to_string())?;
+        read_status(&mut stream).await?;
+    }
+    Ok(stream)
 }
 
 /// A request in RESP.

@@ -629,7 +629,8 @@ impl Node {
 
     /// Where the membership this node holds was recorded: its log index + 1 (0: none).
     fn membership_position(&self) -> u64 {
-        let metrics = openraft::async_runtime::WatchReceiver::borrow_watched(&self.group.raft.metrics()).clone();
+        let metrics = self.group.raft.metrics();
+        let metrics = openraft::async_runtime::WatchReceiver::borrow_watched(&metrics);
         metrics.membership_config.log_id().map_or(0, |id| id.index + 1)
     }
 

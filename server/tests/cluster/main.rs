@@ -32,6 +32,17 @@ struct Outcomes {
     refused: usize,
 }
 
+/// Starts `count` writers (`writer`, prefixes w0, w1 …), each writing through `ports` until
+/// `stop`.
+fn spawn_writers(ports: &[u16], count: usize, stop: &Arc<AtomicBool>) -> Vec<std::thread::JoinHandle<Outcomes>> {
+    (0..count)
+        .map(|w| {
+            let (ports, stop) = (ports.to_vec(), stop.clone());
+            std::thread::spawn(move || writer(ports, format!("w{w}"), stop))
+        })
+        .collect()
+}
+
 /// Writes pipelined batches of SETs (fresh key per write) to the given ports until `stop`,
 /// moving to the next port whenever its connection fails.
 fn writer(ports: Vec<u16>, prefix: String, stop: Arc<AtomicBool>) -> Outcomes {
@@ -248,12 +259,7 @@ fn t22_a_single_node_killed_during_lone_and_pipelined_writes_keeps_every_acknowl
     let mut cluster = Cluster::start(1);
     let port = cluster.nodes[0].port;
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let stop = stop.clone();
-            std::thread::spawn(move || writer(vec![port], format!("w{w}"), stop))
-        })
-        .collect();
+    let writers = spawn_writers(&[port], 3, &stop);
     let big = {
         let stop = stop.clone();
         std::thread::spawn(move || {
@@ -301,12 +307,7 @@ fn t68_fsync_no_loses_no_acknowledged_write_when_only_the_process_dies() {
     let port = node.port;
     let mut cluster = Cluster { nodes: vec![node] };
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let stop = stop.clone();
-            std::thread::spawn(move || writer(vec![port], format!("w{w}"), stop))
-        })
-        .collect();
+    let writers = spawn_writers(&[port], 3, &stop);
     std::thread::sleep(Duration::from_millis(700));
     cluster.nodes[0].kill();
     stop.store(true, Ordering::Relaxed);

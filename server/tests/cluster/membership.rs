@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::support::{free_port, info_field, wait_until, Client, Cluster, Node, Value};
-use crate::{check_outcomes, serial, writer};
+use crate::{check_outcomes, serial, spawn_writers};
 
 fn ok() -> Value {
     Value::Simple("OK".into())
@@ -219,12 +219,7 @@ fn t65_membership_changes_under_writes_lose_no_acknowledged_write() {
     let (a, b) = ((leader + 1) % 3, (leader + 2) % 3);
     let ports = vec![cluster.nodes[a].port, cluster.nodes[b].port];
     let stop = Arc::new(AtomicBool::new(false));
-    let writers: Vec<_> = (0..3)
-        .map(|w| {
-            let (ports, stop) = (ports.clone(), stop.clone());
-            std::thread::spawn(move || writer(ports, format!("w{w}"), stop))
-        })
-        .collect();
+    let writers = spawn_writers(&ports, 3, &stop);
     std::thread::sleep(Duration::from_millis(700));
 
     let joined = cluster.join(a, &["--cluster-enabled", "no"]);
