@@ -8,8 +8,8 @@
 //! hold them (an entry appended then would wait for the next fsync anyway), so that they
 //! become one entry. With followers it also holds them while an entry it proposed awaits its
 //! commit, unless enough ops to fill an entry are waiting (`GATHER_OPS`). Entries are handed
-//! over in queue order, so a
-//! connection's pipelined writes are applied in the order it sent them.
+//! over in queue order, so a connection's pipelined writes are applied in the order it sent
+//! them.
 //!
 //! Reads are coalesced the same way: a reader queues for the next read barrier, and the
 //! barrier task runs one barrier for every reader queued when it starts.
@@ -41,8 +41,9 @@ pub const BATCH_OPS_MAX: usize = 4096;
 /// followers, fewer are held until that commit (or until this many have gathered), so that
 /// they share one entry: each entry costs a leader and its followers an append, an fsync and
 /// an RPC, ~75 µs of CPU over 3 nodes here. At 50 clients -P 1 an entry held ~10 ops without
-/// the hold and ~30 with it, and 3 nodes spent 18% less CPU per SET for 8% more SET/s
-/// (medians of 5 alternating runs of `bench/harness/cpu_per_request.sh BIN set 200000 1`).
+/// the hold and ~30 with it, and 3 nodes spent 17% less CPU per SET (29.6 → 24.6 µs) for ~6%
+/// more SET/s (40.9k → 44.6k; medians of 4 alternating runs of
+/// `bench/harness/cpu_per_request.sh BIN set 200000 1`).
 /// Entries of more ops go out at once: at -P 16 (~370 ops an entry) holding every entry
 /// until the previous commit cost 2-7% of the SET/s. A node alone does not hold (its commit
 /// is its own fsync, which `SyncGate` already waits out; holding cost it 17% of its SET/s
