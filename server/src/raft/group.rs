@@ -6,8 +6,9 @@
 //! not wait for the commit before building the next batch, so several entries are in flight
 //! while the disk and the followers catch up; only while this node's own fsync runs does it
 //! hold them (an entry appended then would wait for the next fsync anyway), so that they
-//! become one entry. With followers it also holds them while an entry it proposed awaits its
-//! commit, unless enough ops to fill an entry are waiting (`GATHER_OPS`). Entries are handed
+//! become one entry. With followers and many ops outstanding it also holds them while an
+//! entry it proposed awaits its commit, unless enough ops to fill an entry are waiting
+//! (`HOLD_OUTSTANDING_OPS`, `GATHER_OPS`). Entries are handed
 //! over in queue order, so a connection's pipelined writes are applied in the order it sent
 //! them.
 //!
@@ -49,6 +50,15 @@ pub const BATCH_OPS_MAX: usize = 4096;
 /// is its own fsync, which `SyncGate` already waits out; holding cost it 17% of its SET/s
 /// at -P 1).
 const GATHER_OPS: usize = 64;
+
+/// Ops outstanding (in entries not yet committed, and queued) from which the proposer holds
+/// at all. Below, the clients are few and mostly waiting for their replies: holding only
+/// delays them, and the CPU has time to spare anyway. Held whatever the load, 3 nodes served
+/// 8 clients at -P 1 10.3-11.2k SET/s (p50 0.70-0.74 ms) against 12.9-13.4k (0.55-0.56 ms)
+/// without the hold; with this floor, 13.9-14.4k (0.51-0.53 ms), and at 32 clients
+/// 37.0-37.6k against 33.2-35.2k without the hold (2 alternating rounds of
+/// `CLIENTS=N bench/harness/cpu_per_request.sh BIN set 40000 1`).
+const HOLD_OUTSTANDING_OPS: usize = 32;
 
 /// Most entries in flight (proposed, not yet committed) beyond which even a full entry waits.
 const COMMIT_WINDOW: usize = 8;
@@ -460,13 +470,37 @@ async fn linearize(raft: &Raft) -> Result<(), ProposeError> {
     ))
 }
 
-/// Counts an entry out of the proposer's uncommitted ones when dropped: at its commit, or on
-/// whichever path ends it otherwise.
-struct Settled(Arc<tokio::sync::watch::Sender<usize>>);
+/// The entries a proposer has handed to openraft that are not committed yet (nor failed), and
+/// the ops they carry.
+#[derive(Clone, Copy, Default)]
+struct Uncommitted {
+    entries: usize,
+    ops: usize,
+}
+
+/// Counts an entry (with its ops) out of the proposer's uncommitted ones when dropped: at its
+/// commit, or on whichever path ends it otherwise.
+struct Settled {
+    uncommitted: Arc<tokio::sync::watch::Sender<Uncommitted>>,
+    ops: usize,
+}
+
+impl Settled {
+    fn new(uncommitted: &Arc<tokio::sync::watch::Sender<Uncommitted>>, ops: usize) -> Settled {
+        uncommitted.send_modify(|count| {
+            count.entries += 1;
+            count.ops += ops;
+        });
+        Settled { uncommitted: uncommitted.clone(), ops }
+    }
+}
 
 impl Drop for Settled {
     fn drop(&mut self) {
-        self.0.send_modify(|count| *count -= 1);
+        self.uncommitted.send_modify(|count| {
+            count.entries -= 1;
+            count.ops -= self.ops;
+        });
     }
 }
 
@@ -478,16 +512,20 @@ async fn run_proposer(
     sync_gate: Arc<SyncGate>,
 ) {
     // Entries proposed and not yet committed (or failed).
-    let (uncommitted, mut commits) = tokio::sync::watch::channel(0usize);
+    let (uncommitted, mut commits) = tokio::sync::watch::channel(Uncommitted::default());
     let uncommitted = Arc::new(uncommitted);
     while let Some(first) = queue.recv().await {
         queued_ops.take(first.ops.len());
-        // With followers, let a few proposals gather in the queue while an earlier entry
-        // awaits its commit (they stay queued: holding them costs no wake-up per proposal).
-        if *commits.borrow_and_update() > 0 && !only_voter(&raft.metrics().borrow_watched()) {
+        // With followers and many ops outstanding, let a few proposals gather in the queue
+        // while an earlier entry awaits its commit (they stay queued: holding them costs no
+        // wake-up per proposal).
+        let busy = |uncommitted: Uncommitted, queued: usize| uncommitted.ops + queued >= HOLD_OUTSTANDING_OPS;
+        if busy(*commits.borrow_and_update(), first.ops.len() + queued_ops.count())
+            && !only_voter(&raft.metrics().borrow_watched())
+        {
             let hold_until = tokio::time::Instant::now() + HOLD_MAX;
             loop {
-                let in_flight = *commits.borrow_and_update();
+                let in_flight = commits.borrow_and_update().entries;
                 let enough = first.ops.len() + queued_ops.count() >= GATHER_OPS;
                 if in_flight == 0 || (enough && in_flight < COMMIT_WINDOW) {
                     break;
@@ -551,8 +589,7 @@ async fn run_proposer(
             ops,
         });
         let (responder, committed, completion) = ProgressResponder::new();
-        uncommitted.send_modify(|count| *count += 1);
-        let settled = Settled(uncommitted.clone());
+        let settled = Settled::new(&uncommitted, op_count);
         if let Err(fatal) = raft.write(request.clone()).responder(responder).await {
             let why = format!("raft stopped: {fatal}");
             for (_, reply) in shares {
