@@ -1021,7 +1021,7 @@ impl Node {
         let learners: Vec<String> = membership.learner_ids().map(|id| id.to_string()).collect();
         let _ = write!(
             out,
-            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={},log_cache_bytes={},quorum_acked_ms={},voters={},learners={}\r\n",
+            "# Flotilla_raft\r\nnode_id:{}\r\ngroups:1\r\ngroup{}:role={},term={},leader={},last_log={},commit={},applied={},snapshot={},purged={},log_cache_bytes={},quorum_acked_ms={},voters={},learners={},proposed_entries={},proposed_ops={}\r\n",
             self.me,
             DATA_GROUP,
             role,
@@ -1036,6 +1036,8 @@ impl Node {
             quorum_acked_ms,
             voters.join("|"),
             learners.join("|"),
+            self.group.proposed.entries.load(Ordering::Relaxed),
+            self.group.proposed.ops.load(Ordering::Relaxed),
         );
     }
 

@@ -153,8 +153,17 @@ impl QueuedOps {
     }
 }
 
+/// What this node's proposer has handed to openraft since it started (INFO flotilla_raft's
+/// `proposed_entries` and `proposed_ops`: their ratio is how well writes are batched).
+#[derive(Default)]
+pub struct ProposedCounts {
+    pub entries: std::sync::atomic::AtomicU64,
+    pub ops: std::sync::atomic::AtomicU64,
+}
+
 pub struct Group {
     pub raft: Raft,
+    pub proposed: Arc<ProposedCounts>,
     pub store: MachineStore,
     commits_sent: Arc<CommitsSent>,
     proposals: mpsc::UnboundedSender<Proposal>,
@@ -176,11 +185,13 @@ impl Group {
     ) -> Arc<Group> {
         let (proposals, queue) = mpsc::unbounded_channel();
         let queued_ops = Arc::new(QueuedOps::default());
-        tokio::spawn(run_proposer(raft.clone(), clock, queue, queued_ops.clone(), sync_gate));
+        let proposed = Arc::new(ProposedCounts::default());
+        tokio::spawn(run_proposer(raft.clone(), clock, queue, queued_ops.clone(), proposed.clone(), sync_gate));
         let (barrier_waiters, waiting) = mpsc::unbounded_channel();
         tokio::spawn(run_read_barriers(raft.clone(), waiting));
         Arc::new(Group {
             raft,
+            proposed,
             store,
             commits_sent,
             proposals,
@@ -509,6 +520,7 @@ async fn run_proposer(
     clock: Arc<Clock>,
     mut queue: mpsc::UnboundedReceiver<Proposal>,
     queued_ops: Arc<QueuedOps>,
+    proposed: Arc<ProposedCounts>,
     sync_gate: Arc<SyncGate>,
 ) {
     // Entries proposed and not yet committed (or failed).
@@ -597,6 +609,8 @@ async fn run_proposer(
             }
             continue;
         }
+        proposed.entries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        proposed.ops.fetch_add(op_count as u64, std::sync::atomic::Ordering::Relaxed);
         tokio::spawn(async move {
             // Only the commit is timed: once a majority holds the entry, its apply (a long
             // script, say) takes what it takes. The commit sender is dropped unsent when the

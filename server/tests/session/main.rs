@@ -742,6 +742,36 @@ fn info_field(info: &str, name: &str) -> String {
     support::info_field(info, name).unwrap_or_else(|| panic!("no {name} in {info}"))
 }
 
+/// INFO flotilla_raft counts what the proposer handed to Raft: 100 SETs pipelined in one write
+/// are 100 proposed ops, batched into fewer entries than that.
+#[test]
+fn info_raft_counts_the_proposed_entries_and_ops() {
+    let node = Node::start(&[]);
+    let mut client = node.client();
+    let proposed = |client: &mut support::Client| -> (u64, u64) {
+        let info = client.bulk("INFO flotilla_raft");
+        let line = info.lines().find(|l| l.starts_with("group1:")).unwrap_or_else(|| panic!("{info}"));
+        let field = |name: &str| -> u64 {
+            line.split(',')
+                .find_map(|kv| kv.strip_prefix(&format!("{name}=")))
+                .unwrap_or_else(|| panic!("no {name} in {line}"))
+                .parse()
+                .expect("a count")
+        };
+        (field("proposed_entries"), field("proposed_ops"))
+    };
+    let (entries_before, ops_before) = proposed(&mut client);
+    let pipeline: String = (0..100).map(|i| format!("SET key{i} v\r\n")).collect();
+    client.send_raw(pipeline.as_bytes());
+    client.expect("+OK\r\n".repeat(100).as_bytes());
+    let (entries, ops) = proposed(&mut client);
+    assert_eq!(ops - ops_before, 100, "every SET is one proposed op");
+    assert!(entries > entries_before, "no entry counted");
+    assert!(entries - entries_before < 100, "{} entries for 100 pipelined SETs", entries - entries_before);
+    client.call("GET key99", b"$1\r\nv\r\n");
+    assert_eq!(proposed(&mut client).1, ops, "a read is proposed");
+}
+
 /// A single node: WAIT has no follower to wait for and answers 0 at once (also with timeout
 /// 0, which would otherwise block), in MULTI too; ROLE and INFO replication agree; INFO
 /// persistence counts the log entries since the last snapshot.
