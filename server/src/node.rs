@@ -115,8 +115,9 @@ pub struct Node {
     /// The members `--initial-cluster` lists: their addresses win over recorded ones.
     pub initial_members: Vec<crate::config::Member>,
     /// Whether the node presents the Redis Cluster protocol (commands/cluster.rs): fixed at
-    /// start, except on a node that joins without `--cluster-enabled`, which takes the
-    /// presentation of the member it joins through (`membership::join`).
+    /// start, except on a node that neither `--cluster-enabled` nor `--initial-cluster`
+    /// decides (one that joins, or a member started on its data without them), which takes
+    /// the presentation of the other members (`membership::follow_presentation`).
     cluster_enabled: AtomicBool,
     /// Whether the node listens for peers and follows the membership (`open_to_peers`): from
     /// the start on a cluster member, from the first CLUSTER JOIN on a node started alone.

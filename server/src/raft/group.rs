@@ -8,9 +8,8 @@
 //! hold them (an entry appended then would wait for the next fsync anyway), so that they
 //! become one entry. With followers and many ops outstanding it also holds them while an
 //! entry it proposed awaits its commit, unless enough ops to fill an entry are waiting
-//! (`HOLD_OUTSTANDING_OPS`, `GATHER_OPS`). Entries are handed
-//! over in queue order, so a connection's pipelined writes are applied in the order it sent
-//! them.
+//! (`HOLD_OUTSTANDING_OPS`, `GATHER_OPS`). Entries are handed over in queue order, so a
+//! connection's pipelined writes are applied in the order it sent them.
 //!
 //! Reads are coalesced the same way: a reader queues for the next read barrier, and the
 //! barrier task runs one barrier for every reader queued when it starts.
@@ -523,7 +522,7 @@ async fn run_proposer(
     proposed: Arc<ProposedCounts>,
     sync_gate: Arc<SyncGate>,
 ) {
-    // Entries proposed and not yet committed (or failed).
+    // Entries proposed and not yet committed (or failed), and their ops.
     let (uncommitted, mut commits) = tokio::sync::watch::channel(Uncommitted::default());
     let uncommitted = Arc::new(uncommitted);
     while let Some(first) = queue.recv().await {
@@ -531,10 +530,8 @@ async fn run_proposer(
         // With followers and many ops outstanding, let a few proposals gather in the queue
         // while an earlier entry awaits its commit (they stay queued: holding them costs no
         // wake-up per proposal).
-        let busy = |uncommitted: Uncommitted, queued: usize| uncommitted.ops + queued >= HOLD_OUTSTANDING_OPS;
-        if busy(*commits.borrow_and_update(), first.ops.len() + queued_ops.count())
-            && !only_voter(&raft.metrics().borrow_watched())
-        {
+        let outstanding = commits.borrow_and_update().ops + first.ops.len() + queued_ops.count();
+        if outstanding >= HOLD_OUTSTANDING_OPS && !only_voter(&raft.metrics().borrow_watched()) {
             let hold_until = tokio::time::Instant::now() + HOLD_MAX;
             loop {
                 let in_flight = commits.borrow_and_update().entries;
