@@ -16,6 +16,7 @@ pub mod db;
 pub mod errors;
 pub mod functions;
 pub mod glob;
+pub mod hash_value;
 pub mod keymap;
 pub mod log_store;
 pub mod lua;

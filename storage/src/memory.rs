@@ -77,14 +77,7 @@ pub fn value_heap(value: &Value) -> usize {
                 + allocation_size(list.capacity() * size_of::<Bytes>())
                 + list.iter().map(bytes_heap).sum::<usize>()
         }
-        Value::Hash(hash) => {
-            // IndexMap: entries (hash, key, value) in a Vec, positions in a table.
-            let entry = size_of::<u64>() + 2 * size_of::<Bytes>();
-            allocation_size(size_of_val(&**hash))
-                + allocation_size(hash.capacity() * entry)
-                + table_bytes(hash.capacity(), size_of::<usize>())
-                + hash.iter().map(|(field, value)| bytes_heap(field) + bytes_heap(value)).sum::<usize>()
-        }
+        Value::Hash(hash) => allocation_size(size_of_val(&**hash)) + hash.heap_bytes(),
         Value::Set(set) => {
             let entry = size_of::<u64>() + size_of::<Bytes>();
             allocation_size(size_of_val(&**set))
@@ -100,7 +93,7 @@ pub fn value_heap(value: &Value) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value::{FixedHasher, HashValue};
+    use crate::value::HashValue;
 
     #[test]
     fn allocation_sizes_follow_jemalloc_classes() {
@@ -124,11 +117,11 @@ mod tests {
         let usage = key_usage(b"k", &big, false);
         assert!((33_000..42_000).contains(&usage), "{usage}");
 
-        let mut fields = HashValue::with_hasher(FixedHasher::default());
-        fields.insert(Bytes::from("f"), Bytes::from("v"));
+        let mut fields = HashValue::new();
+        fields.insert(b"f", b"v");
         let one = key_usage(b"h", &Value::Hash(Box::new(fields.clone())), false);
         for i in 0..100 {
-            fields.insert(Bytes::from(format!("field:{i}")), Bytes::from("x".repeat(100)));
+            fields.insert(format!("field:{i}").as_bytes(), "x".repeat(100).as_bytes());
         }
         let hundred = key_usage(b"h", &Value::Hash(Box::new(fields)), false);
         assert!(hundred > one + 100 * 128, "{one} {hundred}");

@@ -301,9 +301,9 @@ impl<'a> Reader<'a> {
                 } else {
                     pairs_of(listpack_elements(&self.string()?)?)?
                 };
-                let mut hash = HashValue::with_capacity_and_hasher(pairs.len(), FixedHasher::default());
+                let mut hash = HashValue::with_capacity(pairs.len());
                 for (field, value) in pairs {
-                    if hash.insert(field, value).is_some() {
+                    if !hash.insert(&field, &value) {
                         return None; // duplicate field
                     }
                 }
@@ -1020,9 +1020,9 @@ mod tests {
     #[test]
     fn every_type_round_trips_through_dump() {
         let limits = CompactLimits::default();
-        let mut hash = HashValue::with_hasher(FixedHasher::default());
-        hash.insert(Bytes::from("n"), Bytes::from("-129"));
-        hash.insert(Bytes::from("long"), Bytes::from("x".repeat(70_000)));
+        let mut hash = HashValue::new();
+        hash.insert(b"n", b"-129");
+        hash.insert(b"long", "x".repeat(70_000).as_bytes());
         let mut set = SetValue::with_hasher(FixedHasher::default());
         for member in ["1", "007", "2147483648", "-32769", "a"] {
             set.insert(Bytes::from(member));

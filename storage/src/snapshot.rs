@@ -534,10 +534,10 @@ fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
         }
         TYPE_HASH => {
             let count = reader.count()?;
-            let mut hash = HashValue::with_capacity_and_hasher(count, FixedHasher::default());
+            let mut hash = HashValue::with_capacity(count);
             for _ in 0..count {
                 let field = reader.bytes()?;
-                hash.insert(field, reader.bytes()?);
+                hash.insert(&field, &reader.bytes()?);
             }
             Value::Hash(Box::new(hash))
         }

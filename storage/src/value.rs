@@ -1,12 +1,12 @@
 //! The value types a key can hold.
 //!
-//! Hashes and sets are insertion-ordered (`IndexMap`/`IndexSet`) with a fixed hasher: their
+//! Hashes and sets are insertion-ordered (`HashValue`, `IndexSet`) with a fixed hasher: their
 //! iteration order depends only on the history of operations, never on a random seed, so every
 //! replica (and a replica restored from a snapshot serialized in that order) sees the same
 //! order, and random picks (SPOP, SRANDMEMBER) seeded from the log index agree everywhere.
 
 use bytes::Bytes;
-use indexmap::{IndexMap, IndexSet};
+use indexmap::IndexSet;
 use std::collections::VecDeque;
 
 pub use crate::compact::CompactBytes;
@@ -16,7 +16,7 @@ pub use crate::zset::ZSet;
 
 /// Fixed-seed hasher: deterministic across processes and replicas.
 pub type FixedHasher = foldhash::fast::FixedState;
-pub type HashValue = IndexMap<Bytes, Bytes, FixedHasher>;
+pub use crate::hash_value::HashValue;
 pub type SetValue = IndexSet<Bytes, FixedHasher>;
 
 /// A `Value` is 24 bytes: a string is a `CompactBytes` (inline up to 22 bytes, else one boxed
@@ -46,7 +46,7 @@ impl Value {
     }
 
     pub fn new_hash() -> Value {
-        Value::Hash(Box::new(HashValue::with_hasher(FixedHasher::default())))
+        Value::Hash(Box::default())
     }
 
     pub fn new_set() -> Value {

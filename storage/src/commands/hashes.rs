@@ -68,13 +68,8 @@ fn hset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let hash = hash_for_write(ctx, key);
     let mut created = 0;
     for pair in args[2..].chunks_exact(2) {
-        let value = stored(&pair[1]);
-        match hash.get_mut(&pair[0]) {
-            Some(slot) => *slot = value,
-            None => {
-                hash.insert(stored(&pair[0]), value);
-                created += 1;
-            }
+        if hash.insert(&pair[0], &pair[1]) {
+            created += 1;
         }
     }
     ctx.notify(class::HASH, "hset", key);
@@ -92,7 +87,7 @@ fn hsetnx(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(Some(hash)) if hash.contains_key(&args[2]) => return Reply::Int(0),
         Ok(_) => {}
     }
-    hash_for_write(ctx, key).insert(stored(&args[2]), stored(&args[3]));
+    hash_for_write(ctx, key).insert(&args[2], &args[3]);
     ctx.notify(class::HASH, "hset", key);
     Reply::Int(1)
 }
@@ -101,7 +96,7 @@ fn hget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match get_hash(ctx, &args[1]) {
         Err(reply) => reply,
         Ok(hash) => match hash.and_then(|hash| hash.get(&args[2])) {
-            Some(value) => Reply::Bulk(value.clone()),
+            Some(value) => Reply::Bulk(Bytes::copy_from_slice(value)),
             None => Reply::Nil,
         },
     }
@@ -114,7 +109,7 @@ fn hmget(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             args[2..]
                 .iter()
                 .map(|field| match hash.and_then(|hash| hash.get(field)) {
-                    Some(value) => Reply::Bulk(value.clone()),
+                    Some(value) => Reply::Bulk(Bytes::copy_from_slice(value)),
                     None => Reply::Nil,
                 })
                 .collect(),
@@ -135,7 +130,7 @@ fn hdel(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let hash = hash_for_write(ctx, key);
     let mut deleted = 0;
     for field in &args[2..] {
-        if hash.swap_remove(field).is_some() {
+        if hash.swap_remove(field) {
             deleted += 1;
         }
     }
@@ -172,7 +167,7 @@ fn hkeys(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match get_hash(ctx, &args[1]) {
         Err(reply) => reply,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(hash)) => Reply::Array(hash.keys().map(|field| Reply::Bulk(field.clone())).collect()),
+        Ok(Some(hash)) => Reply::Array(hash.keys().map(|field| Reply::Bulk(Bytes::copy_from_slice(field))).collect()),
     }
 }
 
@@ -180,7 +175,7 @@ fn hvals(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match get_hash(ctx, &args[1]) {
         Err(reply) => reply,
         Ok(None) => Reply::Array(Vec::new()),
-        Ok(Some(hash)) => Reply::Array(hash.values().map(|value| Reply::Bulk(value.clone())).collect()),
+        Ok(Some(hash)) => Reply::Array(hash.values().map(|value| Reply::Bulk(Bytes::copy_from_slice(value))).collect()),
     }
 }
 
@@ -190,7 +185,7 @@ fn hgetall(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(None) => Reply::Map(Vec::new()),
         Ok(Some(hash)) => Reply::Map(
             hash.iter()
-                .map(|(field, value)| (Reply::Bulk(field.clone()), Reply::Bulk(value.clone())))
+                .map(|(field, value)| (Reply::Bulk(Bytes::copy_from_slice(field)), Reply::Bulk(Bytes::copy_from_slice(value))))
                 .collect(),
         ),
     }
@@ -215,7 +210,7 @@ fn hincrby(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(result) = current.checked_add(increment) else {
         return Reply::error(errors::OVERFLOW);
     };
-    set_field(ctx, key, &args[2], args::bytes_of_i64(result));
+    set_field(ctx, key, &args[2], &args::bytes_of_i64(result));
     ctx.notify(class::HASH, "hincrby", key);
     Reply::Int(result)
 }
@@ -243,20 +238,14 @@ fn hincrbyfloat(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error(errors::HASH_RESULT_NAN);
     };
     let text = Bytes::from(result.to_human_string());
-    set_field(ctx, key, &args[2], text.clone());
+    set_field(ctx, key, &args[2], &text);
     ctx.notify(class::HASH, "hincrbyfloat", key);
     Reply::Bulk(text)
 }
 
 /// Sets one field (creating the hash if needed); the type was checked by the caller.
-fn set_field(ctx: &mut Ctx, key: &Bytes, field: &Bytes, value: Bytes) {
-    let hash = hash_for_write(ctx, key);
-    match hash.get_mut(field) {
-        Some(slot) => *slot = value,
-        None => {
-            hash.insert(stored(field), value);
-        }
-    }
+fn set_field(ctx: &mut Ctx, key: &Bytes, field: &Bytes, value: &[u8]) {
+    hash_for_write(ctx, key).insert(field, value);
 }
 
 /// A random count as HRANDFIELD and SRANDMEMBER parse it: any integer but i64::MIN.
@@ -306,7 +295,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Ok(Some(hash)) = get_hash(ctx, &args[1]) else {
             unreachable!("looked up above")
         };
-        return Reply::Bulk(hash.get_index(position).unwrap().0.clone());
+        return Reply::Bulk(Bytes::copy_from_slice(hash.get_index(position).unwrap().0));
     }
     let count = match parse_random_count(&args[2]) {
         Ok(count) => count,
@@ -344,7 +333,7 @@ fn hrandfield(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let entry = |position: usize| {
         let (field, value) = hash.get_index(position).unwrap();
-        (field.clone(), value.clone())
+        (Bytes::copy_from_slice(field), Bytes::copy_from_slice(value))
     };
     if with_values {
         pairs(positions.into_iter().map(entry).collect())
@@ -441,15 +430,15 @@ fn hscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let (range, next) = scan::page(hash.len(), cursor, options.count);
     let mut items = Vec::new();
-    for position in range {
-        let (field, value) = hash.get_index(position).unwrap();
+    // One pass from the page's start: a packed hash finds a position by walking to it.
+    for (field, value) in hash.iter().skip(range.start).take(range.len()) {
         if let Some(pattern) = &options.pattern {
             if !glob::matches(pattern, field, false) {
                 continue;
             }
         }
-        items.push(Reply::Bulk(field.clone()));
-        items.push(Reply::Bulk(value.clone()));
+        items.push(Reply::Bulk(Bytes::copy_from_slice(field)));
+        items.push(Reply::Bulk(Bytes::copy_from_slice(value)));
     }
     scan_reply(next, items)
 }

@@ -776,7 +776,7 @@ fn lookup_by_pattern(ctx: &Ctx, pattern: &[u8], element: &Bytes) -> Option<Bytes
     key.extend_from_slice(postfix);
     match (ctx.db_ref().get(&key, ctx.now_ms)?, field) {
         (Value::Str(text), None) => Some(text.to_bytes()),
-        (Value::Hash(hash), Some(field)) => hash.get(field).cloned(),
+        (Value::Hash(hash), Some(field)) => hash.get(field).map(Bytes::copy_from_slice),
         _ => None,
     }
 }
@@ -2207,7 +2207,7 @@ mod tests {
         t.machine.keyspace.dbs[0].insert(Bytes::from_static(b"h_2"), {
             let mut hash = Value::new_hash();
             if let Value::Hash(fields) = &mut hash {
-                fields.insert(Bytes::from_static(b"f"), Bytes::from_static(b"hv"));
+                fields.insert(b"f", b"hv");
             }
             hash
         });
@@ -2338,11 +2338,11 @@ mod tests {
         assert_eq!(encoding_name(&set, 0, &limits), "hashtable");
         let mut hash = Value::new_hash();
         if let Value::Hash(fields) = &mut hash {
-            fields.insert(bytes("f".into()), bytes("v".into()));
+            fields.insert(b"f", b"v");
         }
         assert_eq!(encoding_name(&hash, 0, &limits), "listpack");
         if let Value::Hash(fields) = &mut hash {
-            fields.insert(bytes("g".into()), bytes("v".repeat(65)));
+            fields.insert(b"g", "v".repeat(65).as_bytes());
         }
         assert_eq!(encoding_name(&hash, 0, &limits), "hashtable");
         let zero = EncodingLimits {
@@ -2351,7 +2351,7 @@ mod tests {
         };
         let mut small = Value::new_hash();
         if let Value::Hash(fields) = &mut small {
-            fields.insert(bytes("f".into()), bytes("v".into()));
+            fields.insert(b"f", b"v");
         }
         assert_eq!(encoding_name(&small, 0, &zero), "hashtable");
         let mut zset = crate::value::ZSet::new();
