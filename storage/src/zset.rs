@@ -166,8 +166,9 @@ fn entry_cmp(score_a: f64, member_a: &[u8], score_b: f64, member_b: &[u8]) -> Or
         .then_with(|| member_a.cmp(member_b))
 }
 
+/// The large form: a dict and a skiplist, as Redis's skiplist encoding.
 #[derive(Debug, Clone)]
-pub struct ZSet {
+struct SkipList {
     dict: IndexMap<Bytes, f64, FixedHasher>,
     nodes: Vec<Node>,
     free: Vec<u32>,
@@ -176,30 +177,9 @@ pub struct ZSet {
     length: usize,
     /// Levels in use (≥ 1).
     level: usize,
-    /// Set once the set has outgrown the compact encoding's limits (see `CompactLimits`).
-    outgrown: bool,
 }
 
-impl Default for ZSet {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl PartialEq for ZSet {
-    /// Equal when they hold the same members with the same scores in the same insertion
-    /// order (the order ZSCAN and ZRANDMEMBER observe); the skiplist follows from that.
-    fn eq(&self, other: &Self) -> bool {
-        self.dict.len() == other.dict.len()
-            && self
-                .dict
-                .iter()
-                .zip(other.dict.iter())
-                .all(|((m1, s1), (m2, s2))| m1 == m2 && s1.to_bits() == s2.to_bits())
-    }
-}
-
-impl ZSet {
+impl SkipList {
     /// Heap bytes the set holds (MEMORY USAGE): the dict's entries and table, the skiplist
     /// arena and each node's levels, and each member once (the dict and its node share it).
     pub fn heap_bytes(&self) -> usize {
@@ -225,78 +205,22 @@ impl ZSet {
             backward: NIL,
             levels: vec![Level { forward: NIL, span: 0 }; LEVEL_MAX].into_boxed_slice(),
         };
-        ZSet {
+        SkipList {
             dict: IndexMap::with_hasher(FixedHasher::default()),
             nodes: vec![header],
             free: Vec::new(),
             tail: NIL,
             length: 0,
             level: 1,
-            outgrown: false,
         }
-    }
-
-    pub fn len(&self) -> usize {
-        self.dict.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.dict.is_empty()
     }
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         self.dict.get(member).copied()
     }
 
-    pub fn contains(&self, member: &[u8]) -> bool {
-        self.dict.contains_key(member)
-    }
-
-    /// The encoding Redis would report for this set with its default limits.
-    pub fn encoding(&self) -> &'static str {
-        if self.outgrown {
-            "skiplist"
-        } else {
-            "listpack"
-        }
-    }
-
-    /// True while the set is small enough for Redis's compact encoding (ZSCAN then returns
-    /// the whole set in one call, as Redis does for listpacks).
-    pub fn is_compact(&self) -> bool {
-        !self.outgrown
-    }
-
-    /// An empty set sized for `size_hint` members of about `value_len_hint` bytes, in the
-    /// encoding Redis would pick for those hints (zsetTypeCreate).
-    pub fn with_hint(size_hint: usize, value_len_hint: usize, limits: CompactLimits) -> Self {
-        let mut zset = ZSet::new();
-        zset.outgrown = size_hint > limits.entries || value_len_hint > limits.value;
-        zset
-    }
-
-    /// Leaves the compact encoding if `size_hint` members are about to be added and that is
-    /// more than it holds (zsetTypeMaybeConvert).
-    pub fn expect_members(&mut self, size_hint: usize, limits: CompactLimits) {
-        if size_hint > limits.entries {
-            self.outgrown = true;
-        }
-    }
-
-    /// Picks the encoding from the content, as for a freshly built result.
-    pub fn fit_encoding(&mut self, limits: CompactLimits) {
-        self.outgrown =
-            self.len() > limits.entries || self.dict.keys().any(|member| member.len() > limits.value);
-    }
-
     /// Sets `member`'s score; returns true when the member is new.
-    pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
-        self.insert_within(member, score, CompactLimits::default())
-    }
-
-    /// `insert`, leaving the compact encoding when a new member would exceed `limits`.
-    pub fn insert_within(&mut self, member: Bytes, score: f64, limits: CompactLimits) -> bool {
-        assert!(!score.is_nan(), "zset scores are never NaN");
+    fn insert(&mut self, member: Bytes, score: f64) -> bool {
         match self.dict.get_mut(&member[..]) {
             Some(current) => {
                 let old = *current;
@@ -309,9 +233,6 @@ impl ZSet {
                 false
             }
             None => {
-                if member.len() > limits.value || self.dict.len() + 1 > limits.entries {
-                    self.outgrown = true;
-                }
                 self.dict.insert(member.clone(), score);
                 self.list_insert(score, member);
                 true
@@ -324,27 +245,6 @@ impl ZSet {
         let removed = self.list_delete(score, &key);
         debug_assert!(removed);
         Some(score)
-    }
-
-    /// Members in ascending (score, member) order.
-    pub fn iter(&self) -> Iter<'_> {
-        Iter {
-            zset: self,
-            front: self.first(),
-            back: self.last(),
-            remaining: self.len(),
-        }
-    }
-
-    /// Members in insertion order (the order snapshots should keep: rebuilding by `insert`
-    /// in this order gives back an equal set).
-    pub fn iter_insertion_order(&self) -> impl Iterator<Item = (&Bytes, f64)> {
-        self.dict.iter().map(|(member, score)| (member, *score))
-    }
-
-    /// The member at `position` of the insertion-ordered view (`0..len()`).
-    pub fn get_position(&self, position: usize) -> Option<(&Bytes, f64)> {
-        self.dict.get_index(position).map(|(member, score)| (member, *score))
     }
 
     // --- ordered view ---
@@ -525,6 +425,9 @@ impl ZSet {
 
     // --- skiplist maintenance (Redis's zslInsert / zslDeleteNode with spans) ---
 
+    /// A member's level: derived from a fixed hash of it, so the skiplist's shape is a
+    /// function of its members (see the module doc), and the small form can walk the same
+    /// shape (`Small::last_below`).
     fn level_for(member: &[u8]) -> usize {
         let mut hash = FixedHasher::default().hash_one(member);
         let mut level = 1;
@@ -677,6 +580,465 @@ impl ZSet {
     }
 }
 
+/// Most members the small form holds (Redis's default `zset-max-listpack-entries`).
+const SMALL_MEMBERS_MAX: usize = 128;
+/// Longest member the small form holds (Redis's default `zset-max-listpack-value`).
+const SMALL_MEMBER_LEN_MAX: usize = 64;
+
+/// The small form: the members in one vector in (score, member) order, as Redis keeps a
+/// small sorted set in a listpack. A node is a rank.
+///
+/// It answers exactly as the skiplist would, so that a set may change form on one replica
+/// and not another (a restore builds the small form from what fits):
+/// - each member keeps its position in the insertion-ordered view (`position`), moved as the
+///   skiplist's dict moves it (a removal moves the last position into the hole);
+/// - each member keeps its skiplist level, and searches walk the skiplist's shape over the
+///   vector (`last_below`): a lex range over members of different scores, which Redis leaves
+///   unspecified, depends on that shape.
+#[derive(Debug, Clone, Default)]
+struct Small {
+    entries: Vec<SmallEntry>,
+}
+
+#[derive(Debug, Clone)]
+struct SmallEntry {
+    member: Bytes,
+    score: f64,
+    /// The member's skiplist level (`SkipList::level_for`).
+    level: u8,
+    /// Its position in the insertion-ordered view.
+    position: u8,
+}
+
+impl Small {
+    fn find(&self, member: &[u8]) -> Option<usize> {
+        self.entries.iter().position(|entry| entry.member[..] == *member)
+    }
+
+    /// Where (score, member) goes in the order.
+    fn rank_for(&self, score: f64, member: &[u8]) -> usize {
+        self.entries
+            .partition_point(|entry| entry_cmp(entry.score, &entry.member, score, member) == Ordering::Less)
+    }
+
+    fn insert(&mut self, member: Bytes, score: f64) -> bool {
+        match self.find(&member) {
+            Some(at) => {
+                if self.entries[at].score.to_bits() != score.to_bits() {
+                    let mut entry = self.entries.remove(at);
+                    entry.score = score;
+                    let to = self.rank_for(score, &entry.member);
+                    self.entries.insert(to, entry);
+                }
+                false
+            }
+            None => {
+                let entry = SmallEntry {
+                    level: SkipList::level_for(&member) as u8,
+                    position: self.entries.len() as u8,
+                    member,
+                    score,
+                };
+                let to = self.rank_for(score, &entry.member);
+                // Grown one at a time, as a listpack is: doubling left up to half of it unused.
+                self.entries.reserve_exact(1);
+                self.entries.insert(to, entry);
+                true
+            }
+        }
+    }
+
+    fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        let removed = self.entries.remove(self.find(member)?);
+        let last = self.entries.len() as u8;
+        if removed.position != last {
+            let moved = self.entries.iter_mut().find(|entry| entry.position == last).expect("positions are 0..len");
+            moved.position = removed.position;
+        }
+        Some(removed.score)
+    }
+
+    /// Ranks in insertion order.
+    fn insertion_order(&self) -> Vec<u8> {
+        let mut ranks = vec![0u8; self.entries.len()];
+        for (rank, entry) in self.entries.iter().enumerate() {
+            ranks[entry.position as usize] = rank as u8;
+        }
+        ranks
+    }
+
+    /// `SkipList::last_below` over the same shape: from the header (None), at each level from
+    /// the top, move to the next member of a higher level while `advance` holds for it.
+    fn last_below(&self, advance: impl Fn(&SmallEntry) -> bool) -> Option<usize> {
+        let top = self.entries.iter().map(|entry| entry.level as usize).max().unwrap_or(1);
+        let mut x: Option<usize> = None;
+        for level in (0..top).rev() {
+            loop {
+                let from = x.map_or(0, |x| x + 1);
+                let forward = (from..self.entries.len()).find(|&at| self.entries[at].level as usize > level);
+                match forward {
+                    Some(at) if advance(&self.entries[at]) => x = Some(at),
+                    _ => break,
+                }
+            }
+        }
+        x
+    }
+
+    /// The rank after `x` (None: the header), if any.
+    fn forward(&self, x: Option<usize>) -> Option<usize> {
+        let next = x.map_or(0, |x| x + 1);
+        (next < self.entries.len()).then_some(next)
+    }
+}
+
+#[derive(Debug, Clone)]
+enum Repr {
+    Small(Small),
+    SkipList(Box<SkipList>),
+}
+
+/// A sorted set: small sets in the small form, larger ones in a dict and a skiplist (see
+/// `Small`), with Redis's encoding name tracked beside.
+#[derive(Debug, Clone)]
+pub struct ZSet {
+    repr: Repr,
+    /// Set once the set has outgrown the compact encoding's limits (see `CompactLimits`).
+    outgrown: bool,
+}
+
+impl Default for ZSet {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl PartialEq for ZSet {
+    /// Equal when they hold the same members with the same scores in the same insertion
+    /// order (the order ZSCAN and ZRANDMEMBER observe), whatever their form.
+    fn eq(&self, other: &Self) -> bool {
+        self.len() == other.len()
+            && self
+                .iter_insertion_order()
+                .zip(other.iter_insertion_order())
+                .all(|((m1, s1), (m2, s2))| m1 == m2 && s1.to_bits() == s2.to_bits())
+    }
+}
+
+impl ZSet {
+    pub fn new() -> Self {
+        ZSet { repr: Repr::Small(Small::default()), outgrown: false }
+    }
+
+    /// Heap bytes the set holds (MEMORY USAGE).
+    pub fn heap_bytes(&self) -> usize {
+        use crate::memory::allocation_size;
+        match &self.repr {
+            Repr::Small(small) => {
+                allocation_size(small.entries.capacity() * std::mem::size_of::<SmallEntry>())
+                    + small.entries.iter().map(|entry| allocation_size(entry.member.len())).sum::<usize>()
+            }
+            Repr::SkipList(list) => allocation_size(std::mem::size_of::<SkipList>()) + list.heap_bytes(),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        match &self.repr {
+            Repr::Small(small) => small.entries.len(),
+            Repr::SkipList(list) => list.dict.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    pub fn score(&self, member: &[u8]) -> Option<f64> {
+        match &self.repr {
+            Repr::Small(small) => small.find(member).map(|at| small.entries[at].score),
+            Repr::SkipList(list) => list.dict.get(member).copied(),
+        }
+    }
+
+    pub fn contains(&self, member: &[u8]) -> bool {
+        self.score(member).is_some()
+    }
+
+    /// The encoding Redis would report for this set with its default limits.
+    pub fn encoding(&self) -> &'static str {
+        if self.outgrown {
+            "skiplist"
+        } else {
+            "listpack"
+        }
+    }
+
+    /// True while the set is small enough for Redis's compact encoding (ZSCAN then returns
+    /// the whole set in one call, as Redis does for listpacks).
+    pub fn is_compact(&self) -> bool {
+        !self.outgrown
+    }
+
+    /// An empty set sized for `size_hint` members of about `value_len_hint` bytes, in the
+    /// encoding Redis would pick for those hints (zsetTypeCreate).
+    pub fn with_hint(size_hint: usize, value_len_hint: usize, limits: CompactLimits) -> Self {
+        let mut zset = ZSet::new();
+        zset.outgrown = size_hint > limits.entries || value_len_hint > limits.value;
+        if size_hint > SMALL_MEMBERS_MAX {
+            zset.repr = Repr::SkipList(Box::new(SkipList::new()));
+        }
+        zset
+    }
+
+    /// Leaves the compact encoding if `size_hint` members are about to be added and that is
+    /// more than it holds (zsetTypeMaybeConvert).
+    pub fn expect_members(&mut self, size_hint: usize, limits: CompactLimits) {
+        if size_hint > limits.entries {
+            self.outgrown = true;
+        }
+    }
+
+    /// Picks the encoding from the content, as for a freshly built result.
+    pub fn fit_encoding(&mut self, limits: CompactLimits) {
+        self.outgrown = self.len() > limits.entries
+            || self.iter_insertion_order().any(|(member, _)| member.len() > limits.value);
+    }
+
+    /// Sets `member`'s score; returns true when the member is new.
+    pub fn insert(&mut self, member: Bytes, score: f64) -> bool {
+        self.insert_within(member, score, CompactLimits::default())
+    }
+
+    /// `insert`, leaving the compact encoding when a new member would exceed `limits`.
+    pub fn insert_within(&mut self, member: Bytes, score: f64, limits: CompactLimits) -> bool {
+        assert!(!score.is_nan(), "zset scores are never NaN");
+        let new = !self.contains(&member);
+        if new {
+            if member.len() > limits.value || self.len() + 1 > limits.entries {
+                self.outgrown = true;
+            }
+            if member.len() > SMALL_MEMBER_LEN_MAX || self.len() + 1 > SMALL_MEMBERS_MAX {
+                self.unpack();
+            }
+        }
+        match &mut self.repr {
+            Repr::Small(small) => small.insert(member, score),
+            Repr::SkipList(list) => list.insert(member, score),
+        }
+    }
+
+    /// Moves a small set into the large form, keeping its insertion order.
+    fn unpack(&mut self) {
+        if let Repr::Small(small) = &self.repr {
+            let mut list = SkipList::new();
+            for rank in small.insertion_order() {
+                let entry = &small.entries[rank as usize];
+                list.insert(entry.member.clone(), entry.score);
+            }
+            self.repr = Repr::SkipList(Box::new(list));
+        }
+    }
+
+    pub fn remove(&mut self, member: &[u8]) -> Option<f64> {
+        match &mut self.repr {
+            Repr::Small(small) => small.remove(member),
+            Repr::SkipList(list) => list.remove(member),
+        }
+    }
+
+    /// Members in ascending (score, member) order.
+    pub fn iter(&self) -> Iter<'_> {
+        Iter {
+            zset: self,
+            front: self.first(),
+            back: self.last(),
+            remaining: self.len(),
+        }
+    }
+
+    /// Members in insertion order (the order snapshots should keep: rebuilding by `insert`
+    /// in this order gives back an equal set).
+    pub fn iter_insertion_order(&self) -> impl Iterator<Item = (&Bytes, f64)> {
+        let (small, list) = match &self.repr {
+            Repr::Small(small) => {
+                let ranks = small.insertion_order();
+                (Some(ranks.into_iter().map(|rank| {
+                    let entry = &small.entries[rank as usize];
+                    (&entry.member, entry.score)
+                })), None)
+            }
+            Repr::SkipList(list) => (None, Some(list.dict.iter().map(|(member, score)| (member, *score)))),
+        };
+        small.into_iter().flatten().chain(list.into_iter().flatten())
+    }
+
+    /// The member at `position` of the insertion-ordered view (`0..len()`).
+    pub fn get_position(&self, position: usize) -> Option<(&Bytes, f64)> {
+        match &self.repr {
+            Repr::Small(small) => small
+                .entries
+                .iter()
+                .find(|entry| entry.position as usize == position)
+                .map(|entry| (&entry.member, entry.score)),
+            Repr::SkipList(list) => list.dict.get_index(position).map(|(member, score)| (member, *score)),
+        }
+    }
+
+    // --- ordered view ---
+
+    pub fn first(&self) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => small.forward(None).map(|rank| rank as NodeId),
+            Repr::SkipList(list) => list.first(),
+        }
+    }
+
+    pub fn last(&self) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => small.entries.len().checked_sub(1).map(|rank| rank as NodeId),
+            Repr::SkipList(list) => list.last(),
+        }
+    }
+
+    pub fn next(&self, node: NodeId) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => small.forward(Some(node as usize)).map(|rank| rank as NodeId),
+            Repr::SkipList(list) => list.next(node),
+        }
+    }
+
+    pub fn prev(&self, node: NodeId) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(_) => node.checked_sub(1),
+            Repr::SkipList(list) => list.prev(node),
+        }
+    }
+
+    pub fn entry(&self, node: NodeId) -> (&Bytes, f64) {
+        match &self.repr {
+            Repr::Small(small) => {
+                let entry = &small.entries[node as usize];
+                (&entry.member, entry.score)
+            }
+            Repr::SkipList(list) => list.entry(node),
+        }
+    }
+
+    /// The node at 0-based `rank` in ascending order.
+    pub fn node_at_rank(&self, rank: usize) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => (rank < small.entries.len()).then_some(rank as NodeId),
+            Repr::SkipList(list) => list.node_at_rank(rank),
+        }
+    }
+
+    /// 0-based ascending rank of `member`, with its score.
+    pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
+        match &self.repr {
+            Repr::Small(small) => small.find(member).map(|at| (at, small.entries[at].score)),
+            Repr::SkipList(list) => list.rank(member),
+        }
+    }
+
+    /// 0-based ascending rank of a node.
+    pub fn rank_of_node(&self, node: NodeId) -> usize {
+        match &self.repr {
+            Repr::Small(_) => node as usize,
+            Repr::SkipList(list) => list.rank_of_node(node),
+        }
+    }
+
+    /// The first node whose score is inside `range` (None if none is).
+    pub fn first_in_score_range(&self, range: &ScoreRange) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => {
+                if !self.intersects(|first, last| range.gte_min(last.1) && range.lte_max(first.1), range.is_empty()) {
+                    return None;
+                }
+                let x = small.forward(small.last_below(|entry| !range.gte_min(entry.score)))?;
+                range.lte_max(small.entries[x].score).then_some(x as NodeId)
+            }
+            Repr::SkipList(list) => list.first_in_score_range(range),
+        }
+    }
+
+    /// The last node whose score is inside `range`.
+    pub fn last_in_score_range(&self, range: &ScoreRange) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => {
+                if !self.intersects(|first, last| range.gte_min(last.1) && range.lte_max(first.1), range.is_empty()) {
+                    return None;
+                }
+                let x = small.last_below(|entry| range.lte_max(entry.score))?;
+                range.gte_min(small.entries[x].score).then_some(x as NodeId)
+            }
+            Repr::SkipList(list) => list.last_in_score_range(range),
+        }
+    }
+
+    /// The first node not below `range`'s minimum, without checking the maximum (where
+    /// ZREMRANGEBYSCORE starts deleting).
+    pub fn first_not_below_score(&self, range: &ScoreRange) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => {
+                small.forward(small.last_below(|entry| !range.gte_min(entry.score))).map(|rank| rank as NodeId)
+            }
+            Repr::SkipList(list) => list.first_not_below_score(range),
+        }
+    }
+
+    pub fn first_in_lex_range(&self, range: &LexRange) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => {
+                if !self.intersects(|first, last| range.gte_min(last.0) && range.lte_max(first.0), range.is_empty()) {
+                    return None;
+                }
+                let x = small.forward(small.last_below(|entry| !range.gte_min(&entry.member)))?;
+                range.lte_max(&small.entries[x].member).then_some(x as NodeId)
+            }
+            Repr::SkipList(list) => list.first_in_lex_range(range),
+        }
+    }
+
+    pub fn last_in_lex_range(&self, range: &LexRange) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => {
+                if !self.intersects(|first, last| range.gte_min(last.0) && range.lte_max(first.0), range.is_empty()) {
+                    return None;
+                }
+                let x = small.last_below(|entry| range.lte_max(&entry.member))?;
+                range.gte_min(&small.entries[x].member).then_some(x as NodeId)
+            }
+            Repr::SkipList(list) => list.last_in_lex_range(range),
+        }
+    }
+
+    /// The first node not below `range`'s minimum (where ZREMRANGEBYLEX starts deleting).
+    pub fn first_not_below_lex(&self, range: &LexRange) -> Option<NodeId> {
+        match &self.repr {
+            Repr::Small(small) => {
+                small.forward(small.last_below(|entry| !range.gte_min(&entry.member))).map(|rank| rank as NodeId)
+            }
+            Repr::SkipList(list) => list.first_not_below_lex(range),
+        }
+    }
+
+    /// Whether a range can hold any member: not `empty`, and `overlaps` the first and last
+    /// (member, score) of the order.
+    fn intersects(&self, overlaps: impl Fn((&[u8], f64), (&[u8], f64)) -> bool, empty: bool) -> bool {
+        if empty {
+            return false;
+        }
+        match (self.first(), self.last()) {
+            (Some(first), Some(last)) => {
+                let (first, last) = (self.entry(first), self.entry(last));
+                overlaps((&first.0[..], first.1), (&last.0[..], last.1))
+            }
+            _ => false,
+        }
+    }
+}
+
 /// Ascending (member, score) iterator over a `ZSet`; `.rev()` walks descending.
 pub struct Iter<'a> {
     zset: &'a ZSet,
@@ -727,7 +1089,7 @@ mod tests {
 
     /// Checks every rank, node and span against a sorted reference.
     fn check(zset: &ZSet) {
-        let mut reference: Vec<(f64, Bytes)> = zset.dict.iter().map(|(m, s)| (*s, m.clone())).collect();
+        let mut reference: Vec<(f64, Bytes)> = zset.iter_insertion_order().map(|(m, s)| (s, m.clone())).collect();
         reference.sort_by(|a, b| entry_cmp(a.0, &a.1, b.0, &b.1));
         let walked: Vec<(f64, Bytes)> = zset.iter().map(|(m, s)| (s, m.clone())).collect();
         assert_eq!(walked, reference);
@@ -743,7 +1105,8 @@ mod tests {
 
     #[test]
     fn ranks_follow_inserts_updates_and_removals() {
-        // Deterministic pseudo-random workload against a sorted reference.
+        // Deterministic pseudo-random workload against a sorted reference; 300 members is
+        // past the small form, which the set leaves on the way.
         let mut zset = ZSet::new();
         let mut state: u64 = 7;
         let mut step = || {
@@ -763,13 +1126,119 @@ mod tests {
             }
         }
         check(&zset);
-        let members: Vec<Bytes> = zset.dict.keys().cloned().collect();
+        assert!(matches!(zset.repr, Repr::SkipList(_)));
+        let members: Vec<Bytes> = zset.iter_insertion_order().map(|(m, _)| m.clone()).collect();
         for member in members {
             zset.remove(&member);
         }
         assert!(zset.is_empty());
-        assert_eq!(zset.nodes.len(), 1);
+        let Repr::SkipList(list) = &zset.repr else { unreachable!() };
+        assert_eq!(list.nodes.len(), 1);
         check(&zset);
+    }
+
+    /// The same operations on a set in the small form and one in the skiplist form.
+    fn both_forms() -> (ZSet, ZSet) {
+        let small = ZSet::new();
+        let large = ZSet::with_hint(SMALL_MEMBERS_MAX + 1, 1, CompactLimits::default());
+        assert!(matches!(small.repr, Repr::Small(_)) && matches!(large.repr, Repr::SkipList(_)));
+        (small, large)
+    }
+
+    /// Every view and search of the two forms gives the same answer.
+    fn assert_same_answers(small: &ZSet, large: &ZSet, bounds: &[(f64, bool)], names: &[LexBound]) {
+        assert_eq!(small, large);
+        let entries = |zset: &ZSet| zset.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect::<Vec<_>>();
+        assert_eq!(entries(small), entries(large));
+        let inserted = |zset: &ZSet| zset.iter_insertion_order().map(|(m, s)| (m.clone(), s.to_bits())).collect::<Vec<_>>();
+        assert_eq!(inserted(small), inserted(large));
+        for position in 0..=small.len() {
+            assert_eq!(small.get_position(position), large.get_position(position));
+        }
+        for (member, _) in small.iter() {
+            assert_eq!(small.rank(member), large.rank(member));
+        }
+        let at = |zset: &ZSet, node: Option<NodeId>| node.map(|node| (zset.entry(node).0.clone(), zset.rank_of_node(node)));
+        for &(min, min_exclusive) in bounds {
+            for &(max, max_exclusive) in bounds {
+                let range = ScoreRange { min, max, min_exclusive, max_exclusive };
+                assert_eq!(at(small, small.first_in_score_range(&range)), at(large, large.first_in_score_range(&range)));
+                assert_eq!(at(small, small.last_in_score_range(&range)), at(large, large.last_in_score_range(&range)));
+                assert_eq!(at(small, small.first_not_below_score(&range)), at(large, large.first_not_below_score(&range)));
+            }
+        }
+        for min in names {
+            for max in names {
+                let range = LexRange { min: min.clone(), max: max.clone() };
+                assert_eq!(at(small, small.first_in_lex_range(&range)), at(large, large.first_in_lex_range(&range)), "{range:?}");
+                assert_eq!(at(small, small.last_in_lex_range(&range)), at(large, large.last_in_lex_range(&range)), "{range:?}");
+                assert_eq!(at(small, small.first_not_below_lex(&range)), at(large, large.first_not_below_lex(&range)));
+            }
+        }
+    }
+
+    #[test]
+    fn the_small_form_answers_as_the_skiplist_does() {
+        // Members with different scores make lex ranges depend on the skiplist's shape
+        // (Redis leaves them unspecified): the small form must still answer alike.
+        let (mut small, mut large) = both_forms();
+        let mut state: u64 = 11;
+        let mut step = || {
+            state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            state >> 33
+        };
+        let bounds: Vec<(f64, bool)> = [-1.0, 0.0, 1.5, 3.0, 7.0]
+            .into_iter()
+            .flat_map(|score| [(score, false), (score, true)])
+            .chain([(f64::NEG_INFINITY, false), (f64::INFINITY, false)])
+            .collect();
+        let mut names = vec![LexBound::NegativeInfinity, LexBound::PositiveInfinity];
+        for name in ["a", "m10", "m3", "m35", "m7", "z"] {
+            names.push(LexBound::Inclusive(b(name)));
+            names.push(LexBound::Exclusive(b(name)));
+        }
+        for round in 0..2000 {
+            let member = b(&format!("m{}", step() % 60));
+            let score = (step() % 7) as f64;
+            if step() % 3 == 0 {
+                assert_eq!(small.remove(&member), large.remove(&member));
+            } else {
+                assert_eq!(small.insert(member.clone(), score), large.insert(member, score));
+            }
+            if round % 100 == 0 {
+                assert_same_answers(&small, &large, &bounds, &names);
+            }
+        }
+        assert!(matches!(small.repr, Repr::Small(_)));
+        assert_same_answers(&small, &large, &bounds, &names);
+    }
+
+    #[test]
+    fn a_set_past_the_small_limits_moves_to_the_skiplist_in_the_same_order() {
+        let (mut small, mut large) = both_forms();
+        for i in 0..SMALL_MEMBERS_MAX {
+            let member = b(&format!("member:{i}"));
+            small.insert(member.clone(), (i % 5) as f64);
+            large.insert(member, (i % 5) as f64);
+            if i == 10 {
+                small.remove(b"member:3");
+                large.remove(b"member:3");
+            }
+        }
+        for member in ["one more", "and the one too many"] {
+            assert!(matches!(small.repr, Repr::Small(_)), "{} members", small.len());
+            small.insert(b(member), 1.0);
+            large.insert(b(member), 1.0);
+        }
+        assert_eq!(small.len(), SMALL_MEMBERS_MAX + 1);
+        assert!(matches!(small.repr, Repr::SkipList(_)));
+        assert_same_answers(&small, &large, &[(1.0, false)], &[LexBound::NegativeInfinity]);
+
+        let mut long = ZSet::new();
+        long.insert(b("a"), 1.0);
+        long.insert(Bytes::from(vec![b'x'; SMALL_MEMBER_LEN_MAX + 1]), 0.0);
+        assert!(matches!(long.repr, Repr::SkipList(_)));
+        assert_eq!(long.get_position(0).unwrap().0, &b("a"));
     }
 
     #[test]
