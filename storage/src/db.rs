@@ -221,7 +221,7 @@ impl Db {
         self.map.prefetch(keys, |slot| match &slot.value {
             Value::Str(CompactBytes::Heap(bytes)) => Some(bytes.as_ptr()),
             Value::Str(CompactBytes::Inline { .. }) => None,
-            Value::List(list) => Some((&**list as *const std::collections::VecDeque<Bytes>).cast()),
+            Value::List(list) => Some((&**list as *const crate::value::ListValue).cast()),
             Value::Hash(hash) => Some((&**hash as *const crate::value::HashValue).cast()),
             Value::Set(set) => Some((&**set as *const crate::value::SetValue).cast()),
             Value::ZSet(zset) => Some((&**zset as *const crate::zset::ZSet).cast()),

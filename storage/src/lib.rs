@@ -18,6 +18,7 @@ pub mod functions;
 pub mod glob;
 pub mod hash_value;
 pub mod keymap;
+pub mod list_value;
 pub mod log_store;
 pub mod lua;
 pub mod lua_bit;

@@ -15,11 +15,11 @@
 //! Nothing here reads a clock: the caller turns RESTORE's TTL into an expiry time.
 
 use bytes::Bytes;
-use std::collections::{BTreeMap, BTreeSet, VecDeque};
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::args::parse_i64;
 use crate::stream::{Consumer, Group, Node, Pending, Stream, StreamId, ENTRIES_READ_UNKNOWN};
-use crate::value::{CompactBytes, FixedHasher, HashValue, SetValue, Value, ZSet};
+use crate::value::{CompactBytes, FixedHasher, HashValue, ListValue, SetValue, Value, ZSet};
 use crate::zset::CompactLimits;
 
 /// The RDB version Redis 7.2 writes; payloads of later versions are refused, as Redis does.
@@ -250,25 +250,27 @@ impl<'a> Reader<'a> {
             TYPE_STRING => Value::Str(CompactBytes::from(self.string()?)),
             TYPE_LIST => {
                 let count = self.count()?;
-                let mut list = VecDeque::with_capacity(count);
+                let mut list = ListValue::new();
                 for _ in 0..count {
-                    list.push_back(self.bytes()?);
+                    list.push_back(&self.string()?);
                 }
                 Value::List(Box::new(list))
             }
             TYPE_LIST_QUICKLIST_2 => {
                 let nodes = self.count()?;
-                let mut list = VecDeque::new();
+                let mut list = ListValue::new();
                 for _ in 0..nodes {
                     match self.len()? {
-                        QUICKLIST_NODE_PLAIN => list.push_back(self.bytes()?),
+                        QUICKLIST_NODE_PLAIN => list.push_back(&self.string()?),
                         QUICKLIST_NODE_PACKED => {
                             let elements = listpack_elements(&self.string()?)?;
                             // Redis refuses an empty node.
                             if elements.is_empty() {
                                 return None;
                             }
-                            list.extend(elements);
+                            for element in &elements {
+                                list.push_back(element);
+                            }
                         }
                         _ => return None,
                     }

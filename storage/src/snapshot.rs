@@ -18,12 +18,11 @@
 //! Redis's defaults). Settings go by name, so adding one needs no new image version.
 
 use bytes::Bytes;
-use std::collections::VecDeque;
 
 use crate::db::{Db, Keyspace};
 use crate::functions::{FunctionFlags, FunctionInfo, Libraries, Library};
 use crate::stream::{Consumer, Group, Node, Pending, Stream, StreamId};
-use crate::value::{CompactBytes, FixedHasher, HashValue, SetValue, Value, ZSet};
+use crate::value::{CompactBytes, FixedHasher, HashValue, ListValue, SetValue, Value, ZSet};
 
 const MAGIC: &[u8; 8] = b"FLOTSNP4";
 /// The image before the script cache was replicated: read, never written.
@@ -526,9 +525,9 @@ fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
         TYPE_STR => Value::Str(CompactBytes::new(reader.slice()?)),
         TYPE_LIST => {
             let count = reader.count()?;
-            let mut list = VecDeque::with_capacity(count);
+            let mut list = ListValue::new();
             for _ in 0..count {
-                list.push_back(reader.bytes()?);
+                list.push_back(reader.slice()?);
             }
             Value::List(Box::new(list))
         }

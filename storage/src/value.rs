@@ -7,7 +7,6 @@
 
 use bytes::Bytes;
 use indexmap::IndexSet;
-use std::collections::VecDeque;
 
 pub use crate::compact::CompactBytes;
 
@@ -17,6 +16,7 @@ pub use crate::zset::ZSet;
 /// Fixed-seed hasher: deterministic across processes and replicas.
 pub type FixedHasher = foldhash::fast::FixedState;
 pub use crate::hash_value::HashValue;
+pub use crate::list_value::ListValue;
 pub type SetValue = IndexSet<Bytes, FixedHasher>;
 
 /// A `Value` is 24 bytes: a string is a `CompactBytes` (inline up to 22 bytes, else one boxed
@@ -25,7 +25,7 @@ pub type SetValue = IndexSet<Bytes, FixedHasher>;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Value {
     Str(CompactBytes),
-    List(Box<VecDeque<Bytes>>),
+    List(Box<ListValue>),
     Hash(Box<HashValue>),
     Set(Box<SetValue>),
     ZSet(Box<ZSet>),

@@ -863,8 +863,8 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
         end = length - 1;
     }
 
-    let item = |element: &Bytes| SortItem {
-        element: element.clone(),
+    let item = |element: &[u8]| SortItem {
+        element: Bytes::copy_from_slice(element),
         score: 0.0,
         compare: None,
     };
@@ -909,7 +909,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
             }
         }
         Value::List(list) => list.iter().map(item).collect(),
-        Value::Set(set) => set.iter().map(item).collect(),
+        Value::Set(set) => set.iter().map(|member| item(member)).collect(),
         Value::ZSet(zset) => zset.iter_insertion_order().map(|(m, _)| item(m)).collect(),
         _ => unreachable!("checked above"),
     };
@@ -992,10 +992,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
             ctx.notify(class::GENERIC, "del", &store_key);
         }
     } else {
-        let list = output
-            .into_iter()
-            .map(|value| value.map_or_else(Bytes::new, |v| stored(&v)))
-            .collect();
+        let list = output.iter().map(|value| value.as_deref().unwrap_or_default()).collect();
         let db = ctx.db();
         db.expire_if_needed(&store_key, now_ms);
         let existed = db.contains(&store_key, now_ms);
@@ -1057,11 +1054,11 @@ fn listpack_entry_len(element: &[u8]) -> usize {
 }
 
 /// A list is a single listpack while it fits the `list-max-listpack-size` limit.
-fn list_fits_listpack<'a>(elements: impl Iterator<Item = &'a Bytes>, count: usize, fill: i64) -> bool {
+fn list_fits_listpack<'a>(elements: impl Iterator<Item = &'a [u8]>, count: usize, fill: i64) -> bool {
     const HEADER_AND_END_LEN: usize = 7;
     const SIZE_SAFETY_LIMIT: usize = 8192;
     const SIZE_LEVELS: [usize; 5] = [4096, 8192, 16384, 32768, 65536];
-    let bytes = HEADER_AND_END_LEN + elements.map(|e| listpack_entry_len(e)).sum::<usize>();
+    let bytes = HEADER_AND_END_LEN + elements.map(listpack_entry_len).sum::<usize>();
     if fill >= 0 {
         let count_limit = (fill as usize).max(1);
         bytes <= SIZE_SAFETY_LIMIT && count <= count_limit

@@ -8,7 +8,6 @@
 //! source only, for BLMOVE and BRPOPLPUSH) and runs the command again when an applied entry
 //! signals one of them ready. Every push, insert or move into a list signals its key ready.
 
-use std::collections::VecDeque;
 
 use bytes::Bytes;
 use flotilla_protocol::Reply;
@@ -17,9 +16,9 @@ use crate::args::{self, parse_i64, parse_timeout_ms};
 use crate::ctx::{class, Ctx};
 use crate::errors;
 use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags};
-use crate::value::{stored, Value};
+use crate::value::{stored, ListValue, Value};
 
-type List = VecDeque<Bytes>;
+type List = ListValue;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum End {
@@ -53,7 +52,7 @@ impl End {
         }
     }
 
-    fn push(self, list: &mut List, element: Bytes) {
+    fn push(self, list: &mut List, element: &[u8]) {
         match self {
             End::Left => list.push_front(element),
             End::Right => list.push_back(element),
@@ -103,12 +102,8 @@ fn pop_elements(ctx: &mut Ctx, key: &Bytes, end: End, count: usize) -> Vec<Bytes
     let list = list_mut(ctx, key);
     let taken = count.min(list.len());
     let popped: Vec<Bytes> = match end {
-        End::Left => list.drain(..taken).collect(),
-        End::Right => {
-            let mut tail: Vec<Bytes> = list.drain(list.len() - taken..).collect();
-            tail.reverse();
-            tail
-        }
+        End::Left => (0..taken).map_while(|_| list.pop_front()).collect(),
+        End::Right => (0..taken).map_while(|_| list.pop_back()).collect(),
     };
     ctx.notify(class::LIST, end.pop_event(), key);
     ctx.delete_if_empty(key);
@@ -179,7 +174,7 @@ fn push_generic(ctx: &mut Ctx, args: &[Bytes], end: End, only_if_exists: bool) -
     }
     let list = list_or_create(ctx, key);
     for element in &args[2..] {
-        end.push(list, stored(element));
+        end.push(list, element);
     }
     let len = list.len() as i64;
     ctx.notify(class::LIST, end.push_event(), key);
@@ -215,13 +210,13 @@ fn linsert(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let pivot = match list_ref(ctx, key) {
         Err(reply) => return reply,
         Ok(None) => return Reply::Int(0),
-        Ok(Some(list)) => list.iter().position(|element| element == &args[3]),
+        Ok(Some(list)) => list.iter().position(|element| element == &args[3][..]),
     };
     let Some(pivot) = pivot else {
         return Reply::Int(-1);
     };
     let list = list_mut(ctx, key);
-    list.insert(pivot + usize::from(after), stored(&args[4]));
+    list.insert(pivot + usize::from(after), &args[4]);
     let len = list.len() as i64;
     ctx.notify(class::LIST, "linsert", key);
     ctx.signal_ready(key);
@@ -306,7 +301,7 @@ fn move_generic(ctx: &mut Ctx, source: &Bytes, destination: &Bytes, from: End, t
     }
     .expect("lists are never kept empty");
     // Redis reports the push before the pop.
-    to.push(list_or_create(ctx, destination), element.clone());
+    to.push(list_or_create(ctx, destination), &element);
     ctx.notify(class::LIST, to.push_event(), destination);
     ctx.signal_ready(destination);
     ctx.notify(class::LIST, from.pop_event(), source);
@@ -399,7 +394,7 @@ fn lindex(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         return Reply::error(errors::NOT_INTEGER);
     };
     match position(index, list.len()) {
-        Some(at) => Reply::Bulk(list[at].clone()),
+        Some(at) => Reply::Bulk(Bytes::copy_from_slice(list.get(at).expect("inside the list"))),
         None => Reply::Nil,
     }
 }
@@ -414,7 +409,7 @@ fn lrange(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(reply) => return reply,
     };
     match clamp_range(start, end, list.len()) {
-        Some((start, end)) => bulks(list.range(start..=end).cloned()),
+        Some((start, end)) => bulks(list.iter_from(start).take(end - start + 1).map(Bytes::copy_from_slice)),
         None => Reply::Array(Vec::new()),
     }
 }
@@ -481,9 +476,15 @@ fn lpos(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     } else {
         options.maxlen.min(list.len())
     };
-    let indexes = (0..scan).map(|step| if from_tail { list.len() - 1 - step } else { step });
-    let mut matches = indexes
-        .filter(|&at| list[at] == element)
+    let len = list.len();
+    let matching = |(_, candidate): &(usize, &[u8])| *candidate == &element[..];
+    let forward = (!from_tail).then(|| list.iter().take(scan).enumerate().filter(matching).map(|(at, _)| at));
+    let backward =
+        from_tail.then(|| list.iter().rev().take(scan).enumerate().filter(matching).map(move |(step, _)| len - 1 - step));
+    let mut matches = forward
+        .into_iter()
+        .flatten()
+        .chain(backward.into_iter().flatten())
         .skip(skip.min(usize::MAX as u64) as usize);
     match options.count {
         None => matches.next().map_or(Reply::Nil, |at| Reply::Int(at as i64)),
@@ -509,7 +510,7 @@ fn lset(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let Some(at) = position(index, len) else {
         return Reply::error(errors::INDEX_OUT_OF_RANGE);
     };
-    list_mut(ctx, key)[at] = stored(&args[3]);
+    list_mut(ctx, key).set(at, &args[3]);
     ctx.notify(class::LIST, "lset", key);
     Reply::ok()
 }
@@ -526,10 +527,7 @@ fn ltrim(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     }
     let list = list_mut(ctx, key);
     match clamp_range(start, end, list.len()) {
-        Some((start, end)) => {
-            list.truncate(end + 1);
-            list.drain(..start);
-        }
+        Some((start, end)) => list.trim(start, end),
         None => list.clear(),
     }
     ctx.notify(class::LIST, "ltrim", key);
@@ -553,11 +551,12 @@ fn lrem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(reply) => return reply,
         Ok(None) => return Reply::Int(0),
         Ok(Some(list)) => {
-            let matching = |&at: &usize| list[at] == element;
+            let len = list.len();
+            let matching = |(_, candidate): &(usize, &[u8])| *candidate == &element[..];
             if count < 0 {
-                (0..list.len()).rev().filter(matching).take(limit).collect()
+                list.iter().rev().enumerate().filter(matching).take(limit).map(|(step, _)| len - 1 - step).collect()
             } else {
-                (0..list.len()).filter(matching).take(limit).collect()
+                list.iter().enumerate().filter(matching).take(limit).map(|(at, _)| at).collect()
             }
         }
     };
