@@ -101,9 +101,10 @@ impl Chunk {
 
     fn push_front(&mut self, encoded: &[u8]) {
         if self.head < encoded.len() {
-            // Room at the front for about as much again as the chunk holds.
+            // Room at the front for about as much again as the chunk holds, but never past
+            // what fills it: a chunk filled from the front then wastes at most one element.
             let data = self.data_len();
-            let room = encoded.len() + data.clamp(64, CHUNK_BYTES);
+            let room = encoded.len() + data.max(64).min(CHUNK_BYTES.saturating_sub(data + encoded.len()));
             let mut buf = Vec::with_capacity(room + data);
             buf.resize(room, 0);
             buf.extend_from_slice(&self.buf[self.head..]);
@@ -525,6 +526,13 @@ mod tests {
         assert_eq!(list.chunks.len(), 1000usize.div_ceil(CHUNK_BYTES / 12));
         let data: usize = list.chunks.iter().map(Chunk::data_len).sum();
         assert_eq!(data, 1000 * 12);
+        // Filled from the front, a full chunk holds at most one element's room more than its
+        // elements; the one being filled, at most as much room again as it holds.
+        for (at, chunk) in list.chunks.iter().enumerate() {
+            let (held, data) = (chunk.buf.capacity(), chunk.data_len());
+            let most = if at == 0 { 2 * data + 64 + 12 } else { CHUNK_BYTES + 12 };
+            assert!(held <= most, "chunk {at}: {held} bytes for {data}");
+        }
         assert_eq!(list.get(0), Some(&b"item000999"[..]));
         assert_eq!(list.get(999), Some(&b"item000000"[..]));
         let long = vec![b'x'; 3 * CHUNK_BYTES];
