@@ -30,6 +30,7 @@ pub mod memory;
 pub mod name_index;
 pub mod rdb;
 pub mod scan;
+pub mod set_value;
 pub mod sha1;
 pub mod shared_bytes;
 pub mod snapshot;

@@ -6,7 +6,6 @@
 //! load factor. It is an estimate in the same sense as Redis's (`objectComputeSize`): the
 //! bookkeeping of the allocator itself and the spare capacity of the key map are left out.
 
-use bytes::Bytes;
 use std::mem::size_of;
 
 use crate::compact::{CompactBytes, INLINE_LEN_MAX};
@@ -27,11 +26,6 @@ pub fn allocation_size(size: usize) -> usize {
             size.div_ceil(step) * step
         }
     }
-}
-
-/// Heap bytes of a byte string stored as `Bytes` (one exact-size block).
-fn bytes_heap(bytes: &Bytes) -> usize {
-    allocation_size(bytes.len())
 }
 
 /// Heap bytes of a `CompactBytes` (none while inline).
@@ -74,13 +68,7 @@ pub fn value_heap(value: &Value) -> usize {
         Value::Str(text) => compact_heap(text),
         Value::List(list) => allocation_size(size_of_val(&**list)) + list.heap_bytes(),
         Value::Hash(hash) => allocation_size(size_of_val(&**hash)) + hash.heap_bytes(),
-        Value::Set(set) => {
-            let entry = size_of::<u64>() + size_of::<Bytes>();
-            allocation_size(size_of_val(&**set))
-                + allocation_size(set.capacity() * entry)
-                + table_bytes(set.capacity(), size_of::<usize>())
-                + set.iter().map(bytes_heap).sum::<usize>()
-        }
+        Value::Set(set) => allocation_size(size_of_val(&**set)) + set.heap_bytes(),
         Value::ZSet(zset) => allocation_size(size_of_val(&**zset)) + zset.heap_bytes(),
         Value::Stream(stream) => allocation_size(size_of_val(&**stream)) + stream.heap_bytes(),
     }
@@ -90,6 +78,7 @@ pub fn value_heap(value: &Value) -> usize {
 mod tests {
     use super::*;
     use crate::value::HashValue;
+    use bytes::Bytes;
 
     #[test]
     fn allocation_sizes_follow_jemalloc_classes() {

@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::args::parse_i64;
 use crate::stream::{Consumer, Group, Node, Pending, Stream, StreamId, ENTRIES_READ_UNKNOWN};
-use crate::value::{CompactBytes, FixedHasher, HashValue, ListValue, SetValue, Value, ZSet};
+use crate::value::{CompactBytes, HashValue, ListValue, SetValue, Value, ZSet};
 use crate::zset::CompactLimits;
 
 /// The RDB version Redis 7.2 writes; payloads of later versions are refused, as Redis does.
@@ -286,9 +286,9 @@ impl<'a> Reader<'a> {
                     TYPE_SET_INTSET => intset_members(&self.string()?)?,
                     _ => listpack_elements(&self.string()?)?,
                 };
-                let mut set = SetValue::with_capacity_and_hasher(members.len(), FixedHasher::default());
+                let mut set = SetValue::with_capacity(members.len());
                 for member in members {
-                    if !set.insert(member) {
+                    if !set.insert(&member) {
                         return None; // duplicate member
                     }
                 }
@@ -1025,9 +1025,9 @@ mod tests {
         let mut hash = HashValue::new();
         hash.insert(b"n", b"-129");
         hash.insert(b"long", "x".repeat(70_000).as_bytes());
-        let mut set = SetValue::with_hasher(FixedHasher::default());
+        let mut set = SetValue::new();
         for member in ["1", "007", "2147483648", "-32769", "a"] {
-            set.insert(Bytes::from(member));
+            set.insert(member.as_bytes());
         }
         let mut zset = ZSet::new();
         zset.insert(Bytes::from("a"), f64::NEG_INFINITY);

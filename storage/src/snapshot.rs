@@ -22,7 +22,7 @@ use bytes::Bytes;
 use crate::db::{Db, Keyspace};
 use crate::functions::{FunctionFlags, FunctionInfo, Libraries, Library};
 use crate::stream::{Consumer, Group, Node, Pending, Stream, StreamId};
-use crate::value::{CompactBytes, FixedHasher, HashValue, ListValue, SetValue, Value, ZSet};
+use crate::value::{CompactBytes, HashValue, ListValue, SetValue, Value, ZSet};
 
 const MAGIC: &[u8; 8] = b"FLOTSNP4";
 /// The image before the script cache was replicated: read, never written.
@@ -542,9 +542,9 @@ fn decode_value(reader: &mut Reader) -> Result<Value, SnapshotError> {
         }
         TYPE_SET => {
             let count = reader.count()?;
-            let mut set = SetValue::with_capacity_and_hasher(count, FixedHasher::default());
+            let mut set = SetValue::with_capacity(count);
             for _ in 0..count {
-                set.insert(reader.bytes()?);
+                set.insert(reader.slice()?);
             }
             Value::Set(Box::new(set))
         }

@@ -1,12 +1,11 @@
 //! The value types a key can hold.
 //!
-//! Hashes and sets are insertion-ordered (`HashValue`, `IndexSet`) with a fixed hasher: their
+//! Hashes and sets are insertion-ordered (`HashValue`, `SetValue`) with a fixed hasher: their
 //! iteration order depends only on the history of operations, never on a random seed, so every
 //! replica (and a replica restored from a snapshot serialized in that order) sees the same
 //! order, and random picks (SPOP, SRANDMEMBER) seeded from the log index agree everywhere.
 
 use bytes::Bytes;
-use indexmap::IndexSet;
 
 pub use crate::compact::CompactBytes;
 
@@ -17,7 +16,7 @@ pub use crate::zset::ZSet;
 pub type FixedHasher = foldhash::fast::FixedState;
 pub use crate::hash_value::HashValue;
 pub use crate::list_value::ListValue;
-pub type SetValue = IndexSet<Bytes, FixedHasher>;
+pub use crate::set_value::SetValue;
 
 /// A `Value` is 24 bytes: a string is a `CompactBytes` (inline up to 22 bytes, else one boxed
 /// slice) and the aggregates are boxed, because every key's entry in the map holds one
@@ -50,7 +49,7 @@ impl Value {
     }
 
     pub fn new_set() -> Value {
-        Value::Set(Box::new(SetValue::with_hasher(FixedHasher::default())))
+        Value::Set(Box::default())
     }
 
     /// A rough measure of what a command scanning the whole value does: its elements, or a

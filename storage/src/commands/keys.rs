@@ -909,7 +909,7 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
             }
         }
         Value::List(list) => list.iter().map(item).collect(),
-        Value::Set(set) => set.iter().map(|member| item(member)).collect(),
+        Value::Set(set) => set.iter().map(item).collect(),
         Value::ZSet(zset) => zset.iter_insertion_order().map(|(m, _)| item(m)).collect(),
         _ => unreachable!("checked above"),
     };
@@ -2320,16 +2320,16 @@ mod tests {
         assert_eq!(encoding_name(&list, 0, &limits), "quicklist");
         let mut set = Value::new_set();
         if let Value::Set(members) = &mut set {
-            members.insert(bytes("1".into()));
+            members.insert(b"1");
         }
         assert_eq!(encoding_name(&set, 0, &limits), "intset");
         if let Value::Set(members) = &mut set {
-            members.insert(bytes("a".into()));
+            members.insert(b"a");
         }
         assert_eq!(encoding_name(&set, 0, &limits), "listpack");
         if let Value::Set(members) = &mut set {
             for i in 0..200 {
-                members.insert(bytes(i.to_string()));
+                members.insert(i.to_string().as_bytes());
             }
         }
         assert_eq!(encoding_name(&set, 0, &limits), "hashtable");

@@ -17,7 +17,7 @@ use crate::errors;
 use crate::glob;
 use crate::scan;
 use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags};
-use crate::value::{stored, FixedHasher, SetValue, Value};
+use crate::value::{stored, SetValue, Value};
 
 /// The set at `key` for reading: `Ok(None)` if absent, `Err(WRONGTYPE)` if another type.
 pub fn get_set<'c>(ctx: &'c Ctx, key: &[u8]) -> Result<Option<&'c SetValue>, Reply> {
@@ -44,11 +44,11 @@ fn set_for_write<'c>(ctx: &'c mut Ctx, key: &Bytes) -> &'c mut SetValue {
 
 
 fn new_set() -> SetValue {
-    SetValue::with_hasher(FixedHasher::default())
+    SetValue::new()
 }
 
-fn members_reply<'a>(members: impl Iterator<Item = &'a Bytes>) -> Reply {
-    Reply::Set(members.map(|member| Reply::Bulk(member.clone())).collect())
+fn members_reply<'a>(members: impl Iterator<Item = &'a [u8]>) -> Reply {
+    Reply::Set(members.map(|member| Reply::Bulk(Bytes::copy_from_slice(member))).collect())
 }
 
 fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -62,8 +62,7 @@ fn sadd(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let set = set_for_write(ctx, key);
     let mut added = 0;
     for member in &args[2..] {
-        if !set.contains(member) {
-            set.insert(stored(member));
+        if set.insert(member) {
             added += 1;
         }
     }
@@ -81,7 +80,7 @@ fn srem(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Ok(_) => return Reply::Int(0),
     }
     let set = set_for_write(ctx, key);
-    let removed = args[2..].iter().filter(|member| set.swap_remove(*member)).count();
+    let removed = args[2..].iter().filter(|member| set.swap_remove(member)).count();
     ctx.notify(class::SET, "srem", key);
     ctx.delete_if_empty(key);
     Reply::Int(removed as i64)
@@ -167,12 +166,12 @@ fn spop(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     let set = set_for_write(ctx, key);
     let members: Vec<Bytes> = positions
         .into_iter()
-        .map(|position| set.get_index(position).unwrap().clone())
+        .map(|position| Bytes::copy_from_slice(set.get_index(position).unwrap()))
         .collect();
     for member in &members {
         set.swap_remove(member);
     }
-    members_reply(members.iter())
+    members_reply(members.iter().map(|member| &member[..]))
 }
 
 fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
@@ -190,7 +189,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         let Ok(Some(set)) = get_set(ctx, key) else {
             unreachable!()
         };
-        return Reply::Bulk(set.get_index(position).unwrap().clone());
+        return Reply::Bulk(Bytes::copy_from_slice(set.get_index(position).unwrap()));
     }
     let count = match parse_random_count(&args[2]) {
         Ok(count) => count,
@@ -221,7 +220,7 @@ fn srandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     Reply::Array(
         positions
             .into_iter()
-            .map(|position| Reply::Bulk(set.get_index(position).unwrap().clone()))
+            .map(|position| Reply::Bulk(Bytes::copy_from_slice(set.get_index(position).unwrap())))
             .collect(),
     )
 }
@@ -248,7 +247,7 @@ fn smove(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         .flatten()
         .is_some_and(|set| set.contains(member));
     if !in_destination {
-        set_for_write(ctx, destination).insert(stored(member));
+        set_for_write(ctx, destination).insert(member);
         ctx.notify(class::SET, "sadd", destination);
     }
     Reply::Int(1)
@@ -271,7 +270,7 @@ fn intersection(ctx: &Ctx, keys: &[Bytes], limit: usize) -> Result<Vec<Bytes>, R
     let mut result = Vec::new();
     for member in sets[0].iter() {
         if sets[1..].iter().all(|set| set.contains(member)) {
-            result.push(member.clone());
+            result.push(Bytes::copy_from_slice(member));
             if limit != 0 && result.len() >= limit {
                 break;
             }
@@ -284,11 +283,7 @@ fn union(ctx: &Ctx, keys: &[Bytes]) -> Result<SetValue, Reply> {
     let sets = lookup_sets(ctx, keys)?;
     let mut result = new_set();
     for set in sets.into_iter().flatten() {
-        for member in set {
-            if !result.contains(member) {
-                result.insert(member.clone());
-            }
-        }
+        result.extend(set.iter());
     }
     Ok(result)
 }
@@ -300,9 +295,9 @@ fn difference(ctx: &Ctx, keys: &[Bytes]) -> Result<SetValue, Reply> {
         return Ok(result);
     };
     let others: Vec<&SetValue> = sets[1..].iter().flatten().copied().collect();
-    for member in first {
+    for member in first.iter() {
         if !others.iter().any(|set| set.contains(member)) {
-            result.insert(member.clone());
+            result.insert(member);
         }
     }
     Ok(result)
@@ -326,7 +321,7 @@ fn store(ctx: &mut Ctx, destination: &Bytes, members: SetValue, event: &'static 
 
 fn sinter(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match intersection(ctx, &args[1..], 0) {
-        Ok(members) => members_reply(members.iter()),
+        Ok(members) => members_reply(members.iter().map(|member| &member[..])),
         Err(reply) => reply,
     }
 }
@@ -362,8 +357,8 @@ fn sintercard(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
 fn sinterstore(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     match intersection(ctx, &args[2..], 0) {
         Ok(members) => {
-            let mut set = new_set();
-            set.extend(members);
+            let mut set = SetValue::with_capacity(members.len());
+            set.extend(members.iter().map(|member| &member[..]));
             store(ctx, &args[1], set, "sinterstore")
         }
         Err(reply) => reply,
@@ -413,15 +408,18 @@ fn sscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         Err(reply) => return reply,
     };
     let (range, next) = scan::page(set.len(), cursor, options.count);
-    let items = range
-        .map(|position| set.get_index(position).unwrap())
+    // One pass from the page's start: a packed set finds a position by walking to it.
+    let items = set
+        .iter()
+        .skip(range.start)
+        .take(range.len())
         .filter(|member| {
             options
                 .pattern
                 .as_ref()
                 .is_none_or(|pattern| glob::matches(pattern, member, false))
         })
-        .map(|member| Reply::Bulk(member.clone()))
+        .map(|member| Reply::Bulk(Bytes::copy_from_slice(member)))
         .collect();
     scan_reply(next, items)
 }

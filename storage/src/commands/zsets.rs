@@ -1108,13 +1108,13 @@ impl<'a> Source<'a> {
         }
     }
 
-    fn for_each(&self, mut visit: impl FnMut(&'a Bytes, f64) -> bool) {
+    fn for_each(&self, mut visit: impl FnMut(&'a [u8], f64) -> bool) {
         match self {
             Source::Missing => {}
             Source::Sorted(zset) => {
                 // Highest first, as Redis's zset iterator (it only orders float sums).
                 for (member, score) in zset.iter().rev() {
-                    if !visit(member, score) {
+                    if !visit(&member[..], score) {
                         break;
                     }
                 }
@@ -1287,12 +1287,12 @@ fn zsetop_generic(
                     cardinality += 1;
                     return limit == 0 || cardinality < limit;
                 }
-                result.insert(member.clone(), total);
+                result.insert(Bytes::copy_from_slice(member), total);
                 true
             });
         }
         SetOp::Union => {
-            let mut accumulator: IndexMap<&Bytes, f64, FixedHasher> = IndexMap::with_hasher(FixedHasher::default());
+            let mut accumulator: IndexMap<&[u8], f64, FixedHasher> = IndexMap::with_hasher(FixedHasher::default());
             for (source, weight) in &sources {
                 source.for_each(|member, score| {
                     let value = weighted(*weight, score);
@@ -1306,14 +1306,14 @@ fn zsetop_generic(
                 });
             }
             for (member, score) in accumulator {
-                result.insert(member.clone(), score);
+                result.insert(Bytes::copy_from_slice(member), score);
             }
         }
         SetOp::Diff => {
             let (first, _) = sources[0];
             first.for_each(|member, score| {
                 if sources[1..].iter().all(|(other, _)| other.find(member).is_none()) {
-                    result.insert(member.clone(), score);
+                    result.insert(Bytes::copy_from_slice(member), score);
                 }
                 true
             });
@@ -2273,9 +2273,9 @@ mod tests {
         let mut t = h();
         run(&mut t, &["ZADD", "a", "1", "x", "2", "y", "3", "z"]);
         run(&mut t, &["ZADD", "b", "10", "y", "20", "z", "30", "w"]);
-        let mut set = SetValue::with_hasher(FixedHasher::default());
-        set.insert(Bytes::from("x"));
-        set.insert(Bytes::from("w"));
+        let mut set = SetValue::new();
+        set.insert(b"x");
+        set.insert(b"w");
         t.machine.keyspace.dbs[0].insert(Bytes::from("s"), Value::Set(Box::new(set)));
         // Plain sets take part with score 1 (times their weight).
         assert_eq!(
