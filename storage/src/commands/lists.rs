@@ -8,7 +8,6 @@
 //! source only, for BLMOVE and BRPOPLPUSH) and runs the command again when an applied entry
 //! signals one of them ready. Every push, insert or move into a list signals its key ready.
 
-
 use bytes::Bytes;
 use flotilla_protocol::Reply;
 
