@@ -79,6 +79,19 @@ fn put_pair(bytes: &mut Vec<u8>, field: &[u8], value: &[u8]) {
     bytes.extend_from_slice(value);
 }
 
+/// Removes the entry at `hole` from a packed buffer as `swap_remove` does: the last entry,
+/// which starts at `last_start(bytes)`, moves into its place (`SetValue` removes so too).
+pub(crate) fn swap_remove_packed(bytes: &mut Vec<u8>, hole: std::ops::Range<usize>, last_start: impl FnOnce(&[u8]) -> usize) {
+    if hole.end == bytes.len() {
+        bytes.truncate(hole.start);
+        return;
+    }
+    let last_start = last_start(bytes);
+    let last = bytes[last_start..].to_vec();
+    bytes.truncate(last_start);
+    bytes.splice(hole, last);
+}
+
 fn fits_packed(field: &[u8], value: &[u8]) -> bool {
     field.len() <= PACKED_LEN_MAX && value.len() <= PACKED_LEN_MAX
 }
@@ -115,7 +128,8 @@ impl HashValue {
         self.len() == 0
     }
 
-    /// Whether the pairs are packed in one buffer (for tests and MEMORY USAGE).
+    /// Whether the pairs are packed in one buffer.
+    #[cfg(test)]
     pub fn is_packed(&self) -> bool {
         matches!(self.repr, Repr::Packed { .. })
     }
@@ -164,14 +178,7 @@ impl HashValue {
                 else {
                     return false;
                 };
-                if end == bytes.len() {
-                    bytes.truncate(start);
-                } else {
-                    let last_start = packed_pairs(bytes).last().expect("a pair follows").start;
-                    let last = bytes[last_start..].to_vec();
-                    bytes.truncate(last_start);
-                    bytes.splice(start..end, last);
-                }
+                swap_remove_packed(bytes, start..end, |bytes| packed_pairs(bytes).last().expect("a pair follows").start);
                 *len -= 1;
                 true
             }

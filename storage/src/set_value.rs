@@ -14,6 +14,7 @@
 use bytes::Bytes;
 use indexmap::IndexSet;
 
+use crate::hash_value::swap_remove_packed;
 use crate::value::FixedHasher;
 
 /// Most members a packed set holds (Redis 7.2's default `set-max-listpack-entries`).
@@ -81,7 +82,8 @@ impl SetValue {
         self.len() == 0
     }
 
-    /// Whether the members are packed in one buffer (for tests).
+    /// Whether the members are packed in one buffer.
+    #[cfg(test)]
     pub fn is_packed(&self) -> bool {
         matches!(self.repr, Repr::Packed { .. })
     }
@@ -127,14 +129,7 @@ impl SetValue {
             Repr::Packed { bytes, len } => {
                 let (start, end, member) = packed_members(bytes).nth(position)?;
                 let member = Bytes::copy_from_slice(member);
-                if end == bytes.len() {
-                    bytes.truncate(start);
-                } else {
-                    let (last_start, _, _) = packed_members(bytes).last().expect("a member follows");
-                    let last = bytes[last_start..].to_vec();
-                    bytes.truncate(last_start);
-                    bytes.splice(start..end, last);
-                }
+                swap_remove_packed(bytes, start..end, |bytes| packed_members(bytes).last().expect("a member follows").0);
                 *len -= 1;
                 Some(member)
             }
