@@ -95,7 +95,7 @@ pub fn dump(value: &Value) -> Vec<u8> {
             out.push(TYPE_ZSET_2);
             put_len(&mut out, zset.len() as u64);
             for (member, score) in zset.iter_insertion_order() {
-                put_string(&mut out, member);
+                put_string(&mut out, &member);
                 out.extend_from_slice(&score.to_le_bytes());
             }
         }

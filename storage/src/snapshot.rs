@@ -407,7 +407,7 @@ fn encode_value(out: &mut impl ImageOut, value: &Value) {
             put_u64(buf, zset.len() as u64);
             for (member, score) in zset.iter_insertion_order() {
                 let buf = out.buf();
-                put_bytes(buf, member);
+                put_bytes(buf, &member);
                 put_u64(buf, score.to_bits());
                 out.boundary();
             }

@@ -585,99 +585,159 @@ const SMALL_MEMBERS_MAX: usize = 128;
 /// Longest member the small form holds (Redis's default `zset-max-listpack-value`).
 const SMALL_MEMBER_LEN_MAX: usize = 64;
 
-/// The small form: the members in one vector in (score, member) order, as Redis keeps a
-/// small sorted set in a listpack. A node is a rank.
+/// The small form: the members packed in one byte buffer in (score, member) order, as Redis
+/// keeps a small sorted set in a listpack. Each entry is
+/// `score (f64, little-endian) ‖ level ‖ position ‖ len ‖ member ‖ len`; the trailing length
+/// lets a walk step backwards. A node is an entry's offset in the buffer.
 ///
 /// It answers exactly as the skiplist would, so that a set may change form on one replica
 /// and not another (a restore builds the small form from what fits):
 /// - each member keeps its position in the insertion-ordered view (`position`), moved as the
 ///   skiplist's dict moves it (a removal moves the last position into the hole);
 /// - each member keeps its skiplist level, and searches walk the skiplist's shape over the
-///   vector (`last_below`): a lex range over members of different scores, which Redis leaves
+///   buffer (`last_below`): a lex range over members of different scores, which Redis leaves
 ///   unspecified, depends on that shape.
 #[derive(Debug, Clone, Default)]
 struct Small {
-    entries: Vec<SmallEntry>,
+    buf: Vec<u8>,
+    count: usize,
 }
 
-#[derive(Debug, Clone)]
-struct SmallEntry {
-    member: Bytes,
-    score: f64,
-    /// The member's skiplist level (`SkipList::level_for`).
-    level: u8,
-    /// Its position in the insertion-ordered view.
-    position: u8,
-}
+/// Bytes of an entry before its member: score, level, position, length.
+const SMALL_HEAD: usize = 11;
+/// Bytes of an entry besides its member: the head and the trailing length.
+const SMALL_FRAME: usize = SMALL_HEAD + 1;
 
 impl Small {
+    fn score_at(&self, at: usize) -> f64 {
+        f64::from_le_bytes(self.buf[at..at + 8].try_into().expect("8 bytes"))
+    }
+
+    fn level_at(&self, at: usize) -> usize {
+        self.buf[at + 8] as usize
+    }
+
+    fn position_at(&self, at: usize) -> usize {
+        self.buf[at + 9] as usize
+    }
+
+    fn member_at(&self, at: usize) -> &[u8] {
+        let len = self.buf[at + 10] as usize;
+        &self.buf[at + SMALL_HEAD..at + SMALL_HEAD + len]
+    }
+
+    fn size_at(&self, at: usize) -> usize {
+        SMALL_FRAME + self.buf[at + 10] as usize
+    }
+
+    /// The entry after the one at `at`, if any.
+    fn after(&self, at: usize) -> Option<usize> {
+        let next = at + self.size_at(at);
+        (next < self.buf.len()).then_some(next)
+    }
+
+    /// The entry before the one at `at`, if any.
+    fn before(&self, at: usize) -> Option<usize> {
+        (at > 0).then(|| at - SMALL_FRAME - self.buf[at - 1] as usize)
+    }
+
+    fn last(&self) -> Option<usize> {
+        self.before(self.buf.len())
+    }
+
+    /// Every entry's offset, in (score, member) order.
+    fn offsets(&self) -> impl Iterator<Item = usize> + '_ {
+        std::iter::successors((!self.buf.is_empty()).then_some(0), |&at| self.after(at))
+    }
+
     fn find(&self, member: &[u8]) -> Option<usize> {
-        self.entries.iter().position(|entry| entry.member[..] == *member)
+        self.offsets().find(|&at| self.member_at(at) == member)
+    }
+
+    /// The entry at 0-based `rank`.
+    fn at_rank(&self, rank: usize) -> Option<usize> {
+        self.offsets().nth(rank)
+    }
+
+    /// The 0-based rank of the entry at `at`.
+    fn rank_of(&self, at: usize) -> usize {
+        self.offsets().take_while(|&other| other < at).count()
     }
 
     /// Where (score, member) goes in the order.
-    fn rank_for(&self, score: f64, member: &[u8]) -> usize {
-        self.entries
-            .partition_point(|entry| entry_cmp(entry.score, &entry.member, score, member) == Ordering::Less)
+    fn offset_for(&self, score: f64, member: &[u8]) -> usize {
+        self.offsets()
+            .find(|&at| entry_cmp(self.score_at(at), self.member_at(at), score, member) != Ordering::Less)
+            .unwrap_or(self.buf.len())
     }
 
-    fn insert(&mut self, member: Bytes, score: f64) -> bool {
-        match self.find(&member) {
+    fn put(&mut self, member: &[u8], score: f64, level: usize, position: usize) {
+        let at = self.offset_for(score, member);
+        let len = member.len() as u8;
+        let head = score.to_le_bytes().into_iter().chain([level as u8, position as u8, len]);
+        let entry = head.chain(member.iter().copied()).chain([len]);
+        // Grown by what it needs, as a listpack is: doubling left up to half of it unused.
+        self.buf.reserve_exact(SMALL_FRAME + member.len());
+        self.buf.splice(at..at, entry);
+    }
+
+    /// Takes the entry at `at` out, returning its score, level and position.
+    fn take(&mut self, at: usize) -> (f64, usize, usize) {
+        let taken = (self.score_at(at), self.level_at(at), self.position_at(at));
+        let size = self.size_at(at);
+        self.buf.drain(at..at + size);
+        taken
+    }
+
+    fn insert(&mut self, member: &[u8], score: f64) -> bool {
+        match self.find(member) {
             Some(at) => {
-                if self.entries[at].score.to_bits() != score.to_bits() {
-                    let mut entry = self.entries.remove(at);
-                    entry.score = score;
-                    let to = self.rank_for(score, &entry.member);
-                    self.entries.insert(to, entry);
+                if self.score_at(at).to_bits() != score.to_bits() {
+                    let (_, level, position) = self.take(at);
+                    self.put(member, score, level, position);
                 }
                 false
             }
             None => {
-                let entry = SmallEntry {
-                    level: SkipList::level_for(&member) as u8,
-                    position: self.entries.len() as u8,
-                    member,
-                    score,
-                };
-                let to = self.rank_for(score, &entry.member);
-                // Grown one at a time, as a listpack is: doubling left up to half of it unused.
-                self.entries.reserve_exact(1);
-                self.entries.insert(to, entry);
+                self.put(member, score, SkipList::level_for(member), self.count);
+                self.count += 1;
                 true
             }
         }
     }
 
     fn remove(&mut self, member: &[u8]) -> Option<f64> {
-        let removed = self.entries.remove(self.find(member)?);
-        let last = self.entries.len() as u8;
-        if removed.position != last {
-            let moved = self.entries.iter_mut().find(|entry| entry.position == last).expect("positions are 0..len");
-            moved.position = removed.position;
+        let (score, _, position) = self.take(self.find(member)?);
+        self.count -= 1;
+        if position != self.count {
+            let moved = self.offsets().find(|&at| self.position_at(at) == self.count).expect("positions are 0..len");
+            self.buf[moved + 9] = position as u8;
         }
-        Some(removed.score)
+        Some(score)
     }
 
-    /// Ranks in insertion order.
-    fn insertion_order(&self) -> Vec<u8> {
-        let mut ranks = vec![0u8; self.entries.len()];
-        for (rank, entry) in self.entries.iter().enumerate() {
-            ranks[entry.position as usize] = rank as u8;
+    /// Entry offsets in insertion order.
+    fn insertion_order(&self) -> Vec<usize> {
+        let mut order = vec![0; self.count];
+        for at in self.offsets() {
+            order[self.position_at(at)] = at;
         }
-        ranks
+        order
     }
 
     /// `SkipList::last_below` over the same shape: from the header (None), at each level from
     /// the top, move to the next member of a higher level while `advance` holds for it.
-    fn last_below(&self, advance: impl Fn(&SmallEntry) -> bool) -> Option<usize> {
-        let top = self.entries.iter().map(|entry| entry.level as usize).max().unwrap_or(1);
+    fn last_below(&self, advance: impl Fn(f64, &[u8]) -> bool) -> Option<usize> {
+        let top = self.offsets().map(|at| self.level_at(at)).max().unwrap_or(1);
         let mut x: Option<usize> = None;
         for level in (0..top).rev() {
             loop {
-                let from = x.map_or(0, |x| x + 1);
-                let forward = (from..self.entries.len()).find(|&at| self.entries[at].level as usize > level);
+                let mut forward = self.forward(x);
+                while let Some(at) = forward.filter(|&at| self.level_at(at) <= level) {
+                    forward = self.after(at);
+                }
                 match forward {
-                    Some(at) if advance(&self.entries[at]) => x = Some(at),
+                    Some(at) if advance(self.score_at(at), self.member_at(at)) => x = Some(at),
                     _ => break,
                 }
             }
@@ -685,10 +745,52 @@ impl Small {
         x
     }
 
-    /// The rank after `x` (None: the header), if any.
+    /// The entry after `x` (None: the header), if any.
     fn forward(&self, x: Option<usize>) -> Option<usize> {
-        let next = x.map_or(0, |x| x + 1);
-        (next < self.entries.len()).then_some(next)
+        match x {
+            Some(at) => self.after(at),
+            None => (!self.buf.is_empty()).then_some(0),
+        }
+    }
+}
+
+/// A member as a sorted set holds it: a slice of a small set's buffer, or a large set's own
+/// handle (handed on to replies without a copy).
+#[derive(Debug, Clone, Copy)]
+pub enum Member<'a> {
+    Packed(&'a [u8]),
+    Shared(&'a Bytes),
+}
+
+impl<'a> Member<'a> {
+    /// The member's bytes, for as long as the set is borrowed.
+    pub fn as_slice(self) -> &'a [u8] {
+        match self {
+            Member::Packed(bytes) => bytes,
+            Member::Shared(bytes) => bytes,
+        }
+    }
+
+    /// The member as a handle of its own.
+    pub fn to_bytes(self) -> Bytes {
+        match self {
+            Member::Packed(bytes) => Bytes::copy_from_slice(bytes),
+            Member::Shared(bytes) => bytes.clone(),
+        }
+    }
+}
+
+impl std::ops::Deref for Member<'_> {
+    type Target = [u8];
+
+    fn deref(&self) -> &[u8] {
+        self.as_slice()
+    }
+}
+
+impl PartialEq for Member<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
     }
 }
 
@@ -734,17 +836,14 @@ impl ZSet {
     pub fn heap_bytes(&self) -> usize {
         use crate::memory::allocation_size;
         match &self.repr {
-            Repr::Small(small) => {
-                allocation_size(small.entries.capacity() * std::mem::size_of::<SmallEntry>())
-                    + small.entries.iter().map(|entry| allocation_size(entry.member.len())).sum::<usize>()
-            }
+            Repr::Small(small) => allocation_size(small.buf.capacity()),
             Repr::SkipList(list) => allocation_size(std::mem::size_of::<SkipList>()) + list.heap_bytes(),
         }
     }
 
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Small(small) => small.entries.len(),
+            Repr::Small(small) => small.count,
             Repr::SkipList(list) => list.dict.len(),
         }
     }
@@ -755,7 +854,7 @@ impl ZSet {
 
     pub fn score(&self, member: &[u8]) -> Option<f64> {
         match &self.repr {
-            Repr::Small(small) => small.find(member).map(|at| small.entries[at].score),
+            Repr::Small(small) => small.find(member).map(|at| small.score_at(at)),
             Repr::SkipList(list) => list.dict.get(member).copied(),
         }
     }
@@ -822,7 +921,7 @@ impl ZSet {
             }
         }
         match &mut self.repr {
-            Repr::Small(small) => small.insert(member, score),
+            Repr::Small(small) => small.insert(&member, score),
             Repr::SkipList(list) => list.insert(member, score),
         }
     }
@@ -831,9 +930,8 @@ impl ZSet {
     fn unpack(&mut self) {
         if let Repr::Small(small) = &self.repr {
             let mut list = SkipList::new();
-            for rank in small.insertion_order() {
-                let entry = &small.entries[rank as usize];
-                list.insert(entry.member.clone(), entry.score);
+            for at in small.insertion_order() {
+                list.insert(Bytes::copy_from_slice(small.member_at(at)), small.score_at(at));
             }
             self.repr = Repr::SkipList(Box::new(list));
         }
@@ -858,29 +956,27 @@ impl ZSet {
 
     /// Members in insertion order (the order snapshots should keep: rebuilding by `insert`
     /// in this order gives back an equal set).
-    pub fn iter_insertion_order(&self) -> impl Iterator<Item = (&Bytes, f64)> {
+    pub fn iter_insertion_order(&self) -> impl Iterator<Item = (Member<'_>, f64)> {
         let (small, list) = match &self.repr {
             Repr::Small(small) => {
-                let ranks = small.insertion_order();
-                (Some(ranks.into_iter().map(|rank| {
-                    let entry = &small.entries[rank as usize];
-                    (&entry.member, entry.score)
-                })), None)
+                let order = small.insertion_order();
+                (Some(order.into_iter().map(|at| (Member::Packed(small.member_at(at)), small.score_at(at)))), None)
             }
-            Repr::SkipList(list) => (None, Some(list.dict.iter().map(|(member, score)| (member, *score)))),
+            Repr::SkipList(list) => {
+                (None, Some(list.dict.iter().map(|(member, score)| (Member::Shared(member), *score))))
+            }
         };
         small.into_iter().flatten().chain(list.into_iter().flatten())
     }
 
     /// The member at `position` of the insertion-ordered view (`0..len()`).
-    pub fn get_position(&self, position: usize) -> Option<(&Bytes, f64)> {
+    pub fn get_position(&self, position: usize) -> Option<(Member<'_>, f64)> {
         match &self.repr {
             Repr::Small(small) => small
-                .entries
-                .iter()
-                .find(|entry| entry.position as usize == position)
-                .map(|entry| (&entry.member, entry.score)),
-            Repr::SkipList(list) => list.dict.get_index(position).map(|(member, score)| (member, *score)),
+                .offsets()
+                .find(|&at| small.position_at(at) == position)
+                .map(|at| (Member::Packed(small.member_at(at)), small.score_at(at))),
+            Repr::SkipList(list) => list.dict.get_index(position).map(|(member, score)| (Member::Shared(member), *score)),
         }
     }
 
@@ -888,46 +984,46 @@ impl ZSet {
 
     pub fn first(&self) -> Option<NodeId> {
         match &self.repr {
-            Repr::Small(small) => small.forward(None).map(|rank| rank as NodeId),
+            Repr::Small(small) => small.forward(None).map(|at| at as NodeId),
             Repr::SkipList(list) => list.first(),
         }
     }
 
     pub fn last(&self) -> Option<NodeId> {
         match &self.repr {
-            Repr::Small(small) => small.entries.len().checked_sub(1).map(|rank| rank as NodeId),
+            Repr::Small(small) => small.last().map(|at| at as NodeId),
             Repr::SkipList(list) => list.last(),
         }
     }
 
     pub fn next(&self, node: NodeId) -> Option<NodeId> {
         match &self.repr {
-            Repr::Small(small) => small.forward(Some(node as usize)).map(|rank| rank as NodeId),
+            Repr::Small(small) => small.after(node as usize).map(|at| at as NodeId),
             Repr::SkipList(list) => list.next(node),
         }
     }
 
     pub fn prev(&self, node: NodeId) -> Option<NodeId> {
         match &self.repr {
-            Repr::Small(_) => node.checked_sub(1),
+            Repr::Small(small) => small.before(node as usize).map(|at| at as NodeId),
             Repr::SkipList(list) => list.prev(node),
         }
     }
 
-    pub fn entry(&self, node: NodeId) -> (&Bytes, f64) {
+    pub fn entry(&self, node: NodeId) -> (Member<'_>, f64) {
         match &self.repr {
-            Repr::Small(small) => {
-                let entry = &small.entries[node as usize];
-                (&entry.member, entry.score)
+            Repr::Small(small) => (Member::Packed(small.member_at(node as usize)), small.score_at(node as usize)),
+            Repr::SkipList(list) => {
+                let (member, score) = list.entry(node);
+                (Member::Shared(member), score)
             }
-            Repr::SkipList(list) => list.entry(node),
         }
     }
 
     /// The node at 0-based `rank` in ascending order.
     pub fn node_at_rank(&self, rank: usize) -> Option<NodeId> {
         match &self.repr {
-            Repr::Small(small) => (rank < small.entries.len()).then_some(rank as NodeId),
+            Repr::Small(small) => small.at_rank(rank).map(|at| at as NodeId),
             Repr::SkipList(list) => list.node_at_rank(rank),
         }
     }
@@ -935,7 +1031,7 @@ impl ZSet {
     /// 0-based ascending rank of `member`, with its score.
     pub fn rank(&self, member: &[u8]) -> Option<(usize, f64)> {
         match &self.repr {
-            Repr::Small(small) => small.find(member).map(|at| (at, small.entries[at].score)),
+            Repr::Small(small) => small.find(member).map(|at| (small.rank_of(at), small.score_at(at))),
             Repr::SkipList(list) => list.rank(member),
         }
     }
@@ -943,7 +1039,7 @@ impl ZSet {
     /// 0-based ascending rank of a node.
     pub fn rank_of_node(&self, node: NodeId) -> usize {
         match &self.repr {
-            Repr::Small(_) => node as usize,
+            Repr::Small(small) => small.rank_of(node as usize),
             Repr::SkipList(list) => list.rank_of_node(node),
         }
     }
@@ -955,8 +1051,8 @@ impl ZSet {
                 if !self.intersects(|first, last| range.gte_min(last.1) && range.lte_max(first.1), range.is_empty()) {
                     return None;
                 }
-                let x = small.forward(small.last_below(|entry| !range.gte_min(entry.score)))?;
-                range.lte_max(small.entries[x].score).then_some(x as NodeId)
+                let x = small.forward(small.last_below(|score, _| !range.gte_min(score)))?;
+                range.lte_max(small.score_at(x)).then_some(x as NodeId)
             }
             Repr::SkipList(list) => list.first_in_score_range(range),
         }
@@ -969,8 +1065,8 @@ impl ZSet {
                 if !self.intersects(|first, last| range.gte_min(last.1) && range.lte_max(first.1), range.is_empty()) {
                     return None;
                 }
-                let x = small.last_below(|entry| range.lte_max(entry.score))?;
-                range.gte_min(small.entries[x].score).then_some(x as NodeId)
+                let x = small.last_below(|score, _| range.lte_max(score))?;
+                range.gte_min(small.score_at(x)).then_some(x as NodeId)
             }
             Repr::SkipList(list) => list.last_in_score_range(range),
         }
@@ -981,7 +1077,7 @@ impl ZSet {
     pub fn first_not_below_score(&self, range: &ScoreRange) -> Option<NodeId> {
         match &self.repr {
             Repr::Small(small) => {
-                small.forward(small.last_below(|entry| !range.gte_min(entry.score))).map(|rank| rank as NodeId)
+                small.forward(small.last_below(|score, _| !range.gte_min(score))).map(|at| at as NodeId)
             }
             Repr::SkipList(list) => list.first_not_below_score(range),
         }
@@ -993,8 +1089,8 @@ impl ZSet {
                 if !self.intersects(|first, last| range.gte_min(last.0) && range.lte_max(first.0), range.is_empty()) {
                     return None;
                 }
-                let x = small.forward(small.last_below(|entry| !range.gte_min(&entry.member)))?;
-                range.lte_max(&small.entries[x].member).then_some(x as NodeId)
+                let x = small.forward(small.last_below(|_, member| !range.gte_min(member)))?;
+                range.lte_max(small.member_at(x)).then_some(x as NodeId)
             }
             Repr::SkipList(list) => list.first_in_lex_range(range),
         }
@@ -1006,8 +1102,8 @@ impl ZSet {
                 if !self.intersects(|first, last| range.gte_min(last.0) && range.lte_max(first.0), range.is_empty()) {
                     return None;
                 }
-                let x = small.last_below(|entry| range.lte_max(&entry.member))?;
-                range.gte_min(&small.entries[x].member).then_some(x as NodeId)
+                let x = small.last_below(|_, member| range.lte_max(member))?;
+                range.gte_min(small.member_at(x)).then_some(x as NodeId)
             }
             Repr::SkipList(list) => list.last_in_lex_range(range),
         }
@@ -1017,7 +1113,7 @@ impl ZSet {
     pub fn first_not_below_lex(&self, range: &LexRange) -> Option<NodeId> {
         match &self.repr {
             Repr::Small(small) => {
-                small.forward(small.last_below(|entry| !range.gte_min(&entry.member))).map(|rank| rank as NodeId)
+                small.forward(small.last_below(|_, member| !range.gte_min(member))).map(|at| at as NodeId)
             }
             Repr::SkipList(list) => list.first_not_below_lex(range),
         }
@@ -1048,7 +1144,7 @@ pub struct Iter<'a> {
 }
 
 impl<'a> Iterator for Iter<'a> {
-    type Item = (&'a Bytes, f64);
+    type Item = (Member<'a>, f64);
 
     fn next(&mut self) -> Option<Self::Item> {
         if self.remaining == 0 {
@@ -1089,16 +1185,16 @@ mod tests {
 
     /// Checks every rank, node and span against a sorted reference.
     fn check(zset: &ZSet) {
-        let mut reference: Vec<(f64, Bytes)> = zset.iter_insertion_order().map(|(m, s)| (s, m.clone())).collect();
+        let mut reference: Vec<(f64, Bytes)> = zset.iter_insertion_order().map(|(m, s)| (s, m.to_bytes())).collect();
         reference.sort_by(|a, b| entry_cmp(a.0, &a.1, b.0, &b.1));
-        let walked: Vec<(f64, Bytes)> = zset.iter().map(|(m, s)| (s, m.clone())).collect();
+        let walked: Vec<(f64, Bytes)> = zset.iter().map(|(m, s)| (s, m.to_bytes())).collect();
         assert_eq!(walked, reference);
-        let backwards: Vec<(f64, Bytes)> = zset.iter().rev().map(|(m, s)| (s, m.clone())).collect();
+        let backwards: Vec<(f64, Bytes)> = zset.iter().rev().map(|(m, s)| (s, m.to_bytes())).collect();
         assert_eq!(backwards, reference.iter().rev().cloned().collect::<Vec<_>>());
         for (rank, (score, member)) in reference.iter().enumerate() {
             assert_eq!(zset.rank(member), Some((rank, *score)));
             let node = zset.node_at_rank(rank).unwrap();
-            assert_eq!(zset.entry(node), (member, *score));
+            assert_eq!(zset.entry(node), (Member::Shared(member), *score));
         }
         assert_eq!(zset.node_at_rank(reference.len()), None);
     }
@@ -1127,7 +1223,7 @@ mod tests {
         }
         check(&zset);
         assert!(matches!(zset.repr, Repr::SkipList(_)));
-        let members: Vec<Bytes> = zset.iter_insertion_order().map(|(m, _)| m.clone()).collect();
+        let members: Vec<Bytes> = zset.iter_insertion_order().map(|(m, _)| m.to_bytes()).collect();
         for member in members {
             zset.remove(&member);
         }
@@ -1148,17 +1244,17 @@ mod tests {
     /// Every view and search of the two forms gives the same answer.
     fn assert_same_answers(small: &ZSet, large: &ZSet, bounds: &[(f64, bool)], names: &[LexBound]) {
         assert_eq!(small, large);
-        let entries = |zset: &ZSet| zset.iter().map(|(m, s)| (m.clone(), s.to_bits())).collect::<Vec<_>>();
+        let entries = |zset: &ZSet| zset.iter().map(|(m, s)| (m.to_bytes(), s.to_bits())).collect::<Vec<_>>();
         assert_eq!(entries(small), entries(large));
-        let inserted = |zset: &ZSet| zset.iter_insertion_order().map(|(m, s)| (m.clone(), s.to_bits())).collect::<Vec<_>>();
+        let inserted = |zset: &ZSet| zset.iter_insertion_order().map(|(m, s)| (m.to_bytes(), s.to_bits())).collect::<Vec<_>>();
         assert_eq!(inserted(small), inserted(large));
         for position in 0..=small.len() {
             assert_eq!(small.get_position(position), large.get_position(position));
         }
         for (member, _) in small.iter() {
-            assert_eq!(small.rank(member), large.rank(member));
+            assert_eq!(small.rank(&member), large.rank(&member));
         }
-        let at = |zset: &ZSet, node: Option<NodeId>| node.map(|node| (zset.entry(node).0.clone(), zset.rank_of_node(node)));
+        let at = |zset: &ZSet, node: Option<NodeId>| node.map(|node| (zset.entry(node).0.to_bytes(), zset.rank_of_node(node)));
         for &(min, min_exclusive) in bounds {
             for &(max, max_exclusive) in bounds {
                 let range = ScoreRange { min, max, min_exclusive, max_exclusive };
@@ -1238,7 +1334,7 @@ mod tests {
         long.insert(b("a"), 1.0);
         long.insert(Bytes::from(vec![b'x'; SMALL_MEMBER_LEN_MAX + 1]), 0.0);
         assert!(matches!(long.repr, Repr::SkipList(_)));
-        assert_eq!(long.get_position(0).unwrap().0, &b("a"));
+        assert_eq!(long.get_position(0).unwrap().0.as_slice(), &b("a")[..]);
     }
 
     #[test]
@@ -1255,8 +1351,8 @@ mod tests {
         };
         let first = zset.first_in_score_range(&range).unwrap();
         let last = zset.last_in_score_range(&range).unwrap();
-        assert_eq!(zset.entry(first).0, &b("b"));
-        assert_eq!(zset.entry(last).0, &b("c"));
+        assert_eq!(zset.entry(first).0.as_slice(), &b("b")[..]);
+        assert_eq!(zset.entry(last).0.as_slice(), &b("c")[..]);
         let empty = ScoreRange {
             min: 3.0,
             max: 3.0,
@@ -1273,13 +1369,13 @@ mod tests {
             min: LexBound::Exclusive(b("a")),
             max: LexBound::Inclusive(b("c")),
         };
-        assert_eq!(lex.entry(lex.first_in_lex_range(&range).unwrap()).0, &b("b"));
-        assert_eq!(lex.entry(lex.last_in_lex_range(&range).unwrap()).0, &b("c"));
+        assert_eq!(lex.entry(lex.first_in_lex_range(&range).unwrap()).0.as_slice(), &b("b")[..]);
+        assert_eq!(lex.entry(lex.last_in_lex_range(&range).unwrap()).0.as_slice(), &b("c")[..]);
         let all = LexRange {
             min: LexBound::NegativeInfinity,
             max: LexBound::PositiveInfinity,
         };
-        assert_eq!(lex.entry(lex.last_in_lex_range(&all).unwrap()).0, &b("d"));
+        assert_eq!(lex.entry(lex.last_in_lex_range(&all).unwrap()).0.as_slice(), &b("d")[..]);
         let inverted = LexRange {
             min: LexBound::PositiveInfinity,
             max: LexBound::NegativeInfinity,

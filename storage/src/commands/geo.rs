@@ -414,7 +414,7 @@ fn search(zset: &ZSet, shape: &Shape, limit: usize) -> Vec<Point> {
             let (longitude, latitude) = decode_score(score);
             if let Some(distance_m) = within(shape, longitude, latitude) {
                 found.push(Point {
-                    member: member.clone(),
+                    member: member.to_bytes(),
                     longitude,
                     latitude,
                     distance_m,

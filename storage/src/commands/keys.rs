@@ -898,19 +898,19 @@ fn sort_generic(ctx: &mut Ctx, args: &[Bytes], readonly: bool) -> Reply {
                     .rev()
                     .skip(start as usize)
                     .take(count)
-                    .map(|(m, _)| item(m))
+                    .map(|(m, _)| item(&m))
                     .collect()
             } else {
                 zset.iter()
                     .skip(start as usize)
                     .take(count)
-                    .map(|(m, _)| item(m))
+                    .map(|(m, _)| item(&m))
                     .collect()
             }
         }
         Value::List(list) => list.iter().map(item).collect(),
         Value::Set(set) => set.iter().map(item).collect(),
-        Value::ZSet(zset) => zset.iter_insertion_order().map(|(m, _)| item(m)).collect(),
+        Value::ZSet(zset) => zset.iter_insertion_order().map(|(m, _)| item(&m)).collect(),
         _ => unreachable!("checked above"),
     };
     if ranged {

@@ -26,7 +26,7 @@ use crate::glob;
 use crate::scan;
 use crate::table::{keys_after_numkeys, CommandSpec, Flags, Handler, KeyFlags, KeyspaceFn};
 use crate::value::{stored, FixedHasher, SetValue, Value};
-use crate::zset::{CompactLimits, LexBound, LexRange, NodeId, ScoreRange, ZSet};
+use crate::zset::{CompactLimits, LexBound, LexRange, Member, NodeId, ScoreRange, ZSet};
 
 // ---------------------------------------------------------------------------------------------
 // Parsing
@@ -200,7 +200,7 @@ fn members_or_pairs(items: Vec<(Bytes, f64)>, withscores: bool) -> Reply {
 
 fn entry_owned(zset: &ZSet, node: NodeId) -> (Bytes, f64) {
     let (member, score) = zset.entry(node);
-    (member.clone(), score)
+    (member.to_bytes(), score)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -690,7 +690,7 @@ fn walk(
     start: Option<NodeId>,
     mut limit: i64,
     reverse: bool,
-    inside: impl Fn(&Bytes, f64) -> bool,
+    inside: impl Fn(&[u8], f64) -> bool,
 ) -> Vec<(Bytes, f64)> {
     let mut items = Vec::new();
     let mut node = start;
@@ -699,10 +699,10 @@ fn walk(
             break;
         }
         let (member, score) = zset.entry(current);
-        if !inside(member, score) {
+        if !inside(&member, score) {
             break;
         }
-        items.push((member.clone(), score));
+        items.push((member.to_bytes(), score));
         limit -= 1;
         node = if reverse { zset.prev(current) } else { zset.next(current) };
     }
@@ -993,7 +993,7 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
             Ok(Some(zset)) => zset,
             _ => unreachable!("read just above"),
         };
-        return Reply::Bulk(zset.get_position(position).expect("position below len").0.clone());
+        return Reply::Bulk(zset.get_position(position).expect("position below len").0.to_bytes());
     }
     let count = match parse_i64(&args[2]) {
         None => return Reply::error(errors::NOT_INTEGER),
@@ -1052,13 +1052,13 @@ fn zrandmember(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
     };
     let items: Vec<(Bytes, f64)> = if unique && wanted >= size {
         // The whole set, in the order Redis's set iterator walks it: from the highest.
-        zset.iter().rev().map(|(member, score)| (member.clone(), score)).collect()
+        zset.iter().rev().map(|(member, score)| (member.to_bytes(), score)).collect()
     } else {
         positions
             .into_iter()
             .map(|position| {
                 let (member, score) = zset.get_position(position).expect("position below len");
-                (member.clone(), score)
+                (member.to_bytes(), score)
             })
             .collect()
     };
@@ -1114,7 +1114,7 @@ impl<'a> Source<'a> {
             Source::Sorted(zset) => {
                 // Highest first, as Redis's zset iterator (it only orders float sums).
                 for (member, score) in zset.iter().rev() {
-                    if !visit(&member[..], score) {
+                    if !visit(member.as_slice(), score) {
                         break;
                     }
                 }
@@ -1333,7 +1333,7 @@ fn zsetop_generic(
         return Reply::Int(cardinality);
     }
     members_or_pairs(
-        result.iter().map(|(member, score)| (member.clone(), score)).collect(),
+        result.iter().map(|(member, score)| (member.to_bytes(), score)).collect(),
         withscores,
     )
 }
@@ -1413,9 +1413,9 @@ fn zscan(ctx: &mut Ctx, args: &[Bytes]) -> Reply {
         }
     }
     let mut items = Vec::new();
-    let mut emit = |member: &Bytes, score: String| {
-        if pattern.is_none_or(|pattern| glob::matches(pattern, member, false)) {
-            items.push(Reply::Bulk(member.clone()));
+    let mut emit = |member: Member<'_>, score: String| {
+        if pattern.is_none_or(|pattern| glob::matches(pattern, &member, false)) {
+            items.push(Reply::Bulk(member.to_bytes()));
             items.push(Reply::bulk_string(score));
         }
     };
