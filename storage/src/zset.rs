@@ -587,8 +587,10 @@ const SMALL_MEMBER_LEN_MAX: usize = 64;
 
 /// The small form: the members packed in one byte buffer in (score, member) order, as Redis
 /// keeps a small sorted set in a listpack. Each entry is
-/// `score (f64, little-endian) ‖ level ‖ position ‖ len ‖ member ‖ len`; the trailing length
-/// lets a walk step backwards. A node is an entry's offset in the buffer.
+/// `level ‖ position ‖ len ‖ score ‖ member ‖ size`: the level's top bit says whether the
+/// score is an integer, written as a zigzag LEB128 varint (1 byte for small scores, 6 for a
+/// timestamp in ms), else the f64's 8 bytes; the trailing size of the whole entry lets a walk
+/// step backwards. A node is an entry's offset in the buffer.
 ///
 /// It answers exactly as the skiplist would, so that a set may change form on one replica
 /// and not another (a restore builds the small form from what fits):
@@ -603,31 +605,81 @@ struct Small {
     count: usize,
 }
 
-/// Bytes of an entry before its member: score, level, position, length.
-const SMALL_HEAD: usize = 11;
-/// Bytes of an entry besides its member: the head and the trailing length.
-const SMALL_FRAME: usize = SMALL_HEAD + 1;
+/// Bytes of an entry before its score: level, position, member length.
+const SMALL_HEAD: usize = 3;
+/// The level byte's flag for a score written as a varint.
+const INTEGER_SCORE: u8 = 0x80;
+/// Largest integer score written as a varint: every integer up to it is an exact f64.
+const INTEGER_SCORE_MAX: f64 = (1u64 << 53) as f64;
+
+/// A score's encoding in the small form: a zigzag varint when it is an integer (not -0.0,
+/// whose sign the varint would lose), else its 8 bytes. Returns the bytes and their count.
+fn encode_score(score: f64) -> ([u8; 10], usize, bool) {
+    let mut out = [0u8; 10];
+    let integral = score.fract() == 0.0 && score.abs() <= INTEGER_SCORE_MAX && !(score == 0.0 && score.is_sign_negative());
+    if !integral {
+        out[..8].copy_from_slice(&score.to_le_bytes());
+        return (out, 8, false);
+    }
+    let value = score as i64;
+    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
+    let mut len = 0;
+    loop {
+        let byte = (zigzag & 0x7f) as u8;
+        zigzag >>= 7;
+        if zigzag == 0 {
+            out[len] = byte;
+            return (out, len + 1, true);
+        }
+        out[len] = byte | 0x80;
+        len += 1;
+    }
+}
 
 impl Small {
+    fn integer_score(&self, at: usize) -> bool {
+        self.buf[at] & INTEGER_SCORE != 0
+    }
+
+    /// Bytes of the score of the entry at `at`.
+    fn score_len(&self, at: usize) -> usize {
+        if !self.integer_score(at) {
+            return 8;
+        }
+        let start = at + SMALL_HEAD;
+        1 + self.buf[start..].iter().take_while(|&&byte| byte & 0x80 != 0).count()
+    }
+
     fn score_at(&self, at: usize) -> f64 {
-        f64::from_le_bytes(self.buf[at..at + 8].try_into().expect("8 bytes"))
+        let start = at + SMALL_HEAD;
+        if !self.integer_score(at) {
+            return f64::from_le_bytes(self.buf[start..start + 8].try_into().expect("8 bytes"));
+        }
+        let mut zigzag = 0u64;
+        for (shift, &byte) in self.buf[start..].iter().enumerate() {
+            zigzag |= u64::from(byte & 0x7f) << (7 * shift);
+            if byte & 0x80 == 0 {
+                break;
+            }
+        }
+        ((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64)) as f64
     }
 
     fn level_at(&self, at: usize) -> usize {
-        self.buf[at + 8] as usize
+        (self.buf[at] & !INTEGER_SCORE) as usize
     }
 
     fn position_at(&self, at: usize) -> usize {
-        self.buf[at + 9] as usize
+        self.buf[at + 1] as usize
     }
 
     fn member_at(&self, at: usize) -> &[u8] {
-        let len = self.buf[at + 10] as usize;
-        &self.buf[at + SMALL_HEAD..at + SMALL_HEAD + len]
+        let start = at + SMALL_HEAD + self.score_len(at);
+        &self.buf[start..start + self.buf[at + 2] as usize]
     }
 
     fn size_at(&self, at: usize) -> usize {
-        SMALL_FRAME + self.buf[at + 10] as usize
+        SMALL_HEAD + self.score_len(at) + self.buf[at + 2] as usize + 1
     }
 
     /// The entry after the one at `at`, if any.
@@ -638,7 +690,7 @@ impl Small {
 
     /// The entry before the one at `at`, if any.
     fn before(&self, at: usize) -> Option<usize> {
-        (at > 0).then(|| at - SMALL_FRAME - self.buf[at - 1] as usize)
+        (at > 0).then(|| at - self.buf[at - 1] as usize)
     }
 
     fn last(&self) -> Option<usize> {
@@ -673,11 +725,16 @@ impl Small {
 
     fn put(&mut self, member: &[u8], score: f64, level: usize, position: usize) {
         let at = self.offset_for(score, member);
-        let len = member.len() as u8;
-        let head = score.to_le_bytes().into_iter().chain([level as u8, position as u8, len]);
-        let entry = head.chain(member.iter().copied()).chain([len]);
+        let (score_bytes, score_len, integral) = encode_score(score);
+        let size = SMALL_HEAD + score_len + member.len() + 1;
+        let level = level as u8 | if integral { INTEGER_SCORE } else { 0 };
+        let entry = [level, position as u8, member.len() as u8]
+            .into_iter()
+            .chain(score_bytes[..score_len].iter().copied())
+            .chain(member.iter().copied())
+            .chain([size as u8]);
         // Grown by what it needs, as a listpack is: doubling left up to half of it unused.
-        self.buf.reserve_exact(SMALL_FRAME + member.len());
+        self.buf.reserve_exact(size);
         self.buf.splice(at..at, entry);
     }
 
@@ -711,7 +768,7 @@ impl Small {
         self.count -= 1;
         if position != self.count {
             let moved = self.offsets().find(|&at| self.position_at(at) == self.count).expect("positions are 0..len");
-            self.buf[moved + 9] = position as u8;
+            self.buf[moved + 1] = position as u8;
         }
         Some(score)
     }
@@ -1295,7 +1352,14 @@ mod tests {
         }
         for round in 0..2000 {
             let member = b(&format!("m{}", step() % 60));
-            let score = (step() % 7) as f64;
+            // Mostly small integers (scores tie often), some of every encoding.
+            let score = match step() % 8 {
+                0 => (step() % 7) as f64 + 0.5,
+                1 => -((step() % 3) as f64),
+                2 => 1.7e12 + (step() % 3) as f64,
+                3 => [-0.0, f64::INFINITY, f64::NEG_INFINITY][step() as usize % 3],
+                _ => (step() % 7) as f64,
+            };
             if step() % 3 == 0 {
                 assert_eq!(small.remove(&member), large.remove(&member));
             } else {
@@ -1307,6 +1371,31 @@ mod tests {
         }
         assert!(matches!(small.repr, Repr::Small(_)));
         assert_same_answers(&small, &large, &bounds, &names);
+    }
+
+    #[test]
+    fn the_small_form_keeps_every_score_to_the_bit() {
+        let scores = [
+            0.0, -0.0, 1.0, -1.0, 63.0, 64.0, -64.0, -65.0, 127.0, 128.0, 1.5, -2.25, 1.7e12, -1.7e12,
+            9007199254740992.0, -9007199254740992.0, 9007199254740994.0, 1e300, -1e300, f64::MIN_POSITIVE,
+            3.0e-10, f64::INFINITY, f64::NEG_INFINITY, f64::MAX, f64::MIN,
+        ];
+        let mut zset = ZSet::new();
+        for (i, score) in scores.iter().enumerate() {
+            zset.insert(b(&format!("m{i}")), *score);
+        }
+        assert!(matches!(zset.repr, Repr::Small(_)));
+        for (i, score) in scores.iter().enumerate() {
+            assert_eq!(zset.score(format!("m{i}").as_bytes()).map(f64::to_bits), Some(score.to_bits()), "{score}");
+        }
+        let mut sorted = scores.to_vec();
+        sorted.sort_by(|a, b| a.partial_cmp(b).unwrap());
+        let walked: Vec<f64> = zset.iter().map(|(_, score)| score).collect();
+        // -0.0 and 0.0 compare equal; the members then order them ("m0" < "m1").
+        assert_eq!(walked.iter().map(|s| *s == 0.0).collect::<Vec<_>>(), sorted.iter().map(|s| *s == 0.0).collect::<Vec<_>>());
+        assert_eq!(walked.iter().filter(|s| **s != 0.0).map(|s| s.to_bits()).collect::<Vec<_>>(),
+                   sorted.iter().filter(|s| **s != 0.0).map(|s| s.to_bits()).collect::<Vec<_>>());
+        check(&zset);
     }
 
     #[test]
