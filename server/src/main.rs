@@ -41,6 +41,11 @@ fn main() {
     flotilla_storage::cost::set_long_runner(|work| raft::machine::off_workers(work));
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(args.worker_threads())
+        // Connections whose requests one poll of the sockets found ready run in the order
+        // the kernel reported them, as Redis's event loop serves them. With the LIFO slot
+        // the last task woken ran first: of a blocking XREADGROUP sent on one connection and
+        // a DEL sent right after on another, the DEL ran first 272 times in 300.
+        .disable_lifo_slot()
         .enable_all()
         .build()
         .expect("tokio runtime");
