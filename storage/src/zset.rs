@@ -613,7 +613,8 @@ const INTEGER_SCORE: u8 = 0x80;
 const INTEGER_SCORE_MAX: f64 = (1u64 << 53) as f64;
 
 /// A score's encoding in the small form: a zigzag varint when it is an integer (not -0.0,
-/// whose sign the varint would lose), else its 8 bytes. Returns the bytes and their count.
+/// whose sign the varint would lose), else its 8 bytes. Returns the bytes, their count and
+/// whether they are the varint.
 fn encode_score(score: f64) -> ([u8; 10], usize, bool) {
     let mut out = [0u8; 10];
     let integral = score.fract() == 0.0 && score.abs() <= INTEGER_SCORE_MAX && !(score == 0.0 && score.is_sign_negative());
