@@ -39,6 +39,7 @@ pub mod stream;
 pub mod table;
 pub mod testing;
 pub mod value;
+pub mod varint;
 pub mod zset;
 
 pub use ctx::{Ctx, Event};

@@ -8,6 +8,8 @@
 //! chunk.
 
 use bytes::Bytes;
+
+use crate::varint;
 use std::collections::VecDeque;
 
 /// Bytes a chunk fills before a push at its end starts a new one (Redis's default
@@ -23,29 +25,12 @@ struct Chunk {
     count: usize,
 }
 
-fn varint_len(mut value: usize) -> usize {
-    let mut len = 1;
-    while value >= 0x80 {
-        value >>= 7;
-        len += 1;
-    }
-    len
-}
-
-fn put_varint(out: &mut Vec<u8>, mut value: usize) {
-    while value >= 0x80 {
-        out.push((value as u8 & 0x7f) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// An element's encoding.
 fn encode(element: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(element.len() + 2 * varint_len(element.len()));
-    put_varint(&mut out, element.len());
+    let prefix = varint::len(element.len());
+    let mut out = Vec::with_capacity(element.len() + 2 * prefix);
+    varint::put(&mut out, element.len());
     out.extend_from_slice(element);
-    let prefix = varint_len(element.len());
     for at in (0..prefix).rev() {
         out.push(out[at]);
     }
@@ -54,17 +39,8 @@ fn encode(element: &[u8]) -> Vec<u8> {
 
 /// The element whose encoding starts at `at`: (its bytes' range, where the next one starts).
 fn read_forward(buf: &[u8], at: usize) -> (std::ops::Range<usize>, usize) {
-    let (mut len, mut shift, mut pos) = (0usize, 0, at);
-    loop {
-        let byte = buf[pos];
-        pos += 1;
-        len |= ((byte & 0x7f) as usize) << shift;
-        if byte & 0x80 == 0 {
-            break;
-        }
-        shift += 7;
-    }
-    let prefix = pos - at;
+    let (len, prefix) = varint::read(&buf[at..]);
+    let pos = at + prefix;
     (pos..pos + len, pos + len + prefix)
 }
 

@@ -20,6 +20,7 @@ use std::cmp::Ordering;
 use std::hash::BuildHasher;
 
 use crate::value::FixedHasher;
+use crate::varint;
 
 /// Levels of the skiplist (as Redis's ZSKIPLIST_MAXLEVEL); enough for 2^64 elements at p = 1/4.
 const LEVEL_MAX: usize = 32;
@@ -612,29 +613,14 @@ const INTEGER_SCORE: u8 = 0x80;
 /// Largest integer score written as a varint: every integer up to it is an exact f64.
 const INTEGER_SCORE_MAX: f64 = (1u64 << 53) as f64;
 
-/// A score's encoding in the small form: a zigzag varint when it is an integer (not -0.0,
-/// whose sign the varint would lose), else its 8 bytes. Returns the bytes, their count and
-/// whether they are the varint.
-fn encode_score(score: f64) -> ([u8; 10], usize, bool) {
-    let mut out = [0u8; 10];
+/// A score's varint in the small form, zigzagged, when it is an integer an f64 holds exactly
+/// (not -0.0, whose sign the varint would lose); None when it is written as its 8 bytes.
+fn score_varint(score: f64) -> Option<usize> {
     let integral = score.fract() == 0.0 && score.abs() <= INTEGER_SCORE_MAX && !(score == 0.0 && score.is_sign_negative());
-    if !integral {
-        out[..8].copy_from_slice(&score.to_le_bytes());
-        return (out, 8, false);
-    }
-    let value = score as i64;
-    let mut zigzag = ((value << 1) ^ (value >> 63)) as u64;
-    let mut len = 0;
-    loop {
-        let byte = (zigzag & 0x7f) as u8;
-        zigzag >>= 7;
-        if zigzag == 0 {
-            out[len] = byte;
-            return (out, len + 1, true);
-        }
-        out[len] = byte | 0x80;
-        len += 1;
-    }
+    integral.then(|| {
+        let value = score as i64;
+        ((value << 1) ^ (value >> 63)) as usize
+    })
 }
 
 impl Small {
@@ -647,8 +633,7 @@ impl Small {
         if !self.integer_score(at) {
             return 8;
         }
-        let start = at + SMALL_HEAD;
-        1 + self.buf[start..].iter().take_while(|&&byte| byte & 0x80 != 0).count()
+        varint::read(&self.buf[at + SMALL_HEAD..]).1
     }
 
     fn score_at(&self, at: usize) -> f64 {
@@ -656,13 +641,7 @@ impl Small {
         if !self.integer_score(at) {
             return f64::from_le_bytes(self.buf[start..start + 8].try_into().expect("8 bytes"));
         }
-        let mut zigzag = 0u64;
-        for (shift, &byte) in self.buf[start..].iter().enumerate() {
-            zigzag |= u64::from(byte & 0x7f) << (7 * shift);
-            if byte & 0x80 == 0 {
-                break;
-            }
-        }
+        let zigzag = varint::read(&self.buf[start..]).0;
         ((zigzag >> 1) as i64 ^ -((zigzag & 1) as i64)) as f64
     }
 
@@ -726,16 +705,18 @@ impl Small {
 
     fn put(&mut self, member: &[u8], score: f64, level: usize, position: usize) {
         let at = self.offset_for(score, member);
-        let (score_bytes, score_len, integral) = encode_score(score);
-        let size = SMALL_HEAD + score_len + member.len() + 1;
-        let level = level as u8 | if integral { INTEGER_SCORE } else { 0 };
-        let entry = [level, position as u8, member.len() as u8]
-            .into_iter()
-            .chain(score_bytes[..score_len].iter().copied())
-            .chain(member.iter().copied())
-            .chain([size as u8]);
+        let integer = score_varint(score);
+        let flag = if integer.is_some() { INTEGER_SCORE } else { 0 };
+        let mut entry = Vec::with_capacity(SMALL_HEAD + 10 + member.len() + 1);
+        entry.extend_from_slice(&[level as u8 | flag, position as u8, member.len() as u8]);
+        match integer {
+            Some(zigzag) => varint::put(&mut entry, zigzag),
+            None => entry.extend_from_slice(&score.to_le_bytes()),
+        }
+        entry.extend_from_slice(member);
+        entry.push((entry.len() + 1) as u8);
         // Grown by what it needs, as a listpack is: doubling left up to half of it unused.
-        self.buf.reserve_exact(size);
+        self.buf.reserve_exact(entry.len());
         self.buf.splice(at..at, entry);
     }
 
